@@ -1,0 +1,84 @@
+/**
+ * Drive a locked run forward: wake a due timer, then run steps while the run stays RUNNING and
+ * due, up to `maxSteps`. Used by `tick` (one step), `runToCompletion` and the worker (many).
+ * The lease is always released on the way out, whatever happens.
+ */
+import { StaleRunError } from '../errors.js';
+import type { FlowDefinition } from '../definitions/types.js';
+import type { FlowRunRecord, RunLease, RunUpdate } from '../storage/types.js';
+import { runStep, type StepEnv } from './step.js';
+
+export interface AdvanceOptions {
+  maxSteps: number;
+}
+
+export interface AdvanceResult {
+  run: FlowRunRecord;
+  steps: number;
+  /** The commit fence rejected this holder: someone else changed the run (cancel, or a lost lock). */
+  stale: boolean;
+}
+
+/** True when a WAITING run has a timer that is due now (by the store's clock). */
+export function isTimerDue(run: FlowRunRecord): boolean {
+  return run.status === 'WAITING' && run.nextAttemptAt !== null && run.dueInMs <= 0;
+}
+
+export async function advanceRun(
+  lease: RunLease,
+  def: FlowDefinition,
+  env: StepEnv,
+  options: AdvanceOptions,
+): Promise<AdvanceResult> {
+  let run = lease.run!;
+  let steps = 0;
+  let begun = false;
+  try {
+    for (;;) {
+      if (isTimerDue(run)) run = await lease.commit(resumeTransition(run, { timer: true }));
+      if (run.status !== 'RUNNING' || run.dueInMs > 0 || steps >= options.maxSteps) break;
+      const continueAfter = steps + 1 < options.maxSteps;
+      const result = await runStep(lease, def, env, { continueAfter, begunByThisLease: begun });
+      run = result.run;
+      begun = result.begunNext;
+      steps += 1;
+    }
+    return { run, steps, stale: false };
+  } catch (err) {
+    if (!(err instanceof StaleRunError)) throw err;
+    // Someone else moved the run (a cancel, or another worker after this one lost its lock):
+    // our transition was discarded; report the run as it now is.
+    const current = (await lease.reload().catch(() => null)) ?? run;
+    return { run: current, steps, stale: true };
+  } finally {
+    await lease.release();
+  }
+}
+
+/** WAITING → RUNNING at the same node; the next attempt re-runs it (now with the payload or past the timer). */
+export function resumeTransition(
+  run: FlowRunRecord,
+  how: { timer: true } | { timer: false; state: RunUpdate['state']; payload: RunUpdate['state'] | null },
+) {
+  return {
+    expectedVersion: run.version,
+    update: {
+      status: 'RUNNING' as const,
+      currentNodeId: run.currentNodeId,
+      state: how.timer ? undefined : how.state,
+      attempt: 0,
+      attemptInFlight: false,
+      recoveries: 0,
+      nextAttemptAt: null,
+      waitReason: null,
+      error: null,
+    },
+    events: [
+      {
+        type: 'RUN_RESUMED' as const,
+        nodeId: run.currentNodeId,
+        payload: how.timer ? (JSON.stringify({ timer: true }) as RunUpdate['state']) : how.payload,
+      },
+    ],
+  };
+}

@@ -1,0 +1,93 @@
+/**
+ * One call of a node handler: gives it an AbortSignal, enforces `timeoutMs`, and turns
+ * whatever happens (a result, a throw, a timeout, a cancel, a malformed result) into a
+ * checked `NodeResult`. A result that arrives after the timeout is dropped: the attempt has
+ * already failed and its outcome may be committed, so the late value must never be.
+ */
+import { toErrorRecord, type ErrorRecord } from '../errors.js';
+import type { FlowContext, NodeDefinition, NodeResult } from '../definitions/types.js';
+import { isPlainObject } from './merge.js';
+
+export type AttemptOutcome =
+  | { kind: 'ok'; output: unknown; patch: Record<string, unknown> | undefined }
+  | { kind: 'wait'; output: unknown; patch: Record<string, unknown> | undefined; reason?: string; until?: string }
+  | { kind: 'error'; error: ErrorRecord };
+
+export class CancelledAttempt extends Error {
+  constructor() {
+    super('run cancelled');
+  }
+}
+
+export async function invokeHandler(
+  node: NodeDefinition,
+  ctx: Omit<FlowContext, 'signal'>,
+  controller: AbortController,
+): Promise<AttemptOutcome> {
+  const signal = controller.signal;
+  let timer: NodeJS.Timeout | undefined;
+  const stopped = new Promise<AttemptOutcome>((resolve) => {
+    const onAbort = () => {
+      const reason = signal.reason;
+      if (reason instanceof CancelledAttempt) {
+        resolve({ kind: 'error', error: { code: 'CANCELLED', message: 'Run was cancelled during the attempt', retryable: false } });
+      } else {
+        resolve({ kind: 'error', error: { code: 'TIMEOUT', message: `Node "${node.id}" timed out after ${node.timeoutMs} ms`, retryable: true } });
+      }
+    };
+    if (signal.aborted) onAbort();
+    else signal.addEventListener('abort', onAbort, { once: true });
+  });
+  if (node.timeoutMs !== undefined) {
+    timer = setTimeout(() => controller.abort(new Error(`timeout after ${node.timeoutMs} ms`)), node.timeoutMs);
+  }
+  const called = (async (): Promise<AttemptOutcome> => {
+    try {
+      const result = await node.handler({ ...ctx, signal } as FlowContext);
+      return checkNodeResult(node.id, result);
+    } catch (err) {
+      return { kind: 'error', error: toErrorRecord(err) };
+    }
+  })();
+  try {
+    return await Promise.race([called, stopped]);
+  } finally {
+    if (timer) clearTimeout(timer);
+  }
+}
+
+/** Validates the shape of what a handler returned; a malformed result is a non-retryable error. */
+export function checkNodeResult(nodeId: string, result: unknown): AttemptOutcome {
+  const bad = (why: string): AttemptOutcome => ({
+    kind: 'error',
+    error: { code: 'INVALID_NODE_RESULT', message: `Node "${nodeId}" returned an invalid result: ${why}`, retryable: false },
+  });
+  if (!isPlainObject(result)) return bad(`expected an object like { status: 'ok' }, got ${describe(result)}`);
+  const r = result as Partial<NodeResult> & Record<string, unknown>;
+  if (r.patch !== undefined && !isPlainObject(r.patch)) return bad(`patch must be a plain object, got ${describe(r.patch)}`);
+  switch (r.status) {
+    case 'ok':
+      return { kind: 'ok', output: r.output, patch: r.patch as Record<string, unknown> | undefined };
+    case 'wait':
+      if (r.reason !== undefined && typeof r.reason !== 'string') return bad('wait reason must be a string');
+      if (r.until !== undefined && typeof r.until !== 'string') return bad('wait until must be a string (ISO-8601 time or a label such as "manual")');
+      return { kind: 'wait', output: r.output, patch: r.patch as Record<string, unknown> | undefined, reason: r.reason, until: r.until };
+    case 'error': {
+      const e = r.error as Partial<ErrorRecord> | undefined;
+      if (!isPlainObject(e) || typeof e.code !== 'string' || typeof e.message !== 'string') {
+        return bad('an error result needs error: { code: string, message: string }');
+      }
+      if (e.retryable !== undefined && typeof e.retryable !== 'boolean') return bad('error.retryable must be a boolean');
+      return { kind: 'error', error: { code: e.code, message: e.message, retryable: e.retryable ?? true } };
+    }
+    default:
+      return bad(`status must be 'ok', 'error' or 'wait', got ${describe(r.status)}`);
+  }
+}
+
+function describe(value: unknown): string {
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return 'an array';
+  if (typeof value === 'string') return JSON.stringify(value.length > 40 ? `${value.slice(0, 40)}…` : value);
+  return typeof value;
+}

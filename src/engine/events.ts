@@ -1,0 +1,81 @@
+/**
+ * Lifecycle hooks for observability (metrics, logs, tracing). They fire after the change they
+ * describe is committed, in this process only; they are notifications, not the record — the
+ * timeline is. A listener that throws is reported on 'error' listeners and never affects the run.
+ */
+import type { FlowEventType, FlowRunRecord, NewEvent } from '../storage/types.js';
+
+export interface FlowHookPayload {
+  run: FlowRunRecord;
+  /** The timeline event behind the hook (absent for hooks raised outside a commit). */
+  event?: NewEvent;
+}
+
+export interface FlowHookMap {
+  'run:started': FlowHookPayload;
+  'node:started': FlowHookPayload;
+  'node:finished': FlowHookPayload;
+  'node:failed': FlowHookPayload;
+  'node:interrupted': FlowHookPayload;
+  'node:retry-scheduled': FlowHookPayload;
+  'run:waiting': FlowHookPayload;
+  'run:resumed': FlowHookPayload;
+  'run:completed': FlowHookPayload;
+  'run:failed': FlowHookPayload;
+  'run:cancelled': FlowHookPayload;
+  /** A hook listener threw. */
+  error: { hook: string; error: unknown };
+}
+
+export type FlowHookName = keyof FlowHookMap;
+
+const HOOK_OF_EVENT: Partial<Record<FlowEventType, FlowHookName>> = {
+  NODE_STARTED: 'node:started',
+  NODE_FINISHED: 'node:finished',
+  NODE_FAILED: 'node:failed',
+  NODE_INTERRUPTED: 'node:interrupted',
+  NODE_RETRY_SCHEDULED: 'node:retry-scheduled',
+  RUN_WAITING: 'run:waiting',
+  RUN_RESUMED: 'run:resumed',
+  RUN_COMPLETED: 'run:completed',
+  RUN_ABORTED: 'run:failed',
+  RUN_CANCELLED: 'run:cancelled',
+};
+
+type Listener<K extends FlowHookName> = (payload: FlowHookMap[K]) => void;
+
+export class FlowEvents {
+  private readonly listeners = new Map<FlowHookName, Set<Listener<never>>>();
+
+  on<K extends FlowHookName>(hook: K, listener: Listener<K>): () => void {
+    let set = this.listeners.get(hook);
+    if (!set) this.listeners.set(hook, (set = new Set()));
+    set.add(listener as Listener<never>);
+    return () => this.off(hook, listener);
+  }
+
+  off<K extends FlowHookName>(hook: K, listener: Listener<K>): void {
+    this.listeners.get(hook)?.delete(listener as Listener<never>);
+  }
+
+  protected emit<K extends FlowHookName>(hook: K, payload: FlowHookMap[K]): void {
+    const set = this.listeners.get(hook);
+    if (!set || set.size === 0) return;
+    for (const listener of set) {
+      try {
+        (listener as Listener<K>)(payload);
+      } catch (error) {
+        if (hook !== 'error') this.emit('error', { hook, error });
+      }
+    }
+  }
+
+  /** Maps the events of one commit to hooks. Cheap when nobody listens (the hot path). */
+  protected emitCommitted(run: FlowRunRecord, events: NewEvent[]): void {
+    if (this.listeners.size === 0) return;
+    for (const event of events) {
+      const hook = HOOK_OF_EVENT[event.type];
+      if (hook) this.emit(hook, { run, event });
+    }
+  }
+}

@@ -1,0 +1,61 @@
+/**
+ * @hazeljs/flow — public API. Everything a user imports comes from here (plus the
+ * `@hazeljs/flow/prisma` and `@hazeljs/flow/runtime` subpaths).
+ */
+// definitions
+export { Flow, Entry, Node, Edge, buildFlowDefinition } from './definitions/decorators.js';
+export { flow, FlowBuilder } from './definitions/builder.js';
+export { validateDefinition } from './definitions/validate.js';
+export { describeGraph, fingerprintDefinition } from './definitions/graph.js';
+export type { GraphDescription, GraphEdge, GraphNode } from './definitions/graph.js';
+export type {
+  EdgeDefinition,
+  FlowContext,
+  FlowDefinition,
+  FlowRunStatus,
+  NodeDefinition,
+  NodeHandler,
+  NodeId,
+  NodeOptions,
+  NodeResult,
+  RetryPolicy,
+} from './definitions/types.js';
+
+// engine
+export { FlowEngine } from './engine/engine.js';
+export type { FlowEngineOptions, FlowRun, FlowEvent, FlowSummary, StartRunArgs, StartRunResult } from './engine/engine.js';
+export type { FlowHookMap, FlowHookName, FlowHookPayload } from './engine/events.js';
+export { ManualClock, systemClock } from './engine/clock.js';
+export type { Clock } from './engine/clock.js';
+export { DEFAULT_MAX_JSON_BYTES } from './engine/json.js';
+
+// errors
+export {
+  FlowError,
+  LockBusyError,
+  AmbiguousEdgeError,
+  FlowNotFoundError,
+  RunNotFoundError,
+  InvalidRunStateError,
+  FlowDefinitionError,
+  DefinitionConflictError,
+  SerializationError,
+  InvalidArgumentError,
+  StaleRunError,
+  StorageError,
+} from './errors.js';
+export type { ErrorRecord } from './errors.js';
+
+// storage
+export { createMemoryStorage, MemoryStorage } from './storage/memory.js';
+export type { MemoryStorageOptions } from './storage/memory.js';
+export type {
+  DefinitionRecord,
+  FlowEventRecord,
+  FlowEventType,
+  FlowRunRecord,
+  FlowStorage,
+  RunFilter,
+  RunLease,
+  RunPage,
+} from './storage/types.js';

@@ -1,0 +1,349 @@
+/**
+ * In-memory store: the same contract as the SQL store, for tests and quick starts. Not durable.
+ * It keeps every value as the JSON text the engine produced and parses it on each read, so code
+ * tested here sees exactly what it would see after a round trip through Postgres.
+ */
+import { StaleRunError } from '../errors.js';
+import type { ErrorRecord } from '../errors.js';
+import { systemClock, type Clock } from '../engine/clock.js';
+import type {
+  DefinitionRecord,
+  DueAt,
+  DueRunQuery,
+  FlowEventRecord,
+  FlowRunRecord,
+  FlowStorage,
+  IdempotencyRecord,
+  JsonText,
+  NewEvent,
+  NewRun,
+  RunFilter,
+  RunLease,
+  RunPage,
+  Transition,
+} from './types.js';
+import { decodeCursor, encodeCursor, normalizeRunFilter } from './run-filter.js';
+
+export interface MemoryStorageOptions {
+  /** Source of "now" for due times (default: the system clock). The engine passes its own clock. */
+  clock?: Clock;
+}
+
+/** A stored row: like FlowRunRecord but with JSON kept as text. */
+interface RunRow extends Omit<FlowRunRecord, 'inputJson' | 'stateJson' | 'outputsJson' | 'attemptsJson' | 'dueInMs'> {
+  input: JsonText;
+  state: JsonText;
+  outputs: JsonText;
+  attempts: JsonText;
+}
+
+interface EventRow extends Omit<FlowEventRecord, 'payloadJson'> {
+  payload: JsonText | null;
+}
+
+const EMPTY_OBJECT = '{}' as JsonText;
+
+export class MemoryStorage implements FlowStorage {
+  readonly kind = 'memory';
+  readonly durable = false;
+  private clock: Clock;
+  private readonly runs = new Map<string, RunRow>();
+  private readonly runIdsByKey = new Map<string, string>();
+  private readonly events = new Map<string, EventRow[]>();
+  private readonly definitions = new Map<string, DefinitionRecord & { graphText: JsonText }>();
+  private readonly idempotency = new Map<string, { runId: string; nodeId: string; result: JsonText; createdAt: Date }>();
+  private readonly locked = new Set<string>();
+  private readonly wakeListeners = new Set<(runId: string) => void>();
+
+  constructor(options: MemoryStorageOptions = {}) {
+    this.clock = options.clock ?? systemClock;
+  }
+
+  /** The engine calls this so that due times follow its (possibly manual) clock. */
+  useClock(clock: Clock): void {
+    this.clock = clock;
+  }
+
+  async init(): Promise<void> {}
+
+  async close(): Promise<void> {
+    this.locked.clear();
+    this.wakeListeners.clear();
+  }
+
+  async saveDefinition(def: Omit<DefinitionRecord, 'createdAt'> & { graph: JsonText }): Promise<DefinitionRecord> {
+    const key = `${def.flowId}@${def.version}`;
+    let stored = this.definitions.get(key);
+    if (!stored) {
+      stored = { ...def, graphText: def.graph, graph: null, createdAt: this.nowDate() };
+      this.definitions.set(key, stored);
+    }
+    return this.toDefinition(stored);
+  }
+
+  async listDefinitions(): Promise<DefinitionRecord[]> {
+    return [...this.definitions.values()].map((d) => this.toDefinition(d));
+  }
+
+  async createRun(run: NewRun): Promise<{ run: FlowRunRecord; created: boolean }> {
+    if (run.idempotencyKey !== null) {
+      const existing = this.runIdsByKey.get(run.idempotencyKey);
+      if (existing) return { run: this.toRecord(this.runs.get(existing)!), created: false };
+    }
+    const now = this.nowDate();
+    const row: RunRow = {
+      runId: run.runId,
+      flowId: run.flowId,
+      flowVersion: run.flowVersion,
+      tenantId: run.tenantId,
+      status: 'RUNNING',
+      currentNodeId: run.currentNodeId,
+      input: run.input,
+      state: run.state,
+      outputs: EMPTY_OBJECT,
+      createdAt: now,
+      updatedAt: now,
+      idempotencyKey: run.idempotencyKey,
+      version: 1,
+      lastSeq: 0,
+      attempt: 0,
+      attempts: EMPTY_OBJECT,
+      attemptInFlight: false,
+      recoveries: 0,
+      nextAttemptAt: null,
+      waitReason: null,
+      error: null,
+    };
+    this.runs.set(run.runId, row);
+    if (run.idempotencyKey !== null) this.runIdsByKey.set(run.idempotencyKey, run.runId);
+    this.appendEvents(row, run.events, now);
+    this.wake(run.runId);
+    return { run: this.toRecord(row), created: true };
+  }
+
+  async getRun(runId: string): Promise<FlowRunRecord | null> {
+    const row = this.runs.get(runId);
+    return row ? this.toRecord(row) : null;
+  }
+
+  async listRuns(filter: RunFilter): Promise<RunPage> {
+    const f = normalizeRunFilter(filter);
+    const after = f.cursor ? decodeCursor(f.cursor) : null;
+    // Newest first, ties broken by run id: the same order as the SQL store's keyset pagination.
+    const rows = [...this.runs.values()]
+      .filter(
+        (r) =>
+          (!f.statuses || f.statuses.includes(r.status)) &&
+          (f.flowId === undefined || r.flowId === f.flowId) &&
+          (f.flowVersion === undefined || r.flowVersion === f.flowVersion) &&
+          (f.tenantId === undefined || r.tenantId === f.tenantId),
+      )
+      .sort((a, b) => b.createdAt.getTime() - a.createdAt.getTime() || (a.runId < b.runId ? 1 : a.runId > b.runId ? -1 : 0))
+      .filter(
+        (r) =>
+          !after ||
+          r.createdAt.getTime() < after.createdAt.getTime() ||
+          (r.createdAt.getTime() === after.createdAt.getTime() && r.runId < after.runId),
+      );
+    const page = rows.slice(0, f.limit);
+    const last = page[page.length - 1];
+    return {
+      runs: page.map((r) => this.toRecord(r)),
+      nextCursor: rows.length > f.limit && last ? encodeCursor(last.createdAt, last.runId) : null,
+    };
+  }
+
+  async getEvents(runId: string): Promise<FlowEventRecord[]> {
+    return (this.events.get(runId) ?? []).map(({ payload, ...e }) => ({
+      ...e,
+      error: e.error ? { ...e.error } : null,
+      payloadJson: payload === null ? null : JSON.parse(payload),
+    }));
+  }
+
+  async getIdempotencyRecord(key: string): Promise<IdempotencyRecord | null> {
+    const rec = this.idempotency.get(key);
+    return rec ? { key, runId: rec.runId, nodeId: rec.nodeId, result: JSON.parse(rec.result), createdAt: rec.createdAt } : null;
+  }
+
+  async lockRun(runId: string): Promise<RunLease | null> {
+    if (this.locked.has(runId)) return null;
+    this.locked.add(runId);
+    return new MemoryLease(this, runId, () => this.locked.delete(runId));
+  }
+
+  async cancelRun(runId: string, events: NewEvent[], error: ErrorRecord): Promise<FlowRunRecord | null> {
+    const row = this.runs.get(runId);
+    if (!row) return null;
+    if (row.status === 'RUNNING' || row.status === 'WAITING') {
+      const now = this.nowDate();
+      Object.assign(row, { status: 'CANCELLED', error: { ...error }, attemptInFlight: false, nextAttemptAt: null });
+      row.version += 1;
+      row.updatedAt = now;
+      this.appendEvents(row, events, now);
+    }
+    return this.toRecord(row);
+  }
+
+  async findDueRuns(query: DueRunQuery): Promise<string[]> {
+    const now = this.clock.now();
+    const due: RunRow[] = [];
+    for (const row of this.runs.values()) {
+      if (query.flowKeys && !query.flowKeys.includes(`${row.flowId}@${row.flowVersion}`)) continue;
+      if (this.locked.has(row.runId)) continue;
+      const dueAt = row.nextAttemptAt?.getTime() ?? 0;
+      if (row.status === 'RUNNING' && dueAt <= now) due.push(row);
+      else if (row.status === 'WAITING' && row.nextAttemptAt && dueAt <= now) due.push(row);
+    }
+    due.sort((a, b) => (a.nextAttemptAt?.getTime() ?? 0) - (b.nextAttemptAt?.getTime() ?? 0));
+    return due.slice(0, query.limit).map((r) => r.runId);
+  }
+
+  async msUntilNextDue(flowKeys?: string[]): Promise<number | null> {
+    const now = this.clock.now();
+    let best: number | null = null;
+    for (const row of this.runs.values()) {
+      if (flowKeys && !flowKeys.includes(`${row.flowId}@${row.flowVersion}`)) continue;
+      if ((row.status !== 'RUNNING' && row.status !== 'WAITING') || !row.nextAttemptAt) continue;
+      const ms = Math.max(0, row.nextAttemptAt.getTime() - now);
+      if (best === null || ms < best) best = ms;
+    }
+    return best;
+  }
+
+  onWake(listener: (runId: string) => void): () => void {
+    this.wakeListeners.add(listener);
+    return () => this.wakeListeners.delete(listener);
+  }
+
+  // ---- used by MemoryLease ----
+
+  /** @internal */
+  commitTransition(runId: string, t: Transition): FlowRunRecord {
+    const row = this.runs.get(runId);
+    if (!row || row.version !== t.expectedVersion) throw new StaleRunError(runId, t.expectedVersion);
+    const now = this.nowDate();
+    const u = t.update;
+    row.status = u.status;
+    row.currentNodeId = u.currentNodeId;
+    if (u.state !== undefined) row.state = u.state;
+    if (u.outputs !== undefined) row.outputs = u.outputs;
+    if (u.attempts !== undefined) row.attempts = u.attempts;
+    row.attempt = u.attempt;
+    row.attemptInFlight = u.attemptInFlight;
+    row.recoveries = u.recoveries;
+    row.nextAttemptAt = this.resolveDue(u.nextAttemptAt);
+    row.waitReason = u.waitReason;
+    row.error = u.error ? { ...u.error } : null;
+    row.version += 1;
+    row.updatedAt = now;
+    this.appendEvents(row, t.events, now);
+    if (t.idempotency && !this.idempotency.has(t.idempotency.key)) {
+      const { key, runId: rid, nodeId, result } = t.idempotency;
+      this.idempotency.set(key, { runId: rid, nodeId, result, createdAt: now });
+    }
+    if (t.wake) queueMicrotask(() => this.wake(runId));
+    return this.toRecord(row);
+  }
+
+  /** @internal */
+  readRun(runId: string): FlowRunRecord | null {
+    const row = this.runs.get(runId);
+    return row ? this.toRecord(row) : null;
+  }
+
+  private wake(runId: string): void {
+    for (const listener of this.wakeListeners) listener(runId);
+  }
+
+  private resolveDue(due: DueAt): Date | null {
+    if (due === null) return null;
+    return 'at' in due ? new Date(due.at.getTime()) : new Date(this.clock.now() + due.delayMs);
+  }
+
+  private appendEvents(row: RunRow, events: NewEvent[], at: Date): void {
+    let list = this.events.get(row.runId);
+    if (!list) this.events.set(row.runId, (list = []));
+    for (const e of events) {
+      row.lastSeq += 1;
+      list.push({
+        runId: row.runId,
+        seq: row.lastSeq,
+        at,
+        type: e.type,
+        nodeId: e.nodeId ?? null,
+        attempt: e.attempt ?? null,
+        durationMs: e.durationMs ?? null,
+        error: e.error ? { ...e.error } : null,
+        payload: e.payload ?? null,
+      });
+    }
+  }
+
+  private nowDate(): Date {
+    return new Date(this.clock.now());
+  }
+
+  private toDefinition(d: DefinitionRecord & { graphText: JsonText }): DefinitionRecord {
+    return { flowId: d.flowId, version: d.version, fingerprint: d.fingerprint, graph: JSON.parse(d.graphText), createdAt: d.createdAt };
+  }
+
+  private toRecord(row: RunRow): FlowRunRecord {
+    const { input, state, outputs, attempts, ...rest } = row;
+    const dueAt = row.nextAttemptAt?.getTime();
+    return {
+      ...rest,
+      createdAt: new Date(row.createdAt),
+      updatedAt: new Date(row.updatedAt),
+      nextAttemptAt: row.nextAttemptAt ? new Date(row.nextAttemptAt) : null,
+      error: row.error ? { ...row.error } : null,
+      inputJson: JSON.parse(input),
+      stateJson: JSON.parse(state),
+      outputsJson: JSON.parse(outputs),
+      attemptsJson: JSON.parse(attempts),
+      dueInMs: dueAt === undefined ? 0 : Math.max(0, dueAt - this.clock.now()),
+    };
+  }
+}
+
+class MemoryLease implements RunLease {
+  private current: FlowRunRecord | null;
+  private released = false;
+
+  constructor(
+    private readonly store: MemoryStorage,
+    readonly runId: string,
+    private readonly unlock: () => void,
+  ) {
+    this.current = store.readRun(runId);
+  }
+
+  get run(): FlowRunRecord | null {
+    return this.current;
+  }
+
+  async commit(transition: Transition): Promise<FlowRunRecord> {
+    if (this.released) throw new StaleRunError(this.runId, transition.expectedVersion);
+    try {
+      this.current = this.store.commitTransition(this.runId, transition);
+      return this.current;
+    } finally {
+      if (transition.release) await this.release();
+    }
+  }
+
+  async reload(): Promise<FlowRunRecord | null> {
+    this.current = this.store.readRun(this.runId);
+    return this.current;
+  }
+
+  async release(): Promise<void> {
+    if (this.released) return;
+    this.released = true;
+    this.unlock();
+  }
+}
+
+export function createMemoryStorage(options: MemoryStorageOptions = {}): MemoryStorage {
+  return new MemoryStorage(options);
+}

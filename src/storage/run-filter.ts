@@ -1,0 +1,65 @@
+/**
+ * Validation and paging helpers for `listRuns`, shared by every store so that all of them
+ * accept the same filters, reject the same bad ones, and page in the same order
+ * (newest first, ties broken by run id descending).
+ */
+import { InvalidArgumentError } from '../errors.js';
+import type { FlowRunStatus } from '../definitions/types.js';
+import type { RunFilter } from './types.js';
+
+export const RUN_STATUSES: readonly FlowRunStatus[] = ['RUNNING', 'WAITING', 'COMPLETED', 'FAILED', 'CANCELLED'];
+export const DEFAULT_PAGE_SIZE = 50;
+export const MAX_PAGE_SIZE = 1000;
+
+export interface NormalizedRunFilter {
+  statuses: FlowRunStatus[] | null;
+  flowId?: string;
+  flowVersion?: string;
+  tenantId?: string;
+  limit: number;
+  cursor?: string;
+}
+
+export function normalizeRunFilter(filter: RunFilter = {}): NormalizedRunFilter {
+  if (filter === null || typeof filter !== 'object') throw new InvalidArgumentError('listRuns: filter must be an object');
+  let statuses: FlowRunStatus[] | null = null;
+  if (filter.status !== undefined) {
+    statuses = Array.isArray(filter.status) ? [...filter.status] : [filter.status];
+    for (const s of statuses) {
+      if (!RUN_STATUSES.includes(s)) {
+        throw new InvalidArgumentError(`listRuns: unknown status ${JSON.stringify(s)} (expected one of ${RUN_STATUSES.join(', ')})`);
+      }
+    }
+  }
+  for (const key of ['flowId', 'flowVersion', 'tenantId', 'cursor'] as const) {
+    const v = filter[key];
+    if (v !== undefined && (typeof v !== 'string' || v.length === 0)) {
+      throw new InvalidArgumentError(`listRuns: ${key} must be a non-empty string`);
+    }
+  }
+  const limit = filter.limit ?? DEFAULT_PAGE_SIZE;
+  if (!Number.isInteger(limit) || limit < 1 || limit > MAX_PAGE_SIZE) {
+    throw new InvalidArgumentError(`listRuns: limit must be an integer from 1 to ${MAX_PAGE_SIZE}`);
+  }
+  if (filter.cursor !== undefined) decodeCursor(filter.cursor);
+  return { statuses, flowId: filter.flowId, flowVersion: filter.flowVersion, tenantId: filter.tenantId, limit, cursor: filter.cursor };
+}
+
+/**
+ * Cursor = base64url of "<createdAt ms>:<runId>" of the last row of the previous page.
+ * SQL stores keep created_at at millisecond precision (timestamptz(3)) so the cursor is exact.
+ */
+export function encodeCursor(createdAt: Date, runId: string): string {
+  return Buffer.from(`${createdAt.getTime()}:${runId}`, 'utf8').toString('base64url');
+}
+
+export function decodeCursor(cursor: string): { createdAt: Date; runId: string } {
+  const text = Buffer.from(cursor, 'base64url').toString('utf8');
+  const sep = text.indexOf(':');
+  const ms = Number(text.slice(0, sep));
+  const runId = text.slice(sep + 1);
+  if (sep <= 0 || !Number.isFinite(ms) || runId.length === 0) {
+    throw new InvalidArgumentError('listRuns: cursor is not one this engine produced');
+  }
+  return { createdAt: new Date(ms), runId };
+}
