@@ -10,6 +10,12 @@ import { runStep, type StepEnv } from './step.js';
 
 export interface AdvanceOptions {
   maxSteps: number;
+  /**
+   * When aborted, finish the step in progress and stop (a worker's graceful stop). A step whose
+   * start already rode on the previous commit is still run, so a drain never leaves a begun
+   * attempt behind to be reported as interrupted.
+   */
+  drain?: AbortSignal;
 }
 
 export interface AdvanceResult {
@@ -37,7 +43,8 @@ export async function advanceRun(
     for (;;) {
       if (isTimerDue(run)) run = await lease.commit(resumeTransition(run, { timer: true }));
       if (run.status !== 'RUNNING' || run.dueInMs > 0 || steps >= options.maxSteps) break;
-      const continueAfter = steps + 1 < options.maxSteps;
+      if (options.drain?.aborted && !begun) break;
+      const continueAfter = steps + 1 < options.maxSteps && !options.drain?.aborted;
       const result = await runStep(lease, def, env, { continueAfter, begunByThisLease: begun });
       run = result.run;
       begun = result.begunNext;

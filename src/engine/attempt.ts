@@ -19,6 +19,17 @@ export class CancelledAttempt extends Error {
   }
 }
 
+/**
+ * Abort reason used by a stopping worker whose grace period ran out: the handler is told to stop
+ * (its `ctx.signal` fires), and the attempt's outcome is never committed. The run keeps its
+ * "attempt in flight" mark, so the next holder records NODE_INTERRUPTED and tries again.
+ */
+export class AbandonedAttempt extends Error {
+  constructor(message = 'worker stopping: attempt abandoned') {
+    super(message);
+  }
+}
+
 export async function invokeHandler(
   node: NodeDefinition,
   ctx: Omit<FlowContext, 'signal'>,

@@ -106,7 +106,11 @@ export class FlowEngine extends FlowEvents {
   /** Connects and applies pending migrations (also done on first use). */
   async ready(): Promise<void> {
     if (this.closed) throw new FlowError('ENGINE_CLOSED', 'This FlowEngine was closed');
-    this.initPromise ??= this.storage.init();
+    // A failed init (database not up yet) is not cached, so a later call (a worker's retry) tries again.
+    this.initPromise ??= this.storage.init().catch((err: unknown) => {
+      this.initPromise = undefined;
+      throw err;
+    });
     return this.initPromise;
   }
 

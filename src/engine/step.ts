@@ -11,7 +11,7 @@
 import { FlowError, SerializationError, toErrorRecord, type ErrorRecord } from '../errors.js';
 import type { FlowContext, FlowDefinition, NodeDefinition } from '../definitions/types.js';
 import type { FlowRunRecord, JsonText, NewEvent, RunLease, RunUpdate, Transition } from '../storage/types.js';
-import { invokeHandler, type AttemptOutcome } from './attempt.js';
+import { AbandonedAttempt, invokeHandler, type AttemptOutcome } from './attempt.js';
 import { retryDelayMs } from './backoff.js';
 import { selectNextNode } from './edges.js';
 import { checkJsonSize, serializeJson } from './json.js';
@@ -159,6 +159,8 @@ export async function runStep(
     outcome = { kind: 'error', error: toErrorRecord(err, 'IDEMPOTENCY_KEY_ERROR') };
   }
   const durationMs = env.now() - started;
+  // A stopping worker gave up on this attempt: commit nothing, let the next holder retry it.
+  if (controller.signal.reason instanceof AbandonedAttempt) throw controller.signal.reason;
 
   // 3. Turn the outcome into one transition.
   const t = decideTransition(run, def, node, env, outcome, { durationMs, idemKey, cached, options });
@@ -265,7 +267,7 @@ function decideTransition(
     payload: d.cached ? json({ next, cached: true }, 'event', env) : json({ next }, 'event', env),
   };
   const idempotency = d.idemKey && !d.cached
-    ? { key: d.idemKey, runId: run.runId, nodeId, result: json({ output: outcome.output, patch: outcome.patch }, 'idempotent result', env, nodeId) }
+    ? { key: d.idemKey, runId: run.runId, nodeId, result: json(definedOnly({ output: outcome.output, patch: outcome.patch }), 'idempotent result', env, nodeId) }
     : undefined;
 
   if (next === null) {
@@ -306,6 +308,10 @@ function errorTransition(run: FlowRunRecord, node: NodeDefinition, env: StepEnv,
     };
   }
   return failRunTransition(run, error, [failed]);
+}
+
+function definedOnly(record: Record<string, unknown>): Record<string, unknown> {
+  return Object.fromEntries(Object.entries(record).filter(([, v]) => v !== undefined));
 }
 
 /** An ISO-8601 `until` is a durable timer; anything else ('manual', a label) waits for resumeRun. */

@@ -1,0 +1,100 @@
+/**
+ * The functional alternative to decorators:
+ *   flow('id', '1.0.0').entry('a').node('a', handler, opts).edge('a', 'b', when, priority).build()
+ *
+ * Each call returns a new builder and leaves the old one untouched, so a partial builder can be
+ * shared as a template (e.g. two variants of one flow) without the variants leaking into each
+ * other. Nothing is checked until build(), which reports every problem at once.
+ */
+import { FlowDefinitionError } from '../errors.js';
+import type { EdgeDefinition, FlowContext, FlowDefinition, NodeDefinition, NodeHandler, NodeId, NodeOptions } from './types.js';
+import { definitionProblems, flowKeyOf } from './validate.js';
+
+interface BuilderState {
+  readonly flowId: string;
+  readonly version: string;
+  /** Every entry() call, so that a second, different entry is reported instead of silently winning. */
+  readonly entries: readonly NodeId[];
+  /** Every node() call in order; duplicates are kept here so build() can name them. */
+  readonly nodes: readonly NodeDefinition[];
+  readonly edges: readonly EdgeDefinition[];
+}
+
+export class FlowBuilder {
+  readonly #state: BuilderState;
+
+  /** `state` is internal: how each call hands its result to the next builder. */
+  constructor(flowId: string, version: string, state?: BuilderState) {
+    this.#state = state ?? { flowId, version, entries: [], nodes: [], edges: [] };
+  }
+
+  /** The node the run starts at. */
+  entry(nodeId: NodeId): FlowBuilder {
+    return this.#with({ entries: [...this.#state.entries, nodeId] });
+  }
+
+  node(id: NodeId, handler: NodeHandler, opts: NodeOptions = {}): FlowBuilder {
+    // Copy the options (and the retry policy) so later edits to the caller's object can't change the flow.
+    const node: NodeDefinition = { ...opts, id, handler };
+    if (opts && typeof opts.retry === 'object' && opts.retry !== null) node.retry = { ...opts.retry };
+    return this.#with({ nodes: [...this.#state.nodes, node] });
+  }
+
+  edge(from: NodeId, to: NodeId, when?: (ctx: FlowContext) => boolean, priority?: number): FlowBuilder {
+    const edge: EdgeDefinition = { from, to };
+    if (when !== undefined) edge.when = when;
+    if (priority !== undefined) edge.priority = priority;
+    return this.#with({ edges: [...this.#state.edges, edge] });
+  }
+
+  /** Validates and returns a frozen definition; throws `FlowDefinitionError` listing every problem. */
+  build(): FlowDefinition {
+    const { flowId, version, entries, nodes: nodeList, edges } = this.#state;
+    const problems: string[] = [];
+    const nodes: Record<NodeId, NodeDefinition> = {};
+    for (const node of nodeList) {
+      if (typeof node.id !== 'string') {
+        problems.push(`node(): id must be a string (got ${typeof node.id})`);
+      } else if (Object.prototype.hasOwnProperty.call(nodes, node.id)) {
+        problems.push(`duplicate node id "${node.id}": node() was called twice with it`);
+      } else {
+        nodes[node.id] = node;
+      }
+    }
+    const distinctEntries = [...new Set(entries)];
+    if (distinctEntries.length > 1) {
+      problems.push(`more than one entry: entry() was called with ${distinctEntries.map((e) => `"${e}"`).join(', ')}`);
+    }
+    // With several entries the first stands in, only so that the rest of the graph still gets checked.
+    const def: FlowDefinition = { flowId, version, entry: distinctEntries[0] as NodeId, nodes, edges: edges.map((e) => ({ ...e })) };
+    problems.push(...definitionProblems(def));
+    if (problems.length > 0) throw new FlowDefinitionError(flowKeyOf(def), problems);
+    return freezeDefinition(def);
+  }
+
+  #with(change: Partial<BuilderState>): FlowBuilder {
+    const state = { ...this.#state, ...change };
+    return new FlowBuilder(state.flowId, state.version, state);
+  }
+}
+
+/** Starts a flow definition: `flow(id, version).entry(...).node(...).edge(...).build()`. */
+export function flow(flowId: string, version: string): FlowBuilder {
+  return new FlowBuilder(flowId, version);
+}
+
+/**
+ * Freezes the definition's own structure (definition, node map, nodes, retry policies, edge list,
+ * edges) so that a registered graph cannot drift from its fingerprint. Handlers and the user's
+ * own objects are left alone.
+ */
+export function freezeDefinition(def: FlowDefinition): FlowDefinition {
+  for (const node of Object.values(def.nodes)) {
+    if (node.retry) Object.freeze(node.retry);
+    Object.freeze(node);
+  }
+  def.edges.forEach((e) => Object.freeze(e));
+  Object.freeze(def.nodes);
+  Object.freeze(def.edges);
+  return Object.freeze(def);
+}

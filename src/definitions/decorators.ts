@@ -1,0 +1,234 @@
+/**
+ * @Flow / @Entry / @Node / @Edge and buildFlowDefinition.
+ *
+ * Users compile these either as TypeScript `experimentalDecorators` (legacy: a method decorator
+ * gets (prototype, key, descriptor), a class decorator gets (ctor)) or as standard TC39
+ * decorators (esbuild/tsx default: (value, context)). Each decorator tells the two apart by its
+ * arguments at run time.
+ *
+ * Where the metadata lives, and why:
+ * - Legacy: per prototype, by member name (WeakMap keyed by the prototype).
+ * - Standard with `context.metadata` (esbuild always; TypeScript only when `Symbol.metadata`
+ *   exists, which Node 20 lacks): per metadata object, by member name. The class exposes that
+ *   object as `Class[Symbol.metadata]`; a subclass gets its own object, so no pollution.
+ * - Standard without `context.metadata` (TypeScript output on Node 20): the method decorator
+ *   never sees the class, and method `addInitializer` callbacks only run when an instance is
+ *   constructed. The one thing it does see is the method function itself, so the record is keyed
+ *   by that function; buildFlowDefinition finds it by walking the prototype chain.
+ * We deliberately do not polyfill the global `Symbol.metadata`: a library should not patch builtins.
+ * Keying by name (where possible) also survives another decorator that wraps the method later.
+ */
+import { FlowDefinitionError } from '../errors.js';
+import { freezeDefinition } from './builder.js';
+import type { EdgeDefinition, FlowContext, FlowDefinition, NodeDefinition, NodeOptions } from './types.js';
+import { definitionProblems } from './validate.js';
+
+/** Usable as a legacy (`experimentalDecorators`) or a standard method decorator. */
+export interface FlowMethodDecorator {
+  (target: object, propertyKey: string | symbol, descriptor: PropertyDescriptor): void;
+  (value: (this: any, ...args: any[]) => any, context: ClassMethodDecoratorContext): void;
+}
+
+/** Usable as a legacy or a standard class decorator. */
+export interface FlowClassDecorator {
+  (target: abstract new (...args: any[]) => object): void;
+  (target: abstract new (...args: any[]) => object, context: ClassDecoratorContext): void;
+}
+
+interface MethodRecord {
+  /** One entry per @Node on the method (more than one is reported). */
+  nodes: { id?: string; opts: NodeOptions }[];
+  entries: number;
+  edges: Omit<EdgeDefinition, 'from'>[];
+}
+
+const flowClasses = new WeakMap<Function, { flowId: string; version: string }[]>();
+/** Legacy: prototype -> member -> record; standard with metadata: metadata object -> member -> record. */
+const scoped = new WeakMap<object, Map<PropertyKey, MethodRecord>>();
+/** Standard without metadata: method function -> record. */
+const byFunction = new WeakMap<Function, MethodRecord>();
+
+/**
+ * The class's own standard-decorator metadata objects. esbuild stores it under Symbol.metadata,
+ * or Symbol.for('Symbol.metadata') when that is missing; TypeScript under Symbol.metadata, which
+ * on Node 20 exists only if a polyfill made one. Matching by description finds all of these, even
+ * a polyfill symbol created after this module loaded; only objects we recorded are ever used.
+ */
+const ownMetadataObjects = (ctor: Function): unknown[] =>
+  Object.getOwnPropertySymbols(ctor)
+    .filter((s) => s.description === 'Symbol.metadata')
+    .map((s) => (ctor as unknown as Record<symbol, unknown>)[s]);
+
+const isStandardContext = (v: unknown): v is DecoratorContext =>
+  typeof v === 'object' && v !== null && typeof (v as { kind?: unknown }).kind === 'string';
+
+const newRecord = (): MethodRecord => ({ nodes: [], entries: 0, edges: [] });
+
+function recordIn(scope: object, key: PropertyKey): MethodRecord {
+  let members = scoped.get(scope);
+  if (!members) scoped.set(scope, (members = new Map()));
+  let rec = members.get(key);
+  if (!rec) members.set(key, (rec = newRecord()));
+  return rec;
+}
+
+function misuse(decorator: string, member: string, why: string): never {
+  throw new FlowDefinitionError(`@${decorator} on "${member}"`, [`@${decorator}() ${why}`]);
+}
+
+/** Finds (or creates) the record for the decorated method, whichever decorator form called us. */
+function methodRecord(decorator: string, args: unknown[]): MethodRecord {
+  const [first, second, third] = args;
+  if (isStandardContext(second)) {
+    const ctx = second as ClassMethodDecoratorContext;
+    const member = String(ctx.name);
+    if (ctx.kind !== 'method') misuse(decorator, member, `can only decorate methods (got a ${ctx.kind})`);
+    if (ctx.static) misuse(decorator, member, 'can only decorate instance methods, not static ones');
+    if (ctx.private) misuse(decorator, member, 'cannot decorate private (#) methods');
+    if (typeof ctx.metadata === 'object' && ctx.metadata !== null) return recordIn(ctx.metadata, ctx.name);
+    let rec = byFunction.get(first as Function);
+    if (!rec) byFunction.set(first as Function, (rec = newRecord()));
+    return rec;
+  }
+  if ((typeof second === 'string' || typeof second === 'symbol') && typeof first === 'object' && first !== null) {
+    const value = (third as PropertyDescriptor | undefined)?.value;
+    if (typeof value !== 'function') misuse(decorator, String(second), 'can only decorate methods');
+    return recordIn(first, second);
+  }
+  if (typeof first === 'function' && (typeof second === 'string' || typeof second === 'symbol')) {
+    misuse(decorator, String(second), 'can only decorate instance methods, not static ones');
+  }
+  throw new TypeError(`@${decorator}() was applied to something that is not a class method`);
+}
+
+function methodDecorator(name: string, apply: (rec: MethodRecord) => void): FlowMethodDecorator {
+  return ((...args: unknown[]): void => apply(methodRecord(name, args))) as FlowMethodDecorator;
+}
+
+/** Marks a class as flow `flowId` at `version`. */
+export function Flow(flowId: string, version: string): FlowClassDecorator {
+  return ((target: unknown, context?: unknown): void => {
+    if (typeof target !== 'function' || (context !== undefined && (context as DecoratorContext).kind !== 'class')) {
+      throw new TypeError('@Flow() can only decorate a class');
+    }
+    const marks = flowClasses.get(target) ?? [];
+    marks.push({ flowId, version });
+    flowClasses.set(target, marks);
+  }) as FlowClassDecorator;
+}
+
+/** Marks the node where runs start (the method must also carry @Node). */
+export function Entry(): FlowMethodDecorator {
+  return methodDecorator('Entry', (rec) => void rec.entries++);
+}
+
+/** Makes the method a node; `id` defaults to the method name. */
+export function Node(id?: string, opts: NodeOptions = {}): FlowMethodDecorator {
+  return methodDecorator('Node', (rec) => void rec.nodes.push({ id, opts: opts ?? {} }));
+}
+
+/** An edge from this method's node to `to`, taken when `when(ctx)` holds; highest `priority` wins. */
+export function Edge(to: string, when?: (ctx: FlowContext) => boolean, priority?: number): FlowMethodDecorator {
+  return methodDecorator('Edge', (rec) => {
+    const edge: Omit<EdgeDefinition, 'from'> = { to };
+    if (when !== undefined) edge.when = when;
+    if (priority !== undefined) edge.priority = priority;
+    // Decorators apply bottom-up; unshift keeps the edges in the order they are written.
+    rec.edges.unshift(edge);
+  });
+}
+
+/** The record for member `key` declared directly on class `ctor` (not inherited), if any. */
+function ownRecord(ctor: Function, key: PropertyKey): MethodRecord | undefined {
+  const proto = ctor.prototype as object;
+  const fromLegacy = scoped.get(proto)?.get(key);
+  if (fromLegacy) return fromLegacy;
+  for (const meta of ownMetadataObjects(ctor)) {
+    const rec = meta && typeof meta === 'object' ? scoped.get(meta)?.get(key) : undefined;
+    if (rec) return rec;
+  }
+  const value = Object.getOwnPropertyDescriptor(proto, key)?.value;
+  return typeof value === 'function' ? byFunction.get(value) : undefined;
+}
+
+/**
+ * Builds the definition of a @Flow class. Handlers run with `this` bound to `instance`
+ * (default: `new Class()`; pass your own to inject services). A subclass sees its own and its
+ * parents' decorated methods; a re-decorated override replaces the parent's decorations of that
+ * method, an undecorated override keeps them (and runs the override). The nearest @Flow wins.
+ */
+export function buildFlowDefinition<T extends object>(Class: new () => T, instance?: T): FlowDefinition;
+export function buildFlowDefinition<T extends object>(Class: abstract new (...args: any[]) => T, instance: T): FlowDefinition;
+export function buildFlowDefinition(Class: abstract new (...args: any[]) => object, instance?: object): FlowDefinition {
+  if (typeof Class !== 'function') throw new TypeError('buildFlowDefinition() expects a class decorated with @Flow');
+  const problems: string[] = [];
+  const chain: Function[] = [];
+  for (let c: unknown = Class; typeof c === 'function' && c !== Function.prototype; c = Object.getPrototypeOf(c)) chain.push(c);
+
+  const flowMarks = chain.map((c) => flowClasses.get(c)).find((m) => m !== undefined);
+  if (!flowMarks) problems.push(`class ${Class.name || '<anonymous>'} has no @Flow(flowId, version) decorator`);
+  else if (flowMarks.length > 1) problems.push(`class ${Class.name} has more than one @Flow decorator`);
+  const { flowId, version } = flowMarks?.[0] ?? { flowId: '', version: '' };
+
+  const target = instance ?? new (Class as new () => object)();
+  if (!(target instanceof Class)) problems.push(`the instance given is not an instance of ${Class.name}`);
+
+  // Nearest class wins per member; members are listed base class first, in declaration order.
+  const resolved = new Map<PropertyKey, MethodRecord>();
+  for (const c of chain) {
+    for (const key of Reflect.ownKeys(c.prototype as object)) {
+      if (resolved.has(key)) continue;
+      const rec = ownRecord(c, key);
+      if (rec) resolved.set(key, rec);
+    }
+  }
+  const order = [...chain].reverse().flatMap((c) => Reflect.ownKeys(c.prototype as object));
+  const members = [...new Set(order)].filter((k) => resolved.has(k));
+
+  const nodes: Record<string, NodeDefinition> = {};
+  const nodeOwner = new Map<string, string>();
+  const entries: string[] = [];
+  const edges: EdgeDefinition[] = [];
+  for (const key of members) {
+    const rec = resolved.get(key) as MethodRecord;
+    const member = String(key);
+    if (rec.nodes.length === 0) {
+      problems.push(`method "${member}" has @Entry/@Edge but no @Node`);
+      continue;
+    }
+    if (rec.nodes.length > 1) problems.push(`method "${member}" has more than one @Node decorator`);
+    const { id: explicitId, opts } = rec.nodes[0];
+    const id = explicitId ?? (typeof key === 'string' ? key : undefined);
+    if (id === undefined) {
+      problems.push(`method ${member} has a symbol name: give its @Node an explicit id`);
+      continue;
+    }
+    if (nodeOwner.has(id)) {
+      // Reported, but its entry and edges still go through the checks below: every problem at once.
+      problems.push(`duplicate node id "${id}": methods "${nodeOwner.get(id)}" and "${member}" both use it`);
+    } else {
+      nodeOwner.set(id, member);
+      const method = (target as Record<PropertyKey, unknown>)[key];
+      const handler = typeof method === 'function' ? method.bind(target) : method;
+      const node = { ...opts, id, handler } as NodeDefinition;
+      if (opts.retry && typeof opts.retry === 'object') node.retry = { ...opts.retry };
+      nodes[id] = node;
+    }
+    if (rec.entries > 1) problems.push(`method "${member}" has more than one @Entry decorator`);
+    if (rec.entries > 0) entries.push(id);
+    for (const e of rec.edges) edges.push({ from: id, ...e });
+  }
+  if (entries.length > 1) problems.push(`more than one @Entry: nodes ${entries.map((e) => `"${e}"`).join(', ')}`);
+  // An @Entry on a method already reported above (no @Node, symbol name) is not also "missing".
+  const entryMarked = members.some((k) => (resolved.get(k) as MethodRecord).entries > 0);
+  if (!entryMarked) problems.push('no @Entry: mark the first node with @Entry()');
+
+  const def: FlowDefinition = { flowId, version, entry: entries[0] ?? '', nodes, edges };
+  // Skip the validator's own "entry must name the first node" when we already said why.
+  const general = definitionProblems(def).filter((p) => !(entries.length === 0 && p.startsWith('entry ')));
+  problems.push(...(flowMarks ? general : general.filter((p) => !/^(flowId|version) /.test(p))));
+  if (problems.length > 0) {
+    throw new FlowDefinitionError(flowMarks ? `${flowId}@${version} (class ${Class.name})` : `class ${Class.name}`, problems);
+  }
+  return freezeDefinition(def);
+}

@@ -1,0 +1,16 @@
+import type { FlowContext } from '../../src/definitions/index.js';
+
+/** A minimal context for calling handlers and conditions directly. */
+export function makeCtx(input: unknown = {}, over: Partial<FlowContext> = {}): FlowContext {
+  return {
+    runId: 'run-1',
+    flowId: 'f',
+    flowVersion: '1',
+    input,
+    state: {},
+    outputs: {},
+    meta: { attempts: {}, startedAt: new Date(0).toISOString(), nodeId: 'n', attempt: 1 },
+    signal: new AbortController().signal,
+    ...over,
+  };
+}

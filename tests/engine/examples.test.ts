@@ -1,0 +1,58 @@
+/** Every example in examples/ runs here, on every store, with its results checked. */
+import { afterEach, describe, expect, it } from 'vitest';
+import { FlowEngine } from '@hazeljs/flow';
+import { runLinearExample } from '../../examples/linear.js';
+import { runBranchingExample } from '../../examples/branching.js';
+import { runWaitResumeExample } from '../../examples/wait-resume.js';
+import { runRetriesExample } from '../../examples/retries-timeouts.js';
+import { storeCases } from '../helpers/stores.js';
+
+describe.each(storeCases)('examples on $name', (store) => {
+  let done: Array<() => Promise<void>> = [];
+  afterEach(async () => {
+    for (const d of done) await d();
+    done = [];
+  });
+  async function engine() {
+    const { storage, cleanup } = await store.make();
+    const e = new FlowEngine({ storage });
+    done.push(async () => {
+      await e.close();
+      await cleanup();
+    });
+    return e;
+  }
+
+  it('linear: validates, prices and confirms an order', async () => {
+    const run = await runLinearExample(await engine());
+    expect(run.status).toBe('COMPLETED');
+    expect(run.outputsJson).toEqual({ price: { total: 28 }, confirm: { confirmed: true, orderId: 'o-1', total: 28 } });
+  });
+
+  it('branching: routes by amount through prioritized conditional edges', async () => {
+    const e = await engine();
+    const small = await runBranchingExample(e, 250);
+    const large = await runBranchingExample(e, 50_000);
+    expect(small.outputsJson).toMatchObject({ autoApprove: { route: 'auto' }, notify: { notified: ['autoApprove'] } });
+    expect(large.outputsJson).toMatchObject({ manualReview: { route: 'manual' }, notify: { notified: ['manualReview'] } });
+  });
+
+  it('wait-resume: parks until a decision arrives, then follows it', async () => {
+    const e = await engine();
+    const yes = await runWaitResumeExample(e, { approved: true, by: 'a' });
+    expect(yes.parked.status).toBe('WAITING');
+    expect(yes.parked.waitReason).toBe('awaiting_manager_approval');
+    expect(yes.done.outputsJson).toMatchObject({ approved: { paid: 120 } });
+    const no = await runWaitResumeExample(e, { approved: false, by: 'b' });
+    expect(no.done.outputsJson).toMatchObject({ rejected: { paid: 0 } });
+  });
+
+  it('retries-timeouts: retries through two outages and charges exactly once across runs', async () => {
+    const { run, rerun, api, timeline } = await runRetriesExample(await engine());
+    expect(run.status).toBe('COMPLETED');
+    expect(api.calls).toBe(3);
+    expect(api.charges.size).toBe(1);
+    expect(rerun.outputsJson).toEqual(run.outputsJson);
+    expect(timeline.filter((e) => e.type === 'NODE_FAILED').map((e) => e.attempt)).toEqual([1, 2]);
+  });
+});
