@@ -163,7 +163,8 @@ export async function runStep(
   if (controller.signal.reason instanceof AbandonedAttempt) throw controller.signal.reason;
 
   // 3. Turn the outcome into one transition.
-  const t = decideTransition(run, def, node, env, outcome, { durationMs, idemKey, cached, options });
+  const ctx: FlowContext = { ...ctxBase, signal: controller.signal };
+  const t = decideTransition(run, def, node, env, outcome, { ctx, durationMs, idemKey, cached, options });
   const committed = await commit(lease, env, t.transition);
   return { run: committed, begunNext: t.begunNext };
 }
@@ -176,6 +177,8 @@ function checkIdempotencyKey(nodeId: string, key: unknown): string {
 }
 
 interface DecideInput {
+  /** The handler's context (its copies), reused for edge conditions. */
+  ctx: FlowContext;
   durationMs: number;
   idemKey?: string;
   cached: boolean;
@@ -249,7 +252,8 @@ function decideTransition(
   // ok: pick the next node with the new state and outputs in view.
   let next: string | null;
   try {
-    const edgeCtx = { runId: run.runId, flowId: run.flowId, flowVersion: run.flowVersion, tenantId: run.tenantId ?? undefined, input: run.inputJson, state, outputs, meta: { attempts: run.attemptsJson, startedAt: run.createdAt.toISOString(), nodeId, attempt }, signal: new AbortController().signal, services: env.services } as FlowContext;
+    // Conditions are predicates: they see the state after this result and must not change it.
+    const edgeCtx: FlowContext = { ...d.ctx, state, outputs };
     next = selectNextNode(nodeId, def.edges, edgeCtx);
   } catch (err) {
     const error = err instanceof FlowError

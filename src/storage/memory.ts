@@ -35,6 +35,8 @@ interface RunRow extends Omit<FlowRunRecord, 'inputJson' | 'stateJson' | 'output
   state: JsonText;
   outputs: JsonText;
   attempts: JsonText;
+  /** Parsed forms of the JSON above, for the engine's own reads under a lease (see toRecord). */
+  parsed: Partial<Record<'input' | 'state' | 'outputs' | 'attempts', unknown>>;
 }
 
 interface EventRow extends Omit<FlowEventRecord, 'payloadJson'> {
@@ -113,6 +115,7 @@ export class MemoryStorage implements FlowStorage {
       nextAttemptAt: null,
       waitReason: null,
       error: null,
+      parsed: {},
     };
     this.runs.set(run.runId, row);
     if (run.idempotencyKey !== null) this.runIdsByKey.set(run.idempotencyKey, run.runId);
@@ -226,9 +229,18 @@ export class MemoryStorage implements FlowStorage {
     const u = t.update;
     row.status = u.status;
     row.currentNodeId = u.currentNodeId;
-    if (u.state !== undefined) row.state = u.state;
-    if (u.outputs !== undefined) row.outputs = u.outputs;
-    if (u.attempts !== undefined) row.attempts = u.attempts;
+    if (u.state !== undefined) {
+      row.state = u.state;
+      row.parsed.state = undefined;
+    }
+    if (u.outputs !== undefined) {
+      row.outputs = u.outputs;
+      row.parsed.outputs = undefined;
+    }
+    if (u.attempts !== undefined) {
+      row.attempts = u.attempts;
+      row.parsed.attempts = undefined;
+    }
     row.attempt = u.attempt;
     row.attemptInFlight = u.attemptInFlight;
     row.recoveries = u.recoveries;
@@ -243,13 +255,13 @@ export class MemoryStorage implements FlowStorage {
       this.idempotency.set(key, { runId: rid, nodeId, result, createdAt: now });
     }
     if (t.wake) queueMicrotask(() => this.wake(runId));
-    return this.toRecord(row);
+    return this.toRecord(row, true);
   }
 
   /** @internal */
   readRun(runId: string): FlowRunRecord | null {
     const row = this.runs.get(runId);
-    return row ? this.toRecord(row) : null;
+    return row ? this.toRecord(row, true) : null;
   }
 
   private wake(runId: string): void {
@@ -288,8 +300,23 @@ export class MemoryStorage implements FlowStorage {
     return { flowId: d.flowId, version: d.version, fingerprint: d.fingerprint, graph: JSON.parse(d.graphText), createdAt: d.createdAt };
   }
 
-  private toRecord(row: RunRow): FlowRunRecord {
-    const { input, state, outputs, attempts, ...rest } = row;
+  /**
+   * Public reads get freshly parsed values, as from a database. Reads under a lease (`shared`)
+   * reuse one parse per JSON text: the engine treats lease rows as read-only and copies what it
+   * hands to handlers, so parsing again on every step would only feed the garbage collector.
+   */
+  private toRecord(row: RunRow, shared = false): FlowRunRecord {
+    const { input, state, outputs, attempts, parsed: _parsed, ...rest } = row;
+    void _parsed;
+    const p = row.parsed;
+    const json = shared
+      ? {
+          input: (p.input ??= JSON.parse(input)),
+          state: (p.state ??= JSON.parse(state)),
+          outputs: (p.outputs ??= JSON.parse(outputs)),
+          attempts: (p.attempts ??= JSON.parse(attempts)),
+        }
+      : { input: JSON.parse(input), state: JSON.parse(state), outputs: JSON.parse(outputs), attempts: JSON.parse(attempts) };
     const dueAt = row.nextAttemptAt?.getTime();
     return {
       ...rest,
@@ -297,10 +324,10 @@ export class MemoryStorage implements FlowStorage {
       updatedAt: new Date(row.updatedAt),
       nextAttemptAt: row.nextAttemptAt ? new Date(row.nextAttemptAt) : null,
       error: row.error ? { ...row.error } : null,
-      inputJson: JSON.parse(input),
-      stateJson: JSON.parse(state),
-      outputsJson: JSON.parse(outputs),
-      attemptsJson: JSON.parse(attempts),
+      inputJson: json.input,
+      stateJson: json.state,
+      outputsJson: json.outputs,
+      attemptsJson: json.attempts,
       dueInMs: dueAt === undefined ? 0 : Math.max(0, dueAt - this.clock.now()),
     };
   }

@@ -151,7 +151,10 @@ export interface Transition {
 /** Exclusive hold on one run, across processes. Obtain with `FlowStorage.lockRun`. */
 export interface RunLease {
   readonly runId: string;
-  /** The row as read when the lock was taken, then as returned by each commit. Null if the run does not exist. */
+  /**
+   * The row as read when the lock was taken, then as returned by each commit. Null if the run does
+   * not exist. Its JSON values may be shared with the store: holders treat them as read-only.
+   */
   readonly run: FlowRunRecord | null;
   /** Commit a transition; returns the new row (and updates `run`). Throws `StaleRunError` on a fence failure. */
   commit(transition: Transition): Promise<FlowRunRecord>;
