@@ -58,6 +58,9 @@ export function buildRetriesFlow(api: ReturnType<typeof createFlakyPaymentApi>) 
     .build();
 }
 
+/** A ready definition for the runtime (`npm start`): its provider fails the first two calls of the process. */
+export const retriesFlow = buildRetriesFlow(createFlakyPaymentApi());
+
 export async function runRetriesExample(engine: FlowEngine) {
   const api = createFlakyPaymentApi();
   const def = buildRetriesFlow(api);

@@ -1,0 +1,138 @@
+/**
+ * CLI commands that act on runs through a running server's API: runs list|show|timeline,
+ * flows, start, resume, cancel. Each prints a readable view, or the API's JSON with --json.
+ */
+import type { eventDto, flowDto, runDto, runSummaryDto } from '../http/dto.js';
+import { ApiClient, runPath } from './client.js';
+import { formatMs, keyValues, table, truncate } from './table.js';
+import { UsageError, parseJsonOption } from './usage.js';
+
+type RunJson = ReturnType<typeof runDto>;
+type RunSummaryJson = ReturnType<typeof runSummaryDto>;
+type EventJson = ReturnType<typeof eventDto>;
+type FlowJson = ReturnType<typeof flowDto>;
+
+export interface RemoteContext {
+  client: ApiClient;
+  json: boolean;
+  print(text: string): void;
+}
+
+const printJson = (ctx: RemoteContext, value: unknown) => ctx.print(JSON.stringify(value, null, 2));
+
+function note(run: { error: { code: string; message: string } | null; waitReason: string | null }): string {
+  return run.error ? `${run.error.code}: ${run.error.message}` : run.waitReason ?? '';
+}
+
+export async function listRunsCommand(ctx: RemoteContext, filter: { status?: string; flow?: string; tenant?: string; limit?: string; cursor?: string }) {
+  const params = new URLSearchParams();
+  if (filter.status) params.set('status', filter.status.toUpperCase());
+  if (filter.flow) {
+    const [flowId, version] = filter.flow.split('@');
+    params.set('flowId', flowId);
+    if (version) params.set('flowVersion', version);
+  }
+  if (filter.tenant) params.set('tenantId', filter.tenant);
+  if (filter.limit) params.set('limit', filter.limit);
+  if (filter.cursor) params.set('cursor', filter.cursor);
+  const query = params.toString();
+  const page = await ctx.client.request<{ runs: RunSummaryJson[]; nextCursor: string | null }>('GET', `/v1/runs${query ? `?${query}` : ''}`);
+  if (ctx.json) return printJson(ctx, page);
+  if (page.runs.length === 0) return ctx.print('No runs.');
+  ctx.print(
+    table(
+      ['RUN', 'FLOW', 'STATUS', 'NODE', 'CREATED', 'NOTE'],
+      page.runs.map((r) => [r.runId, `${r.flowId}@${r.flowVersion}`, r.status, r.currentNodeId, r.createdAt, truncate(note(r), 60)]),
+    ),
+  );
+  if (page.nextCursor) ctx.print(`\nMore: --cursor ${page.nextCursor}`);
+}
+
+function printRun(ctx: RemoteContext, run: RunJson, heading?: string) {
+  if (ctx.json) return printJson(ctx, { run });
+  if (heading) ctx.print(heading);
+  ctx.print(
+    keyValues([
+      ['run', run.runId],
+      ['flow', `${run.flowId}@${run.flowVersion}`],
+      ['status', run.status],
+      ['node', run.currentNodeId],
+      ['tenant', run.tenantId ?? undefined],
+      ['created', run.createdAt],
+      ['updated', run.updatedAt],
+      ['attempt', run.attempt],
+      ['next', run.nextAttemptAt ?? undefined],
+      ['waiting', run.waitReason ?? undefined],
+      ['error', run.error ? `${run.error.code}: ${run.error.message}` : undefined],
+      ['input', JSON.stringify(run.inputJson)],
+      ['state', JSON.stringify(run.stateJson)],
+      ['outputs', JSON.stringify(run.outputsJson)],
+    ]),
+  );
+}
+
+export async function showRunCommand(ctx: RemoteContext, runId: string) {
+  const { run } = await ctx.client.request<{ run: RunJson }>('GET', runPath(runId));
+  printRun(ctx, run);
+}
+
+export async function timelineCommand(ctx: RemoteContext, runId: string) {
+  const data = await ctx.client.request<{ runId: string; events: EventJson[] }>('GET', runPath(runId, '/timeline'));
+  if (ctx.json) return printJson(ctx, data);
+  ctx.print(
+    table(
+      ['SEQ', 'AT', 'EVENT', 'NODE', 'ATTEMPT', 'DURATION', 'DETAILS'],
+      data.events.map((e) => [
+        e.seq,
+        e.at,
+        e.type,
+        e.nodeId,
+        e.attempt,
+        formatMs(e.durationMs),
+        truncate(e.error ? `${e.error.code}: ${e.error.message}` : e.payloadJson === null ? '' : JSON.stringify(e.payloadJson), 70),
+      ]),
+    ),
+  );
+}
+
+export async function flowsCommand(ctx: RemoteContext) {
+  const data = await ctx.client.request<{ flows: FlowJson[] }>('GET', '/v1/flows');
+  if (ctx.json) return printJson(ctx, data);
+  if (data.flows.length === 0) return ctx.print('No flows.');
+  ctx.print(
+    table(
+      ['FLOW', 'ENTRY', 'NODES', 'EDGES', 'EXECUTABLE'],
+      data.flows.map((f) => {
+        const graph = f.definitionJson as { entry: string; nodes: unknown[]; edges: unknown[] };
+        return [`${f.flowId}@${f.version}`, graph.entry, graph.nodes.length, graph.edges.length, f.registered ? 'yes' : 'no'];
+      }),
+    ),
+  );
+}
+
+export async function startCommand(ctx: RemoteContext, flowRef: string, opts: { input?: string; tenant?: string; idempotencyKey?: string }) {
+  const at = flowRef.lastIndexOf('@');
+  if (at <= 0 || at === flowRef.length - 1) throw new UsageError(`Expected <flowId>@<version>, got ${JSON.stringify(flowRef)}`);
+  const body: Record<string, unknown> = {
+    flowId: flowRef.slice(0, at),
+    version: flowRef.slice(at + 1),
+    input: opts.input === undefined ? null : parseJsonOption('--input', opts.input),
+  };
+  if (opts.tenant) body.tenantId = opts.tenant;
+  if (opts.idempotencyKey) body.idempotencyKey = opts.idempotencyKey;
+  const result = await ctx.client.request<{ runId: string; status: string; created: boolean }>('POST', '/v1/runs/start', body);
+  if (ctx.json) return printJson(ctx, result);
+  ctx.print(`${result.created ? 'Started' : 'Already started (idempotency key)'} run ${result.runId} (${result.status})`);
+}
+
+export async function resumeCommand(ctx: RemoteContext, runId: string, payloadText: string | undefined) {
+  const payload = payloadText === undefined ? undefined : parseJsonOption('--payload', payloadText);
+  const { run } = await ctx.client.request<{ run: RunJson }>('POST', runPath(runId, '/resume'), payload);
+  printRun(ctx, run, `Resumed run ${run.runId}: now ${run.status}`);
+}
+
+export async function cancelCommand(ctx: RemoteContext, runId: string, reason: string | undefined) {
+  const { run } = await ctx.client.request<{ run: RunJson }>('POST', runPath(runId, '/cancel'), reason ? { reason } : {});
+  if (ctx.json) return printJson(ctx, { run });
+  ctx.print(`Run ${run.runId} is ${run.status}`);
+}

@@ -1,0 +1,100 @@
+/**
+ * `hazel-flow`: the command line. Parses arguments with node:util parseArgs, dispatches to the
+ * local commands (serve, worker, migrate) or the API commands (runs, flows, start, resume,
+ * cancel), and turns every failure into one line on stderr and a nonzero exit code.
+ */
+import { parseArgs } from 'node:util';
+import { FlowError } from '../../errors.js';
+import { ApiClient } from './client.js';
+import { cancelCommand, flowsCommand, listRunsCommand, resumeCommand, showRunCommand, startCommand, timelineCommand, type RemoteContext } from './commands-remote.js';
+import { USAGE, UsageError } from './usage.js';
+
+const OPTIONS = {
+  help: { type: 'boolean', short: 'h' },
+  json: { type: 'boolean' },
+  url: { type: 'string' },
+  token: { type: 'string' },
+  'database-url': { type: 'string' },
+  'data-dir': { type: 'string' },
+  flows: { type: 'string' },
+  port: { type: 'string' },
+  host: { type: 'string' },
+  'no-worker': { type: 'boolean' },
+  'allow-insecure-bind': { type: 'boolean' },
+  concurrency: { type: 'string' },
+  status: { type: 'string' },
+  flow: { type: 'string' },
+  tenant: { type: 'string' },
+  limit: { type: 'string' },
+  cursor: { type: 'string' },
+  input: { type: 'string' },
+  'idempotency-key': { type: 'string' },
+  payload: { type: 'string' },
+  reason: { type: 'string' },
+} as const;
+
+function parse(argv: string[]) {
+  try {
+    return parseArgs({ args: argv, options: OPTIONS, allowPositionals: true, strict: true });
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
+}
+
+function need(positionals: string[], index: number, what: string): string {
+  const value = positionals[index];
+  if (!value) throw new UsageError(`Missing ${what}`);
+  if (positionals.length > index + 1) throw new UsageError(`Unexpected argument ${JSON.stringify(positionals[index + 1])}`);
+  return value;
+}
+
+export async function main(argv: string[]): Promise<void> {
+  const { values: v, positionals } = parse(argv);
+  const [command, sub] = positionals;
+  if (v.help || !command || command === 'help') {
+    console.log(USAGE);
+    return;
+  }
+  const store = { databaseUrl: v['database-url'], dataDir: v['data-dir'] };
+  const remote = (): RemoteContext => ({
+    client: new ApiClient({ url: v.url ?? process.env.FLOW_URL ?? 'http://127.0.0.1:3000', token: v.token ?? (process.env.FLOW_API_TOKEN || undefined) }),
+    json: v.json ?? false,
+    print: (text) => console.log(text),
+  });
+  // The store, the server and the flows load only for the commands that need them: the API
+  // commands stay quick to start.
+  const local = () => import('./commands-local.js');
+  switch (command) {
+    case 'serve':
+      return (await local()).serveCommand({ ...store, flows: v.flows, port: v.port, host: v.host, noWorker: v['no-worker'], allowInsecureBind: v['allow-insecure-bind'] });
+    case 'worker':
+      return (await local()).workerCommand({ ...store, flows: v.flows, concurrency: v.concurrency });
+    case 'migrate':
+      return (await local()).migrateCommand({ ...store, json: v.json ?? false });
+    case 'flows':
+      return flowsCommand(remote());
+    case 'runs':
+      if (sub === 'list') return listRunsCommand(remote(), { status: v.status, flow: v.flow, tenant: v.tenant, limit: v.limit, cursor: v.cursor });
+      if (sub === 'show') return showRunCommand(remote(), need(positionals, 2, '<runId>'));
+      if (sub === 'timeline') return timelineCommand(remote(), need(positionals, 2, '<runId>'));
+      throw new UsageError(sub ? `Unknown subcommand "runs ${sub}" (expected list, show or timeline)` : 'Missing subcommand: runs list|show|timeline');
+    case 'start':
+      return startCommand(remote(), need(positionals, 1, '<flowId>@<version>'), { input: v.input, tenant: v.tenant, idempotencyKey: v['idempotency-key'] });
+    case 'resume':
+      return resumeCommand(remote(), need(positionals, 1, '<runId>'), v.payload);
+    case 'cancel':
+      return cancelCommand(remote(), need(positionals, 1, '<runId>'), v.reason);
+    default:
+      throw new UsageError(`Unknown command "${command}"`);
+  }
+}
+
+main(process.argv.slice(2)).catch((err: unknown) => {
+  if (err instanceof UsageError) {
+    console.error(`hazel-flow: ${err.message}\nRun \`hazel-flow --help\` for usage.`);
+    process.exit(2);
+  }
+  const code = err instanceof FlowError ? `${err.code}: ` : '';
+  console.error(`hazel-flow: error: ${code}${err instanceof Error ? err.message : String(err)}`);
+  process.exit(1);
+});

@@ -1,0 +1,66 @@
+// The dashboard's only door to the server: the same REST API every client uses.
+// The API token (when the server has one) lives in this browser's localStorage.
+
+const TOKEN_KEY = 'hazel-flow.apiToken';
+
+export class ApiError extends Error {
+  constructor(status, code, message) {
+    super(message);
+    this.status = status;
+    this.code = code;
+  }
+}
+
+export function getToken() {
+  return localStorage.getItem(TOKEN_KEY) ?? '';
+}
+
+export function setToken(token) {
+  if (token) localStorage.setItem(TOKEN_KEY, token);
+  else localStorage.removeItem(TOKEN_KEY);
+}
+
+/** Calls the API; resolves with the parsed JSON or rejects with an ApiError carrying the server's code and message. */
+export async function api(method, path, body) {
+  const headers = { accept: 'application/json' };
+  const token = getToken();
+  if (token) headers.authorization = `Bearer ${token}`;
+  const init = { method, headers };
+  if (body !== undefined) {
+    headers['content-type'] = 'application/json';
+    init.body = JSON.stringify(body);
+  }
+  let res;
+  try {
+    res = await fetch(path, init);
+  } catch (err) {
+    throw new ApiError(0, 'NETWORK_ERROR', `The server cannot be reached (${err.message})`);
+  }
+  const text = await res.text();
+  let data = null;
+  try {
+    data = text ? JSON.parse(text) : null;
+  } catch {
+    data = null;
+  }
+  if (!res.ok) {
+    if (res.status === 401) window.dispatchEvent(new CustomEvent('flow:unauthorized'));
+    throw new ApiError(res.status, data?.error?.code ?? `HTTP_${res.status}`, data?.error?.message ?? res.statusText);
+  }
+  return data;
+}
+
+export const listRuns = (filter) => {
+  const params = new URLSearchParams();
+  for (const [key, value] of Object.entries(filter)) if (value) params.set(key, String(value));
+  const query = params.toString();
+  return api('GET', `/v1/runs${query ? `?${query}` : ''}`);
+};
+export const getRun = (runId) => api('GET', `/v1/runs/${encodeURIComponent(runId)}`);
+export const getTimeline = (runId) => api('GET', `/v1/runs/${encodeURIComponent(runId)}/timeline`);
+export const listFlows = () => api('GET', '/v1/flows');
+export const getHealth = () => api('GET', '/health');
+export const startRun = (body) => api('POST', '/v1/runs/start', body);
+export const resumeRun = (runId, payload) => api('POST', `/v1/runs/${encodeURIComponent(runId)}/resume`, payload);
+export const cancelRun = (runId, reason) =>
+  api('POST', `/v1/runs/${encodeURIComponent(runId)}/cancel`, reason ? { reason } : {});

@@ -1,0 +1,135 @@
+// Draws a flow's graph as SVG: dagre computes the layout, Preact renders it. The run's story
+// is painted on top: nodes visited, edges taken, the current node, the node that failed.
+import { graphlib, layout } from '@dagrejs/dagre';
+import { useMemo } from 'preact/hooks';
+import { html } from './html.js';
+import { edgeKey } from './run-path.js';
+
+const NODE_HEIGHT = 42;
+const CHAR_WIDTH = 7.4;
+
+/** Layout of a graph description ({ entry, nodes: [{id, name, retry, timeoutMs}], edges: [{from, to, priority, conditional, when}] }). */
+export function layoutGraph(graph) {
+  const g = new graphlib.Graph({ multigraph: true });
+  g.setGraph({ rankdir: 'TB', nodesep: 36, ranksep: 46, edgesep: 16, marginx: 12, marginy: 12 });
+  g.setDefaultEdgeLabel(() => ({}));
+  for (const node of graph.nodes) {
+    const label = node.name ?? node.id;
+    g.setNode(node.id, { width: Math.max(116, label.length * CHAR_WIDTH + 40), height: NODE_HEIGHT, node });
+  }
+  graph.edges.forEach((edge, i) => {
+    const label = edgeLabel(edge);
+    g.setEdge(edge.from, edge.to, { edge, label, width: label ? label.length * 6.2 + 10 : 0, height: label ? 16 : 0, labelpos: 'c' }, `e${i}`);
+  });
+  layout(g);
+  const box = g.graph();
+  return {
+    width: Math.ceil(box.width ?? 200),
+    height: Math.ceil(box.height ?? 100),
+    nodes: g.nodes().map((id) => ({ id, ...g.node(id) })),
+    edges: g.edges().map((e) => g.edge(e)),
+  };
+}
+
+/** "approved === true" from "(ctx) => ctx.state.approved === true", shortened; priority shown when set. */
+function edgeLabel(edge) {
+  const parts = [];
+  if (edge.conditional && edge.when) {
+    const body = edge.when.replace(/^(async\s+)?(\(?[\w\s,{}]*\)?|function\s*\w*\s*\([^)]*\))\s*=>\s*/, '').replace(/\bctx\.(state|outputs)\./g, '');
+    parts.push(body.length > 26 ? `${body.slice(0, 25)}…` : body);
+  } else if (edge.conditional) parts.push('if …');
+  if (edge.priority) parts.push(`p${edge.priority}`);
+  return parts.join(' · ');
+}
+
+/** A smooth path through dagre's points: straight ends, quadratic bends through the midpoints. */
+function edgePath(points) {
+  if (points.length < 2) return '';
+  let d = `M${points[0].x},${points[0].y}`;
+  for (let i = 1; i < points.length - 1; i++) {
+    const mid = { x: (points[i].x + points[i + 1].x) / 2, y: (points[i].y + points[i + 1].y) / 2 };
+    d += ` Q${points[i].x},${points[i].y} ${mid.x},${mid.y}`;
+  }
+  const last = points[points.length - 1];
+  return `${d} L${last.x},${last.y}`;
+}
+
+function nodeClass(id, graph, run, path) {
+  const classes = ['node'];
+  if (id === graph.entry) classes.push('entry');
+  if (path?.visits.includes(id)) classes.push('visited');
+  if (path?.finished.has(id)) classes.push('finished');
+  if (path?.failedNode === id) classes.push('failed');
+  if (path?.retrying.has(id)) classes.push('retrying');
+  if (run && (run.status === 'RUNNING' || run.status === 'WAITING') && run.currentNodeId === id) {
+    classes.push('current', run.status === 'WAITING' ? 'waiting' : 'running');
+  }
+  return classes.join(' ');
+}
+
+/** Small corner note: ↻3 = up to 3 attempts; 2s = timeout. */
+function nodeFlags(node) {
+  const flags = [];
+  if (node.retry) flags.push(`↻${node.retry.maxAttempts}`);
+  if (node.timeoutMs) flags.push(node.timeoutMs >= 1000 ? `${node.timeoutMs / 1000}s` : `${node.timeoutMs}ms`);
+  return flags.join(' ');
+}
+
+function nodeTitle(node) {
+  const lines = [node.name === node.id ? node.id : `${node.name} (${node.id})`];
+  if (node.retry) lines.push(`retry: ${node.retry.maxAttempts} attempts, ${node.retry.backoff} from ${node.retry.baseDelayMs} ms`);
+  if (node.timeoutMs) lines.push(`timeout: ${node.timeoutMs} ms`);
+  if (node.hasIdempotencyKey) lines.push('idempotent');
+  return lines.join('\n');
+}
+
+/** `graph` = a flow's definitionJson; `run` and `path` (from pathFromTimeline) are optional. */
+export function FlowGraph({ graph, run, path, compact = false }) {
+  const laid = useMemo(() => layoutGraph(graph), [graph]);
+  const markerId = compact ? 'arrow-compact' : 'arrow';
+  return html`
+    <svg
+      class=${compact ? 'flow-graph compact' : 'flow-graph'}
+      viewBox=${`0 0 ${laid.width} ${laid.height}`}
+      width=${laid.width}
+      height=${laid.height}
+      role="img"
+      aria-label=${`Graph of ${graph.flowId}@${graph.version}`}
+    >
+      <defs>
+        <marker id=${markerId} viewBox="0 0 10 10" refX="9" refY="5" markerWidth="7" markerHeight="7" orient="auto-start-reverse">
+          <path d="M0,0 L10,5 L0,10 z" class="arrow-head" />
+        </marker>
+        <marker id=${`${markerId}-taken`} viewBox="0 0 10 10" refX="9" refY="5" markerWidth="7" markerHeight="7" orient="auto-start-reverse">
+          <path d="M0,0 L10,5 L0,10 z" class="arrow-head taken" />
+        </marker>
+      </defs>
+      ${laid.edges.map(({ edge, points, x, y, label }) => {
+        const taken = path?.takenEdges.has(edgeKey(edge.from, edge.to));
+        const cls = `edge${taken ? ' taken' : ''}${edge.conditional ? ' conditional' : ''}`;
+        return html`<g class=${cls} data-edge=${edgeKey(edge.from, edge.to)}>
+          <path d=${edgePath(points)} marker-end=${`url(#${markerId}${taken ? '-taken' : ''})`}><title>${edge.when ?? 'always'}</title></path>
+          ${label && !compact && html`<text x=${x} y=${y + 4} class="edge-label">${label}</text>`}
+        </g>`;
+      })}
+      ${laid.nodes.map(({ id, x, y, width, height, node }) => html`
+        <g class=${nodeClass(id, graph, run, path)} data-node=${id} transform=${`translate(${x - width / 2},${y - height / 2})`}>
+          <title>${nodeTitle(node)}</title>
+          <rect width=${width} height=${height} rx="8" ry="8" />
+          <text x=${width / 2} y=${height / 2 + 4} text-anchor="middle">${node.name ?? id}</text>
+          ${(node.retry || node.timeoutMs) && !compact && html`<text x=${width - 8} y="12" text-anchor="end" class="node-flags">${nodeFlags(node)}</text>`}
+        </g>`)}
+    </svg>
+  `;
+}
+
+export function GraphLegend() {
+  return html`<div class="legend">
+    <span><i class="swatch visited"></i>visited</span>
+    <span><i class="swatch current"></i>current</span>
+    <span><i class="swatch waiting"></i>waiting</span>
+    <span><i class="swatch failed"></i>failed</span>
+    <span><i class="line taken"></i>path taken</span>
+    <span><i class="line conditional"></i>conditional edge</span>
+  </div>`;
+}

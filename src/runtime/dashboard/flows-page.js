@@ -1,0 +1,68 @@
+// The flows the server knows, each with its graph and a form to start a run of it.
+import { useState } from 'preact/hooks';
+import { html } from './html.js';
+import { listFlows, startRun } from './api.js';
+import { usePolling } from './hooks.js';
+import { FlowGraph } from './flow-graph.js';
+import { JsonEditor, parseJson } from './json-editor.js';
+import { ErrorNote, relativeTime } from './format.js';
+
+export function FlowsPage({ navigate }) {
+  const flows = usePolling(listFlows, null, []);
+  if (flows.error) return html`<section class="card"><${ErrorNote} error=${flows.error} /></section>`;
+  if (!flows.data) return html`<section class="card"><p class="muted">Loading flows…</p></section>`;
+  if (flows.data.flows.length === 0) return html`<section class="card"><p class="muted">No flows are registered.</p></section>`;
+  return html`<div class="flows">
+    ${flows.data.flows.map((f) => html`<${FlowCard} key=${`${f.flowId}@${f.version}`} flow=${f} navigate=${navigate} />`)}
+  </div>`;
+}
+
+function FlowCard({ flow, navigate }) {
+  const key = `${flow.flowId}@${flow.version}`;
+  const [input, setInput] = useState('{}');
+  const [tenantId, setTenantId] = useState('');
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState(null);
+  const parsed = parseJson(input);
+  const domId = key.replace(/[^\w-]/g, '_');
+
+  const submit = async (e) => {
+    e.preventDefault();
+    if (!parsed.ok) return;
+    setBusy(true);
+    setError(null);
+    try {
+      const body = { flowId: flow.flowId, version: flow.version, input: parsed.value };
+      if (tenantId.trim()) body.tenantId = tenantId.trim();
+      const { runId } = await startRun(body);
+      navigate(`#/runs/${encodeURIComponent(runId)}`);
+    } catch (err) {
+      setError(err);
+      setBusy(false);
+    }
+  };
+
+  return html`
+    <section class="card flow-card" data-flow=${key}>
+      <div class="flow-card-head">
+        <h2 class="flow-key">${key}</h2>
+        <span class="muted small">${flow.definitionJson.nodes.length} nodes · registered ${relativeTime(flow.createdAt)}</span>
+        ${!flow.registered && html`<span class="badge status-failed" title="No process serving this API can execute it">not executable here</span>`}
+        <a class="small" href=${`#/runs?flow=${encodeURIComponent(key)}`}>runs →</a>
+      </div>
+      <div class="flow-card-body">
+        <div class="graph-scroll"><${FlowGraph} graph=${flow.definitionJson} compact=${false} /></div>
+        <form class="start-form" onSubmit=${submit}>
+          <h3>Start a run</h3>
+          <${JsonEditor} id=${`input-${domId}`} label="Input (JSON)" text=${input} onInput=${setInput} rows=${5} />
+          <div class="field">
+            <label for=${`tenant-${domId}`}>Tenant (optional)</label>
+            <input id=${`tenant-${domId}`} value=${tenantId} onInput=${(e) => setTenantId(e.currentTarget.value)} />
+          </div>
+          <button type="submit" class="primary" disabled=${busy || !parsed.ok || !flow.registered}>Start run</button>
+          ${error && html`<${ErrorNote} error=${error} />`}
+        </form>
+      </div>
+    </section>
+  `;
+}

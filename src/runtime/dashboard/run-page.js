@@ -1,0 +1,131 @@
+// One run: its graph with the path taken, the actions a person can take (resume with a JSON
+// payload, cancel), the timeline, and the run's input, state and outputs. Refreshes live
+// while the run can still change.
+import { useEffect, useState } from 'preact/hooks';
+import { html } from './html.js';
+import { getRun, getTimeline, listFlows, resumeRun, cancelRun } from './api.js';
+import { usePolling } from './hooks.js';
+import { FlowGraph, GraphLegend } from './flow-graph.js';
+import { pathFromTimeline } from './run-path.js';
+import { Timeline } from './timeline.js';
+import { JsonEditor, parseJson } from './json-editor.js';
+import { ErrorNote, JsonView, StatusBadge, TERMINAL, formatTime, relativeTime } from './format.js';
+
+async function loadRunView(runId) {
+  const [{ run }, { events }] = await Promise.all([getRun(runId), getTimeline(runId)]);
+  return { run, events };
+}
+
+export function RunPage({ runId }) {
+  const [active, setActive] = useState(true);
+  const view = usePolling(() => loadRunView(runId), active ? 1000 : null, [runId]);
+  const flows = usePolling(listFlows, null, []);
+  const run = view.data?.run;
+  // Stop polling once the run can no longer change by itself; actions turn it back on.
+  useEffect(() => {
+    if (run && TERMINAL.has(run.status)) setActive(false);
+  }, [run?.status]);
+  if (!run) {
+    return html`<section class="card">${view.error ? html`<${ErrorNote} error=${view.error} />` : html`<p class="muted">Loading run…</p>`}</section>`;
+  }
+  const events = view.data.events;
+  const flow = flows.data?.flows.find((f) => f.flowId === run.flowId && f.version === run.flowVersion);
+  const path = pathFromTimeline(events, run);
+  const refresh = () => {
+    setActive(true);
+    view.refresh();
+  };
+  return html`
+    <section class="card run-header">
+      <div class="run-title">
+        <h2><span class="flow-key">${run.flowId}@${run.flowVersion}</span> <${StatusBadge} status=${run.status} /></h2>
+        <code class="run-id" title="Run id">${run.runId}</code>
+      </div>
+      <dl class="facts">
+        <div><dt>current node</dt><dd>${run.currentNodeId ?? '—'}</dd></div>
+        <div><dt>created</dt><dd title=${run.createdAt}>${formatTime(run.createdAt)}</dd></div>
+        <div><dt>updated</dt><dd title=${run.updatedAt}>${relativeTime(run.updatedAt)}</dd></div>
+        <div><dt>attempt</dt><dd>${run.attempt}</dd></div>
+        ${run.tenantId && html`<div><dt>tenant</dt><dd>${run.tenantId}</dd></div>`}
+        ${run.nextAttemptAt && html`<div><dt>${run.status === 'WAITING' ? 'timer' : 'next attempt'}</dt><dd>${formatTime(run.nextAttemptAt)}</dd></div>`}
+      </dl>
+      ${run.waitReason && html`<p class="wait-reason"><strong>Waiting:</strong> ${run.waitReason}</p>`}
+      <${ErrorNote} error=${run.error} />
+      ${view.error && html`<${ErrorNote} error=${view.error} />`}
+    </section>
+    ${!TERMINAL.has(run.status) && html`<${RunActions} run=${run} onDone=${refresh} />`}
+    <section class="card">
+      <h3>Graph</h3>
+      ${flow
+        ? html`<div class="graph-scroll"><${FlowGraph} graph=${flow.definitionJson} run=${run} path=${path} /></div><${GraphLegend} />`
+        : html`<p class="muted">${flows.loading ? 'Loading graph…' : 'This flow’s graph is not known to the server.'}</p>`}
+    </section>
+    <section class="card">
+      <h3>Timeline <span class="muted small">${events.length} events</span></h3>
+      <${Timeline} events=${events} />
+    </section>
+    <div class="grid-3">
+      <section class="card" data-testid="state"><h3>State</h3><${JsonView} value=${run.stateJson} /></section>
+      <section class="card" data-testid="outputs"><h3>Outputs</h3><${JsonView} value=${run.outputsJson} /></section>
+      <section class="card" data-testid="input"><h3>Input</h3><${JsonView} value=${run.inputJson} /></section>
+    </div>
+  `;
+}
+
+function RunActions({ run, onDone }) {
+  const [payload, setPayload] = useState('{\n  "approved": true\n}');
+  const [reason, setReason] = useState('');
+  const [confirmCancel, setConfirmCancel] = useState(false);
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState(null);
+  const parsed = parseJson(payload);
+
+  const act = async (fn) => {
+    setBusy(true);
+    setError(null);
+    try {
+      await fn();
+      setConfirmCancel(false);
+      onDone();
+    } catch (err) {
+      setError(err);
+    } finally {
+      setBusy(false);
+    }
+  };
+
+  return html`
+    <section class="card actions">
+      ${run.status === 'WAITING' &&
+      html`<form
+        class="resume-form"
+        onSubmit=${(e) => {
+          e.preventDefault();
+          if (parsed.ok) act(() => resumeRun(run.runId, parsed.value));
+        }}
+      >
+        <h3>Resume</h3>
+        <${JsonEditor}
+          id="resume-payload"
+          label="Payload (lands at ctx.state._resumePayload)"
+          text=${payload}
+          onInput=${setPayload}
+          rows=${5}
+        />
+        <button type="submit" class="primary" disabled=${busy || !parsed.ok}>Resume run</button>
+      </form>`}
+      <div class="cancel-box">
+        <h3>Cancel</h3>
+        <div class="field">
+          <label for="cancel-reason">Reason (optional)</label>
+          <input id="cancel-reason" value=${reason} onInput=${(e) => setReason(e.currentTarget.value)} placeholder="e.g. duplicate order" />
+        </div>
+        ${confirmCancel
+          ? html`<button type="button" class="danger" disabled=${busy} onClick=${() => act(() => cancelRun(run.runId, reason.trim()))}>Confirm cancel</button>
+              <button type="button" onClick=${() => setConfirmCancel(false)}>Keep running</button>`
+          : html`<button type="button" class="danger-outline" onClick=${() => setConfirmCancel(true)}>Cancel run…</button>`}
+      </div>
+      ${error && html`<${ErrorNote} error=${error} />`}
+    </section>
+  `;
+}

@@ -1,0 +1,86 @@
+// The runs list: newest first, filtered by status and flow, refreshed every two seconds.
+// Filters live in the URL hash so a filtered view can be bookmarked or shared.
+import { useState } from 'preact/hooks';
+import { html } from './html.js';
+import { listFlows, listRuns } from './api.js';
+import { usePolling } from './hooks.js';
+import { ErrorNote, STATUSES, StatusBadge, formatTime, relativeTime, shortId } from './format.js';
+
+const PAGE_SIZE = 50;
+
+export function RunsPage({ query, navigate }) {
+  const status = query.get('status') ?? '';
+  const flow = query.get('flow') ?? '';
+  const [cursors, setCursors] = useState([]);
+  const cursor = cursors[cursors.length - 1];
+  const [flowId, version] = flow ? flow.split('@') : ['', ''];
+  const runs = usePolling(
+    () => listRuns({ status, flowId, flowVersion: version, limit: PAGE_SIZE, cursor }),
+    // Older pages do not change much; only the first page follows new runs live.
+    cursor ? null : 2000,
+    [status, flow, cursor],
+  );
+  const flows = usePolling(listFlows, 10_000, []);
+
+  const setFilter = (key, value) => {
+    const next = new URLSearchParams(query);
+    if (value) next.set(key, value);
+    else next.delete(key);
+    setCursors([]);
+    navigate(`#/runs${next.toString() ? `?${next}` : ''}`);
+  };
+
+  return html`
+    <section class="card">
+      <div class="toolbar">
+        <h2>Runs</h2>
+        <label>Status
+          <select id="filter-status" value=${status} onChange=${(e) => setFilter('status', e.currentTarget.value)}>
+            <option value="">all</option>
+            ${STATUSES.map((s) => html`<option value=${s}>${s.toLowerCase()}</option>`)}
+          </select>
+        </label>
+        <label>Flow
+          <select id="filter-flow" value=${flow} onChange=${(e) => setFilter('flow', e.currentTarget.value)}>
+            <option value="">all</option>
+            ${(flows.data?.flows ?? []).map((f) => html`<option value=${`${f.flowId}@${f.version}`}>${f.flowId}@${f.version}</option>`)}
+          </select>
+        </label>
+        <span class="spacer"></span>
+        <span class=${`live ${cursor ? 'paused' : ''}`} title="Refreshes every 2 seconds">${cursor ? 'paged' : 'live'}</span>
+        <a class="button primary" href="#/flows">Start a run</a>
+      </div>
+      ${runs.error && html`<${ErrorNote} error=${runs.error} />`}
+      <${RunsTable} runs=${runs.data?.runs} loading=${runs.loading} />
+      <div class="pager">
+        ${cursors.length > 0 && html`<button type="button" onClick=${() => setCursors([])}>⇤ Newest</button>`}
+        ${runs.data?.nextCursor && html`<button type="button" onClick=${() => setCursors([...cursors, runs.data.nextCursor])}>Older →</button>`}
+      </div>
+    </section>
+  `;
+}
+
+function RunsTable({ runs, loading }) {
+  if (!runs) return html`<p class="muted">${loading ? 'Loading runs…' : ''}</p>`;
+  if (runs.length === 0) return html`<p class="muted empty">No runs match. <a href="#/flows">Start one</a>.</p>`;
+  return html`
+    <table class="runs" data-testid="runs-table">
+      <thead>
+        <tr><th>run</th><th>flow</th><th>status</th><th>current node</th><th>created</th><th>updated</th><th>note</th></tr>
+      </thead>
+      <tbody>
+        ${runs.map(
+          (r) => html`<tr key=${r.runId} data-run-id=${r.runId} data-status=${r.status}>
+            <td><a class="run-link" href=${`#/runs/${encodeURIComponent(r.runId)}`} title=${r.runId}><code>${shortId(r.runId)}</code></a></td>
+            <td>${r.flowId}<span class="muted">@${r.flowVersion}</span></td>
+            <td><${StatusBadge} status=${r.status} /></td>
+            <td>${r.currentNodeId ?? ''}</td>
+            <td class="nowrap" title=${r.createdAt}>${formatTime(r.createdAt)}</td>
+            <td class="nowrap" title=${r.updatedAt}>${relativeTime(r.updatedAt)}</td>
+            <td class="note">${r.error ? html`<span class="error-text">${r.error.code}: ${r.error.message}</span>` : r.waitReason ?? ''}</td>
+          </tr>`,
+        )}
+      </tbody>
+    </table>
+  `;
+}

@@ -1,0 +1,16 @@
+/**
+ * @hazeljs/flow/runtime — run flows as a service: engine, worker, REST API and dashboard.
+ *
+ *   import { runFlowRuntime } from '@hazeljs/flow/runtime';
+ *   const runtime = await runFlowRuntime({ flows: [myFlow], services: { db } });
+ *   console.log(`open ${runtime.url}`);
+ */
+export { runFlowRuntime } from './runtime.js';
+export type { FlowRuntime, FlowRuntimeOptions } from './runtime.js';
+export { buildApiServer, DEFAULT_BODY_LIMIT } from './http/server.js';
+export type { ApiServerOptions } from './http/server.js';
+export { buildOpenApiDocument } from './http/openapi.js';
+export { chooseStorage, describeStorage, DEFAULT_DATA_DIR } from './storage-choice.js';
+export type { StorageChoiceOptions } from './storage-choice.js';
+export { collectFlowDefinitions, loadFlowsFromModule } from './flow-modules.js';
+export { demoFlows } from './demo-flows.js';

@@ -1,0 +1,117 @@
+/**
+ * `runFlowRuntime`: one call that turns a list of flows into a running service — engine, store,
+ * worker, REST API and dashboard — and one `close()` that stops it in the right order.
+ */
+import type { FastifyInstance } from 'fastify';
+import type { FlowDefinition } from '../definitions/types.js';
+import { FlowEngine, type FlowEngineOptions } from '../engine/engine.js';
+import { FlowError } from '../errors.js';
+import type { FlowStorage } from '../storage/types.js';
+import type { FlowWorker, WorkerOptions } from '../worker/worker.js';
+import { assertSafeBind } from './http/auth.js';
+import { buildApiServer } from './http/server.js';
+import { chooseStorage } from './storage-choice.js';
+
+export interface FlowRuntimeOptions {
+  /** The flows this service executes (from `flow(...).build()` or `buildFlowDefinition(Class)`). */
+  flows: FlowDefinition[];
+  /** TCP port (default: PORT, else 3000; 0 picks a free one). */
+  port?: number;
+  /** Address to bind (default: HOST, else 127.0.0.1). A non-loopback address needs `apiToken` or `allowInsecureBind`. */
+  host?: string;
+  /** Postgres connection string (default: DATABASE_URL). Without one the embedded PGlite store is used. */
+  databaseUrl?: string;
+  /** An explicit store; wins over `databaseUrl`. */
+  storage?: FlowStorage;
+  /** PGlite data folder when no Postgres is configured (default: FLOW_DATA_DIR, else ./.flow-data). */
+  dataDir?: string;
+  /** Passed to every handler as `ctx.services`. */
+  services?: Record<string, unknown>;
+  /** Bearer token required by the API (default: FLOW_API_TOKEN). Unset = no authentication. */
+  apiToken?: string;
+  /** Allow a non-loopback bind without a token, e.g. behind an authenticating proxy (default false). */
+  allowInsecureBind?: boolean;
+  /** Run a worker in this process (default true), or its options; false = API only (workers run elsewhere). */
+  worker?: boolean | WorkerOptions;
+  /** Largest request body in bytes (default 1 MiB + 16 KiB). */
+  bodyLimit?: number;
+  /** Serve the dashboard at / (default true). */
+  dashboard?: boolean;
+  /** Further engine options (clock, maxJsonBytes, maxRecoveries). */
+  engine?: Omit<FlowEngineOptions, 'storage' | 'databaseUrl' | 'services'>;
+}
+
+export interface FlowRuntime {
+  /** Base URL of the server, e.g. http://127.0.0.1:3000 */
+  url: string;
+  engine: FlowEngine;
+  /** The in-process worker, or null when disabled. */
+  worker: FlowWorker | null;
+  server: FastifyInstance;
+  /** Stops accepting requests, lets the worker finish its in-flight steps, closes the store. Idempotent. */
+  close(): Promise<void>;
+}
+
+const DEFAULT_PORT = 3000;
+const DEFAULT_HOST = '127.0.0.1';
+
+export async function runFlowRuntime(options: FlowRuntimeOptions): Promise<FlowRuntime> {
+  if (!options || !Array.isArray(options.flows)) throw new FlowError('INVALID_ARGUMENT', 'runFlowRuntime: flows must be an array of flow definitions');
+  const host = options.host ?? process.env.HOST ?? DEFAULT_HOST;
+  const port = options.port ?? parsePort(process.env.PORT) ?? DEFAULT_PORT;
+  const apiToken = options.apiToken ?? (process.env.FLOW_API_TOKEN || undefined);
+  // Checked before anything is opened: a refused start must leave nothing behind.
+  assertSafeBind(host, apiToken, options.allowInsecureBind ?? false);
+
+  const storage = chooseStorage({ storage: options.storage, databaseUrl: options.databaseUrl, dataDir: options.dataDir });
+  const engine = new FlowEngine({ ...options.engine, storage, services: options.services });
+  let worker: FlowWorker | null = null;
+  let server: FastifyInstance | undefined;
+  try {
+    for (const def of options.flows) await engine.registerDefinition(def);
+    if (options.worker !== false) worker = engine.startWorker(options.worker === true || options.worker === undefined ? {} : options.worker);
+    server = await buildApiServer({
+      engine,
+      apiToken,
+      bodyLimit: options.bodyLimit,
+      dashboard: options.dashboard,
+      workerStatus: () => worker?.status() ?? null,
+    });
+    await server.listen({ host, port });
+  } catch (err) {
+    await server?.close().catch(() => {});
+    await engine.close().catch(() => {});
+    throw err;
+  }
+
+  const address = server.server.address();
+  const boundPort = typeof address === 'object' && address ? address.port : port;
+  const url = `http://${urlHost(host)}:${boundPort}`;
+  let closing: Promise<void> | undefined;
+  const app = server;
+  return {
+    url,
+    engine,
+    worker,
+    server: app,
+    close: () =>
+      (closing ??= (async () => {
+        // Stop taking requests first (in-flight ones finish), then the worker drains, then the store closes.
+        await app.close();
+        await engine.close();
+      })()),
+  };
+}
+
+function parsePort(text: string | undefined): number | undefined {
+  if (text === undefined || text === '') return undefined;
+  const port = Number(text);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new FlowError('INVALID_ARGUMENT', `PORT must be an integer from 0 to 65535, got ${JSON.stringify(text)}`);
+  return port;
+}
+
+/** A URL a browser on this machine can open: wildcard binds are reached through localhost. */
+function urlHost(host: string): string {
+  if (host === '0.0.0.0' || host === '::' || host === '') return 'localhost';
+  return host.includes(':') && !host.startsWith('[') ? `[${host}]` : host;
+}

@@ -1,0 +1,122 @@
+/**
+ * The `hazel-flow` binary's API commands, run as child processes against a real server:
+ * readable tables by default, --json for scripts, exit code 1 with the error's code on failure,
+ * 2 on bad usage.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { FlowRuntime } from '../../src/runtime/index.js';
+import { runCli } from './cli-helpers.js';
+import { startRuntime, waitForStatus } from './helpers.js';
+
+let rt: FlowRuntime;
+let secured: FlowRuntime;
+const cli = (...args: string[]) => runCli(args, { FLOW_URL: rt.url });
+
+beforeAll(async () => {
+  rt = await startRuntime({ worker: true });
+  secured = await startRuntime({ apiToken: 'cli-token' });
+});
+afterAll(async () => {
+  await Promise.all([rt.close(), secured.close()]);
+});
+
+// Each invocation starts Node and tsx (about a second, more on a busy machine).
+describe('hazel-flow (API commands)', { timeout: 120_000 }, () => {
+  it('prints help with exit 0, and exits 2 on bad usage', async () => {
+    const help = await cli('--help');
+    expect(help.code).toBe(0);
+    expect(help.stdout).toMatch(/hazel-flow serve/);
+    expect(help.stdout).toMatch(/runs list/);
+    for (const args of [['bogus'], ['runs'], ['runs', 'frobnicate'], ['runs', 'show'], ['start', 'no-version'], ['start', 'demo-greeting@1.0.0', '--input', '{bad'], ['runs', 'list', '--nope']]) {
+      const res = await cli(...args);
+      expect(res.code, args.join(' ')).toBe(2);
+      expect(res.stderr, args.join(' ')).toMatch(/^hazel-flow: .+\nRun `hazel-flow --help` for usage\.\n$/);
+    }
+  });
+
+  it('lists flows as a table and as JSON', async () => {
+    const table = await cli('flows');
+    expect(table.code).toBe(0);
+    expect(table.stdout).toMatch(/^FLOW\s+ENTRY\s+NODES\s+EDGES\s+EXECUTABLE$/m);
+    expect(table.stdout).toMatch(/^demo-approval@1\.0\.0\s+request\s+4\s+3\s+yes$/m);
+    const json = JSON.parse((await cli('flows', '--json')).stdout);
+    expect(json.flows.map((f: { flowId: string }) => f.flowId).sort()).toEqual(['demo-approval', 'demo-greeting', 'demo-retry']);
+  });
+
+  it('starts, lists, shows, resumes and times a run', async () => {
+    const started = await cli('start', 'demo-approval@1.0.0', '--input', '{"amount": 250}', '--tenant', 'cli-test');
+    expect(started.code, started.stderr).toBe(0);
+    const runId = started.stdout.match(/^Started run (\S+) \(RUNNING\)$/m)![1];
+    await waitForStatus(rt, runId, 'WAITING');
+
+    const list = await cli('runs', 'list', '--status', 'waiting', '--tenant', 'cli-test');
+    expect(list.code).toBe(0);
+    expect(list.stdout).toMatch(/^RUN\s+FLOW\s+STATUS\s+NODE\s+CREATED\s+NOTE$/m);
+    expect(list.stdout).toContain(runId);
+    expect(list.stdout).toMatch(/WAITING\s+approval/);
+    const listJson = JSON.parse((await cli('runs', 'list', '--json', '--flow', 'demo-approval@1.0.0', '--tenant', 'cli-test')).stdout);
+    expect(listJson).toEqual({ runs: [expect.objectContaining({ runId, status: 'WAITING' })], nextCursor: null });
+
+    const show = await cli('runs', 'show', runId);
+    expect(show.stdout).toMatch(new RegExp(`^run\\s+${runId}$`, 'm'));
+    expect(show.stdout).toMatch(/^status\s+WAITING$/m);
+    expect(show.stdout).toMatch(/^input\s+\{"amount":250\}$/m);
+
+    const resumed = await cli('resume', runId, '--payload', '{"approved": true}');
+    expect(resumed.code, resumed.stderr).toBe(0);
+    expect(resumed.stdout).toMatch(new RegExp(`^Resumed run ${runId}: now (RUNNING|COMPLETED)$`, 'm'));
+    await waitForStatus(rt, runId, 'COMPLETED');
+
+    const timeline = await cli('runs', 'timeline', runId);
+    expect(timeline.stdout).toMatch(/^SEQ\s+AT\s+EVENT\s+NODE\s+ATTEMPT\s+DURATION\s+DETAILS$/m);
+    for (const type of ['RUN_STARTED', 'RUN_WAITING', 'RUN_RESUMED', 'RUN_COMPLETED']) expect(timeline.stdout).toContain(type);
+    const timelineJson = JSON.parse((await cli('runs', 'timeline', runId, '--json')).stdout);
+    expect(timelineJson.events.at(-1).type).toBe('RUN_COMPLETED');
+
+    const showJson = JSON.parse((await cli('runs', 'show', runId, '--json')).stdout);
+    expect(showJson.run).toMatchObject({ runId, status: 'COMPLETED', outputsJson: { fulfil: 'Paid 250' } });
+  });
+
+  it('cancels a run (idempotently), and exits 1 with the error code when the run already finished', async () => {
+    const started = JSON.parse((await cli('start', 'demo-approval@1.0.0', '--json')).stdout);
+    expect(started).toMatchObject({ runId: expect.any(String), created: true });
+    const cancelled = await cli('cancel', started.runId, '--reason', 'not needed');
+    expect(cancelled.code).toBe(0);
+    expect(cancelled.stdout.trim()).toBe(`Run ${started.runId} is CANCELLED`);
+    expect((await cli('cancel', started.runId)).code).toBe(0);
+
+    const { runId } = await rt.engine.startRun({ flowId: 'demo-greeting', version: '1.0.0', input: null });
+    await waitForStatus(rt, runId, 'COMPLETED');
+    const late = await cli('cancel', runId);
+    expect(late.code).toBe(1);
+    expect(late.stderr).toMatch(/^hazel-flow: error: INVALID_RUN_STATE: Cannot cancel run .+ it is COMPLETED.+\(HTTP 409\)$/m);
+  });
+
+  it('exits 1 with a clear message for unknown flows and runs, and bad resumes', async () => {
+    const flow = await cli('start', 'nope@1.0.0');
+    expect(flow.code).toBe(1);
+    expect(flow.stderr).toMatch(/FLOW_NOT_FOUND: Flow nope@1\.0\.0 is not registered.+\(HTTP 404\)/);
+    const run = await cli('runs', 'show', 'no-such-run');
+    expect(run.code).toBe(1);
+    expect(run.stderr).toMatch(/RUN_NOT_FOUND: Run no-such-run does not exist/);
+    const { runId } = await rt.engine.startRun({ flowId: 'demo-greeting', version: '1.0.0', input: null });
+    await waitForStatus(rt, runId, 'COMPLETED');
+    const resume = await cli('resume', runId, '--payload', '{}');
+    expect(resume.code).toBe(1);
+    expect(resume.stderr).toMatch(/INVALID_RUN_STATE/);
+  });
+
+  it('exits 1 when the server is unreachable', async () => {
+    const res = await runCli(['runs', 'list'], { FLOW_URL: 'http://127.0.0.1:9' });
+    expect(res.code).toBe(1);
+    expect(res.stderr).toMatch(/SERVER_UNREACHABLE: Cannot reach the flow server at http:\/\/127\.0\.0\.1:9/);
+  });
+
+  it('sends the token from FLOW_API_TOKEN or --token', async () => {
+    const without = await runCli(['runs', 'list'], { FLOW_URL: secured.url });
+    expect(without.code).toBe(1);
+    expect(without.stderr).toMatch(/UNAUTHORIZED.+\(HTTP 401\)/);
+    expect((await runCli(['runs', 'list'], { FLOW_URL: secured.url, FLOW_API_TOKEN: 'cli-token' })).code).toBe(0);
+    expect((await runCli(['runs', 'list', '--url', secured.url, '--token', 'cli-token'])).stdout).toMatch(/No runs\./);
+  });
+});

@@ -1,0 +1,147 @@
+/**
+ * End to end in a real browser: headless Chromium (Debian's `chromium` package, driven by
+ * playwright-core — no browser download) opens the dashboard, finds a waiting run, resumes it
+ * with a JSON payload, watches it complete, starts a run from the flows page, and saves a
+ * screenshot to test-output/dashboard.png.
+ *
+ * Without /usr/bin/chromium the test is skipped with a message, unless FLOW_REQUIRE_BROWSER=1
+ * (CI), where a missing browser is a failure. Install: apt-get install -y chromium
+ */
+import { existsSync, mkdirSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { chromium, type Browser, type Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { FlowRuntime } from '../../src/runtime/index.js';
+import { startRuntime, waitForStatus } from './helpers.js';
+
+const CHROMIUM = '/usr/bin/chromium';
+const HAVE_BROWSER = existsSync(CHROMIUM);
+if (!HAVE_BROWSER) {
+  if (process.env.FLOW_REQUIRE_BROWSER === '1') throw new Error(`FLOW_REQUIRE_BROWSER=1 but ${CHROMIUM} is missing: apt-get install -y chromium`);
+  console.warn(`[tests] ${CHROMIUM} not found: skipping the dashboard browser test (apt-get install -y chromium; FLOW_REQUIRE_BROWSER=1 makes this a failure).`);
+}
+const OUTPUT_DIR = fileURLToPath(new URL('../../test-output/', import.meta.url));
+const SCREENSHOT = `${OUTPUT_DIR}dashboard.png`;
+
+describe.skipIf(!HAVE_BROWSER)('dashboard in headless Chromium', { timeout: 120_000 }, () => {
+  let rt: FlowRuntime;
+  let browser: Browser;
+  let page: Page;
+  const pageErrors: string[] = [];
+  let waitingRunId: string;
+
+  beforeAll(async () => {
+    rt = await startRuntime({ worker: true });
+    // Some history for the list: a completed run, a failed one, and the run a person must approve.
+    await rt.engine.startRun({ flowId: 'demo-greeting', version: '1.0.0', input: { name: 'Ada' } });
+    const failed = await rt.engine.startRun({ flowId: 'demo-retry', version: '1.0.0', input: { fail: true } });
+    waitingRunId = (await rt.engine.startRun({ flowId: 'demo-approval', version: '1.0.0', input: { amount: 1250 } })).runId;
+    await waitForStatus(rt, failed.runId, 'FAILED');
+    await waitForStatus(rt, waitingRunId, 'WAITING');
+
+    browser = await chromium.launch({
+      executablePath: CHROMIUM,
+      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    });
+    page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+    page.on('pageerror', (err) => pageErrors.push(err.message));
+    page.on('console', (msg) => {
+      if (msg.type() === 'error') pageErrors.push(msg.text());
+    });
+  });
+
+  afterAll(async () => {
+    await browser?.close();
+    await rt?.close();
+  });
+
+  it('finds a waiting run, resumes it with a payload and sees it complete', async () => {
+    await page.goto(`${rt.url}/`);
+    await page.locator('[data-testid="runs-table"] tbody tr').first().waitFor();
+    expect(await page.locator('[data-testid="runs-table"] tbody tr').count()).toBe(3);
+
+    // Filter the list down to waiting runs: only the approval remains.
+    await page.selectOption('#filter-status', 'WAITING');
+    const waitingRow = page.locator(`tr[data-run-id="${waitingRunId}"]`);
+    await page.waitForFunction(() => document.querySelectorAll('[data-testid="runs-table"] tbody tr').length === 1);
+    await expect.poll(() => waitingRow.getAttribute('data-status')).toBe('WAITING');
+    await waitingRow.locator('a.run-link').click();
+
+    // The run page: graph with the waiting node, the resume form.
+    await page.locator('.run-header [data-status="WAITING"]').waitFor();
+    await expect.poll(() => page.locator('g.node[data-node="approval"]').getAttribute('class')).toContain('waiting');
+    expect(await page.locator('g.node[data-node="request"]').getAttribute('class')).toContain('visited');
+
+    // The payload editor refuses invalid JSON …
+    const editor = page.locator('#resume-payload');
+    const resume = page.getByRole('button', { name: 'Resume run' });
+    await editor.fill('{"approved": tru');
+    await page.locator('.hint.invalid').waitFor();
+    expect(await resume.isDisabled()).toBe(true);
+    // … and sends a valid payload.
+    await editor.fill('{\n  "approved": true,\n  "by": "e2e@example.com"\n}');
+    expect(await resume.isDisabled()).toBe(false);
+    await resume.click();
+
+    await page.locator('.run-header [data-status="COMPLETED"]').waitFor({ timeout: 30_000 });
+    const run = await rt.engine.getRun(waitingRunId);
+    expect(run).toMatchObject({ status: 'COMPLETED', stateJson: expect.objectContaining({ approved: true }), outputsJson: expect.objectContaining({ fulfil: 'Paid 1250' }) });
+
+    // The graph shows the path taken; the timeline shows the resume and the end.
+    await expect.poll(() => page.locator('g.node[data-node="fulfil"]').getAttribute('class')).toContain('visited');
+    expect(await page.locator('g.edge[data-edge="approval→fulfil"]').getAttribute('class')).toContain('taken');
+    expect(await page.locator('g.edge[data-edge="approval→reject"]').getAttribute('class')).not.toContain('taken');
+    expect(await page.locator('g.node[data-node="reject"]').getAttribute('class')).not.toContain('visited');
+    const timeline = await page.locator('[data-testid="timeline"]').innerText();
+    for (const type of ['RUN_WAITING', 'RUN_RESUMED', 'RUN_COMPLETED']) expect(timeline).toContain(type);
+    expect(timeline).toContain('e2e@example.com');
+    await expect.poll(() => page.locator('[data-testid="state"] pre').innerText()).toContain('"approved": true');
+    expect(await page.locator('[data-testid="outputs"] pre').innerText()).toContain('"fulfil": "Paid 1250"');
+
+    mkdirSync(OUTPUT_DIR, { recursive: true });
+    await page.screenshot({ path: SCREENSHOT, fullPage: true });
+    expect(existsSync(SCREENSHOT)).toBe(true);
+  });
+
+  it('marks the failed node of a failed run', async () => {
+    await page.goto(`${rt.url}/#/runs?status=FAILED`);
+    await page.locator('tr[data-status="FAILED"] a.run-link').first().click();
+    await page.locator('.run-header [data-status="FAILED"]').waitFor();
+    expect(await page.locator('g.node[data-node="validate"]').getAttribute('class')).toContain('failed');
+    expect(await page.locator('.run-header .error-note').innerText()).toContain('INVALID_ORDER');
+    // The retried first node shows both attempts in the timeline.
+    expect(await page.locator('[data-testid="timeline"]').innerText()).toContain('NODE_RETRY_SCHEDULED');
+  });
+
+  it('starts a run of a listed flow from the flows page', async () => {
+    await page.goto(`${rt.url}/#/flows`);
+    const card = page.locator('[data-flow="demo-greeting@1.0.0"]');
+    await card.locator('textarea').fill('{"name": "Grace"}');
+    await card.getByRole('button', { name: 'Start run' }).click();
+    await page.locator('.run-header [data-status="COMPLETED"]').waitFor({ timeout: 30_000 });
+    expect(await page.locator('.run-header .flow-key').innerText()).toBe('demo-greeting@1.0.0');
+    await expect.poll(() => page.locator('[data-testid="state"] pre').innerText()).toContain('HELLO, GRACE!');
+  });
+
+  it('asks for the API token when the server has one, and then shows the runs', async () => {
+    const secured = await startRuntime({ apiToken: 'dash-token' });
+    try {
+      await secured.engine.startRun({ flowId: 'demo-greeting', version: '1.0.0', input: null });
+      const fresh = await browser.newPage();
+      // A 401 from the API is expected here, before the token is entered.
+      fresh.on('pageerror', (err) => pageErrors.push(err.message));
+      await fresh.goto(`${secured.url}/`);
+      await fresh.locator('#api-token').fill('dash-token');
+      await fresh.getByRole('button', { name: 'Save token' }).click();
+      await fresh.locator('[data-testid="runs-table"] tbody tr').first().waitFor();
+      expect(await fresh.locator('[data-testid="runs-table"] tbody tr').count()).toBe(1);
+      await fresh.close();
+    } finally {
+      await secured.close();
+    }
+  });
+
+  it('raised no script errors', () => {
+    expect(pageErrors).toEqual([]);
+  });
+});
