@@ -29,6 +29,10 @@ export { ManualClock, systemClock } from './engine/clock.js';
 export type { Clock } from './engine/clock.js';
 export { DEFAULT_MAX_JSON_BYTES } from './engine/json.js';
 
+// worker
+export { FlowWorker } from './worker/worker.js';
+export type { WorkerCounters, WorkerLogger, WorkerOptions, WorkerState, WorkerStatus } from './worker/types.js';
+
 // errors
 export {
   FlowError,
@@ -49,6 +53,12 @@ export type { ErrorRecord } from './errors.js';
 // storage
 export { createMemoryStorage, MemoryStorage } from './storage/memory.js';
 export type { MemoryStorageOptions } from './storage/memory.js';
+export { createPostgresStorage, SqlFlowStorage } from './storage/postgres.js';
+export type { PostgresStorageOptions } from './storage/postgres.js';
+export { createPGliteStorage } from './storage/pglite.js';
+export type { PGliteStorageOptions } from './storage/pglite.js';
+export { migrateDatabase } from './storage/migrate-database.js';
+export type { MigrateDatabaseOptions } from './storage/migrate-database.js';
 export type {
   DefinitionRecord,
   FlowEventRecord,

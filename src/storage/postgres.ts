@@ -1,0 +1,177 @@
+/**
+ * Postgres through `pg`: the fast path. One pool; each lease holds one pooled connection for its
+ * whole life (its session advisory lock lives there), so size the pool above the number of runs
+ * a process advances at once. Wake-ups arrive by LISTEN on one extra connection.
+ */
+import pg from 'pg';
+import { StorageError } from '../errors.js';
+import { describeConnectionString, redactConnectionString } from './sql/errors.js';
+import type { SqlExecutor, SqlParam, SqlRow, SqlRunner, SqlSession } from './sql/executor.js';
+import { listenWithReconnect } from './sql/pg-listener.js';
+import { SqlFlowStorage } from './sql/sql-storage.js';
+
+export interface PostgresStorageOptions {
+  /** `postgres://user:pass@host:port/db`. Default: `process.env.DATABASE_URL`. Ignored when `pool` is given. */
+  connectionString?: string;
+  /** Use this pool instead of creating one (it is not closed by `close()`). */
+  pool?: pg.Pool;
+  /** Postgres schema of the flow tables (default 'public'); created by the migrations if absent. */
+  schema?: string;
+  /** Apply pending migrations at `init()` (default true). When false, `init()` checks the tables exist. */
+  autoMigrate?: boolean;
+  /** Connections in the created pool (default 10). Each held lease uses one. */
+  poolSize?: number;
+  /** LISTEN for wake-ups from other processes (default true). */
+  listen?: boolean;
+  /** Failures of the background LISTEN connection (default: ignored; workers poll anyway). */
+  onBackgroundError?: (err: unknown) => void;
+}
+
+/**
+ * Type parsers of every query we run, independent of whatever the application set globally on
+ * `pg.types`: jsonb/json parsed, timestamptz as Date, everything else pg's default.
+ */
+const TYPE_PARSERS: pg.CustomTypesConfig = {
+  getTypeParser: ((oid: number, format?: string) => {
+    if (oid === 3802 || oid === 114) return (text: string) => JSON.parse(text);
+    if (oid === 1184) return (text: string) => new Date(pgTimestamptz(text));
+    return pg.types.getTypeParser(oid, (format ?? 'text') as 'text');
+  }) as pg.CustomTypesConfig['getTypeParser'],
+};
+
+/** `2025-01-02 03:04:05.678+00` (Postgres text output) to an ISO string Date can parse. */
+function pgTimestamptz(text: string): string {
+  const iso = text.replace(' ', 'T');
+  return /[+-]\d\d$/.test(iso) ? `${iso}:00` : iso;
+}
+
+function runQuery(client: pg.Pool | pg.PoolClient, sql: string, params?: readonly SqlParam[]): Promise<pg.QueryResult> {
+  return client.query({ text: sql, values: params ? [...params] : undefined, types: TYPE_PARSERS });
+}
+
+export class PgExecutor implements SqlExecutor {
+  readonly kind = 'postgres';
+  readonly lockMode = 'session' as const;
+
+  constructor(
+    private readonly pool: pg.Pool,
+    readonly target: string,
+    private readonly ownsPool: boolean,
+    private readonly listenConfig: pg.ClientConfig | null,
+    private readonly onBackgroundError?: (err: unknown) => void,
+  ) {}
+
+  async query<R extends SqlRow = SqlRow>(sql: string, params?: readonly SqlParam[]): Promise<R[]> {
+    return (await runQuery(this.pool, sql, params)).rows as R[];
+  }
+
+  async transaction<T>(fn: (tx: SqlRunner & { exec(script: string): Promise<void> }) => Promise<T>): Promise<T> {
+    const client = await this.pool.connect();
+    let broken = false;
+    try {
+      await client.query('BEGIN');
+      const tx = {
+        query: async <R extends SqlRow = SqlRow>(sql: string, params?: readonly SqlParam[]) => (await runQuery(client, sql, params)).rows as R[],
+        // No parameters: pg uses the simple protocol, which runs a multi-statement script.
+        exec: async (script: string) => void (await client.query(script)),
+      };
+      const result = await fn(tx);
+      await client.query('COMMIT');
+      return result;
+    } catch (err) {
+      await client.query('ROLLBACK').catch(() => {
+        broken = true;
+      });
+      throw err;
+    } finally {
+      client.release(broken ? new Error('connection state unknown after a failed rollback') : undefined);
+    }
+  }
+
+  async hold(): Promise<SqlSession> {
+    const client = await this.pool.connect();
+    let broken = false;
+    // A held connection is not watched by the pool: without this, a dropped socket would crash the process.
+    const onError = () => {
+      broken = true;
+    };
+    client.on('error', onError);
+    let released = false;
+    return {
+      get lost() {
+        return broken;
+      },
+      query: async <R extends SqlRow = SqlRow>(sql: string, params?: readonly SqlParam[]) => (await runQuery(client, sql, params)).rows as R[],
+      release: async (destroy?: boolean) => {
+        if (released) return;
+        released = true;
+        client.removeListener('error', onError);
+        client.release(destroy || broken ? new Error('lease connection discarded (its session state is unknown)') : undefined);
+      },
+    };
+  }
+
+  async listen(channel: string, onNotify: (payload: string) => void): Promise<() => Promise<void>> {
+    if (!this.listenConfig) return async () => undefined;
+    return listenWithReconnect(this.listenConfig, channel, onNotify, { onError: this.onBackgroundError });
+  }
+
+  async close(): Promise<void> {
+    if (this.ownsPool) await this.pool.end();
+  }
+}
+
+/** Where a pool points, for messages (never the password). */
+function poolTarget(pool: pg.Pool): string {
+  const o = (pool as unknown as { options?: pg.PoolConfig }).options ?? {};
+  if (o.connectionString) return describeConnectionString(o.connectionString) ?? redactConnectionString(o.connectionString);
+  return `postgres://${o.host ?? process.env.PGHOST ?? 'localhost'}:${o.port ?? process.env.PGPORT ?? 5432}/${o.database ?? process.env.PGDATABASE ?? '(default database)'}`;
+}
+
+/** An executor that fails every call with `error` (bad configuration is reported at first use, not at construction). */
+function failingExecutor(error: StorageError, target: string): SqlExecutor {
+  const fail = async (): Promise<never> => {
+    throw error;
+  };
+  return { kind: 'postgres', lockMode: 'session', target, query: fail, transaction: fail, hold: fail, close: async () => undefined };
+}
+
+export function createPostgresExecutor(options: PostgresStorageOptions = {}): SqlExecutor {
+  if (options.pool) {
+    const o = (options.pool as unknown as { options?: pg.PoolConfig }).options ?? {};
+    const listen = options.listen === false ? null : ({ ...o } as pg.ClientConfig);
+    return new PgExecutor(options.pool, poolTarget(options.pool), false, listen, options.onBackgroundError);
+  }
+  const connectionString = options.connectionString ?? process.env.DATABASE_URL;
+  if (!connectionString) {
+    return failingExecutor(
+      new StorageError('NO_CONNECTION_STRING', 'createPostgresStorage: no connectionString given and DATABASE_URL is not set'),
+      'postgres://(unset)',
+    );
+  }
+  const target = describeConnectionString(connectionString);
+  if (!target) {
+    return failingExecutor(
+      new StorageError('INVALID_CONNECTION_STRING', `Not a valid postgres:// connection string: ${redactConnectionString(connectionString)}`),
+      redactConnectionString(connectionString),
+    );
+  }
+  const pool = new pg.Pool({ connectionString, max: options.poolSize ?? 10, connectionTimeoutMillis: 10_000 });
+  // Errors of idle pooled connections (server restart) must not crash the process; the next query reconnects.
+  pool.on('error', (err) => options.onBackgroundError?.(err));
+  const listen = options.listen === false ? null : { connectionString, connectionTimeoutMillis: 10_000 };
+  return new PgExecutor(pool, target, true, listen, options.onBackgroundError);
+}
+
+/** A durable store on Postgres through `pg`. Nothing connects until the first call (or `init()`). */
+export function createPostgresStorage(options: PostgresStorageOptions = {}): SqlFlowStorage {
+  return new SqlFlowStorage(createPostgresExecutor(options), {
+    schema: options.schema,
+    autoMigrate: options.autoMigrate ?? true,
+    ownsExecutor: true,
+    durable: true,
+    onBackgroundError: options.onBackgroundError,
+  });
+}
+
+export { SqlFlowStorage };

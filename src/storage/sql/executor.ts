@@ -1,0 +1,77 @@
+/**
+ * The small surface the SQL store needs from a driver. `pg`, PGlite and a Prisma client each
+ * implement it (src/storage/postgres.ts, src/storage/pglite.ts, src/storage/sql/prisma-executor.ts);
+ * everything else — the SQL, the leases, the migrations — is shared.
+ *
+ * Contract for every implementation:
+ * - `query` runs ONE statement with `$1…` parameters. Parameters are strings, numbers, booleans
+ *   or null (the SQL casts them), so any driver can bind them. Rows come back with jsonb parsed,
+ *   timestamptz as `Date`, int4/float8 as numbers.
+ * - Outside `transaction`/`hold`, every statement autocommits.
+ */
+
+export type SqlParam = string | number | boolean | null;
+export type SqlRow = Record<string, unknown>;
+
+/** Something that runs one parameterized statement. */
+export interface SqlRunner {
+  query<R extends SqlRow = SqlRow>(sql: string, params?: readonly SqlParam[]): Promise<R[]>;
+}
+
+/** One connection (or one open transaction) reserved for a single caller until `release`. */
+export interface SqlSession extends SqlRunner {
+  /**
+   * Give the connection back. `broken` = its state is unknown (a statement failed mid-lease, the
+   * socket errored): destroy it instead of pooling it, so whatever it held (advisory locks) dies with it.
+   */
+  release(broken?: boolean): Promise<void>;
+  /**
+   * True once the connection is known to be dead (terminated by the server, socket error). Its
+   * server session, and every advisory lock of it, are gone. Undefined when the driver cannot tell.
+   */
+  readonly lost?: boolean;
+}
+
+/**
+ * How the run lock of a lease is held, which decides where the lease's statements go:
+ * - `session`: a session-level advisory lock on a dedicated connection (`hold()`); the lock,
+ *   every commit and the unlock travel on that one connection (pg).
+ * - `transaction`: a transaction-level advisory lock inside a transaction kept open by `hold()`
+ *   for the whole lease; commits go through other connections, ending the transaction releases
+ *   the lock (Prisma, whose connections can only be pinned by an interactive transaction).
+ * - `process`: an in-process lock table (PGlite: one session in one process, where advisory
+ *   locks cannot exclude anything).
+ */
+export type LockMode = 'session' | 'transaction' | 'process';
+
+export interface Notification {
+  channel: string;
+  payload: string;
+}
+
+export interface SqlExecutor extends SqlRunner {
+  /** 'postgres' | 'pglite' | 'prisma'. */
+  readonly kind: string;
+  readonly lockMode: LockMode;
+  /** Where this executor points, for messages: `postgres://host:port/db` — never a password. */
+  readonly target: string;
+  /**
+   * `process` mode: the run locks held in this process on this database, shared by every store
+   * opened on it (keys `schema\0runId`). Absent: each store keeps its own table.
+   */
+  readonly processLocks?: Set<string>;
+
+  /** Run `fn` in one transaction on one connection; commit when it resolves, roll back when it throws. */
+  transaction<T>(fn: (tx: SqlRunner & { exec(script: string): Promise<void> }) => Promise<T>): Promise<T>;
+
+  /** Reserve a connection (`session`) or open a transaction (`transaction`) for one lease. Not used in `process` mode. */
+  hold?(): Promise<SqlSession>;
+
+  /**
+   * Subscribe to NOTIFY on `channel` with a connection of its own that reconnects by itself.
+   * Absent when the driver cannot LISTEN (the store then relies on polling and in-process wake-ups).
+   */
+  listen?(channel: string, onNotify: (payload: string) => void): Promise<() => Promise<void>>;
+
+  close(): Promise<void>;
+}

@@ -1,0 +1,209 @@
+/**
+ * Run leases of the SQL store, one per lock mode (see `LockMode` in executor.ts):
+ * - `SessionLease` (pg): session advisory lock on a dedicated connection; lock, commits and
+ *   unlock all travel on it, and a commit with `release` lets go in its own statement.
+ * - `TransactionLease` (Prisma): transaction advisory lock in a transaction held open for the
+ *   lease; commits go through the client's other connections; ending the transaction unlocks.
+ * - `ProcessLease` (PGlite): an entry in the store's in-process lock table.
+ * If the process dies, the connection dies and Postgres drops the lock with it.
+ */
+import { StaleRunError } from '../../errors.js';
+import type { FlowRunRecord, RunLease, Transition } from '../types.js';
+import type { SqlRunner, SqlSession } from './executor.js';
+import { commitApplied, commitParams, type LeaseQueries } from './lease-queries.js';
+import { toRunRecord } from './rows.js';
+import type { RunQueries } from './run-queries.js';
+
+/** What a lease needs from its store. */
+export interface LeaseHost {
+  readonly leaseQueries: LeaseQueries;
+  readonly runQueries: RunQueries;
+  /** Maps any failure to a typed error (StorageError; FlowErrors pass through). */
+  fail(err: unknown, what: string): Error;
+  /** A commit asked for a wake-up: tell this process's listeners. */
+  wakeLocal(runId: string): void;
+  /** The lease ended (for the store's table of held leases). */
+  leaseEnded(lease: SqlLease): void;
+}
+
+export abstract class SqlLease implements RunLease {
+  protected current: FlowRunRecord | null;
+  protected released = false;
+
+  constructor(
+    protected readonly host: LeaseHost,
+    readonly runId: string,
+    run: FlowRunRecord | null,
+  ) {
+    this.current = run;
+  }
+
+  get run(): FlowRunRecord | null {
+    return this.current;
+  }
+
+  /** Where commits go. */
+  protected abstract get writer(): SqlRunner;
+  /** Let go of the lock (called once). */
+  protected abstract unlock(): Promise<void>;
+
+  /** SQL of a commit; a lease that can drop its lock in the same statement says so with `releases`. */
+  protected commitSql(t: Transition): { sql: string; releases: boolean } {
+    void t;
+    return { sql: this.host.leaseQueries.commit, releases: false };
+  }
+
+  /** The commit statement failed while it may already have dropped the lock. */
+  protected async commitFailedWhileReleasing(): Promise<void> {}
+
+  async commit(t: Transition): Promise<FlowRunRecord> {
+    if (this.released) throw new StaleRunError(this.runId, t.expectedVersion);
+    const { sql, releases } = this.commitSql(t);
+    let rows: Record<string, unknown>[];
+    try {
+      rows = await this.writer.query(sql, commitParams(this.runId, t));
+    } catch (err) {
+      if (releases) {
+        this.released = true;
+        await this.commitFailedWhileReleasing();
+        this.host.leaseEnded(this);
+      }
+      throw this.host.fail(err, 'commit');
+    }
+    if (releases) await this.afterReleasedInStatement();
+    const row = rows[0];
+    if (!commitApplied(row)) {
+      if (t.release) await this.release();
+      throw new StaleRunError(this.runId, t.expectedVersion);
+    }
+    this.current = toRunRecord(row);
+    if (t.wake) this.host.wakeLocal(this.runId);
+    if (t.release) await this.release();
+    return this.current;
+  }
+
+  async reload(): Promise<FlowRunRecord | null> {
+    try {
+      const [row] = await this.writer.query(this.host.runQueries.getRun, [this.runId]);
+      this.current = row ? toRunRecord(row) : null;
+      return this.current;
+    } catch (err) {
+      throw this.host.fail(err, 'reload');
+    }
+  }
+
+  async release(): Promise<void> {
+    if (this.released) return;
+    this.released = true;
+    try {
+      await this.unlock();
+    } finally {
+      this.host.leaseEnded(this);
+    }
+  }
+
+  /** Bookkeeping after a commit statement that also unlocked. */
+  private async afterReleasedInStatement(): Promise<void> {
+    this.released = true;
+    try {
+      await this.returnConnection();
+    } finally {
+      this.host.leaseEnded(this);
+    }
+  }
+
+  protected async returnConnection(): Promise<void> {}
+}
+
+export class SessionLease extends SqlLease {
+  constructor(
+    host: LeaseHost,
+    runId: string,
+    run: FlowRunRecord | null,
+    private readonly session: SqlSession,
+  ) {
+    super(host, runId, run);
+  }
+
+  protected get writer(): SqlRunner {
+    return this.session;
+  }
+
+  override async commit(t: Transition): Promise<FlowRunRecord> {
+    // The session died (terminated, network): Postgres ended its advisory lock with it, so another
+    // holder may own the run now. Nothing was sent, so this is certain: the lock was lost and the
+    // transition is discarded — a stale holder (StaleRunError), not a storage failure.
+    if (!this.released && this.session.lost) {
+      await this.release();
+      throw new StaleRunError(this.runId, t.expectedVersion);
+    }
+    return super.commit(t);
+  }
+
+  protected override commitSql(t: Transition) {
+    return t.release
+      ? { sql: this.host.leaseQueries.commitAndUnlock, releases: true }
+      : { sql: this.host.leaseQueries.commit, releases: false };
+  }
+
+  // The statement may or may not have reached its unlock: destroy the connection, which surely frees the lock.
+  protected override async commitFailedWhileReleasing(): Promise<void> {
+    await this.session.release(true).catch(() => undefined);
+  }
+
+  protected override async returnConnection(): Promise<void> {
+    await this.session.release();
+  }
+
+  protected async unlock(): Promise<void> {
+    try {
+      await this.session.query(this.host.leaseQueries.unlockSession, [this.runId]);
+    } catch {
+      // Could not unlock (connection lost?): destroying the connection frees the lock for sure.
+      await this.session.release(true).catch(() => undefined);
+      return;
+    }
+    await this.session.release();
+  }
+}
+
+export class TransactionLease extends SqlLease {
+  constructor(
+    host: LeaseHost,
+    runId: string,
+    run: FlowRunRecord | null,
+    private readonly holder: SqlSession,
+    private readonly client: SqlRunner,
+  ) {
+    super(host, runId, run);
+  }
+
+  protected get writer(): SqlRunner {
+    return this.client;
+  }
+
+  protected async unlock(): Promise<void> {
+    // Ending the holding transaction releases its transaction-level lock.
+    await this.holder.release();
+  }
+}
+
+export class ProcessLease extends SqlLease {
+  constructor(
+    host: LeaseHost,
+    runId: string,
+    run: FlowRunRecord | null,
+    private readonly client: SqlRunner,
+    private readonly unlockInProcess: () => void,
+  ) {
+    super(host, runId, run);
+  }
+
+  protected get writer(): SqlRunner {
+    return this.client;
+  }
+
+  protected async unlock(): Promise<void> {
+    this.unlockInProcess();
+  }
+}

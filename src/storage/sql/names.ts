@@ -1,0 +1,78 @@
+/**
+ * Schema-qualified names, the lock-key expression and the wake channel of one store.
+ * Every statement names its tables with the schema, so a store never depends on the
+ * connection's search_path (pooled connections, a user's Prisma client) and several stores
+ * with different schemas can share one database (each test file uses its own).
+ */
+import { createHash } from 'node:crypto';
+import { StorageError } from '../../errors.js';
+
+export const DEFAULT_SCHEMA = 'public';
+
+/** `"name"` with embedded quotes doubled. */
+export function quoteIdent(name: string): string {
+  return `"${name.replace(/"/g, '""')}"`;
+}
+
+/** `'text'` with embedded quotes doubled (standard_conforming_strings is on since Postgres 9.1). */
+export function quoteLiteral(text: string): string {
+  return `'${text.replace(/'/g, "''")}'`;
+}
+
+export function checkSchemaName(schema: string): string {
+  // Postgres truncates identifiers at 63 bytes; refuse instead of silently using another schema.
+  if (typeof schema !== 'string' || schema.length === 0 || Buffer.byteLength(schema) > 63 || schema.includes('\0')) {
+    throw new StorageError('INVALID_SCHEMA', `Invalid Postgres schema name ${JSON.stringify(schema)} (1 to 63 bytes expected)`);
+  }
+  return schema;
+}
+
+export interface SqlNames {
+  schema: string;
+  /** `"schema"` */
+  schemaIdent: string;
+  runs: string;
+  events: string;
+  definitions: string;
+  idempotency: string;
+  migrations: string;
+  /** The run status enum type, qualified. */
+  statusType: string;
+  /** The volatile read-after-lock function (see the init migration), qualified. */
+  freshRunFn: string;
+  /**
+   * SQL expression of a run's 64-bit advisory-lock key given a text expression of its id.
+   * Namespaced by package and schema so that it collides neither with other users of
+   * advisory locks nor with a run of the same id in another schema.
+   */
+  lockKey(runIdSql: string): string;
+  /** NOTIFY channel of this schema's wake-ups (payload: the run id). */
+  wakeChannel: string;
+}
+
+export function sqlNames(schema: string = DEFAULT_SCHEMA): SqlNames {
+  checkSchemaName(schema);
+  const s = quoteIdent(schema);
+  const keyPrefix = quoteLiteral(`hazel-flow:${schema}:`);
+  return {
+    schema,
+    schemaIdent: s,
+    runs: `${s}.flow_runs`,
+    events: `${s}.flow_events`,
+    definitions: `${s}.flow_definitions`,
+    idempotency: `${s}.flow_idempotency`,
+    migrations: `${s}._prisma_migrations`,
+    statusType: `${s}.flow_run_status`,
+    freshRunFn: `${s}.flow_run_fresh`,
+    lockKey: (runIdSql) => `hashtextextended(${keyPrefix} || ${runIdSql}, 0)`,
+    wakeChannel: wakeChannelFor(schema),
+  };
+}
+
+/** Channel names are identifiers (at most 63 bytes): long schema names are replaced by a hash. */
+function wakeChannelFor(schema: string): string {
+  if (schema === DEFAULT_SCHEMA) return 'hazel_flow_wake';
+  const channel = `hazel_flow_wake:${schema}`;
+  if (Buffer.byteLength(channel) <= 63) return channel;
+  return `hazel_flow_wake:${createHash('sha256').update(schema).digest('hex').slice(0, 40)}`;
+}

@@ -1,0 +1,132 @@
+/**
+ * The SQL store's statements run through an application's Prisma client (`$queryRawUnsafe`,
+ * interactive `$transaction`), so an app shares one client and one pool with the engine.
+ *
+ * Locks: a Prisma client never pins a pooled connection for us except inside an interactive
+ * transaction. So a lease opens one, takes `pg_try_advisory_xact_lock` in it and keeps it open
+ * (doing nothing) until the lease ends; commits go through the client on other connections, each
+ * its own autocommitted statement, so every step is durable at once. Ending the transaction ends
+ * the lock. Prisma aborts an interactive transaction after `timeout`: a lease held longer than
+ * `leaseTimeoutMs` silently loses its lock — the commit fence (row version) still keeps a second
+ * holder from committing over it. Each held lease occupies one pool connection.
+ */
+import type { SqlExecutor, SqlParam, SqlRow, SqlRunner, SqlSession } from './executor.js';
+import { listenWithReconnect } from './pg-listener.js';
+import { splitSqlStatements } from './sql-split.js';
+
+/** What the store needs of a Prisma client (any generated client, extended or not). */
+export interface PrismaRawClient {
+  $queryRawUnsafe<T = unknown>(query: string, ...values: any[]): PromiseLike<T>;
+  $executeRawUnsafe(query: string, ...values: any[]): PromiseLike<number>;
+}
+
+export interface PrismaClientLike extends PrismaRawClient {
+  $transaction<R>(
+    fn: (tx: any) => PromiseLike<R>,
+    options?: { maxWait?: number; timeout?: number },
+  ): PromiseLike<R>;
+  $disconnect(): PromiseLike<void>;
+}
+
+export interface PrismaExecutorOptions {
+  /** Longest a lease may hold its run (default 15 minutes); see the file comment. */
+  leaseTimeoutMs?: number;
+  /** Longest to wait for a pool connection when opening a transaction (default 10 s). */
+  maxWaitMs?: number;
+  /** A connection string for LISTEN (Prisma cannot LISTEN): wake-ups from other processes. Default none (polling). */
+  listenConnectionString?: string;
+  /** Where the client points, for messages (never a password). */
+  target?: string;
+  onBackgroundError?: (err: unknown) => void;
+  /** `$disconnect` the client in `close()` (default false: the application owns it). */
+  disconnectOnClose?: boolean;
+}
+
+class RolledBack extends Error {}
+
+function runnerOf(client: PrismaRawClient): SqlRunner & { exec(script: string): Promise<void> } {
+  return {
+    query: async <R extends SqlRow = SqlRow>(sql: string, params?: readonly SqlParam[]) =>
+      (await client.$queryRawUnsafe<R[]>(sql, ...(params ?? []))) as R[],
+    // Prisma runs raw SQL as prepared statements (one statement each): split the script.
+    exec: async (script: string) => {
+      for (const statement of splitSqlStatements(script)) await client.$executeRawUnsafe(statement);
+    },
+  };
+}
+
+export class PrismaExecutor implements SqlExecutor {
+  readonly kind = 'prisma';
+  readonly lockMode = 'transaction' as const;
+  readonly target: string;
+  private readonly runner: SqlRunner;
+
+  constructor(
+    private readonly client: PrismaClientLike,
+    private readonly options: PrismaExecutorOptions = {},
+  ) {
+    this.target = options.target ?? 'postgres (Prisma client)';
+    this.runner = runnerOf(client);
+  }
+
+  query<R extends SqlRow = SqlRow>(sql: string, params?: readonly SqlParam[]): Promise<R[]> {
+    return this.runner.query<R>(sql, params);
+  }
+
+  async transaction<T>(fn: (tx: SqlRunner & { exec(script: string): Promise<void> }) => Promise<T>): Promise<T> {
+    return this.client.$transaction((tx: PrismaRawClient) => fn(runnerOf(tx)), {
+      maxWait: this.options.maxWaitMs ?? 10_000,
+      timeout: 120_000,
+    }) as Promise<T>;
+  }
+
+  async hold(): Promise<SqlSession> {
+    let finish!: (rollback: boolean) => void;
+    const finished = new Promise<boolean>((resolve) => (finish = resolve));
+    let opened!: (tx: PrismaRawClient) => void;
+    let failed!: (err: unknown) => void;
+    const ready = new Promise<PrismaRawClient>((resolve, reject) => {
+      opened = resolve;
+      failed = reject;
+    });
+    const done = Promise.resolve(
+      this.client.$transaction(
+        async (tx: PrismaRawClient) => {
+          opened(tx);
+          // Throwing rolls back; either way the transaction (and its lock) ends here.
+          if (await finished) throw new RolledBack();
+        },
+        { maxWait: this.options.maxWaitMs ?? 10_000, timeout: this.options.leaseTimeoutMs ?? 15 * 60_000 },
+      ),
+    ).then(
+      () => undefined,
+      (err) => {
+        failed(err); // no effect once opened
+        // A timeout or a dropped connection already ended the transaction: nothing left to release.
+        if (!(err instanceof RolledBack)) this.options.onBackgroundError?.(err);
+      },
+    );
+    const tx = await ready;
+    const runner = runnerOf(tx);
+    let released = false;
+    return {
+      query: (sql, params) => runner.query(sql, params),
+      release: async (broken?: boolean) => {
+        if (released) return;
+        released = true;
+        finish(broken === true);
+        await done;
+      },
+    };
+  }
+
+  async listen(channel: string, onNotify: (payload: string) => void): Promise<() => Promise<void>> {
+    const connectionString = this.options.listenConnectionString;
+    if (!connectionString) return async () => undefined;
+    return listenWithReconnect({ connectionString }, channel, onNotify, { onError: this.options.onBackgroundError });
+  }
+
+  async close(): Promise<void> {
+    if (this.options.disconnectOnClose) await this.client.$disconnect();
+  }
+}

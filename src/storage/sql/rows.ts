@@ -1,0 +1,124 @@
+/**
+ * Row <-> record conversion for the SQL store. Rows arrive with jsonb already parsed and
+ * timestamptz as Date (every executor guarantees it); events leave as one JSON array text so a
+ * whole batch binds as a single parameter on any driver.
+ */
+import type { ErrorRecord } from '../../errors.js';
+import type { FlowRunStatus } from '../../definitions/types.js';
+import type {
+  DefinitionRecord,
+  FlowEventRecord,
+  FlowEventType,
+  FlowRunRecord,
+  IdempotencyRecord,
+  NewEvent,
+} from '../types.js';
+import type { SqlRow } from './executor.js';
+
+/** SQL for `dueInMs`: whole milliseconds until `next_attempt_at` by the database clock, 0 when due or unset. */
+export function dueInMsSql(alias: string): string {
+  return `GREATEST(0, CEIL(EXTRACT(EPOCH FROM (${alias}.next_attempt_at - clock_timestamp())) * 1000))::float8`;
+}
+
+function toDate(value: unknown): Date {
+  return value instanceof Date ? value : new Date(String(value));
+}
+
+function toDateOrNull(value: unknown): Date | null {
+  return value === null || value === undefined ? null : toDate(value);
+}
+
+function toIntOrNull(value: unknown): number | null {
+  return value === null || value === undefined ? null : Number(value);
+}
+
+function toError(value: unknown): ErrorRecord | null {
+  return value === null || value === undefined ? null : (value as ErrorRecord);
+}
+
+export function toRunRecord(row: SqlRow): FlowRunRecord {
+  return {
+    runId: row.run_id as string,
+    flowId: row.flow_id as string,
+    flowVersion: row.flow_version as string,
+    tenantId: (row.tenant_id as string | null) ?? null,
+    status: row.status as FlowRunStatus,
+    currentNodeId: (row.current_node_id as string | null) ?? null,
+    inputJson: row.input_json,
+    stateJson: row.state_json as Record<string, unknown>,
+    outputsJson: row.outputs_json as Record<string, unknown>,
+    createdAt: toDate(row.created_at),
+    updatedAt: toDate(row.updated_at),
+    idempotencyKey: (row.idempotency_key as string | null) ?? null,
+    version: Number(row.version),
+    lastSeq: Number(row.last_seq),
+    attempt: Number(row.attempt),
+    attemptsJson: row.attempts_json as Record<string, number>,
+    attemptInFlight: row.attempt_in_flight === true,
+    recoveries: Number(row.recoveries),
+    nextAttemptAt: toDateOrNull(row.next_attempt_at),
+    dueInMs: row.due_in_ms === null || row.due_in_ms === undefined ? 0 : Number(row.due_in_ms),
+    waitReason: (row.wait_reason as string | null) ?? null,
+    error: toError(row.error_json),
+  };
+}
+
+export function toEventRecord(row: SqlRow): FlowEventRecord {
+  return {
+    runId: row.run_id as string,
+    seq: Number(row.seq),
+    at: toDate(row.at),
+    type: row.type as FlowEventType,
+    nodeId: (row.node_id as string | null) ?? null,
+    attempt: toIntOrNull(row.attempt),
+    durationMs: toIntOrNull(row.duration_ms),
+    error: toError(row.error_json),
+    payloadJson: row.payload_json ?? null,
+  };
+}
+
+export function toDefinitionRecord(row: SqlRow): DefinitionRecord {
+  return {
+    flowId: row.flow_id as string,
+    version: row.version as string,
+    fingerprint: row.fingerprint as string,
+    graph: row.graph_json,
+    createdAt: toDate(row.created_at),
+  };
+}
+
+export function toIdempotencyRecord(row: SqlRow): IdempotencyRecord {
+  return {
+    key: row.key as string,
+    runId: row.run_id as string,
+    nodeId: row.node_id as string,
+    result: row.result_json as IdempotencyRecord['result'],
+    createdAt: toDate(row.created_at),
+  };
+}
+
+/**
+ * The events of one write as a JSON array text (read by `jsonb_to_recordset` in SQL). Payloads
+ * are already-serialized JsonText and are spliced in as they are: no parse, no second stringify.
+ */
+export function eventsJson(events: readonly NewEvent[]): string {
+  const parts = events.map((e) => {
+    const fields = [
+      `"type":${JSON.stringify(e.type)}`,
+      `"node_id":${e.nodeId == null ? 'null' : JSON.stringify(e.nodeId)}`,
+      `"attempt":${e.attempt == null ? 'null' : Math.trunc(e.attempt)}`,
+      `"duration_ms":${e.durationMs == null ? 'null' : Math.round(e.durationMs)}`,
+      `"error":${e.error == null ? 'null' : JSON.stringify(errorJson(e.error))}`,
+      `"payload":${e.payload == null ? 'null' : e.payload}`,
+    ];
+    return `{${fields.join(',')}}`;
+  });
+  return `[${parts.join(',')}]`;
+}
+
+/** Only the ErrorRecord fields: an Error instance or extra properties must not leak into the row. */
+export function errorJson(error: ErrorRecord): ErrorRecord {
+  const out: ErrorRecord = { code: String(error.code), message: String(error.message) };
+  if (error.retryable !== undefined) out.retryable = Boolean(error.retryable);
+  return out;
+}

@@ -1,0 +1,142 @@
+/**
+ * The SQL of every store operation outside a lease, as named statements built once per schema.
+ * Values are always parameters ($n, cast in SQL); only schema-qualified names, fixed fragments
+ * and constants computed from the store's own configuration are spliced into the text.
+ */
+import type { SqlNames } from './names.js';
+import { quoteLiteral } from './names.js';
+import { dueInMsSql } from './rows.js';
+
+/** Events of a write (`$events` = JSON array text from `eventsJson`) numbered after `base`. */
+export function insertEventsSql(names: SqlNames, from: string, baseSeqSql: string, eventsParam: string): string {
+  return `INSERT INTO ${names.events} (run_id, seq, at, type, node_id, attempt, duration_ms, error_json, payload_json)
+    SELECT ${from}.run_id, ${baseSeqSql} + e.ord::int, statement_timestamp(), e.type, e.node_id, e.attempt, e.duration_ms, e.error, e.payload
+    FROM ${from}, ROWS FROM (jsonb_to_recordset(${eventsParam}::jsonb)
+      AS (type text, node_id text, attempt int, duration_ms int, error jsonb, payload jsonb))
+      WITH ORDINALITY AS e(type, node_id, attempt, duration_ms, error, payload, ord)`;
+}
+
+/** `SELECT pg_notify(...) FROM <from>` when wake-ups are on, else an empty CTE body. */
+export function notifySql(names: SqlNames, notify: boolean, from: string, condition = 'true'): string {
+  return notify
+    ? `SELECT pg_notify(${quoteLiteral(names.wakeChannel)}, ${from}.run_id) FROM ${from} WHERE ${condition}`
+    : `SELECT NULL FROM ${from} WHERE (${condition}) AND false`; // keeps any parameter of the condition typed
+}
+
+export interface RunQueries {
+  /**
+   * $1 runId, $2 flowId, $3 flowVersion, $4 tenantId, $5 currentNodeId, $6 input, $7 state,
+   * $8 idempotencyKey, $9 events count, $10 events JSON. Rows: the run + `created`; none when
+   * another transaction inserted the same key concurrently (its row is not in our snapshot: re-read).
+   */
+  createRun: string;
+  /** $1 idempotency key: the run that holds it. */
+  runByIdempotencyKey: string;
+  /** $1 runId. */
+  getRun: string;
+  /** $1 runId. */
+  getEvents: string;
+  /** $1 key. */
+  getIdempotency: string;
+  /** $1 flowId, $2 version, $3 fingerprint, $4 graph JSON. Rows: the stored definition (none under a race: re-read). */
+  saveDefinition: string;
+  /** $1 flowId, $2 version. */
+  getDefinition: string;
+  listDefinitions: string;
+  /** $1 runId, $2 error JSON, $3 events count, $4 events JSON. Rows: the run + `changed`. */
+  cancelRun: string;
+  /** $1 limit, $2 flow keys JSON array or null. */
+  findDueRuns: string;
+  /** $1 flow keys JSON array or null. */
+  msUntilNextDue: string;
+  /** Which of the four tables exist: `{runs, events, definitions, idempotency, fresh_fn}` as booleans. */
+  tablesPresent: string;
+}
+
+export function buildRunQueries(names: SqlNames, opts: { notify: boolean; skipLocked: boolean }): RunQueries {
+  const due = dueInMsSql;
+  const flowKeyFilter = (alias: string, param: string) =>
+    `(${param}::jsonb IS NULL OR (${alias}.flow_id || '@' || ${alias}.flow_version) IN (SELECT jsonb_array_elements_text(${param}::jsonb)))`;
+
+  // Runs whose advisory lock someone holds right now (int8 keys appear split into classid/objid).
+  // Cheap: one read of the lock table per call, and it spares workers a lockRun that would fail.
+  const notLockedFilter = opts.skipLocked
+    ? `AND ${names.lockKey('d.run_id')} NOT IN (
+         SELECT (l.classid::int8 << 32) | l.objid::int8 FROM pg_locks l
+         WHERE l.locktype = 'advisory' AND l.objsubid = 1 AND l.granted
+           AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database()))`
+    : '';
+
+  return {
+    createRun: `WITH ins AS (
+        INSERT INTO ${names.runs} (run_id, flow_id, flow_version, tenant_id, status, current_node_id, input_json, state_json,
+                                   outputs_json, idempotency_key, version, last_seq, created_at, updated_at)
+        VALUES ($1, $2, $3, $4, 'RUNNING', $5, $6::jsonb, $7::jsonb, '{}'::jsonb, $8, 1, $9::int, statement_timestamp(), statement_timestamp())
+        ON CONFLICT (idempotency_key) DO NOTHING
+        RETURNING *
+      ), ev AS (
+        ${insertEventsSql(names, 'ins', '0', '$10')}
+      ), woke AS (
+        ${notifySql(names, opts.notify, 'ins')}
+      )
+      SELECT ins.*, ${due('ins')} AS due_in_ms, true AS created, (SELECT count(*) FROM woke)::int AS woke FROM ins
+      UNION ALL
+      SELECT r.*, ${due('r')}, false, 0 FROM ${names.runs} r
+      WHERE $8::text IS NOT NULL AND r.idempotency_key = $8 AND NOT EXISTS (SELECT 1 FROM ins)`,
+
+    runByIdempotencyKey: `SELECT r.*, ${due('r')} AS due_in_ms FROM ${names.runs} r WHERE r.idempotency_key = $1`,
+    getRun: `SELECT r.*, ${due('r')} AS due_in_ms FROM ${names.runs} r WHERE r.run_id = $1`,
+    getEvents: `SELECT * FROM ${names.events} WHERE run_id = $1 ORDER BY seq`,
+    getIdempotency: `SELECT * FROM ${names.idempotency} WHERE key = $1`,
+
+    saveDefinition: `WITH ins AS (
+        INSERT INTO ${names.definitions} (flow_id, version, fingerprint, graph_json, created_at)
+        VALUES ($1, $2, $3, $4::jsonb, statement_timestamp())
+        ON CONFLICT (flow_id, version) DO NOTHING
+        RETURNING *
+      )
+      SELECT * FROM ins
+      UNION ALL
+      SELECT * FROM ${names.definitions} WHERE flow_id = $1 AND version = $2 AND NOT EXISTS (SELECT 1 FROM ins)`,
+    getDefinition: `SELECT * FROM ${names.definitions} WHERE flow_id = $1 AND version = $2`,
+    listDefinitions: `SELECT * FROM ${names.definitions} ORDER BY created_at, flow_id, version`,
+
+    // Lock-free: fenced by status, and version+1 makes any in-flight holder's commit fail.
+    cancelRun: `WITH upd AS (
+        UPDATE ${names.runs}
+        SET status = 'CANCELLED', error_json = $2::jsonb, attempt_in_flight = false, next_attempt_at = NULL,
+            version = version + 1, last_seq = last_seq + $3::int, updated_at = statement_timestamp()
+        WHERE run_id = $1 AND status IN ('RUNNING', 'WAITING')
+        RETURNING *
+      ), ev AS (
+        ${insertEventsSql(names, 'upd', 'upd.last_seq - $3::int', '$4')}
+      )
+      SELECT upd.*, ${due('upd')} AS due_in_ms, true AS changed FROM upd
+      UNION ALL
+      SELECT r.*, ${due('r')}, false FROM ${names.runs} r WHERE r.run_id = $1 AND NOT EXISTS (SELECT 1 FROM upd)`,
+
+    // The inner query is an optimization fence (OFFSET 0): the due filter and order use the
+    // (status, next_attempt_at) index; the lock filter then runs on due rows only.
+    findDueRuns: `SELECT d.run_id FROM (
+        SELECT r.run_id, r.next_attempt_at, r.created_at FROM ${names.runs} r
+        WHERE ((r.status = 'RUNNING' AND (r.next_attempt_at IS NULL OR r.next_attempt_at <= clock_timestamp()))
+            OR (r.status = 'WAITING' AND r.next_attempt_at <= clock_timestamp()))
+          AND ${flowKeyFilter('r', '$2')}
+        ORDER BY r.next_attempt_at ASC NULLS FIRST, r.created_at, r.run_id
+        OFFSET 0
+      ) d
+      WHERE true ${notLockedFilter}
+      LIMIT $1::int`,
+
+    msUntilNextDue: `SELECT ${due('m')} AS ms FROM (
+        SELECT min(r.next_attempt_at) AS next_attempt_at FROM ${names.runs} r
+        WHERE r.status IN ('RUNNING', 'WAITING') AND r.next_attempt_at IS NOT NULL AND ${flowKeyFilter('r', '$1')}
+      ) m WHERE m.next_attempt_at IS NOT NULL`,
+
+    tablesPresent: `SELECT to_regclass(${quoteLiteral(names.runs)}) IS NOT NULL AS runs,
+        to_regclass(${quoteLiteral(names.events)}) IS NOT NULL AS events,
+        to_regclass(${quoteLiteral(names.definitions)}) IS NOT NULL AS definitions,
+        to_regclass(${quoteLiteral(names.idempotency)}) IS NOT NULL AS idempotency,
+        to_regprocedure(${quoteLiteral(`${names.freshRunFn}(text,boolean)`)}) IS NOT NULL AS fresh_fn`,
+  };
+}

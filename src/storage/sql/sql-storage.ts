@@ -1,0 +1,290 @@
+/**
+ * The one SQL implementation of `FlowStorage`, over any `SqlExecutor` (pg, PGlite, Prisma).
+ * This file holds the logic; the SQL lives in run-queries.ts, lease-queries.ts and
+ * list-runs-query.ts; leases in leases.ts; wake-ups in wake.ts; migrations in migrate.ts.
+ */
+import { StorageError, type ErrorRecord } from '../../errors.js';
+import { normalizeRunFilter, encodeCursor } from '../run-filter.js';
+import type {
+  DefinitionRecord,
+  DueRunQuery,
+  FlowEventRecord,
+  FlowRunRecord,
+  FlowStorage,
+  IdempotencyRecord,
+  JsonText,
+  NewEvent,
+  NewRun,
+  RunFilter,
+  RunLease,
+  RunPage,
+} from '../types.js';
+import { toStorageError } from './errors.js';
+import type { SqlExecutor } from './executor.js';
+import { buildLeaseQueries, type LeaseQueries } from './lease-queries.js';
+import { ProcessLease, SessionLease, SqlLease, TransactionLease, type LeaseHost } from './leases.js';
+import { buildListRunsQuery } from './list-runs-query.js';
+import { migrate } from './migrate.js';
+import { DEFAULT_SCHEMA, sqlNames, type SqlNames } from './names.js';
+import { errorJson, eventsJson, toDefinitionRecord, toEventRecord, toIdempotencyRecord, toRunRecord } from './rows.js';
+import { buildRunQueries, type RunQueries } from './run-queries.js';
+import { WakeHub } from './wake.js';
+
+export interface SqlStorageOptions {
+  /** Postgres schema of the flow tables (default 'public'). */
+  schema?: string;
+  /** Apply pending migrations in `init()` (default true). */
+  autoMigrate?: boolean;
+  /** Close the executor in `close()` (default true). */
+  ownsExecutor?: boolean;
+  /** True when data outlives the process (default true). */
+  durable?: boolean;
+  /** Folder of migrations (default: the package's prisma/migrations). */
+  migrationsDir?: string;
+  /** Failures of the background LISTEN connection (default: ignored; polling covers for it). */
+  onBackgroundError?: (err: unknown) => void;
+}
+
+const TERMINAL = new Set(['COMPLETED', 'FAILED', 'CANCELLED']);
+
+export class SqlFlowStorage implements FlowStorage, LeaseHost {
+  readonly kind: string;
+  readonly durable: boolean;
+  readonly names: SqlNames;
+  readonly runQueries: RunQueries;
+  leaseQueries: LeaseQueries;
+  private readonly wake: WakeHub;
+  private readonly held = new Map<string, SqlLease>();
+  /** False for PGlite: one session in one process, where NOTIFY only echoes back and pg_locks holds no leases. */
+  private readonly sharedDatabase: boolean;
+  /** `process` mode: the lock table of this database in this process (shared with other stores on it). */
+  private readonly processLocks: Set<string>;
+  private ready: Promise<void> | null = null;
+  private closed = false;
+
+  constructor(
+    readonly executor: SqlExecutor,
+    private readonly options: SqlStorageOptions = {},
+  ) {
+    this.kind = executor.kind;
+    this.durable = options.durable ?? true;
+    this.names = sqlNames(options.schema ?? DEFAULT_SCHEMA);
+    this.sharedDatabase = executor.lockMode !== 'process';
+    this.processLocks = executor.processLocks ?? new Set();
+    this.runQueries = buildRunQueries(this.names, { notify: this.sharedDatabase, skipLocked: this.sharedDatabase });
+    this.leaseQueries = buildLeaseQueries(this.names, { notify: this.sharedDatabase, freshReadFn: true });
+    this.wake = new WakeHub(executor, this.names.wakeChannel, options.onBackgroundError ?? (() => undefined));
+  }
+
+  /** Connect, migrate (or check the tables), once; a failed attempt is retried by the next call. */
+  init(): Promise<void> {
+    if (this.closed) return Promise.reject(new StorageError('STORAGE_CLOSED', `The ${this.kind} flow storage was closed`));
+    if (!this.ready) {
+      this.ready = this.prepare().catch((err) => {
+        this.ready = null;
+        throw this.fail(err, 'init');
+      });
+    }
+    return this.ready;
+  }
+
+  private async prepare(): Promise<void> {
+    if (this.options.autoMigrate ?? true) {
+      await migrate(this.executor, { schema: this.names.schema, migrationsDir: this.options.migrationsDir });
+    }
+    const [present] = await this.executor.query(this.runQueries.tablesPresent);
+    const missing = ['runs', 'events', 'definitions', 'idempotency'].filter((t) => present?.[t] !== true);
+    if (missing.length > 0) {
+      throw new StorageError(
+        'SCHEMA_MISSING',
+        `The flow tables (${missing.map((t) => `flow_${t}`).join(', ')}) do not exist in schema "${this.names.schema}" of ${this.executor.target}. ` +
+          'Apply the migrations with `prisma migrate deploy` (prisma/migrations of @hazeljs/flow), or create the storage with autoMigrate: true. ' +
+          'If the tables live in another schema, pass its name as `schema`.',
+      );
+    }
+    // Tables created by someone else's migrations lack our read-after-lock function: plain read (see lease-queries.ts).
+    if (present?.fresh_fn !== true) this.leaseQueries = buildLeaseQueries(this.names, { notify: this.sharedDatabase, freshReadFn: false });
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await this.wake.close();
+    await Promise.allSettled([...this.held.values()].map((lease) => lease.release()));
+    this.held.clear();
+    if (this.options.ownsExecutor ?? true) await this.executor.close();
+  }
+
+  private processLockKey(runId: string): string {
+    return `${this.names.schema}\0${runId}`;
+  }
+
+  // ---- LeaseHost ----
+
+  fail(err: unknown, what: string): Error {
+    return toStorageError(err, this.executor.target, what);
+  }
+
+  wakeLocal(runId: string): void {
+    this.wake.emitLocal(runId);
+  }
+
+  leaseEnded(lease: SqlLease): void {
+    if (this.held.get(lease.runId) === lease) this.held.delete(lease.runId);
+  }
+
+  // ---- FlowStorage ----
+
+  private async run<T>(what: string, fn: () => Promise<T>): Promise<T> {
+    await this.init();
+    try {
+      return await fn();
+    } catch (err) {
+      throw this.fail(err, what);
+    }
+  }
+
+  saveDefinition(def: Omit<DefinitionRecord, 'createdAt'> & { graph: JsonText }): Promise<DefinitionRecord> {
+    return this.run('saveDefinition', async () => {
+      const params = [def.flowId, def.version, def.fingerprint, def.graph];
+      let [row] = await this.executor.query(this.runQueries.saveDefinition, params);
+      // None: another process inserted it after our snapshot was taken; read it now.
+      if (!row) [row] = await this.executor.query(this.runQueries.getDefinition, [def.flowId, def.version]);
+      return toDefinitionRecord(row!);
+    });
+  }
+
+  listDefinitions(): Promise<DefinitionRecord[]> {
+    return this.run('listDefinitions', async () => (await this.executor.query(this.runQueries.listDefinitions)).map(toDefinitionRecord));
+  }
+
+  createRun(run: NewRun): Promise<{ run: FlowRunRecord; created: boolean }> {
+    return this.run('createRun', async () => {
+      const params = [run.runId, run.flowId, run.flowVersion, run.tenantId, run.currentNodeId, run.input, run.state, run.idempotencyKey, run.events.length, eventsJson(run.events)];
+      let [row] = await this.executor.query(this.runQueries.createRun, params);
+      if (!row && run.idempotencyKey !== null) {
+        // The key was taken by a transaction that committed after our snapshot: read its run now.
+        [row] = await this.executor.query(this.runQueries.runByIdempotencyKey, [run.idempotencyKey]);
+      }
+      if (!row) throw new StorageError('CREATE_RUN_FAILED', `createRun ${run.runId}: neither inserted nor found under its idempotency key`);
+      const created = row.created === true;
+      if (created) this.wake.emitLocal(run.runId);
+      return { run: toRunRecord(row), created };
+    });
+  }
+
+  getRun(runId: string): Promise<FlowRunRecord | null> {
+    return this.run('getRun', async () => {
+      const [row] = await this.executor.query(this.runQueries.getRun, [runId]);
+      return row ? toRunRecord(row) : null;
+    });
+  }
+
+  async listRuns(filter: RunFilter): Promise<RunPage> {
+    const f = normalizeRunFilter(filter); // a bad filter rejects the promise, never throws synchronously
+    return this.run('listRuns', async () => {
+      const { sql, params } = buildListRunsQuery(this.names, f);
+      const rows = (await this.executor.query(sql, params)).map(toRunRecord);
+      const page = rows.slice(0, f.limit);
+      const last = page[page.length - 1];
+      return { runs: page, nextCursor: rows.length > f.limit && last ? encodeCursor(last.createdAt, last.runId) : null };
+    });
+  }
+
+  getEvents(runId: string): Promise<FlowEventRecord[]> {
+    return this.run('getEvents', async () => (await this.executor.query(this.runQueries.getEvents, [runId])).map(toEventRecord));
+  }
+
+  getIdempotencyRecord(key: string): Promise<IdempotencyRecord | null> {
+    return this.run('getIdempotencyRecord', async () => {
+      const [row] = await this.executor.query(this.runQueries.getIdempotency, [key]);
+      return row ? toIdempotencyRecord(row) : null;
+    });
+  }
+
+  lockRun(runId: string): Promise<RunLease | null> {
+    return this.run('lockRun', async () => {
+      const lease = await this.acquire(runId);
+      if (lease) this.held.set(runId, lease);
+      return lease;
+    });
+  }
+
+  private async acquire(runId: string): Promise<SqlLease | null> {
+    const { executor } = this;
+    if (executor.lockMode === 'process') {
+      const key = this.processLockKey(runId);
+      if (this.processLocks.has(key)) return null;
+      // Claimed before the read, so a concurrent lockRun in this process sees it taken.
+      this.processLocks.add(key);
+      try {
+        const [row] = await executor.query(this.runQueries.getRun, [runId]);
+        return new ProcessLease(this, runId, row ? toRunRecord(row) : null, executor, () => this.processLocks.delete(key));
+      } catch (err) {
+        this.processLocks.delete(key);
+        throw err;
+      }
+    }
+    const session = await executor.hold!();
+    try {
+      if (executor.lockMode === 'session') {
+        const [row] = await session.query(this.leaseQueries.lockAndReadSession, [runId]);
+        if (row?.locked !== true) {
+          await session.release();
+          return null;
+        }
+        return new SessionLease(this, runId, row.run_id == null ? null : toRunRecord(row), session);
+      }
+      const [lock] = await session.query(this.leaseQueries.tryTransactionLock, [runId]);
+      if (lock?.locked !== true) {
+        await session.release();
+        return null;
+      }
+      // A statement of its own, so its snapshot is taken after the lock was granted.
+      const [row] = await session.query(this.runQueries.getRun, [runId]);
+      return new TransactionLease(this, runId, row ? toRunRecord(row) : null, session, executor);
+    } catch (err) {
+      await session.release(true).catch(() => undefined);
+      throw err;
+    }
+  }
+
+  cancelRun(runId: string, events: NewEvent[], error: ErrorRecord): Promise<FlowRunRecord | null> {
+    return this.run('cancelRun', async () => {
+      const params = [runId, JSON.stringify(errorJson(error)), events.length, eventsJson(events)];
+      // A commit racing with us can leave our fallback read (statement snapshot) older than what the
+      // UPDATE saw; a second attempt then sees the settled row.
+      for (let attempt = 0; ; attempt++) {
+        const [row] = await this.executor.query(this.runQueries.cancelRun, params);
+        if (!row) return null;
+        if (row.changed === true || TERMINAL.has(row.status as string) || attempt >= 2) return toRunRecord(row);
+      }
+    });
+  }
+
+  findDueRuns(query: DueRunQuery): Promise<string[]> {
+    return this.run('findDueRuns', async () => {
+      const limit = Math.max(0, Math.floor(query.limit));
+      if (limit === 0) return [];
+      // Runs locked in this process are skipped (in SQL through pg_locks too; PGlite only has the lock table).
+      const lockedHere = this.sharedDatabase ? this.held.size : this.processLocks.size;
+      const rows = await this.executor.query<{ run_id: string }>(this.runQueries.findDueRuns, [
+        limit + lockedHere,
+        query.flowKeys ? JSON.stringify(query.flowKeys) : null,
+      ]);
+      const free = (id: string) => (this.sharedDatabase ? !this.held.has(id) : !this.processLocks.has(this.processLockKey(id)));
+      return rows.map((r) => r.run_id).filter(free).slice(0, limit);
+    });
+  }
+
+  msUntilNextDue(flowKeys?: string[]): Promise<number | null> {
+    return this.run('msUntilNextDue', async () => {
+      const [row] = await this.executor.query(this.runQueries.msUntilNextDue, [flowKeys ? JSON.stringify(flowKeys) : null]);
+      return row ? Number(row.ms) : null;
+    });
+  }
+
+  onWake(listener: (runId: string) => void): () => void {
+    return this.wake.subscribe(listener);
+  }
+}

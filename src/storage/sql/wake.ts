@@ -1,0 +1,92 @@
+/**
+ * Wake-ups for sleeping workers. In-process listeners hear this process's own commits at once;
+ * when the driver can LISTEN, a NOTIFY from any process (sent by the commit's own statement, so
+ * only once it is committed) wakes them too. Polling remains the correctness path: a lost
+ * notification only delays work until the next poll.
+ */
+import type { SqlExecutor } from './executor.js';
+
+/** A notification for a run this process announced itself within this window is the echo of it: skipped. */
+const ECHO_WINDOW_MS = 5_000;
+
+export class WakeHub {
+  private readonly listeners = new Set<(runId: string) => void>();
+  private readonly recentLocal = new Map<string, number>();
+  private stopListening: Promise<(() => Promise<void>) | null> | null = null;
+  private closed = false;
+
+  constructor(
+    private readonly executor: SqlExecutor,
+    private readonly channel: string,
+    private readonly onListenError: (err: unknown) => void,
+  ) {}
+
+  /** Subscribe; the LISTEN connection is opened with the first subscriber and closed with the last. */
+  subscribe(listener: (runId: string) => void): () => void {
+    this.listeners.add(listener);
+    if (this.listeners.size === 1) this.startListening();
+    let active = true;
+    return () => {
+      if (!active) return;
+      active = false;
+      this.listeners.delete(listener);
+      if (this.listeners.size === 0) void this.stopListeningNow();
+    };
+  }
+
+  /** This process made `runId` due: tell local listeners now (and remember it, to skip the NOTIFY echo). */
+  emitLocal(runId: string): void {
+    if (this.listeners.size === 0) return;
+    if (this.stopListening) {
+      if (this.recentLocal.size > 10_000) this.sweep();
+      this.recentLocal.set(runId, Date.now() + ECHO_WINDOW_MS);
+    }
+    this.emit(runId);
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    this.listeners.clear();
+    await this.stopListeningNow();
+  }
+
+  private emit(runId: string): void {
+    for (const listener of [...this.listeners]) {
+      try {
+        listener(runId);
+      } catch {
+        // A listener's failure must not stop the others or the notification connection.
+      }
+    }
+  }
+
+  private onNotify(runId: string): void {
+    const echoUntil = this.recentLocal.get(runId);
+    if (echoUntil !== undefined) {
+      this.recentLocal.delete(runId);
+      if (echoUntil >= Date.now()) return;
+    }
+    this.emit(runId);
+  }
+
+  private startListening(): void {
+    if (this.closed || !this.executor.listen || this.stopListening) return;
+    this.stopListening = this.executor.listen(this.channel, (payload) => this.onNotify(payload)).catch((err) => {
+      this.onListenError(err);
+      return null;
+    });
+  }
+
+  private async stopListeningNow(): Promise<void> {
+    const pending = this.stopListening;
+    this.stopListening = null;
+    this.recentLocal.clear();
+    const stop = pending ? await pending : null;
+    if (stop) await stop().catch(this.onListenError);
+  }
+
+  private sweep(): void {
+    const now = Date.now();
+    for (const [runId, until] of this.recentLocal) if (until < now) this.recentLocal.delete(runId);
+  }
+}

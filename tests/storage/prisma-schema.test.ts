@@ -1,0 +1,127 @@
+/**
+ * prisma/schema.prisma (the schema of record) and prisma/migrations (what the engine and
+ * `prisma migrate deploy` apply) must describe the same tables: every model field is a column of
+ * the right name, type and nullability, and the generated client reads and writes every model
+ * against a schema built by our own migrate.
+ */
+import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createPostgresExecutor } from '../../src/storage/postgres.js';
+import { migrate } from '../../src/storage/sql/migrate.js';
+import { createTestSchema, HAVE_PG, TEST_DATABASE_URL, type TestSchema } from '../helpers/pg.js';
+
+const ROOT = join(import.meta.dirname, '..', '..');
+
+interface FieldSpec {
+  model: string;
+  table: string;
+  column: string;
+  type: string;
+  optional: boolean;
+  db?: string;
+}
+
+/** A small reader of the model blocks of schema.prisma: scalar fields with @map / @db / `?`. */
+function readSchemaFields(text: string): { fields: FieldSpec[]; enums: Map<string, string> } {
+  const enums = new Map<string, string>();
+  for (const m of text.matchAll(/^enum (\w+) \{\n([\s\S]*?)\n\}/gm)) enums.set(m[1]!, /@@map\("([^"]+)"\)/.exec(m[2]!)?.[1] ?? m[1]!);
+  const fields: FieldSpec[] = [];
+  for (const m of text.matchAll(/^model (\w+) \{\n([\s\S]*?)\n\}/gm)) {
+    const body = m[2]!;
+    const table = /@@map\("([^"]+)"\)/.exec(body)?.[1] ?? m[1]!;
+    for (const line of body.split('\n').map((l) => l.trim())) {
+      const f = /^(\w+)\s+(\w+)(\??)(\[\])?\s*(.*)$/.exec(line);
+      if (!f || line.startsWith('//') || line.startsWith('@@')) continue;
+      const [, name, type, opt, list, attrs] = f;
+      if (list || /@relation/.test(attrs!) || /^[A-Z]/.test(type!) && !enums.has(type!) && !['String', 'Int', 'Boolean', 'Json', 'DateTime'].includes(type!)) continue;
+      fields.push({
+        model: m[1]!,
+        table,
+        column: /@map\("([^"]+)"\)/.exec(attrs!)?.[1] ?? name!,
+        type: type!,
+        optional: opt === '?',
+        db: /@db\.(\w+(\(\d+\))?)/.exec(attrs!)?.[1],
+      });
+    }
+  }
+  return { fields, enums };
+}
+
+function expectedPgType(f: FieldSpec, enums: Map<string, string>): string {
+  if (enums.has(f.type)) return `USER-DEFINED:${enums.get(f.type)}`;
+  if (f.type === 'DateTime') return f.db === 'Timestamptz(3)' ? 'timestamp with time zone(3)' : `unexpected ${f.db}`;
+  return { String: 'text', Int: 'integer', Boolean: 'boolean', Json: 'jsonb' }[f.type] ?? `unknown ${f.type}`;
+}
+
+describe.skipIf(!HAVE_PG)('Prisma schema and migrations agree', () => {
+  let t: TestSchema;
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  let prisma: any;
+
+  beforeAll(async () => {
+    // Regenerate the client from the current schema (no database or schema engine needed).
+    const gen = spawnSync(process.execPath, [join(ROOT, 'scripts', 'prisma.mjs'), 'generate'], { cwd: ROOT, encoding: 'utf8' });
+    expect(gen.status, gen.stderr + gen.stdout).toBe(0);
+    t = await createTestSchema('flow_prisma_schema');
+    const executor = createPostgresExecutor({ connectionString: TEST_DATABASE_URL, poolSize: 1, listen: false });
+    await migrate(executor, { schema: t.schema });
+    await executor.close();
+    const generated = './../../src/generated/prisma/client.js';
+    const { PrismaClient } = await import(generated);
+    const { PrismaPg } = await import('@prisma/adapter-pg');
+    prisma = new PrismaClient({ adapter: new PrismaPg({ connectionString: TEST_DATABASE_URL, max: 2 }, { schema: t.schema }) });
+  });
+  afterAll(async () => {
+    await prisma?.$disconnect();
+    await t?.drop();
+  });
+
+  it('every model field is a column with the same name, type and nullability (and nothing else)', async () => {
+    const { fields, enums } = readSchemaFields(readFileSync(join(ROOT, 'prisma', 'schema.prisma'), 'utf8'));
+    expect(new Set(fields.map((f) => f.table))).toEqual(new Set(['flow_runs', 'flow_events', 'flow_definitions', 'flow_idempotency']));
+    const cols = await t.query<{ table_name: string; column_name: string; is_nullable: string; data_type: string; udt_name: string; datetime_precision: number | null }>(
+      `SELECT table_name, column_name, is_nullable, data_type, udt_name, datetime_precision FROM information_schema.columns
+       WHERE table_schema = $1 AND table_name LIKE 'flow\\_%' ORDER BY table_name, column_name`,
+      [t.schema],
+    );
+    const actual = cols.map((c) => {
+      const type = c.data_type === 'USER-DEFINED' ? `USER-DEFINED:${c.udt_name}` : c.data_type.startsWith('timestamp') ? `${c.data_type}(${c.datetime_precision})` : c.data_type;
+      return `${c.table_name}.${c.column_name} ${type}${c.is_nullable === 'YES' ? ' null' : ''}`;
+    });
+    const expected = fields.map((f) => `${f.table}.${f.column} ${expectedPgType(f, enums)}${f.optional ? ' null' : ''}`).sort();
+    expect(actual.sort()).toEqual(expected);
+  });
+
+  it('the generated client reads and writes every model on a schema built by our migrate', async () => {
+    const at = new Date('2030-01-02T03:04:05.678Z');
+    const run = await prisma.flowRun.create({
+      data: {
+        runId: 'r-1', flowId: 'f', flowVersion: '1', tenantId: 't', status: 'WAITING', currentNodeId: 'a',
+        inputJson: { in: [1, 2] }, stateJson: { s: true }, outputsJson: { a: 'x' }, createdAt: at, updatedAt: at,
+        idempotencyKey: 'k', version: 3, lastSeq: 1, attempt: 2, attemptsJson: { a: 2 }, attemptInFlight: true,
+        recoveries: 1, nextAttemptAt: at, waitReason: 'timer', errorJson: { code: 'E', message: 'm' },
+        events: { create: [{ seq: 1, at, type: 'RUN_STARTED', nodeId: 'a', attempt: 1, durationMs: 5, errorJson: { code: 'E' }, payloadJson: { p: 1 } }] },
+      },
+      include: { events: true },
+    });
+    expect(run).toMatchObject({ status: 'WAITING', inputJson: { in: [1, 2] }, createdAt: at, nextAttemptAt: at, attemptInFlight: true });
+    expect(run.events).toEqual([{ runId: 'r-1', seq: 1, at, type: 'RUN_STARTED', nodeId: 'a', attempt: 1, durationMs: 5, errorJson: { code: 'E' }, payloadJson: { p: 1 } }]);
+    // Column defaults of the migration are what the schema declares.
+    const bare = await prisma.flowRun.create({ data: { runId: 'r-2', flowId: 'f', flowVersion: '1', inputJson: {}, stateJson: {} } });
+    expect(bare).toMatchObject({ status: 'RUNNING', version: 1, lastSeq: 0, attempt: 0, attemptsJson: {}, outputsJson: {}, attemptInFlight: false, recoveries: 0, nextAttemptAt: null, errorJson: null });
+    expect(await prisma.flowRun.update({ where: { runId: 'r-2' }, data: { status: 'CANCELLED' } })).toMatchObject({ status: 'CANCELLED' });
+
+    const def = await prisma.flowDefinition.create({ data: { flowId: 'f', version: '1', fingerprint: 'fp', graphJson: { nodes: [] } } });
+    expect(def.createdAt).toBeInstanceOf(Date);
+    expect(await prisma.flowDefinition.findUnique({ where: { flowId_version: { flowId: 'f', version: '1' } } })).toEqual(def);
+
+    const idem = await prisma.flowIdempotency.create({ data: { key: 'k1', runId: 'r-1', nodeId: 'a', resultJson: { output: 1 } } });
+    expect(await prisma.flowIdempotency.findUnique({ where: { key: 'k1' } })).toEqual(idem);
+
+    expect(await prisma.flowEvent.findUnique({ where: { runId_seq: { runId: 'r-1', seq: 1 } } })).toMatchObject({ type: 'RUN_STARTED' });
+    await prisma.flowRun.delete({ where: { runId: 'r-1' } });
+    expect(await prisma.flowEvent.count({ where: { runId: 'r-1' } })).toBe(0); // ON DELETE CASCADE
+  });
+});
