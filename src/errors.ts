@@ -148,7 +148,12 @@ export function toErrorRecord(err: unknown, fallbackCode = 'HANDLER_ERROR'): Err
   try {
     text = typeof err === 'string' ? err : JSON.stringify(err) ?? String(err);
   } catch {
-    text = String(err);
+    try {
+      text = String(err);
+    } catch {
+      // A null-prototype object with a BigInt (or a throwing toString) has no text form at all.
+      text = Object.prototype.toString.call(err);
+    }
   }
   return {
     code: 'NON_ERROR_THROWN',

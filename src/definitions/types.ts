@@ -50,6 +50,12 @@ export type NodeResult =
 
 export type NodeHandler = (ctx: FlowContext) => Promise<NodeResult> | NodeResult;
 
+/**
+ * Upper bound of any retry delay (one year): a stored due time must stay inside what Postgres'
+ * timestamptz can hold, whatever a policy's arithmetic produces.
+ */
+export const MAX_RETRY_DELAY_MS = 365 * 24 * 60 * 60 * 1000;
+
 export interface RetryPolicy {
   /** Total attempts including the first (>= 1). */
   maxAttempts: number;

@@ -5,7 +5,7 @@
  * program shows the author the whole list instead of one fix-and-retry cycle per mistake.
  */
 import { FlowDefinitionError } from '../errors.js';
-import type { FlowDefinition } from './types.js';
+import { MAX_RETRY_DELAY_MS, type FlowDefinition } from './types.js';
 
 type Loose = Record<string, unknown>;
 
@@ -54,11 +54,11 @@ function retryProblems(where: string, retry: unknown): string[] {
   if (backoff !== 'fixed' && backoff !== 'exponential') {
     p.push(`${where}: retry.backoff must be 'fixed' or 'exponential' (got ${show(backoff)})`);
   }
-  const baseOk = isFiniteNumber(baseDelayMs) && baseDelayMs >= 0;
-  if (!baseOk) p.push(`${where}: retry.baseDelayMs must be a finite number >= 0 (got ${show(baseDelayMs)})`);
+  const baseOk = isFiniteNumber(baseDelayMs) && baseDelayMs >= 0 && baseDelayMs <= MAX_RETRY_DELAY_MS;
+  if (!baseOk) p.push(`${where}: retry.baseDelayMs must be a number from 0 to ${MAX_RETRY_DELAY_MS} (one year) (got ${show(baseDelayMs)})`);
   if (maxDelayMs !== undefined) {
-    if (!isFiniteNumber(maxDelayMs) || maxDelayMs < 0) {
-      p.push(`${where}: retry.maxDelayMs must be a finite number >= 0 (got ${show(maxDelayMs)})`);
+    if (!isFiniteNumber(maxDelayMs) || maxDelayMs < 0 || maxDelayMs > MAX_RETRY_DELAY_MS) {
+      p.push(`${where}: retry.maxDelayMs must be a number from 0 to ${MAX_RETRY_DELAY_MS} (one year) (got ${show(maxDelayMs)})`);
     } else if (baseOk && maxDelayMs < (baseDelayMs as number)) {
       p.push(`${where}: retry.maxDelayMs (${maxDelayMs}) must be >= retry.baseDelayMs (${String(baseDelayMs)})`);
     }

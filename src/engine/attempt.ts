@@ -6,6 +6,7 @@
  */
 import { toErrorRecord, type ErrorRecord } from '../errors.js';
 import type { FlowContext, NodeDefinition, NodeResult } from '../definitions/types.js';
+import { unstorableTextReason } from './json.js';
 import { isPlainObject } from './merge.js';
 
 export type AttemptOutcome =
@@ -82,6 +83,11 @@ export function checkNodeResult(nodeId: string, result: unknown): AttemptOutcome
     case 'wait':
       if (r.reason !== undefined && typeof r.reason !== 'string') return bad('wait reason must be a string');
       if (r.until !== undefined && typeof r.until !== 'string') return bad('wait until must be a string (ISO-8601 time or a label such as "manual")');
+      // Both are stored as text (reason in a column, both in the RUN_WAITING event).
+      for (const [name, text] of [['reason', r.reason], ['until', r.until]] as const) {
+        const problem = text === undefined ? null : unstorableTextReason(text);
+        if (problem) return bad(`wait ${name} ${problem}`);
+      }
       return { kind: 'wait', output: r.output, patch: r.patch as Record<string, unknown> | undefined, reason: r.reason, until: r.until };
     case 'error': {
       const e = r.error as Partial<ErrorRecord> | undefined;

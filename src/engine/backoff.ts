@@ -1,4 +1,6 @@
-import type { RetryPolicy } from '../definitions/types.js';
+import { MAX_RETRY_DELAY_MS, type RetryPolicy } from '../definitions/types.js';
+
+export { MAX_RETRY_DELAY_MS };
 
 /**
  * Delay before attempt `nextAttempt` (2 = the first retry). Fixed: always `baseDelayMs`.
@@ -9,7 +11,7 @@ export function retryDelayMs(policy: RetryPolicy, nextAttempt: number, random: (
   const retryIndex = Math.max(0, nextAttempt - 2);
   let delay = policy.backoff === 'exponential' ? policy.baseDelayMs * 2 ** retryIndex : policy.baseDelayMs;
   if (policy.maxDelayMs !== undefined) delay = Math.min(delay, policy.maxDelayMs);
-  if (!Number.isFinite(delay)) delay = policy.maxDelayMs ?? Number.MAX_SAFE_INTEGER;
+  if (!Number.isFinite(delay) || delay > MAX_RETRY_DELAY_MS) delay = Math.min(policy.maxDelayMs ?? MAX_RETRY_DELAY_MS, MAX_RETRY_DELAY_MS);
   if (policy.jitter) delay = delay / 2 + random() * (delay / 2);
   return Math.round(delay);
 }

@@ -15,7 +15,7 @@ import type { FlowEventRecord, FlowRunRecord, FlowStorage, RunFilter, RunLease, 
 import { resolveStorage } from '../storage/resolve.js';
 import { advanceRun, isTimerDue, resumeTransition } from './advance.js';
 import { systemClock, type Clock } from './clock.js';
-import { DEFAULT_MAX_JSON_BYTES, serializeJson } from './json.js';
+import { DEFAULT_MAX_JSON_BYTES, serializeJson, unstorableTextReason } from './json.js';
 import { isPlainObject } from './merge.js';
 import { DefinitionRegistry, flowKey } from './registry.js';
 import { CancelledAttempt } from './attempt.js';
@@ -371,6 +371,9 @@ function requireString(method: string, name: string, value: unknown): asserts va
     const got = typeof value === 'string' ? 'an empty string' : value === null ? 'null' : typeof value;
     throw new InvalidArgumentError(`${method}: ${name} must be a non-empty string, got ${got}`);
   }
+  // Ids, keys and reasons end up in text columns: refuse what Postgres cannot store, on every store alike.
+  const problem = unstorableTextReason(value);
+  if (problem) throw new InvalidArgumentError(`${method}: ${name} ${problem}`);
 }
 
 function optionalString(method: string, name: string, value: unknown): void {

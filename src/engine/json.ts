@@ -3,7 +3,8 @@
  * resume payloads, idempotent results). It accepts plain JSON only and refuses, with the path of
  * the offending value, anything JSON would silently change or that Postgres jsonb cannot hold:
  * BigInt, functions, symbols, undefined inside arrays or objects, NaN/±Infinity, Date, Map, Set,
- * class instances, cycles, and strings containing U+0000. A Date could be accepted as an ISO
+ * class instances, cycles, and strings containing U+0000 or a lone UTF-16 surrogate half (both
+ * refused by jsonb; JSON.stringify would happily write them). A Date could be accepted as an ISO
  * string, but then `state.at instanceof Date` would be true in memory and false after a reload,
  * which is exactly the surprise a durable engine must not have.
  */
@@ -21,6 +22,31 @@ export interface SerializeOptions {
 }
 
 const MAX_DEPTH = 512;
+
+/** Cheap pre-check: only text with U+0000 or a surrogate code unit needs the exact test below. */
+const SUSPECT_TEXT = /[\u0000\uD800-\uDFFF]/;
+/** U+0000, or a surrogate half without its partner (a valid pair is fine). */
+const UNSTORABLE_TEXT = /\u0000|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g;
+
+/**
+ * Why `text` cannot be stored by Postgres (null when it can): jsonb refuses U+0000 and lone
+ * surrogates, a text column refuses U+0000 and silently turns a lone surrogate into U+FFFD —
+ * so memory and Postgres would disagree unless every store refuses them alike.
+ */
+export function unstorableTextReason(text: string): string | null {
+  if (!SUSPECT_TEXT.test(text)) return null;
+  UNSTORABLE_TEXT.lastIndex = 0;
+  const found = UNSTORABLE_TEXT.exec(text);
+  if (!found) return null;
+  if (found[0] === '\u0000') return 'contains U+0000, which Postgres cannot store';
+  const unit = found[0].charCodeAt(0).toString(16).toUpperCase();
+  return `contains a lone UTF-16 surrogate (U+${unit}), which is not valid Unicode and which Postgres cannot store`;
+}
+
+/** Diagnostic text (error messages) made storable: each offending code unit becomes U+FFFD. */
+export function toStorableText(text: string): string {
+  return SUSPECT_TEXT.test(text) ? text.replace(UNSTORABLE_TEXT, '\uFFFD') : text;
+}
 
 export function serializeJson(value: unknown, options: SerializeOptions): JsonText {
   checkJsonValue(value, options.what, options, new Set(), 0);
@@ -60,9 +86,11 @@ function checkJsonValue(
   depth: number,
 ): void {
   switch (typeof value) {
-    case 'string':
-      if (value.includes('\u0000')) fail('string contains U+0000, which Postgres cannot store', path, options);
+    case 'string': {
+      const problem = unstorableTextReason(value);
+      if (problem) fail(`string ${problem}`, path, options);
       return;
+    }
     case 'boolean':
       return;
     case 'number':
@@ -99,7 +127,8 @@ function checkJsonValue(
     }
     if (Object.getOwnPropertySymbols(obj).length > 0) fail('symbol-keyed property cannot be stored', path, options);
     for (const key of Object.keys(obj)) {
-      if (key.includes('\u0000')) fail('key contains U+0000, which Postgres cannot store', path, options);
+      const keyProblem = unstorableTextReason(key);
+      if (keyProblem) fail(`key ${keyProblem}`, path, options);
       checkJsonValue((obj as Record<string, unknown>)[key], `${path}.${key}`, options, ancestors, depth + 1);
     }
   }

@@ -9,8 +9,12 @@ export function deepMerge(
 ): Record<string, unknown> {
   const out: Record<string, unknown> = { ...target };
   for (const [key, value] of Object.entries(patch)) {
-    const current = out[key];
-    out[key] = isPlainObject(current) && isPlainObject(value) ? deepMerge(current, value) : value;
+    // Own properties only: `out.__proto__` or `out.constructor` would otherwise read Object.prototype's.
+    const current = Object.hasOwn(out, key) ? out[key] : undefined;
+    const merged = isPlainObject(current) && isPlainObject(value) ? deepMerge(current, value) : value;
+    // Assigning to "__proto__" would set the prototype and drop the key: define that one instead.
+    if (key === '__proto__') Object.defineProperty(out, key, { value: merged, enumerable: true, writable: true, configurable: true });
+    else out[key] = merged;
   }
   return out;
 }

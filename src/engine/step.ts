@@ -14,7 +14,7 @@ import type { FlowRunRecord, JsonText, NewEvent, RunLease, RunUpdate, Transition
 import { AbandonedAttempt, invokeHandler, type AttemptOutcome } from './attempt.js';
 import { retryDelayMs } from './backoff.js';
 import { selectNextNode } from './edges.js';
-import { checkJsonSize, serializeJson } from './json.js';
+import { checkJsonSize, serializeJson, toStorableText, unstorableTextReason } from './json.js';
 import { deepMerge } from './merge.js';
 
 export interface StepEnv {
@@ -74,7 +74,8 @@ async function commit(lease: RunLease, env: StepEnv, t: Transition): Promise<Flo
 }
 
 /** Fails the run at its current node (definition problems, poison pills, non-retryable errors). */
-export function failRunTransition(run: FlowRunRecord, error: ErrorRecord, nodeEvents: NewEvent[], update?: Partial<RunUpdate>): Transition {
+export function failRunTransition(run: FlowRunRecord, failure: ErrorRecord, nodeEvents: NewEvent[], update?: Partial<RunUpdate>): Transition {
+  const error = storableError(failure);
   return {
     expectedVersion: run.version,
     update: { ...baseUpdate(run), ...update, status: 'FAILED', attemptInFlight: false, nextAttemptAt: null, error },
@@ -115,7 +116,7 @@ export async function runStep(
         return { run: await commit(lease, env, failRunTransition(run, poison, events, { recoveries })), begunNext: false };
       }
     }
-    const attempts = { ...run.attemptsJson, [nodeId]: (run.attemptsJson[nodeId] ?? 0) + 1 };
+    const attempts = { ...run.attemptsJson, [nodeId]: attemptsAt(run, nodeId) + 1 };
     events.push({ type: 'NODE_STARTED', nodeId, attempt: run.attempt + 1 });
     run = await commit(lease, env, {
       expectedVersion: run.version,
@@ -173,6 +174,8 @@ function checkIdempotencyKey(nodeId: string, key: unknown): string {
   if (typeof key !== 'string' || key.length === 0 || key.length > 512) {
     throw FlowError.nonRetryable('INVALID_IDEMPOTENCY_KEY', `Node "${nodeId}": idempotencyKey must return a non-empty string of at most 512 characters`);
   }
+  const problem = unstorableTextReason(key);
+  if (problem) throw FlowError.nonRetryable('INVALID_IDEMPOTENCY_KEY', `Node "${nodeId}": idempotencyKey ${problem}`);
   return key;
 }
 
@@ -203,6 +206,8 @@ function decideTransition(
   let outputsText: JsonText | undefined;
   let state = run.stateJson;
   let outputs = run.outputsJson;
+  let idempotentResult: JsonText | undefined;
+  let waitPayload: JsonText | undefined;
   try {
     if (outcome.patch !== undefined) {
       json(outcome.patch, 'patch', env, nodeId);
@@ -222,6 +227,14 @@ function decideTransition(
       outputs = { ...run.outputsJson, [nodeId]: outcome.output };
       outputsText = checkJsonSize(JSON.stringify(outputs), { what: 'outputs', nodeId, maxBytes: env.maxJsonBytes });
     }
+    // Checked here, with the values above, so that a record over the size limit fails the node
+    // instead of throwing past the commit and leaving the attempt in flight.
+    if (outcome.kind === 'ok' && d.idemKey && !d.cached) {
+      idempotentResult = json(definedOnly({ output: outcome.output, patch: outcome.patch }), 'idempotent result', env, nodeId);
+    }
+    if (outcome.kind === 'wait') {
+      waitPayload = json({ reason: outcome.reason ?? null, until: outcome.until ?? null, timer: parseTimer(outcome.until)?.toISOString() ?? null }, 'wait event', env, nodeId);
+    }
   } catch (err) {
     const error = err instanceof SerializationError ? { code: err.code, message: err.message, retryable: false } : toErrorRecord(err);
     return { transition: errorTransition(run, node, env, { ...error, retryable: false }, d.durationMs, release), begunNext: false };
@@ -240,7 +253,7 @@ function decideTransition(
             nodeId,
             attempt,
             durationMs: d.durationMs,
-            payload: json({ reason: outcome.reason ?? null, until: outcome.until ?? null, timer: timer?.toISOString() ?? null }, 'event', env),
+            payload: waitPayload,
           },
         ],
         release: true,
@@ -270,9 +283,7 @@ function decideTransition(
     durationMs: d.durationMs,
     payload: d.cached ? json({ next, cached: true }, 'event', env) : json({ next }, 'event', env),
   };
-  const idempotency = d.idemKey && !d.cached
-    ? { key: d.idemKey, runId: run.runId, nodeId, result: json(definedOnly({ output: outcome.output, patch: outcome.patch }), 'idempotent result', env, nodeId) }
-    : undefined;
+  const idempotency = idempotentResult !== undefined ? { key: d.idemKey!, runId: run.runId, nodeId, result: idempotentResult } : undefined;
 
   if (next === null) {
     return {
@@ -290,14 +301,15 @@ function decideTransition(
   const events = [finished];
   if (d.options.continueAfter) {
     // The next attempt's start rides on this commit (one commit per step).
-    const attempts = { ...run.attemptsJson, [next]: (run.attemptsJson[next] ?? 0) + 1 };
+    const attempts = { ...run.attemptsJson, [next]: attemptsAt(run, next) + 1 };
     Object.assign(update, { attempt: 1, attemptInFlight: true, attempts: json(attempts, 'attempts', env) });
     events.push({ type: 'NODE_STARTED', nodeId: next, attempt: 1, durationMs: null, payload: null });
   }
   return { transition: { expectedVersion: run.version, update, events, idempotency, release, wake: release }, begunNext: d.options.continueAfter };
 }
 
-function errorTransition(run: FlowRunRecord, node: NodeDefinition, env: StepEnv, error: ErrorRecord, durationMs: number, release: boolean): Transition {
+function errorTransition(run: FlowRunRecord, node: NodeDefinition, env: StepEnv, failure: ErrorRecord, durationMs: number, release: boolean): Transition {
+  const error = storableError(failure);
   const attempt = run.attempt;
   const failedAttempts = attempt - run.recoveries;
   const policy = node.retry;
@@ -312,6 +324,22 @@ function errorTransition(run: FlowRunRecord, node: NodeDefinition, env: StepEnv,
     };
   }
   return failRunTransition(run, error, [failed]);
+}
+
+/** Counts are looked up as own keys: a node named "constructor" must not read Object.prototype's. */
+function attemptsAt(run: FlowRunRecord, nodeId: string): number {
+  return Object.hasOwn(run.attemptsJson, nodeId) ? run.attemptsJson[nodeId]! : 0;
+}
+
+/**
+ * Error text comes from handlers (messages, codes) and may hold U+0000 or lone surrogates, which
+ * Postgres refuses: such a commit would fail on every retry and strand the run. The text is made
+ * storable here, before any store sees it, so every store records the same error.
+ */
+function storableError(error: ErrorRecord): ErrorRecord {
+  const out: ErrorRecord = { code: toStorableText(String(error.code)), message: toStorableText(String(error.message)) };
+  if (error.retryable !== undefined) out.retryable = error.retryable;
+  return out;
 }
 
 function definedOnly(record: Record<string, unknown>): Record<string, unknown> {

@@ -6,6 +6,7 @@
 import { InvalidArgumentError } from '../errors.js';
 import type { FlowRunStatus } from '../definitions/types.js';
 import type { RunFilter } from './types.js';
+import { unstorableTextReason } from '../engine/json.js';
 
 export const RUN_STATUSES: readonly FlowRunStatus[] = ['RUNNING', 'WAITING', 'COMPLETED', 'FAILED', 'CANCELLED'];
 export const DEFAULT_PAGE_SIZE = 50;
@@ -36,6 +37,8 @@ export function normalizeRunFilter(filter: RunFilter = {}): NormalizedRunFilter 
     if (v !== undefined && (typeof v !== 'string' || v.length === 0)) {
       throw new InvalidArgumentError(`listRuns: ${key} must be a non-empty string`);
     }
+    const problem = v === undefined ? null : unstorableTextReason(v);
+    if (problem) throw new InvalidArgumentError(`listRuns: ${key} ${problem}`);
   }
   const limit = filter.limit ?? DEFAULT_PAGE_SIZE;
   if (!Number.isInteger(limit) || limit < 1 || limit > MAX_PAGE_SIZE) {

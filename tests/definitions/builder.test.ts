@@ -110,10 +110,11 @@ describe('flow() builder validation', () => {
     [{ maxAttempts: 0, backoff: 'fixed', baseDelayMs: 0 }, 'retry.maxAttempts must be an integer >= 1 (got 0)'],
     [{ maxAttempts: 1.5, backoff: 'fixed', baseDelayMs: 0 }, 'retry.maxAttempts must be an integer >= 1 (got 1.5)'],
     [{ maxAttempts: 2, backoff: 'linear', baseDelayMs: 0 }, `retry.backoff must be 'fixed' or 'exponential' (got "linear")`],
-    [{ maxAttempts: 2, backoff: 'fixed', baseDelayMs: -1 }, 'retry.baseDelayMs must be a finite number >= 0 (got -1)'],
-    [{ maxAttempts: 2, backoff: 'fixed' }, 'retry.baseDelayMs must be a finite number >= 0 (got undefined)'],
+    [{ maxAttempts: 2, backoff: 'fixed', baseDelayMs: -1 }, 'retry.baseDelayMs must be a number from 0 to 31536000000 (one year) (got -1)'],
+    [{ maxAttempts: 2, backoff: 'fixed' }, 'retry.baseDelayMs must be a number from 0 to 31536000000 (one year) (got undefined)'],
     [{ maxAttempts: 2, backoff: 'fixed', baseDelayMs: 10, maxDelayMs: 5 }, 'retry.maxDelayMs (5) must be >= retry.baseDelayMs (10)'],
-    [{ maxAttempts: 2, backoff: 'fixed', baseDelayMs: 10, maxDelayMs: Infinity }, 'retry.maxDelayMs must be a finite number >= 0 (got Infinity)'],
+    [{ maxAttempts: 2, backoff: 'fixed', baseDelayMs: 10, maxDelayMs: Infinity }, 'retry.maxDelayMs must be a number from 0 to 31536000000 (one year) (got Infinity)'],
+    [{ maxAttempts: 2, backoff: 'fixed', baseDelayMs: 1e20 }, 'retry.baseDelayMs must be a number from 0 to 31536000000 (one year) (got 100000000000000000000)'],
     [{ maxAttempts: 2, backoff: 'fixed', baseDelayMs: 10, jitter: 'yes' }, 'retry.jitter must be a boolean (got "yes")'],
   ])('reports retry %j', (retry, problem) => {
     expect(problemsOf(() => flow('f', '1').entry('a').node('a', ok, { retry: any(retry) }).build())).toEqual([`node "a": ${problem}`]);

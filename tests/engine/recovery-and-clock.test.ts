@@ -4,7 +4,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { FlowEngine, ManualClock, createMemoryStorage, flow, type RetryPolicy } from '@hazeljs/flow';
-import { retryDelayMs } from '../../src/engine/backoff.js';
+import { MAX_RETRY_DELAY_MS, retryDelayMs } from '../../src/engine/backoff.js';
 import { storeCases } from '../helpers/stores.js';
 
 /**
@@ -120,8 +120,9 @@ describe('backoff', () => {
       expect(d).toBeLessThanOrEqual(200);
     }
   });
-  it('stays finite for huge attempt numbers', () => {
-    expect(retryDelayMs({ maxAttempts: 5000, backoff: 'exponential', baseDelayMs: 1 }, 4000)).toBe(Number.MAX_SAFE_INTEGER);
+  it('caps every delay at one year, so the due time always fits the database', () => {
+    expect(retryDelayMs({ maxAttempts: 5000, backoff: 'exponential', baseDelayMs: 1 }, 4000)).toBe(MAX_RETRY_DELAY_MS);
+    expect(retryDelayMs({ maxAttempts: 60, backoff: 'exponential', baseDelayMs: 1000 }, 50)).toBe(MAX_RETRY_DELAY_MS);
   });
 });
 

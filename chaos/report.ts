@@ -1,0 +1,58 @@
+/**
+ * The soak's report: what ran, which faults were injected, what the engine recorded while
+ * surviving them, which checks were made, and every violation (the first 40 in full).
+ */
+import type { FaultRecord } from './faults.js';
+import type { SoakOptions } from './options.js';
+import { CHECKS, type CheckId, type Verdict } from './verify.js';
+import type { WorkerFleet } from './worker-fleet.js';
+
+export interface ReportInput {
+  options: SoakOptions;
+  schema: string;
+  databaseUrl: string;
+  durationMs: number;
+  verdict: Verdict;
+  faults: FaultRecord[];
+  fleet: WorkerFleet;
+  maxRecoveries: number;
+}
+
+export function printReport(r: ReportInput): void {
+  const { options, verdict, faults } = r;
+  const st = verdict.stats;
+  const count = (kind: string) => faults.filter((f) => f.kind === kind).length;
+  const checkIds = Object.keys(CHECKS) as CheckId[];
+  const failed = new Set(verdict.violations.map((v) => v.check));
+  const events = Object.entries(st)
+    .filter(([k]) => k.startsWith('events '))
+    .map(([k, v]) => `${k.slice(7)} ${v}`)
+    .join(', ');
+  const statuses = Object.entries(st)
+    .filter(([k]) => k.startsWith('status '))
+    .map(([k, v]) => `${v} ${k.slice(7)}`)
+    .join(', ');
+  const lines = [
+    '',
+    '==================== chaos soak report ====================',
+    `database      ${r.databaseUrl} (schema ${r.schema})${options.ci ? '  [CI version]' : ''}`,
+    `runs          ${options.runs} started over ${options.loadSeconds} s → ${statuses || 'none'} (branch approval ${st['branch approval'] ?? 0}, cooldown ${st['branch cooldown'] ?? 0})`,
+    `workers       ${options.workers} processes × concurrency ${options.concurrency} (maxRecoveries ${r.maxRecoveries}); ${r.fleet.spawned} processes spawned in all`,
+    `duration      ${(r.durationMs / 1000).toFixed(1)} s until every run rested`,
+    `faults        ${count('kill')} SIGKILL+restart, ${count('storm')} session storms, ${count('pause')} freeze/takeover, ${count('pg-restart')} Postgres restart`,
+    ...faults.filter((f) => f.kind !== 'kill').map((f) => `  ${(f.atMs / 1000).toFixed(1).padStart(6)} s  ${f.kind.padEnd(10)} ${f.detail}`),
+    `timeline      ${events}`,
+    `handlers      ${st['handler executions'] ?? 0} executions logged; charge handler ran more than once in ${st['charge handler re-executed (runs)'] ?? 0} runs; ${st['side-effect rows'] ?? 0} side-effect rows`,
+    `workers said  ${JSON.stringify(r.fleet.stoppedCounters)} (graceful stops only; killed workers report nothing)`,
+    'checks',
+    ...checkIds.map((id) => `  ${failed.has(id) ? '✗' : '✓'} ${CHECKS[id]}`),
+    `violations    ${verdict.violations.length}`,
+    ...verdict.violations.slice(0, 40).map((v) => `  ✗ [${v.check}] ${v.message}`),
+    ...(verdict.violations.length > 40 ? [`  … and ${verdict.violations.length - 40} more`] : []),
+    `result        ${verdict.violations.length === 0 ? 'PASS' : 'FAIL'}`,
+    '============================================================',
+    // A closing line CI can read: one per check.
+    `chaos: ${checkIds.length - failed.size} passed, ${failed.size} failed`,
+  ];
+  console.log(lines.join('\n'));
+}
