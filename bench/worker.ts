@@ -1,0 +1,117 @@
+/**
+ * Worker benchmark on Postgres, one script, one run: `npx tsx bench/worker.ts`.
+ *
+ *   1. raw baseline   single-row UPDATE commits through `pg`, concurrency 8 (bench/raw-baseline.ts)
+ *   2. worker drain   a worker (concurrency 8) drives N pre-created 3-node runs to the end
+ *   3. worker e2e     8 concurrent clients start N runs while the worker drives them
+ *   4. DBOS           8 concurrent callers run N equivalent 3-step DBOS workflows
+ *   5. resume         resume-to-next-node latency with an idle worker (poll interval 60 s)
+ *   6. scale-out      N pre-created runs drained by 1, then 4 worker processes (concurrency 8 each)
+ *
+ * Targets (reported, not asserted): worker ≥ 5× DBOS workflows/s; worker steps/s ≥ 0.6 × raw
+ * commits/s; resume p50 ≤ 5 ms and p99 ≤ 25 ms; 4 processes ≥ 1.5× one.
+ * Env: BENCH_DB_URL (default postgres://postgres@127.0.0.1:5432/test), BENCH_RUNS (default 2000).
+ */
+import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { cpus, loadavg } from 'node:os';
+import { performance } from 'node:perf_hooks';
+import { fileURLToPath } from 'node:url';
+import pg from 'pg';
+import { measurePgUpdateBaseline } from './raw-baseline.js';
+import { dbosWorkflows } from './worker-dbos.js';
+import {
+  CONCURRENCY,
+  engineOn,
+  inLanes,
+  resumeLatency,
+  threeNodeFlow,
+  workerDrain,
+  workerEndToEnd,
+  type ThroughputResult,
+} from './worker-scenarios.js';
+
+const URL_ = process.env.BENCH_DB_URL ?? process.env.TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
+const RUNS = Number(process.env.BENCH_RUNS ?? 2000);
+const admin = new pg.Pool({ connectionString: URL_, max: 2 });
+const schemas: string[] = [];
+
+function freshSchema(label: string): string {
+  const schema = `bench_worker_${label}_${randomBytes(4).toString('hex')}`;
+  schemas.push(schema);
+  return schema;
+}
+
+/** N pre-created runs drained by `processes` worker processes, started at the same instant. */
+async function scaleOut(processes: number, runs: number): Promise<ThroughputResult> {
+  const schema = freshSchema(`p${processes}`);
+  const client = engineOn(URL_, schema, CONCURRENCY);
+  await client.registerDefinition(threeNodeFlow);
+  await inLanes(runs, CONCURRENCY, (i) => client.startRun({ flowId: 'bench-3', version: '1', input: { i } }));
+  const script = fileURLToPath(new URL('./worker-process.ts', import.meta.url));
+  const children = Array.from({ length: processes }, () =>
+    spawn(process.execPath, ['--import', 'tsx', script], { env: { ...process.env, BENCH_DB_URL: URL_, BENCH_SCHEMA: schema }, stdio: ['pipe', 'pipe', 'inherit'] }),
+  );
+  await Promise.all(children.map((c) => new Promise<void>((resolve) => c.stdout!.setEncoding('utf8').on('data', (d: string) => d.includes('READY') && resolve()))));
+  const t0 = performance.now();
+  for (const c of children) c.stdin!.write('GO\n');
+  const anyLeft = `SELECT EXISTS (SELECT 1 FROM "${schema}".flow_runs WHERE status = 'RUNNING') AS left`;
+  while ((await admin.query<{ left: boolean }>(anyLeft)).rows[0]!.left) await new Promise((r) => setTimeout(r, 5));
+  const seconds = (performance.now() - t0) / 1000;
+  await Promise.all(children.map((c) => new Promise((resolve) => (c.once('exit', resolve), c.kill('SIGTERM')))));
+  await client.close();
+  return { runs, seconds, runsPerSec: runs / seconds, stepsPerSec: (3 * runs) / seconds };
+}
+
+const fmt = (n: number, digits = 0) => n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
+const verdict = (ok: boolean) => (ok ? 'met' : 'NOT met');
+
+async function main(): Promise<void> {
+  const [{ server_version: version }] = (await admin.query<{ server_version: string }>('SHOW server_version')).rows;
+  console.log(`worker bench: Postgres ${version} at ${new URL(URL_).host}, ${RUNS} runs of a 3-node flow, concurrency ${CONCURRENCY}, Node ${process.version}, ${cpus().length} CPU(s), load average ${loadavg()[0]!.toFixed(1)}\n`);
+
+  // The storage benchmark's baseline (bench/raw-baseline.ts), so both benches read against the same floor.
+  const raw = await measurePgUpdateBaseline({ connectionString: URL_, concurrency: CONCURRENCY });
+  console.log(`raw baseline     ${fmt(raw.commitsPerSec)} commits/s (single-row UPDATE, autocommit, ${CONCURRENCY} connections, bench/raw-baseline.ts)`);
+
+  const drain = await workerDrain(URL_, freshSchema('drain'), RUNS);
+  console.log(`worker drain     ${fmt(drain.runsPerSec)} runs/s, ${fmt(drain.stepsPerSec)} steps/s (${RUNS} pre-created runs in ${fmt(drain.seconds, 2)} s)`);
+  const e2e = await workerEndToEnd(URL_, freshSchema('e2e'), RUNS);
+  console.log(`worker e2e       ${fmt(e2e.runsPerSec)} runs/s, ${fmt(e2e.stepsPerSec)} steps/s (8 clients start runs while the worker drives them)`);
+
+  const dbos = await dbosWorkflows(URL_, RUNS);
+  if ('error' in dbos) console.log(`DBOS             could not run: ${dbos.error}`);
+  else console.log(`DBOS ${dbos.version.padEnd(11)} ${fmt(dbos.runsPerSec)} workflows/s, ${fmt(dbos.stepsPerSec)} steps/s (8 callers, direct invocation)`);
+
+  const latency = await resumeLatency(URL_, freshSchema('resume'), 300);
+  console.log(
+    `resume latency   p50 ${fmt(latency.total.p50, 2)} ms, p99 ${fmt(latency.total.p99, 2)} ms  (resumeRun called → next node starts on the idle worker; ` +
+      `of which wake-up + claim after resumeRun returned: p50 ${fmt(latency.wake.p50, 2)} ms, p99 ${fmt(latency.wake.p99, 2)} ms; ${latency.samples} samples)`,
+  );
+
+  const one = await scaleOut(1, RUNS);
+  console.log(`1 process        ${fmt(one.runsPerSec)} runs/s, ${fmt(one.stepsPerSec)} steps/s`);
+  const four = await scaleOut(4, RUNS);
+  console.log(`4 processes      ${fmt(four.runsPerSec)} runs/s, ${fmt(four.stepsPerSec)} steps/s`);
+
+  const stepRatio = drain.stepsPerSec / raw.commitsPerSec;
+  const scaleRatio = four.runsPerSec / one.runsPerSec;
+  console.log('\nratios (target → result)');
+  if ('error' in dbos) console.log(`  worker / DBOS workflows/s       ≥ 5     → n/a (DBOS did not run)`);
+  else {
+    const dbosRatio = e2e.runsPerSec / dbos.runsPerSec;
+    const dbosDrainRatio = drain.runsPerSec / dbos.runsPerSec;
+    console.log(`  worker / DBOS workflows/s       ≥ 5     → ${fmt(dbosRatio, 2)}× end-to-end, ${fmt(dbosDrainRatio, 2)}× drain  ${verdict(dbosRatio >= 5)}`);
+  }
+  console.log(`  worker steps/s / raw commits/s  ≥ 0.6   → ${fmt(stepRatio, 2)}  ${verdict(stepRatio >= 0.6)}`);
+  console.log(`  resume p50 / p99 (ms)           ≤ 5/25  → ${fmt(latency.total.p50, 2)} / ${fmt(latency.total.p99, 2)}  ${verdict(latency.total.p50 <= 5 && latency.total.p99 <= 25)}`);
+  console.log(`  4 processes / 1 process         ≥ 1.5   → ${fmt(scaleRatio, 2)}  ${verdict(scaleRatio >= 1.5)}`);
+  console.log(`\n(load average at the end: ${loadavg()[0]!.toFixed(1)} on ${cpus().length} CPU(s); every figure shares the CPUs with Postgres and whatever else runs)`);
+}
+
+try {
+  await main();
+} finally {
+  for (const schema of schemas) await admin.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`).catch(() => undefined);
+  await admin.end();
+}

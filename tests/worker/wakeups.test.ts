@@ -1,0 +1,138 @@
+/**
+ * When the worker acts without being polled: a durable timer fires on time (the worker sleeps
+ * until the store's next due time, not a poll interval), a resume from another engine wakes an
+ * idle worker at once, and runs of flows this process does not register are left alone.
+ * The poll interval is set far above every tolerance here, so polling cannot explain a pass.
+ */
+import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { flow } from '../../src/definitions/builder.js';
+import type { NodeResult } from '../../src/definitions/types.js';
+import { ManualClock } from '../../src/engine/clock.js';
+import { recordingLogger, waitFor, WorkerCluster, workerStoreCases } from '../helpers/worker-cluster.js';
+
+const SLOW_POLL_MS = 30_000;
+/** A timer fires no later than this after its due time on an idle worker (measured: a few ms). */
+const TIMER_TOLERANCE_MS = 150;
+/** The next node of a resumed run starts within this after `resumeRun` returns (measured: ~1-5 ms). */
+const RESUME_TOLERANCE_MS = 500;
+
+function timerFlow(delayMs: number, firedAt: Map<string, number>, now: () => number = Date.now) {
+  return flow('timer', '1')
+    .entry('sleep')
+    .node('sleep', (ctx): NodeResult => {
+      if (ctx.state.until === undefined) {
+        const until = new Date(now() + delayMs).toISOString();
+        return { status: 'wait', reason: 'timer', until, patch: { until } };
+      }
+      firedAt.set(ctx.runId, now());
+      return { status: 'ok' };
+    })
+    .build();
+}
+
+function approvalFlow(nextStarted: Map<string, number>) {
+  return flow('approval', '1')
+    .entry('ask')
+    .node('ask', (ctx): NodeResult => (ctx.state._resumePayload === undefined ? { status: 'wait', reason: 'approval' } : { status: 'ok' }))
+    .node('after', (ctx): NodeResult => {
+      nextStarted.set(ctx.runId, Date.now());
+      return { status: 'ok' };
+    })
+    .edge('ask', 'after')
+    .build();
+}
+
+describe.each(workerStoreCases)('worker wake-ups on $name', ({ name, skip }) => {
+  let cluster: WorkerCluster;
+  beforeAll(() => WorkerCluster.prepare(name));
+  afterEach(async () => cluster?.close());
+
+  it.skipIf(skip)(`fires a durable timer within ${TIMER_TOLERANCE_MS} ms of its due time`, async () => {
+    cluster = await WorkerCluster.open(name);
+    const firedAt = new Map<string, number>();
+    const engine = await cluster.engine([timerFlow(400, firedAt)]);
+    const worker = cluster.startWorker(engine, { pollIntervalMs: SLOW_POLL_MS });
+    await worker.started;
+    const { runId } = await engine.startRun({ flowId: 'timer', version: '1', input: null });
+    await waitFor('timer fired', () => firedAt.has(runId), 5_000, 2);
+    const until = Date.parse((await engine.getRun(runId))!.stateJson.until as string);
+    const late = firedAt.get(runId)! - until;
+    expect(late).toBeGreaterThanOrEqual(0);
+    expect(late).toBeLessThan(TIMER_TOLERANCE_MS);
+    await waitFor('completed', async () => (await engine.getRun(runId))?.status === 'COMPLETED');
+  });
+
+  it.skipIf(skip)(`wakes an idle worker on resume: the next node starts within ${RESUME_TOLERANCE_MS} ms`, async () => {
+    cluster = await WorkerCluster.open(name);
+    const nextStarted = new Map<string, number>();
+    const def = approvalFlow(nextStarted);
+    const worker = cluster.startWorker(await cluster.engine([def]), { pollIntervalMs: SLOW_POLL_MS });
+    const client = await cluster.engine([def]);
+    await worker.started;
+    const { runId } = await client.startRun({ flowId: 'approval', version: '1', input: null });
+    await waitFor('run waiting', async () => (await client.getRun(runId))?.status === 'WAITING');
+    const latencies: number[] = [];
+    const resumed = await client.resumeRun(runId, { ok: true });
+    const returnedAt = Date.now();
+    expect(resumed).toMatchObject({ status: 'RUNNING', currentNodeId: 'after' });
+    await waitFor('next node started', () => nextStarted.has(runId), 5_000, 1);
+    latencies.push(nextStarted.get(runId)! - returnedAt);
+    expect(latencies[0]).toBeLessThan(RESUME_TOLERANCE_MS);
+    await waitFor('completed', async () => (await client.getRun(runId))?.status === 'COMPLETED');
+  });
+
+  it.skipIf(skip)('leaves runs of a flow it does not register untouched, and says why once', async () => {
+    cluster = await WorkerCluster.open(name);
+    const nextStarted = new Map<string, number>();
+    const known = flow('known', '1').entry('a').node('a', () => ({ status: 'ok' })).build();
+    const foreign = approvalFlow(nextStarted);
+    const client = await cluster.engine([known, foreign]);
+    const foreignRun = await client.startRun({ flowId: 'approval', version: '1', input: null });
+    const log = recordingLogger();
+    const worker = cluster.startWorker(await cluster.engine([known]), { pollIntervalMs: 20, logger: log.logger });
+    const knownRun = await client.startRun({ flowId: 'known', version: '1', input: null });
+    await waitFor('known run completed', async () => (await client.getRun(knownRun.runId))?.status === 'COMPLETED');
+    const polls = worker.status().counters.polls;
+    await waitFor('more polls', () => worker.status().counters.polls >= polls + 5);
+    const untouched = (await client.getRun(foreignRun.runId))!;
+    expect(untouched).toMatchObject({ status: 'RUNNING', version: 1, attempt: 0, attemptInFlight: false });
+    expect((await client.getTimeline(foreignRun.runId)).map((e) => e.type)).toEqual(['RUN_STARTED']);
+    const warnings = log.lines.filter((l) => l.level === 'warn' && l.message.includes('approval@1'));
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]!.message).toMatch(/not registered in this process/);
+  });
+});
+
+describe('worker timers with an injected clock (memory)', () => {
+  it('fires exactly when the manual clock passes the due time', async () => {
+    const cluster = await WorkerCluster.open('memory');
+    const clock = new ManualClock(Date.UTC(2030, 0, 1), false);
+    const firedAt = new Map<string, number>();
+    const engine = await cluster.engine([timerFlow(60 * 60_000, firedAt, () => clock.now())], { clock });
+    const worker = cluster.startWorker(engine, { pollIntervalMs: 10 });
+    const { runId } = await engine.startRun({ flowId: 'timer', version: '1', input: null });
+    await waitFor('run waiting', async () => (await engine.getRun(runId))?.status === 'WAITING');
+    const start = clock.now();
+    clock.advance(60 * 60_000 - 1);
+    const polls = worker.status().counters.polls;
+    await waitFor('a few polls', () => worker.status().counters.polls >= polls + 3);
+    expect(firedAt.has(runId)).toBe(false);
+    clock.advance(1);
+    await waitFor('timer fired', () => firedAt.has(runId));
+    expect(firedAt.get(runId)! - start).toBe(60 * 60_000);
+    await waitFor('completed', async () => (await engine.getRun(runId))?.status === 'COMPLETED');
+    await cluster.close();
+  });
+
+  it('a stop never waits for a sleeping timer', async () => {
+    const cluster = await WorkerCluster.open('memory');
+    const engine = await cluster.engine([timerFlow(60 * 60_000, new Map())]);
+    const worker = cluster.startWorker(engine, { pollIntervalMs: SLOW_POLL_MS });
+    await engine.startRun({ flowId: 'timer', version: '1', input: null });
+    await waitFor('worker idle, asleep until the timer', () => worker.status().counters.waiting === 1 && worker.status().inFlight === 0);
+    const before = Date.now();
+    await worker.stop();
+    expect(Date.now() - before).toBeLessThan(1_000);
+    await cluster.close();
+  });
+});
