@@ -60,11 +60,13 @@ export type { PGliteStorageOptions } from './storage/pglite.js';
 export { migrateDatabase } from './storage/migrate-database.js';
 export type { MigrateDatabaseOptions } from './storage/migrate-database.js';
 export type {
+  BeginAttemptRequest,
   DefinitionRecord,
   FlowEventRecord,
   FlowEventType,
   FlowRunRecord,
   FlowStorage,
+  LockRunOptions,
   RunFilter,
   RunLease,
   RunPage,

@@ -5,7 +5,8 @@
  */
 import { StaleRunError } from '../errors.js';
 import type { FlowDefinition } from '../definitions/types.js';
-import type { FlowRunRecord, RunLease, RunUpdate } from '../storage/types.js';
+import type { FlowRunRecord, RunLease, RunUpdate, Transition } from '../storage/types.js';
+import { resumeWithBegin, startedEvent } from './begin.js';
 import { runStep, type StepEnv } from './step.js';
 
 export interface AdvanceOptions {
@@ -16,6 +17,8 @@ export interface AdvanceOptions {
    * attempt behind to be reported as interrupted.
    */
   drain?: AbortSignal;
+  /** The caller's last commit in this lease began the current attempt (a resume that carried it). */
+  begun?: boolean;
 }
 
 export interface AdvanceResult {
@@ -38,10 +41,22 @@ export async function advanceRun(
 ): Promise<AdvanceResult> {
   let run = lease.run!;
   let steps = 0;
-  let begun = false;
+  // The lock may have begun the attempt already (LockRunOptions.beginAttempt): the step runs it.
+  let begun = run.attemptInFlight && (options.begun === true || lease.attemptBegun === true);
+  if (begun && lease.attemptBegun === true) env.onCommitted?.(run, [startedEvent(run)]);
   try {
     for (;;) {
-      if (isTimerDue(run)) run = await lease.commit(resumeTransition(run, { timer: true }));
+      if (isTimerDue(run)) {
+        const resume = resumeTransition(run, { timer: true });
+        // When a step follows, its attempt's start rides on the resume (one commit instead of two).
+        const stepFollows = steps < options.maxSteps && !options.drain?.aborted;
+        const withBegin = stepFollows ? resumeWithBegin(resume, run, def, env) : null;
+        run = await lease.commit(withBegin ?? resume);
+        if (withBegin) {
+          begun = true;
+          env.onCommitted?.(run, [startedEvent(run)]);
+        }
+      }
       if (run.status !== 'RUNNING' || run.dueInMs > 0 || steps >= options.maxSteps) break;
       if (options.drain?.aborted && !begun) break;
       const continueAfter = steps + 1 < options.maxSteps && !options.drain?.aborted;
@@ -66,7 +81,7 @@ export async function advanceRun(
 export function resumeTransition(
   run: FlowRunRecord,
   how: { timer: true } | { timer: false; state: RunUpdate['state']; payload: RunUpdate['state'] | null },
-) {
+): Transition {
   return {
     expectedVersion: run.version,
     update: {

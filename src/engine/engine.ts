@@ -1,19 +1,18 @@
 /**
  * FlowEngine: the front door. It validates arguments, holds the definitions this process can
- * execute, and delegates the rest: steps to `advance`/`step`, persistence to a `FlowStorage`.
+ * execute, and delegates the rest: driving runs to `drive`/`advance`/`step`, persistence to a `FlowStorage`.
  */
 import { randomUUID } from 'node:crypto';
 import {
   FlowError,
   InvalidArgumentError,
   InvalidRunStateError,
-  LockBusyError,
   RunNotFoundError,
 } from '../errors.js';
 import type { FlowDefinition, FlowRunStatus } from '../definitions/types.js';
-import type { FlowEventRecord, FlowRunRecord, FlowStorage, RunFilter, RunLease, RunPage } from '../storage/types.js';
+import type { FlowEventRecord, FlowRunRecord, FlowStorage, RunFilter, RunPage } from '../storage/types.js';
 import { resolveStorage } from '../storage/resolve.js';
-import { advanceRun, isTimerDue, resumeTransition } from './advance.js';
+import { driveToRest, mustGetRun, resumeWaitingRun, tickRun } from './drive.js';
 import { systemClock, type Clock } from './clock.js';
 import { DEFAULT_MAX_JSON_BYTES, serializeJson, unstorableTextReason } from './json.js';
 import { isPlainObject } from './merge.js';
@@ -68,8 +67,6 @@ export interface FlowSummary {
 
 export type FlowRun = FlowRunRecord;
 export type FlowEvent = FlowEventRecord;
-
-const RESTING: ReadonlySet<FlowRunStatus> = new Set(['COMPLETED', 'FAILED', 'CANCELLED']);
 
 export class FlowEngine extends FlowEvents {
   readonly storage: FlowStorage;
@@ -162,50 +159,19 @@ export class FlowEngine extends FlowEvents {
   async tick(runId: string): Promise<FlowRunRecord> {
     requireString('tick', 'runId', runId);
     await this.ready();
-    for (;;) {
-      const run = await this.mustGetRun(runId);
-      if (RESTING.has(run.status) || (run.status === 'WAITING' && !isTimerDue(run))) return run;
-      if (run.status === 'RUNNING' && run.dueInMs > 0) {
-        await this.clock.sleep(run.dueInMs);
-        continue;
-      }
-      const lease = await this.lockOrThrow(runId);
-      const locked = lease.run;
-      if (!locked || RESTING.has(locked.status) || (locked.status === 'RUNNING' && locked.dueInMs > 0) || (locked.status === 'WAITING' && !isTimerDue(locked))) {
-        // It moved between our read and the lock: look again.
-        await lease.release();
-        if (locked && (RESTING.has(locked.status) || locked.status === 'WAITING')) return locked;
-        continue;
-      }
-      const def = this.registry.get(locked.flowId, locked.flowVersion);
-      if (!def) {
-        await lease.release();
-        this.registry.require(locked.flowId, locked.flowVersion);
-      }
-      return (await advanceRun(lease, def!, this.stepEnv, { maxSteps: 1 })).run;
-    }
+    return tickRun(this, runId);
   }
 
   /** Resumes a WAITING run: the payload lands at `ctx.state._resumePayload` and the waiting node runs again. */
   async resumeRun(runId: string, payload?: unknown): Promise<FlowRunRecord> {
     requireString('resumeRun', 'runId', runId);
-    const payloadText = serializeJson(payload === undefined ? null : payload, { what: 'resume payload', maxBytes: this.stepEnv.maxJsonBytes });
+    const limits = { maxBytes: this.stepEnv.maxJsonBytes };
+    const payloadText = serializeJson(payload === undefined ? null : payload, { what: 'resume payload', ...limits });
     await this.ready();
-    const lease = await this.lockOrThrow(runId);
-    try {
-      const run = lease.run;
-      if (!run) throw new RunNotFoundError(runId);
-      if (run.status !== 'WAITING') throw new InvalidRunStateError(runId, run.status, 'resume', 'WAITING');
-      const def = this.registry.require(run.flowId, run.flowVersion);
-      const state = payload === undefined ? run.stateJson : { ...run.stateJson, [RESUME_PAYLOAD_KEY]: JSON.parse(payloadText) };
-      const stateText = serializeJson(state, { what: 'state', maxBytes: this.stepEnv.maxJsonBytes });
-      const eventPayload = serializeJson({ payload: JSON.parse(payloadText) }, { what: 'resume payload', maxBytes: this.stepEnv.maxJsonBytes });
-      const resumed = await lease.commit(resumeTransition(run, { timer: false, state: stateText, payload: eventPayload }));
-      this.emitCommitted(resumed, [{ type: 'RUN_RESUMED' }]);
-      return (await advanceRun(lease, def, this.stepEnv, { maxSteps: 1 })).run;
-    } finally {
-      await lease.release();
-    }
+    return resumeWaitingRun(this, runId, (run) => ({
+      state: serializeJson(payload === undefined ? run.stateJson : { ...run.stateJson, [RESUME_PAYLOAD_KEY]: JSON.parse(payloadText) }, { what: 'state', ...limits }),
+      eventPayload: serializeJson({ payload: JSON.parse(payloadText) }, { what: 'resume payload', ...limits }),
+    }));
   }
 
   /** Cancels a RUNNING or WAITING run; an attempt in flight in this process sees `ctx.signal` abort. */
@@ -233,7 +199,7 @@ export class FlowEngine extends FlowEvents {
     requireString('getTimeline', 'runId', runId);
     await this.ready();
     const events = await this.storage.getEvents(runId);
-    if (events.length === 0) await this.mustGetRun(runId);
+    if (events.length === 0) await mustGetRun(this, runId);
     return events;
   }
 
@@ -275,37 +241,7 @@ export class FlowEngine extends FlowEvents {
   async runToCompletion(runId: string, options: { maxWaitMs?: number } = {}): Promise<FlowRunRecord> {
     requireString('runToCompletion', 'runId', runId);
     await this.ready();
-    let busyDelay = 5;
-    for (;;) {
-      const run = await this.mustGetRun(runId);
-      if (RESTING.has(run.status)) return run;
-      if (run.status === 'WAITING') {
-        if (run.nextAttemptAt === null) return run;
-        if (!isTimerDue(run)) {
-          if (options.maxWaitMs !== undefined && run.dueInMs > options.maxWaitMs) return run;
-          await this.clock.sleep(run.dueInMs);
-          continue;
-        }
-      } else if (run.dueInMs > 0) {
-        await this.clock.sleep(run.dueInMs);
-        continue;
-      }
-      const lease = await this.storage.lockRun(runId);
-      if (!lease) {
-        // Another holder (a worker) is advancing it: poll until it rests.
-        await new Promise((r) => setTimeout(r, busyDelay));
-        busyDelay = Math.min(busyDelay * 2, 200);
-        continue;
-      }
-      busyDelay = 5;
-      const locked = lease.run!;
-      const def = this.registry.get(locked.flowId, locked.flowVersion);
-      if (!def) {
-        await lease.release();
-        this.registry.require(locked.flowId, locked.flowVersion);
-      }
-      await advanceRun(lease, def!, this.stepEnv, { maxSteps: Number.POSITIVE_INFINITY });
-    }
+    return driveToRest(this, runId, options);
   }
 
   /** Stops workers started by this engine and releases every connection. */
@@ -333,26 +269,6 @@ export class FlowEngine extends FlowEvents {
 
   private async beforeClose(): Promise<void> {
     await Promise.all([...this.workers].map((w) => w.stop()));
-  }
-
-  private async mustGetRun(runId: string): Promise<FlowRunRecord> {
-    const run = await this.storage.getRun(runId);
-    if (!run) throw new RunNotFoundError(runId);
-    return run;
-  }
-
-  private async lockOrThrow(runId: string): Promise<RunLease> {
-    const lease = await this.storage.lockRun(runId);
-    if (!lease) {
-      const exists = await this.storage.getRun(runId);
-      if (!exists) throw new RunNotFoundError(runId);
-      throw new LockBusyError(runId);
-    }
-    if (!lease.run) {
-      await lease.release();
-      throw new RunNotFoundError(runId);
-    }
-    return lease;
   }
 
   private trackAttempt(runId: string, controller: AbortController): () => void {

@@ -3,19 +3,22 @@
  * the outcome as one fenced transition (state, outputs, attempts, next node, events, idempotency
  * record). Everything here decides *what* to write; the store decides *how*.
  *
- * "Attempt begun" must be on disk before the handler runs, so that a holder that dies mid-attempt
- * leaves a trace (`attemptInFlight`) the next holder turns into NODE_INTERRUPTED. To keep one
- * commit per step on the hot path, a step that will be followed by another in the same lease
- * writes the next attempt's start together with its own result (`beginNext`).
+ * "Attempt begun" must be on disk before the handler runs (see begin.ts). To keep one commit per
+ * step on the hot path, a step that will be followed by another in the same lease writes the next
+ * attempt's start together with its own result (`beginNext`), and the first attempt of a lease
+ * rides on the lock when the store can do that.
  */
 import { FlowError, SerializationError, toErrorRecord, type ErrorRecord } from '../errors.js';
 import type { FlowContext, FlowDefinition, NodeDefinition } from '../definitions/types.js';
 import type { FlowRunRecord, JsonText, NewEvent, RunLease, RunUpdate, Transition } from '../storage/types.js';
 import { AbandonedAttempt, invokeHandler, type AttemptOutcome } from './attempt.js';
 import { retryDelayMs } from './backoff.js';
+import { baseUpdate, beginTransition, failRunTransition, storableError, withFirstAttemptBegun } from './begin.js';
 import { selectNextNode } from './edges.js';
-import { checkJsonSize, serializeJson, toStorableText, unstorableTextReason } from './json.js';
+import { checkJsonSize, serializeJson, unstorableTextReason } from './json.js';
 import { deepMerge } from './merge.js';
+
+export { failRunTransition } from './begin.js';
 
 export interface StepEnv {
   services?: Record<string, unknown>;
@@ -53,36 +56,10 @@ function json(value: unknown, what: string, env: StepEnv, nodeId?: string): Json
   return serializeJson(value, { what, nodeId, maxBytes: env.maxJsonBytes });
 }
 
-/** Values carried from the run row into a transition. */
-function baseUpdate(run: FlowRunRecord): RunUpdate {
-  return {
-    status: run.status,
-    currentNodeId: run.currentNodeId,
-    attempt: run.attempt,
-    attemptInFlight: run.attemptInFlight,
-    recoveries: run.recoveries,
-    nextAttemptAt: run.nextAttemptAt ? { at: run.nextAttemptAt } : null,
-    waitReason: run.waitReason,
-    error: run.error,
-  };
-}
-
 async function commit(lease: RunLease, env: StepEnv, t: Transition): Promise<FlowRunRecord> {
   const run = await lease.commit(t);
   env.onCommitted?.(run, t.events);
   return run;
-}
-
-/** Fails the run at its current node (definition problems, poison pills, non-retryable errors). */
-export function failRunTransition(run: FlowRunRecord, failure: ErrorRecord, nodeEvents: NewEvent[], update?: Partial<RunUpdate>): Transition {
-  const error = storableError(failure);
-  return {
-    expectedVersion: run.version,
-    update: { ...baseUpdate(run), ...update, status: 'FAILED', attemptInFlight: false, nextAttemptAt: null, error },
-    events: [...nodeEvents, { type: 'RUN_ABORTED', nodeId: run.currentNodeId, error }],
-    // A failed run has nothing left to do in this lease.
-    release: true,
-  };
 }
 
 /**
@@ -103,26 +80,11 @@ export async function runStep(
     return { run: await commit(lease, env, failRunTransition(run, error, [])), begunNext: false };
   }
 
-  // 1. Begin the attempt durably, unless the previous commit of this lease already did.
+  // 1. Begin the attempt durably, unless this lease already did (on the lock or the previous commit).
   if (!options.begunByThisLease || !run.attemptInFlight) {
-    const events: NewEvent[] = [];
-    let recoveries = run.recoveries;
-    if (run.attemptInFlight) {
-      recoveries += 1;
-      const error = { code: 'ATTEMPT_INTERRUPTED', message: `Attempt ${run.attempt} of node "${nodeId}" was interrupted (its worker stopped or lost its lock before committing)`, retryable: true };
-      events.push({ type: 'NODE_INTERRUPTED', nodeId, attempt: run.attempt, error });
-      if (recoveries > env.maxRecoveries) {
-        const poison = { code: 'POISON_PILL', message: `Node "${nodeId}" was interrupted ${recoveries} times in a row (limit ${env.maxRecoveries}); failing the run instead of crashing more workers`, retryable: false };
-        return { run: await commit(lease, env, failRunTransition(run, poison, events, { recoveries })), begunNext: false };
-      }
-    }
-    const attempts = { ...run.attemptsJson, [nodeId]: attemptsAt(run, nodeId) + 1 };
-    events.push({ type: 'NODE_STARTED', nodeId, attempt: run.attempt + 1 });
-    run = await commit(lease, env, {
-      expectedVersion: run.version,
-      update: { ...baseUpdate(run), attempt: run.attempt + 1, attemptInFlight: true, recoveries, attempts: json(attempts, 'attempts', env) },
-      events,
-    });
+    const begin = beginTransition(run, nodeId, env);
+    run = await commit(lease, env, begin.transition);
+    if (begin.poisoned) return { run, begunNext: false };
   }
 
   // 2. Run the attempt (or reuse the committed result of its idempotency key).
@@ -299,13 +261,10 @@ function decideTransition(
   }
   const update: RunUpdate = { ...base, status: 'RUNNING', currentNodeId: next, attempt: 0, recoveries: 0, nextAttemptAt: null, waitReason: null };
   const events = [finished];
-  if (d.options.continueAfter) {
-    // The next attempt's start rides on this commit (one commit per step).
-    const attempts = { ...run.attemptsJson, [next]: attemptsAt(run, next) + 1 };
-    Object.assign(update, { attempt: 1, attemptInFlight: true, attempts: json(attempts, 'attempts', env) });
-    events.push({ type: 'NODE_STARTED', nodeId: next, attempt: 1, durationMs: null, payload: null });
-  }
-  return { transition: { expectedVersion: run.version, update, events, idempotency, release, wake: release }, begunNext: d.options.continueAfter };
+  const t: Transition = { expectedVersion: run.version, update, events, idempotency, release, wake: release };
+  // The next attempt's start rides on this commit (one commit per step).
+  if (d.options.continueAfter) return { transition: withFirstAttemptBegun(t, run, next, env), begunNext: true };
+  return { transition: t, begunNext: false };
 }
 
 function errorTransition(run: FlowRunRecord, node: NodeDefinition, env: StepEnv, failure: ErrorRecord, durationMs: number, release: boolean): Transition {
@@ -324,22 +283,6 @@ function errorTransition(run: FlowRunRecord, node: NodeDefinition, env: StepEnv,
     };
   }
   return failRunTransition(run, error, [failed]);
-}
-
-/** Counts are looked up as own keys: a node named "constructor" must not read Object.prototype's. */
-function attemptsAt(run: FlowRunRecord, nodeId: string): number {
-  return Object.hasOwn(run.attemptsJson, nodeId) ? run.attemptsJson[nodeId]! : 0;
-}
-
-/**
- * Error text comes from handlers (messages, codes) and may hold U+0000 or lone surrogates, which
- * Postgres refuses: such a commit would fail on every retry and strand the run. The text is made
- * storable here, before any store sees it, so every store records the same error.
- */
-function storableError(error: ErrorRecord): ErrorRecord {
-  const out: ErrorRecord = { code: toStorableText(String(error.code)), message: toStorableText(String(error.message)) };
-  if (error.retryable !== undefined) out.retryable = error.retryable;
-  return out;
 }
 
 function definedOnly(record: Record<string, unknown>): Record<string, unknown> {

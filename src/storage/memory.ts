@@ -3,44 +3,16 @@
  * It keeps every value as the JSON text the engine produced and parses it on each read, so code
  * tested here sees exactly what it would see after a round trip through Postgres.
  */
-import { StaleRunError } from '../errors.js';
-import type { ErrorRecord } from '../errors.js';
+import { StaleRunError, type ErrorRecord } from '../errors.js';
 import { systemClock, type Clock } from '../engine/clock.js';
-import type {
-  DefinitionRecord,
-  DueAt,
-  DueRunQuery,
-  FlowEventRecord,
-  FlowRunRecord,
-  FlowStorage,
-  IdempotencyRecord,
-  JsonText,
-  NewEvent,
-  NewRun,
-  RunFilter,
-  RunLease,
-  RunPage,
-  Transition,
-} from './types.js';
+import type { DefinitionRecord, DueAt, DueRunQuery, FlowEventRecord, FlowRunRecord, FlowStorage, IdempotencyRecord } from './types.js';
+import type { JsonText, LockRunOptions, NewEvent, NewRun, RunFilter, RunLease, RunPage, Transition } from './types.js';
 import { decodeCursor, encodeCursor, normalizeRunFilter } from './run-filter.js';
+import { MemoryLease, recordOf, requestedBegin, type EventRow, type RunRow } from './memory-lease.js';
 
 export interface MemoryStorageOptions {
   /** Source of "now" for due times (default: the system clock). The engine passes its own clock. */
   clock?: Clock;
-}
-
-/** A stored row: like FlowRunRecord but with JSON kept as text. */
-interface RunRow extends Omit<FlowRunRecord, 'inputJson' | 'stateJson' | 'outputsJson' | 'attemptsJson' | 'dueInMs'> {
-  input: JsonText;
-  state: JsonText;
-  outputs: JsonText;
-  attempts: JsonText;
-  /** Parsed forms of the JSON above, for the engine's own reads under a lease (see toRecord). */
-  parsed: Partial<Record<'input' | 'state' | 'outputs' | 'attempts', unknown>>;
-}
-
-interface EventRow extends Omit<FlowEventRecord, 'payloadJson'> {
-  payload: JsonText | null;
 }
 
 const EMPTY_OBJECT = '{}' as JsonText;
@@ -90,7 +62,7 @@ export class MemoryStorage implements FlowStorage {
   async createRun(run: NewRun): Promise<{ run: FlowRunRecord; created: boolean }> {
     if (run.idempotencyKey !== null) {
       const existing = this.runIdsByKey.get(run.idempotencyKey);
-      if (existing) return { run: this.toRecord(this.runs.get(existing)!), created: false };
+      if (existing) return { run: this.record(this.runs.get(existing)!), created: false };
     }
     const now = this.nowDate();
     const row: RunRow = {
@@ -121,12 +93,12 @@ export class MemoryStorage implements FlowStorage {
     if (run.idempotencyKey !== null) this.runIdsByKey.set(run.idempotencyKey, run.runId);
     this.appendEvents(row, run.events, now);
     this.wake(run.runId);
-    return { run: this.toRecord(row), created: true };
+    return { run: this.record(row), created: true };
   }
 
   async getRun(runId: string): Promise<FlowRunRecord | null> {
     const row = this.runs.get(runId);
-    return row ? this.toRecord(row) : null;
+    return row ? this.record(row) : null;
   }
 
   async listRuns(filter: RunFilter): Promise<RunPage> {
@@ -151,7 +123,7 @@ export class MemoryStorage implements FlowStorage {
     const page = rows.slice(0, f.limit);
     const last = page[page.length - 1];
     return {
-      runs: page.map((r) => this.toRecord(r)),
+      runs: page.map((r) => this.record(r)),
       nextCursor: rows.length > f.limit && last ? encodeCursor(last.createdAt, last.runId) : null,
     };
   }
@@ -169,10 +141,14 @@ export class MemoryStorage implements FlowStorage {
     return rec ? { key, runId: rec.runId, nodeId: rec.nodeId, result: JSON.parse(rec.result), createdAt: rec.createdAt } : null;
   }
 
-  async lockRun(runId: string): Promise<RunLease | null> {
+  async lockRun(runId: string, options?: LockRunOptions): Promise<RunLease | null> {
     if (this.locked.has(runId)) return null;
     this.locked.add(runId);
-    return new MemoryLease(this, runId, () => this.locked.delete(runId));
+    let run = this.readRun(runId);
+    const begin = requestedBegin(run, options?.beginAttempt);
+    if (begin) run = this.commitTransition(runId, begin);
+    else if (options?.beginAttempt && options.onlyIfBegun) return (this.locked.delete(runId), null);
+    return new MemoryLease(this, runId, run, begin !== null, () => this.locked.delete(runId));
   }
 
   async cancelRun(runId: string, events: NewEvent[], error: ErrorRecord): Promise<FlowRunRecord | null> {
@@ -185,7 +161,7 @@ export class MemoryStorage implements FlowStorage {
       row.updatedAt = now;
       this.appendEvents(row, events, now);
     }
-    return this.toRecord(row);
+    return this.record(row);
   }
 
   async findDueRuns(query: DueRunQuery): Promise<string[]> {
@@ -208,8 +184,8 @@ export class MemoryStorage implements FlowStorage {
     for (const row of this.runs.values()) {
       if (flowKeys && !flowKeys.includes(`${row.flowId}@${row.flowVersion}`)) continue;
       if ((row.status !== 'RUNNING' && row.status !== 'WAITING') || !row.nextAttemptAt) continue;
-      const ms = Math.max(0, row.nextAttemptAt.getTime() - now);
-      if (best === null || ms < best) best = ms;
+      const ms = row.nextAttemptAt.getTime() - now;
+      if (ms > 0 && (best === null || ms < best)) best = ms; // past due times do not count
     }
     return best;
   }
@@ -255,13 +231,13 @@ export class MemoryStorage implements FlowStorage {
       this.idempotency.set(key, { runId: rid, nodeId, result, createdAt: now });
     }
     if (t.wake) queueMicrotask(() => this.wake(runId));
-    return this.toRecord(row, true);
+    return this.record(row, true);
   }
 
   /** @internal */
   readRun(runId: string): FlowRunRecord | null {
     const row = this.runs.get(runId);
-    return row ? this.toRecord(row, true) : null;
+    return row ? this.record(row, true) : null;
   }
 
   private wake(runId: string): void {
@@ -296,79 +272,14 @@ export class MemoryStorage implements FlowStorage {
     return new Date(this.clock.now());
   }
 
+  private record(row: RunRow, shared = false): FlowRunRecord {
+    return recordOf(row, this.clock.now(), shared);
+  }
+
   private toDefinition(d: DefinitionRecord & { graphText: JsonText }): DefinitionRecord {
     return { flowId: d.flowId, version: d.version, fingerprint: d.fingerprint, graph: JSON.parse(d.graphText), createdAt: d.createdAt };
   }
 
-  /**
-   * Public reads get freshly parsed values, as from a database. Reads under a lease (`shared`)
-   * reuse one parse per JSON text: the engine treats lease rows as read-only and copies what it
-   * hands to handlers, so parsing again on every step would only feed the garbage collector.
-   */
-  private toRecord(row: RunRow, shared = false): FlowRunRecord {
-    const { input, state, outputs, attempts, parsed: _parsed, ...rest } = row;
-    void _parsed;
-    const p = row.parsed;
-    const json = shared
-      ? {
-          input: (p.input ??= JSON.parse(input)),
-          state: (p.state ??= JSON.parse(state)),
-          outputs: (p.outputs ??= JSON.parse(outputs)),
-          attempts: (p.attempts ??= JSON.parse(attempts)),
-        }
-      : { input: JSON.parse(input), state: JSON.parse(state), outputs: JSON.parse(outputs), attempts: JSON.parse(attempts) };
-    const dueAt = row.nextAttemptAt?.getTime();
-    return {
-      ...rest,
-      createdAt: new Date(row.createdAt),
-      updatedAt: new Date(row.updatedAt),
-      nextAttemptAt: row.nextAttemptAt ? new Date(row.nextAttemptAt) : null,
-      error: row.error ? { ...row.error } : null,
-      inputJson: json.input,
-      stateJson: json.state,
-      outputsJson: json.outputs,
-      attemptsJson: json.attempts,
-      dueInMs: dueAt === undefined ? 0 : Math.max(0, dueAt - this.clock.now()),
-    };
-  }
-}
-
-class MemoryLease implements RunLease {
-  private current: FlowRunRecord | null;
-  private released = false;
-
-  constructor(
-    private readonly store: MemoryStorage,
-    readonly runId: string,
-    private readonly unlock: () => void,
-  ) {
-    this.current = store.readRun(runId);
-  }
-
-  get run(): FlowRunRecord | null {
-    return this.current;
-  }
-
-  async commit(transition: Transition): Promise<FlowRunRecord> {
-    if (this.released) throw new StaleRunError(this.runId, transition.expectedVersion);
-    try {
-      this.current = this.store.commitTransition(this.runId, transition);
-      return this.current;
-    } finally {
-      if (transition.release) await this.release();
-    }
-  }
-
-  async reload(): Promise<FlowRunRecord | null> {
-    this.current = this.store.readRun(this.runId);
-    return this.current;
-  }
-
-  async release(): Promise<void> {
-    if (this.released) return;
-    this.released = true;
-    this.unlock();
-  }
 }
 
 export function createMemoryStorage(options: MemoryStorageOptions = {}): MemoryStorage {

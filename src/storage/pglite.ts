@@ -8,8 +8,10 @@
 import { mkdirSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { PGlite } from '@electric-sql/pglite';
+import { canPrepare, queryPrepared } from './pglite-prepared.js';
 import type { SqlExecutor, SqlParam, SqlRow, SqlRunner } from './sql/executor.js';
 import { SqlFlowStorage } from './sql/sql-storage.js';
+import { StatementNames } from './sql/statement-names.js';
 
 export interface PGliteStorageOptions {
   /** Directory of the database files (created if absent). Undefined = in memory, gone at close. */
@@ -25,6 +27,8 @@ export interface PGliteStorageOptions {
   schema?: string;
   /** Apply pending migrations at `init()` (default true). */
   autoMigrate?: boolean;
+  /** Run the hot statements as named prepared statements, parsed and planned once (default true). */
+  preparedStatements?: boolean;
 }
 
 type PGliteLike = Pick<PGlite, 'query' | 'exec' | 'transaction' | 'close'>;
@@ -36,13 +40,21 @@ export class PGliteExecutor implements SqlExecutor {
   readonly kind = 'pglite';
   readonly lockMode = 'process' as const;
   private db: Promise<PGliteLike> | null = null;
+  private readonly statements: StatementNames | null;
 
   constructor(
     private readonly open: () => Promise<PGliteLike>,
     readonly target: string,
     private readonly owns: boolean,
     readonly processLocks: Set<string> = new Set(),
-  ) {}
+    preparedStatements = true,
+  ) {
+    this.statements = preparedStatements ? new StatementNames() : null;
+  }
+
+  registerPrepared(sqls: readonly string[]): void {
+    this.statements?.register(sqls);
+  }
 
   /** Opened on first use, so that constructing a store costs nothing and a bad dataDir fails at the first call. */
   private instance(): Promise<PGliteLike> {
@@ -57,6 +69,8 @@ export class PGliteExecutor implements SqlExecutor {
 
   async query<R extends SqlRow = SqlRow>(sql: string, params?: readonly SqlParam[]): Promise<R[]> {
     const db = await this.instance();
+    const name = this.statements?.of(sql);
+    if (name !== undefined && canPrepare(db)) return queryPrepared<R>(db, name, sql, params);
     return (await db.query<R>(sql, params ? [...params] : undefined)).rows;
   }
 
@@ -82,7 +96,7 @@ export function createPGliteExecutor(options: PGliteStorageOptions = {}): PGlite
     const db = options.pglite;
     let locks = locksByInstance.get(db);
     if (!locks) locksByInstance.set(db, (locks = new Set()));
-    return new PGliteExecutor(async () => db, `pglite://${db.dataDir ?? 'memory'}`, false, locks);
+    return new PGliteExecutor(async () => db, `pglite://${db.dataDir ?? 'memory'}`, false, locks, options.preparedStatements);
   }
   const dataDir = options.dataDir === undefined ? undefined : resolve(options.dataDir);
   return new PGliteExecutor(
@@ -93,6 +107,8 @@ export function createPGliteExecutor(options: PGliteStorageOptions = {}): PGlite
     },
     `pglite://${dataDir ?? 'memory'}`,
     true,
+    undefined,
+    options.preparedStatements,
   );
 }
 

@@ -9,6 +9,7 @@ import { describeConnectionString, redactConnectionString } from './sql/errors.j
 import type { SqlExecutor, SqlParam, SqlRow, SqlRunner, SqlSession } from './sql/executor.js';
 import { listenWithReconnect } from './sql/pg-listener.js';
 import { SqlFlowStorage } from './sql/sql-storage.js';
+import { isStalePreparedStatement, StatementNames } from './sql/statement-names.js';
 
 export interface PostgresStorageOptions {
   /** `postgres://user:pass@host:port/db`. Default: `process.env.DATABASE_URL`. Ignored when `pool` is given. */
@@ -25,6 +26,12 @@ export interface PostgresStorageOptions {
   listen?: boolean;
   /** Failures of the background LISTEN connection (default: ignored; workers poll anyway). */
   onBackgroundError?: (err: unknown) => void;
+  /**
+   * Run the hot statements as named prepared statements, parsed and planned once per connection
+   * (default true). Turn off behind a pooler that cannot keep them (PgBouncer in transaction mode
+   * before 1.21 — which cannot keep the session advisory locks of leases either).
+   */
+  preparedStatements?: boolean;
 }
 
 /**
@@ -45,13 +52,15 @@ function pgTimestamptz(text: string): string {
   return /[+-]\d\d$/.test(iso) ? `${iso}:00` : iso;
 }
 
-function runQuery(client: pg.Pool | pg.PoolClient, sql: string, params?: readonly SqlParam[]): Promise<pg.QueryResult> {
-  return client.query({ text: sql, values: params ? [...params] : undefined, types: TYPE_PARSERS });
+/** `name`: run as this prepared statement (pg parses it on a connection the first time only). */
+function runQuery(client: pg.Pool | pg.PoolClient, sql: string, params: readonly SqlParam[] | undefined, name: string | undefined): Promise<pg.QueryResult> {
+  return client.query({ name, text: sql, values: params ? [...params] : undefined, types: TYPE_PARSERS });
 }
 
 export class PgExecutor implements SqlExecutor {
   readonly kind = 'postgres';
   readonly lockMode = 'session' as const;
+  private readonly statements: StatementNames | null;
 
   constructor(
     private readonly pool: pg.Pool,
@@ -59,10 +68,30 @@ export class PgExecutor implements SqlExecutor {
     private readonly ownsPool: boolean,
     private readonly listenConfig: pg.ClientConfig | null,
     private readonly onBackgroundError?: (err: unknown) => void,
-  ) {}
+    preparedStatements = true,
+  ) {
+    this.statements = preparedStatements ? new StatementNames() : null;
+  }
+
+  registerPrepared(sqls: readonly string[]): void {
+    this.statements?.register(sqls);
+  }
+
+  private async run(client: pg.Pool | pg.PoolClient, sql: string, params?: readonly SqlParam[]): Promise<pg.QueryResult> {
+    const name = this.statements?.of(sql);
+    try {
+      return await runQuery(client, sql, params, name);
+    } catch (err) {
+      // A prepared statement the server refused before running it (deallocated behind our back,
+      // or a schema change altered its result): from now on this text runs unnamed.
+      if (name === undefined || !isStalePreparedStatement(err)) throw err;
+      this.statements!.forget(sql);
+      return runQuery(client, sql, params, undefined);
+    }
+  }
 
   async query<R extends SqlRow = SqlRow>(sql: string, params?: readonly SqlParam[]): Promise<R[]> {
-    return (await runQuery(this.pool, sql, params)).rows as R[];
+    return (await this.run(this.pool, sql, params)).rows as R[];
   }
 
   async transaction<T>(fn: (tx: SqlRunner & { exec(script: string): Promise<void> }) => Promise<T>): Promise<T> {
@@ -71,7 +100,7 @@ export class PgExecutor implements SqlExecutor {
     try {
       await client.query('BEGIN');
       const tx = {
-        query: async <R extends SqlRow = SqlRow>(sql: string, params?: readonly SqlParam[]) => (await runQuery(client, sql, params)).rows as R[],
+        query: async <R extends SqlRow = SqlRow>(sql: string, params?: readonly SqlParam[]) => (await runQuery(client, sql, params, undefined)).rows as R[],
         // No parameters: pg uses the simple protocol, which runs a multi-statement script.
         exec: async (script: string) => void (await client.query(script)),
       };
@@ -101,7 +130,7 @@ export class PgExecutor implements SqlExecutor {
       get lost() {
         return broken;
       },
-      query: async <R extends SqlRow = SqlRow>(sql: string, params?: readonly SqlParam[]) => (await runQuery(client, sql, params)).rows as R[],
+      query: async <R extends SqlRow = SqlRow>(sql: string, params?: readonly SqlParam[]) => (await this.run(client, sql, params)).rows as R[],
       release: async (destroy?: boolean) => {
         if (released) return;
         released = true;
@@ -140,7 +169,7 @@ export function createPostgresExecutor(options: PostgresStorageOptions = {}): Sq
   if (options.pool) {
     const o = (options.pool as unknown as { options?: pg.PoolConfig }).options ?? {};
     const listen = options.listen === false ? null : ({ ...o } as pg.ClientConfig);
-    return new PgExecutor(options.pool, poolTarget(options.pool), false, listen, options.onBackgroundError);
+    return new PgExecutor(options.pool, poolTarget(options.pool), false, listen, options.onBackgroundError, options.preparedStatements);
   }
   const connectionString = options.connectionString ?? process.env.DATABASE_URL;
   if (!connectionString) {
@@ -160,7 +189,7 @@ export function createPostgresExecutor(options: PostgresStorageOptions = {}): Sq
   // Errors of idle pooled connections (server restart) must not crash the process; the next query reconnects.
   pool.on('error', (err) => options.onBackgroundError?.(err));
   const listen = options.listen === false ? null : { connectionString, connectionTimeoutMillis: 10_000 };
-  return new PgExecutor(pool, target, true, listen, options.onBackgroundError);
+  return new PgExecutor(pool, target, true, listen, options.onBackgroundError, options.preparedStatements);
 }
 
 /** A durable store on Postgres through `pg`. Nothing connects until the first call (or `init()`). */

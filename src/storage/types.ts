@@ -3,7 +3,8 @@
  * exactly this, and the shared contract suite (tests/contract) holds them all to it.
  *
  * Shape of a step, as the engine drives it:
- *   lockRun(runId)            -> one round trip: take the run's lock and read its row
+ *   lockRun(runId)            -> one round trip: take the run's lock and read its row (with
+ *                                `beginAttempt`, also begin the current attempt in that round trip)
  *   lease.commit(transition)  -> one round trip, one commit: run row + events + idempotency record,
  *                                fenced by the row version; with `release` the lock is let go too
  * Values arrive already serialized (`JsonText`, produced and checked by the engine's serializer)
@@ -162,6 +163,40 @@ export interface RunLease {
   reload(): Promise<FlowRunRecord | null>;
   /** Let go of the lock. Safe to call more than once. */
   release(): Promise<void>;
+  /**
+   * True when `lockRun` began the current attempt (see `LockRunOptions.beginAttempt`): `run` is
+   * the row after that commit. Absent or false: nothing was written by `lockRun`.
+   */
+  readonly attemptBegun?: boolean;
+}
+
+/**
+ * What `lockRun` may do besides locking. Optional for callers and for stores: a store that does
+ * not implement an option leaves `attemptBegun` unset, and the caller does the work itself.
+ */
+export interface LockRunOptions {
+  /**
+   * Begin the current attempt before returning, if the row read under the lock qualifies: status
+   * RUNNING, due (`nextAttemptAt` unset or past by the store's clock), no attempt in flight, its
+   * `currentNodeId` listed under its `flowId@version` in `nodes`, and the new attempts JSON at
+   * most `maxAttemptsBytes` bytes (a SQL store may measure conservatively and skip the begin).
+   * The begin is the commit the engine would make itself, fenced and durable before `lockRun`
+   * returns: `attempt` + 1, `attemptInFlight` true, `attemptsJson[node]` + 1, version + 1, and a
+   * NODE_STARTED event (that node, the new attempt); nothing else changes.
+   */
+  beginAttempt?: BeginAttemptRequest;
+  /**
+   * With `beginAttempt`: when the attempt is not begun (the run does not qualify), hold nothing and
+   * return null, as when another holder has the lock. For a caller that only wants work to run now
+   * (a worker told that a run has work): one round trip whether it gets the run or not.
+   */
+  onlyIfBegun?: boolean;
+}
+
+export interface BeginAttemptRequest {
+  /** Node ids of each flow (`flowId@version`) the caller can execute. Treated as read-only; stores may cache by identity. */
+  nodes: Readonly<Record<string, readonly string[]>>;
+  maxAttemptsBytes: number;
 }
 
 export interface DefinitionRecord {
@@ -222,9 +257,10 @@ export interface FlowStorage {
 
   /**
    * Take the run's exclusive lock (Postgres: advisory lock held on one connection until release).
-   * Returns null when another holder has it. The lease's `run` is read under the lock.
+   * Returns null when another holder has it (or, with `onlyIfBegun`, when nothing was begun).
+   * The lease's `run` is read under the lock.
    */
-  lockRun(runId: string): Promise<RunLease | null>;
+  lockRun(runId: string, options?: LockRunOptions): Promise<RunLease | null>;
 
   /**
    * Without the lock: move a RUNNING/WAITING run to CANCELLED (fenced by status, bumps version so that an
@@ -234,7 +270,7 @@ export interface FlowStorage {
 
   /** Runs a worker should pick up now: RUNNING and due, or WAITING with a due timer. Decided by the store's clock. */
   findDueRuns(query: DueRunQuery): Promise<string[]>;
-  /** Milliseconds until the earliest future due time among RUNNING/WAITING runs; null if none is scheduled. */
+  /** Milliseconds until the earliest due time still in the future among RUNNING/WAITING runs; null if none (due times already past do not count). */
   msUntilNextDue(flowKeys?: string[]): Promise<number | null>;
   /** Wake-ups for sleeping workers (a run was started, resumed, or scheduled). Returns an unsubscribe function. */
   onWake(listener: (runId: string) => void): () => void;

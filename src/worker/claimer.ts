@@ -4,18 +4,27 @@
  * run finishes under load its slot is refilled with one round trip (the lock) instead of two
  * (look, then lock). Candidates are only hints: the lock's read of the row is what counts, and a
  * run that moved on since the look is simply let go by `advanceRun` without a step.
- * Locks for several free slots are taken in parallel, so a burst of work fills them at once.
+ * Locks for several free slots are taken in parallel, so a burst of work fills them at once; each
+ * lock also begins its run's due attempt when the store can (`lockOptions`), so a claimed run's
+ * first step costs no extra commit.
+ *
+ * A wake-up names the run that has work (`hint`): the next pass tries those runs first, without a
+ * look, with locks that hold a run only if they begin its attempt (`onlyIfBegun`) — one round trip
+ * per announced run, taken or not. The wake-ups stand for the look: a pass on announced runs that
+ * finds nothing does not look again (polls and due times still do).
  */
-import type { FlowStorage, RunLease } from '../storage/types.js';
+import type { FlowStorage, LockRunOptions, RunLease } from '../storage/types.js';
 import type { WorkerCounters } from './types.js';
 
 /** Oldest candidate list worth using: past this, due runs have likely been taken by other workers. */
 const MAX_CANDIDATE_AGE_MS = 250;
+/** Announced runs remembered while every slot is busy; past this, the next pass looks instead. */
+const MAX_HINTS = 256;
 
 export interface ClaimPass {
   /** Runs now locked by this worker, to be advanced. */
   leases: RunLease[];
-  /** Whether this pass looked in the store (false = it used candidates of an earlier look). */
+  /** Whether this pass asked the store what is due (a look, or locks on announced runs). */
   looked: boolean;
   /** Due runs the look found that this worker did not hold already (0 when it did not look). */
   due: number;
@@ -28,19 +37,36 @@ export interface ClaimPass {
 export class DueRunClaimer {
   private candidates: string[] = [];
   private lookedAt = 0;
+  private readonly hints = new Set<string>();
+  private hintsOverflowed = false;
 
   constructor(
     private readonly storage: FlowStorage,
     private readonly batchSize: number,
     private readonly counters: WorkerCounters,
     private readonly maxCandidateAgeMs = MAX_CANDIDATE_AGE_MS,
+    private readonly lockOptions: () => LockRunOptions | undefined = () => undefined,
   ) {}
+
+  /** A wake-up said `runId` has work. */
+  hint(runId: string): void {
+    if (this.hints.size < MAX_HINTS) this.hints.add(runId);
+    else this.hintsOverflowed = true;
+  }
 
   /**
    * Lock up to `free` due runs of `flowKeys`, skipping those in `holding` (this worker's own).
-   * When `stopping()` turns true meanwhile, whatever was locked is let go and nothing returned.
+   * When `stopping()` turns true meanwhile, whatever was locked is let go and nothing returned
+   * (except runs whose attempt the lock began: their step must run).
    */
   async claim(free: number, flowKeys: string[], holding: ReadonlyMap<string, unknown>, stopping: () => boolean): Promise<ClaimPass> {
+    const options = this.lockOptions();
+    const announced = options?.beginAttempt ? this.takeHints(free, holding) : [];
+    if (announced.length > 0) {
+      const { leases, error } = await this.lock(announced, { ...options, onlyIfBegun: true }, stopping);
+      const more = this.hints.size > 0 || this.candidates.length > 0 || this.hintsOverflowed;
+      return { leases, looked: true, due: 0, more, error };
+    }
     let looked = false;
     let due = 0;
     if (this.candidates.length === 0 || Date.now() - this.lookedAt > this.maxCandidateAgeMs) {
@@ -49,27 +75,46 @@ export class DueRunClaimer {
       this.counters.polls += 1;
       this.candidates = ids.filter((id) => !holding.has(id));
       this.lookedAt = Date.now();
+      this.hintsOverflowed = false;
       looked = true;
       due = this.candidates.length;
     }
     const picked = this.candidates.splice(0, free).filter((id) => !holding.has(id));
-    const attempts = await Promise.allSettled(picked.map((id) => this.storage.lockRun(id)));
+    const { leases, error } = await this.lock(picked, options, stopping);
+    return { leases, looked, due, more: this.candidates.length > 0 || this.hints.size > 0, error };
+  }
+
+  /** Drop the kept candidates and announcements (stale hints once the worker stops). */
+  forget(): void {
+    this.candidates = [];
+    this.hints.clear();
+  }
+
+  private takeHints(free: number, holding: ReadonlyMap<string, unknown>): string[] {
+    const ids: string[] = [];
+    for (const id of this.hints) {
+      if (ids.length >= free) break;
+      this.hints.delete(id);
+      if (!holding.has(id)) ids.push(id);
+    }
+    return ids;
+  }
+
+  private async lock(ids: string[], options: LockRunOptions | undefined, stopping: () => boolean): Promise<{ leases: RunLease[]; error?: unknown }> {
+    const attempts = await Promise.allSettled(ids.map((id) => this.storage.lockRun(id, options)));
     const leases: RunLease[] = [];
     let error: unknown;
     for (const attempt of attempts) {
       if (attempt.status === 'rejected') error ??= attempt.reason;
       else if (attempt.value) leases.push(attempt.value);
-      else this.counters.lockMisses += 1; // another holder has it: not an error
+      else this.counters.lockMisses += 1; // another holder has it (or nothing was due): not an error
     }
     if (stopping()) {
-      await Promise.allSettled(leases.map((lease) => lease.release()));
-      return { leases: [], looked, due, more: false, error };
+      // A lease whose attempt the lock already began is kept: its step runs (a drain finishes begun
+      // attempts), instead of leaving the attempt to be reported as interrupted.
+      await Promise.allSettled(leases.filter((lease) => !lease.attemptBegun).map((lease) => lease.release()));
+      return { leases: leases.filter((lease) => lease.attemptBegun), error };
     }
-    return { leases, looked, due, more: this.candidates.length > 0, error };
-  }
-
-  /** Drop the kept candidates (they are stale hints once the worker stops). */
-  forget(): void {
-    this.candidates = [];
+    return { leases, error };
   }
 }

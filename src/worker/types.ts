@@ -68,7 +68,7 @@ export interface WorkerCounters {
   wakes: number;
   /** Runs this worker locked and advanced. */
   claimed: number;
-  /** Due runs another holder locked first (skipped, not an error). */
+  /** Due runs another holder locked first, or announced runs with nothing to do here by the time of the lock (skipped, not an error). */
   lockMisses: number;
   /** Node attempts executed (committed). */
   steps: number;

@@ -11,6 +11,7 @@
 import { FlowError } from '../errors.js';
 import type { FlowEngine } from '../engine/engine.js';
 import { advanceRun } from '../engine/advance.js';
+import { stepLockOptions } from '../engine/drive.js';
 import { AbandonedAttempt } from '../engine/attempt.js';
 import type { StepEnv } from '../engine/step.js';
 import type { RunLease } from '../storage/types.js';
@@ -24,8 +25,6 @@ import { WakeGate } from './wake-gate.js';
 
 export type { WorkerCounters, WorkerLogger, WorkerOptions, WorkerState, WorkerStatus } from './types.js';
 
-/** First re-look when something is due but not claimable (held elsewhere); doubles up to the poll interval. */
-const DUE_RECHECK_MIN_MS = 10;
 /** Longest backoff after storage errors (connect or poll). */
 const MAX_ERROR_BACKOFF_MS = 30_000;
 /** After aborting abandoned attempts at stop, how long their runs get to be let go. */
@@ -66,7 +65,7 @@ export class FlowWorker {
   ) {
     this.opts = resolveWorkerOptions(options);
     this.unregistered = new UnregisteredFlowReporter(engine.storage, this.opts.logger);
-    this.claimer = new DueRunClaimer(engine.storage, this.opts.batchSize, this.counters);
+    this.claimer = new DueRunClaimer(engine.storage, this.opts.batchSize, this.counters, undefined, () => stepLockOptions(engine));
     this.stopped = new Promise<void>((resolve) => (this.resolveStopped = resolve));
     this.started = new Promise<void>((resolve, reject) => {
       this.settleStarted = (error) => (error === undefined ? resolve() : reject(error));
@@ -121,8 +120,9 @@ export class FlowWorker {
     if (!(await this.connect())) return;
     if (this.opts.openTelemetry) this.telemetry = await acquireTelemetry(this.engine);
     if (this.stopRequested) return;
-    this.unsubscribeWake = this.engine.storage.onWake(() => {
+    this.unsubscribeWake = this.engine.storage.onWake((runId) => {
       this.counters.wakes += 1;
+      this.claimer.hint(runId);
       this.gate.notify();
     });
     this.state = 'RUNNING';
@@ -157,7 +157,6 @@ export class FlowWorker {
   }
 
   private async claimLoop(): Promise<void> {
-    let recheckMs = 0;
     let errorBackoffMs = 0;
     while (!this.stopRequested) {
       const free = this.opts.concurrency - this.active.size;
@@ -174,22 +173,14 @@ export class FlowWorker {
         for (const lease of pass?.leases ?? []) this.launch(lease);
         if (pass?.error) throw pass.error;
         errorBackoffMs = 0;
-        if (pass && (pass.leases.length > 0 || pass.more || !pass.looked)) {
-          recheckMs = 0;
-          continue; // more may be due: take it while slots are free
-        }
+        if (pass && (pass.leases.length > 0 || pass.more || !pass.looked)) continue; // more may be due: take it while slots are free
         if (!pass || pass.due === 0) {
           // Nothing claimable is due: sleep until the next due time (retry, timer), bounded by the poll.
           await this.unregistered.maybeCheck(flowKeys);
+          // Future due times only: a run due now but held elsewhere (an attempt in flight) wakes us
+          // when its holder lets go of it still due (a NOTIFY), or a crashed holder's run at the next poll.
           const next = flowKeys.length === 0 ? null : await this.engine.storage.msUntilNextDue(flowKeys);
-          if (next !== null && next > 0) {
-            dueInMs = next + 1; // the store rounds up to whole ms; one more never wakes us early
-            recheckMs = 0;
-          } else if (next === 0) {
-            // Due yet not claimable (an attempt in flight somewhere): re-look soon, then less often.
-            recheckMs = Math.min(recheckMs ? recheckMs * 2 : DUE_RECHECK_MIN_MS, this.opts.pollIntervalMs);
-            sleepMs = recheckMs;
-          }
+          if (next !== null && next > 0) dueInMs = next + 1; // the store rounds up to whole ms; one more never wakes us early
         }
         // else: due runs exist but other holders have them; their release (or the poll) wakes us.
       } catch (err) {

@@ -6,49 +6,15 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { StaleRunError, InvalidArgumentError } from '../../src/errors.js';
-import type { FlowStorage, JsonText, NewRun, Transition, FlowRunRecord } from '../../src/storage/types.js';
+import type { FlowStorage } from '../../src/storage/types.js';
+import { lockBeginContract } from './lock-begin-contract.js';
+import { j, newRun, step, waitFor } from './contract-helpers.js';
 
 export interface StoreHandle {
   storage: FlowStorage;
   /** A second, independent handle on the same data (another pool / client), where the store has one. */
   second?: () => Promise<FlowStorage>;
   cleanup: () => Promise<void>;
-}
-
-const j = (v: unknown) => JSON.stringify(v) as JsonText;
-
-function newRun(overrides: Partial<NewRun> = {}): NewRun {
-  return {
-    runId: randomUUID(),
-    flowId: 'contract-flow',
-    flowVersion: '1',
-    tenantId: null,
-    idempotencyKey: null,
-    currentNodeId: 'a',
-    input: j({ n: 1 }),
-    state: j({}),
-    events: [{ type: 'RUN_STARTED', nodeId: 'a' }],
-    ...overrides,
-  };
-}
-
-function step(run: FlowRunRecord, patch: Partial<Transition['update']> = {}, extra: Partial<Transition> = {}): Transition {
-  return {
-    expectedVersion: run.version,
-    update: {
-      status: run.status,
-      currentNodeId: run.currentNodeId,
-      attempt: run.attempt,
-      attemptInFlight: run.attemptInFlight,
-      recoveries: run.recoveries,
-      nextAttemptAt: null,
-      waitReason: run.waitReason,
-      error: run.error,
-      ...patch,
-    },
-    events: [],
-    ...extra,
-  };
 }
 
 export function describeStorageContract(name: string, makeStore: () => Promise<StoreHandle>): void {
@@ -63,6 +29,7 @@ export function describeStorageContract(name: string, makeStore: () => Promise<S
     afterAll(async () => {
       await handle?.cleanup();
     });
+    lockBeginContract(() => handle);
 
     it('creates a run and reads it back with JSON values parsed', async () => {
       const input = { a: [1, 'two', { three: true }], u: 'ünïcødé ✓', n: null, big: 1e21, neg: -0.5 };
@@ -306,12 +273,4 @@ export function describeStorageContract(name: string, makeStore: () => Promise<S
       await lease.release();
     });
   });
-}
-
-async function waitFor(cond: () => boolean, timeoutMs = 5000): Promise<void> {
-  const start = Date.now();
-  while (!cond()) {
-    if (Date.now() - start > timeoutMs) throw new Error('condition not met in time');
-    await new Promise((r) => setTimeout(r, 5));
-  }
 }

@@ -4,19 +4,21 @@
  */
 import { describe, expect, it } from 'vitest';
 import { ManualClock } from '../../src/engine/clock.js';
-import type { FlowStorage, RunLease } from '../../src/storage/types.js';
+import type { FlowStorage, LockRunOptions, RunLease } from '../../src/storage/types.js';
 import { DueRunClaimer } from '../../src/worker/claimer.js';
 import { zeroCounters } from '../../src/worker/counters.js';
 import { WakeGate } from '../../src/worker/wake-gate.js';
 
-function fakeStorage(due: string[], busy: Set<string> = new Set()) {
-  const calls = { looks: 0, locks: [] as string[], released: [] as string[] };
+function fakeStorage(due: string[], busy: Set<string> = new Set(), begins: Set<string> = new Set()) {
+  const calls = { looks: 0, locks: [] as string[], released: [] as string[], options: [] as unknown[] };
   const storage = {
     findDueRuns: async ({ limit }: { limit: number }) => (calls.looks++, due.slice(0, limit)),
-    lockRun: async (runId: string): Promise<RunLease | null> => {
+    lockRun: async (runId: string, options?: LockRunOptions): Promise<RunLease | null> => {
       calls.locks.push(runId);
+      calls.options.push(options);
       if (busy.has(runId)) return null;
-      return { runId, run: null, commit: async () => null as never, reload: async () => null, release: async () => void calls.released.push(runId) };
+      const attemptBegun = begins.has(runId) && options?.beginAttempt !== undefined;
+      return { runId, run: null, attemptBegun, commit: async () => null as never, reload: async () => null, release: async () => void calls.released.push(runId) };
     },
   } as unknown as FlowStorage;
   return { storage, calls };
@@ -48,6 +50,33 @@ describe('DueRunClaimer', () => {
     const stopping = await new DueRunClaimer(storage, 0, zeroCounters()).claim(3, ['f@1'], new Map(), () => true);
     expect(stopping.leases).toEqual([]);
     expect(calls.released).toEqual(['mine', 'free']);
+  });
+
+  it('asks each lock to begin the attempt, and keeps a begun lease even when stopping (its step must run)', async () => {
+    const { storage, calls } = fakeStorage(['begun', 'plain'], new Set(), new Set(['begun']));
+    const options: LockRunOptions = { beginAttempt: { nodes: { 'f@1': ['a'] }, maxAttemptsBytes: 100 } };
+    const claimer = new DueRunClaimer(storage, 0, zeroCounters(), undefined, () => options);
+    const pass = await claimer.claim(2, ['f@1'], new Map(), () => true);
+    expect(calls.options).toEqual([options, options]);
+    expect(pass.leases.map((l) => l.runId)).toEqual(['begun']);
+    expect(calls.released).toEqual(['plain']);
+  });
+
+  it('tries announced runs first, without a look, holding only those whose attempt it begins', async () => {
+    const { storage, calls } = fakeStorage(['x'], new Set(), new Set(['woken']));
+    const options: LockRunOptions = { beginAttempt: { nodes: { 'f@1': ['a'] }, maxAttemptsBytes: 100 } };
+    const claimer = new DueRunClaimer(storage, 0, zeroCounters(), undefined, () => options);
+    claimer.hint('woken');
+    claimer.hint('mine');
+    const pass = await claimer.claim(3, ['f@1'], new Map([['mine', 0]]), () => false);
+    expect(calls.looks).toBe(0);
+    expect(calls.locks).toEqual(['woken']);
+    expect(calls.options).toEqual([{ ...options, onlyIfBegun: true }]);
+    expect(pass).toMatchObject({ looked: true, due: 0, more: false });
+    expect(pass.leases.map((l) => l.runId)).toEqual(['woken']);
+    // No announcement left: the next pass looks.
+    await claimer.claim(3, ['f@1'], new Map(), () => false);
+    expect(calls.looks).toBe(1);
   });
 
   it('looks again once its candidates are too old to trust', async () => {

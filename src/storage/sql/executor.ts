@@ -61,6 +61,13 @@ export interface SqlExecutor extends SqlRunner {
    */
   readonly processLocks?: Set<string>;
 
+  /**
+   * Statements the store runs often, each with fixed text and explicitly named result columns:
+   * the executor may prepare each once per connection (a named statement, parsed and planned
+   * once) and run it by name whenever `query` gets exactly this text. Optional; may be called again.
+   */
+  registerPrepared?(sqls: readonly string[]): void;
+
   /** Run `fn` in one transaction on one connection; commit when it resolves, roll back when it throws. */
   transaction<T>(fn: (tx: SqlRunner & { exec(script: string): Promise<void> }) => Promise<T>): Promise<T>;
 

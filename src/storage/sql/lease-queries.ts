@@ -1,12 +1,13 @@
 /**
- * The SQL of a lease: take the run's lock and read it (one round trip), commit a transition (one
- * statement, so one round trip and one commit), let go of the lock.
+ * The SQL of a lease: take the run's lock and read it, optionally beginning its attempt (one
+ * round trip), commit a transition (one statement, so one round trip and one commit), let go of
+ * the lock. Every statement is fixed text per store, so drivers can prepare them once per connection.
  */
 import type { Transition } from '../types.js';
 import type { SqlParam } from './executor.js';
 import type { SqlNames } from './names.js';
 import { insertEventsSql, notifySql } from './run-queries.js';
-import { dueInMsSql, errorJson, eventsJson } from './rows.js';
+import { committedColumnsSql, dueInMsSql, errorJson, eventsJson, runColumnsSql } from './rows.js';
 
 export interface LeaseQueries {
   /**
@@ -17,23 +18,69 @@ export interface LeaseQueries {
    * else's migrations) the plain join is used; the commit fence still catches a stale read.
    */
   lockAndReadSession: string;
+  /**
+   * session mode, $1 runId, $2 nodes JSON ({flowKey: [nodeId]}), $3 max attempts bytes: the lock,
+   * then the begin of the current attempt if the row qualifies (see `LockRunOptions.beginAttempt`),
+   * else the read of `lockAndReadSession`. Row: `locked`, `begun`, the run (NULLs when unlocked or absent).
+   */
+  lockBeginSession: string;
+  /**
+   * `lockBeginSession` for `onlyIfBegun`: when nothing is begun, the lock is let go in the same
+   * statement (nothing was written, so nothing can be read early) and `locked` is false.
+   */
+  lockBeginOnlySession: string;
+  /** transaction/process mode, under a lock already held; $1…$3 as `lockBeginSession`. Rows: `begun` + the run; none if absent. */
+  beginOrRead: string;
   /** transaction mode, $1 runId: the transaction-scoped lock, held until the holding transaction ends. */
   tryTransactionLock: string;
   /** session mode, $1 runId. */
   unlockSession: string;
-  /** $1…$21, see `commitParams`. Row: the new run (all NULL when the fence failed) + `woke`. */
+  /**
+   * $1…$21, see `commitParams`. One row: the committed columns (see rows.ts; all NULL when the
+   * fence failed) + `woke`. The caller rebuilds the JSON columns (`toCommittedRecord`).
+   */
   commit: string;
   /** session mode: `commit` that also lets go of the lock in the same statement (+ `unlocked`). */
   commitAndUnlock: string;
+  /** `commit` returning every column, for a holder whose row is not the one at `expectedVersion`. */
+  commitFull: string;
+  /** `commitAndUnlock` returning every column. */
+  commitFullAndUnlock: string;
+}
+
+/** The begin of the current attempt, as the engine's own begin commit would write it (see step.ts). */
+function beginCtes(names: SqlNames, lockedFrom: string): string {
+  const newAttempts = `r.attempts_json || jsonb_build_object(r.current_node_id, COALESCE((r.attempts_json ->> r.current_node_id)::int, 0) + 1)`;
+  return `b AS (
+      UPDATE ${names.runs} r SET
+        attempt = r.attempt + 1,
+        attempt_in_flight = true,
+        attempts_json = ${newAttempts},
+        version = r.version + 1,
+        last_seq = r.last_seq + 1,
+        updated_at = statement_timestamp()
+      ${lockedFrom ? `FROM ${lockedFrom}` : ''}
+      WHERE ${lockedFrom ? `${lockedFrom}.locked AND ` : ''}r.run_id = $1
+        AND r.status = 'RUNNING' AND NOT r.attempt_in_flight
+        AND (r.next_attempt_at IS NULL OR r.next_attempt_at <= clock_timestamp())
+        AND COALESCE(($2::jsonb -> (r.flow_id || '@' || r.flow_version)) ? r.current_node_id, false)
+        -- jsonb's text is never shorter than the engine's JSON of the same object: a conservative bound.
+        AND octet_length((${newAttempts})::text) <= $3::int
+      RETURNING ${runColumnsSql('r')}
+    ), ev AS (
+      INSERT INTO ${names.events} (run_id, seq, at, type, node_id, attempt, duration_ms, error_json, payload_json)
+      SELECT b.run_id, b.last_seq, statement_timestamp(), 'NODE_STARTED', b.current_node_id, b.attempt, NULL, NULL, NULL FROM b
+    )`;
 }
 
 export function buildLeaseQueries(names: SqlNames, opts: { notify: boolean; freshReadFn: boolean }): LeaseQueries {
   const key = names.lockKey('$1');
-  const readAfterLock = opts.freshReadFn
-    ? `LEFT JOIN LATERAL ${names.freshRunFn}($1, l.locked) r ON true`
-    : `LEFT JOIN ${names.runs} r ON l.locked AND r.run_id = $1`;
+  const readAfterLock = (cond: string) =>
+    opts.freshReadFn
+      ? `LEFT JOIN LATERAL ${names.freshRunFn}($1, ${cond}) r ON true`
+      : `LEFT JOIN ${names.runs} r ON ${cond} AND r.run_id = $1`;
 
-  const commitCtes = `WITH upd AS (
+  const commitCtes = (returning: string) => `WITH upd AS (
       UPDATE ${names.runs} SET
         status = $3::text::${names.statusType},
         current_node_id = $4,
@@ -54,7 +101,7 @@ export function buildLeaseQueries(names: SqlNames, opts: { notify: boolean; fres
         last_seq = last_seq + $15::int,
         updated_at = statement_timestamp()
       WHERE run_id = $1 AND version = $2::int
-      RETURNING *
+      RETURNING ${returning}
     ), ev AS (
       ${insertEventsSql(names, 'upd', 'upd.last_seq - $15::int', '$16')}
     ), idem AS (
@@ -64,31 +111,58 @@ export function buildLeaseQueries(names: SqlNames, opts: { notify: boolean; fres
     ), woke AS (
       ${notifySql(names, opts.notify, 'upd', '$21::boolean')}
     )`;
-  const commitSelect = `SELECT upd.*, ${dueInMsSql('upd')} AS due_in_ms, (SELECT count(*) FROM woke)::int AS woke`;
+  const commitSelect = (columns: string) => `SELECT ${columns}, ${dueInMsSql('upd')} AS due_in_ms, (SELECT count(*) FROM woke)::int AS woke`;
   // LEFT JOIN from one constant row: exactly one result row, whose run_id is NULL when the fence failed.
   const commitFrom = `FROM (VALUES (1)) AS one(x) LEFT JOIN upd ON true`;
-
-  return {
-    lockAndReadSession: `SELECT l.locked, r.*, ${dueInMsSql('r')} AS due_in_ms
-      FROM (SELECT pg_try_advisory_lock(${key}) AS locked OFFSET 0) l
-      ${readAfterLock}`,
-    tryTransactionLock: `SELECT pg_try_advisory_xact_lock(${key}) AS locked`,
-    unlockSession: `SELECT pg_advisory_unlock(${key}) AS unlocked`,
-    commit: `${commitCtes}\n${commitSelect}\n${commitFrom}`,
-    // Releasing inside the statement would free the lock before the commit is visible: the next
-    // holder could read the old row. So first take the same key at transaction level (granted at
-    // once: this session holds it), then drop the session hold; the lock ends with the commit.
-    commitAndUnlock: `${commitCtes}, held AS MATERIALIZED (
+  const commit = (returning: string, selected: string) => `${commitCtes(returning)}\n${commitSelect(selected)}\n${commitFrom}`;
+  // Releasing inside the statement would free the lock before the commit is visible: the next
+  // holder could read the old row. So first take the same key at transaction level (granted at
+  // once: this session holds it), then drop the session hold; the lock ends with the commit.
+  const commitAndUnlock = (returning: string, selected: string) => `${commitCtes(returning)}, held AS MATERIALIZED (
       SELECT pg_advisory_xact_lock(${key}) AS x
     ), unlocked AS (
       SELECT pg_advisory_unlock(${key}) AS ok FROM held
     )
-    ${commitSelect}, (SELECT bool_and(ok) FROM unlocked) AS unlocked
-    ${commitFrom}`,
+    ${commitSelect(selected)}, (SELECT bool_and(ok) FROM unlocked) AS unlocked
+    ${commitFrom}`;
+  const slim = [committedColumnsSql(), committedColumnsSql('upd')] as const;
+  const full = [runColumnsSql(), runColumnsSql('upd')] as const;
+
+  return {
+    lockAndReadSession: `SELECT l.locked, ${runColumnsSql('r')}, ${dueInMsSql('r')} AS due_in_ms
+      FROM (SELECT pg_try_advisory_lock(${key}) AS locked OFFSET 0) l
+      ${readAfterLock('l.locked')}`,
+    // The UPDATE finds the row with the statement's snapshot (taken before the lock) but, as any
+    // UPDATE, re-checks its conditions on the newest committed version before writing it. When it
+    // writes nothing, the read after the lock gives the row as it is.
+    lockBeginSession: `WITH l AS MATERIALIZED (SELECT pg_try_advisory_lock(${key}) AS locked), ${beginCtes(names, 'l')}
+      SELECT l.locked, true AS begun, ${runColumnsSql('b')}, ${dueInMsSql('b')} AS due_in_ms FROM l, b
+      UNION ALL
+      SELECT l.locked, false, ${runColumnsSql('r')}, ${dueInMsSql('r')}
+      -- Only when nothing was begun (a one-time filter): the fresh read is not even planned then.
+      FROM (SELECT locked FROM l WHERE NOT EXISTS (SELECT 1 FROM b) OFFSET 0) l
+      ${readAfterLock('l.locked')}`,
+    lockBeginOnlySession: `WITH l AS MATERIALIZED (SELECT pg_try_advisory_lock(${key}) AS locked), ${beginCtes(names, 'l')}, u AS (
+        SELECT pg_advisory_unlock(${key}) AS ok FROM l WHERE l.locked AND NOT EXISTS (SELECT 1 FROM b)
+      )
+      SELECT b.run_id IS NOT NULL AS locked, b.run_id IS NOT NULL AS begun, ${runColumnsSql('b')}, ${dueInMsSql('b')} AS due_in_ms,
+        (SELECT count(*) FROM u)::int AS unlocked
+      FROM l LEFT JOIN b ON true`,
+    beginOrRead: `WITH ${beginCtes(names, '')}
+      SELECT true AS begun, ${runColumnsSql('b')}, ${dueInMsSql('b')} AS due_in_ms FROM b
+      UNION ALL
+      SELECT false, ${runColumnsSql('r')}, ${dueInMsSql('r')} FROM ${names.runs} r
+      WHERE r.run_id = $1 AND NOT EXISTS (SELECT 1 FROM b)`,
+    tryTransactionLock: `SELECT pg_try_advisory_xact_lock(${key}) AS locked`,
+    unlockSession: `SELECT pg_advisory_unlock(${key}) AS unlocked`,
+    commit: commit(...slim),
+    commitAndUnlock: commitAndUnlock(...slim),
+    commitFull: commit(...full),
+    commitFullAndUnlock: commitAndUnlock(...full),
   };
 }
 
-/** Parameters of `commit` / `commitAndUnlock`, in order. */
+/** Parameters of the commit statements, in order. */
 export function commitParams(runId: string, t: Transition): SqlParam[] {
   const u = t.update;
   const due = u.nextAttemptAt;
@@ -120,8 +194,10 @@ export function commitParams(runId: string, t: Transition): SqlParam[] {
   ];
 }
 
+/** Index of the error JSON text in `commitParams`. */
+export const COMMIT_ERROR_PARAM = 13;
+
 /** True when a commit row says the fence held (the UPDATE matched). */
 export function commitApplied(row: Record<string, unknown> | undefined): row is Record<string, unknown> {
   return row !== undefined && row.run_id !== null && row.run_id !== undefined;
 }
-

@@ -10,8 +10,8 @@
 import { StaleRunError } from '../../errors.js';
 import type { FlowRunRecord, RunLease, Transition } from '../types.js';
 import type { SqlRunner, SqlSession } from './executor.js';
-import { commitApplied, commitParams, type LeaseQueries } from './lease-queries.js';
-import { toRunRecord } from './rows.js';
+import { COMMIT_ERROR_PARAM, commitApplied, commitParams, type LeaseQueries } from './lease-queries.js';
+import { toCommittedRecord, toRunRecord } from './rows.js';
 import type { RunQueries } from './run-queries.js';
 
 /** What a lease needs from its store. */
@@ -34,6 +34,7 @@ export abstract class SqlLease implements RunLease {
     protected readonly host: LeaseHost,
     readonly runId: string,
     run: FlowRunRecord | null,
+    readonly attemptBegun: boolean,
   ) {
     this.current = run;
   }
@@ -47,10 +48,13 @@ export abstract class SqlLease implements RunLease {
   /** Let go of the lock (called once). */
   protected abstract unlock(): Promise<void>;
 
-  /** SQL of a commit; a lease that can drop its lock in the same statement says so with `releases`. */
-  protected commitSql(t: Transition): { sql: string; releases: boolean } {
+  /**
+   * SQL of a commit; a lease that can drop its lock in the same statement says so with `releases`.
+   * `slim`: the statement returns only what the database decides (see `toCommittedRecord`).
+   */
+  protected commitSql(t: Transition, slim: boolean): { sql: string; releases: boolean } {
     void t;
-    return { sql: this.host.leaseQueries.commit, releases: false };
+    return { sql: slim ? this.host.leaseQueries.commit : this.host.leaseQueries.commitFull, releases: false };
   }
 
   /** The commit statement failed while it may already have dropped the lock. */
@@ -58,10 +62,15 @@ export abstract class SqlLease implements RunLease {
 
   async commit(t: Transition): Promise<FlowRunRecord> {
     if (this.released) throw new StaleRunError(this.runId, t.expectedVersion);
-    const { sql, releases } = this.commitSql(t);
+    // The row at `expectedVersion` is the one this lease holds (every write moves the version):
+    // the commit need not send back the columns it leaves alone, nor the JSON it was just given.
+    const before = this.current;
+    const slim = before !== null && before.version === t.expectedVersion;
+    const { sql, releases } = this.commitSql(t, slim);
+    const params = commitParams(this.runId, t);
     let rows: Record<string, unknown>[];
     try {
-      rows = await this.writer.query(sql, commitParams(this.runId, t));
+      rows = await this.writer.query(sql, params);
     } catch (err) {
       if (releases) {
         this.released = true;
@@ -76,7 +85,7 @@ export abstract class SqlLease implements RunLease {
       if (t.release) await this.release();
       throw new StaleRunError(this.runId, t.expectedVersion);
     }
-    this.current = toRunRecord(row);
+    this.current = slim ? toCommittedRecord(row, before!, t.update, params[COMMIT_ERROR_PARAM] as string | null) : toRunRecord(row);
     if (t.wake) this.host.wakeLocal(this.runId);
     if (t.release) await this.release();
     return this.current;
@@ -120,9 +129,10 @@ export class SessionLease extends SqlLease {
     host: LeaseHost,
     runId: string,
     run: FlowRunRecord | null,
+    attemptBegun: boolean,
     private readonly session: SqlSession,
   ) {
-    super(host, runId, run);
+    super(host, runId, run, attemptBegun);
   }
 
   protected get writer(): SqlRunner {
@@ -140,10 +150,11 @@ export class SessionLease extends SqlLease {
     return super.commit(t);
   }
 
-  protected override commitSql(t: Transition) {
+  protected override commitSql(t: Transition, slim: boolean) {
+    const q = this.host.leaseQueries;
     return t.release
-      ? { sql: this.host.leaseQueries.commitAndUnlock, releases: true }
-      : { sql: this.host.leaseQueries.commit, releases: false };
+      ? { sql: slim ? q.commitAndUnlock : q.commitFullAndUnlock, releases: true }
+      : { sql: slim ? q.commit : q.commitFull, releases: false };
   }
 
   // The statement may or may not have reached its unlock: destroy the connection, which surely frees the lock.
@@ -172,10 +183,11 @@ export class TransactionLease extends SqlLease {
     host: LeaseHost,
     runId: string,
     run: FlowRunRecord | null,
+    attemptBegun: boolean,
     private readonly holder: SqlSession,
     private readonly client: SqlRunner,
   ) {
-    super(host, runId, run);
+    super(host, runId, run, attemptBegun);
   }
 
   protected get writer(): SqlRunner {
@@ -193,10 +205,11 @@ export class ProcessLease extends SqlLease {
     host: LeaseHost,
     runId: string,
     run: FlowRunRecord | null,
+    attemptBegun: boolean,
     private readonly client: SqlRunner,
     private readonly unlockInProcess: () => void,
   ) {
-    super(host, runId, run);
+    super(host, runId, run, attemptBegun);
   }
 
   protected get writer(): SqlRunner {

@@ -11,9 +11,41 @@ import type {
   FlowEventType,
   FlowRunRecord,
   IdempotencyRecord,
+  JsonText,
   NewEvent,
+  RunUpdate,
 } from '../types.js';
 import type { SqlRow } from './executor.js';
+
+/**
+ * The columns of a run row, named one by one: a prepared statement's result type must not change
+ * when a later migration adds a column (Postgres refuses to run it then), which `*` would do.
+ */
+const RUN_COLUMNS = [
+  'run_id', 'flow_id', 'flow_version', 'tenant_id', 'status', 'current_node_id', 'input_json', 'state_json',
+  'outputs_json', 'created_at', 'updated_at', 'idempotency_key', 'version', 'last_seq', 'attempt',
+  'attempts_json', 'attempt_in_flight', 'recoveries', 'next_attempt_at', 'wait_reason', 'error_json',
+] as const;
+
+/**
+ * What a commit reads back: the columns the database decides (version, sequence, clock times)
+ * and the small ones it was given. The JSON columns are not shipped back: the lease builds them
+ * from the transition's texts and the row it already holds (`toCommittedRecord`).
+ */
+const COMMITTED_COLUMNS = [
+  'run_id', 'status', 'current_node_id', 'updated_at', 'version', 'last_seq', 'attempt',
+  'attempt_in_flight', 'recoveries', 'next_attempt_at', 'wait_reason',
+] as const;
+
+/** `a.run_id, a.flow_id, …` — every run column of `alias` (bare names without one); `nulled` ones as NULL jsonb. */
+export function runColumnsSql(alias?: string, nulled: readonly string[] = []): string {
+  return RUN_COLUMNS.map((c) => (nulled.includes(c) ? `NULL::jsonb AS ${c}` : alias ? `${alias}.${c}` : c)).join(', ');
+}
+
+/** The columns `toCommittedRecord` needs, of `alias` (bare names without one). */
+export function committedColumnsSql(alias?: string): string {
+  return COMMITTED_COLUMNS.map((c) => (alias ? `${alias}.${c}` : c)).join(', ');
+}
 
 /** SQL for `dueInMs`: whole milliseconds until `next_attempt_at` by the database clock, 0 when due or unset. */
 export function dueInMsSql(alias: string): string {
@@ -60,6 +92,40 @@ export function toRunRecord(row: SqlRow): FlowRunRecord {
     dueInMs: row.due_in_ms === null || row.due_in_ms === undefined ? 0 : Number(row.due_in_ms),
     waitReason: (row.wait_reason as string | null) ?? null,
     error: toError(row.error_json),
+  };
+}
+
+/**
+ * The run after a commit, from the commit's row (`COMMITTED_COLUMNS`) and the row the holder had
+ * at `expectedVersion`: what a read would give. Columns the update left out keep the holder's
+ * values (JSON values shared, as lease rows may be); the new JSON values are parsed from the very
+ * texts the statement stored.
+ */
+export function toCommittedRecord(row: SqlRow, before: FlowRunRecord, update: RunUpdate, errorText: string | null): FlowRunRecord {
+  const parse = <T>(text: JsonText | undefined, kept: T): T => (text === undefined ? kept : (JSON.parse(text) as T));
+  return {
+    runId: before.runId,
+    flowId: before.flowId,
+    flowVersion: before.flowVersion,
+    tenantId: before.tenantId,
+    status: row.status as FlowRunStatus,
+    currentNodeId: (row.current_node_id as string | null) ?? null,
+    inputJson: before.inputJson,
+    stateJson: parse(update.state, before.stateJson),
+    outputsJson: parse(update.outputs, before.outputsJson),
+    createdAt: new Date(before.createdAt.getTime()),
+    updatedAt: toDate(row.updated_at),
+    idempotencyKey: before.idempotencyKey,
+    version: Number(row.version),
+    lastSeq: Number(row.last_seq),
+    attempt: Number(row.attempt),
+    attemptsJson: parse(update.attempts, before.attemptsJson),
+    attemptInFlight: row.attempt_in_flight === true,
+    recoveries: Number(row.recoveries),
+    nextAttemptAt: toDateOrNull(row.next_attempt_at),
+    dueInMs: row.due_in_ms === null || row.due_in_ms === undefined ? 0 : Number(row.due_in_ms),
+    waitReason: (row.wait_reason as string | null) ?? null,
+    error: errorText === null ? null : (JSON.parse(errorText) as ErrorRecord),
   };
 }
 

@@ -5,7 +5,7 @@
  */
 import type { SqlNames } from './names.js';
 import { quoteLiteral } from './names.js';
-import { dueInMsSql } from './rows.js';
+import { dueInMsSql, runColumnsSql } from './rows.js';
 
 /** Events of a write (`$events` = JSON array text from `eventsJson`) numbered after `base`. */
 export function insertEventsSql(names: SqlNames, from: string, baseSeqSql: string, eventsParam: string): string {
@@ -26,8 +26,9 @@ export function notifySql(names: SqlNames, notify: boolean, from: string, condit
 export interface RunQueries {
   /**
    * $1 runId, $2 flowId, $3 flowVersion, $4 tenantId, $5 currentNodeId, $6 input, $7 state,
-   * $8 idempotencyKey, $9 events count, $10 events JSON. Rows: the run + `created`; none when
-   * another transaction inserted the same key concurrently (its row is not in our snapshot: re-read).
+   * $8 idempotencyKey, $9 events count, $10 events JSON. Rows: the run + `created` (when created,
+   * `input_json` and `state_json` are NULL: they are $6 and $7); none when another transaction
+   * inserted the same key concurrently (its row is not in our snapshot: re-read).
    */
   createRun: string;
   /** $1 idempotency key: the run that holds it. */
@@ -53,8 +54,14 @@ export interface RunQueries {
   tablesPresent: string;
 }
 
+/** The statements a driver may prepare once per connection (run often, fixed text, explicit result columns). */
+export function preparableRunQueries(q: RunQueries): string[] {
+  return [q.createRun, q.runByIdempotencyKey, q.getRun, q.getEvents, q.getIdempotency, q.cancelRun, q.findDueRuns, q.msUntilNextDue];
+}
+
 export function buildRunQueries(names: SqlNames, opts: { notify: boolean; skipLocked: boolean }): RunQueries {
   const due = dueInMsSql;
+  const cols = runColumnsSql;
   const flowKeyFilter = (alias: string, param: string) =>
     `(${param}::jsonb IS NULL OR (${alias}.flow_id || '@' || ${alias}.flow_version) IN (SELECT jsonb_array_elements_text(${param}::jsonb)))`;
 
@@ -73,21 +80,22 @@ export function buildRunQueries(names: SqlNames, opts: { notify: boolean; skipLo
                                    outputs_json, idempotency_key, version, last_seq, created_at, updated_at)
         VALUES ($1, $2, $3, $4, 'RUNNING', $5, $6::jsonb, $7::jsonb, '{}'::jsonb, $8, 1, $9::int, statement_timestamp(), statement_timestamp())
         ON CONFLICT (idempotency_key) DO NOTHING
-        RETURNING *
+        RETURNING ${cols()}
       ), ev AS (
         ${insertEventsSql(names, 'ins', '0', '$10')}
       ), woke AS (
         ${notifySql(names, opts.notify, 'ins')}
       )
-      SELECT ins.*, ${due('ins')} AS due_in_ms, true AS created, (SELECT count(*) FROM woke)::int AS woke FROM ins
+      -- The input and state just inserted are not sent back: the caller has them (see createRun).
+      SELECT ${cols('ins', ['input_json', 'state_json'])}, ${due('ins')} AS due_in_ms, true AS created, (SELECT count(*) FROM woke)::int AS woke FROM ins
       UNION ALL
-      SELECT r.*, ${due('r')}, false, 0 FROM ${names.runs} r
+      SELECT ${cols('r')}, ${due('r')}, false, 0 FROM ${names.runs} r
       WHERE $8::text IS NOT NULL AND r.idempotency_key = $8 AND NOT EXISTS (SELECT 1 FROM ins)`,
 
-    runByIdempotencyKey: `SELECT r.*, ${due('r')} AS due_in_ms FROM ${names.runs} r WHERE r.idempotency_key = $1`,
-    getRun: `SELECT r.*, ${due('r')} AS due_in_ms FROM ${names.runs} r WHERE r.run_id = $1`,
-    getEvents: `SELECT * FROM ${names.events} WHERE run_id = $1 ORDER BY seq`,
-    getIdempotency: `SELECT * FROM ${names.idempotency} WHERE key = $1`,
+    runByIdempotencyKey: `SELECT ${cols('r')}, ${due('r')} AS due_in_ms FROM ${names.runs} r WHERE r.idempotency_key = $1`,
+    getRun: `SELECT ${cols('r')}, ${due('r')} AS due_in_ms FROM ${names.runs} r WHERE r.run_id = $1`,
+    getEvents: `SELECT run_id, seq, at, type, node_id, attempt, duration_ms, error_json, payload_json FROM ${names.events} WHERE run_id = $1 ORDER BY seq`,
+    getIdempotency: `SELECT key, run_id, node_id, result_json, created_at FROM ${names.idempotency} WHERE key = $1`,
 
     saveDefinition: `WITH ins AS (
         INSERT INTO ${names.definitions} (flow_id, version, fingerprint, graph_json, created_at)
@@ -107,13 +115,13 @@ export function buildRunQueries(names: SqlNames, opts: { notify: boolean; skipLo
         SET status = 'CANCELLED', error_json = $2::jsonb, attempt_in_flight = false, next_attempt_at = NULL,
             version = version + 1, last_seq = last_seq + $3::int, updated_at = statement_timestamp()
         WHERE run_id = $1 AND status IN ('RUNNING', 'WAITING')
-        RETURNING *
+        RETURNING ${cols()}
       ), ev AS (
         ${insertEventsSql(names, 'upd', 'upd.last_seq - $3::int', '$4')}
       )
-      SELECT upd.*, ${due('upd')} AS due_in_ms, true AS changed FROM upd
+      SELECT ${cols('upd')}, ${due('upd')} AS due_in_ms, true AS changed FROM upd
       UNION ALL
-      SELECT r.*, ${due('r')}, false FROM ${names.runs} r WHERE r.run_id = $1 AND NOT EXISTS (SELECT 1 FROM upd)`,
+      SELECT ${cols('r')}, ${due('r')}, false FROM ${names.runs} r WHERE r.run_id = $1 AND NOT EXISTS (SELECT 1 FROM upd)`,
 
     // The inner query is an optimization fence (OFFSET 0): the due filter and order use the
     // (status, next_attempt_at) index; the lock filter then runs on due rows only.
@@ -128,9 +136,11 @@ export function buildRunQueries(names: SqlNames, opts: { notify: boolean; skipLo
       WHERE true ${notLockedFilter}
       LIMIT $1::int`,
 
+    // Future due times only: one already past belongs to a run that is due now (claimable, or held
+    // by a holder whose release wakes the workers), and counting it would make idle workers spin.
     msUntilNextDue: `SELECT ${due('m')} AS ms FROM (
         SELECT min(r.next_attempt_at) AS next_attempt_at FROM ${names.runs} r
-        WHERE r.status IN ('RUNNING', 'WAITING') AND r.next_attempt_at IS NOT NULL AND ${flowKeyFilter('r', '$1')}
+        WHERE r.status IN ('RUNNING', 'WAITING') AND r.next_attempt_at > clock_timestamp() AND ${flowKeyFilter('r', '$1')}
       ) m WHERE m.next_attempt_at IS NOT NULL`,
 
     tablesPresent: `SELECT to_regclass(${quoteLiteral(names.runs)}) IS NOT NULL AS runs,

@@ -13,6 +13,7 @@ import type {
   FlowStorage,
   IdempotencyRecord,
   JsonText,
+  LockRunOptions,
   NewEvent,
   NewRun,
   RunFilter,
@@ -21,13 +22,14 @@ import type {
 } from '../types.js';
 import { toStorageError } from './errors.js';
 import type { SqlExecutor } from './executor.js';
+import { acquireHeld, acquireInProcess, type AcquireHost } from './acquire.js';
 import { buildLeaseQueries, type LeaseQueries } from './lease-queries.js';
-import { ProcessLease, SessionLease, SqlLease, TransactionLease, type LeaseHost } from './leases.js';
+import type { SqlLease } from './leases.js';
 import { buildListRunsQuery } from './list-runs-query.js';
 import { migrate } from './migrate.js';
 import { DEFAULT_SCHEMA, sqlNames, type SqlNames } from './names.js';
 import { errorJson, eventsJson, toDefinitionRecord, toEventRecord, toIdempotencyRecord, toRunRecord } from './rows.js';
-import { buildRunQueries, type RunQueries } from './run-queries.js';
+import { buildRunQueries, preparableRunQueries, type RunQueries } from './run-queries.js';
 import { WakeHub } from './wake.js';
 
 export interface SqlStorageOptions {
@@ -47,7 +49,7 @@ export interface SqlStorageOptions {
 
 const TERMINAL = new Set(['COMPLETED', 'FAILED', 'CANCELLED']);
 
-export class SqlFlowStorage implements FlowStorage, LeaseHost {
+export class SqlFlowStorage implements FlowStorage, AcquireHost {
   readonly kind: string;
   readonly durable: boolean;
   readonly names: SqlNames;
@@ -73,6 +75,7 @@ export class SqlFlowStorage implements FlowStorage, LeaseHost {
     this.processLocks = executor.processLocks ?? new Set();
     this.runQueries = buildRunQueries(this.names, { notify: this.sharedDatabase, skipLocked: this.sharedDatabase });
     this.leaseQueries = buildLeaseQueries(this.names, { notify: this.sharedDatabase, freshReadFn: true });
+    executor.registerPrepared?.([...preparableRunQueries(this.runQueries), ...Object.values(this.leaseQueries)]);
     this.wake = new WakeHub(executor, this.names.wakeChannel, options.onBackgroundError ?? (() => undefined));
   }
 
@@ -103,7 +106,10 @@ export class SqlFlowStorage implements FlowStorage, LeaseHost {
       );
     }
     // Tables created by someone else's migrations lack our read-after-lock function: plain read (see lease-queries.ts).
-    if (present?.fresh_fn !== true) this.leaseQueries = buildLeaseQueries(this.names, { notify: this.sharedDatabase, freshReadFn: false });
+    if (present?.fresh_fn !== true) {
+      this.leaseQueries = buildLeaseQueries(this.names, { notify: this.sharedDatabase, freshReadFn: false });
+      this.executor.registerPrepared?.(Object.values(this.leaseQueries));
+    }
   }
 
   async close(): Promise<void> {
@@ -169,7 +175,7 @@ export class SqlFlowStorage implements FlowStorage, LeaseHost {
       if (!row) throw new StorageError('CREATE_RUN_FAILED', `createRun ${run.runId}: neither inserted nor found under its idempotency key`);
       const created = row.created === true;
       if (created) this.wake.emitLocal(run.runId);
-      return { run: toRunRecord(row), created };
+      return { run: toRunRecord(created ? { ...row, input_json: JSON.parse(run.input), state_json: JSON.parse(run.state) } : row), created };
     });
   }
 
@@ -202,51 +208,21 @@ export class SqlFlowStorage implements FlowStorage, LeaseHost {
     });
   }
 
-  lockRun(runId: string): Promise<RunLease | null> {
+  lockRun(runId: string, options?: LockRunOptions): Promise<RunLease | null> {
     return this.run('lockRun', async () => {
-      const lease = await this.acquire(runId);
+      const lease = await this.acquire(runId, options);
       if (lease) this.held.set(runId, lease);
       return lease;
     });
   }
 
-  private async acquire(runId: string): Promise<SqlLease | null> {
-    const { executor } = this;
-    if (executor.lockMode === 'process') {
-      const key = this.processLockKey(runId);
-      if (this.processLocks.has(key)) return null;
-      // Claimed before the read, so a concurrent lockRun in this process sees it taken.
-      this.processLocks.add(key);
-      try {
-        const [row] = await executor.query(this.runQueries.getRun, [runId]);
-        return new ProcessLease(this, runId, row ? toRunRecord(row) : null, executor, () => this.processLocks.delete(key));
-      } catch (err) {
-        this.processLocks.delete(key);
-        throw err;
-      }
-    }
-    const session = await executor.hold!();
-    try {
-      if (executor.lockMode === 'session') {
-        const [row] = await session.query(this.leaseQueries.lockAndReadSession, [runId]);
-        if (row?.locked !== true) {
-          await session.release();
-          return null;
-        }
-        return new SessionLease(this, runId, row.run_id == null ? null : toRunRecord(row), session);
-      }
-      const [lock] = await session.query(this.leaseQueries.tryTransactionLock, [runId]);
-      if (lock?.locked !== true) {
-        await session.release();
-        return null;
-      }
-      // A statement of its own, so its snapshot is taken after the lock was granted.
-      const [row] = await session.query(this.runQueries.getRun, [runId]);
-      return new TransactionLease(this, runId, row ? toRunRecord(row) : null, session, executor);
-    } catch (err) {
-      await session.release(true).catch(() => undefined);
-      throw err;
-    }
+  private async acquire(runId: string, options: LockRunOptions | undefined): Promise<SqlLease | null> {
+    if (this.executor.lockMode !== 'process') return acquireHeld(this, runId, options);
+    const key = this.processLockKey(runId);
+    if (this.processLocks.has(key)) return null;
+    // Claimed before the read, so a concurrent lockRun in this process sees it taken.
+    this.processLocks.add(key);
+    return acquireInProcess(this, runId, options, () => this.processLocks.delete(key));
   }
 
   cancelRun(runId: string, events: NewEvent[], error: ErrorRecord): Promise<FlowRunRecord | null> {

@@ -1,0 +1,127 @@
+/**
+ * The memory store's leases and rows: a lease is an entry in the store's lock table; rows keep
+ * every JSON value as the text the engine produced, parsed on each read (see `recordOf`).
+ */
+import { StaleRunError } from '../errors.js';
+import type { BeginAttemptRequest, FlowEventRecord, FlowRunRecord, JsonText, RunLease, Transition } from './types.js';
+
+/** A stored row: like FlowRunRecord but with JSON kept as text. */
+export interface RunRow extends Omit<FlowRunRecord, 'inputJson' | 'stateJson' | 'outputsJson' | 'attemptsJson' | 'dueInMs'> {
+  input: JsonText;
+  state: JsonText;
+  outputs: JsonText;
+  attempts: JsonText;
+  /** Parsed forms of the JSON above, for the engine's own reads under a lease (see recordOf). */
+  parsed: Partial<Record<'input' | 'state' | 'outputs' | 'attempts', unknown>>;
+}
+
+export interface EventRow extends Omit<FlowEventRecord, 'payloadJson'> {
+  payload: JsonText | null;
+}
+
+/**
+ * Public reads get freshly parsed values, as from a database. Reads under a lease (`shared`)
+ * reuse one parse per JSON text: the engine treats lease rows as read-only and copies what it
+ * hands to handlers, so parsing again on every step would only feed the garbage collector.
+ */
+export function recordOf(row: RunRow, now: number, shared = false): FlowRunRecord {
+  const { input, state, outputs, attempts, parsed: _parsed, ...rest } = row;
+  void _parsed;
+  const p = row.parsed;
+  const json = shared
+    ? {
+        input: (p.input ??= JSON.parse(input)),
+        state: (p.state ??= JSON.parse(state)),
+        outputs: (p.outputs ??= JSON.parse(outputs)),
+        attempts: (p.attempts ??= JSON.parse(attempts)),
+      }
+    : { input: JSON.parse(input), state: JSON.parse(state), outputs: JSON.parse(outputs), attempts: JSON.parse(attempts) };
+  const dueAt = row.nextAttemptAt?.getTime();
+  return {
+    ...rest,
+    createdAt: new Date(row.createdAt),
+    updatedAt: new Date(row.updatedAt),
+    nextAttemptAt: row.nextAttemptAt ? new Date(row.nextAttemptAt) : null,
+    error: row.error ? { ...row.error } : null,
+    inputJson: json.input,
+    stateJson: json.state,
+    outputsJson: json.outputs,
+    attemptsJson: json.attempts,
+    dueInMs: dueAt === undefined ? 0 : Math.max(0, dueAt - now),
+  };
+}
+
+/**
+ * The begin `LockRunOptions.beginAttempt` asks for, when `run` (read under the lock) qualifies:
+ * RUNNING, due, no attempt in flight, its node listed for its flow, the attempts JSON within bounds.
+ */
+export function requestedBegin(run: FlowRunRecord | null, request: BeginAttemptRequest | undefined): Transition | null {
+  if (!run || !request || run.status !== 'RUNNING' || run.attemptInFlight || run.dueInMs > 0 || run.currentNodeId === null) return null;
+  const key = `${run.flowId}@${run.flowVersion}`;
+  const nodeId = run.currentNodeId;
+  if (!Object.hasOwn(request.nodes, key) || !request.nodes[key]!.includes(nodeId)) return null;
+  const count = Object.hasOwn(run.attemptsJson, nodeId) ? run.attemptsJson[nodeId]! : 0;
+  const attempts = JSON.stringify({ ...run.attemptsJson, [nodeId]: count + 1 }) as JsonText;
+  if (Buffer.byteLength(attempts, 'utf8') > request.maxAttemptsBytes) return null;
+  return {
+    expectedVersion: run.version,
+    update: {
+      status: run.status,
+      currentNodeId: nodeId,
+      attempt: run.attempt + 1,
+      attempts,
+      attemptInFlight: true,
+      recoveries: run.recoveries,
+      nextAttemptAt: run.nextAttemptAt ? { at: run.nextAttemptAt } : null,
+      waitReason: run.waitReason,
+      error: run.error,
+    },
+    events: [{ type: 'NODE_STARTED', nodeId, attempt: run.attempt + 1 }],
+  };
+}
+
+/** What a memory lease needs of its store. */
+export interface MemoryLeaseHost {
+  commitTransition(runId: string, t: Transition): FlowRunRecord;
+  readRun(runId: string): FlowRunRecord | null;
+}
+
+export class MemoryLease implements RunLease {
+  private current: FlowRunRecord | null;
+  private released = false;
+
+  constructor(
+    private readonly store: MemoryLeaseHost,
+    readonly runId: string,
+    run: FlowRunRecord | null,
+    readonly attemptBegun: boolean,
+    private readonly unlock: () => void,
+  ) {
+    this.current = run;
+  }
+
+  get run(): FlowRunRecord | null {
+    return this.current;
+  }
+
+  async commit(transition: Transition): Promise<FlowRunRecord> {
+    if (this.released) throw new StaleRunError(this.runId, transition.expectedVersion);
+    try {
+      this.current = this.store.commitTransition(this.runId, transition);
+      return this.current;
+    } finally {
+      if (transition.release) await this.release();
+    }
+  }
+
+  async reload(): Promise<FlowRunRecord | null> {
+    this.current = this.store.readRun(this.runId);
+    return this.current;
+  }
+
+  async release(): Promise<void> {
+    if (this.released) return;
+    this.released = true;
+    this.unlock();
+  }
+}
