@@ -60,8 +60,10 @@ function beginCtes(names: SqlNames, lockedFrom: string): string {
         last_seq = r.last_seq + 1,
         updated_at = statement_timestamp()
       ${lockedFrom ? `FROM ${lockedFrom}` : ''}
+      -- status compared as text: only the primary key can serve this row (a prepared statement's
+      -- generic plan, made while the table was small, must not pick a status index and scan it).
       WHERE ${lockedFrom ? `${lockedFrom}.locked AND ` : ''}r.run_id = $1
-        AND r.status = 'RUNNING' AND NOT r.attempt_in_flight
+        AND r.status::text = 'RUNNING' AND NOT r.attempt_in_flight
         AND (r.next_attempt_at IS NULL OR r.next_attempt_at <= clock_timestamp())
         AND COALESCE(($2::jsonb -> (r.flow_id || '@' || r.flow_version)) ? r.current_node_id, false)
         -- jsonb's text is never shorter than the engine's JSON of the same object: a conservative bound.

@@ -20,6 +20,8 @@ export interface LeaseHost {
   readonly runQueries: RunQueries;
   /** Maps any failure to a typed error (StorageError; FlowErrors pass through). */
   fail(err: unknown, what: string): Error;
+  /** A commit that NOTIFYs is about to be sent: skip its echo. */
+  expectWake(runId: string): void;
   /** A commit asked for a wake-up: tell this process's listeners. */
   wakeLocal(runId: string): void;
   /** The lease ended (for the store's table of held leases). */
@@ -69,6 +71,7 @@ export abstract class SqlLease implements RunLease {
     const { sql, releases } = this.commitSql(t, slim);
     const params = commitParams(this.runId, t);
     let rows: Record<string, unknown>[];
+    if (t.wake) this.host.expectWake(this.runId);
     try {
       rows = await this.writer.query(sql, params);
     } catch (err) {

@@ -54,9 +54,13 @@ export interface RunQueries {
   tablesPresent: string;
 }
 
-/** The statements a driver may prepare once per connection (run often, fixed text, explicit result columns). */
+/**
+ * The statements a driver may prepare once per connection: run often, fixed text, explicit result
+ * columns, and served by a unique index whatever the table's size (a prepared statement may keep a
+ * generic plan made when the table was small). The looks for due work are planned on every call.
+ */
 export function preparableRunQueries(q: RunQueries): string[] {
-  return [q.createRun, q.runByIdempotencyKey, q.getRun, q.getEvents, q.getIdempotency, q.cancelRun, q.findDueRuns, q.msUntilNextDue];
+  return [q.createRun, q.runByIdempotencyKey, q.getRun, q.getEvents, q.getIdempotency];
 }
 
 export function buildRunQueries(names: SqlNames, opts: { notify: boolean; skipLocked: boolean }): RunQueries {
@@ -114,7 +118,7 @@ export function buildRunQueries(names: SqlNames, opts: { notify: boolean; skipLo
         UPDATE ${names.runs}
         SET status = 'CANCELLED', error_json = $2::jsonb, attempt_in_flight = false, next_attempt_at = NULL,
             version = version + 1, last_seq = last_seq + $3::int, updated_at = statement_timestamp()
-        WHERE run_id = $1 AND status IN ('RUNNING', 'WAITING')
+        WHERE run_id = $1 AND status::text IN ('RUNNING', 'WAITING') -- as text: by primary key only (see lease-queries.ts)
         RETURNING ${cols()}
       ), ev AS (
         ${insertEventsSql(names, 'upd', 'upd.last_seq - $3::int', '$4')}

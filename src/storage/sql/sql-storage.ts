@@ -131,6 +131,10 @@ export class SqlFlowStorage implements FlowStorage, AcquireHost {
     return toStorageError(err, this.executor.target, what);
   }
 
+  expectWake(runId: string): void {
+    this.wake.expectLocal(runId);
+  }
+
   wakeLocal(runId: string): void {
     this.wake.emitLocal(runId);
   }
@@ -167,6 +171,7 @@ export class SqlFlowStorage implements FlowStorage, AcquireHost {
   createRun(run: NewRun): Promise<{ run: FlowRunRecord; created: boolean }> {
     return this.run('createRun', async () => {
       const params = [run.runId, run.flowId, run.flowVersion, run.tenantId, run.currentNodeId, run.input, run.state, run.idempotencyKey, run.events.length, eventsJson(run.events)];
+      this.wake.expectLocal(run.runId);
       let [row] = await this.executor.query(this.runQueries.createRun, params);
       if (!row && run.idempotencyKey !== null) {
         // The key was taken by a transaction that committed after our snapshot: read its run now.

@@ -34,13 +34,19 @@ export class WakeHub {
     };
   }
 
-  /** This process made `runId` due: tell local listeners now (and remember it, to skip the NOTIFY echo). */
+  /**
+   * This process is about to send a statement that NOTIFYs for `runId`: remember it first, so the
+   * echo is skipped even when it arrives on the LISTEN connection before the statement's own reply.
+   */
+  expectLocal(runId: string): void {
+    if (this.listeners.size === 0 || !this.stopListening) return;
+    if (this.recentLocal.size > 10_000) this.sweep();
+    this.recentLocal.set(runId, Date.now() + ECHO_WINDOW_MS);
+  }
+
+  /** This process made `runId` due: tell local listeners now. */
   emitLocal(runId: string): void {
     if (this.listeners.size === 0) return;
-    if (this.stopListening) {
-      if (this.recentLocal.size > 10_000) this.sweep();
-      this.recentLocal.set(runId, Date.now() + ECHO_WINDOW_MS);
-    }
     this.emit(runId);
   }
 
