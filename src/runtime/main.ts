@@ -15,8 +15,8 @@ async function main(): Promise<void> {
     flows,
     allowInsecureBind: process.env.FLOW_ALLOW_INSECURE_BIND === '1',
   });
+  stopOnSignals(runtime); // before the banner: whoever waits for it may signal at once
   console.log(describeStartup(runtime, source));
-  stopOnSignals(runtime);
 }
 
 main().catch((err: unknown) => {

@@ -3,7 +3,7 @@
  * every JSON value as the text the engine produced, parsed on each read (see `recordOf`).
  */
 import { StaleRunError } from '../errors.js';
-import type { BeginAttemptRequest, FlowEventRecord, FlowRunRecord, JsonText, RunLease, Transition } from './types.js';
+import type { FlowEventRecord, FlowRunRecord, JsonText, RunLease, Transition } from './types.js';
 
 /** A stored row: like FlowRunRecord but with JSON kept as text. */
 export interface RunRow extends Omit<FlowRunRecord, 'inputJson' | 'stateJson' | 'outputsJson' | 'attemptsJson' | 'dueInMs'> {
@@ -48,35 +48,6 @@ export function recordOf(row: RunRow, now: number, shared = false): FlowRunRecor
     outputsJson: json.outputs,
     attemptsJson: json.attempts,
     dueInMs: dueAt === undefined ? 0 : Math.max(0, dueAt - now),
-  };
-}
-
-/**
- * The begin `LockRunOptions.beginAttempt` asks for, when `run` (read under the lock) qualifies:
- * RUNNING, due, no attempt in flight, its node listed for its flow, the attempts JSON within bounds.
- */
-export function requestedBegin(run: FlowRunRecord | null, request: BeginAttemptRequest | undefined): Transition | null {
-  if (!run || !request || run.status !== 'RUNNING' || run.attemptInFlight || run.dueInMs > 0 || run.currentNodeId === null) return null;
-  const key = `${run.flowId}@${run.flowVersion}`;
-  const nodeId = run.currentNodeId;
-  if (!Object.hasOwn(request.nodes, key) || !request.nodes[key]!.includes(nodeId)) return null;
-  const count = Object.hasOwn(run.attemptsJson, nodeId) ? run.attemptsJson[nodeId]! : 0;
-  const attempts = JSON.stringify({ ...run.attemptsJson, [nodeId]: count + 1 }) as JsonText;
-  if (Buffer.byteLength(attempts, 'utf8') > request.maxAttemptsBytes) return null;
-  return {
-    expectedVersion: run.version,
-    update: {
-      status: run.status,
-      currentNodeId: nodeId,
-      attempt: run.attempt + 1,
-      attempts,
-      attemptInFlight: true,
-      recoveries: run.recoveries,
-      nextAttemptAt: run.nextAttemptAt ? { at: run.nextAttemptAt } : null,
-      waitReason: run.waitReason,
-      error: run.error,
-    },
-    events: [{ type: 'NODE_STARTED', nodeId, attempt: run.attempt + 1 }],
   };
 }
 

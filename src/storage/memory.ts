@@ -8,7 +8,8 @@ import { systemClock, type Clock } from '../engine/clock.js';
 import type { DefinitionRecord, DueAt, DueRunQuery, FlowEventRecord, FlowRunRecord, FlowStorage, IdempotencyRecord } from './types.js';
 import type { JsonText, LockRunOptions, NewEvent, NewRun, RunFilter, RunLease, RunPage, Transition } from './types.js';
 import { decodeCursor, encodeCursor, normalizeRunFilter } from './run-filter.js';
-import { MemoryLease, recordOf, requestedBegin, type EventRow, type RunRow } from './memory-lease.js';
+import { isDueNow, requestedBegin } from './lock-begin.js';
+import { MemoryLease, recordOf, type EventRow, type RunRow } from './memory-lease.js';
 
 export interface MemoryStorageOptions {
   /** Source of "now" for due times (default: the system clock). The engine passes its own clock. */
@@ -143,11 +144,11 @@ export class MemoryStorage implements FlowStorage {
 
   async lockRun(runId: string, options?: LockRunOptions): Promise<RunLease | null> {
     if (this.locked.has(runId)) return null;
-    this.locked.add(runId);
     let run = this.readRun(runId);
+    if (options?.onlyIfDue && !isDueNow(run)) return null;
+    this.locked.add(runId);
     const begin = requestedBegin(run, options?.beginAttempt);
     if (begin) run = this.commitTransition(runId, begin);
-    else if (options?.beginAttempt && options.onlyIfBegun) return (this.locked.delete(runId), null);
     return new MemoryLease(this, runId, run, begin !== null, () => this.locked.delete(runId));
   }
 

@@ -186,11 +186,12 @@ export interface LockRunOptions {
    */
   beginAttempt?: BeginAttemptRequest;
   /**
-   * With `beginAttempt`: when the attempt is not begun (the run does not qualify), hold nothing and
-   * return null, as when another holder has the lock. For a caller that only wants work to run now
-   * (a worker told that a run has work): one round trip whether it gets the run or not.
+   * Lock the run only if it is due by the store's clock (RUNNING with its attempt due, or WAITING
+   * with a timer that is due); otherwise return null and hold nothing, not even for an instant,
+   * as when another holder has the lock. For a worker claiming runs it was told have work: a run
+   * that moved on meanwhile is never held, so a `resumeRun` or `tick` on it never finds it busy.
    */
-  onlyIfBegun?: boolean;
+  onlyIfDue?: boolean;
 }
 
 export interface BeginAttemptRequest {
@@ -257,7 +258,7 @@ export interface FlowStorage {
 
   /**
    * Take the run's exclusive lock (Postgres: advisory lock held on one connection until release).
-   * Returns null when another holder has it (or, with `onlyIfBegun`, when nothing was begun).
+   * Returns null when another holder has it (or, with `onlyIfDue`, when the run is not due).
    * The lease's `run` is read under the lock.
    */
   lockRun(runId: string, options?: LockRunOptions): Promise<RunLease | null>;

@@ -9,9 +9,11 @@
  * first step costs no extra commit.
  *
  * A wake-up names the run that has work (`hint`): the next pass tries those runs first, without a
- * look, with locks that hold a run only if they begin its attempt (`onlyIfBegun`) — one round trip
- * per announced run, taken or not. The wake-ups stand for the look: a pass on announced runs that
- * finds nothing does not look again (polls and due times still do).
+ * look — one round trip per announced run, taken or not. The wake-ups stand for the look: a pass
+ * on announced runs that finds nothing does not look again (polls and due times still do).
+ * Every lock of the claimer holds a run only if it is still due (`onlyIfDue`): an announcement or
+ * candidate that is stale by then costs one round trip, and never makes the run look busy to a
+ * `resumeRun` or `tick` that comes at that moment.
  */
 import type { FlowStorage, LockRunOptions, RunLease } from '../storage/types.js';
 import type { WorkerCounters } from './types.js';
@@ -60,10 +62,10 @@ export class DueRunClaimer {
    * (except runs whose attempt the lock began: their step must run).
    */
   async claim(free: number, flowKeys: string[], holding: ReadonlyMap<string, unknown>, stopping: () => boolean): Promise<ClaimPass> {
-    const options = this.lockOptions();
-    const announced = options?.beginAttempt ? this.takeHints(free, holding) : [];
+    const options: LockRunOptions = { ...this.lockOptions(), onlyIfDue: true };
+    const announced = this.takeHints(free, holding);
     if (announced.length > 0) {
-      const { leases, error } = await this.lock(announced, { ...options, onlyIfBegun: true }, stopping);
+      const { leases, error } = await this.lock(announced, options, stopping);
       const more = this.hints.size > 0 || this.candidates.length > 0 || this.hintsOverflowed;
       return { leases, looked: true, due: 0, more, error };
     }
@@ -100,14 +102,14 @@ export class DueRunClaimer {
     return ids;
   }
 
-  private async lock(ids: string[], options: LockRunOptions | undefined, stopping: () => boolean): Promise<{ leases: RunLease[]; error?: unknown }> {
+  private async lock(ids: string[], options: LockRunOptions, stopping: () => boolean): Promise<{ leases: RunLease[]; error?: unknown }> {
     const attempts = await Promise.allSettled(ids.map((id) => this.storage.lockRun(id, options)));
     const leases: RunLease[] = [];
     let error: unknown;
     for (const attempt of attempts) {
       if (attempt.status === 'rejected') error ??= attempt.reason;
       else if (attempt.value) leases.push(attempt.value);
-      else this.counters.lockMisses += 1; // another holder has it (or nothing was due): not an error
+      else this.counters.lockMisses += 1; // another holder has it, or it is not due any more: not an error
     }
     if (stopping()) {
       // A lease whose attempt the lock already began is kept: its step runs (a drain finishes begun

@@ -90,26 +90,38 @@ export function lockBeginContract(handle: () => StoreHandle): void {
     await lease.release();
   });
 
-  it('lockRun with onlyIfBegun holds the run only when it begins the attempt', async () => {
+  it('lockRun with onlyIfDue holds only a due run, and never one that is not', async () => {
     const s = store();
+    const due = { onlyIfDue: true } as const;
     const waiting = await runWith(s, { status: 'WAITING', waitReason: 'approval' });
-    expect(await s.lockRun(waiting.runId, { beginAttempt: request(), onlyIfBegun: true })).toBeNull();
-    expect(await s.lockRun(randomUUID(), { beginAttempt: request(), onlyIfBegun: true })).toBeNull();
-    // Nothing is held or written: a plain lock gets it at once, and the row is as it was.
-    const plain = (await s.lockRun(waiting.runId))!;
-    expect(plain.run).toEqual({ ...waiting, dueInMs: plain.run!.dueInMs });
-    await plain.release();
-    const due = await runWith(s);
-    const lease = (await s.lockRun(due.runId, { beginAttempt: request(), onlyIfBegun: true }))!;
+    const later = await runWith(s, { nextAttemptAt: { delayMs: 60_000 } });
+    const done = await runWith(s, { status: 'COMPLETED', currentNodeId: null });
+    for (const run of [waiting, later, done]) {
+      expect(await s.lockRun(run.runId, due)).toBeNull();
+      expect(await s.lockRun(run.runId, { ...due, beginAttempt: request() })).toBeNull();
+      // Nothing was held or written: a plain lock gets it at once, and the row is as it was.
+      const plain = (await s.lockRun(run.runId))!;
+      expect(plain.run).toEqual({ ...run, dueInMs: plain.run!.dueInMs });
+      await plain.release();
+    }
+    expect(await s.lockRun(randomUUID(), due)).toBeNull();
+    // Due: locked (and begun when asked); a due timer is locked without a begin (the engine resumes it).
+    const ready = await runWith(s);
+    const lease = (await s.lockRun(ready.runId, { ...due, beginAttempt: request() }))!;
     expect(lease.attemptBegun).toBe(true);
-    expect(lease.run).toMatchObject({ attempt: 1, attemptInFlight: true, version: due.version + 1 });
-    expect(await s.lockRun(due.runId, { beginAttempt: request(), onlyIfBegun: true })).toBeNull();
+    expect(lease.run).toMatchObject({ attempt: 1, attemptInFlight: true, version: ready.version + 1 });
+    expect(await s.lockRun(ready.runId, due)).toBeNull();
     await lease.release();
-    // In flight now (its holder let go mid-attempt): nothing to begin, so nothing held.
-    expect(await s.lockRun(due.runId, { beginAttempt: request(), onlyIfBegun: true })).toBeNull();
-    const again = (await s.lockRun(due.runId))!;
-    expect(again.run!.version).toBe(due.version + 1);
-    await again.release();
+    // In flight now (its holder let go mid-attempt): still due, so locked, but not begun again.
+    const inFlight = (await s.lockRun(ready.runId, { ...due, beginAttempt: request() }))!;
+    expect(inFlight.attemptBegun ?? false).toBe(false);
+    expect(inFlight.run).toMatchObject({ attemptInFlight: true, version: ready.version + 1 });
+    await inFlight.release();
+    const timer = await runWith(s, { status: 'WAITING', waitReason: 'timer', nextAttemptAt: { at: new Date(Date.now() - 10) } });
+    const woken = (await s.lockRun(timer.runId, { ...due, beginAttempt: request() }))!;
+    expect(woken.attemptBegun ?? false).toBe(false);
+    expect(woken.run).toMatchObject({ status: 'WAITING', version: timer.version });
+    await woken.release();
   });
 
   it('a commit on top of a version the holder read elsewhere returns the whole new row', async () => {

@@ -57,12 +57,12 @@ describe('DueRunClaimer', () => {
     const options: LockRunOptions = { beginAttempt: { nodes: { 'f@1': ['a'] }, maxAttemptsBytes: 100 } };
     const claimer = new DueRunClaimer(storage, 0, zeroCounters(), undefined, () => options);
     const pass = await claimer.claim(2, ['f@1'], new Map(), () => true);
-    expect(calls.options).toEqual([options, options]);
+    expect(calls.options).toEqual([{ ...options, onlyIfDue: true }, { ...options, onlyIfDue: true }]);
     expect(pass.leases.map((l) => l.runId)).toEqual(['begun']);
     expect(calls.released).toEqual(['plain']);
   });
 
-  it('tries announced runs first, without a look, holding only those whose attempt it begins', async () => {
+  it('tries announced runs first, without a look, locking only runs still due', async () => {
     const { storage, calls } = fakeStorage(['x'], new Set(), new Set(['woken']));
     const options: LockRunOptions = { beginAttempt: { nodes: { 'f@1': ['a'] }, maxAttemptsBytes: 100 } };
     const claimer = new DueRunClaimer(storage, 0, zeroCounters(), undefined, () => options);
@@ -71,7 +71,7 @@ describe('DueRunClaimer', () => {
     const pass = await claimer.claim(3, ['f@1'], new Map([['mine', 0]]), () => false);
     expect(calls.looks).toBe(0);
     expect(calls.locks).toEqual(['woken']);
-    expect(calls.options).toEqual([{ ...options, onlyIfBegun: true }]);
+    expect(calls.options).toEqual([{ ...options, onlyIfDue: true }]);
     expect(pass).toMatchObject({ looked: true, due: 0, more: false });
     expect(pass.leases.map((l) => l.runId)).toEqual(['woken']);
     // No announcement left: the next pass looks.

@@ -41,8 +41,9 @@ export async function serveCommand(opts: StoreOptions & { flows?: string; port?:
     worker: !opts.noWorker,
     allowInsecureBind: opts.allowInsecureBind || process.env.FLOW_ALLOW_INSECURE_BIND === '1',
   });
-  console.log(describeStartup(runtime, source));
+  // Handlers first: whoever waits for the banner may signal the moment it appears.
   stopOnSignals(runtime);
+  console.log(describeStartup(runtime, source));
 }
 
 export async function workerCommand(opts: StoreOptions & { flows?: string; concurrency?: string }) {
@@ -55,8 +56,8 @@ export async function workerCommand(opts: StoreOptions & { flows?: string; concu
     throw err;
   }
   engine.startWorker({ concurrency: parseIntOption('--concurrency', opts.concurrency, 1, 1000) });
+  stopOnSignals(engine, 'worker'); // before the banner: whoever waits for it may signal at once
   console.log(`[hazel-flow] worker on ${describeStorage(engine.storage)} for ${engine.registry.keys().join(', ')} (from ${source}); Ctrl+C to stop`);
-  stopOnSignals(engine, 'worker');
 }
 
 export async function migrateCommand(opts: StoreOptions & { json: boolean }) {

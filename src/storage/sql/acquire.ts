@@ -2,11 +2,12 @@
  * Taking a run's lock and reading its row — and, when asked, beginning its current attempt — in
  * one round trip where the lock mode allows it (see `LockMode` in executor.ts):
  * - session (pg): lock, begin-or-read, in one statement on the lease's connection (with
- *   `onlyIfBegun`, a lock that begins nothing is let go in that same statement);
+ *   `onlyIfDue`, the statement tries the lock only on a due run);
  * - process (PGlite): the in-process lock, then one statement that begins or reads;
  * - transaction (Prisma): the lock in the holding transaction, then the begin-or-read through the
  *   client (the holding transaction never commits, so nothing durable may be written in it).
  */
+import { isDueNow } from '../lock-begin.js';
 import type { BeginAttemptRequest, LockRunOptions } from '../types.js';
 import type { SqlExecutor, SqlParam, SqlRow } from './executor.js';
 import { ProcessLease, SessionLease, TransactionLease, type LeaseHost, type SqlLease } from './leases.js';
@@ -26,7 +27,20 @@ function beginParams(runId: string, begin: BeginAttemptRequest): SqlParam[] {
   return [runId, text, Math.max(0, Math.floor(begin.maxAttemptsBytes))];
 }
 
+/** A begin request that never begins anything (`onlyIfDue` without `beginAttempt`). */
+const NO_BEGIN: BeginAttemptRequest = { nodes: {}, maxAttemptsBytes: 0 };
+
 const runOf = (row: SqlRow | undefined) => (row && row.run_id != null ? toRunRecord(row) : null);
+
+/**
+ * `onlyIfDue` outside session mode: read the run without the lock first, and lock only a run that
+ * is due, so that a run that is not is never held. (In session mode the lock statement checks.)
+ */
+export async function dueOrNotAsked(host: AcquireHost, runId: string, options: LockRunOptions | undefined): Promise<boolean> {
+  if (!options?.onlyIfDue) return true;
+  const [row] = await host.executor.query(host.runQueries.getRun, [runId]);
+  return isDueNow(runOf(row));
+}
 
 /** `process` mode: `claim` has already taken the in-process lock; `unclaim` gives it back. */
 export async function acquireInProcess(host: AcquireHost, runId: string, options: LockRunOptions | undefined, unclaim: () => void): Promise<SqlLease | null> {
@@ -36,10 +50,6 @@ export async function acquireInProcess(host: AcquireHost, runId: string, options
     const [row] = begin
       ? await executor.query(host.leaseQueries.beginOrRead, beginParams(runId, begin))
       : await executor.query(host.runQueries.getRun, [runId]);
-    if (begin && options?.onlyIfBegun && row?.begun !== true) {
-      unclaim();
-      return null;
-    }
     return new ProcessLease(host, runId, runOf(row), row?.begun === true, executor, unclaim);
   } catch (err) {
     unclaim();
@@ -51,13 +61,16 @@ export async function acquireInProcess(host: AcquireHost, runId: string, options
 export async function acquireHeld(host: AcquireHost, runId: string, options: LockRunOptions | undefined): Promise<SqlLease | null> {
   const { executor } = host;
   const begin = options?.beginAttempt;
+  if (executor.lockMode === 'transaction' && !(await dueOrNotAsked(host, runId, options))) return null;
   const session = await executor.hold!();
   try {
     if (executor.lockMode === 'session') {
-      const lockSql = options?.onlyIfBegun ? host.leaseQueries.lockBeginOnlySession : host.leaseQueries.lockBeginSession;
-      const [row] = begin
-        ? await session.query(lockSql, beginParams(runId, begin))
-        : await session.query(host.leaseQueries.lockAndReadSession, [runId]);
+      const q = host.leaseQueries;
+      const [row] = options?.onlyIfDue
+        ? await session.query(q.lockDueSession, beginParams(runId, begin ?? NO_BEGIN))
+        : begin
+          ? await session.query(q.lockBeginSession, beginParams(runId, begin))
+          : await session.query(q.lockAndReadSession, [runId]);
       if (row?.locked !== true) {
         await session.release();
         return null;
@@ -73,10 +86,6 @@ export async function acquireHeld(host: AcquireHost, runId: string, options: Loc
     const [row] = begin
       ? await executor.query(host.leaseQueries.beginOrRead, beginParams(runId, begin))
       : await session.query(host.runQueries.getRun, [runId]);
-    if (begin && options?.onlyIfBegun && row?.begun !== true) {
-      await session.release();
-      return null;
-    }
     return new TransactionLease(host, runId, runOf(row), row?.begun === true, session, executor);
   } catch (err) {
     await session.release(true).catch(() => undefined);

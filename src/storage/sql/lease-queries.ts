@@ -25,10 +25,10 @@ export interface LeaseQueries {
    */
   lockBeginSession: string;
   /**
-   * `lockBeginSession` for `onlyIfBegun`: when nothing is begun, the lock is let go in the same
-   * statement (nothing was written, so nothing can be read early) and `locked` is false.
+   * `lockBeginSession` for `onlyIfDue`: the lock is only tried on a run that is due by the
+   * statement's snapshot; no row when it was not tried (the caller treats that as not locked).
    */
-  lockBeginOnlySession: string;
+  lockDueSession: string;
   /** transaction/process mode, under a lock already held; $1…$3 as `lockBeginSession`. Rows: `begun` + the run; none if absent. */
   beginOrRead: string;
   /** transaction mode, $1 runId: the transaction-scoped lock, held until the holding transaction ends. */
@@ -48,26 +48,41 @@ export interface LeaseQueries {
   commitFullAndUnlock: string;
 }
 
-/** The begin of the current attempt, as the engine's own begin commit would write it (see step.ts). */
+/** Attempts per node of run row `a` with one more at its current node. */
+const attemptsPlusOne = (a: string) =>
+  `${a}.attempts_json || jsonb_build_object(${a}.current_node_id, COALESCE((${a}.attempts_json ->> ${a}.current_node_id)::int, 0) + 1)`;
+
+/**
+ * Whether run row `a` qualifies for `LockRunOptions.beginAttempt` ($2 nodes JSON, $3 max bytes).
+ * The status is compared as text so that only the primary key can serve the row: a prepared
+ * statement's generic plan, made while the table was small, must not pick a status index and scan it.
+ */
+function beginnable(a: string): string {
+  return `${a}.status::text = 'RUNNING' AND NOT ${a}.attempt_in_flight
+        AND (${a}.next_attempt_at IS NULL OR ${a}.next_attempt_at <= clock_timestamp())
+        AND COALESCE(($2::jsonb -> (${a}.flow_id || '@' || ${a}.flow_version)) ? ${a}.current_node_id, false)
+        -- jsonb's text is never shorter than the engine's JSON of the same object: a conservative bound.
+        AND octet_length((${attemptsPlusOne(a)})::text) <= $3::int`;
+}
+
+/** Due by the database clock: RUNNING with its attempt due, or WAITING with a due timer (findDueRuns' rule). */
+function dueNow(a: string): string {
+  return `((${a}.status::text = 'RUNNING' AND (${a}.next_attempt_at IS NULL OR ${a}.next_attempt_at <= clock_timestamp()))
+        OR (${a}.status::text = 'WAITING' AND ${a}.next_attempt_at <= clock_timestamp()))`;
+}
+
+/** The begin of the current attempt, as the engine's own begin commit would write it (see begin.ts). */
 function beginCtes(names: SqlNames, lockedFrom: string): string {
-  const newAttempts = `r.attempts_json || jsonb_build_object(r.current_node_id, COALESCE((r.attempts_json ->> r.current_node_id)::int, 0) + 1)`;
   return `b AS (
       UPDATE ${names.runs} r SET
         attempt = r.attempt + 1,
         attempt_in_flight = true,
-        attempts_json = ${newAttempts},
+        attempts_json = ${attemptsPlusOne('r')},
         version = r.version + 1,
         last_seq = r.last_seq + 1,
         updated_at = statement_timestamp()
       ${lockedFrom ? `FROM ${lockedFrom}` : ''}
-      -- status compared as text: only the primary key can serve this row (a prepared statement's
-      -- generic plan, made while the table was small, must not pick a status index and scan it).
-      WHERE ${lockedFrom ? `${lockedFrom}.locked AND ` : ''}r.run_id = $1
-        AND r.status::text = 'RUNNING' AND NOT r.attempt_in_flight
-        AND (r.next_attempt_at IS NULL OR r.next_attempt_at <= clock_timestamp())
-        AND COALESCE(($2::jsonb -> (r.flow_id || '@' || r.flow_version)) ? r.current_node_id, false)
-        -- jsonb's text is never shorter than the engine's JSON of the same object: a conservative bound.
-        AND octet_length((${newAttempts})::text) <= $3::int
+      WHERE ${lockedFrom ? `${lockedFrom}.locked AND ` : ''}r.run_id = $1 AND ${beginnable('r')}
       RETURNING ${runColumnsSql('r')}
     ), ev AS (
       INSERT INTO ${names.events} (run_id, seq, at, type, node_id, attempt, duration_ms, error_json, payload_json)
@@ -129,6 +144,14 @@ export function buildLeaseQueries(names: SqlNames, opts: { notify: boolean; fres
     ${commitFrom}`;
   const slim = [committedColumnsSql(), committedColumnsSql('upd')] as const;
   const full = [runColumnsSql(), runColumnsSql('upd')] as const;
+  // After the lock (CTE l) and the begin (CTE b): the begun row, or else the row read after the
+  // lock — only then (a one-time filter), so that the fresh read is not even run when b wrote.
+  // No row at all when l has none (the lock was not tried).
+  const lockBeginSelect = `SELECT l.locked, true AS begun, ${runColumnsSql('b')}, ${dueInMsSql('b')} AS due_in_ms FROM l, b
+      UNION ALL
+      SELECT l.locked, false, ${runColumnsSql('r')}, ${dueInMsSql('r')}
+      FROM (SELECT locked FROM l WHERE NOT EXISTS (SELECT 1 FROM b) OFFSET 0) l
+      ${readAfterLock('l.locked')}`;
 
   return {
     lockAndReadSession: `SELECT l.locked, ${runColumnsSql('r')}, ${dueInMsSql('r')} AS due_in_ms
@@ -138,18 +161,13 @@ export function buildLeaseQueries(names: SqlNames, opts: { notify: boolean; fres
     // UPDATE, re-checks its conditions on the newest committed version before writing it. When it
     // writes nothing, the read after the lock gives the row as it is.
     lockBeginSession: `WITH l AS MATERIALIZED (SELECT pg_try_advisory_lock(${key}) AS locked), ${beginCtes(names, 'l')}
-      SELECT l.locked, true AS begun, ${runColumnsSql('b')}, ${dueInMsSql('b')} AS due_in_ms FROM l, b
-      UNION ALL
-      SELECT l.locked, false, ${runColumnsSql('r')}, ${dueInMsSql('r')}
-      -- Only when nothing was begun (a one-time filter): the fresh read is not even planned then.
-      FROM (SELECT locked FROM l WHERE NOT EXISTS (SELECT 1 FROM b) OFFSET 0) l
-      ${readAfterLock('l.locked')}`,
-    lockBeginOnlySession: `WITH l AS MATERIALIZED (SELECT pg_try_advisory_lock(${key}) AS locked), ${beginCtes(names, 'l')}, u AS (
-        SELECT pg_advisory_unlock(${key}) AS ok FROM l WHERE l.locked AND NOT EXISTS (SELECT 1 FROM b)
-      )
-      SELECT b.run_id IS NOT NULL AS locked, b.run_id IS NOT NULL AS begun, ${runColumnsSql('b')}, ${dueInMsSql('b')} AS due_in_ms,
-        (SELECT count(*) FROM u)::int AS unlocked
-      FROM l LEFT JOIN b ON true`,
+      ${lockBeginSelect}`,
+    // The lock is only tried on a run that is due (by the statement's snapshot): a run that is not
+    // is never held, not even for the statement, so a resumeRun or tick on it never finds it busy.
+    lockDueSession: `WITH l AS MATERIALIZED (
+        SELECT pg_try_advisory_lock(${key}) AS locked FROM ${names.runs} q WHERE q.run_id = $1 AND ${dueNow('q')}
+      ), ${beginCtes(names, 'l')}
+      ${lockBeginSelect}`,
     beginOrRead: `WITH ${beginCtes(names, '')}
       SELECT true AS begun, ${runColumnsSql('b')}, ${dueInMsSql('b')} AS due_in_ms FROM b
       UNION ALL

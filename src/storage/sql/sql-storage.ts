@@ -22,7 +22,7 @@ import type {
 } from '../types.js';
 import { toStorageError } from './errors.js';
 import type { SqlExecutor } from './executor.js';
-import { acquireHeld, acquireInProcess, type AcquireHost } from './acquire.js';
+import { acquireHeld, acquireInProcess, dueOrNotAsked, type AcquireHost } from './acquire.js';
 import { buildLeaseQueries, type LeaseQueries } from './lease-queries.js';
 import type { SqlLease } from './leases.js';
 import { buildListRunsQuery } from './list-runs-query.js';
@@ -225,6 +225,7 @@ export class SqlFlowStorage implements FlowStorage, AcquireHost {
     if (this.executor.lockMode !== 'process') return acquireHeld(this, runId, options);
     const key = this.processLockKey(runId);
     if (this.processLocks.has(key)) return null;
+    if (options?.onlyIfDue && (!(await dueOrNotAsked(this, runId, options)) || this.processLocks.has(key))) return null;
     // Claimed before the read, so a concurrent lockRun in this process sees it taken.
     this.processLocks.add(key);
     return acquireInProcess(this, runId, options, () => this.processLocks.delete(key));
