@@ -2,15 +2,58 @@
  * One error base for the whole package: every failure a caller can see is a `FlowError`
  * with a stable `code` (safe to switch on, stored in the timeline) and `retryable`
  * (whether trying the same thing again may succeed). The original error is kept in `cause`.
+ *
+ * Messages of the errors that @hazeljs/flow 0.5.x also had start with 0.5.x's wording (e.g.
+ * "Lock busy for run …"), and the detail this package adds comes after it.
  */
+export interface FlowErrorOptions {
+  /** Whether trying again may succeed (default false). */
+  retryable?: boolean;
+  cause?: unknown;
+}
+
+/** A code as codes are written: UPPER_SNAKE_CASE, optionally with `.`, `:` or `-` between parts (`HTTP_404`, `DB.TIMEOUT`). */
+const CODE_SHAPE = /^[A-Z][A-Z0-9]*(?:[_.:-][A-Z0-9]+)*$/;
+
+/** 2: shaped like a code; 1: one word (no whitespace); 0: prose (or empty). */
+function codeLikeness(text: unknown): number {
+  if (typeof text !== 'string' || text === '') return 0;
+  if (CODE_SHAPE.test(text)) return 2;
+  return /\s/.test(text) ? 0 : 1;
+}
+
+/**
+ * Which argument order a `new FlowError(a, b, c)` call used. The third argument decides when it
+ * is there: a boolean is 0.5.x's `retryable` (so 0.5.x's order), an object is this package's
+ * options. Without it, the argument that looks more like a code is the code: the second one only
+ * when it is strictly more code-like than the first (UPPER_SNAKE beats a single word beats prose);
+ * a tie is this package's order.
+ */
+export function isLegacyFlowErrorOrder(first: unknown, second: unknown, third?: unknown): boolean {
+  if (typeof third === 'boolean') return true;
+  if (third !== undefined && third !== null) return false;
+  return codeLikeness(second) > codeLikeness(first);
+}
+
 export class FlowError extends Error {
   readonly code: string;
   readonly retryable: boolean;
 
-  constructor(code: string, message: string, options: { retryable?: boolean; cause?: unknown } = {}) {
-    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+  /**
+   * `new FlowError(code, message, { retryable, cause })`, or 0.5.x's
+   * `new FlowError(message, code, retryable?)`: both are accepted. A boolean third argument
+   * always means 0.5.x's order and an object always means this one; with two arguments the one
+   * shaped like a code (e.g. `CARD_DECLINED`) is taken as the code (see `isLegacyFlowErrorOrder`).
+   * Pass the third argument (`{}` or `false`) to leave no room for doubt.
+   */
+  constructor(code: string, message: string, options?: FlowErrorOptions);
+  constructor(message: string, code: string, retryable?: boolean);
+  constructor(first: string, second: string, third?: FlowErrorOptions | boolean) {
+    const legacy = isLegacyFlowErrorOrder(first, second, third);
+    const options: FlowErrorOptions = typeof third === 'object' && third !== null ? third : { retryable: third === true };
+    super(legacy ? first : second, options.cause === undefined ? undefined : { cause: options.cause });
     this.name = new.target.name;
-    this.code = code;
+    this.code = legacy ? second : first;
     this.retryable = options.retryable ?? false;
   }
 
@@ -28,23 +71,30 @@ export class FlowError extends Error {
 /** Another holder is advancing this run right now (its advisory lock is taken). */
 export class LockBusyError extends FlowError {
   constructor(readonly runId: string) {
-    super('LOCK_BUSY', `Run ${runId} is being advanced by another worker`, { retryable: true });
+    super('LOCK_BUSY', `Lock busy for run ${runId}: another worker is advancing it`, { retryable: true });
   }
 }
 
-/** Two or more edges matched at the top priority: the graph does not say where to go. */
+/**
+ * Two or more edges matched at the top priority: the graph does not say where to go.
+ * `new AmbiguousEdgeError(nodeId)` (0.5.x's form) is accepted; the engine also names the edges.
+ */
 export class AmbiguousEdgeError extends FlowError {
+  readonly candidates: string[];
   constructor(
     readonly nodeId: string,
-    readonly candidates: string[],
-    readonly priority: number,
+    candidates: string[] = [],
+    /** The priority the matching edges share (undefined when not given). */
+    readonly priority?: number,
   ) {
-    super(
-      'AMBIGUOUS_EDGE',
-      `Node "${nodeId}" has ${candidates.length} matching edges at priority ${priority} (to ${candidates
-        .map((c) => `"${c}"`)
-        .join(', ')}); give them different priorities or exclusive conditions`,
-    );
+    const detail =
+      candidates.length > 0
+        ? `: ${candidates.length} matching edges${priority === undefined ? '' : ` at priority ${priority}`} (to ${candidates
+            .map((c) => `"${c}"`)
+            .join(', ')}); give them different priorities or exclusive conditions`
+        : '';
+    super('AMBIGUOUS_EDGE', `Ambiguous edge from node ${nodeId}${detail}`, { retryable: false });
+    this.candidates = [...candidates];
   }
 }
 
@@ -53,13 +103,13 @@ export class FlowNotFoundError extends FlowError {
     readonly flowId: string,
     readonly version: string,
   ) {
-    super('FLOW_NOT_FOUND', `Flow ${flowId}@${version} is not registered with this engine`);
+    super('FLOW_NOT_FOUND', `Flow not found: ${flowId}@${version} (not registered with this engine)`, { retryable: false });
   }
 }
 
 export class RunNotFoundError extends FlowError {
   constructor(readonly runId: string) {
-    super('RUN_NOT_FOUND', `Run ${runId} does not exist`);
+    super('RUN_NOT_FOUND', `Run not found: ${runId}`, { retryable: false });
   }
 }
 
@@ -71,20 +121,26 @@ export class InvalidRunStateError extends FlowError {
     operation: string,
     expected: string,
   ) {
-    super('INVALID_RUN_STATE', `Cannot ${operation} run ${runId}: it is ${status}, expected ${expected}`);
+    super('INVALID_RUN_STATE', `Cannot ${operation} run ${runId}: it is ${status}, expected ${expected}`, {});
   }
 }
 
-/** A flow definition is malformed; `problems` lists every problem found, not just the first. */
+/**
+ * A flow definition is malformed; `problems` lists every problem found, not just the first.
+ * `headline`, when given, starts the message: the sentence 0.5.x threw for the same mistake
+ * (e.g. "Flow must have an entry node. Call .entry(nodeId) first."), so code and people that
+ * look for it still find it.
+ */
 export class FlowDefinitionError extends FlowError {
+  readonly problems: string[];
   constructor(
     readonly flowKey: string,
-    readonly problems: string[],
+    problems: string[] = [],
+    headline?: string,
   ) {
-    super(
-      'INVALID_DEFINITION',
-      `Invalid flow definition ${flowKey}:\n${problems.map((p) => `  - ${p}`).join('\n')}`,
-    );
+    const list = `Invalid flow definition ${flowKey}:\n${problems.map((p) => `  - ${p}`).join('\n')}`;
+    super('INVALID_DEFINITION', headline ? `${headline}\n${list}` : list, {});
+    this.problems = [...problems];
   }
 }
 
@@ -94,6 +150,7 @@ export class DefinitionConflictError extends FlowError {
     super(
       'DEFINITION_CONFLICT',
       `Flow ${flowKey} is already registered with a different graph; publish the change as a new version`,
+      {},
     );
   }
 }
@@ -105,14 +162,14 @@ export class SerializationError extends FlowError {
     readonly path: string,
     readonly nodeId?: string,
   ) {
-    super('SERIALIZATION_ERROR', nodeId ? `Node "${nodeId}": ${message}` : message);
+    super('SERIALIZATION_ERROR', nodeId ? `Node "${nodeId}": ${message}` : message, {});
   }
 }
 
 /** An argument passed to a public method is missing or of the wrong type. */
 export class InvalidArgumentError extends FlowError {
   constructor(message: string) {
-    super('INVALID_ARGUMENT', message);
+    super('INVALID_ARGUMENT', message, {});
   }
 }
 
@@ -132,8 +189,8 @@ export class StaleRunError extends FlowError {
 
 /** The storage backend failed (connection, schema, configuration). */
 export class StorageError extends FlowError {
-  constructor(code: string, message: string, options: { retryable?: boolean; cause?: unknown } = {}) {
-    super(code, message, options);
+  constructor(code: string, message: string, options: FlowErrorOptions = {}) {
+    super(code, message, options ?? {});
   }
 }
 
@@ -167,4 +224,17 @@ export interface ErrorRecord {
   code: string;
   message: string;
   retryable?: boolean;
+}
+
+/** `resumeRun` without a `nodeId` on a run where several branches wait: `waiting` lists them. */
+export class AmbiguousResumeError extends FlowError {
+  constructor(
+    readonly runId: string,
+    readonly waiting: Array<{ branchId: string; nodeId: string; waitReason: string | null }>,
+  ) {
+    super(
+      'AMBIGUOUS_RESUME',
+      `Run ${runId} has ${waiting.length} waiting branches (at ${waiting.map((w) => `"${w.nodeId}"`).join(', ')}); pass { nodeId } to say which to resume`,
+    );
+  }
 }

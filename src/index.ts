@@ -4,10 +4,12 @@
  */
 // definitions
 export { Flow, Entry, Node, Edge, buildFlowDefinition } from './definitions/decorators.js';
+export type { NodeDecoratorOptions } from './definitions/decorators.js';
 export { flow, FlowBuilder } from './definitions/builder.js';
 export { validateDefinition } from './definitions/validate.js';
 export { describeGraph, fingerprintDefinition } from './definitions/graph.js';
 export type { GraphDescription, GraphEdge, GraphNode } from './definitions/graph.js';
+export { DEFAULT_FOREACH_CONCURRENCY } from './definitions/types.js';
 export type {
   EdgeDefinition,
   FlowContext,
@@ -46,9 +48,10 @@ export {
   SerializationError,
   InvalidArgumentError,
   StaleRunError,
+  AmbiguousResumeError,
   StorageError,
 } from './errors.js';
-export type { ErrorRecord } from './errors.js';
+export type { ErrorRecord, FlowErrorOptions } from './errors.js';
 
 // storage
 export { createMemoryStorage, MemoryStorage } from './storage/memory.js';
@@ -60,7 +63,12 @@ export type { PGliteStorageOptions } from './storage/pglite.js';
 export { migrateDatabase } from './storage/migrate-database.js';
 export type { MigrateDatabaseOptions } from './storage/migrate-database.js';
 export type {
-  BeginAttemptRequest,
+  BranchRecord,
+  BranchStatus,
+  MapItemRecord,
+  MapProgress,
+  MapValues,
+  NodeValueWrite,
   DefinitionRecord,
   FlowEventRecord,
   FlowEventType,

@@ -5,10 +5,12 @@
  * Each call returns a new builder and leaves the old one untouched, so a partial builder can be
  * shared as a template (e.g. two variants of one flow) without the variants leaking into each
  * other. Nothing is checked until build(), which reports every problem at once.
+ * (0.5.x's builder changed itself and returned itself; chained code behaves the same here, and
+ * code that dropped the returned builder is told so by build().)
  */
 import { FlowDefinitionError } from '../errors.js';
 import type { EdgeDefinition, FlowContext, FlowDefinition, NodeDefinition, NodeHandler, NodeId, NodeOptions } from './types.js';
-import { definitionProblems, flowKeyOf } from './validate.js';
+import { definitionProblems, flowKeyOf, optionsArgumentProblems } from './validate.js';
 
 interface BuilderState {
   readonly flowId: string;
@@ -18,14 +20,21 @@ interface BuilderState {
   /** Every node() call in order; duplicates are kept here so build() can name them. */
   readonly nodes: readonly NodeDefinition[];
   readonly edges: readonly EdgeDefinition[];
+  /** Problems found in arguments as they were given (reported by build(), with the rest). */
+  readonly problems: readonly string[];
 }
+
+/** 0.5.x's headline for a flow without entry(): the message still starts with it. */
+const NO_ENTRY = 'Flow must have an entry node. Call .entry(nodeId) first.';
 
 export class FlowBuilder {
   readonly #state: BuilderState;
+  /** Set once a call on this builder returned a new one: only used to explain a failed build(). */
+  #derived = false;
 
   /** `state` is internal: how each call hands its result to the next builder. */
   constructor(flowId: string, version: string, state?: BuilderState) {
-    this.#state = state ?? { flowId, version, entries: [], nodes: [], edges: [] };
+    this.#state = state ?? { flowId, version, entries: [], nodes: [], edges: [], problems: [] };
   }
 
   /** The node the run starts at. */
@@ -33,24 +42,27 @@ export class FlowBuilder {
     return this.#with({ entries: [...this.#state.entries, nodeId] });
   }
 
+  /** A node; `opts` are the node options (name, retry, timeoutMs, idempotencyKey, split, join, forEach, concurrency). */
   node(id: NodeId, handler: NodeHandler, opts: NodeOptions = {}): FlowBuilder {
+    const argumentProblems = optionsArgumentProblems(`node "${String(id)}"`, opts);
+    const usable: NodeOptions = typeof opts === 'object' && opts !== null && !Array.isArray(opts) ? opts : {};
     // Copy the options (and the retry policy) so later edits to the caller's object can't change the flow.
-    const node: NodeDefinition = { ...opts, id, handler };
-    if (opts && typeof opts.retry === 'object' && opts.retry !== null) node.retry = { ...opts.retry };
-    return this.#with({ nodes: [...this.#state.nodes, node] });
+    const node: NodeDefinition = { ...usable, id, handler };
+    if (typeof usable.retry === 'object' && usable.retry !== null) node.retry = { ...usable.retry };
+    return this.#with({ nodes: [...this.#state.nodes, node], problems: [...this.#state.problems, ...argumentProblems] });
   }
 
+  /** An edge taken when `when(ctx)` holds; among matches the highest `priority` (default 0, filled in) wins. */
   edge(from: NodeId, to: NodeId, when?: (ctx: FlowContext) => boolean, priority?: number): FlowBuilder {
-    const edge: EdgeDefinition = { from, to };
+    const edge: EdgeDefinition = { from, to, priority: priority ?? 0 };
     if (when !== undefined) edge.when = when;
-    if (priority !== undefined) edge.priority = priority;
     return this.#with({ edges: [...this.#state.edges, edge] });
   }
 
   /** Validates and returns a frozen definition; throws `FlowDefinitionError` listing every problem. */
   build(): FlowDefinition {
     const { flowId, version, entries, nodes: nodeList, edges } = this.#state;
-    const problems: string[] = [];
+    const problems: string[] = [...this.#state.problems];
     const nodes: Record<NodeId, NodeDefinition> = {};
     for (const node of nodeList) {
       if (typeof node.id !== 'string') {
@@ -68,11 +80,21 @@ export class FlowBuilder {
     // With several entries the first stands in, only so that the rest of the graph still gets checked.
     const def: FlowDefinition = { flowId, version, entry: distinctEntries[0] as NodeId, nodes, edges: edges.map((e) => ({ ...e })) };
     problems.push(...definitionProblems(def));
-    if (problems.length > 0) throw new FlowDefinitionError(flowKeyOf(def), problems);
+    if (problems.length > 0) {
+      // 0.5.x-style statements (b.entry(…); b.node(…); b.build()) leave this builder empty.
+      if (this.#derived && (nodeList.length === 0 || entries.length === 0)) {
+        problems.push(
+          'build() was called on a builder whose calls returned new builders: each call returns a new builder and leaves this one ' +
+            'unchanged, so chain the calls (flow(…).entry(…).node(…).build()) or keep each result (b = b.node(…))',
+        );
+      }
+      throw new FlowDefinitionError(flowKeyOf(def), problems, entries.length === 0 ? NO_ENTRY : undefined);
+    }
     return freezeDefinition(def);
   }
 
   #with(change: Partial<BuilderState>): FlowBuilder {
+    this.#derived = true;
     const state = { ...this.#state, ...change };
     return new FlowBuilder(state.flowId, state.version, state);
   }

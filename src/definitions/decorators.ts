@@ -21,7 +21,7 @@
 import { FlowDefinitionError } from '../errors.js';
 import { freezeDefinition } from './builder.js';
 import type { EdgeDefinition, FlowContext, FlowDefinition, NodeDefinition, NodeOptions } from './types.js';
-import { definitionProblems } from './validate.js';
+import { definitionProblems, optionsArgumentProblems } from './validate.js';
 
 /** Usable as a legacy (`experimentalDecorators`) or a standard method decorator. */
 export interface FlowMethodDecorator {
@@ -35,9 +35,12 @@ export interface FlowClassDecorator {
   (target: abstract new (...args: any[]) => object, context: ClassDecoratorContext): void;
 }
 
+/** 0.5.x's name for the options of `@Node`: the same options as everywhere else. */
+export type NodeDecoratorOptions = NodeOptions;
+
 interface MethodRecord {
-  /** One entry per @Node on the method (more than one is reported). */
-  nodes: { id?: string; opts: NodeOptions }[];
+  /** One entry per @Node on the method (more than one is reported); `problems` are those of its arguments. */
+  nodes: { id?: string; opts: NodeOptions; problems: string[] }[];
   entries: number;
   edges: Omit<EdgeDefinition, 'from'>[];
 }
@@ -122,17 +125,33 @@ export function Entry(): FlowMethodDecorator {
   return methodDecorator('Entry', (rec) => void rec.entries++);
 }
 
-/** Makes the method a node; `id` defaults to the method name. */
-export function Node(id?: string, opts: NodeOptions = {}): FlowMethodDecorator {
-  return methodDecorator('Node', (rec) => void rec.nodes.push({ id, opts: opts ?? {} }));
+const isOptionsObject = (v: unknown): v is NodeOptions => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+/**
+ * Makes the method a node: `@Node()`, `@Node(id)`, `@Node(id, options)` or `@Node(options)`
+ * (0.5.x's `Node(nodeIdOrOptions?, options?)`). Without an id the node id is the method name.
+ */
+export function Node(nodeIdOrOptions?: string | NodeOptions, options?: NodeOptions): FlowMethodDecorator {
+  const problems: string[] = [];
+  let id: string | undefined;
+  let opts: unknown = options;
+  if (isOptionsObject(nodeIdOrOptions)) {
+    opts = nodeIdOrOptions;
+    if (options !== undefined) problems.push('@Node(options, options): give the options once, as @Node(options) or @Node(id, options)');
+  } else if (nodeIdOrOptions !== undefined && nodeIdOrOptions !== null) {
+    id = nodeIdOrOptions as string;
+  }
+  problems.push(...optionsArgumentProblems('@Node', opts));
+  const usable = isOptionsObject(opts) ? opts : {};
+  return methodDecorator('Node', (rec) => void rec.nodes.push({ id, opts: usable, problems }));
 }
 
-/** An edge from this method's node to `to`, taken when `when(ctx)` holds; highest `priority` wins. */
+/** An edge from this method's node to `to`, taken when `when(ctx)` holds; highest `priority` (default 0) wins. */
 export function Edge(to: string, when?: (ctx: FlowContext) => boolean, priority?: number): FlowMethodDecorator {
   return methodDecorator('Edge', (rec) => {
-    const edge: Omit<EdgeDefinition, 'from'> = { to };
+    // priority is always filled in, as 0.5.x did (and it fingerprints the same as omitted).
+    const edge: Omit<EdgeDefinition, 'from'> = { to, priority: priority ?? 0 };
     if (when !== undefined) edge.when = when;
-    if (priority !== undefined) edge.priority = priority;
     // Decorators apply bottom-up; unshift keeps the edges in the order they are written.
     rec.edges.unshift(edge);
   });
@@ -166,7 +185,8 @@ export function buildFlowDefinition(Class: abstract new (...args: any[]) => obje
   for (let c: unknown = Class; typeof c === 'function' && c !== Function.prototype; c = Object.getPrototypeOf(c)) chain.push(c);
 
   const flowMarks = chain.map((c) => flowClasses.get(c)).find((m) => m !== undefined);
-  if (!flowMarks) problems.push(`class ${Class.name || '<anonymous>'} has no @Flow(flowId, version) decorator`);
+  const className = Class.name || '<anonymous>';
+  if (!flowMarks) problems.push(`class ${className} has no @Flow(flowId, version) decorator`);
   else if (flowMarks.length > 1) problems.push(`class ${Class.name} has more than one @Flow decorator`);
   const { flowId, version } = flowMarks?.[0] ?? { flowId: '', version: '' };
 
@@ -197,7 +217,8 @@ export function buildFlowDefinition(Class: abstract new (...args: any[]) => obje
       continue;
     }
     if (rec.nodes.length > 1) problems.push(`method "${member}" has more than one @Node decorator`);
-    const { id: explicitId, opts } = rec.nodes[0];
+    const { id: explicitId, opts, problems: argumentProblems } = rec.nodes[0];
+    problems.push(...argumentProblems.map((p) => `method "${member}": ${p}`));
     const id = explicitId ?? (typeof key === 'string' ? key : undefined);
     if (id === undefined) {
       problems.push(`method ${member} has a symbol name: give its @Node an explicit id`);
@@ -228,7 +249,13 @@ export function buildFlowDefinition(Class: abstract new (...args: any[]) => obje
   const general = definitionProblems(def).filter((p) => !(entries.length === 0 && p.startsWith('entry ')));
   problems.push(...(flowMarks ? general : general.filter((p) => !/^(flowId|version) /.test(p))));
   if (problems.length > 0) {
-    throw new FlowDefinitionError(flowMarks ? `${flowId}@${version} (class ${Class.name})` : `class ${Class.name}`, problems);
+    // The sentence 0.5.x threw for the same mistake leads the message.
+    const headline = !flowMarks
+      ? `Class ${className} is not decorated with @Flow(flowId, version)`
+      : entries.length !== 1
+        ? `Flow ${flowId}@${version} must have exactly one @Entry() node`
+        : undefined;
+    throw new FlowDefinitionError(flowMarks ? `${flowId}@${version} (class ${className})` : `class ${className}`, problems, headline);
   }
   return freezeDefinition(def);
 }

@@ -8,10 +8,13 @@
  * across builds (esbuild, tsc and minifiers print the same function differently), and processes
  * built differently must be able to share one database without a false conflict.
  * Orders are normalized and defaults filled in, so the same graph written differently (node or
- * edge order, `priority: 0` vs. omitted, `jitter: false` vs. omitted) fingerprints the same.
+ * edge order, `priority: 0` vs. omitted, `jitter: false` vs. omitted, `split: 'first'` vs.
+ * omitted, `concurrency: 10` vs. omitted on a forEach node) fingerprints the same. The
+ * parallel options (split, join, forEach, concurrency) appear only on nodes that use them, so a
+ * graph without them has the same description, and fingerprint, as before they existed.
  */
 import { createHash } from 'node:crypto';
-import type { FlowDefinition, RetryPolicy } from './types.js';
+import { DEFAULT_FOREACH_CONCURRENCY, type FlowDefinition, type RetryPolicy } from './types.js';
 
 export interface GraphNode {
   id: string;
@@ -20,6 +23,14 @@ export interface GraphNode {
   retry: { maxAttempts: number; backoff: RetryPolicy['backoff']; baseDelayMs: number; maxDelayMs: number | null; jitter: boolean } | null;
   timeoutMs: number | null;
   hasIdempotencyKey: boolean;
+  /** `'all'` on a node whose every matching edge starts a branch; absent for the default `'first'` (given or not). */
+  split?: 'all' | 'first';
+  /** How the node gathers branches; absent when it does not join. */
+  join?: 'all' | 'any';
+  /** `true` on a map node (one handler call per item); absent otherwise (never `false`). */
+  forEach?: boolean;
+  /** Items of a map node run at once (the default filled in); present only with `forEach`. */
+  concurrency?: number;
 }
 
 export interface GraphEdge {
@@ -45,7 +56,7 @@ export interface GraphDescription {
 const cmp = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
 
 export function describeGraph(def: FlowDefinition): GraphDescription {
-  const nodes: GraphNode[] = Object.entries(def.nodes).map(([key, node]) => ({
+  const nodes: GraphNode[] = Object.entries(def.nodes).map(([key, node]) => withParallelOptions(node, {
     id: typeof node.id === 'string' ? node.id : key,
     name: node.name ?? (typeof node.id === 'string' ? node.id : key),
     retry: node.retry
@@ -72,6 +83,17 @@ export function describeGraph(def: FlowDefinition): GraphDescription {
   );
 
   return { flowId: def.flowId, version: def.version, entry: def.entry, nodes, edges };
+}
+
+/** Adds split/join/forEach/concurrency to `graphNode`, each only when the node uses it (defaults left out or filled in). */
+function withParallelOptions(node: FlowDefinition['nodes'][string], graphNode: GraphNode): GraphNode {
+  if (node.split === 'all') graphNode.split = 'all';
+  if (node.join === 'all' || node.join === 'any') graphNode.join = node.join;
+  if (typeof node.forEach === 'function') {
+    graphNode.forEach = true;
+    graphNode.concurrency = node.concurrency ?? DEFAULT_FOREACH_CONCURRENCY;
+  }
+  return graphNode;
 }
 
 /** JSON with object keys sorted at every level, so equal values always give equal text. */

@@ -1,6 +1,6 @@
 export * from './types.js';
 export { Flow, Entry, Node, Edge, buildFlowDefinition } from './decorators.js';
-export type { FlowClassDecorator, FlowMethodDecorator } from './decorators.js';
+export type { FlowClassDecorator, FlowMethodDecorator, NodeDecoratorOptions } from './decorators.js';
 export { flow, FlowBuilder } from './builder.js';
 export { validateDefinition, definitionProblems } from './validate.js';
 export { describeGraph, fingerprintDefinition } from './graph.js';

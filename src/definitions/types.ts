@@ -9,14 +9,20 @@ export type NodeId = string;
 /** Run status as stored (the database enum has the same values). */
 export type FlowRunStatus = 'RUNNING' | 'WAITING' | 'COMPLETED' | 'FAILED' | 'CANCELLED';
 
-/** What a handler receives. `state`, `outputs` and `input` are fresh JSON copies: mutating them has no effect. */
+/**
+ * What a handler receives. `state`, `outputs` and `input` are fresh JSON copies: mutating them has
+ * no effect. `outputs` is copied when first read, so a handler that never reads it pays nothing.
+ */
 export interface FlowContext {
   runId: string;
   flowId: string;
   flowVersion: string;
   tenantId?: string;
   input: unknown;
-  /** Accumulated state: every `patch` deep-merged in order. A resume payload lands at `state._resumePayload`. */
+  /**
+   * Accumulated state: every `patch` deep-merged in commit order (parallel branches included). A
+   * resume payload is shown at `state._resumePayload` to the resumed node only.
+   */
   state: Record<string, unknown>;
   /** `outputs[nodeId]` is the last `output` of each node that has run. */
   outputs: Record<string, unknown>;
@@ -27,13 +33,24 @@ export interface FlowContext {
     startedAt: string;
     /** The node being executed. */
     nodeId: string;
-    /** The current attempt of this node (1-based). */
+    /** The current attempt of this node (for a `forEach` node: of this item), 1-based. */
     attempt: number;
+    /** The branch executing the node (`b1` for the run's first branch; see `FlowRunRecord.branches`). */
+    branchId: string;
+    /** Inside a `forEach` node: the item's index (as `ctx.itemIndex`). */
+    itemIndex?: number;
   };
   /** Fires when the node's `timeoutMs` elapses or the run is cancelled: stop work and return. */
   signal: AbortSignal;
   /** Whatever the engine was given as `services` (clients, repositories…). */
   services?: Record<string, unknown>;
+  /**
+   * The item this call is for: set only inside a `forEach` node's handler and its
+   * `idempotencyKey` (one call per item); undefined everywhere else.
+   */
+  item?: unknown;
+  /** The position of `item` in the array `forEach` returned (0-based); set only where `item` is. */
+  itemIndex?: number;
 }
 
 export type NodeResult =
@@ -68,14 +85,51 @@ export interface RetryPolicy {
   jitter?: boolean;
 }
 
+/** How many items of a `forEach` node run at once when `concurrency` is not given. */
+export const DEFAULT_FOREACH_CONCURRENCY = 10;
+
 export interface NodeOptions {
   /** A readable name for timelines and dashboards (default: the node id). */
   name?: string;
+  /** Retries of a failed attempt (for a `forEach` node: of each item). Default: no retry. */
   retry?: RetryPolicy;
-  /** Abort `ctx.signal` and fail the attempt with `TIMEOUT` (retryable) after this many ms. */
+  /** Abort `ctx.signal` and fail the attempt with `TIMEOUT` (retryable) after this many ms (for a `forEach` node: per item). */
   timeoutMs?: number;
-  /** Once a result is committed under this key, later attempts (in any run) reuse it without calling the handler. */
+  /**
+   * Once a result is committed under this key, later attempts (in any run) reuse it without calling
+   * the handler. On a `forEach` node it is called once per item and sees `ctx.item`/`ctx.itemIndex`:
+   * make the key depend on the item.
+   */
   idempotencyKey?: (ctx: FlowContext) => string;
+  /**
+   * What happens after the node succeeds. `'first'` (the default) is the single-path rule: among
+   * the outgoing edges whose `when` holds the highest priority wins, a tie is `AMBIGUOUS_EDGE`, no
+   * match ends the branch. `'all'`: every outgoing edge whose `when` holds is taken, each starting
+   * a branch of its own, and the branches run concurrently; edge priorities play no part (a
+   * non-zero priority on such an edge is a definition error), and two edges to the same node are a
+   * definition error (each would start a branch at that node).
+   */
+  split?: 'all' | 'first';
+  /**
+   * Gathers the branches of a `split: 'all'` that reach this node. `'all'`: the node runs once,
+   * after every branch that could still reach it has arrived or ended. `'any'`: it runs once, with
+   * the first branch to arrive, and the other branches of that split are aborted. A node with
+   * `join` must be reachable from some `split: 'all'` node (a join that no split can feed is a
+   * definition error).
+   */
+  join?: 'all' | 'any';
+  /**
+   * Makes this a map node: called once when the node starts, it returns the items, and the handler
+   * then runs once per item (with `ctx.item` and `ctx.itemIndex`), each item with its own attempts,
+   * retry policy, timeout and idempotency key. The node's output is the array of item outputs, in
+   * item order. Returning anything but an array fails the node.
+   */
+  forEach?: (ctx: FlowContext) => unknown[];
+  /**
+   * At most this many items of a `forEach` node run at once: an integer >= 1, default
+   * `DEFAULT_FOREACH_CONCURRENCY` (10). Only meaningful with `forEach` (alone it is a definition error).
+   */
+  concurrency?: number;
 }
 
 export interface NodeDefinition extends NodeOptions {
@@ -88,7 +142,11 @@ export interface EdgeDefinition {
   to: NodeId;
   /** The edge is taken only when this holds (default: always). Sees the state and outputs after the node's result. */
   when?: (ctx: FlowContext) => boolean;
-  /** Among matching edges the highest priority wins (default 0). */
+  /**
+   * Among matching edges the highest priority wins (default 0; the builder and the decorators
+   * always fill it in). Plays no part on the edges of a `split: 'all'` node, where every match is
+   * taken, so only 0 (or none) is accepted there.
+   */
   priority?: number;
 }
 

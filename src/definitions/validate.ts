@@ -5,7 +5,7 @@
  * program shows the author the whole list instead of one fix-and-retry cycle per mistake.
  */
 import { FlowDefinitionError } from '../errors.js';
-import { MAX_RETRY_DELAY_MS, type FlowDefinition } from './types.js';
+import { MAX_RETRY_DELAY_MS, type FlowDefinition, type NodeOptions } from './types.js';
 
 type Loose = Record<string, unknown>;
 
@@ -28,9 +28,102 @@ export function flowKeyOf(def: unknown): string {
   return `${id}@${version}`;
 }
 
+/** Typed as a record of every option, so that adding an option to `NodeOptions` without listing it here fails to compile. */
+const OPTION_KEYS: Record<keyof NodeOptions, true> = {
+  name: true,
+  retry: true,
+  timeoutMs: true,
+  idempotencyKey: true,
+  split: true,
+  join: true,
+  forEach: true,
+  concurrency: true,
+};
+
+/** Every option a node may have. Any other key on a node (besides `id` and `handler`) is reported. */
+export const NODE_OPTION_KEYS: readonly (keyof NodeOptions)[] = Object.freeze(Object.keys(OPTION_KEYS) as (keyof NodeOptions)[]);
+const NODE_KEYS = new Set<string>(['id', 'handler', ...NODE_OPTION_KEYS]);
+const EDGE_KEYS = new Set(['to', 'from', 'when', 'priority']);
+/** Other words for an option that a user plausibly reaches for. */
+const ALIASES: Record<string, keyof NodeOptions> = {
+  retries: 'retry',
+  timeout: 'timeoutMs',
+  label: 'name',
+  parallel: 'split',
+  map: 'forEach',
+  each: 'forEach',
+  items: 'forEach',
+  key: 'idempotencyKey',
+};
+
+/** Edit distance where swapping two neighbouring letters counts as one edit ("spilt" -> "split" is 1). */
+function editDistance(a: string, b: string): number {
+  const d: number[][] = Array.from({ length: a.length + 1 }, (_, i) => [i, ...Array<number>(b.length).fill(0)]);
+  for (let j = 1; j <= b.length; j++) d[0][j] = j;
+  for (let i = 1; i <= a.length; i++) {
+    for (let j = 1; j <= b.length; j++) {
+      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
+      d[i][j] = Math.min(d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + cost);
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) d[i][j] = Math.min(d[i][j], d[i - 2][j - 2] + 1);
+    }
+  }
+  return d[a.length][b.length];
+}
+
+/** The option `key` was most likely meant to be, when that is obvious; otherwise undefined. */
+export function suggestOption(key: string): keyof NodeOptions | undefined {
+  const lower = key.toLowerCase();
+  const sameLetters = NODE_OPTION_KEYS.find((k) => k.toLowerCase() === lower);
+  if (sameLetters) return sameLetters;
+  if (Object.prototype.hasOwnProperty.call(ALIASES, lower)) return ALIASES[lower];
+  const distances = NODE_OPTION_KEYS.map((k) => ({ k, d: editDistance(lower, k.toLowerCase()) }));
+  const best = Math.min(...distances.map((x) => x.d));
+  const closest = distances.filter((x) => x.d === best);
+  // One or two slips, and never more than a third of the word: "spilt" -> "split", but not "foo" -> "join".
+  if (closest.length === 1 && best <= Math.min(2, Math.floor(key.length / 3))) return closest[0].k;
+  const prefixed = lower.length >= 4 ? NODE_OPTION_KEYS.filter((k) => k.toLowerCase().startsWith(lower)) : [];
+  return prefixed.length === 1 ? prefixed[0] : undefined;
+}
+
+/** The problem for an option key nobody reads: a typo must be an error, not silently ignored. */
+export function unknownOptionProblem(where: string, key: PropertyKey): string {
+  if (typeof key === 'symbol') return `${where}: unknown option ${String(key)}`;
+  const name = String(key);
+  if (EDGE_KEYS.has(name)) {
+    return `${where}: unknown option "${name}" (it belongs to an edge: @Edge(to, when, priority) or .edge(from, to, when, priority))`;
+  }
+  const guess = suggestOption(name);
+  if (guess) return `${where}: unknown option "${name}" (did you mean "${guess}"?)`;
+  return `${where}: unknown option "${name}" (the options are ${NODE_OPTION_KEYS.join(', ')})`;
+}
+
+/** Own enumerable keys (strings and symbols): what an object spread would carry over. */
+const ownKeys = (o: object): (string | symbol)[] => Reflect.ownKeys(o).filter((k) => Object.prototype.propertyIsEnumerable.call(o, k));
+
+/**
+ * Problems with the options argument of `@Node(id, options)` / `.node(id, handler, options)`
+ * before it is merged into a node: not an object, or a key the merge would silently drop
+ * (`id`, `handler`). Every other key is checked on the node itself.
+ */
+export function optionsArgumentProblems(where: string, opts: unknown): string[] {
+  if (opts === undefined || opts === null) return [];
+  if (!isObject(opts)) return [`${where}: options must be an object (got ${show(opts)})`];
+  const problems: string[] = [];
+  if (Object.prototype.hasOwnProperty.call(opts, 'id')) {
+    problems.push(`${where}: unknown option "id" (the node id is not an option: pass it as the first argument)`);
+  }
+  if (Object.prototype.hasOwnProperty.call(opts, 'handler')) {
+    problems.push(`${where}: unknown option "handler" (the handler is the decorated method, or node()'s second argument)`);
+  }
+  return problems;
+}
+
 /** Problems with one node's options (shared by nodes of hand-written, built and decorated definitions). */
 export function nodeOptionProblems(where: string, node: Loose): string[] {
   const problems: string[] = [];
+  for (const key of ownKeys(node)) {
+    if (typeof key === 'symbol' || !NODE_KEYS.has(key)) problems.push(unknownOptionProblem(where, key));
+  }
   if (node.name !== undefined && !isNonEmptyString(node.name)) {
     problems.push(`${where}: name must be a non-empty string (got ${show(node.name)})`);
   }
@@ -41,6 +134,22 @@ export function nodeOptionProblems(where: string, node: Loose): string[] {
     problems.push(`${where}: idempotencyKey must be a function (ctx) => string (got ${show(node.idempotencyKey)})`);
   }
   if (node.retry !== undefined) problems.push(...retryProblems(where, node.retry));
+  if (node.split !== undefined && node.split !== 'all' && node.split !== 'first') {
+    problems.push(`${where}: split must be 'all' or 'first' (got ${show(node.split)})`);
+  }
+  if (node.join !== undefined && node.join !== 'all' && node.join !== 'any') {
+    problems.push(`${where}: join must be 'all' or 'any' (got ${show(node.join)})`);
+  }
+  if (node.forEach !== undefined && typeof node.forEach !== 'function') {
+    problems.push(`${where}: forEach must be a function (ctx) => unknown[] (got ${show(node.forEach)})`);
+  }
+  if (node.concurrency !== undefined) {
+    if (!(Number.isSafeInteger(node.concurrency) && (node.concurrency as number) >= 1)) {
+      problems.push(`${where}: concurrency must be an integer >= 1 (got ${show(node.concurrency)})`);
+    } else if (node.forEach === undefined) {
+      problems.push(`${where}: concurrency without forEach has no effect (it limits how many items of a forEach node run at once)`);
+    }
+  }
   return problems;
 }
 
@@ -107,7 +216,64 @@ export function definitionProblems(def: unknown): string[] {
   } else {
     def.edges.forEach((edge: unknown, i: number) => problems.push(...edgeProblems(edge, i, nodes ? nodeIds : undefined)));
   }
+  if (nodes && Array.isArray(def.edges)) problems.push(...splitJoinProblems(nodes, def.edges));
   return problems;
+}
+
+/**
+ * The graph rules of split and join:
+ * - an edge of a `split: 'all'` node takes no priority (every edge whose `when` holds is taken, so
+ *   a priority would suggest an order that does not exist);
+ * - a `split: 'all'` node has at most one edge to each node (two would start two branches at the
+ *   same node, both writing its output);
+ * - a `join` node is reachable from some `split: 'all'` node (otherwise it has nothing to gather).
+ * Only well-formed edges between known nodes are considered; the others are reported already.
+ */
+function splitJoinProblems(nodes: Loose, edges: unknown[]): string[] {
+  const p: string[] = [];
+  const isNode = (id: unknown): id is string => typeof id === 'string' && Object.prototype.hasOwnProperty.call(nodes, id) && isObject(nodes[id]);
+  const splits = new Set(Object.keys(nodes).filter((id) => isNode(id) && (nodes[id] as Loose).split === 'all'));
+  const next = new Map<string, string[]>();
+  const targetsOfSplit = new Map<string, Map<string, number>>();
+  edges.forEach((edge, i) => {
+    if (!isObject(edge) || !isNode(edge.from) || !isNode(edge.to)) return;
+    const { from, to } = edge;
+    const out = next.get(from);
+    if (out) out.push(to);
+    else next.set(from, [to]);
+    if (!splits.has(from)) return;
+    if (isFiniteNumber(edge.priority) && edge.priority !== 0) {
+      p.push(
+        `edge #${i} (${show(from)} -> ${show(to)}): priority ${edge.priority} has no effect: node "${from}" has split: 'all', which takes every edge whose when holds; remove the priority`,
+      );
+    }
+    const counts = targetsOfSplit.get(from) ?? new Map<string, number>();
+    counts.set(to, (counts.get(to) ?? 0) + 1);
+    targetsOfSplit.set(from, counts);
+  });
+  for (const [from, counts] of targetsOfSplit) {
+    for (const [to, n] of counts) {
+      if (n > 1) {
+        p.push(
+          `node "${from}": split: 'all' with ${n} edges to "${to}" would start ${n} branches at "${to}" at once; use one edge (combine the conditions in its when)`,
+        );
+      }
+    }
+  }
+  // Every node a split's branches can reach (one step or more).
+  const fed = new Set<string>();
+  const queue = [...splits].flatMap((s) => next.get(s) ?? []);
+  while (queue.length > 0) {
+    const id = queue.pop() as string;
+    if (fed.has(id)) continue;
+    fed.add(id);
+    queue.push(...(next.get(id) ?? []));
+  }
+  for (const [id, node] of Object.entries(nodes)) {
+    if (!isObject(node) || (node.join !== 'all' && node.join !== 'any') || fed.has(id)) continue;
+    p.push(`node "${id}": join: '${node.join}' but no split: 'all' node leads to it (a join that no split can feed)`);
+  }
+  return p;
 }
 
 function edgeProblems(edge: unknown, index: number, nodeIds: Set<string> | undefined): string[] {

@@ -1,28 +1,50 @@
 /**
- * Drive a locked run forward: wake a due timer, then run steps while the run stays RUNNING and
- * due, up to `maxSteps`. Used by `tick` (one step), `runToCompletion` and the worker (many).
- * The lease is always released on the way out, whatever happens.
+ * Driving a locked run: the holder of the run's lease runs its ready branches and map items
+ * concurrently and commits each outcome, one at a time, as a fenced transition of the run
+ * (transition.ts builds it). Every attempt is begun by a commit before its handler runs — the
+ * begin rides on the commit that made the attempt ready whenever there is one — so a holder that
+ * dies leaves a durable trace that the next holder turns into NODE_INTERRUPTED.
+ *
+ * Used by `tick` (one round: everything ready now, once), `resumeRun`, `runToCompletion` and the
+ * worker (many). The lease is always released on the way out, whatever happens.
  */
-import { StaleRunError } from '../errors.js';
+import { FlowError, StaleRunError, toErrorRecord } from '../errors.js';
 import type { FlowDefinition } from '../definitions/types.js';
-import type { FlowRunRecord, RunLease, RunUpdate, Transition } from '../storage/types.js';
-import { resumeWithBegin, startedEvent } from './begin.js';
-import { runStep, type StepEnv } from './step.js';
+import type { FlowRunRecord, MapValues, NewEvent, RunLease } from '../storage/types.js';
+import { AbandonedAttempt, CancelledAttempt, invokeHandler, type AttemptOutcome } from './attempt.js';
+import { buildContext } from './context.js';
+import { unstorableTextReason } from './json.js';
+import { mapKey, RunDraft, stateFor, type BegunAttempt, type FinishedAttempt, type MapCache, type TransitionEnv } from './transition.js';
+
+export interface StepEnv extends TransitionEnv {
+  now(): number;
+  /** Sleeps on the engine's clock (a test's ManualClock included). */
+  sleep(ms: number, signal?: AbortSignal): Promise<void>;
+  /** Registers the attempt's controller so `cancelRun` can abort it; returns the unregister function. */
+  trackAttempt(runId: string, controller: AbortController): () => void;
+  /** Reads a committed idempotent result (not run-scoped, so it is not on the lease). */
+  lookupIdempotent(key: string): Promise<{ result: { output?: unknown; patch?: Record<string, unknown> } } | null>;
+  /** Reads a map's stored items and item outputs (a holder resuming a map another holder began). */
+  loadMap(runId: string, key: string): Promise<MapValues>;
+  /** Observability hook: called after each commit with the events it wrote. */
+  onCommitted?(run: FlowRunRecord, events: NewEvent[]): void;
+}
 
 export interface AdvanceOptions {
-  maxSteps: number;
   /**
-   * When aborted, finish the step in progress and stop (a worker's graceful stop). A step whose
-   * start already rode on the previous commit is still run, so a drain never leaves a begun
-   * attempt behind to be reported as interrupted.
+   * Attempts this lease may begin after its first round (the first round begins everything that
+   * is ready, so one `tick` moves every ready branch once). `tick` and `resumeRun` pass 1.
    */
+  maxSteps: number;
+  /** When aborted, begin nothing more: finish the attempts in flight, commit them and stop (a worker's graceful stop). */
   drain?: AbortSignal;
-  /** The caller's last commit in this lease began the current attempt (a resume that carried it). */
-  begun?: boolean;
+  /** Changes carried by the lease's first commit (a resume rides on it). */
+  prepare?: (draft: RunDraft) => void;
 }
 
 export interface AdvanceResult {
   run: FlowRunRecord;
+  /** Attempts begun by this lease. */
   steps: number;
   /** The commit fence rejected this holder: someone else changed the run (cancel, or a lost lock). */
   stale: boolean;
@@ -33,74 +55,230 @@ export function isTimerDue(run: FlowRunRecord): boolean {
   return run.status === 'WAITING' && run.nextAttemptAt !== null && run.dueInMs <= 0;
 }
 
-export async function advanceRun(
-  lease: RunLease,
-  def: FlowDefinition,
-  env: StepEnv,
-  options: AdvanceOptions,
-): Promise<AdvanceResult> {
-  let run = lease.run!;
-  let steps = 0;
-  // The lock may have begun the attempt already (LockRunOptions.beginAttempt): the step runs it.
-  let begun = run.attemptInFlight && (options.begun === true || lease.attemptBegun === true);
-  if (begun && lease.attemptBegun === true) env.onCommitted?.(run, [startedEvent(run)]);
+export async function advanceRun(lease: RunLease, def: FlowDefinition, env: StepEnv, options: AdvanceOptions): Promise<AdvanceResult> {
+  const driver = new RunDriver(lease, def, env, options);
   try {
-    for (;;) {
-      if (isTimerDue(run)) {
-        const resume = resumeTransition(run, { timer: true });
-        // When a step follows, its attempt's start rides on the resume (one commit instead of two).
-        const stepFollows = steps < options.maxSteps && !options.drain?.aborted;
-        const withBegin = stepFollows ? resumeWithBegin(resume, run, def, env) : null;
-        run = await lease.commit(withBegin ?? resume);
-        if (withBegin) {
-          begun = true;
-          env.onCommitted?.(run, [startedEvent(run)]);
-        }
-      }
-      if (run.status !== 'RUNNING' || run.dueInMs > 0 || steps >= options.maxSteps) break;
-      if (options.drain?.aborted && !begun) break;
-      const continueAfter = steps + 1 < options.maxSteps && !options.drain?.aborted;
-      const result = await runStep(lease, def, env, { continueAfter, begunByThisLease: begun });
-      run = result.run;
-      begun = result.begunNext;
-      steps += 1;
-    }
-    return { run, steps, stale: false };
-  } catch (err) {
-    if (!(err instanceof StaleRunError)) throw err;
-    // Someone else moved the run (a cancel, or another worker after this one lost its lock):
-    // our transition was discarded; report the run as it now is.
-    const current = (await lease.reload().catch(() => null)) ?? run;
-    return { run: current, steps, stale: true };
+    return await driver.drive();
   } finally {
+    driver.stopAll(new CancelledAttempt());
     await lease.release();
   }
 }
 
-/** WAITING → RUNNING at the same node; the next attempt re-runs it (now with the payload or past the timer). */
-export function resumeTransition(
-  run: FlowRunRecord,
-  how: { timer: true } | { timer: false; state: RunUpdate['state']; payload: RunUpdate['state'] | null },
-): Transition {
-  return {
-    expectedVersion: run.version,
-    update: {
-      status: 'RUNNING' as const,
-      currentNodeId: run.currentNodeId,
-      state: how.timer ? undefined : how.state,
-      attempt: 0,
-      attemptInFlight: false,
-      recoveries: 0,
-      nextAttemptAt: null,
-      waitReason: null,
-      error: null,
-    },
-    events: [
-      {
-        type: 'RUN_RESUMED' as const,
-        nodeId: run.currentNodeId,
-        payload: how.timer ? (JSON.stringify({ timer: true }) as RunUpdate['state']) : how.payload,
-      },
-    ],
-  };
+interface Running {
+  attempt: BegunAttempt;
+  controller: AbortController;
+}
+
+type Completion = { finished: FinishedAttempt; abandoned: boolean };
+
+class RunDriver {
+  private run: FlowRunRecord;
+  /** The store's clock at the last record, and the engine's clock when it arrived. */
+  private anchor = { store: 0, local: 0 };
+  private readonly running = new Map<string, Running>();
+  private readonly completed: Completion[] = [];
+  private wakeUp: (() => void) | null = null;
+  private readonly maps = new Map<string, MapCache>();
+  private steps = 0;
+
+  constructor(
+    private readonly lease: RunLease,
+    private readonly def: FlowDefinition,
+    private readonly env: StepEnv,
+    private readonly options: AdvanceOptions,
+  ) {
+    this.run = lease.run!;
+    this.setRun(lease.run!);
+  }
+
+  async drive(): Promise<AdvanceResult> {
+    if (this.run.status !== 'RUNNING' && this.run.status !== 'WAITING') return this.result(false);
+    for (const b of this.run.branches) {
+      if (b.map) this.maps.set(b.branchId, toCache(await this.env.loadMap(this.run.runId, mapKey(b.branchId, b.nodeId))));
+    }
+    let first = true;
+    for (;;) {
+      let finished: FinishedAttempt | undefined;
+      if (!first) {
+        const next = await this.nextCompletion();
+        if (next?.abandoned) {
+          // A stopping worker gave up on its attempts: commit nothing more; the next holder retries them.
+          this.stopAll(new AbandonedAttempt());
+          throw new AbandonedAttempt();
+        }
+        if (next) {
+          finished = next.finished;
+          this.running.delete(keyOf(finished));
+        }
+      }
+      const draft = new RunDraft(this.run, this.def, this.env, this.storeNow(), this.maps);
+      if (first) {
+        draft.recoverInterrupted();
+        this.options.prepare?.(draft);
+      }
+      if (finished) draft.apply(finished);
+      const mayBegin = !this.options.drain?.aborted && !draft.failed;
+      if (mayBegin) {
+        draft.wakeDueTimers();
+        draft.settleJoins();
+        const limit = first ? Number.POSITIVE_INFINITY : this.options.maxSteps - this.steps;
+        if (limit > 0) this.steps += draft.beginReady(limit);
+      }
+      first = false;
+      for (const branchId of draft.stopped) this.stopBranch(branchId);
+      if (draft.empty) {
+        if (this.running.size === 0 && this.completed.length === 0) return this.result(false);
+        continue;
+      }
+      const last = draft.begun.length === 0 && this.running.size === 0 && this.completed.length === 0;
+      const transition = draft.toTransition(last);
+      try {
+        this.setRun(await this.lease.commit(transition));
+      } catch (err) {
+        if (!(err instanceof StaleRunError)) throw err;
+        // Someone else moved the run (a cancel, or another holder after this one lost its lock):
+        // our transition was discarded; report the run as it now is.
+        this.stopAll(new CancelledAttempt());
+        this.setRun((await this.lease.reload().catch(() => null)) ?? this.run);
+        return this.result(true);
+      }
+      this.env.onCommitted?.(this.run, transition.events);
+      this.afterCommit(draft);
+      if (transition.release) return this.result(false);
+    }
+  }
+
+  /** Stops every attempt in flight: their outcomes are never committed by this holder. */
+  stopAll(reason: Error): void {
+    for (const r of this.running.values()) r.controller.abort(reason);
+    this.running.clear();
+  }
+
+  private result(stale: boolean): AdvanceResult {
+    return { run: this.run, steps: this.steps, stale };
+  }
+
+  private setRun(run: FlowRunRecord): void {
+    this.run = run;
+    this.anchor = { store: run.readAt.getTime(), local: this.env.now() };
+  }
+
+  /** The store's clock now, reckoned from the newest record (see branches.ts). */
+  private storeNow(): number {
+    return this.anchor.store + (this.env.now() - this.anchor.local);
+  }
+
+  private afterCommit(draft: RunDraft): void {
+    for (const m of draft.mapsStarted) this.maps.set(m.branchId, { items: m.items, outputs: new Map() });
+    for (const o of draft.itemOutputs) this.maps.get(o.branchId)?.outputs.set(o.index, o.value);
+    for (const branchId of this.maps.keys()) {
+      if (!this.run.branches.some((b) => b.branchId === branchId && b.map)) this.maps.delete(branchId);
+    }
+    for (const begun of draft.begun) this.launch(begun);
+  }
+
+  private stopBranch(branchId: string): void {
+    for (const [key, r] of this.running) {
+      if (r.attempt.branchId !== branchId) continue;
+      r.controller.abort(new CancelledAttempt());
+      this.running.delete(key);
+    }
+  }
+
+  /** The next finished attempt; null when a due time passed first (so that it can begin). */
+  private async nextCompletion(): Promise<Completion | null> {
+    if (this.completed.length === 0) {
+      const dueInMs = this.msUntilNextDue();
+      const timer = new AbortController();
+      const woken = new Promise<void>((resolve) => (this.wakeUp = resolve));
+      const waits: Promise<unknown>[] = [woken];
+      if (dueInMs !== null && !this.options.drain?.aborted) waits.push(this.env.sleep(dueInMs, timer.signal).catch(() => undefined));
+      await Promise.race(waits);
+      timer.abort();
+      this.wakeUp = null;
+    }
+    return this.completed.shift() ?? null;
+  }
+
+  /** Milliseconds until the earliest future due time among branches and items (null if none). */
+  private msUntilNextDue(): number | null {
+    let best: number | null = null;
+    const consider = (dueAt: string | null) => {
+      if (dueAt === null) return;
+      const ms = Math.max(0, Date.parse(dueAt) - this.storeNow());
+      if (best === null || ms < best) best = ms;
+    };
+    for (const b of this.run.branches) {
+      if (b.status === 'READY' || b.status === 'RETRY' || b.status === 'WAITING') consider(b.dueAt);
+      for (const item of b.map?.items ?? []) if (item.status === 'READY' || item.status === 'RETRY') consider(item.dueAt);
+    }
+    return best;
+  }
+
+  private launch(begun: BegunAttempt): void {
+    const run = this.run;
+    const branch = run.branches.find((b) => b.branchId === begun.branchId)!;
+    const node = this.def.nodes[begun.nodeId]!;
+    const controller = new AbortController();
+    const outputs = run.outputsJson;
+    const ctx = buildContext(this.env, run, {
+      nodeId: begun.nodeId,
+      branchId: begun.branchId,
+      attempt: begun.attempt,
+      attempts: run.attemptsJson,
+      state: stateFor(run.stateJson, branch),
+      outputs: () => outputs,
+      itemIndex: begun.itemIndex,
+      item: begun.itemIndex === undefined ? undefined : this.maps.get(begun.branchId)?.items[begun.itemIndex],
+      signal: controller.signal,
+      copy: true,
+    });
+    this.running.set(keyOf(begun), { attempt: begun, controller });
+    void this.attempt(node, ctx, controller, begun).then((completion) => {
+      // An attempt stopped by this holder (aborted branch, failed run) is not waited for.
+      if (!this.running.has(keyOf(begun)) && !completion.abandoned) return;
+      this.completed.push(completion);
+      this.wakeUp?.();
+    });
+  }
+
+  private async attempt(node: FlowDefinition['nodes'][string], ctx: ReturnType<typeof buildContext>, controller: AbortController, begun: BegunAttempt): Promise<Completion> {
+    const started = this.env.now();
+    let idemKey: string | undefined;
+    let outcome: AttemptOutcome;
+    let cached = false;
+    const untrack = this.env.trackAttempt(this.run.runId, controller);
+    try {
+      idemKey = node.idempotencyKey ? checkIdempotencyKey(node.id, node.idempotencyKey(ctx)) : undefined;
+      const record = idemKey === undefined ? null : await this.env.lookupIdempotent(idemKey);
+      if (record) {
+        cached = true;
+        outcome = { kind: 'ok', output: record.result.output, patch: record.result.patch };
+      } else {
+        outcome = await invokeHandler(node, ctx, controller);
+      }
+    } catch (err) {
+      outcome = { kind: 'error', error: toErrorRecord(err, 'IDEMPOTENCY_KEY_ERROR') };
+    } finally {
+      untrack();
+    }
+    return {
+      finished: { ...begun, outcome, durationMs: this.env.now() - started, idemKey, cached },
+      abandoned: controller.signal.reason instanceof AbandonedAttempt,
+    };
+  }
+}
+
+const keyOf = (a: { branchId: string; itemIndex?: number }) => (a.itemIndex === undefined ? a.branchId : `${a.branchId}#${a.itemIndex}`);
+
+const toCache = (v: MapValues): MapCache => ({ items: v.items ?? [], outputs: v.outputs });
+
+function checkIdempotencyKey(nodeId: string, key: unknown): string {
+  if (typeof key !== 'string' || key.length === 0 || key.length > 512) {
+    throw FlowError.nonRetryable('INVALID_IDEMPOTENCY_KEY', `Node "${nodeId}": idempotencyKey must return a non-empty string of at most 512 characters`);
+  }
+  const problem = unstorableTextReason(key);
+  if (problem) throw FlowError.nonRetryable('INVALID_IDEMPOTENCY_KEY', `Node "${nodeId}": idempotencyKey ${problem}`);
+  return key;
 }

@@ -8,6 +8,7 @@ import { toErrorRecord, type ErrorRecord } from '../errors.js';
 import type { FlowContext, NodeDefinition, NodeResult } from '../definitions/types.js';
 import { unstorableTextReason } from './json.js';
 import { isPlainObject } from './merge.js';
+import { RESERVED_STATE_KEYS } from './reserved-keys.js';
 
 export type AttemptOutcome =
   | { kind: 'ok'; output: unknown; patch: Record<string, unknown> | undefined }
@@ -33,7 +34,8 @@ export class AbandonedAttempt extends Error {
 
 export async function invokeHandler(
   node: NodeDefinition,
-  ctx: Omit<FlowContext, 'signal'>,
+  /** Built with `controller.signal` as its signal. */
+  ctx: FlowContext,
   controller: AbortController,
 ): Promise<AttemptOutcome> {
   const signal = controller.signal;
@@ -44,7 +46,7 @@ export async function invokeHandler(
       if (reason instanceof CancelledAttempt) {
         resolve({ kind: 'error', error: { code: 'CANCELLED', message: 'Run was cancelled during the attempt', retryable: false } });
       } else {
-        resolve({ kind: 'error', error: { code: 'TIMEOUT', message: `Node "${node.id}" timed out after ${node.timeoutMs} ms`, retryable: true } });
+        resolve({ kind: 'error', error: { code: 'TIMEOUT', message: `Node ${node.id} timed out after ${node.timeoutMs}ms (its ctx.signal was aborted; a late result is discarded)`, retryable: true } });
       }
     };
     if (signal.aborted) onAbort();
@@ -55,7 +57,7 @@ export async function invokeHandler(
   }
   const called = (async (): Promise<AttemptOutcome> => {
     try {
-      const result = await node.handler({ ...ctx, signal } as FlowContext);
+      const result = await node.handler(ctx);
       return checkNodeResult(node.id, result);
     } catch (err) {
       return { kind: 'error', error: toErrorRecord(err) };
@@ -77,6 +79,8 @@ export function checkNodeResult(nodeId: string, result: unknown): AttemptOutcome
   if (!isPlainObject(result)) return bad(`expected an object like { status: 'ok' }, got ${describe(result)}`);
   const r = result as Partial<NodeResult> & Record<string, unknown>;
   if (r.patch !== undefined && !isPlainObject(r.patch)) return bad(`patch must be a plain object, got ${describe(r.patch)}`);
+  const reserved = r.patch === undefined ? undefined : RESERVED_STATE_KEYS.find((key) => Object.hasOwn(r.patch!, key));
+  if (reserved !== undefined) return bad(`patch sets ${JSON.stringify(reserved)}, a state key the engine reserves`);
   switch (r.status) {
     case 'ok':
       return { kind: 'ok', output: r.output, patch: r.patch as Record<string, unknown> | undefined };

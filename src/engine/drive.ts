@@ -1,17 +1,14 @@
 /**
- * The engine's ways of driving one run from outside a worker: `tick` (one step), `resumeRun`, and
- * `runToCompletion`. Each locks first — the lock reads the row and, when the run is due, begins
- * its attempt in the same round trip (`LockRunOptions.beginAttempt`) — and reads without the lock
- * only when another holder has it.
+ * The engine's ways of driving one run from outside a worker: `tick` (one round), `resumeRun`,
+ * and `runToCompletion`. Each locks first and reads without the lock only when another holder
+ * has it.
  */
-import { InvalidRunStateError, LockBusyError, RunNotFoundError } from '../errors.js';
+import { AmbiguousResumeError, InvalidRunStateError, LockBusyError, RunNotFoundError } from '../errors.js';
 import type { FlowRunStatus } from '../definitions/types.js';
-import type { FlowRunRecord, FlowStorage, JsonText, LockRunOptions, RunLease } from '../storage/types.js';
-import { advanceRun, isTimerDue, resumeTransition } from './advance.js';
-import { resumeWithBegin, startedEvent } from './begin.js';
+import type { FlowRunRecord, FlowStorage, JsonText, RunLease } from '../storage/types.js';
+import { advanceRun, isTimerDue, type StepEnv } from './advance.js';
 import type { Clock } from './clock.js';
 import type { DefinitionRegistry } from './registry.js';
-import type { StepEnv } from './step.js';
 
 export interface DriveHost {
   readonly storage: FlowStorage;
@@ -21,11 +18,6 @@ export interface DriveHost {
 }
 
 export const RESTING: ReadonlySet<FlowRunStatus> = new Set(['COMPLETED', 'FAILED', 'CANCELLED']);
-
-/** Lock options of every lease the engine takes to run steps: begin the due attempt on the lock. */
-export function stepLockOptions(host: DriveHost): LockRunOptions {
-  return { beginAttempt: host.registry.beginAttemptRequest(host.stepEnv.maxJsonBytes) };
-}
 
 /** Resting, or waiting with nothing due: `tick` returns such a run as it is. */
 function idleForTick(run: FlowRunRecord): boolean {
@@ -38,8 +30,8 @@ export async function mustGetRun(host: DriveHost, runId: string): Promise<FlowRu
   return run;
 }
 
-export async function lockOrThrow(host: DriveHost, runId: string, options?: LockRunOptions): Promise<RunLease> {
-  const lease = await host.storage.lockRun(runId, options);
+export async function lockOrThrow(host: DriveHost, runId: string): Promise<RunLease> {
+  const lease = await host.storage.lockRun(runId);
   if (!lease) {
     const exists = await host.storage.getRun(runId);
     if (!exists) throw new RunNotFoundError(runId);
@@ -62,7 +54,7 @@ async function definitionFor(host: DriveHost, lease: RunLease, run: FlowRunRecor
 
 export async function tickRun(host: DriveHost, runId: string): Promise<FlowRunRecord> {
   for (;;) {
-    const lease = await host.storage.lockRun(runId, stepLockOptions(host));
+    const lease = await host.storage.lockRun(runId);
     if (!lease) {
       const run = await mustGetRun(host, runId);
       if (idleForTick(run)) return run;
@@ -85,24 +77,29 @@ export async function tickRun(host: DriveHost, runId: string): Promise<FlowRunRe
   }
 }
 
-/** Resumes a WAITING run; `texts` gives the new state (with the payload) and the RUN_RESUMED payload. */
+/**
+ * Resumes the WAITING branch at `nodeId` (or the only WAITING branch): its node runs again with
+ * the payload, in this call. Several waiting branches and no `nodeId` is an AmbiguousResumeError.
+ */
 export async function resumeWaitingRun(
   host: DriveHost,
   runId: string,
-  texts: (run: FlowRunRecord) => { state: JsonText; eventPayload: JsonText },
+  resume: { payload: unknown; eventPayload: JsonText; nodeId?: string },
 ): Promise<FlowRunRecord> {
   const lease = await lockOrThrow(host, runId);
   try {
     const run = lease.run!;
-    if (run.status !== 'WAITING') throw new InvalidRunStateError(runId, run.status, 'resume', 'WAITING');
+    const waiting = run.status === 'RUNNING' || run.status === 'WAITING' ? run.branches.filter((b) => b.status === 'WAITING') : [];
+    if (waiting.length === 0) throw new InvalidRunStateError(runId, run.status, 'resume', 'WAITING');
+    const candidates = resume.nodeId === undefined ? waiting : waiting.filter((b) => b.nodeId === resume.nodeId);
+    if (candidates.length === 0) {
+      throw new InvalidRunStateError(runId, run.status, `resume node "${resume.nodeId}" of`, `a branch waiting there (waiting: ${waiting.map((b) => `"${b.nodeId}"`).join(', ')})`);
+    }
+    if (resume.nodeId === undefined && candidates.length > 1) throw new AmbiguousResumeError(runId, waiting.map((b) => ({ branchId: b.branchId, nodeId: b.nodeId, waitReason: b.waitReason })));
     const def = host.registry.require(run.flowId, run.flowVersion);
-    const { state, eventPayload } = texts(run);
-    const resume = resumeTransition(run, { timer: false, state, payload: eventPayload });
-    // The resumed node's attempt starts in the same commit (see begin.ts).
-    const withBegin = resumeWithBegin(resume, run, def, host.stepEnv);
-    const resumed = await lease.commit(withBegin ?? resume);
-    host.stepEnv.onCommitted?.(resumed, withBegin ? [{ type: 'RUN_RESUMED' }, startedEvent(resumed)] : [{ type: 'RUN_RESUMED' }]);
-    return (await advanceRun(lease, def, host.stepEnv, { maxSteps: 1, begun: withBegin !== null })).run;
+    const branchId = candidates[0]!.branchId;
+    // The resumed node's attempt begins in the same commit as the resume.
+    return (await advanceRun(lease, def, host.stepEnv, { maxSteps: 1, prepare: (d) => d.resume(branchId, resume.payload, resume.eventPayload) })).run;
   } finally {
     await lease.release();
   }
@@ -132,7 +129,7 @@ export async function driveToRest(host: DriveHost, runId: string, options: { max
         continue;
       }
     }
-    const lease = await host.storage.lockRun(runId, stepLockOptions(host));
+    const lease = await host.storage.lockRun(runId);
     if (!lease) {
       // Another holder (a worker) is advancing it: poll until it rests.
       await new Promise((r) => setTimeout(r, busyDelay));

@@ -10,7 +10,7 @@ import {
   RunNotFoundError,
 } from '../errors.js';
 import type { FlowDefinition, FlowRunStatus } from '../definitions/types.js';
-import type { FlowEventRecord, FlowRunRecord, FlowStorage, RunFilter, RunPage } from '../storage/types.js';
+import type { FlowEventRecord, FlowRunRecord, FlowStorage, JsonText, RunFilter, RunPage } from '../storage/types.js';
 import { resolveStorage } from '../storage/resolve.js';
 import { driveToRest, mustGetRun, resumeWaitingRun, tickRun } from './drive.js';
 import { systemClock, type Clock } from './clock.js';
@@ -18,8 +18,10 @@ import { DEFAULT_MAX_JSON_BYTES, serializeJson, unstorableTextReason } from './j
 import { isPlainObject } from './merge.js';
 import { DefinitionRegistry, flowKey } from './registry.js';
 import { CancelledAttempt } from './attempt.js';
-import { RESUME_PAYLOAD_KEY, type StepEnv } from './step.js';
+import type { StepEnv } from './advance.js';
+import { firstBranch } from './branches.js';
 import { FlowEvents } from './events.js';
+import { assertNoReservedStateKeys } from './reserved-keys.js';
 import { FlowWorker, type WorkerOptions } from '../worker/worker.js';
 
 export interface FlowEngineOptions {
@@ -94,6 +96,8 @@ export class FlowEngine extends FlowEvents {
       maxJsonBytes,
       maxRecoveries,
       now: () => this.clock.now(),
+      sleep: (ms, signal) => this.clock.sleep(ms, signal),
+      loadMap: (runId, key) => this.storage.getMapValues(runId, key),
       lookupIdempotent: (key) => this.storage.getIdempotencyRecord(key),
       trackAttempt: (runId, controller) => this.trackAttempt(runId, controller),
       onCommitted: (run, events) => this.emitCommitted(run, events),
@@ -117,6 +121,7 @@ export class FlowEngine extends FlowEvents {
   }
 
   async startRun(args: StartRunArgs): Promise<StartRunResult> {
+    assertNoReservedStateKeys('startRun: initialState', args?.initialState);
     if (!isPlainObject(args)) throw new InvalidArgumentError('startRun: expected { flowId, version, input }');
     requireString('startRun', 'flowId', args.flowId);
     requireString('startRun', 'version', args.version);
@@ -139,7 +144,8 @@ export class FlowEngine extends FlowEvents {
       currentNodeId: def.entry,
       input,
       state,
-      events: [{ type: 'RUN_STARTED', nodeId: def.entry }],
+      branches: JSON.stringify([firstBranch(def.entry)]) as JsonText,
+      events: [{ type: 'RUN_STARTED', nodeId: def.entry, branchId: 'b1' }],
     });
     if (!created && (run.flowId !== def.flowId || run.flowVersion !== def.version)) {
       throw new FlowError(
@@ -162,16 +168,24 @@ export class FlowEngine extends FlowEvents {
     return tickRun(this, runId);
   }
 
-  /** Resumes a WAITING run: the payload lands at `ctx.state._resumePayload` and the waiting node runs again. */
-  async resumeRun(runId: string, payload?: unknown): Promise<FlowRunRecord> {
+  /**
+   * Resumes a waiting branch: its node runs again (in this call) and sees the payload at
+   * `ctx.state._resumePayload`. With several branches waiting, `nodeId` says which one
+   * (without it, an AmbiguousResumeError lists them).
+   */
+  async resumeRun(runId: string, payload?: unknown, options: { nodeId?: string } = {}): Promise<FlowRunRecord> {
     requireString('resumeRun', 'runId', runId);
+    if (!isPlainObject(options)) throw new InvalidArgumentError('resumeRun: options must be an object like { nodeId }');
+    optionalString('resumeRun', 'nodeId', options.nodeId);
     const limits = { maxBytes: this.stepEnv.maxJsonBytes };
     const payloadText = serializeJson(payload === undefined ? null : payload, { what: 'resume payload', ...limits });
     await this.ready();
-    return resumeWaitingRun(this, runId, (run) => ({
-      state: serializeJson(payload === undefined ? run.stateJson : { ...run.stateJson, [RESUME_PAYLOAD_KEY]: JSON.parse(payloadText) }, { what: 'state', ...limits }),
+    return resumeWaitingRun(this, runId, {
+      // No payload: the node sees none (a resume that only says "go on").
+      payload: payload === undefined ? undefined : JSON.parse(payloadText),
       eventPayload: serializeJson({ payload: JSON.parse(payloadText) }, { what: 'resume payload', ...limits }),
-    }));
+      nodeId: options.nodeId,
+    });
   }
 
   /** Cancels a RUNNING or WAITING run; an attempt in flight in this process sees `ctx.signal` abort. */

@@ -8,7 +8,7 @@ import { DefinitionConflictError, FlowNotFoundError } from '../errors.js';
 import type { FlowDefinition } from '../definitions/types.js';
 import { describeGraph, fingerprintDefinition } from '../definitions/graph.js';
 import { validateDefinition } from '../definitions/validate.js';
-import type { BeginAttemptRequest, FlowStorage } from '../storage/types.js';
+import type { FlowStorage } from '../storage/types.js';
 import { serializeJson } from './json.js';
 
 export function flowKey(flowId: string, version: string): string {
@@ -17,8 +17,6 @@ export function flowKey(flowId: string, version: string): string {
 
 export class DefinitionRegistry {
   private readonly defs = new Map<string, { def: FlowDefinition; fingerprint: string }>();
-  /** `LockRunOptions.beginAttempt` for the flows registered so far (one object per set: stores cache by identity). */
-  private beginRequest: BeginAttemptRequest | null = null;
 
   async register(def: FlowDefinition, storage: FlowStorage): Promise<void> {
     validateDefinition(def);
@@ -33,18 +31,7 @@ export class DefinitionRegistry {
       graph: serializeJson(describeGraph(def), { what: `graph of ${key}` }),
     });
     if (stored.fingerprint !== fingerprint) throw new DefinitionConflictError(key);
-    if (!known) this.beginRequest = null;
     this.defs.set(key, { def, fingerprint });
-  }
-
-  /** What `lockRun` may begin: the first attempt of a node of a flow this process can execute. */
-  beginAttemptRequest(maxAttemptsBytes: number): BeginAttemptRequest {
-    if (this.beginRequest?.maxAttemptsBytes !== maxAttemptsBytes) {
-      const nodes: Record<string, string[]> = {};
-      for (const [key, { def }] of this.defs) nodes[key] = Object.keys(def.nodes);
-      this.beginRequest = { nodes, maxAttemptsBytes };
-    }
-    return this.beginRequest;
   }
 
   get(flowId: string, version: string): FlowDefinition | undefined {

@@ -1,10 +1,11 @@
 /**
  * Small flows that show what the dashboard draws: a straight line, a branch, a human approval
- * (WAIT + resume) and a retry. `npm start` uses the repository's examples/ when they are present
+ * (WAIT + resume), a retry, two parallel approvals (split/join, each branch resumed on its own)
+ * and a map over items (forEach with bounded concurrency and a flaky item). `npm start` uses the repository's examples/ when they are present
  * (see example-flows.ts) and these otherwise; the runtime tests use these directly.
  */
 import { flow } from '../definitions/builder.js';
-import type { FlowDefinition } from '../definitions/types.js';
+import type { FlowContext, FlowDefinition, NodeResult } from '../definitions/types.js';
 
 /** Three steps in a row. */
 export const greetingFlow: FlowDefinition = flow('demo-greeting', '1.0.0')
@@ -66,4 +67,56 @@ export const retryFlow: FlowDefinition = flow('demo-retry', '1.0.0')
   .edge('validate', 'store')
   .build();
 
-export const demoFlows: FlowDefinition[] = [greetingFlow, approvalFlow, retryFlow];
+/** A branch that parks until it is resumed (with `?nodeId=` naming it) with `{ "approved": true | false }`. */
+const signOff = (who: string) => (ctx: FlowContext): NodeResult => {
+  const payload = ctx.state._resumePayload as { approved?: unknown; by?: unknown } | undefined | null;
+  if (payload === undefined || payload === null) return { status: 'wait', reason: `Waiting for ${who}: resume this branch with {"approved": true} or {"approved": false}` };
+  return { status: 'ok', patch: { [who]: payload.approved === true }, output: { approved: payload.approved === true, by: payload.by ?? null } };
+};
+
+/**
+ * Two approvals in parallel: `prepare` splits into `legal` and `finance`, each of which waits for
+ * its own sign-off (resume with `?nodeId=legal` or `?nodeId=finance`); `decide` joins both.
+ */
+export const parallelApprovalFlow: FlowDefinition = flow('demo-parallel', '1.0.0')
+  .entry('prepare')
+  .node('prepare', (ctx) => ({ status: 'ok', patch: { contract: (ctx.input as { contract?: unknown } | null)?.contract ?? 'untitled' } }), { split: 'all' })
+  .node('legal', signOff('legal'))
+  .node('finance', signOff('finance'))
+  .node('decide', (ctx) => ({ status: 'ok', output: ctx.state.legal === true && ctx.state.finance === true ? 'signed' : 'declined' }), { join: 'all' })
+  .edge('prepare', 'legal')
+  .edge('prepare', 'finance')
+  .edge('legal', 'decide')
+  .edge('finance', 'decide')
+  .build();
+
+/**
+ * A map over items: `resize` runs once per item, at most 3 at once, each taking `input.delayMs`
+ * (default 300 ms) so its progress can be watched; item 3 fails its first attempt and is retried;
+ * the items listed in `input.fail` fail for good (and fail the run).
+ */
+export const mapFlow: FlowDefinition = flow('demo-map', '1.0.0')
+  .entry('list')
+  .node('list', (ctx) => {
+    const count = Number((ctx.input as { count?: unknown } | null)?.count ?? 8);
+    return { status: 'ok', output: Array.from({ length: Math.max(0, Math.min(count, 1000)) }, (_, i) => `photo-${i + 1}.jpg`) };
+  })
+  .node(
+    'resize',
+    async (ctx) => {
+      const input = (ctx.input ?? {}) as { delayMs?: unknown; fail?: unknown };
+      await new Promise((resolve) => setTimeout(resolve, typeof input.delayMs === 'number' ? input.delayMs : 300));
+      if (Array.isArray(input.fail) && input.fail.includes(ctx.itemIndex)) {
+        return { status: 'error', error: { code: 'CORRUPT_IMAGE', message: `${String(ctx.item)} cannot be decoded`, retryable: false } };
+      }
+      if (ctx.itemIndex === 3 && ctx.meta.attempt === 1) return { status: 'error', error: { code: 'STORAGE_TIMEOUT', message: 'The image store timed out', retryable: true } };
+      return { status: 'ok', output: `thumb/${String(ctx.item)}` };
+    },
+    { forEach: (ctx) => ctx.outputs.list as unknown[], concurrency: 3, retry: { maxAttempts: 2, backoff: 'fixed', baseDelayMs: 500 } },
+  )
+  .node('publish', (ctx) => ({ status: 'ok', patch: { published: (ctx.outputs.resize as unknown[]).length } }))
+  .edge('list', 'resize')
+  .edge('resize', 'publish')
+  .build();
+
+export const demoFlows: FlowDefinition[] = [greetingFlow, approvalFlow, retryFlow, parallelApprovalFlow, mapFlow];

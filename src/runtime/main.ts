@@ -6,17 +6,21 @@
  */
 import { loadExampleFlows } from './flow-modules.js';
 import { runFlowRuntime, type FlowRuntime } from './runtime.js';
-import { describeStartup, stopOnSignals } from './lifecycle.js';
+import { describeStartup, handleStopSignals } from './lifecycle.js';
 
 async function main(): Promise<void> {
+  // First, before any await: a SIGTERM during start-up (loading flows, opening and migrating the
+  // store) must stop the runtime gracefully, not kill it half-opened.
+  const stop = handleStopSignals('runtime');
   const { flows, source, skipped } = await loadExampleFlows();
   for (const file of skipped) console.warn(`[hazel-flow] ${file} exports no ready flow definition; skipped`);
   const runtime: FlowRuntime = await runFlowRuntime({
     flows,
+    worker: !stop.requested,
     allowInsecureBind: process.env.FLOW_ALLOW_INSECURE_BIND === '1',
   });
-  stopOnSignals(runtime); // before the banner: whoever waits for it may signal at once
-  console.log(describeStartup(runtime, source));
+  if (!stop.requested) console.log(describeStartup(runtime, source));
+  stop.attach(runtime);
 }
 
 main().catch((err: unknown) => {

@@ -8,7 +8,7 @@ import { FlowEngine, type FlowEngineOptions } from '../engine/engine.js';
 import { FlowError } from '../errors.js';
 import type { FlowStorage } from '../storage/types.js';
 import type { FlowWorker, WorkerOptions } from '../worker/worker.js';
-import { assertSafeBind } from './http/auth.js';
+import { assertSafeBind, assertValidApiToken } from './http/auth.js';
 import { buildApiServer } from './http/server.js';
 import { chooseStorage } from './storage-choice.js';
 
@@ -27,14 +27,22 @@ export interface FlowRuntimeOptions {
   dataDir?: string;
   /** Passed to every handler as `ctx.services`. */
   services?: Record<string, unknown>;
-  /** Bearer token required by the API (default: FLOW_API_TOKEN). Unset = no authentication. */
+  /**
+   * Bearer token required by the API (default: FLOW_API_TOKEN). Unset or '' = no authentication
+   * (then only loopback Host names are answered). At least 16 visible ASCII characters: no whitespace.
+   */
   apiToken?: string;
-  /** Allow a non-loopback bind without a token, e.g. behind an authenticating proxy (default false). */
+  /**
+   * Allow a non-loopback bind without a token, e.g. behind an authenticating proxy (default false).
+   * Requests then may use any Host name.
+   */
   allowInsecureBind?: boolean;
   /** Run a worker in this process (default true), or its options; false = API only (workers run elsewhere). */
   worker?: boolean | WorkerOptions;
   /** Largest request body in bytes (default 1 MiB + 16 KiB). */
   bodyLimit?: number;
+  /** Time a client has to send a whole request, headers and body (default 30 000 ms); then 408. */
+  requestTimeoutMs?: number;
   /** Serve the dashboard at / (default true). */
   dashboard?: boolean;
   /** Further engine options (clock, maxJsonBytes, maxRecoveries). */
@@ -61,6 +69,7 @@ export async function runFlowRuntime(options: FlowRuntimeOptions): Promise<FlowR
   const port = options.port ?? parsePort(process.env.PORT) ?? DEFAULT_PORT;
   const apiToken = options.apiToken ?? (process.env.FLOW_API_TOKEN || undefined);
   // Checked before anything is opened: a refused start must leave nothing behind.
+  assertValidApiToken(apiToken);
   assertSafeBind(host, apiToken, options.allowInsecureBind ?? false);
 
   const storage = chooseStorage({ storage: options.storage, databaseUrl: options.databaseUrl, dataDir: options.dataDir });
@@ -73,7 +82,9 @@ export async function runFlowRuntime(options: FlowRuntimeOptions): Promise<FlowR
     server = await buildApiServer({
       engine,
       apiToken,
+      allowedHosts: apiToken || options.allowInsecureBind ? 'any' : 'loopback',
       bodyLimit: options.bodyLimit,
+      requestTimeoutMs: options.requestTimeoutMs,
       dashboard: options.dashboard,
       workerStatus: () => worker?.status() ?? null,
     });

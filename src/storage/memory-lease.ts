@@ -6,13 +6,18 @@ import { StaleRunError } from '../errors.js';
 import type { FlowEventRecord, FlowRunRecord, JsonText, RunLease, Transition } from './types.js';
 
 /** A stored row: like FlowRunRecord but with JSON kept as text. */
-export interface RunRow extends Omit<FlowRunRecord, 'inputJson' | 'stateJson' | 'outputsJson' | 'attemptsJson' | 'dueInMs'> {
+export interface RunRow extends Omit<FlowRunRecord, 'inputJson' | 'stateJson' | 'outputsJson' | 'attemptsJson' | 'branches' | 'dueInMs' | 'readAt'> {
   input: JsonText;
   state: JsonText;
-  outputs: JsonText;
   attempts: JsonText;
+  branches: JsonText;
+  /** Node outputs, one text per node (the SQL store's 'output' rows). */
+  outputs: Map<string, JsonText>;
+  /** Maps' item lists (by node) and item outputs (by node, then index): the 'items' and 'item' rows. */
+  mapItems: Map<string, JsonText>;
+  itemOutputs: Map<string, Map<number, JsonText>>;
   /** Parsed forms of the JSON above, for the engine's own reads under a lease (see recordOf). */
-  parsed: Partial<Record<'input' | 'state' | 'outputs' | 'attempts', unknown>>;
+  parsed: Partial<Record<'input' | 'state' | 'outputs' | 'attempts' | 'branches', unknown>>;
 }
 
 export interface EventRow extends Omit<FlowEventRecord, 'payloadJson'> {
@@ -25,17 +30,20 @@ export interface EventRow extends Omit<FlowEventRecord, 'payloadJson'> {
  * hands to handlers, so parsing again on every step would only feed the garbage collector.
  */
 export function recordOf(row: RunRow, now: number, shared = false): FlowRunRecord {
-  const { input, state, outputs, attempts, parsed: _parsed, ...rest } = row;
+  const { input, state, outputs, attempts, branches, parsed: _parsed, mapItems: _items, itemOutputs: _itemOutputs, ...rest } = row;
   void _parsed;
+  void _items;
+  void _itemOutputs;
   const p = row.parsed;
   const json = shared
     ? {
         input: (p.input ??= JSON.parse(input)),
         state: (p.state ??= JSON.parse(state)),
-        outputs: (p.outputs ??= JSON.parse(outputs)),
+        outputs: (p.outputs ??= parseOutputs(outputs)),
         attempts: (p.attempts ??= JSON.parse(attempts)),
+        branches: (p.branches ??= JSON.parse(branches)),
       }
-    : { input: JSON.parse(input), state: JSON.parse(state), outputs: JSON.parse(outputs), attempts: JSON.parse(attempts) };
+    : { input: JSON.parse(input), state: JSON.parse(state), outputs: parseOutputs(outputs), attempts: JSON.parse(attempts), branches: JSON.parse(branches) };
   const dueAt = row.nextAttemptAt?.getTime();
   return {
     ...rest,
@@ -45,10 +53,19 @@ export function recordOf(row: RunRow, now: number, shared = false): FlowRunRecor
     error: row.error ? { ...row.error } : null,
     inputJson: json.input,
     stateJson: json.state,
-    outputsJson: json.outputs,
+    outputsJson: json.outputs as Record<string, unknown>,
     attemptsJson: json.attempts,
+    branches: json.branches,
+    readAt: new Date(now),
     dueInMs: dueAt === undefined ? 0 : Math.max(0, dueAt - now),
   };
+}
+
+/** `outputsJson` assembled from the per-node texts, as the SQL store aggregates its rows. */
+function parseOutputs(outputs: Map<string, JsonText>): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [nodeId, text] of outputs) Object.defineProperty(out, nodeId, { value: JSON.parse(text), enumerable: true, writable: true, configurable: true });
+  return out;
 }
 
 /** What a memory lease needs of its store. */
@@ -65,7 +82,6 @@ export class MemoryLease implements RunLease {
     private readonly store: MemoryLeaseHost,
     readonly runId: string,
     run: FlowRunRecord | null,
-    readonly attemptBegun: boolean,
     private readonly unlock: () => void,
   ) {
     this.current = run;

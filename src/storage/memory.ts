@@ -5,10 +5,10 @@
  */
 import { StaleRunError, type ErrorRecord } from '../errors.js';
 import { systemClock, type Clock } from '../engine/clock.js';
-import type { DefinitionRecord, DueAt, DueRunQuery, FlowEventRecord, FlowRunRecord, FlowStorage, IdempotencyRecord } from './types.js';
+import type { DefinitionRecord, DueAt, DueRunQuery, FlowEventRecord, FlowRunRecord, FlowStorage, IdempotencyRecord, MapValues } from './types.js';
 import type { JsonText, LockRunOptions, NewEvent, NewRun, RunFilter, RunLease, RunPage, Transition } from './types.js';
 import { decodeCursor, encodeCursor, normalizeRunFilter } from './run-filter.js';
-import { isDueNow, requestedBegin } from './lock-begin.js';
+import { isDueNow } from './lock-begin.js';
 import { MemoryLease, recordOf, type EventRow, type RunRow } from './memory-lease.js';
 
 export interface MemoryStorageOptions {
@@ -75,7 +75,10 @@ export class MemoryStorage implements FlowStorage {
       currentNodeId: run.currentNodeId,
       input: run.input,
       state: run.state,
-      outputs: EMPTY_OBJECT,
+      branches: run.branches,
+      outputs: new Map(),
+      mapItems: new Map(),
+      itemOutputs: new Map(),
       createdAt: now,
       updatedAt: now,
       idempotencyKey: run.idempotencyKey,
@@ -144,12 +147,18 @@ export class MemoryStorage implements FlowStorage {
 
   async lockRun(runId: string, options?: LockRunOptions): Promise<RunLease | null> {
     if (this.locked.has(runId)) return null;
-    let run = this.readRun(runId);
+    const run = this.readRun(runId);
     if (options?.onlyIfDue && !isDueNow(run)) return null;
     this.locked.add(runId);
-    const begin = requestedBegin(run, options?.beginAttempt);
-    if (begin) run = this.commitTransition(runId, begin);
-    return new MemoryLease(this, runId, run, begin !== null, () => this.locked.delete(runId));
+    return new MemoryLease(this, runId, run, () => this.locked.delete(runId));
+  }
+
+  async getMapValues(runId: string, nodeId: string): Promise<MapValues> {
+    const row = this.runs.get(runId);
+    const items = row?.mapItems.get(nodeId);
+    const outputs = new Map<number, unknown>();
+    for (const [index, text] of row?.itemOutputs.get(nodeId) ?? []) outputs.set(index, JSON.parse(text));
+    return { items: items === undefined ? null : (JSON.parse(items) as unknown[]), outputs };
   }
 
   async cancelRun(runId: string, events: NewEvent[], error: ErrorRecord): Promise<FlowRunRecord | null> {
@@ -210,9 +219,26 @@ export class MemoryStorage implements FlowStorage {
       row.state = u.state;
       row.parsed.state = undefined;
     }
-    if (u.outputs !== undefined) {
-      row.outputs = u.outputs;
-      row.parsed.outputs = undefined;
+    if (u.branches !== undefined) {
+      row.branches = u.branches;
+      row.parsed.branches = undefined;
+    }
+    for (const nodeId of t.clearMaps ?? []) {
+      row.mapItems.delete(nodeId);
+      row.itemOutputs.delete(nodeId);
+    }
+    for (const v of t.values ?? []) {
+      if (v.kind === 'output') {
+        row.outputs.set(v.nodeId, v.value);
+        // The lease's parsed outputs are shared with earlier records: replace, never mutate.
+        if (row.parsed.outputs) row.parsed.outputs = { ...(row.parsed.outputs as Record<string, unknown>), [v.nodeId]: JSON.parse(v.value) };
+      } else if (v.kind === 'items') {
+        row.mapItems.set(v.nodeId, v.value);
+      } else {
+        let items = row.itemOutputs.get(v.nodeId);
+        if (!items) row.itemOutputs.set(v.nodeId, (items = new Map()));
+        items.set(v.itemIndex ?? 0, v.value);
+      }
     }
     if (u.attempts !== undefined) {
       row.attempts = u.attempts;
@@ -261,6 +287,8 @@ export class MemoryStorage implements FlowStorage {
         at,
         type: e.type,
         nodeId: e.nodeId ?? null,
+        branchId: e.branchId ?? null,
+        itemIndex: e.itemIndex ?? null,
         attempt: e.attempt ?? null,
         durationMs: e.durationMs ?? null,
         error: e.error ? { ...e.error } : null,

@@ -2,11 +2,13 @@
  * The storage contract. Every store (memory, PGlite, Postgres through `pg` or Prisma) implements
  * exactly this, and the shared contract suite (tests/contract) holds them all to it.
  *
- * Shape of a step, as the engine drives it:
- *   lockRun(runId)            -> one round trip: take the run's lock and read its row (with
- *                                `beginAttempt`, also begin the current attempt in that round trip)
- *   lease.commit(transition)  -> one round trip, one commit: run row + events + idempotency record,
- *                                fenced by the row version; with `release` the lock is let go too
+ * A run is one row (status, state, the set of live branches, fence version) plus rows written
+ * once each: events (the timeline) and node values (node outputs, a map's items and item
+ * outputs). Shape of a step, as the engine drives it:
+ *   lockRun(runId)            -> one round trip: take the run's lock and read its row
+ *   lease.commit(transition)  -> one round trip, one commit: run row + node values + events +
+ *                                idempotency record, fenced by the row version; with `release`
+ *                                the lock is let go too
  * Values arrive already serialized (`JsonText`, produced and checked by the engine's serializer)
  * and come back parsed, so every store shows callers exactly what a JSON round trip gives.
  */
@@ -28,7 +30,75 @@ export type FlowEventType =
   | 'RUN_RESUMED'
   | 'RUN_COMPLETED'
   | 'RUN_ABORTED'
-  | 'RUN_CANCELLED';
+  | 'RUN_CANCELLED'
+  /** A `split: 'all'` node started this branch (the event's branchId); payload `{ from, splitNodeId }`. */
+  | 'BRANCH_STARTED'
+  /** The branch's path ended (no outgoing edge matched). */
+  | 'BRANCH_ENDED'
+  /** The branch was stopped: a `join: 'any'` fired without it, or a sibling failed the run. Payload `{ reason, by? }`. */
+  | 'BRANCH_ABORTED'
+  /** The branch arrived at a `join` node; payload `{ joinNodeId, waitingFor }` (branches that can still arrive). */
+  | 'JOIN_ARRIVED'
+  /** A join's branches were gathered into the event's branch, which goes on at the join node; payload `{ joined }`. */
+  | 'JOIN_COMPLETED'
+  /** A `forEach` node started its map; payload `{ items, concurrency }`. Item attempts carry `itemIndex`. */
+  | 'MAP_STARTED';
+
+/** Where a branch is: see `BranchRecord`. */
+export type BranchStatus = 'READY' | 'RUNNING' | 'RETRY' | 'WAITING' | 'JOINING' | 'FAILED';
+
+/**
+ * One live branch (token) of a run, as stored in the run row (`branches`). A run without `split`
+ * nodes has exactly one. The list is bounded by the branches alive at once, never by history.
+ */
+export interface BranchRecord {
+  /** `b<seq>`: the timeline sequence number of the event that created it (`b1` is the run's first branch). */
+  branchId: string;
+  nodeId: string;
+  /**
+   * READY: due to begin (at or after `dueAt` when set). RUNNING: an attempt is in flight (or, for a
+   * map, items are). RETRY: a failed attempt's retry is scheduled at `dueAt`. WAITING: parked by a
+   * `wait` result (timer at `dueAt`, or a manual resume). JOINING: arrived at a join node, waiting
+   * for the other branches that can still reach it. FAILED: the branch that failed the run.
+   */
+  status: BranchStatus;
+  /** Attempts begun at this node by this branch (0 before the first). */
+  attempt: number;
+  /** Interrupted attempts in a row at this node (poison-pill guard). */
+  recoveries: number;
+  /** ISO-8601 time (the store's clock): when a RETRY/READY branch may begin, or a WAITING branch's timer. */
+  dueAt: string | null;
+  waitReason: string | null;
+  /** The last failed attempt's error (RETRY), or why the branch FAILED. */
+  error: ErrorRecord | null;
+  /** A resume's payload, given to this branch's next attempt as `ctx.state._resumePayload`. */
+  resumePayload?: unknown;
+  /** The joined node only: ids of the branches it gathered. */
+  joined?: string[];
+  /** A `forEach` node's progress. */
+  map?: MapProgress;
+}
+
+/** Progress of a map (a `forEach` node's branch). Items are begun in index order. */
+export interface MapProgress {
+  total: number;
+  concurrency: number;
+  /** Items finished (their outputs are stored). */
+  done: number;
+  /** Items [0, started) have been begun at least once; those not in `items` are done. */
+  started: number;
+  /** Begun but unfinished items: at most `concurrency`. */
+  items: MapItemRecord[];
+}
+
+export interface MapItemRecord {
+  index: number;
+  status: 'READY' | 'RUNNING' | 'RETRY' | 'FAILED';
+  attempt: number;
+  recoveries: number;
+  dueAt: string | null;
+  error: ErrorRecord | null;
+}
 
 /** The run row. Field names up to `updatedAt` are the seed's. */
 export interface FlowRunRecord {
@@ -37,27 +107,37 @@ export interface FlowRunRecord {
   flowVersion: string;
   tenantId: string | null;
   status: FlowRunStatus;
+  /** The first live branch's node (the only one for a run without splits); null when none is live. */
   currentNodeId: string | null;
   inputJson: unknown;
   stateJson: Record<string, unknown>;
+  /** Each node's last output, assembled from its own rows (never rewritten as a whole). */
   outputsJson: Record<string, unknown>;
   createdAt: Date;
   updatedAt: Date;
+
+  /** The live branches (RUNNING/WAITING runs); a FAILED run keeps the branch that failed it. */
+  branches: BranchRecord[];
+  /** The store's clock when this record was read or committed: due times are reckoned from it. */
+  readAt: Date;
 
   idempotencyKey: string | null;
   /** Fence: +1 on every write. A commit names the version it read and fails if it moved. */
   version: number;
   /** Sequence number of the newest event of this run (0 before any). */
   lastSeq: number;
-  /** Attempts begun at the current node (0 before the first). */
+  /** The first branch's attempts at its node (0 before the first). */
   attempt: number;
-  /** Attempts begun per node over the whole run (`ctx.meta.attempts`). */
+  /** Attempts begun per node over the whole run (`ctx.meta.attempts`; a map counts each item's attempts). */
   attemptsJson: Record<string, number>;
-  /** True between "attempt begun" and its result being committed: if a new holder finds it set, the old one died mid-attempt. */
+  /** True while any branch or item has an attempt in flight: if a new holder finds it set, the old one died mid-attempt. */
   attemptInFlight: boolean;
-  /** Attempts in a row that were interrupted (crash, lost lock). Bounded by the engine (poison-pill guard). */
+  /** The first branch's interrupted attempts in a row. */
   recoveries: number;
-  /** RUNNING: the current attempt may not start before this (retry backoff). WAITING: the timer (null = manual wait). */
+  /**
+   * The earliest time anything in the run becomes due. RUNNING: null = something can run now.
+   * WAITING: the earliest timer (null = every branch waits for a resume).
+   */
   nextAttemptAt: Date | null;
   /** Milliseconds until `nextAttemptAt` by the store's clock (the database's `now()`); 0 when due or unset. */
   dueInMs: number;
@@ -73,6 +153,10 @@ export interface FlowEventRecord {
   at: Date;
   type: FlowEventType;
   nodeId: string | null;
+  /** The branch the event belongs to (null for run-wide events). */
+  branchId: string | null;
+  /** The map item the event belongs to (null outside a map's items). */
+  itemIndex: number | null;
   attempt: number | null;
   durationMs: number | null;
   error: ErrorRecord | null;
@@ -82,6 +166,8 @@ export interface FlowEventRecord {
 export interface NewEvent {
   type: FlowEventType;
   nodeId?: string | null;
+  branchId?: string | null;
+  itemIndex?: number | null;
   attempt?: number | null;
   durationMs?: number | null;
   error?: ErrorRecord | null;
@@ -97,6 +183,8 @@ export interface NewRun {
   currentNodeId: string;
   input: JsonText;
   state: JsonText;
+  /** The first branch (`BranchRecord[]`). */
+  branches: JsonText;
   /** RUN_STARTED and whatever else the engine records at creation; seq 1.. */
   events: NewEvent[];
 }
@@ -104,12 +192,13 @@ export interface NewRun {
 /** When the current attempt / timer is due. Relative delays are added to the store's clock. */
 export type DueAt = { delayMs: number } | { at: Date } | null;
 
-/** The full new values of the run's mutable columns. `state`/`outputs` omitted = unchanged. */
+/** The full new values of the run's mutable columns. `state`/`branches`/`attempts` omitted = unchanged. */
 export interface RunUpdate {
   status: FlowRunStatus;
   currentNodeId: string | null;
   state?: JsonText;
-  outputs?: JsonText;
+  /** `BranchRecord[]`. */
+  branches?: JsonText;
   attempt: number;
   attempts?: JsonText;
   attemptInFlight: boolean;
@@ -135,10 +224,34 @@ export interface IdempotencyRecord {
   createdAt: Date;
 }
 
+/**
+ * A value written once in its own row: a node's output (`kind: 'output'`, replacing that node's
+ * previous output), a map's item list (`'items'`), or one item's output (`'item'`, `itemIndex`).
+ */
+export interface NodeValueWrite {
+  nodeId: string;
+  kind: 'output' | 'items' | 'item';
+  /** `'item'` only: the item's index. */
+  itemIndex?: number;
+  value: JsonText;
+}
+
+/** A map's stored values, read by the holder that drives it. */
+export interface MapValues {
+  /** The item list, as stored when the map started (null if none is stored). */
+  items: unknown[] | null;
+  /** Outputs of the finished items, by index. */
+  outputs: Map<number, unknown>;
+}
+
 export interface Transition {
   /** The `version` the holder read; the commit fails with `StaleRunError` if the row moved since. */
   expectedVersion: number;
   update: RunUpdate;
+  /** Applied first: the item list and item outputs of these nodes are deleted (a map that ended or restarts). */
+  clearMaps?: string[];
+  /** Written (inserted, or replacing the row of the same node/kind/index) in this transaction. */
+  values?: NodeValueWrite[];
   /** Appended with seq lastSeq+1, lastSeq+2 … in this order, in the same transaction. */
   events: NewEvent[];
   /** Recorded in the same transaction; an existing record under the key is kept (first commit wins). */
@@ -163,41 +276,18 @@ export interface RunLease {
   reload(): Promise<FlowRunRecord | null>;
   /** Let go of the lock. Safe to call more than once. */
   release(): Promise<void>;
-  /**
-   * True when `lockRun` began the current attempt (see `LockRunOptions.beginAttempt`): `run` is
-   * the row after that commit. Absent or false: nothing was written by `lockRun`.
-   */
-  readonly attemptBegun?: boolean;
 }
 
-/**
- * What `lockRun` may do besides locking. Optional for callers and for stores: a store that does
- * not implement an option leaves `attemptBegun` unset, and the caller does the work itself.
- */
+/** What `lockRun` may do besides locking. */
 export interface LockRunOptions {
   /**
-   * Begin the current attempt before returning, if the row read under the lock qualifies: status
-   * RUNNING, due (`nextAttemptAt` unset or past by the store's clock), no attempt in flight, its
-   * `currentNodeId` listed under its `flowId@version` in `nodes`, and the new attempts JSON at
-   * most `maxAttemptsBytes` bytes (a SQL store may measure conservatively and skip the begin).
-   * The begin is the commit the engine would make itself, fenced and durable before `lockRun`
-   * returns: `attempt` + 1, `attemptInFlight` true, `attemptsJson[node]` + 1, version + 1, and a
-   * NODE_STARTED event (that node, the new attempt); nothing else changes.
-   */
-  beginAttempt?: BeginAttemptRequest;
-  /**
-   * Lock the run only if it is due by the store's clock (RUNNING with its attempt due, or WAITING
-   * with a timer that is due); otherwise return null and hold nothing, not even for an instant,
-   * as when another holder has the lock. For a worker claiming runs it was told have work: a run
-   * that moved on meanwhile is never held, so a `resumeRun` or `tick` on it never finds it busy.
+   * Lock the run only if it is due by the store's clock (RUNNING with `nextAttemptAt` unset or
+   * past, or WAITING with a timer that is due); otherwise return null and hold nothing, not even
+   * for an instant, as when another holder has the lock. For a worker claiming runs it was told
+   * have work: a run that moved on meanwhile is never held, so a `resumeRun` or `tick` on it
+   * never finds it busy.
    */
   onlyIfDue?: boolean;
-}
-
-export interface BeginAttemptRequest {
-  /** Node ids of each flow (`flowId@version`) the caller can execute. Treated as read-only; stores may cache by identity. */
-  nodes: Readonly<Record<string, readonly string[]>>;
-  maxAttemptsBytes: number;
 }
 
 export interface DefinitionRecord {
@@ -254,6 +344,8 @@ export interface FlowStorage {
   getRun(runId: string): Promise<FlowRunRecord | null>;
   listRuns(filter: RunFilter): Promise<RunPage>;
   getEvents(runId: string): Promise<FlowEventRecord[]>;
+  /** The stored item list and finished item outputs of the map at `nodeId` (for the run's holder). */
+  getMapValues(runId: string, nodeId: string): Promise<MapValues>;
   getIdempotencyRecord(key: string): Promise<IdempotencyRecord | null>;
 
   /**

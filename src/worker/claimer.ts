@@ -4,9 +4,7 @@
  * run finishes under load its slot is refilled with one round trip (the lock) instead of two
  * (look, then lock). Candidates are only hints: the lock's read of the row is what counts, and a
  * run that moved on since the look is simply let go by `advanceRun` without a step.
- * Locks for several free slots are taken in parallel, so a burst of work fills them at once; each
- * lock also begins its run's due attempt when the store can (`lockOptions`), so a claimed run's
- * first step costs no extra commit.
+ * Locks for several free slots are taken in parallel, so a burst of work fills them at once.
  *
  * A wake-up names the run that has work (`hint`): the next pass tries those runs first, without a
  * look — one round trip per announced run, taken or not. The wake-ups stand for the look: a pass
@@ -47,7 +45,6 @@ export class DueRunClaimer {
     private readonly batchSize: number,
     private readonly counters: WorkerCounters,
     private readonly maxCandidateAgeMs = MAX_CANDIDATE_AGE_MS,
-    private readonly lockOptions: () => LockRunOptions | undefined = () => undefined,
   ) {}
 
   /** A wake-up said `runId` has work. */
@@ -62,7 +59,7 @@ export class DueRunClaimer {
    * (except runs whose attempt the lock began: their step must run).
    */
   async claim(free: number, flowKeys: string[], holding: ReadonlyMap<string, unknown>, stopping: () => boolean): Promise<ClaimPass> {
-    const options: LockRunOptions = { ...this.lockOptions(), onlyIfDue: true };
+    const options: LockRunOptions = { onlyIfDue: true };
     const announced = this.takeHints(free, holding);
     if (announced.length > 0) {
       const { leases, error } = await this.lock(announced, options, stopping);
@@ -112,10 +109,9 @@ export class DueRunClaimer {
       else this.counters.lockMisses += 1; // another holder has it, or it is not due any more: not an error
     }
     if (stopping()) {
-      // A lease whose attempt the lock already began is kept: its step runs (a drain finishes begun
-      // attempts), instead of leaving the attempt to be reported as interrupted.
-      await Promise.allSettled(leases.filter((lease) => !lease.attemptBegun).map((lease) => lease.release()));
-      return { leases: leases.filter((lease) => lease.attemptBegun), error };
+      // Nothing was begun by a lock: a stopping worker lets go of what it just took.
+      await Promise.allSettled(leases.map((lease) => lease.release()));
+      return { leases: [], error };
     }
     return { leases, error };
   }

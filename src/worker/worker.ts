@@ -10,10 +10,8 @@
  */
 import { FlowError } from '../errors.js';
 import type { FlowEngine } from '../engine/engine.js';
-import { advanceRun } from '../engine/advance.js';
-import { stepLockOptions } from '../engine/drive.js';
+import { advanceRun, type StepEnv } from '../engine/advance.js';
 import { AbandonedAttempt } from '../engine/attempt.js';
-import type { StepEnv } from '../engine/step.js';
 import type { RunLease } from '../storage/types.js';
 import { DueRunClaimer } from './claimer.js';
 import { countClaimResult, zeroCounters } from './counters.js';
@@ -65,7 +63,7 @@ export class FlowWorker {
   ) {
     this.opts = resolveWorkerOptions(options);
     this.unregistered = new UnregisteredFlowReporter(engine.storage, this.opts.logger);
-    this.claimer = new DueRunClaimer(engine.storage, this.opts.batchSize, this.counters, undefined, () => stepLockOptions(engine));
+    this.claimer = new DueRunClaimer(engine.storage, this.opts.batchSize, this.counters);
     this.stopped = new Promise<void>((resolve) => (this.resolveStopped = resolve));
     this.started = new Promise<void>((resolve, reject) => {
       this.settleStarted = (error) => (error === undefined ? resolve() : reject(error));

@@ -1,8 +1,14 @@
 /** Shared by the storage contract suites: run and transition builders, polling. */
 import { randomUUID } from 'node:crypto';
-import type { FlowRunRecord, JsonText, NewRun, Transition } from '../../src/storage/types.js';
+import { expect } from 'vitest';
+import type { BranchRecord, FlowRunRecord, JsonText, NewRun, Transition } from '../../src/storage/types.js';
 
 export const j = (v: unknown) => JSON.stringify(v) as JsonText;
+
+/** A branch as the engine stores it; READY at `nodeId` by default. */
+export function branch(nodeId: string, overrides: Partial<BranchRecord> = {}): BranchRecord {
+  return { branchId: 'b1', nodeId, status: 'READY', attempt: 0, recoveries: 0, dueAt: null, waitReason: null, error: null, ...overrides };
+}
 
 export function newRun(overrides: Partial<NewRun> = {}): NewRun {
   return {
@@ -14,6 +20,7 @@ export function newRun(overrides: Partial<NewRun> = {}): NewRun {
     currentNodeId: 'a',
     input: j({ n: 1 }),
     state: j({}),
+    branches: j([branch(overrides.currentNodeId ?? 'a')]),
     events: [{ type: 'RUN_STARTED', nodeId: 'a' }],
     ...overrides,
   };
@@ -36,6 +43,20 @@ export function step(run: FlowRunRecord, patch: Partial<Transition['update']> = 
     events: [],
     ...extra,
   };
+}
+
+/**
+ * `run` as a later read should show it: every field equal but the read's own clock (`readAt`, any
+ * time) and `dueInMs` (given; 0 by default).
+ */
+export function asRead(run: FlowRunRecord, dueInMs = 0): FlowRunRecord {
+  return { ...run, dueInMs, readAt: expect.any(Date) as unknown as Date };
+}
+
+/** `readAt` is a Date of the store's clock, at most `slackMs` away from this process's clock. */
+export function expectReadNow(run: FlowRunRecord | null | undefined, slackMs = 10_000): void {
+  expect(run?.readAt).toBeInstanceOf(Date);
+  expect(Math.abs(run!.readAt.getTime() - Date.now())).toBeLessThan(slackMs);
 }
 
 export async function waitFor(cond: () => boolean, timeoutMs = 5000): Promise<void> {

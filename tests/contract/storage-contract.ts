@@ -7,8 +7,9 @@ import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { StaleRunError, InvalidArgumentError } from '../../src/errors.js';
 import type { FlowStorage } from '../../src/storage/types.js';
-import { lockBeginContract } from './lock-begin-contract.js';
-import { j, newRun, step, waitFor } from './contract-helpers.js';
+import { branchesContract } from './branches-contract.js';
+import { lockOptionsContract } from './lock-options-contract.js';
+import { asRead, branch, expectReadNow, j, newRun, step, waitFor } from './contract-helpers.js';
 
 export interface StoreHandle {
   storage: FlowStorage;
@@ -29,7 +30,8 @@ export function describeStorageContract(name: string, makeStore: () => Promise<S
     afterAll(async () => {
       await handle?.cleanup();
     });
-    lockBeginContract(() => handle);
+    lockOptionsContract(() => handle);
+    branchesContract(() => handle);
 
     it('creates a run and reads it back with JSON values parsed', async () => {
       const input = { a: [1, 'two', { three: true }], u: 'ünïcødé ✓', n: null, big: 1e21, neg: -0.5 };
@@ -49,10 +51,13 @@ export function describeStorageContract(name: string, makeStore: () => Promise<S
       expect(run.nextAttemptAt).toBeNull();
       expect(run.dueInMs).toBe(0);
       expect(run.createdAt).toBeInstanceOf(Date);
+      expect(run.branches).toEqual([branch('a')]);
+      expectReadNow(run);
       const again = await s.getRun(run.runId);
-      expect(again).toEqual(run);
+      expect(again).toEqual(asRead(run));
+      expectReadNow(again);
       const events = await s.getEvents(run.runId);
-      expect(events.map((e) => [e.seq, e.type, e.nodeId])).toEqual([[1, 'RUN_STARTED', 'a']]);
+      expect(events.map((e) => [e.seq, e.type, e.nodeId, e.branchId, e.itemIndex])).toEqual([[1, 'RUN_STARTED', 'a', null, null]]);
     });
 
     it('returns null for unknown runs and empty timelines', async () => {
@@ -74,13 +79,15 @@ export function describeStorageContract(name: string, makeStore: () => Promise<S
     it('commits a transition atomically: row, events in order, idempotency record', async () => {
       const { run } = await s.createRun(newRun());
       const lease = (await s.lockRun(run.runId))!;
-      expect(lease.run).toEqual(run);
+      expect(lease.run).toEqual(asRead(run));
+      expectReadNow(lease.run);
       const key = 'idem-' + randomUUID();
       const next = await lease.commit(
         step(
           run,
-          { currentNodeId: 'b', state: j({ x: 1 }), outputs: j({ a: 'out' }), attempts: j({ a: 1 }), attempt: 0 },
+          { currentNodeId: 'b', state: j({ x: 1 }), branches: j([branch('b')]), attempts: j({ a: 1 }), attempt: 0 },
           {
+            values: [{ nodeId: 'a', kind: 'output', value: j('out') }],
             events: [
               { type: 'NODE_FINISHED', nodeId: 'a', attempt: 1, durationMs: 12, payload: j({ next: 'b' }) },
               { type: 'NODE_STARTED', nodeId: 'b', attempt: 1 },
@@ -95,8 +102,10 @@ export function describeStorageContract(name: string, makeStore: () => Promise<S
       expect(next.currentNodeId).toBe('b');
       expect(next.stateJson).toEqual({ x: 1 });
       expect(next.outputsJson).toEqual({ a: 'out' });
+      expect(next.branches).toEqual([branch('b')]);
       expect(next.attemptsJson).toEqual({ a: 1 });
-      expect(await s.getRun(run.runId)).toEqual({ ...next, dueInMs: 0 });
+      expectReadNow(next);
+      expect(await s.getRun(run.runId)).toEqual(asRead(next));
       const events = await s.getEvents(run.runId);
       expect(events.map((e) => [e.seq, e.type, e.nodeId, e.attempt, e.durationMs])).toEqual([
         [1, 'RUN_STARTED', 'a', null, null],
@@ -193,6 +202,8 @@ export function describeStorageContract(name: string, makeStore: () => Promise<S
       const cancelled = await s.cancelRun(run.runId, [{ type: 'RUN_CANCELLED', payload: j({ reason: 'test' }) }], { code: 'CANCELLED', message: 'test' });
       expect(cancelled!.status).toBe('CANCELLED');
       expect(cancelled!.error).toEqual({ code: 'CANCELLED', message: 'test' });
+      expect(cancelled!.branches).toEqual(run.branches); // left as they were: the run's last position
+      expectReadNow(cancelled);
       await expect(lease.commit(step(run, { currentNodeId: 'b' }))).rejects.toBeInstanceOf(StaleRunError);
       await lease.release();
       // Cancelling a finished run changes nothing.
@@ -213,6 +224,10 @@ export function describeStorageContract(name: string, makeStore: () => Promise<S
       const all = await s.listRuns({ tenantId: tenant });
       expect(all.runs.map((r) => r.runId)).toEqual([...ids].reverse());
       expect(all.nextCursor).toBeNull();
+      for (const r of all.runs) {
+        expect(r).toEqual(asRead((await s.getRun(r.runId))!));
+        expectReadNow(r);
+      }
       const page1 = await s.listRuns({ tenantId: tenant, limit: 2 });
       const page2 = await s.listRuns({ tenantId: tenant, limit: 2, cursor: page1.nextCursor! });
       const page3 = await s.listRuns({ tenantId: tenant, limit: 2, cursor: page2.nextCursor! });

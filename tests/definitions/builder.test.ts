@@ -27,7 +27,7 @@ describe('flow() builder', () => {
     expect(def.version).toBe('1.0.0');
     expect(def.entry).toBe('start');
     expect(Object.keys(def.nodes)).toEqual(['start', 'end']);
-    expect(def.edges).toEqual([{ from: 'start', to: 'end' }]);
+    expect(def.edges).toEqual([{ from: 'start', to: 'end', priority: 0 }]); // priority filled in, as 0.5.x did
     expect(await def.nodes.end.handler(makeCtx({}, { outputs: { start: 1 } }))).toEqual({ status: 'ok', output: 1 });
   });
 
@@ -55,8 +55,8 @@ describe('flow() builder', () => {
     expect(base).toBeInstanceOf(FlowBuilder);
     const toB = base.edge('a', 'b');
     const toC = base.edge('a', 'c');
-    expect(toB.build().edges).toEqual([{ from: 'a', to: 'b' }]);
-    expect(toC.build().edges).toEqual([{ from: 'a', to: 'c' }]);
+    expect(toB.build().edges).toEqual([{ from: 'a', to: 'b', priority: 0 }]);
+    expect(toC.build().edges).toEqual([{ from: 'a', to: 'c', priority: 0 }]);
     expect(base.build().edges).toEqual([]);
   });
 

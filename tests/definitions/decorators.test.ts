@@ -88,11 +88,32 @@ function expectOrderFlow(def: FlowDefinition, mod: Fixture): void {
   // Edges of one method keep their written order; `when` is the very function given.
   expect(def.edges).toEqual([
     { from: 'start', to: 'big', when: mod.isBig, priority: 10 },
-    { from: 'start', to: 'small' },
-    { from: 'big', to: 'done' },
-    { from: 'small', to: 'done' },
+    { from: 'start', to: 'small', priority: 0 },
+    { from: 'big', to: 'done', priority: 0 },
+    { from: 'small', to: 'done', priority: 0 },
   ]);
   expect(mod.isBig(makeCtx({ amount: 101 }))).toBe(true);
+}
+
+function expectParallelFlow(def: FlowDefinition, mod: Fixture): void {
+  expect(def.entry).toBe('fanOut'); // @Node({ name }) without an id: the method name
+  expect(def.nodes.fanOut).toEqual({ id: 'fanOut', name: 'Fan out', split: 'all', handler: expect.any(Function) });
+  expect(def.nodes.left).toEqual({ id: 'left', forEach: mod.itemsOf, concurrency: 4, idempotencyKey: mod.itemKey, handler: expect.any(Function) });
+  expect(def.nodes.right).toEqual({ id: 'right', handler: expect.any(Function) });
+  expect(def.nodes.gather).toEqual({ id: 'gather', join: 'all', split: 'first', handler: expect.any(Function) });
+  expect(def.edges).toEqual([
+    { from: 'fanOut', to: 'left', priority: 0 },
+    { from: 'fanOut', to: 'right', priority: 0 },
+    { from: 'left', to: 'gather', priority: 0 },
+    { from: 'right', to: 'gather', priority: 0 },
+  ]);
+  expect(def.nodes.left.handler(makeCtx({}, { item: 'x', itemIndex: 2 }))).toEqual({ status: 'ok', output: '2:x' });
+  expect(describeGraph(def).nodes.map(({ id, split, join, forEach, concurrency }) => ({ id, split, join, forEach, concurrency }))).toEqual([
+    { id: 'fanOut', split: 'all' },
+    { id: 'gather', join: 'all' },
+    { id: 'left', forEach: true, concurrency: 4 },
+    { id: 'right' },
+  ]);
 }
 
 describe.each(forms)('decorators compiled by $name', (form) => {
@@ -134,11 +155,16 @@ describe.each(forms)('decorators compiled by $name', (form) => {
     expect(child.flowId).toBe('order-child');
     expect(child.version).toBe('2.0.0');
     expect(Object.keys(child.nodes).sort()).toEqual(['audit', 'big', 'done', 'small', 'start']);
-    expect(child.edges).toContainEqual({ from: 'audit', to: 'done' });
+    expect(child.edges).toContainEqual({ from: 'audit', to: 'done', priority: 0 });
     expect(await child.nodes.done.handler(makeCtx())).toEqual({ status: 'ok', output: 'child-finish' });
     const parent = buildFlowDefinition(mod.OrderFlow);
     expect(Object.keys(parent.nodes)).not.toContain('audit');
     expect(await parent.nodes.done.handler(makeCtx())).toEqual({ status: 'ok', output: 'parent-finish' });
+  });
+
+  it('carries the parallel options and takes @Node(options) without an id', async () => {
+    const { mod } = await get();
+    expectParallelFlow(buildFlowDefinition(mod.ParallelFlow), mod);
   });
 
   it('reports every decorator mistake at once', async () => {
@@ -174,5 +200,6 @@ describe('decorators under the forms agree', () => {
 
   it("works under vitest's own transform too", () => {
     expectOrderFlow(buildFlowDefinition(native.OrderFlow), native);
+    expectParallelFlow(buildFlowDefinition(native.ParallelFlow), native);
   });
 });

@@ -9,7 +9,7 @@ export function makeCtx(input: unknown = {}, over: Partial<FlowContext> = {}): F
     input,
     state: {},
     outputs: {},
-    meta: { attempts: {}, startedAt: new Date(0).toISOString(), nodeId: 'n', attempt: 1 },
+    meta: { attempts: {}, startedAt: new Date(0).toISOString(), nodeId: 'n', attempt: 1, branchId: 'b1' },
     signal: new AbortController().signal,
     ...over,
   };

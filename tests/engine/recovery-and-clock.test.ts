@@ -6,31 +6,21 @@ import { describe, expect, it } from 'vitest';
 import { FlowEngine, ManualClock, createMemoryStorage, flow, type RetryPolicy } from '@hazeljs/flow';
 import { MAX_RETRY_DELAY_MS, retryDelayMs } from '../../src/engine/backoff.js';
 import { storeCases } from '../helpers/stores.js';
+import { RunDraft } from '../../src/engine/transition.js';
 
 /**
  * Simulates a worker that took the run over (noting an earlier interruption, as the engine does),
- * began an attempt and died: the "attempt begun" commit lands, nothing after.
+ * began an attempt and died: the "attempt begun" commit lands, nothing after. The commit is the
+ * one the engine itself builds for a new holder (recover, then begin what is ready).
  */
 async function beginAttemptThenDie(engine: FlowEngine, runId: string): Promise<void> {
   const lease = (await engine.storage.lockRun(runId))!;
   const run = lease.run!;
-  await lease.commit({
-    expectedVersion: run.version,
-    update: {
-      status: run.status,
-      currentNodeId: run.currentNodeId,
-      attempt: run.attempt + 1,
-      attemptInFlight: true,
-      recoveries: run.recoveries + (run.attemptInFlight ? 1 : 0),
-      nextAttemptAt: null,
-      waitReason: null,
-      error: null,
-    },
-    events: [
-      ...(run.attemptInFlight ? [{ type: 'NODE_INTERRUPTED' as const, nodeId: run.currentNodeId, attempt: run.attempt }] : []),
-      { type: 'NODE_STARTED', nodeId: run.currentNodeId, attempt: run.attempt + 1 },
-    ],
-  });
+  const def = engine.registry.require(run.flowId, run.flowVersion);
+  const draft = new RunDraft(run, def, engine.stepEnv, run.readAt.getTime(), new Map());
+  draft.recoverInterrupted();
+  if (!draft.failed) draft.beginReady(1);
+  await lease.commit(draft.toTransition(false));
   await lease.release(); // the lock goes away with the dead process
 }
 

@@ -76,11 +76,11 @@ describe('bearer token', () => {
 
   it('takes the token from FLOW_API_TOKEN when no apiToken is given', async () => {
     const previous = process.env.FLOW_API_TOKEN;
-    process.env.FLOW_API_TOKEN = 'from-env';
+    process.env.FLOW_API_TOKEN = 'from-env-0123456789abcdef';
     const envRt = await runFlowRuntime({ flows: demoFlows, port: 0, storage: createMemoryStorage(), worker: false });
     try {
       expect((await http(envRt.url, 'GET', '/v1/flows')).status).toBe(401);
-      expect((await http(envRt.url, 'GET', '/v1/flows', { token: 'from-env' })).status).toBe(200);
+      expect((await http(envRt.url, 'GET', '/v1/flows', { token: 'from-env-0123456789abcdef' })).status).toBe(200);
     } finally {
       await envRt.close();
       if (previous === undefined) delete process.env.FLOW_API_TOKEN;

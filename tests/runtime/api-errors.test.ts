@@ -70,9 +70,9 @@ describe('404: unknown flows, runs and routes', () => {
     const id = '00000000-0000-4000-8000-000000000000';
     expectError(await call('GET', `/v1/runs/${id}`), 404, 'RUN_NOT_FOUND', new RegExp(id));
     expectError(await call('GET', `/v1/runs/${id}/timeline`), 404, 'RUN_NOT_FOUND');
-    expectError(await call('POST', `/v1/runs/${id}/tick`), 404, 'RUN_NOT_FOUND');
+    expectError(await call('POST', `/v1/runs/${id}/tick`, { json: {} }), 404, 'RUN_NOT_FOUND');
     expectError(await call('POST', `/v1/runs/${id}/resume`, { json: { approved: true } }), 404, 'RUN_NOT_FOUND');
-    expectError(await call('POST', `/v1/runs/${id}/cancel`), 404, 'RUN_NOT_FOUND');
+    expectError(await call('POST', `/v1/runs/${id}/cancel`, { json: {} }), 404, 'RUN_NOT_FOUND');
   });
 
   it('answers FLOW_NOT_FOUND for an unknown flow or version, and NOT_FOUND for an unknown route', async () => {
@@ -89,7 +89,7 @@ describe('409: wrong state', () => {
     expectError(await call('POST', `/v1/runs/${runId}/resume`, { json: {} }), 409, 'INVALID_RUN_STATE', /RUNNING, expected WAITING/);
     await rt.engine.runToCompletion(runId);
     expectError(await call('POST', `/v1/runs/${runId}/resume`, { json: {} }), 409, 'INVALID_RUN_STATE', /COMPLETED/);
-    expectError(await call('POST', `/v1/runs/${runId}/cancel`), 409, 'INVALID_RUN_STATE', /COMPLETED/);
+    expectError(await call('POST', `/v1/runs/${runId}/cancel`, { json: {} }), 409, 'INVALID_RUN_STATE', /COMPLETED/);
   });
 
   it('answers LOCK_BUSY while another holder advances the run', async () => {
@@ -98,7 +98,7 @@ describe('409: wrong state', () => {
     const leases = [await rt.engine.storage.lockRun(parked), await rt.engine.storage.lockRun(running)];
     try {
       expectError(await call('POST', `/v1/runs/${parked}/resume`, { json: { approved: true } }), 409, 'LOCK_BUSY');
-      expectError(await call('POST', `/v1/runs/${running}/tick`), 409, 'LOCK_BUSY');
+      expectError(await call('POST', `/v1/runs/${running}/tick`, { json: {} }), 409, 'LOCK_BUSY');
     } finally {
       for (const lease of leases) await lease!.release();
     }

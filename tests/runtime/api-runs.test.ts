@@ -61,7 +61,7 @@ describe('runs', () => {
     const nodes: string[] = [];
     let status = 'RUNNING';
     while (status === 'RUNNING') {
-      const res = await call('POST', `/v1/runs/${runId}/tick`);
+      const res = await call('POST', `/v1/runs/${runId}/tick`, { json: {} });
       expect(res.status).toBe(200);
       status = res.body.run.status;
       nodes.push(res.body.run.currentNodeId);
@@ -74,10 +74,10 @@ describe('runs', () => {
 
   it('returns a run in retry backoff unchanged instead of holding the request', async () => {
     const runId = await start('slow-retry');
-    const failed = await call('POST', `/v1/runs/${runId}/tick`);
+    const failed = await call('POST', `/v1/runs/${runId}/tick`, { json: {} });
     expect(failed.body.run).toMatchObject({ status: 'RUNNING', currentNodeId: 'flaky', attempt: 1, nextAttemptAt: expect.stringMatching(ISO_DATE) });
     const startedAt = Date.now();
-    const early = await call('POST', `/v1/runs/${runId}/tick`);
+    const early = await call('POST', `/v1/runs/${runId}/tick`, { json: {} });
     // engine.tick() would have slept the 30 s backoff.
     expect(Date.now() - startedAt).toBeLessThan(10_000);
     expect(early.body.run).toEqual(failed.body.run);
@@ -85,23 +85,23 @@ describe('runs', () => {
 
   it('resumes a waiting run with the request body as payload', async () => {
     const runId = await start('demo-approval', { amount: 7 });
-    await call('POST', `/v1/runs/${runId}/tick`);
-    const parked = await call('POST', `/v1/runs/${runId}/tick`);
+    await call('POST', `/v1/runs/${runId}/tick`, { json: {} });
+    const parked = await call('POST', `/v1/runs/${runId}/tick`, { json: {} });
     expect(parked.body.run).toMatchObject({ status: 'WAITING', currentNodeId: 'approval', waitReason: expect.stringContaining('manager') });
 
     const resumed = await call('POST', `/v1/runs/${runId}/resume`, { json: { approved: true } });
     expect(resumed.status).toBe(200);
     expect(resumed.body.run).toMatchObject({ status: 'RUNNING', currentNodeId: 'fulfil' });
     expect(resumed.body.run.stateJson).toMatchObject({ approved: true });
-    const done = await call('POST', `/v1/runs/${runId}/tick`);
+    const done = await call('POST', `/v1/runs/${runId}/tick`, { json: {} });
     expect(done.body.run).toMatchObject({ status: 'COMPLETED', outputsJson: expect.objectContaining({ fulfil: 'Paid 7' }) });
   });
 
-  it('resumes with no body (payload null)', async () => {
+  it('resumes with a null payload', async () => {
     const runId = await start('demo-approval', { amount: 1 });
-    await call('POST', `/v1/runs/${runId}/tick`);
-    await call('POST', `/v1/runs/${runId}/tick`);
-    const res = await call('POST', `/v1/runs/${runId}/resume`);
+    await call('POST', `/v1/runs/${runId}/tick`, { json: {} });
+    await call('POST', `/v1/runs/${runId}/tick`, { json: {} });
+    const res = await call('POST', `/v1/runs/${runId}/resume`, { json: null });
     expect(res.status).toBe(200);
     // A null payload is no decision: the node waits again.
     expect(res.body.run.status).toBe('WAITING');
@@ -113,7 +113,7 @@ describe('runs', () => {
     expect(res.status).toBe(200);
     expect(res.body.run).toMatchObject({ status: 'CANCELLED', error: { code: 'CANCELLED', message: 'duplicate' } });
     const b = await start('demo-greeting');
-    const bare = await call('POST', `/v1/runs/${b}/cancel`);
+    const bare = await call('POST', `/v1/runs/${b}/cancel`, { json: {} });
     expect(bare.status).toBe(200);
     expect(bare.body.run.status).toBe('CANCELLED');
   });
@@ -146,7 +146,7 @@ describe('runs', () => {
     expect(page2.body.runs.map((r: { runId: string }) => r.runId)).toEqual(ids.slice(0, 2).reverse());
     expect(page2.body.nextCursor).toBeNull();
 
-    await call('POST', `/v1/runs/${ids[0]}/cancel`);
+    await call('POST', `/v1/runs/${ids[0]}/cancel`, { json: {} });
     const cancelled = await call('GET', '/v1/runs?status=CANCELLED&flowId=demo-retry&tenantId=paging');
     expect(cancelled.body.runs.map((r: { runId: string }) => r.runId)).toEqual([ids[0]]);
     const both = await call('GET', '/v1/runs?status=CANCELLED,RUNNING&flowId=demo-retry&tenantId=paging');
@@ -170,7 +170,7 @@ describe('flows, health, OpenAPI, dashboard', () => {
   it('reports health: storage kind, durability and worker status', async () => {
     const res = await call('GET', '/health');
     expect(res.status).toBe(200);
-    expect(res.body).toMatchObject({ status: 'ok', storage: { kind: 'memory', durable: false }, worker: { status: 'disabled' }, flows: 4 });
+    expect(res.body).toMatchObject({ status: 'ok', storage: { kind: 'memory', durable: false }, worker: { status: 'disabled' }, flows: demoFlows.length + 1 });
     const withWorker = await startRuntime({ worker: true });
     try {
       const health = await waitForHealthWorker(withWorker.url);

@@ -27,7 +27,7 @@ async function checkHostileInput(rt: FlowRuntime) {
   for (const id of HOSTILE_IDS) {
     const path = encodeURIComponent(id);
     for (const [method, suffix] of [['GET', ''], ['GET', '/timeline'], ['POST', '/tick'], ['POST', '/resume'], ['POST', '/cancel']] as const) {
-      const res = await http(rt.url, method, `/v1/runs/${path}${suffix}`);
+      const res = await http(rt.url, method, `/v1/runs/${path}${suffix}`, method === 'POST' ? { json: {} } : {});
       expect([404, 400], `${method} ${id}${suffix}: ${res.text}`).toContain(res.status);
     }
     for (const key of ['flowId', 'tenantId', 'flowVersion']) {

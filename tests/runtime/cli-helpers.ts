@@ -45,6 +45,8 @@ export function runCli(args: string[], env: Record<string, string | undefined> =
 export interface LongRunning {
   child: ChildProcess;
   output(): string;
+  /** Whether the process has exited. */
+  exited(): boolean;
   /** Resolves with the first match of `pattern` in stdout+stderr. */
   waitFor(pattern: RegExp, timeoutMs?: number): Promise<RegExpMatchArray>;
   /** Sends `signal` and resolves with the exit code. */
@@ -61,10 +63,19 @@ export function startCli(args: string[], env: Record<string, string | undefined>
   };
   child.stdout!.on('data', onData);
   child.stderr!.on('data', onData);
-  const exited = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
+  let hasExited = false;
+  const exited = new Promise<number | null>((resolve) =>
+    child.on('close', (code, signal) => {
+      hasExited = true;
+      // Say how it ended: a process killed by a signal has no exit code (null).
+      if (signal) output += `\n[test] process ended by ${signal}\n`;
+      resolve(code);
+    }),
+  );
   return {
     child,
     output: () => output,
+    exited: () => hasExited,
     waitFor: (pattern, timeoutMs = 90_000) =>
       new Promise((resolve, reject) => {
         const check = () => {
@@ -99,4 +110,21 @@ export function startCli(args: string[], env: Record<string, string | undefined>
       }
     },
   };
+}
+
+/**
+ * Runs `body` against a long-running process, then stops it with `signal` and returns the exit
+ * code. A failure of `body` is thrown as itself, after the stop: it is never hidden behind the
+ * exit code of a process that was signalled before it was ready.
+ */
+export async function runThenStop<T>(proc: LongRunning, body: () => Promise<T>, signal: NodeJS.Signals = 'SIGTERM'): Promise<{ value: T; code: number | null }> {
+  let outcome: { ok: true; value: T } | { ok: false; error: unknown };
+  try {
+    outcome = { ok: true, value: await body() };
+  } catch (error) {
+    outcome = { ok: false, error };
+  }
+  const code = await proc.stop(signal);
+  if (!outcome.ok) throw outcome.error;
+  return { value: outcome.value, code };
 }

@@ -7,7 +7,7 @@ import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { ROOT, runCli, startCli } from './cli-helpers.js';
+import { ROOT, runCli, runThenStop, startCli, type LongRunning } from './cli-helpers.js';
 import { http, waitFor } from './helpers.js';
 
 const dirs: string[] = [];
@@ -40,7 +40,7 @@ describe('hazel-flow serve | worker | migrate, npm start', { timeout: 180_000 },
 
   it('serve runs the API, dashboard and worker on PGlite, and stops on SIGTERM', async () => {
     const server = startCli(['serve', '--port', '0', '--data-dir', dataDir, '--flows', FIXTURE]);
-    try {
+    const { code } = await runThenStop(server, async () => {
       const url = (await server.waitFor(DASHBOARD_LINE))[1];
       expect(server.output()).toMatch(/storage\s+pglite/);
       expect(server.output()).toMatch(/flows\s+cli-ping@1\.0\.0 — from tests\/runtime\/fixtures\/cli-flows\.ts/);
@@ -54,9 +54,8 @@ describe('hazel-flow serve | worker | migrate, npm start', { timeout: 180_000 },
         return res.body.run.status === 'COMPLETED' ? res.body.run : null;
       }, 'the run to complete', 60_000);
       expect(run.stateJson).toEqual({ echoed: 'pong' });
-    } finally {
-      expect(await server.stop('SIGTERM')).toBe(0);
-    }
+    });
+    expect(code, server.output()).toBe(0);
     expect(server.output()).toMatch(/SIGTERM: stopping the runtime/);
     expect(server.output()).toMatch(/\[hazel-flow\] stopped/);
   });
@@ -77,12 +76,41 @@ describe('hazel-flow serve | worker | migrate, npm start', { timeout: 180_000 },
 
   it('worker runs a worker only, and stops on SIGTERM', async () => {
     const worker = startCli(['worker', '--data-dir', dataDir, '--flows', FIXTURE, '--concurrency', '2']);
-    try {
-      await worker.waitFor(/worker on pglite .+ for cli-ping@1\.0\.0/);
-    } finally {
-      expect(await worker.stop('SIGTERM')).toBe(0);
-    }
+    const { code } = await runThenStop(worker, () => worker.waitFor(/worker on pglite .+ for cli-ping@1\.0\.0/));
+    expect(code, worker.output()).toBe(0);
     expect(worker.output()).toMatch(/SIGTERM: stopping the worker/);
+  });
+
+  /**
+   * The window that made the test above flaky: a SIGTERM while the process is still starting —
+   * here, while PGlite creates and migrates a new data folder (seconds) — killed it outright
+   * (exit code null). The handlers are now installed before anything is opened, so wherever the
+   * signal lands, start-up finishes what it is doing, starts nothing more, and the process exits 0.
+   */
+  async function signalDuringStartup(proc: LongRunning, dir: string, label: string) {
+    await waitFor(async () => existsSync(dir) || proc.exited(), `${label} to start creating ${dir}`, 90_000);
+    const early = !/Ctrl\+C to stop/.test(proc.output());
+    const code = await proc.stop('SIGTERM', 90_000);
+    expect(code, proc.output()).toBe(0);
+    if (early) {
+      expect(proc.output()).toMatch(new RegExp(`SIGTERM during start-up: stopping the ${label}`));
+      expect(proc.output()).not.toMatch(/Ctrl\+C to stop/);
+    }
+    expect(proc.output()).toMatch(/\[hazel-flow\] stopped/);
+    // Nothing was left half-created or half-migrated: the folder opens, with no migration pending.
+    const check = await runCli(['migrate', '--data-dir', dir, '--json'], {}, 120_000);
+    expect(check.code, check.stderr).toBe(0);
+    expect(JSON.parse(check.stdout)).toEqual({ storage: 'pglite', applied: [] });
+  }
+
+  it('worker signalled while its store is being created stops cleanly (exit 0)', async () => {
+    const dir = join(tempDir(), 'created-by-the-worker');
+    await signalDuringStartup(startCli(['worker', '--data-dir', dir, '--flows', FIXTURE]), dir, 'worker');
+  });
+
+  it('serve signalled while its store is being created stops cleanly (exit 0)', async () => {
+    const dir = join(tempDir(), 'created-by-serve');
+    await signalDuringStartup(startCli(['serve', '--port', '0', '--data-dir', dir, '--flows', FIXTURE]), dir, 'runtime');
   });
 
   it('npm start serves the example flows and stops on SIGTERM', async () => {
@@ -91,15 +119,14 @@ describe('hazel-flow serve | worker | migrate, npm start', { timeout: 180_000 },
     expect(tool).toBe('tsx');
     const tsxCli = createRequire(join(ROOT, 'package.json')).resolve('tsx/cli');
     const app = startCli(args, { PORT: '0', FLOW_DATA_DIR: dataDir }, [tsxCli]);
-    try {
+    const { code } = await runThenStop(app, async () => {
       const url = (await app.waitFor(DASHBOARD_LINE))[1];
       expect(app.output()).toMatch(/Ctrl\+C to stop/);
       const flows = await http(url, 'GET', '/v1/flows');
       // The example flows (or the built-in demo flows) are registered and executable here.
       expect(flows.body.flows.filter((f: { registered: boolean }) => f.registered).length).toBeGreaterThanOrEqual(2);
       expect((await http(url, 'GET', '/health')).body.storage.kind).toBe('pglite');
-    } finally {
-      expect(await app.stop('SIGTERM')).toBe(0);
-    }
+    });
+    expect(code, app.output()).toBe(0);
   });
 });

@@ -3,18 +3,22 @@
  * readable tables by default, --json for scripts, exit code 1 with the error's code on failure,
  * 2 on bad usage.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createServer as createHttpServer, type IncomingHttpHeaders } from 'node:http';
+import { createServer, type Server, type Socket } from 'node:net';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { FlowRuntime } from '../../src/runtime/index.js';
+import { demoFlows } from '../../src/runtime/demo-flows.js';
 import { runCli } from './cli-helpers.js';
 import { startRuntime, waitForStatus } from './helpers.js';
 
 let rt: FlowRuntime;
 let secured: FlowRuntime;
+const CLI_TOKEN = 'cli-token-0123456789abcdef';
 const cli = (...args: string[]) => runCli(args, { FLOW_URL: rt.url });
 
 beforeAll(async () => {
   rt = await startRuntime({ worker: true });
-  secured = await startRuntime({ apiToken: 'cli-token' });
+  secured = await startRuntime({ apiToken: CLI_TOKEN });
 });
 afterAll(async () => {
   await Promise.all([rt.close(), secured.close()]);
@@ -40,7 +44,7 @@ describe('hazel-flow (API commands)', { timeout: 120_000 }, () => {
     expect(table.stdout).toMatch(/^FLOW\s+ENTRY\s+NODES\s+EDGES\s+EXECUTABLE$/m);
     expect(table.stdout).toMatch(/^demo-approval@1\.0\.0\s+request\s+4\s+3\s+yes$/m);
     const json = JSON.parse((await cli('flows', '--json')).stdout);
-    expect(json.flows.map((f: { flowId: string }) => f.flowId).sort()).toEqual(['demo-approval', 'demo-greeting', 'demo-retry']);
+    expect(json.flows.map((f: { flowId: string }) => f.flowId).sort()).toEqual(demoFlows.map((f) => f.flowId).sort());
   });
 
   it('starts, lists, shows, resumes and times a run', async () => {
@@ -77,13 +81,16 @@ describe('hazel-flow (API commands)', { timeout: 120_000 }, () => {
     expect(showJson.run).toMatchObject({ runId, status: 'COMPLETED', outputsJson: { fulfil: 'Paid 250' } });
   });
 
-  it('cancels a run (idempotently), and exits 1 with the error code when the run already finished', async () => {
+  it('cancels a run, and exits 1 with the error code when the run already finished (cancelled included)', async () => {
     const started = JSON.parse((await cli('start', 'demo-approval@1.0.0', '--json')).stdout);
     expect(started).toMatchObject({ runId: expect.any(String), created: true });
     const cancelled = await cli('cancel', started.runId, '--reason', 'not needed');
     expect(cancelled.code).toBe(0);
     expect(cancelled.stdout.trim()).toBe(`Run ${started.runId} is CANCELLED`);
-    expect((await cli('cancel', started.runId)).code).toBe(0);
+    const again = await cli('cancel', started.runId, '--reason', 'changed my mind');
+    expect(again.code).toBe(1);
+    expect(again.stderr).toMatch(/^hazel-flow: error: INVALID_RUN_STATE: Cannot cancel run .+ it is CANCELLED.+\(HTTP 409\)$/m);
+    expect((await rt.engine.getRun(started.runId))!.error).toMatchObject({ message: 'not needed' });
 
     const { runId } = await rt.engine.startRun({ flowId: 'demo-greeting', version: '1.0.0', input: null });
     await waitForStatus(rt, runId, 'COMPLETED');
@@ -95,10 +102,10 @@ describe('hazel-flow (API commands)', { timeout: 120_000 }, () => {
   it('exits 1 with a clear message for unknown flows and runs, and bad resumes', async () => {
     const flow = await cli('start', 'nope@1.0.0');
     expect(flow.code).toBe(1);
-    expect(flow.stderr).toMatch(/FLOW_NOT_FOUND: Flow nope@1\.0\.0 is not registered.+\(HTTP 404\)/);
+    expect(flow.stderr).toMatch(/FLOW_NOT_FOUND: .*nope@1\.0\.0.+\(HTTP 404\)/);
     const run = await cli('runs', 'show', 'no-such-run');
     expect(run.code).toBe(1);
-    expect(run.stderr).toMatch(/RUN_NOT_FOUND: Run no-such-run does not exist/);
+    expect(run.stderr).toMatch(/RUN_NOT_FOUND: .*no-such-run/);
     const { runId } = await rt.engine.startRun({ flowId: 'demo-greeting', version: '1.0.0', input: null });
     await waitForStatus(rt, runId, 'COMPLETED');
     const resume = await cli('resume', runId, '--payload', '{}');
@@ -116,7 +123,103 @@ describe('hazel-flow (API commands)', { timeout: 120_000 }, () => {
     const without = await runCli(['runs', 'list'], { FLOW_URL: secured.url });
     expect(without.code).toBe(1);
     expect(without.stderr).toMatch(/UNAUTHORIZED.+\(HTTP 401\)/);
-    expect((await runCli(['runs', 'list'], { FLOW_URL: secured.url, FLOW_API_TOKEN: 'cli-token' })).code).toBe(0);
-    expect((await runCli(['runs', 'list', '--url', secured.url, '--token', 'cli-token'])).stdout).toMatch(/No runs\./);
+    expect((await runCli(['runs', 'list'], { FLOW_URL: secured.url, FLOW_API_TOKEN: CLI_TOKEN })).code).toBe(0);
+    expect((await runCli(['runs', 'list', '--url', secured.url, '--token', CLI_TOKEN])).stdout).toMatch(/No runs\./);
+  });
+
+  it('gives up on a server that never answers (--timeout), exit 1', async () => {
+    // Accepts connections and never says a word.
+    const sockets = new Set<Socket>();
+    const silent: Server = createServer((socket) => {
+      sockets.add(socket);
+      socket.on('error', () => {});
+    });
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    const url = `http://127.0.0.1:${(silent.address() as { port: number }).port}`;
+    try {
+      const startedAt = Date.now();
+      const res = await runCli(['runs', 'list', '--url', url, '--timeout', '1'], {}, 30_000);
+      expect(res.code, res.stderr).toBe(1);
+      expect(res.stderr).toMatch(/^hazel-flow: error: REQUEST_TIMEOUT: The flow server at http:\/\/127\.0\.0\.1:\d+ did not answer within 1 s/m);
+      expect(Date.now() - startedAt).toBeLessThan(20_000);
+    } finally {
+      for (const s of sockets) s.destroy();
+      silent.close();
+    }
+  });
+
+  it('never prints a password from --url, and sends it as HTTP Basic auth', async () => {
+    const seen: IncomingHttpHeaders[] = [];
+    const fake = createHttpServer((req, res) => {
+      seen.push(req.headers);
+      res.writeHead(200, { 'content-type': 'application/json' }).end('{"runs":[],"nextCursor":null}');
+    });
+    await new Promise<void>((resolve) => fake.listen(0, '127.0.0.1', resolve));
+    const port = (fake.address() as { port: number }).port;
+    try {
+      const ok = await runCli(['runs', 'list', '--url', `http://alice:hunter2@127.0.0.1:${port}`]);
+      expect(ok.code, ok.stderr).toBe(0);
+      expect(seen[0].authorization).toBe(`Basic ${Buffer.from('alice:hunter2').toString('base64')}`);
+      for (const args of [
+        ['runs', 'list', '--url', 'http://alice:hunter2@127.0.0.1:9'],
+        ['runs', 'list', '--url', 'http://alice:hunter2@[not-a-host'],
+        ['runs', 'list', '--url', `http://alice:hunter2@127.0.0.1:${port}`, '--token', CLI_TOKEN],
+        ['serve', '--database-url', 'mysql://alice:hunter2@db/x'],
+      ]) {
+        const res = await runCli(args);
+        expect(res.code, args.join(' ')).not.toBe(0);
+        expect(`${res.stdout}${res.stderr}`, args.join(' ')).not.toContain('hunter2');
+      }
+      const unreachable = await runCli(['runs', 'list', '--url', 'http://alice:hunter2@127.0.0.1:9']);
+      expect(unreachable.stderr).toMatch(/SERVER_UNREACHABLE: Cannot reach the flow server at http:\/\/127\.0\.0\.1:9 /);
+    } finally {
+      fake.close();
+    }
+  });
+
+  it('exits 2 on a bad option value, before any request', async () => {
+    const before = (await rt.engine.listRuns({ limit: 1000 })).runs.length;
+    for (const args of [
+      ['runs', 'list', '--limit', 'abc'],
+      ['runs', 'list', '--limit', '0'],
+      ['runs', 'list', '--limit', '5000'],
+      ['runs', 'list', '--status', 'done'],
+      ['runs', 'list', '--flow', 'demo@'],
+      ['runs', 'list', '--timeout', 'soon'],
+      ['runs', 'list', '--url', 'ftp://127.0.0.1'],
+      ['runs', 'list', '--url', 'not a url'],
+      ['resume', 'some-run', '--node', ''],
+      ['start', 'demo-greeting@1.0.0', '--input', '{"id": 12345678901234567890}'],
+      ['start', 'demo-greeting@1.0.0', '--input', '{"n": 1e400}'],
+      ['resume', 'some-run', '--payload', '[9007199254740993]'],
+      ['worker', '--concurrency', '1.5'],
+      ['serve', '--port', '80x'],
+    ]) {
+      const res = await cli(...args);
+      expect(res.code, `${args.join(' ')}: ${res.stderr}`).toBe(2);
+      expect(res.stderr, args.join(' ')).toMatch(/^hazel-flow: .+\nRun `hazel-flow --help` for usage\.\n$/);
+    }
+    const number = await cli('start', 'demo-greeting@1.0.0', '--input', '{"n": 1e400}');
+    expect(number.stderr).toMatch(/INVALID_NUMBER: --input: number 1e400 is too large/);
+    expect((await rt.engine.listRuns({ limit: 1000 })).runs.length).toBe(before);
+  });
+
+  it('resume --node resumes the branch waiting at that node; without --payload the payload is null', async () => {
+    const started = await cli('start', 'demo-approval@1.0.0', '--input', '{"amount": 9}', '--json');
+    const { runId } = JSON.parse(started.stdout);
+    await waitForStatus(rt, runId, 'WAITING');
+    const spy = vi.spyOn(rt.engine, 'resumeRun');
+    try {
+      const bare = await cli('resume', runId);
+      expect(bare.code, bare.stderr).toBe(0);
+      expect(spy).toHaveBeenLastCalledWith(runId, null);
+      await waitForStatus(rt, runId, 'WAITING');
+      const res = await cli('resume', runId, '--node', 'approval', '--payload', '{"approved": true}');
+      expect(res.code, res.stderr).toBe(0);
+      expect(spy).toHaveBeenLastCalledWith(runId, { approved: true }, { nodeId: 'approval' });
+      await waitForStatus(rt, runId, 'COMPLETED');
+    } finally {
+      spy.mockRestore();
+    }
   });
 });

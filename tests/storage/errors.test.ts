@@ -98,7 +98,7 @@ describe.skipIf(!HAVE_PG)('schema errors (postgres)', () => {
     const storage = createPrismaStorage(client, { schema: t.schema });
     const err = await failure(storage.createRun({
       runId: 'r1', flowId: 'f', flowVersion: '1', tenantId: null, idempotencyKey: null, currentNodeId: 'a',
-      input: '{}' as never, state: '{}' as never, events: [],
+      input: '{}' as never, state: '{}' as never, branches: '[]' as never, events: [],
     }));
     expect(err.code).toBe('SCHEMA_MISSING');
     expect(err.message).toContain('flow_runs');

@@ -44,6 +44,7 @@ describe.skipIf(!HAVE_PG)('advisory run locks across processes (pg)', () => {
         currentNodeId: 'n',
         input: j({}),
         state: j({}),
+        branches: j([]),
         events: [{ type: 'RUN_STARTED' }],
       })
     ).run;
@@ -80,13 +81,15 @@ describe.skipIf(!HAVE_PG)('advisory run locks across processes (pg)', () => {
     const run = await newRun();
     let current = run;
     // Ping-pong between the two "processes": each new holder must read the previous holder's
-    // commit (a stale read would surface as a StaleRunError on its own commit).
+    // commit (a stale read would surface as a StaleRunError on its own commit), outputs included
+    // (those no fence would catch: they are read by a function of their own, after the lock).
     for (let i = 0; i < 40; i++) {
       const store = i % 2 === 0 ? a : b;
       let lease = await store.lockRun(run.runId);
       while (!lease) lease = await store.lockRun(run.runId);
       expect(lease.run!.version).toBe(current.version);
-      current = await lease.commit(step(lease.run!, { release: true }));
+      expect(Object.keys(lease.run!.outputsJson)).toHaveLength(i);
+      current = await lease.commit(step(lease.run!, { release: true, values: [{ nodeId: `n${i}`, kind: 'output', value: j(i) }] }));
     }
     expect(current.version).toBe(run.version + 40);
     expect(await flowLocksHeld(t)).toBe(0);

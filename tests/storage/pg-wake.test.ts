@@ -18,6 +18,7 @@ const newRun = (): NewRun => ({
   currentNodeId: 'a',
   input: '{}' as JsonText,
   state: '{}' as JsonText,
+  branches: '[]' as JsonText,
   events: [{ type: 'RUN_STARTED' }],
 });
 

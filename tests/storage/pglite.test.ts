@@ -18,6 +18,7 @@ const newRun = (): NewRun => ({
   currentNodeId: 'a',
   input: j({ hello: 'world' }),
   state: j({}),
+  branches: j([]),
   events: [{ type: 'RUN_STARTED', nodeId: 'a' }],
 });
 
@@ -37,8 +38,12 @@ describe('PGlite storage', () => {
     const lease = (await first.lockRun(run.runId))!;
     const moved = await lease.commit({
       expectedVersion: run.version,
-      update: { status: 'WAITING', currentNodeId: 'a', attempt: 0, attemptInFlight: false, recoveries: 0, nextAttemptAt: { delayMs: 60_000 }, waitReason: 'timer', error: null },
-      events: [{ type: 'RUN_WAITING', nodeId: 'a' }],
+      update: {
+        status: 'WAITING', currentNodeId: 'a', branches: j([{ branchId: 'b1', nodeId: 'a', status: 'WAITING', attempt: 1, recoveries: 0, dueAt: null, waitReason: 'timer', error: null }]),
+        attempt: 0, attemptInFlight: false, recoveries: 0, nextAttemptAt: { delayMs: 60_000 }, waitReason: 'timer', error: null,
+      },
+      values: [{ nodeId: 'a', kind: 'output', value: j({ before: 'restart' }) }, { nodeId: 'm', kind: 'items', value: j([1]) }, { nodeId: 'm', kind: 'item', itemIndex: 0, value: j('one') }],
+      events: [{ type: 'RUN_WAITING', nodeId: 'a', branchId: 'b1' }],
       release: true,
     });
     await first.close(); // a lease held at close would be dropped; this one was released by its commit
@@ -46,7 +51,10 @@ describe('PGlite storage', () => {
     const second = createPGliteStorage({ dataDir, schema: 'flows' });
     try {
       const again = await second.getRun(run.runId);
-      expect(again).toMatchObject({ status: 'WAITING', version: moved.version, inputJson: { hello: 'world' }, waitReason: 'timer' });
+      expect(again).toMatchObject({ status: 'WAITING', version: moved.version, inputJson: { hello: 'world' }, waitReason: 'timer', outputsJson: { a: { before: 'restart' } } });
+      expect(again!.branches).toEqual(moved.branches);
+      const map = await second.getMapValues(run.runId, 'm');
+      expect([map.items, [...map.outputs]]).toEqual([[1], [[0, 'one']]]);
       expect(again!.dueInMs).toBeGreaterThan(50_000);
       expect((await second.getEvents(run.runId)).map((e) => e.type)).toEqual(['RUN_STARTED', 'RUN_WAITING']);
       expect(await second.lockRun(run.runId)).not.toBeNull();

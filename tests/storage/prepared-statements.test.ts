@@ -1,7 +1,7 @@
 /**
  * The hot path's statement budget and the prepared statements behind it, on pg and PGlite:
- * a step is one statement (one round trip, one commit), the first attempt of a lease rides on
- * the lock, and the statements are parsed once per connection — and keep working when a
+ * taking a run is one statement (lock and read), a step is one statement (one round trip, one
+ * commit), and the statements are parsed once per connection — and keep working when a
  * statement fails or a later migration adds a column.
  */
 import { randomUUID } from 'node:crypto';
@@ -47,7 +47,7 @@ function recording(inner: SqlExecutor): SqlExecutor & { sent: string[] } {
 
 const newRun = () => ({
   runId: randomUUID(), flowId: 'p', flowVersion: '1', tenantId: null, idempotencyKey: null, currentNodeId: 'a',
-  input: j({ big: 'x'.repeat(100) }), state: j({}), events: [{ type: 'RUN_STARTED' as const, nodeId: 'a' }],
+  input: j({ big: 'x'.repeat(100) }), state: j({}), branches: j([]), events: [{ type: 'RUN_STARTED' as const, nodeId: 'a' }],
 });
 
 /** The same checks on each SQL store; `schemaSql` runs DDL against the store's tables. */
@@ -65,7 +65,7 @@ function describeHotPath(name: string, open: () => Promise<{ executor: SqlExecut
       await h?.close();
     });
 
-    it('runs a 3-node flow to completion in 4 statements: lock + first begin, then one commit per step', async () => {
+    it('runs a 3-node flow to completion in 5 statements: the lock, the first begin, then one commit per step', async () => {
       const { runId } = await engine.startRun({ flowId: 'prepared-3', version: '1', input: { n: 1 } });
       h.executor.sent.length = 0;
       const run = await engine.runToCompletion(runId);
@@ -73,18 +73,19 @@ function describeHotPath(name: string, open: () => Promise<{ executor: SqlExecut
       expect(run.stateJson).toEqual({ a: 1 });
       expect(run.outputsJson).toEqual({ b: 'b' });
       const q = h.storage.leaseQueries;
-      const lock = h.storage.executor.lockMode === 'session' ? q.lockBeginSession : q.beginOrRead;
+      const lock = h.storage.executor.lockMode === 'session' ? q.lockAndReadSession : h.storage.runQueries.getRun;
       const last = h.storage.executor.lockMode === 'session' ? q.commitAndUnlock : q.commit;
-      expect(h.executor.sent).toEqual([lock, q.commit, q.commit, last]);
+      // Each commit but the last begins the next attempt (the first: a's).
+      expect(h.executor.sent).toEqual([lock, q.commit, q.commit, q.commit, last]);
       // What the commits returned (built without reading the JSON back) is what a read gives.
-      expect(run).toEqual({ ...(await engine.getRun(runId))!, dueInMs: 0 });
+      expect(run).toEqual({ ...(await engine.getRun(runId))!, dueInMs: 0, readAt: run.readAt });
       const timeline = await engine.getTimeline(runId);
       expect(timeline.map((e) => `${e.type}:${e.nodeId ?? ''}:${e.attempt ?? ''}`)).toEqual([
         'RUN_STARTED:a:', 'NODE_STARTED:a:1', 'NODE_FINISHED:a:1', 'NODE_STARTED:b:1', 'NODE_FINISHED:b:1', 'NODE_STARTED:c:1', 'NODE_FINISHED:c:1', 'RUN_COMPLETED::',
       ]);
     });
 
-    it('ticks in 2 statements a step, and resumes in 3 (lock, resume + begin, step)', async () => {
+    it('ticks in 3 statements (lock, begin, step), and resumes in 3 (lock, resume + begin, step)', async () => {
       const waits = flow('prepared-wait', '1')
         .entry('ask')
         .node('ask', (ctx) => (ctx.state._resumePayload === undefined ? { status: 'wait', reason: 'approval' } : { status: 'ok', output: ctx.state._resumePayload }))
@@ -93,7 +94,7 @@ function describeHotPath(name: string, open: () => Promise<{ executor: SqlExecut
       const { runId } = await engine.startRun({ flowId: 'prepared-wait', version: '1', input: {} });
       h.executor.sent.length = 0;
       expect((await engine.tick(runId)).status).toBe('WAITING');
-      expect(h.executor.sent).toHaveLength(2);
+      expect(h.executor.sent).toHaveLength(3);
       h.executor.sent.length = 0;
       const done = await engine.resumeRun(runId, { yes: true });
       expect(done).toMatchObject({ status: 'COMPLETED', outputsJson: { ask: { yes: true } } });
@@ -109,21 +110,25 @@ function describeHotPath(name: string, open: () => Promise<{ executor: SqlExecut
       const lease = (await h.storage.lockRun(run.runId))!;
       const t = { expectedVersion: run.version, update: { status: 'RUNNING' as const, currentNodeId: 'b', attempt: 0, attemptInFlight: false, recoveries: 0, nextAttemptAt: null, waitReason: null, error: null }, events: [{ type: 'NODE_FINISHED' as const, nodeId: 'a' }] };
       await expect(lease.commit(t)).rejects.toMatchObject({ code: 'DUPLICATE_KEY' });
-      expect(await h.storage.getRun(run.runId)).toEqual({ ...run, dueInMs: 0 });
+      expect(await h.storage.getRun(run.runId)).toEqual({ ...run, dueInMs: 0, readAt: expect.any(Date) });
       await h.ddl(`DELETE FROM flow_events WHERE type = 'SQUATTER'`);
       expect((await lease.commit({ ...t, release: true })).currentNodeId).toBe('b');
     });
 
-    it('keeps working when a later migration adds a column to the runs table', async () => {
+    it('keeps working when a later migration adds a column to the tables', async () => {
       const { runId: before } = await engine.startRun({ flowId: 'prepared-3', version: '1', input: {} });
       // Every read statement prepared on every connection before the change.
       const reads = async () => {
         const lease = (await h.storage.lockRun(before))!;
-        await Promise.all([h.storage.getRun(before), h.storage.getRun(before), h.storage.findDueRuns({ limit: 5 }), h.storage.msUntilNextDue()]);
+        await Promise.all([
+          h.storage.getRun(before), h.storage.getRun(before), h.storage.getEvents(before), h.storage.getMapValues(before, 'a'),
+          h.storage.findDueRuns({ limit: 5 }), h.storage.msUntilNextDue(),
+        ]);
         await lease.release();
       };
       await reads();
-      await h.ddl(`ALTER TABLE flow_runs ADD COLUMN added_later int`);
+      const tables = ['flow_runs', 'flow_events', 'flow_node_values'];
+      for (const table of tables) await h.ddl(`ALTER TABLE ${table} ADD COLUMN added_later int`);
       try {
         await reads();
         expect((await engine.runToCompletion(before)).status).toBe('COMPLETED');
@@ -131,7 +136,7 @@ function describeHotPath(name: string, open: () => Promise<{ executor: SqlExecut
         expect((await engine.runToCompletion(runId)).status).toBe('COMPLETED');
         expect(await h.storage.cancelRun(runId, [], { code: 'CANCELLED', message: 'late' })).toMatchObject({ status: 'COMPLETED' });
       } finally {
-        await h.ddl(`ALTER TABLE flow_runs DROP COLUMN added_later`);
+        for (const table of tables) await h.ddl(`ALTER TABLE ${table} DROP COLUMN added_later`);
       }
     });
   });

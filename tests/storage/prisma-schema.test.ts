@@ -80,7 +80,7 @@ describe.skipIf(!HAVE_PG)('Prisma schema and migrations agree', () => {
 
   it('every model field is a column with the same name, type and nullability (and nothing else)', async () => {
     const { fields, enums } = readSchemaFields(readFileSync(join(ROOT, 'prisma', 'schema.prisma'), 'utf8'));
-    expect(new Set(fields.map((f) => f.table))).toEqual(new Set(['flow_runs', 'flow_events', 'flow_definitions', 'flow_idempotency']));
+    expect(new Set(fields.map((f) => f.table))).toEqual(new Set(['flow_runs', 'flow_events', 'flow_definitions', 'flow_idempotency', 'flow_node_values']));
     const cols = await t.query<{ table_name: string; column_name: string; is_nullable: string; data_type: string; udt_name: string; datetime_precision: number | null }>(
       `SELECT table_name, column_name, is_nullable, data_type, udt_name, datetime_precision FROM information_schema.columns
        WHERE table_schema = $1 AND table_name LIKE 'flow\\_%' ORDER BY table_name, column_name`,
@@ -99,18 +99,26 @@ describe.skipIf(!HAVE_PG)('Prisma schema and migrations agree', () => {
     const run = await prisma.flowRun.create({
       data: {
         runId: 'r-1', flowId: 'f', flowVersion: '1', tenantId: 't', status: 'WAITING', currentNodeId: 'a',
-        inputJson: { in: [1, 2] }, stateJson: { s: true }, outputsJson: { a: 'x' }, createdAt: at, updatedAt: at,
+        inputJson: { in: [1, 2] }, stateJson: { s: true }, branchesJson: [{ branchId: 'b1', nodeId: 'a' }], createdAt: at, updatedAt: at,
         idempotencyKey: 'k', version: 3, lastSeq: 1, attempt: 2, attemptsJson: { a: 2 }, attemptInFlight: true,
         recoveries: 1, nextAttemptAt: at, waitReason: 'timer', errorJson: { code: 'E', message: 'm' },
-        events: { create: [{ seq: 1, at, type: 'RUN_STARTED', nodeId: 'a', attempt: 1, durationMs: 5, errorJson: { code: 'E' }, payloadJson: { p: 1 } }] },
+        events: { create: [{ seq: 1, at, type: 'RUN_STARTED', nodeId: 'a', branchId: 'b1', itemIndex: 2, attempt: 1, durationMs: 5, errorJson: { code: 'E' }, payloadJson: { p: 1 } }] },
+        nodeValues: { create: [{ nodeId: 'a', kind: 'output', valueJson: { out: 1 } }, { nodeId: 'm', kind: 'item', itemIndex: 3, valueJson: 'x', createdAt: at }] },
       },
-      include: { events: true },
+      include: { events: true, nodeValues: { orderBy: { nodeId: 'asc' } } },
     });
     expect(run).toMatchObject({ status: 'WAITING', inputJson: { in: [1, 2] }, createdAt: at, nextAttemptAt: at, attemptInFlight: true });
-    expect(run.events).toEqual([{ runId: 'r-1', seq: 1, at, type: 'RUN_STARTED', nodeId: 'a', attempt: 1, durationMs: 5, errorJson: { code: 'E' }, payloadJson: { p: 1 } }]);
+    expect(run.events).toEqual([{ runId: 'r-1', seq: 1, at, type: 'RUN_STARTED', nodeId: 'a', branchId: 'b1', itemIndex: 2, attempt: 1, durationMs: 5, errorJson: { code: 'E' }, payloadJson: { p: 1 } }]);
+    expect(run.branchesJson).toEqual([{ branchId: 'b1', nodeId: 'a' }]);
+    expect(run.nodeValues).toEqual([
+      { runId: 'r-1', nodeId: 'a', kind: 'output', itemIndex: -1, valueJson: { out: 1 }, createdAt: expect.any(Date) },
+      { runId: 'r-1', nodeId: 'm', kind: 'item', itemIndex: 3, valueJson: 'x', createdAt: at },
+    ]);
+    // The migration's checks (which Prisma cannot express) hold for its client too.
+    await expect(prisma.flowNodeValue.create({ data: { runId: 'r-1', nodeId: 'b', kind: 'bogus', valueJson: 1 } })).rejects.toThrow();
     // Column defaults of the migration are what the schema declares.
     const bare = await prisma.flowRun.create({ data: { runId: 'r-2', flowId: 'f', flowVersion: '1', inputJson: {}, stateJson: {} } });
-    expect(bare).toMatchObject({ status: 'RUNNING', version: 1, lastSeq: 0, attempt: 0, attemptsJson: {}, outputsJson: {}, attemptInFlight: false, recoveries: 0, nextAttemptAt: null, errorJson: null });
+    expect(bare).toMatchObject({ status: 'RUNNING', version: 1, lastSeq: 0, attempt: 0, attemptsJson: {}, branchesJson: [], attemptInFlight: false, recoveries: 0, nextAttemptAt: null, errorJson: null });
     expect(await prisma.flowRun.update({ where: { runId: 'r-2' }, data: { status: 'CANCELLED' } })).toMatchObject({ status: 'CANCELLED' });
 
     const def = await prisma.flowDefinition.create({ data: { flowId: 'f', version: '1', fingerprint: 'fp', graphJson: { nodes: [] } } });
@@ -121,7 +129,9 @@ describe.skipIf(!HAVE_PG)('Prisma schema and migrations agree', () => {
     expect(await prisma.flowIdempotency.findUnique({ where: { key: 'k1' } })).toEqual(idem);
 
     expect(await prisma.flowEvent.findUnique({ where: { runId_seq: { runId: 'r-1', seq: 1 } } })).toMatchObject({ type: 'RUN_STARTED' });
+    expect(await prisma.flowNodeValue.findUnique({ where: { runId_nodeId_kind_itemIndex: { runId: 'r-1', nodeId: 'm', kind: 'item', itemIndex: 3 } } })).toMatchObject({ valueJson: 'x' });
     await prisma.flowRun.delete({ where: { runId: 'r-1' } });
     expect(await prisma.flowEvent.count({ where: { runId: 'r-1' } })).toBe(0); // ON DELETE CASCADE
+    expect(await prisma.flowNodeValue.count({ where: { runId: 'r-1' } })).toBe(0);
   });
 });

@@ -53,9 +53,12 @@ describe.each(workerStoreCases)('worker lifecycle on $name', ({ name, skip }) =>
     release.resolve();
     await stopping;
     expect(worker.status().state).toBe('STOPPED');
-    // The step in flight committed, and so did the one whose start rode on its commit: nothing is
-    // left begun-but-uncommitted. The run queued during the drain was not claimed.
-    expect((await engine.getRun(runId))!.status).toBe('COMPLETED');
+    // The step in flight committed; a draining worker begins nothing more, so nothing is left
+    // begun-but-uncommitted. The run queued during the drain was not claimed.
+    const drained = (await engine.getRun(runId))!;
+    expect(drained.outputsJson).toMatchObject({ first: 'first done' });
+    expect(drained.status).toBe('RUNNING');
+    expect(drained.attemptInFlight).toBe(false);
     expect((await engine.getRun(queued.runId))!.version).toBe(1);
     expect(worker.status().counters.claimed).toBe(1);
     const next = cluster.startWorker(engine, { pollIntervalMs: 20 });

@@ -9,7 +9,7 @@ import { DueRunClaimer } from '../../src/worker/claimer.js';
 import { zeroCounters } from '../../src/worker/counters.js';
 import { WakeGate } from '../../src/worker/wake-gate.js';
 
-function fakeStorage(due: string[], busy: Set<string> = new Set(), begins: Set<string> = new Set()) {
+function fakeStorage(due: string[], busy: Set<string> = new Set()) {
   const calls = { looks: 0, locks: [] as string[], released: [] as string[], options: [] as unknown[] };
   const storage = {
     findDueRuns: async ({ limit }: { limit: number }) => (calls.looks++, due.slice(0, limit)),
@@ -17,8 +17,7 @@ function fakeStorage(due: string[], busy: Set<string> = new Set(), begins: Set<s
       calls.locks.push(runId);
       calls.options.push(options);
       if (busy.has(runId)) return null;
-      const attemptBegun = begins.has(runId) && options?.beginAttempt !== undefined;
-      return { runId, run: null, attemptBegun, commit: async () => null as never, reload: async () => null, release: async () => void calls.released.push(runId) };
+      return { runId, run: null, commit: async () => null as never, reload: async () => null, release: async () => void calls.released.push(runId) };
     },
   } as unknown as FlowStorage;
   return { storage, calls };
@@ -52,26 +51,15 @@ describe('DueRunClaimer', () => {
     expect(calls.released).toEqual(['mine', 'free']);
   });
 
-  it('asks each lock to begin the attempt, and keeps a begun lease even when stopping (its step must run)', async () => {
-    const { storage, calls } = fakeStorage(['begun', 'plain'], new Set(), new Set(['begun']));
-    const options: LockRunOptions = { beginAttempt: { nodes: { 'f@1': ['a'] }, maxAttemptsBytes: 100 } };
-    const claimer = new DueRunClaimer(storage, 0, zeroCounters(), undefined, () => options);
-    const pass = await claimer.claim(2, ['f@1'], new Map(), () => true);
-    expect(calls.options).toEqual([{ ...options, onlyIfDue: true }, { ...options, onlyIfDue: true }]);
-    expect(pass.leases.map((l) => l.runId)).toEqual(['begun']);
-    expect(calls.released).toEqual(['plain']);
-  });
-
   it('tries announced runs first, without a look, locking only runs still due', async () => {
-    const { storage, calls } = fakeStorage(['x'], new Set(), new Set(['woken']));
-    const options: LockRunOptions = { beginAttempt: { nodes: { 'f@1': ['a'] }, maxAttemptsBytes: 100 } };
-    const claimer = new DueRunClaimer(storage, 0, zeroCounters(), undefined, () => options);
+    const { storage, calls } = fakeStorage(['x']);
+    const claimer = new DueRunClaimer(storage, 0, zeroCounters());
     claimer.hint('woken');
     claimer.hint('mine');
     const pass = await claimer.claim(3, ['f@1'], new Map([['mine', 0]]), () => false);
     expect(calls.looks).toBe(0);
     expect(calls.locks).toEqual(['woken']);
-    expect(calls.options).toEqual([{ ...options, onlyIfDue: true }]);
+    expect(calls.options).toEqual([{ onlyIfDue: true }]);
     expect(pass).toMatchObject({ looked: true, due: 0, more: false });
     expect(pass.leases.map((l) => l.runId)).toEqual(['woken']);
     // No announcement left: the next pass looks.

@@ -7,10 +7,10 @@ import { FlowEngine } from '../../engine/engine.js';
 import { SqlFlowStorage } from '../../storage/sql/sql-storage.js';
 import { migrate } from '../../storage/sql/migrate.js';
 import { loadExampleFlows, loadFlowsFromModule } from '../flow-modules.js';
-import { describeStartup, stopOnSignals } from '../lifecycle.js';
+import { describeStartup, handleStopSignals } from '../lifecycle.js';
 import { runFlowRuntime } from '../runtime.js';
 import { chooseStorage, describeStorage } from '../storage-choice.js';
-import { UsageError } from './usage.js';
+import { parseIntOption } from './usage.js';
 
 export interface StoreOptions {
   databaseUrl?: string;
@@ -23,30 +23,30 @@ async function loadFlows(modulePath: string | undefined): Promise<{ flows: FlowD
   return { flows: examples.flows, source: examples.source };
 }
 
-function parseIntOption(name: string, text: string | undefined, min: number, max: number): number | undefined {
-  if (text === undefined) return undefined;
-  const value = Number(text);
-  if (!Number.isInteger(value) || value < min || value > max) throw new UsageError(`${name} must be an integer from ${min} to ${max}, got ${JSON.stringify(text)}`);
-  return value;
-}
-
 export async function serveCommand(opts: StoreOptions & { flows?: string; port?: string; host?: string; noWorker?: boolean; allowInsecureBind?: boolean }) {
+  const port = parseIntOption('--port', opts.port, 0, 65535);
+  // Before any await (see lifecycle.ts): a signal during start-up stops the server once it is open.
+  const stop = handleStopSignals('runtime');
+  console.log('[hazel-flow] starting the runtime…');
   const { flows, source } = await loadFlows(opts.flows);
   const runtime = await runFlowRuntime({
     flows,
-    port: parseIntOption('--port', opts.port, 0, 65535),
+    port,
     host: opts.host,
     databaseUrl: opts.databaseUrl,
     dataDir: opts.dataDir,
-    worker: !opts.noWorker,
+    worker: !opts.noWorker && !stop.requested,
     allowInsecureBind: opts.allowInsecureBind || process.env.FLOW_ALLOW_INSECURE_BIND === '1',
   });
-  // Handlers first: whoever waits for the banner may signal the moment it appears.
-  stopOnSignals(runtime);
-  console.log(describeStartup(runtime, source));
+  if (!stop.requested) console.log(describeStartup(runtime, source));
+  stop.attach(runtime);
 }
 
 export async function workerCommand(opts: StoreOptions & { flows?: string; concurrency?: string }) {
+  const concurrency = parseIntOption('--concurrency', opts.concurrency, 1, 1000);
+  // Before any await (see lifecycle.ts): a signal during start-up stops the worker once its store is open.
+  const stop = handleStopSignals('worker');
+  console.log('[hazel-flow] starting the worker…');
   const { flows, source } = await loadFlows(opts.flows);
   const engine = new FlowEngine({ storage: chooseStorage(opts) });
   try {
@@ -55,9 +55,11 @@ export async function workerCommand(opts: StoreOptions & { flows?: string; concu
     await engine.close().catch(() => {});
     throw err;
   }
-  engine.startWorker({ concurrency: parseIntOption('--concurrency', opts.concurrency, 1, 1000) });
-  stopOnSignals(engine, 'worker'); // before the banner: whoever waits for it may signal at once
-  console.log(`[hazel-flow] worker on ${describeStorage(engine.storage)} for ${engine.registry.keys().join(', ')} (from ${source}); Ctrl+C to stop`);
+  if (!stop.requested) {
+    engine.startWorker({ concurrency });
+    console.log(`[hazel-flow] worker on ${describeStorage(engine.storage)} for ${engine.registry.keys().join(', ')} (from ${source}); Ctrl+C to stop`);
+  }
+  stop.attach(engine);
 }
 
 export async function migrateCommand(opts: StoreOptions & { json: boolean }) {

@@ -5,7 +5,10 @@
 import type { eventDto, flowDto, runDto, runSummaryDto } from '../http/dto.js';
 import { ApiClient, runPath } from './client.js';
 import { formatMs, keyValues, table, truncate } from './table.js';
-import { UsageError, parseJsonOption } from './usage.js';
+import { UsageError, parseIntOption, parseJsonOption } from './usage.js';
+
+const RUN_STATUSES = ['RUNNING', 'WAITING', 'COMPLETED', 'FAILED', 'CANCELLED'];
+const MAX_PAGE_SIZE = 1000;
 
 type RunJson = ReturnType<typeof runDto>;
 type RunSummaryJson = ReturnType<typeof runSummaryDto>;
@@ -25,15 +28,28 @@ function note(run: { error: { code: string; message: string } | null; waitReason
 }
 
 export async function listRunsCommand(ctx: RemoteContext, filter: { status?: string; flow?: string; tenant?: string; limit?: string; cursor?: string }) {
+  // Option values are checked here, so that a bad one is a usage error (exit 2) like a bad option.
   const params = new URLSearchParams();
-  if (filter.status) params.set('status', filter.status.toUpperCase());
-  if (filter.flow) {
-    const [flowId, version] = filter.flow.split('@');
+  if (filter.status !== undefined) {
+    const statuses = filter.status.toUpperCase().split(',');
+    const unknown = statuses.find((s) => !RUN_STATUSES.includes(s));
+    if (unknown !== undefined) throw new UsageError(`--status must be one or more of ${RUN_STATUSES.join(', ')} (comma-separated), got ${JSON.stringify(filter.status)}`);
+    params.set('status', statuses.join(','));
+  }
+  if (filter.flow !== undefined) {
+    const at = filter.flow.lastIndexOf('@');
+    const [flowId, version] = at < 0 ? [filter.flow, ''] : [filter.flow.slice(0, at), filter.flow.slice(at + 1)];
+    if (!flowId || (at >= 0 && !version)) throw new UsageError(`--flow must be <flowId> or <flowId>@<version>, got ${JSON.stringify(filter.flow)}`);
     params.set('flowId', flowId);
     if (version) params.set('flowVersion', version);
   }
-  if (filter.tenant) params.set('tenantId', filter.tenant);
-  if (filter.limit) params.set('limit', filter.limit);
+  if (filter.tenant !== undefined) {
+    if (!filter.tenant) throw new UsageError('--tenant must not be empty');
+    params.set('tenantId', filter.tenant);
+  }
+  const limit = parseIntOption('--limit', filter.limit, 1, MAX_PAGE_SIZE);
+  if (limit !== undefined) params.set('limit', String(limit));
+  if (filter.cursor === '') throw new UsageError('--cursor must not be empty');
   if (filter.cursor) params.set('cursor', filter.cursor);
   const query = params.toString();
   const page = await ctx.client.request<{ runs: RunSummaryJson[]; nextCursor: string | null }>('GET', `/v1/runs${query ? `?${query}` : ''}`);
@@ -125,9 +141,12 @@ export async function startCommand(ctx: RemoteContext, flowRef: string, opts: { 
   ctx.print(`${result.created ? 'Started' : 'Already started (idempotency key)'} run ${result.runId} (${result.status})`);
 }
 
-export async function resumeCommand(ctx: RemoteContext, runId: string, payloadText: string | undefined) {
-  const payload = payloadText === undefined ? undefined : parseJsonOption('--payload', payloadText);
-  const { run } = await ctx.client.request<{ run: RunJson }>('POST', runPath(runId, '/resume'), payload);
+/** The whole payload is the body (`null` without --payload); --node resumes one waiting branch. */
+export async function resumeCommand(ctx: RemoteContext, runId: string, payloadText: string | undefined, nodeId?: string) {
+  const payload = payloadText === undefined ? null : parseJsonOption('--payload', payloadText);
+  if (nodeId === '') throw new UsageError('--node must not be empty');
+  const query = nodeId === undefined ? '' : `?${new URLSearchParams({ nodeId })}`;
+  const { run } = await ctx.client.request<{ run: RunJson }>('POST', runPath(runId, `/resume${query}`), payload);
   printRun(ctx, run, `Resumed run ${run.runId}: now ${run.status}`);
 }
 

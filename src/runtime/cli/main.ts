@@ -5,7 +5,7 @@
  */
 import { parseArgs } from 'node:util';
 import { FlowError } from '../../errors.js';
-import { ApiClient } from './client.js';
+import { ApiClient, redactUrl } from './client.js';
 import { cancelCommand, flowsCommand, listRunsCommand, resumeCommand, showRunCommand, startCommand, timelineCommand, type RemoteContext } from './commands-remote.js';
 import { USAGE, UsageError } from './usage.js';
 
@@ -14,6 +14,7 @@ const OPTIONS = {
   json: { type: 'boolean' },
   url: { type: 'string' },
   token: { type: 'string' },
+  timeout: { type: 'string' },
   'database-url': { type: 'string' },
   'data-dir': { type: 'string' },
   flows: { type: 'string' },
@@ -30,6 +31,7 @@ const OPTIONS = {
   input: { type: 'string' },
   'idempotency-key': { type: 'string' },
   payload: { type: 'string' },
+  node: { type: 'string' },
   reason: { type: 'string' },
 } as const;
 
@@ -39,6 +41,27 @@ function parse(argv: string[]) {
   } catch (err) {
     throw new UsageError((err as Error).message);
   }
+}
+
+/** --timeout in seconds (fractions allowed), as milliseconds; a usage error unless from 0.1 to 3600. */
+function parseTimeout(text: string | undefined): number | undefined {
+  if (text === undefined) return undefined;
+  const seconds = /^\d+(\.\d+)?$/.test(text.trim()) ? Number(text) : NaN;
+  if (!(seconds >= 0.1 && seconds <= 3600)) throw new UsageError(`--timeout must be a number of seconds from 0.1 to 3600, got ${JSON.stringify(text)}`);
+  return Math.round(seconds * 1000);
+}
+
+/** --database-url must be a Postgres URL; the message never shows its password. */
+function checkDatabaseUrl(text: string | undefined): string | undefined {
+  if (text === undefined) return undefined;
+  let protocol = '';
+  try {
+    protocol = new URL(text).protocol;
+  } catch {
+    // reported below
+  }
+  if (protocol !== 'postgres:' && protocol !== 'postgresql:') throw new UsageError(`--database-url must be a postgres:// URL, got ${JSON.stringify(redactUrl(text))}`);
+  return text;
 }
 
 function need(positionals: string[], index: number, what: string): string {
@@ -55,9 +78,13 @@ export async function main(argv: string[]): Promise<void> {
     console.log(USAGE);
     return;
   }
-  const store = { databaseUrl: v['database-url'], dataDir: v['data-dir'] };
+  const store = { databaseUrl: checkDatabaseUrl(v['database-url']), dataDir: v['data-dir'] };
   const remote = (): RemoteContext => ({
-    client: new ApiClient({ url: v.url ?? process.env.FLOW_URL ?? 'http://127.0.0.1:3000', token: v.token ?? (process.env.FLOW_API_TOKEN || undefined) }),
+    client: new ApiClient({
+      url: v.url ?? process.env.FLOW_URL ?? 'http://127.0.0.1:3000',
+      token: v.token ?? (process.env.FLOW_API_TOKEN || undefined),
+      timeoutMs: parseTimeout(v.timeout),
+    }),
     json: v.json ?? false,
     print: (text) => console.log(text),
   });
@@ -81,7 +108,7 @@ export async function main(argv: string[]): Promise<void> {
     case 'start':
       return startCommand(remote(), need(positionals, 1, '<flowId>@<version>'), { input: v.input, tenant: v.tenant, idempotencyKey: v['idempotency-key'] });
     case 'resume':
-      return resumeCommand(remote(), need(positionals, 1, '<runId>'), v.payload);
+      return resumeCommand(remote(), need(positionals, 1, '<runId>'), v.payload, v.node);
     case 'cancel':
       return cancelCommand(remote(), need(positionals, 1, '<runId>'), v.reason);
     default:

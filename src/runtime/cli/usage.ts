@@ -1,13 +1,29 @@
 /** The CLI's help text and its usage errors (exit code 2, as opposed to 1 for failures). */
+import { FlowError } from '../../errors.js';
+import { parseExactJson } from '../exact-json.js';
 
 export class UsageError extends Error {}
 
+/**
+ * An option's JSON value. Not valid JSON, or a number JavaScript cannot hold as written (an
+ * integer beyond ±(2^53−1), 1e400): a usage error, rather than a value silently rounded or
+ * turned into null on its way to the server.
+ */
 export function parseJsonOption(name: string, text: string): unknown {
   try {
-    return JSON.parse(text);
+    return parseExactJson(text, name);
   } catch (err) {
-    throw new UsageError(`${name} is not valid JSON: ${(err as Error).message}`);
+    if (err instanceof FlowError) throw new UsageError(`${err.code === 'INVALID_NUMBER' ? 'INVALID_NUMBER: ' : ''}${err.message}`);
+    throw err;
   }
+}
+
+/** A whole number option within [min, max], or undefined when not given; a usage error otherwise. */
+export function parseIntOption(name: string, text: string | undefined, min: number, max: number): number | undefined {
+  if (text === undefined) return undefined;
+  const value = /^-?\d+$/.test(text.trim()) ? Number(text) : NaN;
+  if (!Number.isSafeInteger(value) || value < min || value > max) throw new UsageError(`${name} must be an integer from ${min} to ${max}, got ${JSON.stringify(text)}`);
+  return value;
 }
 
 export const USAGE = `hazel-flow — run and operate @hazeljs/flow flows
@@ -21,7 +37,7 @@ Usage:
   hazel-flow runs show <runId>
   hazel-flow runs timeline <runId>
   hazel-flow start <flowId>@<version> [--input <json>] [--tenant <id>] [--idempotency-key <key>]
-  hazel-flow resume <runId> [--payload <json>]
+  hazel-flow resume <runId> [--payload <json>] [--node <nodeId>]
   hazel-flow cancel <runId> [--reason <text>]
 
 serve, worker and migrate open the store themselves:
@@ -29,11 +45,18 @@ serve, worker and migrate open the store themselves:
   --flows <module>  a module exporting flow definitions (default: the example flows)
 
 flows, runs, start, resume and cancel talk to a running server (serve or npm start):
-  --url <url>       server address (default: FLOW_URL, else http://127.0.0.1:3000)
+  --url <url>       server address (default: FLOW_URL, else http://127.0.0.1:3000);
+                    user:password@ in it is sent as HTTP Basic auth and never printed
   --token <token>   API token (default: FLOW_API_TOKEN)
+  --timeout <s>     seconds to wait for each answer (default 30)
+  --node <nodeId>   resume: only the branch waiting at this node (default: the run's waiting node)
 
 Common options:
   --json            print JSON instead of tables (for scripts)
   -h, --help        show this help
 
-Exit codes: 0 success, 1 failure (the error's code and message are printed), 2 bad usage.`;
+JSON options (--input, --payload) refuse numbers JavaScript cannot hold as written: integers
+beyond ±9007199254740991 and numbers like 1e400 (send such values as strings).
+
+Exit codes: 0 success, 1 failure (the error's code and message are printed), 2 bad usage
+(an unknown command or option, or an option value that is not valid).`;

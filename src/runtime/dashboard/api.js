@@ -61,6 +61,13 @@ export const getTimeline = (runId) => api('GET', `/v1/runs/${encodeURIComponent(
 export const listFlows = () => api('GET', '/v1/flows');
 export const getHealth = () => api('GET', '/health');
 export const startRun = (body) => api('POST', '/v1/runs/start', body);
-export const resumeRun = (runId, payload) => api('POST', `/v1/runs/${encodeURIComponent(runId)}/resume`, payload);
+// Every POST carries a JSON body (the server refuses bodyless ones): no payload is null.
+// `nodeId` resumes only the branch waiting there (a run that waits at several nodes).
+export const resumeRun = (runId, payload, nodeId) =>
+  api(
+    'POST',
+    `/v1/runs/${encodeURIComponent(runId)}/resume${nodeId ? `?nodeId=${encodeURIComponent(nodeId)}` : ''}`,
+    payload === undefined ? null : payload,
+  );
 export const cancelRun = (runId, reason) =>
   api('POST', `/v1/runs/${encodeURIComponent(runId)}/cancel`, reason ? { reason } : {});

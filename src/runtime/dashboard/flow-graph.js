@@ -1,9 +1,11 @@
 // Draws a flow's graph as SVG: dagre computes the layout, Preact renders it. The run's story
-// is painted on top: nodes visited, edges taken, the current node, the node that failed.
+// is painted on top: nodes visited, edges taken, every node a live branch is at (running,
+// retrying, waiting, joining) with a badge saying what it does there, maps' progress, the
+// node that failed.
 import { graphlib, layout } from '@dagrejs/dagre';
 import { useMemo } from 'preact/hooks';
 import { html } from './html.js';
-import { edgeKey } from './run-path.js';
+import { edgeKey, nodeActivity } from './run-path.js';
 
 const NODE_HEIGHT = 42;
 const CHAR_WIDTH = 7.4;
@@ -15,7 +17,9 @@ export function layoutGraph(graph) {
   g.setDefaultEdgeLabel(() => ({}));
   for (const node of graph.nodes) {
     const label = node.name ?? node.id;
-    g.setNode(node.id, { width: Math.max(116, label.length * CHAR_WIDTH + 40), height: NODE_HEIGHT, node });
+    // A map's node is wider: its badge ("12 of 40 items · 1 failed") sits on it.
+    const minWidth = node.forEach ? 168 : node.join ? 132 : 116;
+    g.setNode(node.id, { width: Math.max(minWidth, label.length * CHAR_WIDTH + 40), height: NODE_HEIGHT, node });
   }
   graph.edges.forEach((edge, i) => {
     const label = edgeLabel(edge);
@@ -54,38 +58,56 @@ function edgePath(points) {
   return `${d} L${last.x},${last.y}`;
 }
 
-function nodeClass(id, graph, run, path) {
+function nodeClass(id, graph, path, act) {
   const classes = ['node'];
   if (id === graph.entry) classes.push('entry');
   if (path?.visits.includes(id)) classes.push('visited');
   if (path?.finished.has(id)) classes.push('finished');
   if (path?.failedNode === id) classes.push('failed');
   if (path?.retrying.has(id)) classes.push('retrying');
-  if (run && (run.status === 'RUNNING' || run.status === 'WAITING') && run.currentNodeId === id) {
-    classes.push('current', run.status === 'WAITING' ? 'waiting' : 'running');
-  }
+  for (const c of act?.classes ?? []) if (!classes.includes(c)) classes.push(c);
   return classes.join(' ');
 }
 
-/** Small corner note: ↻3 = up to 3 attempts; 2s = timeout. */
+/** Small corner note: ↻3 = up to 3 attempts; 2s = timeout; ⑂ = split to all; ⋈ = join; ×3 = map, 3 at once. */
 function nodeFlags(node) {
   const flags = [];
+  if (node.forEach) flags.push(`×${node.concurrency ?? ''}`);
+  if (node.join) flags.push(`⋈${node.join}`);
+  if (node.split === 'all') flags.push('⑂');
   if (node.retry) flags.push(`↻${node.retry.maxAttempts}`);
   if (node.timeoutMs) flags.push(node.timeoutMs >= 1000 ? `${node.timeoutMs / 1000}s` : `${node.timeoutMs}ms`);
   return flags.join(' ');
 }
 
-function nodeTitle(node) {
+function nodeTitle(node, act) {
   const lines = [node.name === node.id ? node.id : `${node.name} (${node.id})`];
+  if (node.split === 'all') lines.push('split: every matching edge starts a branch');
+  if (node.join) lines.push(node.join === 'all' ? 'join all: runs once every branch that can reach it has arrived' : 'join any: runs with the first branch to arrive');
+  if (node.forEach) lines.push(`forEach: one call per item, ${node.concurrency ?? 'default'} at once`);
   if (node.retry) lines.push(`retry: ${node.retry.maxAttempts} attempts, ${node.retry.backoff} from ${node.retry.baseDelayMs} ms`);
   if (node.timeoutMs) lines.push(`timeout: ${node.timeoutMs} ms`);
   if (node.hasIdempotencyKey) lines.push('idempotent');
+  if (act?.badge) lines.push('', act.badge, ...act.lines);
   return lines.join('\n');
 }
 
-/** `graph` = a flow's definitionJson; `run` and `path` (from pathFromTimeline) are optional. */
-export function FlowGraph({ graph, run, path, compact = false }) {
+const BADGE_CHAR_WIDTH = 6.1;
+
+/** A pill on the node's lower edge: what the branches there are doing, or a map's progress. */
+function NodeBadge({ act, width, height }) {
+  if (!act?.badge) return null;
+  const w = Math.ceil(act.badge.length * BADGE_CHAR_WIDTH + 14);
+  return html`<g class=${`node-badge ${act.kind}`} transform=${`translate(${(width - w) / 2},${height - 8})`} data-badge=${act.badge}>
+    <rect width=${w} height="16" rx="8" ry="8" />
+    <text x=${w / 2} y="12" text-anchor="middle">${act.badge}</text>
+  </g>`;
+}
+
+/** `graph` = a flow's definitionJson; `run`, `path` (from pathFromTimeline) and `events` (the timeline) are optional. */
+export function FlowGraph({ graph, run, path, events, compact = false }) {
   const laid = useMemo(() => layoutGraph(graph), [graph]);
+  const activity = run ? nodeActivity(graph, run, events ?? []) : new Map();
   const markerId = compact ? 'arrow-compact' : 'arrow';
   return html`
     <svg
@@ -112,13 +134,18 @@ export function FlowGraph({ graph, run, path, compact = false }) {
           ${label && !compact && html`<text x=${x} y=${y + 4} class="edge-label">${label}</text>`}
         </g>`;
       })}
-      ${laid.nodes.map(({ id, x, y, width, height, node }) => html`
-        <g class=${nodeClass(id, graph, run, path)} data-node=${id} transform=${`translate(${x - width / 2},${y - height / 2})`}>
-          <title>${nodeTitle(node)}</title>
+      ${laid.nodes.map(({ id, x, y, width, height, node }) => {
+        const act = activity.get(id);
+        const flags = nodeFlags(node);
+        return html`
+        <g class=${nodeClass(id, graph, path, act)} data-node=${id} transform=${`translate(${x - width / 2},${y - height / 2})`}>
+          <title>${nodeTitle(node, act)}</title>
           <rect width=${width} height=${height} rx="8" ry="8" />
           <text x=${width / 2} y=${height / 2 + 4} text-anchor="middle">${node.name ?? id}</text>
-          ${(node.retry || node.timeoutMs) && !compact && html`<text x=${width - 8} y="12" text-anchor="end" class="node-flags">${nodeFlags(node)}</text>`}
-        </g>`)}
+          ${flags && !compact && html`<text x=${width - 8} y="12" text-anchor="end" class="node-flags">${flags}</text>`}
+          ${!compact && html`<${NodeBadge} act=${act} width=${width} height=${height} />`}
+        </g>`;
+      })}
     </svg>
   `;
 }
@@ -128,6 +155,7 @@ export function GraphLegend() {
     <span><i class="swatch visited"></i>visited</span>
     <span><i class="swatch current"></i>current</span>
     <span><i class="swatch waiting"></i>waiting</span>
+    <span><i class="swatch joining"></i>joining</span>
     <span><i class="swatch failed"></i>failed</span>
     <span><i class="line taken"></i>path taken</span>
     <span><i class="line conditional"></i>conditional edge</span>

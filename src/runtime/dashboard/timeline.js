@@ -1,5 +1,7 @@
-// The run's audit timeline as a table: every event in order, with attempt, duration, error and
-// payload, and the time since the run started so gaps (backoff, waiting for a human) stand out.
+// The run's audit timeline as a table: every event in order, with its branch and map item,
+// attempt, duration, error and payload, and the time since the run started so gaps (backoff,
+// waiting for a human) stand out. A run with several branches can be narrowed to one.
+import { useState } from 'preact/hooks';
 import { html } from './html.js';
 import { formatDuration } from './format.js';
 
@@ -15,7 +17,20 @@ const KIND = {
   NODE_FAILED: 'bad',
   NODE_INTERRUPTED: 'bad',
   NODE_RETRY_SCHEDULED: 'wait',
+  BRANCH_STARTED: 'branch',
+  BRANCH_ENDED: 'branch',
+  BRANCH_ABORTED: 'bad',
+  JOIN_ARRIVED: 'wait',
+  JOIN_COMPLETED: 'branch',
+  MAP_STARTED: 'branch',
 };
+
+/** Each branch named in the timeline, in order of appearance, with the node it started at. */
+function branchesOf(events) {
+  const seen = new Map();
+  for (const e of events) if (e.branchId && !seen.has(e.branchId)) seen.set(e.branchId, e.nodeId);
+  return [...seen];
+}
 
 function Payload({ value }) {
   if (value === null || value === undefined) return null;
@@ -25,21 +40,38 @@ function Payload({ value }) {
 }
 
 export function Timeline({ events }) {
+  const [branch, setBranch] = useState('');
   if (!events.length) return html`<p class="muted">No events yet.</p>`;
   const start = new Date(events[0].at).getTime();
+  const branches = branchesOf(events);
+  // A branch no longer in the list (another run's page) shows everything.
+  const selected = branches.some(([id]) => id === branch) ? branch : '';
+  const shown = selected ? events.filter((e) => e.branchId === selected) : events;
   return html`
+    ${branches.length > 1 &&
+    html`<div class="toolbar timeline-toolbar">
+      <label>Branch
+        <select id="timeline-branch" value=${selected} onChange=${(e) => setBranch(e.currentTarget.value)}>
+          <option value="">all branches</option>
+          ${branches.map(([id, nodeId]) => html`<option value=${id}>${id}${nodeId ? ` (from ${nodeId})` : ''}</option>`)}
+        </select>
+      </label>
+      ${selected && html`<span class="muted small">${shown.length} of ${events.length} events</span>`}
+    </div>`}
     <table class="timeline" data-testid="timeline">
       <thead>
-        <tr><th>#</th><th>at</th><th>+</th><th>event</th><th>node</th><th>attempt</th><th>duration</th><th>details</th></tr>
+        <tr><th>#</th><th>at</th><th>+</th><th>event</th><th>node</th><th>branch</th><th>item</th><th>attempt</th><th>duration</th><th>details</th></tr>
       </thead>
       <tbody>
-        ${events.map(
-          (e) => html`<tr key=${e.seq} class=${`ev-${KIND[e.type] ?? 'other'}`}>
+        ${shown.map(
+          (e) => html`<tr key=${e.seq} class=${`ev-${KIND[e.type] ?? 'other'}`} data-seq=${e.seq} data-branch=${e.branchId ?? ''}>
             <td class="num">${e.seq}</td>
             <td class="nowrap">${new Date(e.at).toLocaleTimeString(undefined, { hour12: false })}</td>
             <td class="nowrap muted">${formatDuration(new Date(e.at).getTime() - start) || '0 ms'}</td>
             <td><span class=${`chip ${KIND[e.type] ?? 'other'}`}>${e.type}</span></td>
             <td>${e.nodeId ?? ''}</td>
+            <td>${e.branchId && html`<code class="branch-id">${e.branchId}</code>`}</td>
+            <td class="num">${e.itemIndex ?? ''}</td>
             <td class="num">${e.attempt ?? ''}</td>
             <td class="num nowrap">${formatDuration(e.durationMs)}</td>
             <td>

@@ -13,9 +13,12 @@ export interface ErrorBody {
 /** The HTTP status of each engine error code; anything unlisted is a 500. */
 const STATUS_OF_FLOW_CODE: Record<string, number> = {
   INVALID_ARGUMENT: 400,
+  MALFORMED_JSON: 400,
+  INVALID_NUMBER: 400,
   RUN_NOT_FOUND: 404,
   FLOW_NOT_FOUND: 404,
   INVALID_RUN_STATE: 409,
+  AMBIGUOUS_RESUME: 409,
   LOCK_BUSY: 409,
   STALE_RUN: 409,
   IDEMPOTENCY_KEY_CONFLICT: 409,
@@ -32,6 +35,9 @@ const FRAMEWORK_CODES: Record<string, { status: number; code: string }> = {
   FST_ERR_CTP_BODY_TOO_LARGE: { status: 413, code: 'PAYLOAD_TOO_LARGE' },
   FST_ERR_CTP_INVALID_MEDIA_TYPE: { status: 415, code: 'UNSUPPORTED_MEDIA_TYPE' },
   FST_ERR_CTP_INVALID_CONTENT_LENGTH: { status: 400, code: 'BAD_REQUEST' },
+  // Raised by the router before any route or hook runs (see `frameworkErrors` in server.ts).
+  FST_ERR_BAD_URL: { status: 400, code: 'BAD_URL' },
+  FST_ERR_MAX_PARAM_LENGTH: { status: 414, code: 'URI_TOO_LONG' },
 };
 
 export class HttpError extends Error {

@@ -3,12 +3,17 @@
  * validate with (schemas.ts), so the document cannot drift from what the server accepts.
  */
 import {
+  branchSchema,
+  branchSummarySchema,
   cancelRunBody,
+  emptyBody,
   errorSchema,
   eventSchema,
   flowSchema,
   healthSchema,
   listRunsQuery,
+  mapItemSchema,
+  resumeRunQuery,
   runSchema,
   runSummarySchema,
   startRunBody,
@@ -20,10 +25,16 @@ const errorResponse = (description: string) => ({ description, ...json(ref('Erro
 
 const runIdParam = { name: 'runId', in: 'path', required: true, schema: { type: 'string' } };
 const runResponse = { description: 'The run after the operation', ...json({ type: 'object', properties: { run: ref('Run') } }) };
-const common = { '401': errorResponse('Missing or wrong bearer token'), '400': errorResponse('Malformed JSON or wrong types') };
+const common = {
+  '400': errorResponse('Malformed JSON (MALFORMED_JSON), a number JavaScript cannot hold exactly (INVALID_NUMBER: integers beyond ±(2^53−1), 1e400), wrong types (INVALID_REQUEST) or arguments (INVALID_ARGUMENT)'),
+  '401': errorResponse('Missing or wrong bearer token'),
+  '403': errorResponse('Another web page sent it (FORBIDDEN_ORIGIN: Origin is not this server), or, without a token, a Host that is not loopback (FORBIDDEN_HOST)'),
+};
+const postErrors = { ...common, '413': errorResponse('Body over the size limit'), '415': errorResponse('Not a JSON body: every POST needs Content-Type: application/json and a body ({} when there is nothing to say)') };
 const runErrors = { ...common, '404': errorResponse('Unknown run') };
+const runPostErrors = { ...postErrors, '404': errorResponse('Unknown run') };
 
-function queryParameters(schema: typeof listRunsQuery) {
+function queryParameters(schema: typeof listRunsQuery | typeof resumeRunQuery) {
   return Object.entries(schema.properties).map(([name, s]) => ({ name, in: 'query', required: false, schema: s, description: (s as { description?: string }).description }));
 }
 
@@ -33,11 +44,23 @@ export function buildOpenApiDocument(version: string) {
     info: {
       title: '@hazeljs/flow runtime API',
       version,
-      description: 'Start, drive, resume, cancel and inspect durable flow runs. Errors are `{ error: { code, message } }`.',
+      description:
+        'Start, drive, resume, cancel and inspect durable flow runs. Every error is `{ error: { code, message } }`. ' +
+        'Every POST carries a JSON body (`Content-Type: application/json`); requests from other web pages (an `Origin` that is not this server) are refused.',
     },
     components: {
       securitySchemes: { bearer: { type: 'http', scheme: 'bearer', description: 'Required when the server has an API token (FLOW_API_TOKEN).' } },
-      schemas: { Run: runSchema, RunSummary: runSummarySchema, Event: eventSchema, Flow: flowSchema, Health: healthSchema, Error: errorSchema },
+      schemas: {
+        Run: runSchema,
+        RunSummary: runSummarySchema,
+        Branch: branchSchema,
+        BranchSummary: branchSummarySchema,
+        MapItem: mapItemSchema,
+        Event: eventSchema,
+        Flow: flowSchema,
+        Health: healthSchema,
+        Error: errorSchema,
+      },
     },
     security: [{ bearer: [] }],
     paths: {
@@ -48,31 +71,41 @@ export function buildOpenApiDocument(version: string) {
           responses: {
             '201': { description: 'Started', ...json({ type: 'object', properties: { runId: { type: 'string' }, status: { type: 'string' }, created: { type: 'boolean' } } }) },
             '200': { description: 'The idempotency key matched an existing run' },
-            ...common,
+            ...postErrors,
             '404': errorResponse('Unknown flow or version'),
             '409': errorResponse('Idempotency key used by another flow'),
-            '413': errorResponse('Body over the size limit'),
             '422': errorResponse('Input cannot be stored as JSON (e.g. contains U+0000) or is over the value size limit'),
           },
         },
       },
       '/v1/runs/{runId}/tick': {
-        post: { summary: 'Execute one attempt of the current node (a run still in retry backoff comes back unchanged; see nextAttemptAt)', parameters: [runIdParam], responses: { '200': runResponse, ...runErrors, '409': errorResponse('Another worker holds the run (LOCK_BUSY)') } },
+        post: {
+          summary: 'Execute one attempt of the current node (a run still in retry backoff comes back unchanged; see nextAttemptAt)',
+          parameters: [runIdParam],
+          requestBody: { required: true, ...json(emptyBody) },
+          responses: { '200': runResponse, ...runPostErrors, '409': errorResponse('Another worker holds the run (LOCK_BUSY)') },
+        },
       },
       '/v1/runs/{runId}/resume': {
         post: {
-          summary: 'Resume a WAITING run; the body (any JSON) lands at ctx.state._resumePayload',
-          parameters: [runIdParam],
-          requestBody: { required: false, ...json({}) },
-          responses: { '200': runResponse, ...runErrors, '409': errorResponse('The run is not WAITING, or is busy'), '413': errorResponse('Body over the size limit'), '422': errorResponse('Payload cannot be stored') },
+          summary: 'Resume a WAITING run; the body (any JSON value, null for none) lands at ctx.state._resumePayload',
+          description: 'With `?nodeId=`, resumes only the branch of the run that waits at that node; without it, the run’s waiting node.',
+          parameters: [runIdParam, ...queryParameters(resumeRunQuery)],
+          requestBody: { required: true, ...json({ description: 'The payload: any JSON value (null for none).' }) },
+          responses: {
+            '200': runResponse,
+            ...runPostErrors,
+            '409': errorResponse('The run (or the branch at nodeId) is not WAITING (INVALID_RUN_STATE), several branches wait and no nodeId says which (AMBIGUOUS_RESUME), or the run is busy (LOCK_BUSY)'),
+            '422': errorResponse('Payload cannot be stored'),
+          },
         },
       },
       '/v1/runs/{runId}/cancel': {
         post: {
           summary: 'Cancel a RUNNING or WAITING run',
           parameters: [runIdParam],
-          requestBody: { required: false, ...json(cancelRunBody) },
-          responses: { '200': runResponse, ...runErrors, '409': errorResponse('The run already COMPLETED or FAILED') },
+          requestBody: { required: true, ...json(cancelRunBody) },
+          responses: { '200': runResponse, ...runPostErrors, '409': errorResponse('The run already finished: COMPLETED, FAILED or CANCELLED') },
         },
       },
       '/v1/runs/{runId}': { get: { summary: 'Get a run', parameters: [runIdParam], responses: { '200': runResponse, ...runErrors } } },
@@ -97,7 +130,11 @@ export function buildOpenApiDocument(version: string) {
         get: { summary: 'Flows known to the store, with their graphs', responses: { '200': { description: 'Flows', ...json({ type: 'object', properties: { flows: { type: 'array', items: ref('Flow') } } }) }, ...common } },
       },
       '/health': {
-        get: { summary: 'Liveness, storage and worker status (no token needed)', security: [], responses: { '200': { description: 'Healthy', ...json(ref('Health')) } } },
+        get: {
+          summary: 'Liveness, storage and worker status (no token needed; error messages masked)',
+          security: [],
+          responses: { '200': { description: 'Healthy', ...json(ref('Health')) }, '503': { description: 'The store does not answer', ...json(ref('Health')) } },
+        },
       },
     },
   };

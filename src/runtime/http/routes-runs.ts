@@ -6,9 +6,11 @@
 import type { FastifyInstance } from 'fastify';
 import type { FlowEngine } from '../../engine/engine.js';
 import type { FlowRunStatus } from '../../definitions/types.js';
-import { RunNotFoundError } from '../../errors.js';
+import { unstorableTextReason } from '../../engine/json.js';
+import { InvalidArgumentError, InvalidRunStateError, RunNotFoundError } from '../../errors.js';
+import { decodeCursor } from '../../storage/run-filter.js';
 import { runDto, runSummaryDto, eventDto } from './dto.js';
-import { cancelRunBody, listRunsQuery, runIdParams, startRunBody } from './schemas.js';
+import { cancelRunBody, emptyBody, listRunsQuery, resumeRunQuery, runIdParams, startRunBody } from './schemas.js';
 
 interface StartBody {
   flowId: string;
@@ -30,6 +32,23 @@ interface ListQuery {
 
 type RunParams = { runId: string };
 
+/** Earliest and latest creation time a cursor may carry: what both JavaScript dates and Postgres timestamps hold. */
+const CURSOR_MIN_MS = -210_000_000_000_000; // about 4700 BC (Postgres starts at 4713 BC)
+const CURSOR_MAX_MS = 8_640_000_000_000_000; // JavaScript's last date, 275760 AD
+
+/**
+ * A cursor comes back from the client, so a crafted one must not reach the store: its time must
+ * be one both a JavaScript date and Postgres hold (`1e300` is neither), its run id text the store
+ * can hold (no U+0000). INVALID_ARGUMENT otherwise, as for any cursor the engine did not produce.
+ */
+function checkCursor(cursor: string): void {
+  const { createdAt, runId } = decodeCursor(cursor);
+  const time = createdAt.getTime();
+  if (!Number.isFinite(time) || time < CURSOR_MIN_MS || time > CURSOR_MAX_MS || unstorableTextReason(runId) !== null) {
+    throw new InvalidArgumentError('listRuns: cursor is not one this engine produced');
+  }
+}
+
 export function registerRunRoutes(app: FastifyInstance, engine: FlowEngine): void {
   app.post<{ Body: StartBody }>('/v1/runs/start', { schema: { body: startRunBody } }, async (req, reply) => {
     const { flowId, version, input, tenantId, idempotencyKey, initialState } = req.body;
@@ -38,7 +57,7 @@ export function registerRunRoutes(app: FastifyInstance, engine: FlowEngine): voi
     return reply.code(result.created ? 201 : 200).send(result);
   });
 
-  app.post<{ Params: RunParams }>('/v1/runs/:runId/tick', { schema: { params: runIdParams } }, async (req) => {
+  app.post<{ Params: RunParams }>('/v1/runs/:runId/tick', { schema: { params: runIdParams, body: emptyBody } }, async (req) => {
     // engine.tick() sleeps through a retry backoff (the seed's loop relies on it); over HTTP that
     // could hold a request for minutes, so a run not yet due comes back unchanged: its
     // nextAttemptAt says when to tick again.
@@ -48,24 +67,26 @@ export function registerRunRoutes(app: FastifyInstance, engine: FlowEngine): voi
     return { run: runDto(await engine.tick(req.params.runId)) };
   });
 
-  // The whole body is the payload (any JSON value); no body resumes with null.
-  app.post<{ Params: RunParams; Body: unknown }>('/v1/runs/:runId/resume', { schema: { params: runIdParams } }, async (req) => {
-    return { run: runDto(await engine.resumeRun(req.params.runId, req.body)) };
-  });
-
-  app.post<{ Params: RunParams; Body: { reason?: string } | undefined }>(
-    '/v1/runs/:runId/cancel',
-    {
-      schema: { params: runIdParams, body: cancelRunBody },
-      // The reason is optional, so is the body: validate an absent one as {}.
-      preValidation: async (req) => {
-        if (req.body === undefined || req.body === null) req.body = {};
-      },
-    },
+  // The whole body is the payload (any JSON value; `null` for none). `?nodeId=` resumes one
+  // waiting branch of a run that waits at several nodes.
+  app.post<{ Params: RunParams; Querystring: { nodeId?: string }; Body: unknown }>(
+    '/v1/runs/:runId/resume',
+    { schema: { params: runIdParams, querystring: resumeRunQuery } },
     async (req) => {
-      return { run: runDto(await engine.cancelRun(req.params.runId, req.body?.reason)) };
+      const { nodeId } = req.query;
+      const run = nodeId === undefined ? await engine.resumeRun(req.params.runId, req.body) : await engine.resumeRun(req.params.runId, req.body, { nodeId });
+      return { run: runDto(run) };
     },
   );
+
+  app.post<{ Params: RunParams; Body: { reason?: string } }>('/v1/runs/:runId/cancel', { schema: { params: runIdParams, body: cancelRunBody } }, async (req) => {
+    // A run cancelled already is finished like a completed or failed one: a second cancel is a
+    // 409, not a 200 that silently drops its reason.
+    const before = await engine.getRun(req.params.runId);
+    if (!before) throw new RunNotFoundError(req.params.runId);
+    if (before.status === 'CANCELLED') throw new InvalidRunStateError(req.params.runId, before.status, 'cancel', 'RUNNING or WAITING');
+    return { run: runDto(await engine.cancelRun(req.params.runId, req.body.reason)) };
+  });
 
   app.get<{ Params: RunParams }>('/v1/runs/:runId', { schema: { params: runIdParams } }, async (req) => {
     const run = await engine.getRun(req.params.runId);
@@ -80,6 +101,7 @@ export function registerRunRoutes(app: FastifyInstance, engine: FlowEngine): voi
 
   app.get<{ Querystring: ListQuery }>('/v1/runs', { schema: { querystring: listRunsQuery } }, async (req) => {
     const q = req.query;
+    if (q.cursor !== undefined) checkCursor(q.cursor);
     const page = await engine.listRuns({
       status: q.status ? (q.status.split(',') as FlowRunStatus[]) : undefined,
       flowId: q.flowId,

@@ -11,7 +11,7 @@ import { StaleRunError } from '../../errors.js';
 import type { FlowRunRecord, RunLease, Transition } from '../types.js';
 import type { SqlRunner, SqlSession } from './executor.js';
 import { COMMIT_ERROR_PARAM, commitApplied, commitParams, type LeaseQueries } from './lease-queries.js';
-import { toCommittedRecord, toRunRecord } from './rows.js';
+import { toCommittedRecord, toRunRecord, withWrittenOutputs } from './rows.js';
 import type { RunQueries } from './run-queries.js';
 
 /** What a lease needs from its store. */
@@ -28,6 +28,13 @@ export interface LeaseHost {
   leaseEnded(lease: SqlLease): void;
 }
 
+/** The run after a `commitFull`: its row, with the outputs the commit wrote over the ones read before it. */
+function committedFull(row: Record<string, unknown>, t: Transition): FlowRunRecord {
+  const run = toRunRecord(row);
+  run.outputsJson = withWrittenOutputs(run.outputsJson, t.values);
+  return run;
+}
+
 export abstract class SqlLease implements RunLease {
   protected current: FlowRunRecord | null;
   protected released = false;
@@ -36,7 +43,6 @@ export abstract class SqlLease implements RunLease {
     protected readonly host: LeaseHost,
     readonly runId: string,
     run: FlowRunRecord | null,
-    readonly attemptBegun: boolean,
   ) {
     this.current = run;
   }
@@ -88,7 +94,9 @@ export abstract class SqlLease implements RunLease {
       if (t.release) await this.release();
       throw new StaleRunError(this.runId, t.expectedVersion);
     }
-    this.current = slim ? toCommittedRecord(row, before!, t.update, params[COMMIT_ERROR_PARAM] as string | null) : toRunRecord(row);
+    this.current = slim
+      ? toCommittedRecord(row, before!, t, params[COMMIT_ERROR_PARAM] as string | null)
+      : committedFull(row, t);
     if (t.wake) this.host.wakeLocal(this.runId);
     if (t.release) await this.release();
     return this.current;
@@ -132,10 +140,9 @@ export class SessionLease extends SqlLease {
     host: LeaseHost,
     runId: string,
     run: FlowRunRecord | null,
-    attemptBegun: boolean,
     private readonly session: SqlSession,
   ) {
-    super(host, runId, run, attemptBegun);
+    super(host, runId, run);
   }
 
   protected get writer(): SqlRunner {
@@ -186,11 +193,10 @@ export class TransactionLease extends SqlLease {
     host: LeaseHost,
     runId: string,
     run: FlowRunRecord | null,
-    attemptBegun: boolean,
     private readonly holder: SqlSession,
     private readonly client: SqlRunner,
   ) {
-    super(host, runId, run, attemptBegun);
+    super(host, runId, run);
   }
 
   protected get writer(): SqlRunner {
@@ -208,11 +214,10 @@ export class ProcessLease extends SqlLease {
     host: LeaseHost,
     runId: string,
     run: FlowRunRecord | null,
-    attemptBegun: boolean,
     private readonly client: SqlRunner,
     private readonly unlockInProcess: () => void,
   ) {
-    super(host, runId, run, attemptBegun);
+    super(host, runId, run);
   }
 
   protected get writer(): SqlRunner {

@@ -7,7 +7,7 @@ import type { NormalizedRunFilter } from '../run-filter.js';
 import { decodeCursor } from '../run-filter.js';
 import type { SqlParam } from './executor.js';
 import type { SqlNames } from './names.js';
-import { dueInMsSql } from './rows.js';
+import { runReadSql } from './rows.js';
 
 export function buildListRunsQuery(names: SqlNames, f: NormalizedRunFilter): { sql: string; params: SqlParam[] } {
   const params: SqlParam[] = [];
@@ -28,7 +28,7 @@ export function buildListRunsQuery(names: SqlNames, f: NormalizedRunFilter): { s
   }
   // One row more than the page: its presence says whether there is a next page.
   const limit = param(f.limit + 1);
-  const sql = `SELECT r.*, ${dueInMsSql('r')} AS due_in_ms FROM ${names.runs} r
+  const sql = `SELECT ${runReadSql(names, 'r')} FROM ${names.runs} r
     ${where.length > 0 ? `WHERE ${where.join(' AND ')}` : ''}
     ORDER BY r.created_at DESC, r.run_id DESC
     LIMIT ${limit}::int`;

@@ -35,11 +35,15 @@ export interface SqlNames {
   events: string;
   definitions: string;
   idempotency: string;
+  /** Node outputs, map item lists and item outputs, one row each (see the branches migration). */
+  nodeValues: string;
   migrations: string;
   /** The run status enum type, qualified. */
   statusType: string;
   /** The volatile read-after-lock function (see the init migration), qualified. */
   freshRunFn: string;
+  /** Its companion for the run's outputs (see the branches migration), qualified. */
+  freshOutputsFn: string;
   /**
    * SQL expression of a run's 64-bit advisory-lock key given a text expression of its id.
    * Namespaced by package and schema so that it collides neither with other users of
@@ -61,9 +65,11 @@ export function sqlNames(schema: string = DEFAULT_SCHEMA): SqlNames {
     events: `${s}.flow_events`,
     definitions: `${s}.flow_definitions`,
     idempotency: `${s}.flow_idempotency`,
+    nodeValues: `${s}.flow_node_values`,
     migrations: `${s}._prisma_migrations`,
     statusType: `${s}.flow_run_status`,
     freshRunFn: `${s}.flow_run_fresh`,
+    freshOutputsFn: `${s}.flow_run_outputs`,
     lockKey: (runIdSql) => `hashtextextended(${keyPrefix} || ${runIdSql}, 0)`,
     wakeChannel: wakeChannelFor(schema),
   };

@@ -6,16 +6,20 @@
 import type { ErrorRecord } from '../../errors.js';
 import type { FlowRunStatus } from '../../definitions/types.js';
 import type {
+  BranchRecord,
   DefinitionRecord,
   FlowEventRecord,
   FlowEventType,
   FlowRunRecord,
   IdempotencyRecord,
   JsonText,
+  MapValues,
   NewEvent,
-  RunUpdate,
+  NodeValueWrite,
+  Transition,
 } from '../types.js';
 import type { SqlRow } from './executor.js';
+import type { SqlNames } from './names.js';
 
 /**
  * The columns of a run row, named one by one: a prepared statement's result type must not change
@@ -23,7 +27,7 @@ import type { SqlRow } from './executor.js';
  */
 const RUN_COLUMNS = [
   'run_id', 'flow_id', 'flow_version', 'tenant_id', 'status', 'current_node_id', 'input_json', 'state_json',
-  'outputs_json', 'created_at', 'updated_at', 'idempotency_key', 'version', 'last_seq', 'attempt',
+  'branches_json', 'created_at', 'updated_at', 'idempotency_key', 'version', 'last_seq', 'attempt',
   'attempts_json', 'attempt_in_flight', 'recoveries', 'next_attempt_at', 'wait_reason', 'error_json',
 ] as const;
 
@@ -50,6 +54,25 @@ export function committedColumnsSql(alias?: string): string {
 /** SQL for `dueInMs`: whole milliseconds until `next_attempt_at` by the database clock, 0 when due or unset. */
 export function dueInMsSql(alias: string): string {
   return `GREATEST(0, CEIL(EXTRACT(EPOCH FROM (${alias}.next_attempt_at - clock_timestamp())) * 1000))::float8`;
+}
+
+/**
+ * SQL for `outputsJson` of run row `alias`: its 'output' rows as one object, read with the
+ * statement's snapshot (`fresh`: by the volatile `flow_run_outputs`, with a snapshot of its own,
+ * for the read after a lock — see lease-queries.ts).
+ */
+export function outputsSql(names: SqlNames, alias: string, fresh = false): string {
+  if (fresh) return `${names.freshOutputsFn}(${alias}.run_id)`;
+  return `(SELECT COALESCE(jsonb_object_agg(v.node_id, v.value_json), '{}'::jsonb) FROM ${names.nodeValues} v
+      WHERE v.run_id = ${alias}.run_id AND v.kind = 'output')`;
+}
+
+/**
+ * Everything a read returns of run row `alias`: its columns, `outputs_json` (the SQL given, by
+ * default `outputsSql`), `due_in_ms`, and `read_at` (the database clock at the read).
+ */
+export function runReadSql(names: SqlNames, alias: string, opts: { outputs?: string; nulled?: readonly string[] } = {}): string {
+  return `${runColumnsSql(alias, opts.nulled)}, ${opts.outputs ?? outputsSql(names, alias)} AS outputs_json, ${dueInMsSql(alias)} AS due_in_ms, clock_timestamp() AS read_at`;
 }
 
 function toDate(value: unknown): Date {
@@ -81,6 +104,8 @@ export function toRunRecord(row: SqlRow): FlowRunRecord {
     outputsJson: row.outputs_json as Record<string, unknown>,
     createdAt: toDate(row.created_at),
     updatedAt: toDate(row.updated_at),
+    branches: row.branches_json as BranchRecord[],
+    readAt: toDate(row.read_at),
     idempotencyKey: (row.idempotency_key as string | null) ?? null,
     version: Number(row.version),
     lastSeq: Number(row.last_seq),
@@ -96,12 +121,27 @@ export function toRunRecord(row: SqlRow): FlowRunRecord {
 }
 
 /**
- * The run after a commit, from the commit's row (`COMMITTED_COLUMNS`) and the row the holder had
- * at `expectedVersion`: what a read would give. Columns the update left out keep the holder's
- * values (JSON values shared, as lease rows may be); the new JSON values are parsed from the very
- * texts the statement stored.
+ * `outputs` with the 'output' values of a commit written over it, as the commit stored them
+ * (parsed from the very texts): a new object when there are any, else `outputs` itself.
  */
-export function toCommittedRecord(row: SqlRow, before: FlowRunRecord, update: RunUpdate, errorText: string | null): FlowRunRecord {
+export function withWrittenOutputs(outputs: Record<string, unknown>, values: readonly NodeValueWrite[] | undefined): Record<string, unknown> {
+  if (!values || !values.some((v) => v.kind === 'output')) return outputs;
+  const merged = { ...outputs };
+  for (const v of values) {
+    // defineProperty: a node id like `__proto__` is an own key, as JSON.parse makes it.
+    if (v.kind === 'output') Object.defineProperty(merged, v.nodeId, { value: JSON.parse(v.value), enumerable: true, writable: true, configurable: true });
+  }
+  return merged;
+}
+
+/**
+ * The run after a commit, from the commit's row (`COMMITTED_COLUMNS` + `due_in_ms`, `read_at`)
+ * and the row the holder had at `expectedVersion`: what a read would give. Columns the update
+ * left out keep the holder's values (JSON values shared, as lease rows may be); the new JSON
+ * values are parsed from the very texts the statement stored.
+ */
+export function toCommittedRecord(row: SqlRow, before: FlowRunRecord, t: Transition, errorText: string | null): FlowRunRecord {
+  const update = t.update;
   const parse = <T>(text: JsonText | undefined, kept: T): T => (text === undefined ? kept : (JSON.parse(text) as T));
   return {
     runId: before.runId,
@@ -112,9 +152,11 @@ export function toCommittedRecord(row: SqlRow, before: FlowRunRecord, update: Ru
     currentNodeId: (row.current_node_id as string | null) ?? null,
     inputJson: before.inputJson,
     stateJson: parse(update.state, before.stateJson),
-    outputsJson: parse(update.outputs, before.outputsJson),
+    outputsJson: withWrittenOutputs(before.outputsJson, t.values),
     createdAt: new Date(before.createdAt.getTime()),
     updatedAt: toDate(row.updated_at),
+    branches: parse(update.branches, before.branches),
+    readAt: toDate(row.read_at),
     idempotencyKey: before.idempotencyKey,
     version: Number(row.version),
     lastSeq: Number(row.last_seq),
@@ -136,11 +178,23 @@ export function toEventRecord(row: SqlRow): FlowEventRecord {
     at: toDate(row.at),
     type: row.type as FlowEventType,
     nodeId: (row.node_id as string | null) ?? null,
+    branchId: (row.branch_id as string | null) ?? null,
+    itemIndex: toIntOrNull(row.item_index),
     attempt: toIntOrNull(row.attempt),
     durationMs: toIntOrNull(row.duration_ms),
     error: toError(row.error_json),
     payloadJson: row.payload_json ?? null,
   };
+}
+
+/** A map's rows (`kind`, `item_index`, `value_json`: its 'items' row and 'item' rows) as `MapValues`. */
+export function toMapValues(rows: readonly SqlRow[]): MapValues {
+  const values: MapValues = { items: null, outputs: new Map() };
+  for (const row of rows) {
+    if (row.kind === 'items') values.items = row.value_json as unknown[];
+    else if (row.kind === 'item') values.outputs.set(Number(row.item_index), row.value_json);
+  }
+  return values;
 }
 
 export function toDefinitionRecord(row: SqlRow): DefinitionRecord {
@@ -172,6 +226,8 @@ export function eventsJson(events: readonly NewEvent[]): string {
     const fields = [
       `"type":${JSON.stringify(e.type)}`,
       `"node_id":${e.nodeId == null ? 'null' : JSON.stringify(e.nodeId)}`,
+      `"branch_id":${e.branchId == null ? 'null' : JSON.stringify(e.branchId)}`,
+      `"item_index":${e.itemIndex == null ? 'null' : Math.trunc(e.itemIndex)}`,
       `"attempt":${e.attempt == null ? 'null' : Math.trunc(e.attempt)}`,
       `"duration_ms":${e.durationMs == null ? 'null' : Math.round(e.durationMs)}`,
       `"error":${e.error == null ? 'null' : JSON.stringify(errorJson(e.error))}`,
@@ -179,6 +235,30 @@ export function eventsJson(events: readonly NewEvent[]): string {
     ];
     return `{${fields.join(',')}}`;
   });
+  return `[${parts.join(',')}]`;
+}
+
+/** `item_index` of a value row: the item's index for 'item', -1 for the others (see the branches migration). */
+function itemIndexOf(v: NodeValueWrite): number {
+  return v.kind === 'item' && Number.isInteger(v.itemIndex) ? v.itemIndex! : -1; // a bad index fails the row's CHECK
+}
+
+/**
+ * The node values of one commit as a JSON array text, like `eventsJson` (values spliced in as
+ * they are). Writes of the same row (node, kind, index) collapse to the last one, as if applied
+ * in order: one statement may not write a row twice.
+ */
+export function valuesJson(values: readonly NodeValueWrite[] | undefined): string {
+  if (!values || values.length === 0) return '[]';
+  const last = new Map<string, NodeValueWrite>();
+  for (const v of values) {
+    const key = JSON.stringify([v.nodeId, v.kind, itemIndexOf(v)]);
+    last.delete(key);
+    last.set(key, v);
+  }
+  const parts = [...last.values()].map(
+    (v) => `{"node_id":${JSON.stringify(v.nodeId)},"kind":${JSON.stringify(v.kind)},"item_index":${itemIndexOf(v)},"value":${v.value}}`,
+  );
   return `[${parts.join(',')}]`;
 }
 

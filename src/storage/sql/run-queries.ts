@@ -5,15 +5,15 @@
  */
 import type { SqlNames } from './names.js';
 import { quoteLiteral } from './names.js';
-import { dueInMsSql, runColumnsSql } from './rows.js';
+import { dueInMsSql, runColumnsSql, runReadSql } from './rows.js';
 
 /** Events of a write (`$events` = JSON array text from `eventsJson`) numbered after `base`. */
 export function insertEventsSql(names: SqlNames, from: string, baseSeqSql: string, eventsParam: string): string {
-  return `INSERT INTO ${names.events} (run_id, seq, at, type, node_id, attempt, duration_ms, error_json, payload_json)
-    SELECT ${from}.run_id, ${baseSeqSql} + e.ord::int, statement_timestamp(), e.type, e.node_id, e.attempt, e.duration_ms, e.error, e.payload
+  return `INSERT INTO ${names.events} (run_id, seq, at, type, node_id, branch_id, item_index, attempt, duration_ms, error_json, payload_json)
+    SELECT ${from}.run_id, ${baseSeqSql} + e.ord::int, statement_timestamp(), e.type, e.node_id, e.branch_id, e.item_index, e.attempt, e.duration_ms, e.error, e.payload
     FROM ${from}, ROWS FROM (jsonb_to_recordset(${eventsParam}::jsonb)
-      AS (type text, node_id text, attempt int, duration_ms int, error jsonb, payload jsonb))
-      WITH ORDINALITY AS e(type, node_id, attempt, duration_ms, error, payload, ord)`;
+      AS (type text, node_id text, branch_id text, item_index int, attempt int, duration_ms int, error jsonb, payload jsonb))
+      WITH ORDINALITY AS e(type, node_id, branch_id, item_index, attempt, duration_ms, error, payload, ord)`;
 }
 
 /** `SELECT pg_notify(...) FROM <from>` when wake-ups are on, else an empty CTE body. */
@@ -26,9 +26,10 @@ export function notifySql(names: SqlNames, notify: boolean, from: string, condit
 export interface RunQueries {
   /**
    * $1 runId, $2 flowId, $3 flowVersion, $4 tenantId, $5 currentNodeId, $6 input, $7 state,
-   * $8 idempotencyKey, $9 events count, $10 events JSON. Rows: the run + `created` (when created,
-   * `input_json` and `state_json` are NULL: they are $6 and $7); none when another transaction
-   * inserted the same key concurrently (its row is not in our snapshot: re-read).
+   * $8 idempotencyKey, $9 events count, $10 events JSON, $11 branches. Rows: the run + `created`
+   * (when created, `input_json`, `state_json` and `branches_json` are NULL: they are $6, $7 and
+   * $11); none when another transaction inserted the same key concurrently (its row is not in our
+   * snapshot: re-read).
    */
   createRun: string;
   /** $1 idempotency key: the run that holds it. */
@@ -37,6 +38,8 @@ export interface RunQueries {
   getRun: string;
   /** $1 runId. */
   getEvents: string;
+  /** $1 runId, $2 nodeId: the map's 'items' row and 'item' rows (`kind`, `item_index`, `value_json`). */
+  getMapValues: string;
   /** $1 key. */
   getIdempotency: string;
   /** $1 flowId, $2 version, $3 fingerprint, $4 graph JSON. Rows: the stored definition (none under a race: re-read). */
@@ -50,7 +53,10 @@ export interface RunQueries {
   findDueRuns: string;
   /** $1 flow keys JSON array or null. */
   msUntilNextDue: string;
-  /** Which of the four tables exist: `{runs, events, definitions, idempotency, fresh_fn}` as booleans. */
+  /**
+   * Which of the tables exist, and whether both read-after-lock functions do:
+   * `{runs, events, definitions, idempotency, node_values, fresh_fn}` as booleans.
+   */
   tablesPresent: string;
 }
 
@@ -60,12 +66,13 @@ export interface RunQueries {
  * generic plan made when the table was small). The looks for due work are planned on every call.
  */
 export function preparableRunQueries(q: RunQueries): string[] {
-  return [q.createRun, q.runByIdempotencyKey, q.getRun, q.getEvents, q.getIdempotency];
+  return [q.createRun, q.runByIdempotencyKey, q.getRun, q.getEvents, q.getMapValues, q.getIdempotency];
 }
 
 export function buildRunQueries(names: SqlNames, opts: { notify: boolean; skipLocked: boolean }): RunQueries {
   const due = dueInMsSql;
   const cols = runColumnsSql;
+  const read = (alias: string) => runReadSql(names, alias);
   const flowKeyFilter = (alias: string, param: string) =>
     `(${param}::jsonb IS NULL OR (${alias}.flow_id || '@' || ${alias}.flow_version) IN (SELECT jsonb_array_elements_text(${param}::jsonb)))`;
 
@@ -81,8 +88,8 @@ export function buildRunQueries(names: SqlNames, opts: { notify: boolean; skipLo
   return {
     createRun: `WITH ins AS (
         INSERT INTO ${names.runs} (run_id, flow_id, flow_version, tenant_id, status, current_node_id, input_json, state_json,
-                                   outputs_json, idempotency_key, version, last_seq, created_at, updated_at)
-        VALUES ($1, $2, $3, $4, 'RUNNING', $5, $6::jsonb, $7::jsonb, '{}'::jsonb, $8, 1, $9::int, statement_timestamp(), statement_timestamp())
+                                   branches_json, idempotency_key, version, last_seq, created_at, updated_at)
+        VALUES ($1, $2, $3, $4, 'RUNNING', $5, $6::jsonb, $7::jsonb, $11::jsonb, $8, 1, $9::int, statement_timestamp(), statement_timestamp())
         ON CONFLICT (idempotency_key) DO NOTHING
         RETURNING ${cols()}
       ), ev AS (
@@ -90,15 +97,20 @@ export function buildRunQueries(names: SqlNames, opts: { notify: boolean; skipLo
       ), woke AS (
         ${notifySql(names, opts.notify, 'ins')}
       )
-      -- The input and state just inserted are not sent back: the caller has them (see createRun).
-      SELECT ${cols('ins', ['input_json', 'state_json'])}, ${due('ins')} AS due_in_ms, true AS created, (SELECT count(*) FROM woke)::int AS woke FROM ins
+      -- The input, state and branches just inserted are not sent back: the caller has them (see
+      -- createRun). A new run has no outputs yet.
+      SELECT ${runReadSql(names, 'ins', { outputs: `'{}'::jsonb`, nulled: ['input_json', 'state_json', 'branches_json'] })},
+             true AS created, (SELECT count(*) FROM woke)::int AS woke FROM ins
       UNION ALL
-      SELECT ${cols('r')}, ${due('r')}, false, 0 FROM ${names.runs} r
+      SELECT ${read('r')}, false, 0 FROM ${names.runs} r
       WHERE $8::text IS NOT NULL AND r.idempotency_key = $8 AND NOT EXISTS (SELECT 1 FROM ins)`,
 
-    runByIdempotencyKey: `SELECT ${cols('r')}, ${due('r')} AS due_in_ms FROM ${names.runs} r WHERE r.idempotency_key = $1`,
-    getRun: `SELECT ${cols('r')}, ${due('r')} AS due_in_ms FROM ${names.runs} r WHERE r.run_id = $1`,
-    getEvents: `SELECT run_id, seq, at, type, node_id, attempt, duration_ms, error_json, payload_json FROM ${names.events} WHERE run_id = $1 ORDER BY seq`,
+    runByIdempotencyKey: `SELECT ${read('r')} FROM ${names.runs} r WHERE r.idempotency_key = $1`,
+    getRun: `SELECT ${read('r')} FROM ${names.runs} r WHERE r.run_id = $1`,
+    getEvents: `SELECT run_id, seq, at, type, node_id, branch_id, item_index, attempt, duration_ms, error_json, payload_json
+      FROM ${names.events} WHERE run_id = $1 ORDER BY seq`,
+    getMapValues: `SELECT kind, item_index, value_json FROM ${names.nodeValues}
+      WHERE run_id = $1 AND node_id = $2 AND kind IN ('items', 'item') ORDER BY kind, item_index`,
     getIdempotency: `SELECT key, run_id, node_id, result_json, created_at FROM ${names.idempotency} WHERE key = $1`,
 
     saveDefinition: `WITH ins AS (
@@ -123,9 +135,9 @@ export function buildRunQueries(names: SqlNames, opts: { notify: boolean; skipLo
       ), ev AS (
         ${insertEventsSql(names, 'upd', 'upd.last_seq - $3::int', '$4')}
       )
-      SELECT ${cols('upd')}, ${due('upd')} AS due_in_ms, true AS changed FROM upd
+      SELECT ${read('upd')}, true AS changed FROM upd
       UNION ALL
-      SELECT ${cols('r')}, ${due('r')}, false FROM ${names.runs} r WHERE r.run_id = $1 AND NOT EXISTS (SELECT 1 FROM upd)`,
+      SELECT ${read('r')}, false FROM ${names.runs} r WHERE r.run_id = $1 AND NOT EXISTS (SELECT 1 FROM upd)`,
 
     // The inner query is an optimization fence (OFFSET 0): the due filter and order use the
     // (status, next_attempt_at) index; the lock filter then runs on due rows only.
@@ -151,6 +163,8 @@ export function buildRunQueries(names: SqlNames, opts: { notify: boolean; skipLo
         to_regclass(${quoteLiteral(names.events)}) IS NOT NULL AS events,
         to_regclass(${quoteLiteral(names.definitions)}) IS NOT NULL AS definitions,
         to_regclass(${quoteLiteral(names.idempotency)}) IS NOT NULL AS idempotency,
-        to_regprocedure(${quoteLiteral(`${names.freshRunFn}(text,boolean)`)}) IS NOT NULL AS fresh_fn`,
+        to_regclass(${quoteLiteral(names.nodeValues)}) IS NOT NULL AS node_values,
+        to_regprocedure(${quoteLiteral(`${names.freshRunFn}(text,boolean)`)}) IS NOT NULL
+          AND to_regprocedure(${quoteLiteral(`${names.freshOutputsFn}(text)`)}) IS NOT NULL AS fresh_fn`,
   };
 }

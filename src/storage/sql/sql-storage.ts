@@ -14,6 +14,7 @@ import type {
   IdempotencyRecord,
   JsonText,
   LockRunOptions,
+  MapValues,
   NewEvent,
   NewRun,
   RunFilter,
@@ -28,7 +29,7 @@ import type { SqlLease } from './leases.js';
 import { buildListRunsQuery } from './list-runs-query.js';
 import { migrate } from './migrate.js';
 import { DEFAULT_SCHEMA, sqlNames, type SqlNames } from './names.js';
-import { errorJson, eventsJson, toDefinitionRecord, toEventRecord, toIdempotencyRecord, toRunRecord } from './rows.js';
+import { errorJson, eventsJson, toDefinitionRecord, toEventRecord, toIdempotencyRecord, toMapValues, toRunRecord } from './rows.js';
 import { buildRunQueries, preparableRunQueries, type RunQueries } from './run-queries.js';
 import { WakeHub } from './wake.js';
 
@@ -96,7 +97,7 @@ export class SqlFlowStorage implements FlowStorage, AcquireHost {
       await migrate(this.executor, { schema: this.names.schema, migrationsDir: this.options.migrationsDir });
     }
     const [present] = await this.executor.query(this.runQueries.tablesPresent);
-    const missing = ['runs', 'events', 'definitions', 'idempotency'].filter((t) => present?.[t] !== true);
+    const missing = ['runs', 'events', 'definitions', 'idempotency', 'node_values'].filter((t) => present?.[t] !== true);
     if (missing.length > 0) {
       throw new StorageError(
         'SCHEMA_MISSING',
@@ -105,7 +106,7 @@ export class SqlFlowStorage implements FlowStorage, AcquireHost {
           'If the tables live in another schema, pass its name as `schema`.',
       );
     }
-    // Tables created by someone else's migrations lack our read-after-lock function: plain read (see lease-queries.ts).
+    // Tables created by someone else's migrations lack our read-after-lock functions: plain reads (see lease-queries.ts).
     if (present?.fresh_fn !== true) {
       this.leaseQueries = buildLeaseQueries(this.names, { notify: this.sharedDatabase, freshReadFn: false });
       this.executor.registerPrepared?.(Object.values(this.leaseQueries));
@@ -170,7 +171,10 @@ export class SqlFlowStorage implements FlowStorage, AcquireHost {
 
   createRun(run: NewRun): Promise<{ run: FlowRunRecord; created: boolean }> {
     return this.run('createRun', async () => {
-      const params = [run.runId, run.flowId, run.flowVersion, run.tenantId, run.currentNodeId, run.input, run.state, run.idempotencyKey, run.events.length, eventsJson(run.events)];
+      const params = [
+        run.runId, run.flowId, run.flowVersion, run.tenantId, run.currentNodeId, run.input, run.state, run.idempotencyKey,
+        run.events.length, eventsJson(run.events), run.branches,
+      ];
       this.wake.expectLocal(run.runId);
       let [row] = await this.executor.query(this.runQueries.createRun, params);
       if (!row && run.idempotencyKey !== null) {
@@ -180,7 +184,8 @@ export class SqlFlowStorage implements FlowStorage, AcquireHost {
       if (!row) throw new StorageError('CREATE_RUN_FAILED', `createRun ${run.runId}: neither inserted nor found under its idempotency key`);
       const created = row.created === true;
       if (created) this.wake.emitLocal(run.runId);
-      return { run: toRunRecord(created ? { ...row, input_json: JSON.parse(run.input), state_json: JSON.parse(run.state) } : row), created };
+      const inserted = () => ({ ...row, input_json: JSON.parse(run.input), state_json: JSON.parse(run.state), branches_json: JSON.parse(run.branches) });
+      return { run: toRunRecord(created ? inserted() : row), created };
     });
   }
 
@@ -206,6 +211,10 @@ export class SqlFlowStorage implements FlowStorage, AcquireHost {
     return this.run('getEvents', async () => (await this.executor.query(this.runQueries.getEvents, [runId])).map(toEventRecord));
   }
 
+  getMapValues(runId: string, nodeId: string): Promise<MapValues> {
+    return this.run('getMapValues', async () => toMapValues(await this.executor.query(this.runQueries.getMapValues, [runId, nodeId])));
+  }
+
   getIdempotencyRecord(key: string): Promise<IdempotencyRecord | null> {
     return this.run('getIdempotencyRecord', async () => {
       const [row] = await this.executor.query(this.runQueries.getIdempotency, [key]);
@@ -228,7 +237,7 @@ export class SqlFlowStorage implements FlowStorage, AcquireHost {
     if (options?.onlyIfDue && (!(await dueOrNotAsked(this, runId, options)) || this.processLocks.has(key))) return null;
     // Claimed before the read, so a concurrent lockRun in this process sees it taken.
     this.processLocks.add(key);
-    return acquireInProcess(this, runId, options, () => this.processLocks.delete(key));
+    return acquireInProcess(this, runId, () => this.processLocks.delete(key));
   }
 
   cancelRun(runId: string, events: NewEvent[], error: ErrorRecord): Promise<FlowRunRecord | null> {

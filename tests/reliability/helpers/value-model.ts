@@ -30,18 +30,19 @@ type Step = { ok: true; state: Record<string, unknown>; outputs: Record<string, 
 /** An ok result with `output`/`patch` applied to state and outputs, checked in the engine's order. */
 function applyOk(id: string, state: Record<string, unknown>, outputs: Record<string, unknown>, output: unknown, patch: unknown, idempotent: boolean): Step {
   if (patch !== undefined && !isPlainRecord(patch)) return { ok: false, code: 'INVALID_NODE_RESULT' };
+  // The resume payload's key is the engine's: a patch may not set it.
+  if (patch !== undefined && Object.hasOwn(patch, RESUME_KEY)) return { ok: false, code: 'INVALID_NODE_RESULT' };
   let nextState = state;
   if (patch !== undefined) {
     if (!fits(patch)) return { ok: false, code: 'SERIALIZATION_ERROR' };
     nextState = mergePatch(state, roundTrip(patch));
   }
-  if (Object.hasOwn(nextState, RESUME_KEY)) nextState = withoutKey(nextState, RESUME_KEY);
   if (jsonBytes(nextState) > MAX) return { ok: false, code: 'SERIALIZATION_ERROR' };
   let nextOutputs = outputs;
   if (output !== undefined) {
     if (!fits(output)) return { ok: false, code: 'SERIALIZATION_ERROR' };
+    // Each node's output is a row of its own: the limit applies to it, not to all outputs together.
     nextOutputs = withKey(outputs, id, roundTrip(output));
-    if (jsonBytes(nextOutputs) > MAX) return { ok: false, code: 'SERIALIZATION_ERROR' };
   }
   if (idempotent) {
     const record: Record<string, unknown> = {};
@@ -68,6 +69,8 @@ function failureOf(node: Extract<NodePlan, { kind: 'error' | 'throw' }>): { retr
 
 export function expectedOutcome(plan: CasePlan, caseId: string): ExpectedOutcome {
   if (plan.initialState !== undefined && !isPlainRecord(plan.initialState)) return { start: 'refused', errorName: 'InvalidArgumentError' };
+  // Reserved keys are refused in an initial state (the engine sets them itself).
+  if (Object.hasOwn(plan.initialState ?? {}, RESUME_KEY)) return { start: 'refused', errorName: 'InvalidArgumentError' };
   const input = plan.input === undefined ? null : plan.input;
   if (!fits(input) || !fits(plan.initialState ?? {})) return { start: 'refused', errorName: 'SerializationError' };
 
@@ -101,24 +104,19 @@ export function expectedOutcome(plan: CasePlan, caseId: string): ExpectedOutcome
         end = apply(applyOk(id, state, outputs, 'timer fired', undefined, false), id);
         break;
       case 'wait': {
-        const resumed = () => apply(applyOk(id, state, outputs, { resumed: state[RESUME_KEY] }, undefined, false), id);
-        if (Object.hasOwn(state, RESUME_KEY)) {
-          end = resumed();
-          break;
-        }
+        // The payload is shown to the resumed node only; it never lands in the stored state.
+        const resumed = (payload: unknown) => apply(applyOk(id, state, outputs, { resumed: payload }, undefined, false), id);
         if (node.reason !== undefined && !isStorableText(node.reason)) return failed(id, 'INVALID_NODE_RESULT');
         if (jsonBytes({ reason: node.reason ?? null, until: null, timer: null }) > MAX) return failed(id, 'SERIALIZATION_ERROR');
         let waiting = true;
         for (const payload of node.payloads) {
           if (payload === undefined) continue; // resumed without a payload: the node runs and waits again
-          const withPayload = fits(payload) ? withKey(state, RESUME_KEY, roundTrip(payload)) : null;
-          if (!withPayload || jsonBytes(withPayload) > MAX || jsonBytes({ payload }) > MAX) {
+          if (!fits(payload) || jsonBytes({ payload }) > MAX) {
             refusedResumes += 1;
             continue;
           }
-          state = withPayload;
           waiting = false;
-          end = resumed();
+          end = resumed(roundTrip(payload));
           break;
         }
         if (waiting) return { start: 'created', status: 'WAITING', state, outputs, refusedResumes };

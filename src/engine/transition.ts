@@ -1,0 +1,534 @@
+/**
+ * One transition of a run, built as a draft over the run as last committed: recover attempts a
+ * dead holder left in flight, wake due timers, apply one attempt's outcome, gather joins, begin
+ * whatever is ready — then `toTransition()` gives the one fenced commit that writes all of it
+ * (run row, node values, events, idempotency record). The draft decides *what* changes; the
+ * driver (advance.ts) decides *when* and runs the handlers; the store decides *how* to write.
+ *
+ * Rules kept here and nowhere else:
+ * - edges: without `split`, the highest-priority matching edge (two at the top = AMBIGUOUS_EDGE,
+ *   none = the branch ends); with `split: 'all'`, every matching edge starts a branch;
+ * - joins: `'all'` parks arriving branches until no other live branch can reach the join node,
+ *   then goes on as one branch; `'any'` goes on with the first arrival and aborts every other
+ *   live branch that could still reach it;
+ * - maps: items begin in index order, at most `concurrency` unfinished at once; the node's output
+ *   is the item outputs in item order; an item that fails after its retries fails the node;
+ * - a branch that fails after its retries fails the run and aborts the others.
+ */
+import { FlowError, SerializationError, toErrorRecord, type ErrorRecord } from '../errors.js';
+import { DEFAULT_FOREACH_CONCURRENCY, type FlowContext, type FlowDefinition, type NodeDefinition } from '../definitions/types.js';
+import type { BranchRecord, FlowRunRecord, JsonText, MapItemRecord, NewEvent, NodeValueWrite, Transition } from '../storage/types.js';
+import type { AttemptOutcome } from './attempt.js';
+import { retryDelayMs } from './backoff.js';
+import { canReach, enterNode, failedBranch, isDue, isLive, mapRoom, newItem, summarize } from './branches.js';
+import { buildContext, type ContextEnv } from './context.js';
+import { selectNextNode } from './edges.js';
+import { checkJsonSize, serializeJson, toStorableText } from './json.js';
+import { deepMerge } from './merge.js';
+
+/** What building a transition needs of the engine. */
+export interface TransitionEnv extends ContextEnv {
+  maxJsonBytes: number;
+  /** Interrupted attempts tolerated at one node (or item) before the run fails (poison-pill guard). */
+  maxRecoveries: number;
+}
+
+/** An attempt's result, as the driver hands it to the draft. */
+export interface FinishedAttempt {
+  branchId: string;
+  nodeId: string;
+  itemIndex?: number;
+  attempt: number;
+  outcome: AttemptOutcome;
+  durationMs: number;
+  idemKey?: string;
+  /** The result came from a committed idempotency record, not the handler. */
+  cached: boolean;
+}
+
+/** An attempt the committed transition began: the driver runs its handler. */
+export interface BegunAttempt {
+  branchId: string;
+  nodeId: string;
+  attempt: number;
+  itemIndex?: number;
+}
+
+/** Where a map's item values are kept: per branch and node, so two branches never share them. */
+export const mapKey = (branchId: string, nodeId: string): string => `${nodeId}#${branchId}`;
+
+/** Items and finished item outputs of the maps being driven, kept by the driver between commits. */
+export interface MapCache {
+  items: unknown[];
+  outputs: Map<number, unknown>;
+}
+
+/** Where `resumeRun`'s payload is shown to the resumed node (the seed's convention). */
+export const RESUME_PAYLOAD_KEY = '_resumePayload';
+
+/** An ISO-8601 `until` is a durable timer; anything else ('manual', a label) waits for resumeRun. */
+export function parseTimer(until: string | undefined): Date | null {
+  if (until === undefined) return null;
+  if (!/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}/.test(until)) return null;
+  const ms = Date.parse(until);
+  return Number.isNaN(ms) ? null : new Date(ms);
+}
+
+/**
+ * Error text comes from handlers and may hold U+0000 or lone surrogates, which Postgres refuses:
+ * such a commit would fail on every retry and strand the run. Made storable before any store sees it.
+ */
+export function storableError(error: ErrorRecord): ErrorRecord {
+  const out: ErrorRecord = { code: toStorableText(String(error.code)), message: toStorableText(String(error.message)) };
+  if (error.retryable !== undefined) out.retryable = error.retryable;
+  return out;
+}
+
+const nonRetryable = (code: string, message: string): ErrorRecord => ({ code, message, retryable: false });
+
+export class RunDraft {
+  branches: BranchRecord[];
+  readonly events: NewEvent[] = [];
+  readonly values: NodeValueWrite[] = [];
+  readonly clearMaps: string[] = [];
+  /** Attempts begun by this transition, for the driver to run once it is committed. */
+  readonly begun: BegunAttempt[] = [];
+  /** Branches this transition removed while they may have attempts in flight (joins, failure). */
+  readonly stopped: string[] = [];
+  /** Maps this transition started, and item outputs it recorded, for the driver's cache. */
+  readonly mapsStarted: Array<{ branchId: string; nodeId: string; items: unknown[] }> = [];
+  readonly itemOutputs: Array<{ branchId: string; index: number; value: unknown }> = [];
+  private state: Record<string, unknown>;
+  private stateChanged = false;
+  private attempts: Record<string, number>;
+  private attemptsChanged = false;
+  private idempotency: Transition['idempotency'];
+  private failure: { nodeId: string | null; error: ErrorRecord } | null = null;
+  /** Node outputs as they will be after this transition (for edge conditions). */
+  private outputs: Record<string, unknown>;
+
+  constructor(
+    private readonly run: FlowRunRecord,
+    private readonly def: FlowDefinition,
+    private readonly env: TransitionEnv,
+    /** The store's clock now (see branches.ts). */
+    private readonly nowMs: number,
+    private readonly maps: ReadonlyMap<string, MapCache>,
+  ) {
+    // Copies: the record's objects may be shared with the store's cache (memory) and must not change.
+    this.branches = run.branches.map((b) => (b.map ? { ...b, map: { ...b.map, items: b.map.items.map((i) => ({ ...i })) } } : { ...b }));
+    this.state = run.stateJson;
+    this.attempts = run.attemptsJson;
+    this.outputs = run.outputsJson;
+  }
+
+  get failed(): boolean {
+    return this.failure !== null;
+  }
+
+  /** True when committing would change nothing. */
+  get empty(): boolean {
+    return this.events.length === 0 && !this.stateChanged && this.values.length === 0;
+  }
+
+  // ---- recovery, timers, resumes ---------------------------------------------------------
+
+  /** Attempts a previous holder began and never committed: record them as interrupted, or fail the run past the limit. */
+  recoverInterrupted(): void {
+    for (const b of [...this.branches]) {
+      if (this.failed) return;
+      if (b.status === 'RUNNING' && !b.map) this.interrupt(b, b, undefined);
+      for (const item of b.map?.items ?? []) if (item.status === 'RUNNING') this.interrupt(b, item, item.index);
+    }
+  }
+
+  private interrupt(b: BranchRecord, rec: BranchRecord | MapItemRecord, itemIndex: number | undefined): void {
+    rec.recoveries += 1;
+    rec.status = 'READY';
+    const where = itemIndex === undefined ? `node "${b.nodeId}"` : `item ${itemIndex} of node "${b.nodeId}"`;
+    const error = { code: 'ATTEMPT_INTERRUPTED', message: `Attempt ${rec.attempt} of ${where} was interrupted (its worker stopped or lost its lock before committing)`, retryable: true };
+    this.events.push({ type: 'NODE_INTERRUPTED', nodeId: b.nodeId, branchId: b.branchId, itemIndex, attempt: rec.attempt, error });
+    if (rec.recoveries > this.env.maxRecoveries) {
+      this.failRun(b, nonRetryable('POISON_PILL', `${where[0]!.toUpperCase()}${where.slice(1)} was interrupted ${rec.recoveries} times in a row (limit ${this.env.maxRecoveries}); failing the run instead of crashing more workers`));
+    }
+  }
+
+  /** Every WAITING branch whose timer is due goes on (re-running its node). */
+  wakeDueTimers(): void {
+    for (const b of this.branches) {
+      if (b.status === 'WAITING' && b.dueAt !== null && isDue(b.dueAt, this.nowMs)) {
+        Object.assign(b, { status: 'READY', dueAt: null, waitReason: null, attempt: 0, recoveries: 0 });
+        this.events.push({ type: 'RUN_RESUMED', nodeId: b.nodeId, branchId: b.branchId, payload: JSON.stringify({ timer: true }) as JsonText });
+      }
+    }
+  }
+
+  /** A manual resume of the WAITING branch `branchId`: its node runs again with the payload. */
+  resume(branchId: string, payload: unknown, eventPayload: JsonText): void {
+    const b = this.branches.find((x) => x.branchId === branchId)!;
+    Object.assign(b, { status: 'READY', dueAt: null, waitReason: null, attempt: 0, recoveries: 0, resumePayload: payload });
+    this.events.push({ type: 'RUN_RESUMED', nodeId: b.nodeId, branchId, payload: eventPayload });
+  }
+
+  // ---- outcomes --------------------------------------------------------------------------
+
+  /** Applies one attempt's outcome; an outcome whose branch or item moved on (aborted, cancelled) is dropped. */
+  apply(f: FinishedAttempt): boolean {
+    const b = this.branches.find((x) => x.branchId === f.branchId);
+    if (!b || b.nodeId !== f.nodeId) return false;
+    const item = f.itemIndex === undefined ? undefined : b.map?.items.find((i) => i.index === f.itemIndex);
+    const rec: BranchRecord | MapItemRecord | undefined = f.itemIndex === undefined ? (b.map ? undefined : b) : item;
+    if (!rec || rec.status !== 'RUNNING' || rec.attempt !== f.attempt) return false;
+    const node = this.def.nodes[b.nodeId]!;
+    const o = f.outcome;
+    if (o.kind === 'error') return this.attemptFailed(b, rec, node, f, o.error), true;
+    if (o.kind === 'wait' && item) {
+      return this.attemptFailed(b, rec, node, f, nonRetryable('INVALID_NODE_RESULT', `Node "${node.id}" returned wait for item ${item.index}: the items of a forEach node cannot wait`)), true;
+    }
+
+    // The result's values, checked before anything changes: one that JSON cannot hold fails the node.
+    let outputText: JsonText | undefined;
+    let idemText: JsonText | undefined;
+    let waitText: JsonText | undefined;
+    let state = this.state;
+    try {
+      if (o.patch !== undefined) {
+        this.json(o.patch, 'patch', node.id);
+        state = deepMerge(this.state, o.patch);
+        checkJsonSize(JSON.stringify(state), { what: 'state', nodeId: node.id, maxBytes: this.env.maxJsonBytes });
+      }
+      if (o.output !== undefined) outputText = this.json(o.output, 'output', node.id);
+      if (o.kind === 'ok' && f.idemKey !== undefined && !f.cached) {
+        idemText = this.json(definedOnly({ output: o.output, patch: o.patch }), 'idempotent result', node.id);
+      }
+      if (o.kind === 'wait') {
+        const timer = parseTimer(o.until)?.toISOString() ?? null;
+        waitText = this.json({ reason: o.reason ?? null, until: o.until ?? null, timer }, 'wait event', node.id);
+      }
+    } catch (err) {
+      const error = err instanceof SerializationError ? nonRetryable(err.code, err.message) : { ...toErrorRecord(err), retryable: false };
+      return this.attemptFailed(b, rec, node, f, error), true;
+    }
+    if (state !== this.state) this.setState(state);
+    if (idemText !== undefined) this.idempotency = { key: f.idemKey!, runId: this.run.runId, nodeId: node.id, result: idemText };
+
+    if (item) {
+      this.itemFinished(b, item, f, outputText);
+    } else if (o.kind === 'wait') {
+      if (outputText !== undefined) this.writeOutput(node.id, outputText);
+      const timer = parseTimer(o.until);
+      Object.assign(b, { status: 'WAITING', attempt: 0, recoveries: 0, dueAt: timer?.toISOString() ?? null, waitReason: o.reason ?? null, error: null });
+      this.events.push({ type: 'RUN_WAITING', nodeId: node.id, branchId: b.branchId, attempt: f.attempt, durationMs: f.durationMs, payload: waitText });
+    } else {
+      this.nodeFinished(b, node, outputText, { attempt: f.attempt, durationMs: f.durationMs, cached: f.cached });
+    }
+    return true;
+  }
+
+  private attemptFailed(b: BranchRecord, rec: BranchRecord | MapItemRecord, node: NodeDefinition, f: FinishedAttempt, failure: ErrorRecord): void {
+    const error = storableError(failure);
+    this.events.push({ type: 'NODE_FAILED', nodeId: node.id, branchId: b.branchId, itemIndex: f.itemIndex, attempt: f.attempt, durationMs: f.durationMs, error });
+    const policy = node.retry;
+    if (error.retryable !== false && policy && rec.attempt - rec.recoveries < policy.maxAttempts) {
+      const delayMs = retryDelayMs(policy, rec.attempt + 1);
+      Object.assign(rec, { status: 'RETRY', dueAt: new Date(this.nowMs + delayMs).toISOString(), error });
+      this.events.push({
+        type: 'NODE_RETRY_SCHEDULED',
+        nodeId: node.id,
+        branchId: b.branchId,
+        itemIndex: f.itemIndex,
+        attempt: rec.attempt + 1,
+        payload: JSON.stringify({ delayMs }) as JsonText,
+      });
+      return;
+    }
+    if (f.itemIndex !== undefined) Object.assign(rec, { status: 'FAILED', error });
+    this.failRun(b, error);
+  }
+
+  /** The run fails at branch `b`: every other branch is aborted (their in-flight attempts are stopped by the driver). */
+  failRun(b: BranchRecord, failure: ErrorRecord, nodeEvents: NewEvent[] = []): void {
+    if (this.failed) return;
+    const error = storableError(failure);
+    this.events.push(...nodeEvents);
+    for (const other of this.branches) {
+      if (other.branchId === b.branchId || !isLive(other)) continue;
+      this.stopped.push(other.branchId);
+      this.events.push({ type: 'BRANCH_ABORTED', nodeId: other.nodeId, branchId: other.branchId, payload: JSON.stringify({ reason: 'run failed', by: b.branchId }) as JsonText });
+    }
+    this.stopped.push(b.branchId);
+    this.branches = [failedBranch(b, error)];
+    this.failure = { nodeId: b.nodeId, error };
+    this.events.push({ type: 'RUN_ABORTED', nodeId: b.nodeId, branchId: b.branchId, error, payload: JSON.stringify({ error }) as JsonText });
+  }
+
+  private itemFinished(b: BranchRecord, item: MapItemRecord, f: FinishedAttempt, outputText: JsonText | undefined): void {
+    const map = b.map!;
+    map.items = map.items.filter((i) => i !== item);
+    map.done += 1;
+    const value = outputText === undefined ? null : JSON.parse(outputText);
+    this.itemOutputs.push({ branchId: b.branchId, index: item.index, value });
+    this.events.push({ type: 'NODE_FINISHED', nodeId: b.nodeId, branchId: b.branchId, itemIndex: item.index, attempt: f.attempt, durationMs: f.durationMs, payload: f.cached ? (JSON.stringify({ cached: true }) as JsonText) : null });
+    // The last item's output goes straight into the node's output (its item rows are cleared then).
+    if (map.done < map.total) {
+      this.values.push({ nodeId: mapKey(b.branchId, b.nodeId), kind: 'item', itemIndex: item.index, value: outputText ?? ('null' as JsonText) });
+      return;
+    }
+    this.finishMap(b, item.index, value);
+  }
+
+  private finishMap(b: BranchRecord, lastIndex: number | null, lastValue: unknown): void {
+    const node = this.def.nodes[b.nodeId]!;
+    const cached = this.maps.get(b.branchId);
+    const total = b.map!.total;
+    const output = Array.from({ length: total }, (_, i) => (i === lastIndex ? lastValue : (cached?.outputs.get(i) ?? null)));
+    let text: JsonText;
+    try {
+      text = this.json(output, 'output', node.id);
+    } catch (err) {
+      return this.failRun(b, err instanceof SerializationError ? nonRetryable(err.code, err.message) : toErrorRecord(err));
+    }
+    this.clearMaps.push(mapKey(b.branchId, b.nodeId));
+    this.nodeFinished(b, node, text, { attempt: b.attempt, durationMs: null, cached: false, items: total });
+  }
+
+  private writeOutput(nodeId: string, text: JsonText): void {
+    this.values.push({ nodeId, kind: 'output', value: text });
+    this.outputs = withKey(this.outputs, nodeId, JSON.parse(text));
+  }
+
+  /** The node of branch `b` succeeded: record its output and move the branch along its edges. */
+  private nodeFinished(b: BranchRecord, node: NodeDefinition, outputText: JsonText | undefined, at: { attempt: number; durationMs: number | null; cached: boolean; items?: number }): void {
+    if (outputText !== undefined) this.writeOutput(node.id, outputText);
+    const finished = (next: string | string[] | null): NewEvent => ({
+      type: 'NODE_FINISHED',
+      nodeId: node.id,
+      branchId: b.branchId,
+      attempt: at.attempt,
+      durationMs: at.durationMs,
+      payload: JSON.stringify(definedOnly({ next, cached: at.cached || undefined, items: at.items })) as JsonText,
+    });
+    let targets: string[];
+    try {
+      // Conditions see the state and outputs after this result; they are predicates and get no copies.
+      const ctx = buildContext(this.env, this.run, { nodeId: node.id, branchId: b.branchId, attempt: at.attempt, attempts: this.attempts, state: this.state, outputs: () => this.outputs });
+      if (node.split === 'all') {
+        targets = this.def.edges.filter((e) => e.from === node.id && (!e.when || e.when(ctx))).map((e) => e.to);
+      } else {
+        const next = selectNextNode(node.id, this.def.edges, ctx);
+        targets = next === null ? [] : [next];
+      }
+    } catch (err) {
+      const error = err instanceof FlowError
+        ? { ...toErrorRecord(err), retryable: false }
+        : nonRetryable('EDGE_CONDITION_ERROR', `An edge condition from "${node.id}" threw: ${toErrorRecord(err).message}`);
+      // The node itself succeeded: its output and state stay, so the failure is inspectable.
+      return this.failRun(b, error, [finished(null)]);
+    }
+    this.events.push(finished(node.split === 'all' ? targets : (targets[0] ?? null)));
+    const index = this.branches.indexOf(b);
+    if (targets.length === 0) {
+      this.branches.splice(index, 1);
+      if (this.branches.some(isLive)) this.events.push({ type: 'BRANCH_ENDED', nodeId: node.id, branchId: b.branchId });
+      return;
+    }
+    if (node.split !== 'all') {
+      this.branches[index] = enterNode(b, targets[0]!);
+      this.arrive(this.branches[index]!);
+      return;
+    }
+    // A split: the branch ends here and each target starts a branch of its own, in edge order.
+    const children = targets.map((to) => {
+      const branchId = `b${this.nextSeq()}`;
+      this.events.push({ type: 'BRANCH_STARTED', nodeId: to, branchId, payload: JSON.stringify({ from: b.branchId, splitNodeId: node.id }) as JsonText });
+      return enterNode({ ...b, branchId }, to);
+    });
+    this.branches.splice(index, 1, ...children);
+    for (const child of children) this.arrive(child);
+  }
+
+  /** Branch `b` just entered its node: a join node gathers it. */
+  private arrive(b: BranchRecord): void {
+    const join = this.def.nodes[b.nodeId]?.join;
+    if (join === 'any') {
+      const aborted = this.branches.filter((o) => o !== b && isLive(o) && canReach(this.def, o.nodeId, b.nodeId));
+      for (const o of aborted) {
+        this.stopped.push(o.branchId);
+        this.events.push({ type: 'BRANCH_ABORTED', nodeId: o.nodeId, branchId: o.branchId, payload: JSON.stringify({ reason: 'join any', by: b.nodeId }) as JsonText });
+      }
+      this.branches = this.branches.filter((o) => !aborted.includes(o));
+      b.joined = [b.branchId];
+      this.events.push({ type: 'JOIN_COMPLETED', nodeId: b.nodeId, branchId: b.branchId, payload: JSON.stringify({ joined: [b.branchId], aborted: aborted.map((o) => o.branchId) }) as JsonText });
+    } else if (join === 'all') {
+      b.status = 'JOINING';
+      const waitingFor = this.branchesThatCanReach(b.nodeId).map((o) => o.branchId);
+      this.events.push({ type: 'JOIN_ARRIVED', nodeId: b.nodeId, branchId: b.branchId, payload: JSON.stringify({ joinNodeId: b.nodeId, waitingFor }) as JsonText });
+    }
+  }
+
+  /** Live branches, other than those parked at `joinNode`, that can still arrive there. */
+  private branchesThatCanReach(joinNode: string): BranchRecord[] {
+    return this.branches.filter((o) => isLive(o) && !(o.status === 'JOINING' && o.nodeId === joinNode) && canReach(this.def, o.nodeId, joinNode));
+  }
+
+  /** Every `join: 'all'` that no live branch can reach any more goes on, as its first arrival. */
+  settleJoins(): void {
+    for (let changed = true; changed && !this.failed; ) {
+      changed = false;
+      for (const joinNode of new Set(this.branches.filter((b) => b.status === 'JOINING').map((b) => b.nodeId))) {
+        if (this.branchesThatCanReach(joinNode).length > 0) continue;
+        const parked = this.branches.filter((b) => b.status === 'JOINING' && b.nodeId === joinNode);
+        const [first] = parked;
+        const joined = parked.map((b) => b.branchId);
+        this.branches = this.branches.filter((b) => b === first || !parked.includes(b));
+        Object.assign(first!, { status: 'READY', joined });
+        this.events.push({ type: 'JOIN_COMPLETED', nodeId: joinNode, branchId: first!.branchId, payload: JSON.stringify({ joined }) as JsonText });
+        changed = true;
+      }
+    }
+  }
+
+  // ---- beginning attempts ----------------------------------------------------------------
+
+  /**
+   * Begins what is ready now, at most `limit` attempts: READY/due RETRY branches, due or new map
+   * items; a branch entering a `forEach` node starts its map first. Returns how many it began.
+   */
+  beginReady(limit: number): number {
+    let count = 0;
+    for (const b of [...this.branches]) {
+      if (this.failed || count >= limit) break;
+      if (!this.branches.includes(b)) continue;
+      if ((b.status === 'READY' || b.status === 'RETRY') && isDue(b.dueAt, this.nowMs)) {
+        const node = this.def.nodes[b.nodeId];
+        if (!node) {
+          this.failRun(b, nonRetryable('NODE_NOT_FOUND', `Node ${b.nodeId} not found: the run is at node "${b.nodeId}", which flow ${this.def.flowId}@${this.def.version} does not define`));
+          break;
+        }
+        if (!node.forEach) {
+          this.beginAttempt(b, b, undefined);
+          count += 1;
+          continue;
+        }
+        if (!b.map) this.startMap(b, node);
+      }
+      const map = b.map;
+      if (b.status !== 'RUNNING' || !map) continue;
+      for (const item of map.items) {
+        if (count >= limit) break;
+        if ((item.status === 'READY' || item.status === 'RETRY') && isDue(item.dueAt, this.nowMs)) {
+          this.beginAttempt(b, item, item.index);
+          count += 1;
+        }
+      }
+      while (count < limit && mapRoom(map) > 0) {
+        const item = newItem(map.started);
+        map.started += 1;
+        map.items.push(item);
+        this.beginAttempt(b, item, item.index);
+        count += 1;
+      }
+    }
+    return count;
+  }
+
+  private beginAttempt(b: BranchRecord, rec: BranchRecord | MapItemRecord, itemIndex: number | undefined): void {
+    rec.attempt += 1;
+    rec.status = 'RUNNING';
+    rec.dueAt = null;
+    this.attempts = withKey(this.attempts, b.nodeId, (Object.hasOwn(this.attempts, b.nodeId) ? this.attempts[b.nodeId]! : 0) + 1);
+    this.attemptsChanged = true;
+    this.events.push({ type: 'NODE_STARTED', nodeId: b.nodeId, branchId: b.branchId, itemIndex, attempt: rec.attempt });
+    this.begun.push({ branchId: b.branchId, nodeId: b.nodeId, attempt: rec.attempt, itemIndex });
+  }
+
+  private startMap(b: BranchRecord, node: NodeDefinition): void {
+    let items: unknown[];
+    let text: JsonText;
+    try {
+      const ctx = buildContext(this.env, this.run, { nodeId: node.id, branchId: b.branchId, attempt: 1, attempts: this.attempts, state: stateFor(this.state, b), outputs: () => this.outputs });
+      const listed: unknown = node.forEach!(ctx);
+      if (!Array.isArray(listed)) {
+        const got = listed === null ? 'null' : listed instanceof Promise ? 'a Promise (forEach must be synchronous)' : typeof listed;
+        return this.failRun(b, nonRetryable('INVALID_FOREACH', `Node "${node.id}": forEach must return an array, got ${got}`));
+      }
+      text = this.json(listed, 'forEach items', node.id);
+      items = JSON.parse(text) as unknown[];
+    } catch (err) {
+      const error = err instanceof SerializationError ? nonRetryable(err.code, err.message) : nonRetryable('FOREACH_ERROR', `Node "${node.id}": forEach threw: ${toErrorRecord(err).message}`);
+      return this.failRun(b, error);
+    }
+    const key = mapKey(b.branchId, node.id);
+    this.clearMaps.push(key);
+    this.values.push({ nodeId: key, kind: 'items', value: text });
+    const concurrency = node.concurrency ?? DEFAULT_FOREACH_CONCURRENCY;
+    Object.assign(b, { status: 'RUNNING', attempt: 1, map: { total: items.length, concurrency, done: 0, started: 0, items: [] } });
+    this.mapsStarted.push({ branchId: b.branchId, nodeId: node.id, items });
+    this.events.push({ type: 'MAP_STARTED', nodeId: node.id, branchId: b.branchId, payload: JSON.stringify({ items: items.length, concurrency }) as JsonText });
+    if (items.length === 0) this.finishMap(b, null, null);
+  }
+
+  // ---- the commit ------------------------------------------------------------------------
+
+  /** The transition that writes this draft; `release` lets go of the lock with the commit. */
+  toTransition(release: boolean): Transition {
+    if (!this.failed) this.settleJoins();
+    const summary = summarize(this.branches, this.failure);
+    if (summary.status === 'COMPLETED' && this.run.status !== 'COMPLETED') this.events.push({ type: 'RUN_COMPLETED', nodeId: null, payload: null });
+    const done = summary.status !== 'RUNNING';
+    return {
+      expectedVersion: this.run.version,
+      update: {
+        status: summary.status,
+        currentNodeId: summary.currentNodeId,
+        state: this.stateChanged ? (JSON.stringify(this.state) as JsonText) : undefined,
+        branches: JSON.stringify(this.branches) as JsonText,
+        attempt: summary.attempt,
+        attempts: this.attemptsChanged ? (JSON.stringify(this.attempts) as JsonText) : undefined,
+        attemptInFlight: summary.attemptInFlight,
+        recoveries: summary.recoveries,
+        nextAttemptAt: summary.nextAttemptAt ? { at: summary.nextAttemptAt } : null,
+        waitReason: summary.waitReason,
+        error: this.failure?.error ?? null,
+      },
+      events: this.events,
+      values: this.values.length > 0 ? this.values : undefined,
+      clearMaps: this.clearMaps.length > 0 ? this.clearMaps : undefined,
+      idempotency: this.idempotency,
+      release: release || done,
+      // A run let go while it still has work: tell the workers.
+      wake: (release || done) && summary.status === 'RUNNING',
+    };
+  }
+
+  /** The timeline sequence number the next event of this draft will get. */
+  private nextSeq(): number {
+    return this.run.lastSeq + this.events.length + 1;
+  }
+
+  private setState(state: Record<string, unknown>): void {
+    this.state = state;
+    this.stateChanged = true;
+  }
+
+  private json(value: unknown, what: string, nodeId: string): JsonText {
+    return serializeJson(value, { what, nodeId, maxBytes: this.env.maxJsonBytes });
+  }
+}
+
+/** The state a branch's attempt sees: the run's, plus the branch's resume payload when it has one. */
+export function stateFor(state: Record<string, unknown>, b: BranchRecord): Record<string, unknown> {
+  return b.resumePayload === undefined ? state : { ...state, [RESUME_PAYLOAD_KEY]: b.resumePayload };
+}
+
+function withKey<T>(record: Record<string, T>, key: string, value: T): Record<string, T> {
+  const out = { ...record };
+  Object.defineProperty(out, key, { value, enumerable: true, writable: true, configurable: true });
+  return out;
+}
+
+function definedOnly(record: Record<string, unknown>): Record<string, unknown> {
+  return Object.fromEntries(Object.entries(record).filter(([, v]) => v !== undefined));
+}
+
+export type { FlowContext };
