@@ -5,6 +5,8 @@ import { runLinearExample } from '../../examples/linear.js';
 import { runBranchingExample } from '../../examples/branching.js';
 import { runWaitResumeExample } from '../../examples/wait-resume.js';
 import { runRetriesExample } from '../../examples/retries-timeouts.js';
+import { runParallelExample } from '../../examples/parallel.js';
+import { runMapExample } from '../../examples/map.js';
 import { storeCases } from '../helpers/stores.js';
 
 describe.each(storeCases)('examples on $name', (store) => {
@@ -54,5 +56,32 @@ describe.each(storeCases)('examples on $name', (store) => {
     expect(api.charges.size).toBe(1);
     expect(rerun.outputsJson).toEqual(run.outputsJson);
     expect(timeline.filter((e) => e.type === 'NODE_FAILED').map((e) => e.attempt)).toEqual([1, 2]);
+  });
+
+  it('parallel: three checks run at once and the join sees all of them', async () => {
+    const e = await engine();
+    const run = await runParallelExample(e, { orderId: 'o-7', amount: 120, country: 'DE' });
+    expect(run.status).toBe('COMPLETED');
+    expect(run.outputsJson.decide).toEqual({ accepted: true, checks: { fraud: 'done', stock: 'done', shipping: 'done' } });
+    const timeline = await e.getTimeline(run.runId);
+    expect(timeline.filter((ev) => ev.type === 'BRANCH_STARTED').map((ev) => ev.nodeId)).toEqual(['fraud', 'stock', 'shipping']);
+    // The three checks were all begun before any of them finished.
+    const firstFinish = timeline.findIndex((ev) => ev.type === 'NODE_FINISHED' && ['fraud', 'stock', 'shipping'].includes(ev.nodeId!));
+    const starts = timeline.filter((ev, i) => ev.type === 'NODE_STARTED' && i < firstFinish && ['fraud', 'stock', 'shipping'].includes(ev.nodeId!));
+    expect(starts).toHaveLength(3);
+    // A condition that does not hold starts no branch; the join does not wait for it.
+    const noShipping = await runParallelExample(e, { orderId: 'o-8', amount: 50_000, country: 'XX' });
+    expect(noShipping.outputsJson.decide).toEqual({ accepted: false, checks: { fraud: 'done', stock: 'done' } });
+  });
+
+  it('map: resizes every image, three at a time, retrying a busy one, output in item order', async () => {
+    const images = ['a.jpg', 'b.jpg', 'c.jpg', 'd.jpg', 'e.jpg'];
+    const e = await engine();
+    const run = await runMapExample(e, images, ['c.jpg']);
+    expect(run.status).toBe('COMPLETED');
+    expect(run.outputsJson.resize).toEqual(images.map((image, i) => ({ image, thumbnail: `thumbs/${i}-${image}` })));
+    expect(run.outputsJson.publish).toEqual({ published: 5, first: 'thumbs/0-a.jpg' });
+    const retried = (await e.getTimeline(run.runId)).filter((ev) => ev.type === 'NODE_RETRY_SCHEDULED');
+    expect(retried.map((ev) => ev.itemIndex)).toEqual([2]);
   });
 });

@@ -32,7 +32,11 @@ describe('hazel-flow serve | worker | migrate, npm start', { timeout: 180_000 },
     const dir = dataDir;
     const first = await runCli(['migrate', '--data-dir', dir], {}, 120_000);
     expect(first.code, first.stderr).toBe(0);
-    expect(first.stdout).toMatch(/^Applied 1 migration\(s\) on pglite \(pglite:\/\/.+\):\n  \d+_init$/m);
+    const applied = /^Applied (\d+) migration\(s\) on pglite \(pglite:\/\/.+\):\n((?:  \d+_\w+\n?)+)$/m.exec(first.stdout);
+    expect(applied, first.stdout).not.toBeNull();
+    const names = applied![2].trim().split(/\s+/);
+    expect(names).toHaveLength(Number(applied![1]));
+    expect(names[0]).toMatch(/^\d+_init$/);
     const second = await runCli(['migrate', '--data-dir', dir, '--json'], {}, 120_000);
     expect(second.code, second.stderr).toBe(0);
     expect(JSON.parse(second.stdout)).toEqual({ storage: 'pglite', applied: [] });

@@ -124,14 +124,14 @@ describe.skipIf(!HAVE_BROWSER)('dashboard in headless Chromium', { timeout: 120_
   });
 
   it('asks for the API token when the server has one, and then shows the runs', async () => {
-    const secured = await startRuntime({ apiToken: 'dash-token' });
+    const secured = await startRuntime({ apiToken: 'dash-token-0123456789abcdef' });
     try {
       await secured.engine.startRun({ flowId: 'demo-greeting', version: '1.0.0', input: null });
       const fresh = await browser.newPage();
       // A 401 from the API is expected here, before the token is entered.
       fresh.on('pageerror', (err) => pageErrors.push(err.message));
       await fresh.goto(`${secured.url}/`);
-      await fresh.locator('#api-token').fill('dash-token');
+      await fresh.locator('#api-token').fill('dash-token-0123456789abcdef');
       await fresh.getByRole('button', { name: 'Save token' }).click();
       await fresh.locator('[data-testid="runs-table"] tbody tr').first().waitFor();
       expect(await fresh.locator('[data-testid="runs-table"] tbody tr').count()).toBe(1);

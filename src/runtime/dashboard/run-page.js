@@ -1,12 +1,13 @@
-// One run: its graph with the path taken, the actions a person can take (resume with a JSON
-// payload, cancel), the timeline, and the run's input, state and outputs. Refreshes live
-// while the run can still change.
+// One run: its graph with the path taken and every live branch, the actions a person can take
+// (resume the run or one waiting branch with a JSON payload, cancel), the branches, the
+// timeline, and the run's input, state and outputs. Refreshes live while the run can still change.
 import { useEffect, useState } from 'preact/hooks';
 import { html } from './html.js';
 import { getRun, getTimeline, listFlows, resumeRun, cancelRun } from './api.js';
 import { usePolling } from './hooks.js';
 import { FlowGraph, GraphLegend } from './flow-graph.js';
-import { pathFromTimeline } from './run-path.js';
+import { liveBranches, pathFromTimeline } from './run-path.js';
+import { BranchesTable } from './branches.js';
 import { Timeline } from './timeline.js';
 import { JsonEditor, parseJson } from './json-editor.js';
 import { ErrorNote, JsonView, StatusBadge, TERMINAL, formatTime, relativeTime } from './format.js';
@@ -21,6 +22,10 @@ export function RunPage({ runId }) {
   const view = usePolling(() => loadRunView(runId), active ? 1000 : null, [runId]);
   const flows = usePolling(listFlows, null, []);
   const run = view.data?.run;
+  const actions = useActions(() => {
+    setActive(true);
+    view.refresh();
+  });
   // Stop polling once the run can no longer change by itself; actions turn it back on.
   useEffect(() => {
     if (run && TERMINAL.has(run.status)) setActive(false);
@@ -31,10 +36,12 @@ export function RunPage({ runId }) {
   const events = view.data.events;
   const flow = flows.data?.flows.find((f) => f.flowId === run.flowId && f.version === run.flowVersion);
   const path = pathFromTimeline(events, run);
+  const branches = liveBranches(run);
   const refresh = () => {
     setActive(true);
     view.refresh();
   };
+  const resume = (nodeId) => actions.act(() => resumeRun(run.runId, actions.parsed.value, nodeId));
   return html`
     <section class="card run-header">
       <div class="run-title">
@@ -42,22 +49,33 @@ export function RunPage({ runId }) {
         <code class="run-id" title="Run id">${run.runId}</code>
       </div>
       <dl class="facts">
-        <div><dt>current node</dt><dd>${run.currentNodeId ?? '—'}</dd></div>
+        <div><dt>${branches.length > 1 ? 'current nodes' : 'current node'}</dt><dd>${branches.length > 1 ? [...new Set(branches.map((b) => b.nodeId))].join(', ') : (run.currentNodeId ?? '—')}</dd></div>
+        ${branches.length > 1 && html`<div><dt>branches</dt><dd>${branches.length}</dd></div>`}
         <div><dt>created</dt><dd title=${run.createdAt}>${formatTime(run.createdAt)}</dd></div>
         <div><dt>updated</dt><dd title=${run.updatedAt}>${relativeTime(run.updatedAt)}</dd></div>
         <div><dt>attempt</dt><dd>${run.attempt}</dd></div>
         ${run.tenantId && html`<div><dt>tenant</dt><dd>${run.tenantId}</dd></div>`}
         ${run.nextAttemptAt && html`<div><dt>${run.status === 'WAITING' ? 'timer' : 'next attempt'}</dt><dd>${formatTime(run.nextAttemptAt)}</dd></div>`}
       </dl>
-      ${run.waitReason && html`<p class="wait-reason"><strong>Waiting:</strong> ${run.waitReason}</p>`}
+      ${run.waitReason && branches.filter((b) => b.status === 'WAITING').length <= 1 && html`<p class="wait-reason"><strong>Waiting:</strong> ${run.waitReason}</p>`}
       <${ErrorNote} error=${run.error} />
       ${view.error && html`<${ErrorNote} error=${view.error} />`}
     </section>
-    ${!TERMINAL.has(run.status) && html`<${RunActions} run=${run} onDone=${refresh} />`}
+    ${!TERMINAL.has(run.status) && html`<${RunActions} run=${run} branches=${branches} actions=${actions} onResume=${resume} />`}
+    ${branches.length > 0 &&
+    html`<section class="card" data-testid="branches-card">
+      <h3>Branches <span class="muted small">${branches.length} live${waitingCount(branches) ? `, ${waitingCount(branches)} waiting` : ''}</span></h3>
+      <${BranchesTable}
+        run=${{ ...run, branches }}
+        graph=${flow?.definitionJson}
+        busy=${actions.busy || !actions.parsed.ok}
+        onResume=${TERMINAL.has(run.status) ? null : resume}
+      />
+    </section>`}
     <section class="card">
       <h3>Graph</h3>
       ${flow
-        ? html`<div class="graph-scroll"><${FlowGraph} graph=${flow.definitionJson} run=${run} path=${path} /></div><${GraphLegend} />`
+        ? html`<div class="graph-scroll"><${FlowGraph} graph=${flow.definitionJson} run=${run} path=${path} events=${events} /></div><${GraphLegend} />`
         : html`<p class="muted">${flows.loading ? 'Loading graph…' : 'This flow’s graph is not known to the server.'}</p>`}
     </section>
     <section class="card">
@@ -72,14 +90,15 @@ export function RunPage({ runId }) {
   `;
 }
 
-function RunActions({ run, onDone }) {
+const waitingCount = (branches) => branches.filter((b) => b.status === 'WAITING').length;
+
+/** The state the run's actions share: the resume payload (used by the form and the branches' buttons), busy, the last error. */
+function useActions(onDone) {
   const [payload, setPayload] = useState('{\n  "approved": true\n}');
-  const [reason, setReason] = useState('');
   const [confirmCancel, setConfirmCancel] = useState(false);
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState(null);
   const parsed = parseJson(payload);
-
   const act = async (fn) => {
     setBusy(true);
     setError(null);
@@ -93,15 +112,23 @@ function RunActions({ run, onDone }) {
       setBusy(false);
     }
   };
+  return { payload, setPayload, parsed, confirmCancel, setConfirmCancel, busy, error, act };
+}
+
+function RunActions({ run, branches, actions, onResume }) {
+  const [reason, setReason] = useState('');
+  const { payload, setPayload, parsed, confirmCancel, setConfirmCancel, busy, error, act } = actions;
+  const waiting = branches.filter((b) => b.status === 'WAITING');
 
   return html`
     <section class="card actions">
-      ${run.status === 'WAITING' &&
+      ${(run.status === 'WAITING' || waiting.length > 0) &&
       html`<form
         class="resume-form"
         onSubmit=${(e) => {
           e.preventDefault();
-          if (parsed.ok) act(() => resumeRun(run.runId, parsed.value));
+          // One waiting branch: the form resumes it. Several: each has its own button below.
+          if (parsed.ok && waiting.length <= 1) onResume(waiting[0]?.nodeId);
         }}
       >
         <h3>Resume</h3>
@@ -112,7 +139,12 @@ function RunActions({ run, onDone }) {
           onInput=${setPayload}
           rows=${5}
         />
-        <button type="submit" class="primary" disabled=${busy || !parsed.ok}>Resume run</button>
+        ${waiting.length > 1
+          ? html`<p class="hint resume-several">
+              ${waiting.length} branches wait (${waiting.map((b) => b.nodeId).join(', ')}): each is resumed on its own, with this payload, from
+              its <strong>Resume</strong> button in the Branches list below.
+            </p>`
+          : html`<button type="submit" class="primary" disabled=${busy || !parsed.ok}>Resume run</button>`}
       </form>`}
       <div class="cancel-box">
         <h3>Cancel</h3>

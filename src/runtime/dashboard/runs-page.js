@@ -60,6 +60,14 @@ export function RunsPage({ query, navigate }) {
   `;
 }
 
+/** The node of each live branch ("legal, finance (2 branches)"), or the seed's one current node. */
+function currentNodes(run) {
+  const branches = run.branches ?? [];
+  if (branches.length <= 1) return run.currentNodeId ?? '';
+  const nodes = [...new Set(branches.map((b) => b.nodeId))];
+  return html`${nodes.join(', ')} <span class="muted small">(${branches.length} branches)</span>`;
+}
+
 function RunsTable({ runs, loading }) {
   if (!runs) return html`<p class="muted">${loading ? 'Loading runs…' : ''}</p>`;
   if (runs.length === 0) return html`<p class="muted empty">No runs match. <a href="#/flows">Start one</a>.</p>`;
@@ -74,7 +82,7 @@ function RunsTable({ runs, loading }) {
             <td><a class="run-link" href=${`#/runs/${encodeURIComponent(r.runId)}`} title=${r.runId}><code>${shortId(r.runId)}</code></a></td>
             <td>${r.flowId}<span class="muted">@${r.flowVersion}</span></td>
             <td><${StatusBadge} status=${r.status} /></td>
-            <td>${r.currentNodeId ?? ''}</td>
+            <td>${currentNodes(r)}</td>
             <td class="nowrap" title=${r.createdAt}>${formatTime(r.createdAt)}</td>
             <td class="nowrap" title=${r.updatedAt}>${relativeTime(r.updatedAt)}</td>
             <td class="note">${r.error ? html`<span class="error-text">${r.error.code}: ${r.error.message}</span>` : r.waitReason ?? ''}</td>

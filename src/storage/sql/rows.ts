@@ -1,7 +1,7 @@
 /**
  * Row <-> record conversion for the SQL store. Rows arrive with jsonb already parsed and
- * timestamptz as Date (every executor guarantees it); events leave as one JSON array text so a
- * whole batch binds as a single parameter on any driver.
+ * timestamptz as Date (every executor guarantees it); the events and the node values of a write
+ * leave as one JSON array text each, so a whole batch binds as a single parameter on any driver.
  */
 import type { ErrorRecord } from '../../errors.js';
 import type { FlowRunStatus } from '../../definitions/types.js';
