@@ -113,27 +113,32 @@ export async function resumeLatency(url: string, schema: string, samples: number
   const workerEngine = engineOn(url, schema);
   await client.registerDefinition(approval);
   await workerEngine.registerDefinition(approval);
-  const worker = workerEngine.startWorker({ concurrency: CONCURRENCY, pollIntervalMs: 60_000, logger: quietLogger });
-  await worker.started;
   const total: number[] = [];
   const wake: number[] = [];
-  for (let i = 0; i < samples + 20; i++) {
-    const waiting = new Promise<void>((resolve) => {
-      const off = workerEngine.on('run:waiting', () => (off(), resolve()));
-    });
-    const { runId } = await client.startRun({ flowId: 'bench-approval', version: '1', input: { i } });
-    await waiting;
-    const started = new Promise<number>((resolve) => (nextNodeStarted = resolve));
-    const t0 = performance.now();
-    await client.resumeRun(runId, { ok: true });
-    const t1 = performance.now();
-    const t2 = await started;
-    if (i >= 20) {
-      total.push(t2 - t0); // the first 20 warm up connections and the JIT
-      wake.push(t2 - t1);
+  try {
+    const worker = workerEngine.startWorker({ concurrency: CONCURRENCY, pollIntervalMs: 60_000, logger: quietLogger });
+    await worker.started;
+    for (let i = 0; i < samples + 20; i++) {
+      const waiting = new Promise<void>((resolve) => {
+        const off = workerEngine.on('run:waiting', () => (off(), resolve()));
+      });
+      const { runId } = await client.startRun({ flowId: 'bench-approval', version: '1', input: { i } });
+      await waiting;
+      const started = new Promise<number>((resolve) => (nextNodeStarted = resolve));
+      const t0 = performance.now();
+      await client.resumeRun(runId, { ok: true }).catch((err: Error) => {
+        throw Object.assign(err, { message: `${err.message} (resume ${i + 1} of ${samples + 20}, the first 20 warm-up)` });
+      });
+      const t1 = performance.now();
+      const t2 = await started;
+      if (i >= 20) {
+        total.push(t2 - t0); // the first 20 warm up connections and the JIT
+        wake.push(t2 - t1);
+      }
     }
+  } finally {
+    await Promise.all([client.close(), workerEngine.close()]);
   }
-  await Promise.all([client.close(), workerEngine.close()]);
   const stats = (xs: number[]) => {
     const sorted = [...xs].sort((a, b) => a - b);
     return { p50: percentile(sorted, 50), p99: percentile(sorted, 99) };

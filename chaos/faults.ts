@@ -110,13 +110,15 @@ const FAULTS: Record<FaultKind, (deps: Deps) => Promise<Outcome>> = {
       const line = await waitUntil(15_000, () => slot.proc.lines.slice(mark).find((l) => l.startsWith('PAUSED ')));
       if (!line) return { detail: `worker ${slot.index} entered no handler`, violation: 'pause fault: the worker never entered a handler' };
       slot.proc.child.kill('SIGSTOP');
-      const [, runId, nodeId, attempt] = line.split(' ');
+      const [, runId, nodeId, attempt, item] = line.split(' ');
+      const itemIndex = item === undefined || item === '-' ? null : Number(item);
       const terminated = await admin.terminateSessions(fleet.appName(slot.index));
-      // Another worker sees the attempt begun and never finished, and records NODE_INTERRUPTED.
+      // Another worker sees the attempt (or map item) begun and never finished, and records NODE_INTERRUPTED.
       const takenOver = await waitUntil(60_000, async () => {
         const rows = await admin.query<{ n: number }>(
-          `SELECT count(*)::int AS n FROM "${schema}".flow_events WHERE run_id = $1 AND node_id = $2 AND attempt = $3 AND type = 'NODE_INTERRUPTED'`,
-          [runId, nodeId, Number(attempt)],
+          `SELECT count(*)::int AS n FROM "${schema}".flow_events
+           WHERE run_id = $1 AND node_id = $2 AND attempt = $3 AND item_index IS NOT DISTINCT FROM $4::int AND type = 'NODE_INTERRUPTED'`,
+          [runId, nodeId, Number(attempt), itemIndex],
         );
         return rows[0]!.n > 0;
       });
@@ -126,7 +128,7 @@ const FAULTS: Record<FaultKind, (deps: Deps) => Promise<Outcome>> = {
       const after = await fleet.counters(slot);
       const stale = (after.stale ?? 0) - (before.stale ?? 0);
       const errors = (after.errors ?? 0) - (before.errors ?? 0);
-      const detail = `froze worker ${slot.index} in ${nodeId} (attempt ${attempt}) of run ${runId}, terminated its ${terminated} sessions; ${
+      const detail = `froze worker ${slot.index} in ${nodeId}${itemIndex === null ? '' : ` item ${itemIndex}`} (attempt ${attempt}) of run ${runId}, terminated its ${terminated} sessions; ${
         takenOver ? 'another worker took the run over' : 'NO takeover within 60 s'
       }; after SIGCONT its stale count rose by ${stale} (late commits refused by the fence), its error count by ${errors} (lost connections)`;
       if (!takenOver) return { detail, violation: 'no other worker took over the paused run' };

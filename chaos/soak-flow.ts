@@ -1,16 +1,23 @@
 /**
- * The flow the soak drives, and what an uninterrupted run of it ends as. Every path has five
- * nodes and the flow uses each durable feature the faults must not break:
+ * The flow the soak drives, and what an uninterrupted run of it ends as. Every run takes one of
+ * two paths and the flow uses each durable feature the faults must not break:
  *
  *   prepare   random transient failures, retried (durable backoff)
  *   check     a timeout: some runs' first attempt overruns `timeoutMs` and is retried
  *   charge    an idempotency key; its side effect is a row keyed by it (ON CONFLICT DO NOTHING)
  *   ├─ approval   (amount >= 500, a conditional edge) WAIT, resumed from outside with a payload
  *   └─ cooldown   (otherwise) a durable timer
+ *   fanout    split: 'all' — three branches run at once:
+ *   ├─ audit      a side effect of its own (idempotency key), some first attempts fail after writing it
+ *   ├─ notify     a side effect of its own (idempotency key)
+ *   └─ items      a map (forEach, concurrency 3) over 2–6 items: each item writes its own side effect
+ *                 (idempotency key per item), some first attempts fail retryably (before or after
+ *                 the write), some overrun the per-item timeout
+ *   gather    join: 'all' — runs once, after all three branches arrived, with their outputs
  *   finish
  *
  * Results depend only on the run's input, so the verifier can compute exactly what each run
- * must end with, however often its handlers ran.
+ * must end with (state, outputs, side effects), however often its handlers ran.
  */
 import { flow, FlowError, type FlowContext, type FlowDefinition, type NodeResult } from '@hazeljs/flow';
 
@@ -18,6 +25,11 @@ export const SOAK_FLOW_ID = 'soak';
 export const SOAK_FLOW_VERSION = '1';
 export const APPROVAL_REASON = 'approval';
 const CHECK_TIMEOUT_MS = 150;
+/** Per item: long enough for the handler's two statements on a busy database, short enough to overrun on purpose. */
+const ITEM_TIMEOUT_MS = 400;
+export const MAP_CONCURRENCY = 3;
+/** The branches the split starts, in edge order; each ends at the join. */
+export const SPLIT_BRANCHES = ['audit', 'notify', 'items'] as const;
 /** Generous: a database outage (restart, killed sessions) also fails attempts, for seconds at a time. */
 const RETRY = { maxAttempts: 15, backoff: 'exponential' as const, baseDelayMs: 40, maxDelayMs: 1000 };
 
@@ -26,12 +38,15 @@ export interface SoakInput {
   amount: number;
 }
 
-/** What the handlers need from their process: a record of each execution and the side effect. */
+/** What the handlers need from their process: a record of each execution and the side effects. */
 export interface SoakEffects {
   /** Called first in every handler; a failure (database down) fails the attempt, which is retried. */
   executionStarted(ctx: FlowContext): Promise<void>;
-  /** Idempotent write keyed by `key` (INSERT … ON CONFLICT DO NOTHING). */
-  charge(key: string, runId: string, amount: number): Promise<void>;
+  /**
+   * Idempotent write keyed by `key` (INSERT … ON CONFLICT DO NOTHING). A write that finds the key
+   * taken (a re-execution of an attempt whose outcome was never committed) is recorded as a conflict.
+   */
+  effect(key: string, ctx: FlowContext, amount: number): Promise<void>;
 }
 
 export function soakInput(i: number): SoakInput {
@@ -52,10 +67,38 @@ export function branchOf(input: SoakInput): SoakBranch {
   return input.amount >= 500 ? 'approval' : 'cooldown';
 }
 
+/** The map's items: 2–6 numbers. */
+export function itemsOf(input: SoakInput): number[] {
+  return Array.from({ length: 2 + (input.i % 5) }, (_, k) => (input.i * 31 + k * 17) % 97);
+}
+
+const itemKey = (i: number, k: number) => `item-${i}-${k}`;
+const itemOutput = (i: number, k: number, value: number) => ({ k, value, doubled: value * 2, key: itemKey(i, k) });
+
+/** Every side-effect row a run must leave, by key: the node that writes it and the amount. */
+export function expectedEffects(input: SoakInput): Map<string, { nodeId: string; itemIndex: number | null; amount: number }> {
+  const out = new Map<string, { nodeId: string; itemIndex: number | null; amount: number }>();
+  out.set(chargeKey(input.i), { nodeId: 'charge', itemIndex: null, amount: input.amount });
+  out.set(`audit-${input.i}`, { nodeId: 'audit', itemIndex: null, amount: input.amount });
+  out.set(`notify-${input.i}`, { nodeId: 'notify', itemIndex: null, amount: input.i % 10 });
+  itemsOf(input).forEach((value, k) => out.set(itemKey(input.i, k), { nodeId: 'items', itemIndex: k, amount: value }));
+  return out;
+}
+
 /** The state and outputs of an uninterrupted run with this input. */
 export function expectedResult(input: SoakInput): { state: Record<string, unknown>; outputs: Record<string, unknown> } {
   const branch = branchOf(input);
-  const state: Record<string, unknown> = { amount: input.amount, tier: branch === 'approval' ? 'high' : 'low', done: true };
+  const items = itemsOf(input);
+  const itemOutputs = items.map((value, k) => itemOutput(input.i, k, value));
+  const state: Record<string, unknown> = {
+    amount: input.amount,
+    tier: branch === 'approval' ? 'high' : 'low',
+    audited: true,
+    notified: true,
+    mapped: Object.fromEntries(items.map((value, k) => [String(k), value * 2])),
+    gathered: true,
+    done: true,
+  };
   if (branch === 'cooldown') state.cooledDown = true;
   return {
     state,
@@ -64,7 +107,17 @@ export function expectedResult(input: SoakInput): { state: Record<string, unknow
       check: { checked: input.i },
       charge: { charged: input.amount, key: chargeKey(input.i) },
       [branch]: branch === 'approval' ? approvalPayload(input.i) : { cooled: true },
-      finish: { total: input.amount, branch },
+      fanout: { fanned: input.i },
+      audit: { audited: input.amount, key: `audit-${input.i}` },
+      notify: { notified: `ops-${input.i % 10}`, key: `notify-${input.i}` },
+      items: itemOutputs,
+      gather: {
+        audited: input.amount,
+        notified: `ops-${input.i % 10}`,
+        items: items.length,
+        sum: items.reduce((a, v) => a + v * 2, 0),
+      },
+      finish: { total: input.amount, branch, items: items.length },
     },
   };
 }
@@ -97,7 +150,7 @@ export function soakFlow(effects: SoakEffects): FlowDefinition {
     .node(
       'charge',
       node(async (ctx, input) => {
-        await effects.charge(chargeKey(input.i), ctx.runId, input.amount);
+        await effects.effect(chargeKey(input.i), ctx, input.amount);
         return { status: 'ok', output: { charged: input.amount, key: chargeKey(input.i) } };
       }),
       { retry: RETRY, idempotencyKey: (ctx) => chargeKey((ctx.input as SoakInput).i) },
@@ -120,22 +173,88 @@ export function soakFlow(effects: SoakEffects): FlowDefinition {
       }),
       { retry: RETRY },
     )
+    .node('fanout', node((ctx, input) => ({ status: 'ok', output: { fanned: input.i } })), { retry: RETRY, split: 'all' })
+    .node(
+      'audit',
+      node(async (ctx, input) => {
+        await effects.effect(`audit-${input.i}`, ctx, input.amount);
+        // Some first attempts fail after their side effect: the retry finds it written (a conflict).
+        if (ctx.meta.attempt === 1 && Math.random() < 0.15) throw FlowError.retryable('AUDIT_ACK_LOST', 'the audit log did not acknowledge');
+        return { status: 'ok', output: { audited: input.amount, key: `audit-${input.i}` }, patch: { audited: true } };
+      }),
+      { retry: RETRY, idempotencyKey: (ctx) => `audit-${(ctx.input as SoakInput).i}` },
+    )
+    .node(
+      'notify',
+      node(async (ctx, input) => {
+        await effects.effect(`notify-${input.i}`, ctx, input.i % 10);
+        return { status: 'ok', output: { notified: `ops-${input.i % 10}`, key: `notify-${input.i}` }, patch: { notified: true } };
+      }),
+      { retry: RETRY, idempotencyKey: (ctx) => `notify-${(ctx.input as SoakInput).i}` },
+    )
+    .node(
+      'items',
+      node(async (ctx, input) => {
+        const k = ctx.itemIndex!;
+        const value = ctx.item as number;
+        if (ctx.meta.attempt === 1) {
+          // Transient failures before the side effect, and one item in some runs overruns its timeout.
+          if (Math.random() < 0.2) throw FlowError.retryable('ITEM_FLAKY', `item ${k}: transient failure`);
+          if (k === 0 && input.i % 7 === 3) await abortableSleep(ITEM_TIMEOUT_MS * 2, ctx.signal);
+          if (ctx.signal.aborted) return { status: 'error', error: { code: 'LATE', message: 'timed out', retryable: true } };
+        }
+        await effects.effect(itemKey(input.i, k), ctx, value);
+        // …and transient failures after it: the retry writes it again and finds it there.
+        if (ctx.meta.attempt === 1 && Math.random() < 0.1) throw FlowError.retryable('ITEM_ACK_LOST', `item ${k}: acknowledgement lost`);
+        return { status: 'ok', output: itemOutput(input.i, k, value), patch: { mapped: { [String(k)]: value * 2 } } };
+      }),
+      {
+        forEach: (ctx) => itemsOf(ctx.input as SoakInput),
+        concurrency: MAP_CONCURRENCY,
+        retry: RETRY,
+        timeoutMs: ITEM_TIMEOUT_MS,
+        idempotencyKey: (ctx) => itemKey((ctx.input as SoakInput).i, ctx.itemIndex!),
+      },
+    )
+    .node(
+      'gather',
+      node((ctx) => {
+        const audit = ctx.outputs.audit as { audited: number } | undefined;
+        const notify = ctx.outputs.notify as { notified: string } | undefined;
+        const items = ctx.outputs.items as Array<{ doubled: number }> | undefined;
+        // A join that runs before every branch arrived shows up as missing values in its output.
+        return {
+          status: 'ok',
+          output: { audited: audit?.audited ?? null, notified: notify?.notified ?? null, items: items?.length ?? null, sum: items?.reduce((a, x) => a + x.doubled, 0) ?? null },
+          patch: { gathered: true },
+        };
+      }),
+      { retry: RETRY, join: 'all' },
+    )
     .node(
       'finish',
-      node((ctx, input) => ({ status: 'ok', output: { total: input.amount, branch: branchOf(input) }, patch: { done: true } })),
+      node((ctx, input) => ({ status: 'ok', output: { total: input.amount, branch: branchOf(input), items: (ctx.outputs.items as unknown[]).length }, patch: { done: true } })),
       { retry: RETRY },
     )
     .edge('prepare', 'check')
     .edge('check', 'charge')
     .edge('charge', 'approval', (ctx) => (ctx.state.amount as number) >= 500, 1)
     .edge('charge', 'cooldown')
-    .edge('approval', 'finish')
-    .edge('cooldown', 'finish')
+    .edge('approval', 'fanout')
+    .edge('cooldown', 'fanout')
+    .edge('fanout', 'audit')
+    .edge('fanout', 'notify')
+    .edge('fanout', 'items')
+    .edge('audit', 'gather')
+    .edge('notify', 'gather')
+    .edge('items', 'gather')
+    .edge('gather', 'finish')
     .build();
 }
 
 function abortableSleep(ms: number, signal: AbortSignal): Promise<void> {
   return new Promise((resolve) => {
+    if (signal.aborted) return resolve();
     const timer = setTimeout(resolve, ms);
     signal.addEventListener('abort', () => (clearTimeout(timer), resolve()), { once: true });
   });

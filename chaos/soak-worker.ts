@@ -4,14 +4,14 @@
  *   CHAOS_SCHEMA   the soak's schema
  *   CONCURRENCY    runs advanced at once (default 6)
  *   MAX_RECOVERIES interrupted attempts in a row before POISON_PILL (the soak interrupts on purpose)
- * stdout: `READY <pid>`; `PAUSED <runId> <nodeId> <attempt>` when a handler stops at the pause point
+ * stdout: `READY <pid>`; `PAUSED <runId> <nodeId> <attempt> <itemIndex|->` when a handler stops at the pause point
  * (armed by SIGUSR2: the soak then freezes this process inside that handler); `COUNTERS <json>`
  * on SIGUSR1 and `STOPPED <json>` after a graceful stop (SIGTERM).
  */
 import pg from 'pg';
-import { FlowEngine, createPostgresStorage, type FlowContext } from '@hazeljs/flow';
+import { FlowEngine, createPostgresStorage } from '@hazeljs/flow';
 import { soakFlow } from './soak-flow.js';
-import { sideTables } from './side-tables.js';
+import { soakEffects } from './side-tables.js';
 
 const env = process.env;
 const say = (line: string) => process.stdout.write(`${line}\n`);
@@ -19,31 +19,27 @@ const quiet = () => undefined;
 
 const storage = createPostgresStorage({ connectionString: env.DATABASE_URL, schema: env.CHAOS_SCHEMA, poolSize: Number(env.CONCURRENCY ?? 6) + 3 });
 const engine = new FlowEngine({ storage, maxRecoveries: Number(env.MAX_RECOVERIES ?? 50) });
-// The handlers' own connections (execution log, side effect); errors of idle ones must not crash us.
-const side = new pg.Pool({ connectionString: env.DATABASE_URL, max: 2, connectionTimeoutMillis: 5000 });
+// The handlers' own connections (execution log, side effects); errors of idle ones must not crash us.
+// Map items run concurrently inside each run, so handlers need more than a couple.
+const side = new pg.Pool({ connectionString: env.DATABASE_URL, max: 4, connectionTimeoutMillis: 5000 });
 side.on('error', quiet);
-const tables = sideTables(env.CHAOS_SCHEMA!);
 
 let pauseArmed = false;
 process.on('SIGUSR2', () => (pauseArmed = true));
 
-const definition = soakFlow({
-  async executionStarted(ctx: FlowContext) {
-    await side.query(tables.logExecution, [ctx.runId, ctx.meta.nodeId, ctx.meta.attempt, process.pid]);
+const definition = soakFlow(
+  soakEffects(side, env.CHAOS_SCHEMA!, async (ctx) => {
     if (pauseArmed) {
       pauseArmed = false;
-      say(`PAUSED ${ctx.runId} ${ctx.meta.nodeId} ${ctx.meta.attempt}`);
+      say(`PAUSED ${ctx.runId} ${ctx.meta.nodeId} ${ctx.meta.attempt} ${ctx.itemIndex ?? '-'}`);
       // The soak freezes us (SIGSTOP) during this sleep; the handler resumes where it was.
       await new Promise((r) => setTimeout(r, 1500));
       // One more turn of the event loop after the thaw, so the connection's death (terminated while
       // frozen) is noticed before the commit: the lease then knows its lock is gone (StaleRunError).
       await new Promise((r) => setTimeout(r, 50));
     }
-  },
-  async charge(key, runId, amount) {
-    await side.query(tables.insertSideEffect, [key, runId, amount, process.pid]);
-  },
-});
+  }),
+);
 // A restart can begin while the database is being restarted or our sessions terminated: keep trying.
 for (let delay = 100; ; delay = Math.min(delay * 2, 2000)) {
   try {

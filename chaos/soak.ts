@@ -7,13 +7,13 @@
  */
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
-import { FlowEngine, createPostgresStorage, type FlowContext } from '@hazeljs/flow';
+import { FlowEngine, createPostgresStorage } from '@hazeljs/flow';
 import { withApplicationName } from './child-process.js';
 import { DatabaseAdmin } from './database-admin.js';
 import { injectFaults, planFaults, type FaultRecord } from './faults.js';
 import { parseSoakOptions, type SoakOptions } from './options.js';
 import { printReport } from './report.js';
-import { sideTables } from './side-tables.js';
+import { sideTables, soakEffects } from './side-tables.js';
 import { APPROVAL_REASON, approvalPayload, SOAK_FLOW_ID, soakFlow, soakInput, type SoakInput } from './soak-flow.js';
 import { verifySoak } from './verify.js';
 import { WorkerFleet } from './worker-fleet.js';
@@ -40,12 +40,8 @@ async function main(options: SoakOptions): Promise<number> {
   side.on('error', () => undefined);
   const tables = sideTables(schema);
   const engine = new FlowEngine({ storage: createPostgresStorage({ connectionString: soakUrl, schema, poolSize: 4, listen: false }), maxRecoveries: MAX_RECOVERIES });
-  await engine.registerDefinition(
-    soakFlow({
-      executionStarted: async (ctx: FlowContext) => void (await side.query(tables.logExecution, [ctx.runId, ctx.meta.nodeId, ctx.meta.attempt, process.pid])),
-      charge: async (key, runId, amount) => void (await side.query(tables.insertSideEffect, [key, runId, amount, process.pid])),
-    }),
-  );
+  // Its resumes run the resumed node's attempt here, so it has the handlers' effects too.
+  await engine.registerDefinition(soakFlow(soakEffects(side, schema)));
   await admin.query(tables.create);
 
   const fleet = new WorkerFleet({ databaseUrl: options.databaseUrl, schema, tag, concurrency: options.concurrency, maxRecoveries: MAX_RECOVERIES });

@@ -30,6 +30,7 @@ export type { FlowHookMap, FlowHookName, FlowHookPayload } from './engine/events
 export { ManualClock, systemClock } from './engine/clock.js';
 export type { Clock } from './engine/clock.js';
 export { DEFAULT_MAX_JSON_BYTES } from './engine/json.js';
+export { RESERVED_STATE_KEYS } from './engine/reserved-keys.js';
 
 // worker
 export { FlowWorker } from './worker/worker.js';
@@ -63,6 +64,9 @@ export type { PGliteStorageOptions } from './storage/pglite.js';
 export { migrateDatabase } from './storage/migrate-database.js';
 export type { MigrateDatabaseOptions } from './storage/migrate-database.js';
 export type {
+  EventWait,
+  InboxEntry,
+  SentEvent,
   BranchRecord,
   BranchStatus,
   MapItemRecord,

@@ -39,6 +39,8 @@ export interface FlowContext {
     branchId: string;
     /** Inside a `forEach` node: the item's index (as `ctx.itemIndex`). */
     itemIndex?: number;
+    /** True when this attempt runs because an event wait's `timeoutMs` passed without the event. */
+    waitTimedOut?: boolean;
   };
   /** Fires when the node's `timeoutMs` elapses or the run is cancelled: stop work and return. */
   signal: AbortSignal;
@@ -61,8 +63,27 @@ export type NodeResult =
       reason?: string;
       /** An ISO-8601 time makes this a durable timer; any other value (e.g. 'manual') waits for `resumeRun`. */
       until?: string;
+      /**
+       * Wait for an event sent with `engine.sendEvent({ name, key })` (any key when `key` is not
+       * given). With `timeoutMs`, a wait that sees no event in time re-runs the node with
+       * `ctx.meta.waitTimedOut === true`.
+       */
+      event?: { name: string; key?: string; timeoutMs?: number };
       patch?: Record<string, unknown>;
       output?: unknown;
+    }
+  | {
+      /**
+       * Start a child run of `flowId@version` (registered in this process) and wait for it: when it
+       * completes, this node succeeds with the child's outputs as its output; when it fails or is
+       * cancelled, this attempt fails with `CHILD_FAILED` (retried under the node's policy, with a
+       * new child).
+       */
+      status: 'child';
+      flowId: string;
+      version: string;
+      input?: unknown;
+      tenantId?: string;
     };
 
 export type NodeHandler = (ctx: FlowContext) => Promise<NodeResult> | NodeResult;

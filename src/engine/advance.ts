@@ -10,7 +10,7 @@
  */
 import { FlowError, StaleRunError, toErrorRecord } from '../errors.js';
 import type { FlowDefinition } from '../definitions/types.js';
-import type { FlowRunRecord, MapValues, NewEvent, RunLease } from '../storage/types.js';
+import type { FlowRunRecord, InboxEntry, MapValues, NewEvent, RunLease } from '../storage/types.js';
 import { AbandonedAttempt, CancelledAttempt, invokeHandler, type AttemptOutcome } from './attempt.js';
 import { buildContext } from './context.js';
 import { unstorableTextReason } from './json.js';
@@ -26,6 +26,14 @@ export interface StepEnv extends TransitionEnv {
   lookupIdempotent(key: string): Promise<{ result: { output?: unknown; patch?: Record<string, unknown> } } | null>;
   /** Reads a map's stored items and item outputs (a holder resuming a map another holder began). */
   loadMap(runId: string, key: string): Promise<MapValues>;
+  /** Reads the run's inbox, and a run (a child whose end is in it). */
+  readInbox(runId: string): Promise<InboxEntry[]>;
+  readRun(runId: string): Promise<FlowRunRecord | null>;
+  /**
+   * Starts the child run a handler asked for, once per `key` (the same key returns the same child,
+   * with the run as it is when it already ended). Fails with a FlowError when it cannot be started.
+   */
+  startChild(parent: FlowRunRecord, at: { nodeId: string; key: string }, child: { flowId: string; version: string; input: unknown; tenantId?: string }): Promise<FlowRunRecord>;
   /** Observability hook: called after each commit with the events it wrote. */
   onCommitted?(run: FlowRunRecord, events: NewEvent[]): void;
 }
@@ -38,8 +46,6 @@ export interface AdvanceOptions {
   maxSteps: number;
   /** When aborted, begin nothing more: finish the attempts in flight, commit them and stop (a worker's graceful stop). */
   drain?: AbortSignal;
-  /** Changes carried by the lease's first commit (a resume rides on it). */
-  prepare?: (draft: RunDraft) => void;
 }
 
 export interface AdvanceResult {
@@ -112,11 +118,10 @@ class RunDriver {
           this.running.delete(keyOf(finished));
         }
       }
+      const inbox = this.run.hasInbox ? await this.readInbox() : null;
       const draft = new RunDraft(this.run, this.def, this.env, this.storeNow(), this.maps);
-      if (first) {
-        draft.recoverInterrupted();
-        this.options.prepare?.(draft);
-      }
+      if (first) draft.recoverInterrupted();
+      if (inbox) draft.applyInbox(inbox.entries, inbox.children);
       if (finished) draft.apply(finished);
       const mayBegin = !this.options.drain?.aborted && !draft.failed;
       if (mayBegin) {
@@ -147,6 +152,19 @@ class RunDriver {
       this.afterCommit(draft);
       if (transition.release) return this.result(false);
     }
+  }
+
+  /** The run's inbox, with the child runs whose ends it holds. */
+  private async readInbox(): Promise<{ entries: InboxEntry[]; children: Map<string, FlowRunRecord> }> {
+    const entries = await this.env.readInbox(this.run.runId);
+    const children = new Map<string, FlowRunRecord>();
+    for (const e of entries) {
+      if (e.kind !== 'child') continue;
+      const { childRunId } = e.payload as { childRunId: string };
+      const child = await this.env.readRun(childRunId);
+      if (child) children.set(childRunId, child);
+    }
+    return { entries, children };
   }
 
   /** Stops every attempt in flight: their outcomes are never committed by this holder. */
@@ -233,6 +251,7 @@ class RunDriver {
       item: begun.itemIndex === undefined ? undefined : this.maps.get(begun.branchId)?.items[begun.itemIndex],
       signal: controller.signal,
       copy: true,
+      waitTimedOut: begun.itemIndex === undefined && branch.waitTimedOut === true,
     });
     this.running.set(keyOf(begun), { attempt: begun, controller });
     void this.attempt(node, ctx, controller, begun).then((completion) => {
@@ -241,6 +260,17 @@ class RunDriver {
       this.completed.push(completion);
       this.wakeUp?.();
     });
+  }
+
+  /** The handler asked for a child run: start it (once per attempt name) before the outcome is committed. */
+  private async startChild(begun: BegunAttempt, o: Extract<AttemptOutcome, { kind: 'child' }>): Promise<AttemptOutcome> {
+    try {
+      const child = await this.env.startChild(this.run, { nodeId: begun.nodeId, key: childKey(this.run.runId, begun) }, o);
+      const ended = child.status === 'COMPLETED' || child.status === 'FAILED' || child.status === 'CANCELLED';
+      return { kind: 'child-started', childRunId: child.runId, flowId: o.flowId, version: o.version, ...(ended ? { ended: child } : {}) };
+    } catch (err) {
+      return { kind: 'error', error: toErrorRecord(err, 'CHILD_START_FAILED') };
+    }
   }
 
   private async attempt(node: FlowDefinition['nodes'][string], ctx: ReturnType<typeof buildContext>, controller: AbortController, begun: BegunAttempt): Promise<Completion> {
@@ -263,12 +293,16 @@ class RunDriver {
     } finally {
       untrack();
     }
+    if (outcome.kind === 'child' && !controller.signal.aborted) outcome = await this.startChild(begun, outcome);
     return {
       finished: { ...begun, outcome, durationMs: this.env.now() - started, idemKey, cached },
       abandoned: controller.signal.reason instanceof AbandonedAttempt,
     };
   }
 }
+
+/** The child's idempotency key: one child per attempt name (an interrupted attempt's re-run finds the same child). */
+const childKey = (runId: string, begun: BegunAttempt) => `child:${runId}:${begun.attemptKey}${begun.itemIndex === undefined ? '' : `:${begun.itemIndex}`}`;
 
 const keyOf = (a: { branchId: string; itemIndex?: number }) => (a.itemIndex === undefined ? a.branchId : `${a.branchId}#${a.itemIndex}`);
 

@@ -8,12 +8,47 @@ import { toErrorRecord, type ErrorRecord } from '../errors.js';
 import type { FlowContext, NodeDefinition, NodeResult } from '../definitions/types.js';
 import { unstorableTextReason } from './json.js';
 import { isPlainObject } from './merge.js';
+import { MAX_RETRY_DELAY_MS } from '../definitions/types.js';
 import { RESERVED_STATE_KEYS } from './reserved-keys.js';
 
 export type AttemptOutcome =
   | { kind: 'ok'; output: unknown; patch: Record<string, unknown> | undefined }
-  | { kind: 'wait'; output: unknown; patch: Record<string, unknown> | undefined; reason?: string; until?: string }
-  | { kind: 'error'; error: ErrorRecord };
+  | {
+      kind: 'wait';
+      output: unknown;
+      patch: Record<string, unknown> | undefined;
+      reason?: string;
+      until?: string;
+      event?: { name: string; key: string | null; timeoutMs?: number };
+    }
+  | { kind: 'error'; error: ErrorRecord }
+  /** The handler asked for a child run; the driver starts it (`child-started`) before committing. */
+  | { kind: 'child'; flowId: string; version: string; input: unknown; tenantId?: string }
+  | {
+      kind: 'child-started';
+      childRunId: string;
+      flowId: string;
+      version: string;
+      /** The child had already ended (it was started by an interrupted attempt of the same name). */
+      ended?: import('../storage/types.js').FlowRunRecord;
+    };
+
+/** Event names: what `sendEvent` and a wait's `event.name` accept. */
+export const EVENT_NAME_PATTERN = /^[A-Za-z0-9_.:\/-]{1,200}$/;
+/** Longest event key. */
+export const MAX_EVENT_KEY_LENGTH = 512;
+
+/** Why an event name / key is not acceptable (null when it is). */
+export function eventNameProblem(name: unknown): string | null {
+  if (typeof name !== 'string') return `must be a string, got ${describe(name)}`;
+  return EVENT_NAME_PATTERN.test(name) ? null : 'must be 1 to 200 characters among letters, digits and _ . : / -';
+}
+
+export function eventKeyProblem(key: unknown): string | null {
+  if (typeof key !== 'string') return `must be a string, got ${describe(key)}`;
+  if (key.length === 0 || key.length > MAX_EVENT_KEY_LENGTH) return `must be 1 to ${MAX_EVENT_KEY_LENGTH} characters`;
+  return unstorableTextReason(key);
+}
 
 export class CancelledAttempt extends Error {
   constructor() {
@@ -92,7 +127,22 @@ export function checkNodeResult(nodeId: string, result: unknown): AttemptOutcome
         const problem = text === undefined ? null : unstorableTextReason(text);
         if (problem) return bad(`wait ${name} ${problem}`);
       }
-      return { kind: 'wait', output: r.output, patch: r.patch as Record<string, unknown> | undefined, reason: r.reason, until: r.until };
+      let event: { name: string; key: string | null; timeoutMs?: number } | undefined;
+      if (r.event !== undefined) {
+        const e = r.event as Record<string, unknown>;
+        if (!isPlainObject(e)) return bad(`wait event must be an object like { name, key?, timeoutMs? }, got ${describe(e)}`);
+        const nameProblem = eventNameProblem(e.name);
+        if (nameProblem) return bad(`wait event.name ${nameProblem}`);
+        const keyProblem = e.key === undefined ? null : eventKeyProblem(e.key);
+        if (keyProblem) return bad(`wait event.key ${keyProblem}`);
+        const timeout = e.timeoutMs;
+        if (timeout !== undefined && !(typeof timeout === 'number' && Number.isFinite(timeout) && timeout > 0 && timeout <= MAX_RETRY_DELAY_MS)) {
+          return bad('wait event.timeoutMs must be a number of milliseconds > 0 (at most one year)');
+        }
+        if (r.until !== undefined) return bad('a wait has either until (a timer) or event, not both');
+        event = { name: e.name as string, key: (e.key as string | undefined) ?? null, ...(timeout === undefined ? {} : { timeoutMs: timeout as number }) };
+      }
+      return { kind: 'wait', output: r.output, patch: r.patch as Record<string, unknown> | undefined, reason: r.reason, until: r.until, event };
     case 'error': {
       const e = r.error as Partial<ErrorRecord> | undefined;
       if (!isPlainObject(e) || typeof e.code !== 'string' || typeof e.message !== 'string') {
@@ -101,8 +151,17 @@ export function checkNodeResult(nodeId: string, result: unknown): AttemptOutcome
       if (e.retryable !== undefined && typeof e.retryable !== 'boolean') return bad('error.retryable must be a boolean');
       return { kind: 'error', error: { code: e.code, message: e.message, retryable: e.retryable ?? true } };
     }
+    case 'child': {
+      const c = r as Record<string, unknown>;
+      if (typeof c.flowId !== 'string' || c.flowId === '' || typeof c.version !== 'string' || c.version === '') {
+        return bad('a child result needs flowId and version (non-empty strings)');
+      }
+      if (c.tenantId !== undefined && (typeof c.tenantId !== 'string' || c.tenantId === '')) return bad('child tenantId must be a non-empty string');
+      if (c.patch !== undefined || c.output !== undefined) return bad('a child result takes no patch or output (the child\'s outputs become the output)');
+      return { kind: 'child', flowId: c.flowId, version: c.version, input: c.input === undefined ? null : c.input, tenantId: c.tenantId as string | undefined };
+    }
     default:
-      return bad(`status must be 'ok', 'error' or 'wait', got ${describe(r.status)}`);
+      return bad(`status must be 'ok', 'error', 'wait' or 'child', got ${describe(r.status)}`);
   }
 }
 

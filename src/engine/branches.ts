@@ -44,6 +44,7 @@ function branchDue(b: BranchRecord): string | null | undefined {
       return b.dueAt;
     case 'RUNNING':
       return b.map ? mapDue(b.map) : null;
+    // WAITING: a timer, an event wait's timeout, or never by itself (a manual resume, a child run).
     case 'WAITING':
       return b.dueAt ?? undefined;
     default:
@@ -55,7 +56,8 @@ function mapDue(map: MapProgress): string | null | undefined {
   if (mapRoom(map) > 0) return null;
   let best: string | null | undefined;
   for (const item of map.items) {
-    const due = item.status === 'RUNNING' ? null : item.status === 'FAILED' ? undefined : item.dueAt;
+    // An item waiting for its child run is due when the child's end arrives (in the inbox), not by time.
+    const due = item.status === 'RUNNING' ? null : item.status === 'FAILED' || item.status === 'WAITING' ? undefined : item.dueAt;
     if (due === null) return null;
     if (due !== undefined && (best === undefined || best === null || Date.parse(due) < Date.parse(best))) best = due;
   }
@@ -83,7 +85,8 @@ export function summarize(branches: readonly BranchRecord[], failed: { nodeId: s
   };
   if (failed) return { ...base, status: 'FAILED', nextAttemptAt: null, waitReason: null };
   if (branches.length === 0) return { ...base, status: 'COMPLETED', nextAttemptAt: null, waitReason: null };
-  const active = branches.some((b) => b.status === 'READY' || b.status === 'RUNNING' || b.status === 'RETRY');
+  // A map whose unfinished items all wait for child runs waits too.
+  const active = branches.some((b) => b.status === 'READY' || b.status === 'RETRY' || (b.status === 'RUNNING' && (!b.map || mapDue(b.map) !== undefined)));
   let earliest: string | null | undefined;
   let now = false;
   for (const b of branches) {
@@ -125,10 +128,8 @@ export function canReach(def: FlowDefinition, from: string, to: string): boolean
 
 /** A fresh READY branch state at `nodeId` (entering a node resets its attempt counters). */
 export function enterNode(b: BranchRecord, nodeId: string): BranchRecord {
-  const { map: _map, resumePayload: _payload, joined: _joined, ...rest } = b;
-  void _map;
-  void _payload;
-  void _joined;
+  const { map: _map, resumePayload: _payload, joined: _joined, waitId: _waitId, event: _event, child: _child, waitTimedOut: _timedOut, ...rest } = b;
+  void [_map, _payload, _joined, _waitId, _event, _child, _timedOut];
   return { ...rest, nodeId, status: 'READY', attempt: 0, recoveries: 0, dueAt: null, waitReason: null, error: null };
 }
 

@@ -45,6 +45,7 @@ export function buildContext(env: ContextEnv, run: FlowRunRecord, f: ContextFiel
       attempt: f.attempt,
       branchId: f.branchId,
       ...(f.itemIndex === undefined ? {} : { itemIndex: f.itemIndex }),
+      ...(f.waitTimedOut ? { waitTimedOut: true } : {}),
     },
     signal: f.signal ?? NEVER_ABORTED,
     services: env.services,

@@ -1,11 +1,12 @@
 /**
  * The engine's ways of driving one run from outside a worker: `tick` (one round), `resumeRun`,
  * and `runToCompletion`. Each locks first and reads without the lock only when another holder
- * has it.
+ * has it. `resumeRun` never needs the lock: it writes the run's inbox, then applies the resume
+ * itself when the run is free (otherwise its holder, or the next, does).
  */
 import { AmbiguousResumeError, InvalidRunStateError, LockBusyError, RunNotFoundError } from '../errors.js';
 import type { FlowRunStatus } from '../definitions/types.js';
-import type { FlowRunRecord, FlowStorage, JsonText, RunLease } from '../storage/types.js';
+import type { BranchRecord, FlowRunRecord, FlowStorage, JsonText, RunLease } from '../storage/types.js';
 import { advanceRun, isTimerDue, type StepEnv } from './advance.js';
 import type { Clock } from './clock.js';
 import type { DefinitionRegistry } from './registry.js';
@@ -19,29 +20,16 @@ export interface DriveHost {
 
 export const RESTING: ReadonlySet<FlowRunStatus> = new Set(['COMPLETED', 'FAILED', 'CANCELLED']);
 
-/** Resting, or waiting with nothing due: `tick` returns such a run as it is. */
-function idleForTick(run: FlowRunRecord): boolean {
-  return RESTING.has(run.status) || (run.status === 'WAITING' && !isTimerDue(run));
+/** Something in the run can be done now by whoever holds it: a due attempt, a due timer, an inbox entry. */
+function hasWorkNow(run: FlowRunRecord): boolean {
+  if (RESTING.has(run.status)) return false;
+  return run.hasInbox || isTimerDue(run) || (run.status === 'RUNNING' && run.dueInMs <= 0);
 }
 
 export async function mustGetRun(host: DriveHost, runId: string): Promise<FlowRunRecord> {
   const run = await host.storage.getRun(runId);
   if (!run) throw new RunNotFoundError(runId);
   return run;
-}
-
-export async function lockOrThrow(host: DriveHost, runId: string): Promise<RunLease> {
-  const lease = await host.storage.lockRun(runId);
-  if (!lease) {
-    const exists = await host.storage.getRun(runId);
-    if (!exists) throw new RunNotFoundError(runId);
-    throw new LockBusyError(runId);
-  }
-  if (!lease.run) {
-    await lease.release();
-    throw new RunNotFoundError(runId);
-  }
-  return lease;
 }
 
 /** The definition of the locked run, or the lease released and FlowNotFoundError thrown. */
@@ -52,82 +40,111 @@ async function definitionFor(host: DriveHost, lease: RunLease, run: FlowRunRecor
   return host.registry.require(run.flowId, run.flowVersion);
 }
 
+/** One round of the run under its lock: `tick` (waits for a due retry; returns a resting or waiting run as it is). */
 export async function tickRun(host: DriveHost, runId: string): Promise<FlowRunRecord> {
   for (;;) {
     const lease = await host.storage.lockRun(runId);
-    if (!lease) {
-      const run = await mustGetRun(host, runId);
-      if (idleForTick(run)) return run;
-      if (run.status === 'RUNNING' && run.dueInMs > 0) {
-        await host.clock.sleep(run.dueInMs);
-        continue;
-      }
-      throw new LockBusyError(runId);
+    const run = lease ? lease.run : await mustGetRun(host, runId);
+    if (!run) {
+      await lease?.release();
+      throw new RunNotFoundError(runId);
     }
-    const locked = lease.run;
-    if (!locked || idleForTick(locked) || (locked.status === 'RUNNING' && locked.dueInMs > 0)) {
-      await lease.release();
-      if (!locked) throw new RunNotFoundError(runId);
-      if (idleForTick(locked)) return locked;
-      await host.clock.sleep(locked.dueInMs);
+    if (lease && hasWorkNow(run)) {
+      const def = await definitionFor(host, lease, run);
+      return (await advanceRun(lease, def, host.stepEnv, { maxSteps: 1 })).run;
+    }
+    await lease?.release();
+    if (run.status === 'RUNNING' && run.dueInMs > 0) {
+      await host.clock.sleep(run.dueInMs);
       continue;
+    }
+    if (!lease && hasWorkNow(run)) throw new LockBusyError(runId);
+    return run;
+  }
+}
+
+/** How long `resumeRun` tries to take a busy run to apply its resume itself, before leaving it to the holder. */
+const RESUME_LOCK_TRIES_MS = [0, 2, 5, 10, 20, 40];
+
+/**
+ * Resumes the WAITING branch at `nodeId` (or the only one waiting). The answer goes into the run's
+ * inbox — one per wait, so of concurrent resumes of one wait exactly one is taken — and is applied
+ * here, with the resumed node's next attempt, when the run is free; while another holder has the
+ * run it applies it (or the next holder does), and the run is returned as it is.
+ */
+export async function resumeWaitingRun(host: DriveHost, runId: string, resume: { payload: JsonText; nodeId?: string }): Promise<FlowRunRecord> {
+  const run = await mustGetRun(host, runId);
+  const branch = waitingBranch(run, resume.nodeId);
+  const taken = await host.storage.addToInbox({ runId, kind: 'resume', waitId: branch.waitId ?? 0, branchId: branch.branchId, payload: resume.payload });
+  if (!taken) throw new InvalidRunStateError(runId, run.status, `resume the wait at node "${branch.nodeId}" of`, 'a wait not already resumed (another resume of it came first)');
+  for (const ms of RESUME_LOCK_TRIES_MS) {
+    if (ms > 0) await new Promise((r) => setTimeout(r, ms));
+    const lease = await host.storage.lockRun(runId);
+    if (!lease) continue;
+    const locked = lease.run;
+    if (!locked || !hasWorkNow(locked)) {
+      // Another holder applied it meanwhile.
+      await lease.release();
+      return locked ?? mustGetRun(host, runId);
     }
     const def = await definitionFor(host, lease, locked);
     return (await advanceRun(lease, def, host.stepEnv, { maxSteps: 1 })).run;
   }
+  return mustGetRun(host, runId);
 }
 
-/**
- * Resumes the WAITING branch at `nodeId` (or the only WAITING branch): its node runs again with
- * the payload, in this call. Several waiting branches and no `nodeId` is an AmbiguousResumeError.
- */
-export async function resumeWaitingRun(
-  host: DriveHost,
-  runId: string,
-  resume: { payload: unknown; eventPayload: JsonText; nodeId?: string },
-): Promise<FlowRunRecord> {
-  const lease = await lockOrThrow(host, runId);
-  try {
-    const run = lease.run!;
-    const waiting = run.status === 'RUNNING' || run.status === 'WAITING' ? run.branches.filter((b) => b.status === 'WAITING') : [];
-    if (waiting.length === 0) throw new InvalidRunStateError(runId, run.status, 'resume', 'WAITING');
-    const candidates = resume.nodeId === undefined ? waiting : waiting.filter((b) => b.nodeId === resume.nodeId);
-    if (candidates.length === 0) {
-      throw new InvalidRunStateError(runId, run.status, `resume node "${resume.nodeId}" of`, `a branch waiting there (waiting: ${waiting.map((b) => `"${b.nodeId}"`).join(', ')})`);
-    }
-    if (resume.nodeId === undefined && candidates.length > 1) throw new AmbiguousResumeError(runId, waiting.map((b) => ({ branchId: b.branchId, nodeId: b.nodeId, waitReason: b.waitReason })));
-    const def = host.registry.require(run.flowId, run.flowVersion);
-    const branchId = candidates[0]!.branchId;
-    // The resumed node's attempt begins in the same commit as the resume.
-    return (await advanceRun(lease, def, host.stepEnv, { maxSteps: 1, prepare: (d) => d.resume(branchId, resume.payload, resume.eventPayload) })).run;
-  } finally {
-    await lease.release();
+/** The branch a resume is for; the typed errors of `resumeRun` when there is none, or no way to choose. */
+function waitingBranch(run: FlowRunRecord, nodeId: string | undefined): BranchRecord {
+  const live = run.status === 'RUNNING' || run.status === 'WAITING';
+  // A branch waiting for its child run is answered by the child, not by a resume.
+  const waiting = live ? run.branches.filter((b) => b.status === 'WAITING' && !b.child) : [];
+  if (waiting.length === 0) throw new InvalidRunStateError(run.runId, run.status, 'resume', 'WAITING');
+  const candidates = nodeId === undefined ? waiting : waiting.filter((b) => b.nodeId === nodeId);
+  if (candidates.length === 0) {
+    throw new InvalidRunStateError(run.runId, run.status, `resume node "${nodeId}" of`, `a branch waiting there (waiting: ${waiting.map((b) => `"${b.nodeId}"`).join(', ')})`);
   }
+  if (nodeId === undefined && candidates.length > 1) {
+    throw new AmbiguousResumeError(run.runId, waiting.map((b) => ({ branchId: b.branchId, nodeId: b.nodeId, waitReason: b.waitReason })));
+  }
+  return candidates[0]!;
+}
+
+/** Child runs that branches or map items of `run` wait for. */
+function awaitedChildren(run: FlowRunRecord): string[] {
+  const ids: string[] = [];
+  for (const b of run.branches) {
+    if (b.status === 'WAITING' && b.child) ids.push(b.child.runId);
+    for (const item of b.map?.items ?? []) if (item.status === 'WAITING' && item.child) ids.push(item.child.runId);
+  }
+  return ids;
 }
 
 /**
- * Drives the run until it rests (or waits for a person): `known` is the run as last seen when it
- * says what to do without the lock (sleep, return); otherwise the next move is to lock it.
+ * Drives the run until it rests (or waits for a person or an event): `known` is the run as last
+ * seen when it says what to do without the lock (sleep, return); otherwise the next move is to
+ * lock it. Child runs it waits for are driven the same way, in this call.
  */
-export async function driveToRest(host: DriveHost, runId: string, options: { maxWaitMs?: number }): Promise<FlowRunRecord> {
+export async function driveToRest(host: DriveHost, runId: string, options: { maxWaitMs?: number }, depth = 0): Promise<FlowRunRecord> {
   let busyDelay = 5;
   let known: FlowRunRecord | null = null;
   for (;;) {
-    if (known) {
+    if (known && !hasWorkNow(known)) {
       if (RESTING.has(known.status)) return known;
-      if (known.status === 'WAITING') {
-        if (known.nextAttemptAt === null) return known;
-        if (!isTimerDue(known)) {
-          if (options.maxWaitMs !== undefined && known.dueInMs > options.maxWaitMs) return known;
-          await host.clock.sleep(known.dueInMs);
-          known = null;
-          continue;
-        }
-      } else if (known.dueInMs > 0) {
-        await host.clock.sleep(known.dueInMs);
-        known = null;
+      const children = depth < 64 ? awaitedChildren(known) : [];
+      if (children.length > 0) {
+        // Drive the children; their ends land in this run's inbox.
+        const ends = await Promise.all(children.map((id) => driveToRest(host, id, options, depth + 1)));
+        known = await mustGetRun(host, runId);
+        if (hasWorkNow(known)) continue;
+        if (ends.some((c) => !RESTING.has(c.status))) return known; // a child waits for a person or an event
         continue;
       }
+      const dueInMs = known.status === 'WAITING' ? (known.nextAttemptAt === null ? null : known.dueInMs) : known.dueInMs;
+      if (dueInMs === null) return known;
+      if (options.maxWaitMs !== undefined && dueInMs > options.maxWaitMs) return known;
+      await host.clock.sleep(dueInMs);
+      known = null;
+      continue;
     }
     const lease = await host.storage.lockRun(runId);
     if (!lease) {
@@ -139,7 +156,7 @@ export async function driveToRest(host: DriveHost, runId: string, options: { max
     }
     busyDelay = 5;
     const locked = lease.run;
-    if (!locked || !(isTimerDue(locked) || (locked.status === 'RUNNING' && locked.dueInMs <= 0))) {
+    if (!locked || !hasWorkNow(locked)) {
       // Nothing to do under the lock (it moved since we last saw it): decide from what it is now.
       await lease.release();
       if (!locked) throw new RunNotFoundError(runId);

@@ -17,12 +17,15 @@ import { systemClock, type Clock } from './clock.js';
 import { DEFAULT_MAX_JSON_BYTES, serializeJson, unstorableTextReason } from './json.js';
 import { isPlainObject } from './merge.js';
 import { DefinitionRegistry, flowKey } from './registry.js';
-import { CancelledAttempt } from './attempt.js';
+import { CancelledAttempt, eventKeyProblem, eventNameProblem } from './attempt.js';
 import type { StepEnv } from './advance.js';
 import { firstBranch } from './branches.js';
 import { FlowEvents } from './events.js';
 import { assertNoReservedStateKeys } from './reserved-keys.js';
 import { FlowWorker, type WorkerOptions } from '../worker/worker.js';
+
+const DEFAULT_EVENT_RETENTION_MS = 7 * 24 * 60 * 60 * 1000;
+const DEFAULT_MAX_CHILD_DEPTH = 16;
 
 export interface FlowEngineOptions {
   /** Where runs live. Default: Postgres at `databaseUrl`/`DATABASE_URL` if set, else memory (not durable). */
@@ -37,6 +40,10 @@ export interface FlowEngineOptions {
   maxJsonBytes?: number;
   /** Interrupted attempts tolerated at one node before the run fails with POISON_PILL (default 3). */
   maxRecoveries?: number;
+  /** How long sent events are kept for runs that reach their wait later (default 7 days). */
+  eventRetentionMs?: number;
+  /** Deepest nesting of child runs (a child of a child … of a top-level run); deeper is refused (default 16). */
+  maxChildDepth?: number;
 }
 
 export interface StartRunArgs {
@@ -79,6 +86,8 @@ export class FlowEngine extends FlowEvents {
   /** @internal used by the worker */
   readonly stepEnv: StepEnv;
   private readonly inflight = new Map<string, Set<AbortController>>();
+  private readonly eventRetentionMs: number;
+  private readonly maxChildDepth: number;
   private initPromise?: Promise<void>;
   private closed = false;
 
@@ -91,6 +100,10 @@ export class FlowEngine extends FlowEvents {
     const maxRecoveries = options.maxRecoveries ?? 3;
     if (!Number.isInteger(maxJsonBytes) || maxJsonBytes < 16) throw new InvalidArgumentError('FlowEngine: maxJsonBytes must be an integer >= 16');
     if (!Number.isInteger(maxRecoveries) || maxRecoveries < 0) throw new InvalidArgumentError('FlowEngine: maxRecoveries must be an integer >= 0');
+    this.eventRetentionMs = options.eventRetentionMs ?? DEFAULT_EVENT_RETENTION_MS;
+    this.maxChildDepth = options.maxChildDepth ?? DEFAULT_MAX_CHILD_DEPTH;
+    if (!(Number.isFinite(this.eventRetentionMs) && this.eventRetentionMs > 0)) throw new InvalidArgumentError('FlowEngine: eventRetentionMs must be a number > 0');
+    if (!Number.isInteger(this.maxChildDepth) || this.maxChildDepth < 0) throw new InvalidArgumentError('FlowEngine: maxChildDepth must be an integer >= 0');
     this.stepEnv = {
       services: options.services,
       maxJsonBytes,
@@ -98,6 +111,9 @@ export class FlowEngine extends FlowEvents {
       now: () => this.clock.now(),
       sleep: (ms, signal) => this.clock.sleep(ms, signal),
       loadMap: (runId, key) => this.storage.getMapValues(runId, key),
+      readInbox: (runId) => this.storage.getInbox(runId),
+      readRun: (runId) => this.storage.getRun(runId),
+      startChild: (parent, at, child) => this.startChildRun(parent, at, child),
       lookupIdempotent: (key) => this.storage.getIdempotencyRecord(key),
       trackAttempt: (runId, controller) => this.trackAttempt(runId, controller),
       onCommitted: (run, events) => this.emitCommitted(run, events),
@@ -169,24 +185,48 @@ export class FlowEngine extends FlowEvents {
   }
 
   /**
-   * Resumes a waiting branch: its node runs again (in this call) and sees the payload at
-   * `ctx.state._resumePayload`. With several branches waiting, `nodeId` says which one
-   * (without it, an AmbiguousResumeError lists them).
+   * Resumes a waiting branch: its node runs again and sees the payload at
+   * `ctx.state._resumePayload`. With several branches waiting, `nodeId` says which one (without
+   * it, an AmbiguousResumeError lists them). Never fails because a worker holds the run: the
+   * resume is written to the run's inbox and applied by whoever holds the run (here, when it is
+   * free — then the resumed node has run once when this returns). Of concurrent resumes of one
+   * wait exactly one is taken; the others fail with INVALID_RUN_STATE.
    */
   async resumeRun(runId: string, payload?: unknown, options: { nodeId?: string } = {}): Promise<FlowRunRecord> {
     requireString('resumeRun', 'runId', runId);
     if (!isPlainObject(options)) throw new InvalidArgumentError('resumeRun: options must be an object like { nodeId }');
     optionalString('resumeRun', 'nodeId', options.nodeId);
-    const limits = { maxBytes: this.stepEnv.maxJsonBytes };
-    const payloadText = serializeJson(payload === undefined ? null : payload, { what: 'resume payload', ...limits });
+    const entry = serializeJson(payload === undefined ? {} : { payload }, { what: 'resume payload', maxBytes: this.stepEnv.maxJsonBytes });
     await this.ready();
-    return resumeWaitingRun(this, runId, {
-      // No payload: the node sees none (a resume that only says "go on").
-      payload: payload === undefined ? undefined : JSON.parse(payloadText),
-      eventPayload: serializeJson({ payload: JSON.parse(payloadText) }, { what: 'resume payload', ...limits }),
-      nodeId: options.nodeId,
-    });
+    return resumeWaitingRun(this, runId, { payload: entry, nodeId: options.nodeId });
   }
+
+  /**
+   * Sends an event: it is stored (for `eventRetentionMs`), and every run branch waiting for its
+   * name (and key) is resumed with the payload at `ctx.state._resumePayload`, each exactly once.
+   * A run that reaches a wait for it later — but was created before it was sent — receives it then.
+   */
+  async sendEvent(args: { name: string; key?: string; payload?: unknown }): Promise<{ eventId: string; delivered: number }> {
+    if (!isPlainObject(args)) throw new InvalidArgumentError('sendEvent: expected { name, key?, payload? }');
+    const nameProblem = eventNameProblem(args.name);
+    if (nameProblem) throw new InvalidArgumentError(`sendEvent: name ${nameProblem}`);
+    const keyProblem = args.key === undefined ? null : eventKeyProblem(args.key);
+    if (keyProblem) throw new InvalidArgumentError(`sendEvent: key ${keyProblem}`);
+    const payload = serializeJson(args.payload === undefined ? null : args.payload, { what: 'event payload', maxBytes: this.stepEnv.maxJsonBytes });
+    await this.ready();
+    const sent = await this.storage.sendEvent({ eventId: randomUUID(), name: args.name, key: args.key ?? null, payload });
+    await this.pruneEventsNow(sent.sentAt);
+    return { eventId: sent.eventId, delivered: sent.delivered.length };
+  }
+
+  /** Drops events past their retention, a bounded batch at a time and at most once a minute. */
+  private async pruneEventsNow(now: Date): Promise<void> {
+    if (now.getTime() - this.lastEventPrune < 60_000) return;
+    this.lastEventPrune = now.getTime();
+    await this.storage.pruneEvents(new Date(now.getTime() - this.eventRetentionMs), 1000).catch(() => 0);
+  }
+
+  private lastEventPrune = 0;
 
   /** Cancels a RUNNING or WAITING run; an attempt in flight in this process sees `ctx.signal` abort. */
   async cancelRun(runId: string, reason?: string): Promise<FlowRunRecord> {
@@ -200,6 +240,61 @@ export class FlowEngine extends FlowEvents {
     if (run.status === 'COMPLETED' || run.status === 'FAILED') throw new InvalidRunStateError(runId, run.status, 'cancel', 'RUNNING or WAITING');
     for (const controller of this.inflight.get(runId) ?? []) controller.abort(new CancelledAttempt());
     this.emit('run:cancelled', { run });
+    await this.cancelChildren(runId, message);
+    return run;
+  }
+
+  /** Cancels the unfinished children of a cancelled run, and theirs. */
+  private async cancelChildren(parentRunId: string, reason: string): Promise<void> {
+    let cursor: string | undefined;
+    do {
+      const page = await this.storage.listRuns({ parentRunId, status: ['RUNNING', 'WAITING'], limit: 1000, cursor });
+      for (const child of page.runs) {
+        await this.cancelRun(child.runId, `parent run ${parentRunId} was cancelled: ${reason}`).catch((err: unknown) => {
+          if (!(err instanceof InvalidRunStateError)) throw err; // it ended meanwhile
+        });
+      }
+      cursor = page.nextCursor ?? undefined;
+    } while (cursor);
+  }
+
+  /**
+   * Starts the child run a node asked for (see StepEnv.startChild): the flow must be registered
+   * here, and the nesting within `maxChildDepth`. The key makes it once per attempt name.
+   */
+  private async startChildRun(
+    parent: FlowRunRecord,
+    at: { nodeId: string; key: string },
+    child: { flowId: string; version: string; input: unknown; tenantId?: string },
+  ): Promise<FlowRunRecord> {
+    const def = this.registry.get(child.flowId, child.version);
+    if (!def) throw FlowError.nonRetryable('CHILD_FLOW_NOT_FOUND', `Node "${at.nodeId}" asked for a child run of ${flowKey(child.flowId, child.version)}, which is not registered with this engine`);
+    let depth = 1;
+    for (let up = parent.parentRunId; up !== null; depth++) {
+      if (depth > this.maxChildDepth) {
+        throw FlowError.nonRetryable('CHILD_DEPTH_EXCEEDED', `Node "${at.nodeId}": a child run would be nested ${depth + 1} deep, over maxChildDepth ${this.maxChildDepth} (runaway recursion?)`);
+      }
+      up = (await this.storage.getRun(up))?.parentRunId ?? null;
+    }
+    if (depth > this.maxChildDepth) {
+      throw FlowError.nonRetryable('CHILD_DEPTH_EXCEEDED', `Node "${at.nodeId}": a child run would be nested ${depth} deep, over maxChildDepth ${this.maxChildDepth}`);
+    }
+    const input = serializeJson(child.input, { what: 'child input', nodeId: at.nodeId, maxBytes: this.stepEnv.maxJsonBytes });
+    const { run, created } = await this.storage.createRun({
+      runId: randomUUID(),
+      flowId: def.flowId,
+      flowVersion: def.version,
+      tenantId: child.tenantId ?? parent.tenantId,
+      idempotencyKey: at.key,
+      currentNodeId: def.entry,
+      input,
+      state: '{}' as JsonText,
+      branches: JSON.stringify([firstBranch(def.entry)]) as JsonText,
+      parentRunId: parent.runId,
+      parentNodeId: at.nodeId,
+      events: [{ type: 'RUN_STARTED', nodeId: def.entry, branchId: 'b1', payload: JSON.stringify({ parentRunId: parent.runId, parentNodeId: at.nodeId }) as JsonText }],
+    });
+    if (created) this.emit('run:started', { run });
     return run;
   }
 

@@ -17,7 +17,7 @@
  */
 import { FlowError, SerializationError, toErrorRecord, type ErrorRecord } from '../errors.js';
 import { DEFAULT_FOREACH_CONCURRENCY, type FlowContext, type FlowDefinition, type NodeDefinition } from '../definitions/types.js';
-import type { BranchRecord, FlowRunRecord, JsonText, MapItemRecord, NewEvent, NodeValueWrite, Transition } from '../storage/types.js';
+import type { BranchRecord, EventWait, FlowRunRecord, InboxEntry, JsonText, MapItemRecord, NewEvent, NodeValueWrite, Transition } from '../storage/types.js';
 import type { AttemptOutcome } from './attempt.js';
 import { retryDelayMs } from './backoff.js';
 import { canReach, enterNode, failedBranch, isDue, isLive, mapRoom, newItem, summarize } from './branches.js';
@@ -40,7 +40,8 @@ export interface FinishedAttempt {
   itemIndex?: number;
   attempt: number;
   outcome: AttemptOutcome;
-  durationMs: number;
+  /** Null for an outcome that is not an attempt's own (a child run's end). */
+  durationMs: number | null;
   idemKey?: string;
   /** The result came from a committed idempotency record, not the handler. */
   cached: boolean;
@@ -52,6 +53,8 @@ export interface BegunAttempt {
   nodeId: string;
   attempt: number;
   itemIndex?: number;
+  /** Names this attempt across an interruption (the re-run of an interrupted attempt keeps it): a child run is started once per key. */
+  attemptKey: number;
 }
 
 /** Where a map's item values are kept: per branch and node, so two branches never share them. */
@@ -95,6 +98,11 @@ export class RunDraft {
   readonly begun: BegunAttempt[] = [];
   /** Branches this transition removed while they may have attempts in flight (joins, failure). */
   readonly stopped: string[] = [];
+  /** Inbox entries applied, event waits registered / ended, events received: written with the transition. */
+  private readonly consumed: number[] = [];
+  private readonly addWaits: EventWait[] = [];
+  private readonly endWaits: Array<{ branchId: string; waitId: number }> = [];
+  private readonly receipts: string[] = [];
   /** Maps this transition started, and item outputs it recorded, for the driver's cache. */
   readonly mapsStarted: Array<{ branchId: string; nodeId: string; items: unknown[] }> = [];
   readonly itemOutputs: Array<{ branchId: string; index: number; value: unknown }> = [];
@@ -128,7 +136,7 @@ export class RunDraft {
 
   /** True when committing would change nothing. */
   get empty(): boolean {
-    return this.events.length === 0 && !this.stateChanged && this.values.length === 0;
+    return this.events.length === 0 && !this.stateChanged && this.values.length === 0 && this.consumed.length === 0;
   }
 
   // ---- recovery, timers, resumes ---------------------------------------------------------
@@ -153,21 +161,63 @@ export class RunDraft {
     }
   }
 
-  /** Every WAITING branch whose timer is due goes on (re-running its node). */
+  /**
+   * Every WAITING branch whose timer is due goes on (re-running its node); an event wait whose
+   * `timeoutMs` passed goes on with `ctx.meta.waitTimedOut`.
+   */
   wakeDueTimers(): void {
     for (const b of this.branches) {
-      if (b.status === 'WAITING' && b.dueAt !== null && isDue(b.dueAt, this.nowMs)) {
-        Object.assign(b, { status: 'READY', dueAt: null, waitReason: null, attempt: 0, recoveries: 0 });
+      if (b.status !== 'WAITING' || b.dueAt === null || !isDue(b.dueAt, this.nowMs)) continue;
+      if (b.event) {
+        this.endWaits.push({ branchId: b.branchId, waitId: b.waitId ?? 0 });
+        this.wake(b, { waitTimedOut: true });
+        this.events.push({ type: 'RUN_RESUMED', nodeId: b.nodeId, branchId: b.branchId, payload: JSON.stringify({ timer: true, waitTimedOut: true }) as JsonText });
+      } else {
+        this.wake(b, {});
         this.events.push({ type: 'RUN_RESUMED', nodeId: b.nodeId, branchId: b.branchId, payload: JSON.stringify({ timer: true }) as JsonText });
       }
     }
   }
 
-  /** A manual resume of the WAITING branch `branchId`: its node runs again with the payload. */
-  resume(branchId: string, payload: unknown, eventPayload: JsonText): void {
-    const b = this.branches.find((x) => x.branchId === branchId)!;
-    Object.assign(b, { status: 'READY', dueAt: null, waitReason: null, attempt: 0, recoveries: 0, resumePayload: payload });
-    this.events.push({ type: 'RUN_RESUMED', nodeId: b.nodeId, branchId, payload: eventPayload });
+  /** A WAITING branch goes on: its node runs again (seeing `resumePayload`, when given). */
+  private wake(b: BranchRecord, how: { resumePayload?: unknown; waitTimedOut?: boolean }): void {
+    delete b.event;
+    delete b.waitId;
+    delete b.resumePayload;
+    delete b.waitTimedOut;
+    Object.assign(b, { status: 'READY', dueAt: null, waitReason: null, attempt: 0, recoveries: 0 }, how);
+  }
+
+  /**
+   * Applies the run's inbox: resumes and events answer the wait they name (an answer to a wait
+   * that is over is dropped), a child's end finishes the node or item that waited for it
+   * (`children` holds the ended child runs). Every entry is consumed by this transition.
+   */
+  applyInbox(entries: readonly InboxEntry[], children: ReadonlyMap<string, FlowRunRecord>): void {
+    for (const e of entries) {
+      if (this.failed) return;
+      this.consumed.push(e.id);
+      if (e.kind === 'child') {
+        const { childRunId } = e.payload as { childRunId: string };
+        const child = children.get(childRunId);
+        if (child) this.childEnded(child);
+        continue;
+      }
+      const b = this.branches.find((x) => x.branchId === e.branchId && x.status === 'WAITING' && !x.child && (x.waitId ?? 0) === e.waitId);
+      if (!b) continue;
+      if (b.event) this.endWaits.push({ branchId: b.branchId, waitId: e.waitId ?? 0 });
+      if (e.kind === 'resume') {
+        // `{ payload }`, or `{}` for a resume without one (the node then sees no payload).
+        const resume = e.payload as { payload?: unknown };
+        this.events.push({ type: 'RUN_RESUMED', nodeId: b.nodeId, branchId: b.branchId, payload: JSON.stringify({ payload: resume.payload ?? null }) as JsonText });
+        this.wake(b, Object.hasOwn(resume, 'payload') ? { resumePayload: resume.payload } : {});
+      } else {
+        const ev = e.payload as { eventId: string; name: string; key: string | null; payload: unknown };
+        this.receipts.push(ev.eventId);
+        this.events.push({ type: 'EVENT_RECEIVED', nodeId: b.nodeId, branchId: b.branchId, payload: JSON.stringify({ eventId: ev.eventId, name: ev.name, key: ev.key }) as JsonText });
+        this.wake(b, { resumePayload: ev.payload });
+      }
+    }
   }
 
   // ---- outcomes --------------------------------------------------------------------------
@@ -179,11 +229,51 @@ export class RunDraft {
     const item = f.itemIndex === undefined ? undefined : b.map?.items.find((i) => i.index === f.itemIndex);
     const rec: BranchRecord | MapItemRecord | undefined = f.itemIndex === undefined ? (b.map ? undefined : b) : item;
     if (!rec || rec.status !== 'RUNNING' || rec.attempt !== f.attempt) return false;
+    this.applyOutcome(b, rec, item, f);
+    return true;
+  }
+
+  /** The child run a node or item waited for ended: its outputs are the node's (or item's) output, or the attempt fails. */
+  private childEnded(child: FlowRunRecord): void {
+    for (const b of this.branches) {
+      const rec = b.status === 'WAITING' && b.child?.runId === child.runId ? b : b.map?.items.find((i) => i.status === 'WAITING' && i.child?.runId === child.runId);
+      if (!rec) continue;
+      const item = rec === b ? undefined : (rec as MapItemRecord);
+      this.events.push({ type: 'CHILD_FINISHED', nodeId: b.nodeId, branchId: b.branchId, itemIndex: item?.index, attempt: rec.attempt, payload: JSON.stringify({ childRunId: child.runId, status: child.status }) as JsonText });
+      delete rec.child;
+      delete rec.waitId;
+      delete rec.attemptKey;
+      rec.status = 'RUNNING';
+      if (!item) Object.assign(b, { waitReason: null });
+      const outcome: AttemptOutcome = child.status === 'COMPLETED'
+        ? { kind: 'ok', output: child.outputsJson, patch: undefined }
+        : {
+            kind: 'error',
+            error: {
+              code: 'CHILD_FAILED',
+              message: `Child run ${child.runId} (${child.flowId}@${child.flowVersion}) ended ${child.status}${child.error ? `: ${child.error.code}: ${child.error.message}` : ''}`,
+              retryable: true,
+            },
+          };
+      this.applyOutcome(b, rec, item, { branchId: b.branchId, nodeId: b.nodeId, itemIndex: item?.index, attempt: rec.attempt, outcome, durationMs: null, cached: false });
+      return;
+    }
+  }
+
+  private applyOutcome(b: BranchRecord, rec: BranchRecord | MapItemRecord, item: MapItemRecord | undefined, f: FinishedAttempt): void {
     const node = this.def.nodes[b.nodeId]!;
     const o = f.outcome;
-    if (o.kind === 'error') return this.attemptFailed(b, rec, node, f, o.error), true;
+    if (o.kind !== 'child-started') delete rec.attemptKey;
+    if (o.kind === 'error') return this.attemptFailed(b, rec, node, f, o.error);
+    if (o.kind === 'child-started') {
+      this.childStarted(b, rec, item, o);
+      // The child had already ended (started before a crash, found again by its key): its end is now.
+      if (o.ended) this.childEnded(o.ended);
+      return;
+    }
+    if (o.kind === 'child') return this.attemptFailed(b, rec, node, f, nonRetryable('CHILD_NOT_STARTED', `Node "${node.id}": the child run was not started`));
     if (o.kind === 'wait' && item) {
-      return this.attemptFailed(b, rec, node, f, nonRetryable('INVALID_NODE_RESULT', `Node "${node.id}" returned wait for item ${item.index}: the items of a forEach node cannot wait`)), true;
+      return this.attemptFailed(b, rec, node, f, nonRetryable('INVALID_NODE_RESULT', `Node "${node.id}" returned wait for item ${item.index}: the items of a forEach node cannot wait (they may start a child run)`));
     }
 
     // The result's values, checked before anything changes: one that JSON cannot hold fails the node.
@@ -203,11 +293,11 @@ export class RunDraft {
       }
       if (o.kind === 'wait') {
         const timer = parseTimer(o.until)?.toISOString() ?? null;
-        waitText = this.json({ reason: o.reason ?? null, until: o.until ?? null, timer }, 'wait event', node.id);
+        waitText = this.json(definedOnly({ reason: o.reason ?? null, until: o.until ?? null, timer, event: o.event }), 'wait event', node.id);
       }
     } catch (err) {
       const error = err instanceof SerializationError ? nonRetryable(err.code, err.message) : { ...toErrorRecord(err), retryable: false };
-      return this.attemptFailed(b, rec, node, f, error), true;
+      return this.attemptFailed(b, rec, node, f, error);
     }
     if (state !== this.state) this.setState(state);
     if (idemText !== undefined) this.idempotency = { key: f.idemKey!, runId: this.run.runId, nodeId: node.id, result: idemText };
@@ -216,13 +306,34 @@ export class RunDraft {
       this.itemFinished(b, item, f, outputText);
     } else if (o.kind === 'wait') {
       if (outputText !== undefined) this.writeOutput(node.id, outputText);
-      const timer = parseTimer(o.until);
-      Object.assign(b, { status: 'WAITING', attempt: 0, recoveries: 0, dueAt: timer?.toISOString() ?? null, waitReason: o.reason ?? null, error: null });
+      const waitId = this.nextSeq();
+      const timer = o.event?.timeoutMs !== undefined ? new Date(this.nowMs + o.event.timeoutMs) : parseTimer(o.until);
+      delete b.waitTimedOut;
+      delete b.event;
+      Object.assign(b, { status: 'WAITING', attempt: 0, recoveries: 0, dueAt: timer?.toISOString() ?? null, waitReason: o.reason ?? null, error: null, waitId });
+      if (o.event) {
+        b.event = { name: o.event.name, key: o.event.key };
+        this.addWaits.push({ branchId: b.branchId, waitId, name: o.event.name, key: o.event.key });
+      }
       this.events.push({ type: 'RUN_WAITING', nodeId: node.id, branchId: b.branchId, attempt: f.attempt, durationMs: f.durationMs, payload: waitText });
     } else {
       this.nodeFinished(b, node, outputText, { attempt: f.attempt, durationMs: f.durationMs, cached: f.cached });
     }
-    return true;
+  }
+
+  /** A node (or item) started its child run: it waits for the child's end, which arrives in the inbox. */
+  private childStarted(b: BranchRecord, rec: BranchRecord | MapItemRecord, item: MapItemRecord | undefined, o: { childRunId: string; flowId: string; version: string }): void {
+    const waitId = this.nextSeq();
+    Object.assign(rec, { status: 'WAITING', child: { runId: o.childRunId }, waitId, dueAt: null, error: null });
+    if (!item) b.waitReason = `child ${o.flowId}@${o.version}`;
+    this.events.push({
+      type: 'CHILD_STARTED',
+      nodeId: b.nodeId,
+      branchId: b.branchId,
+      itemIndex: item?.index,
+      attempt: rec.attempt,
+      payload: JSON.stringify({ childRunId: o.childRunId, flowId: o.flowId, version: o.version }) as JsonText,
+    });
   }
 
   private attemptFailed(b: BranchRecord, rec: BranchRecord | MapItemRecord, node: NodeDefinition, f: FinishedAttempt, failure: ErrorRecord): void {
@@ -279,9 +390,11 @@ export class RunDraft {
 
   private finishMap(b: BranchRecord, lastIndex: number | null, lastValue: unknown): void {
     const node = this.def.nodes[b.nodeId]!;
-    const cached = this.maps.get(b.branchId);
+    const outputs = new Map(this.maps.get(b.branchId)?.outputs);
+    // Items finished earlier in this same transition are not in the driver's cache yet.
+    for (const o of this.itemOutputs) if (o.branchId === b.branchId) outputs.set(o.index, o.value);
     const total = b.map!.total;
-    const output = Array.from({ length: total }, (_, i) => (i === lastIndex ? lastValue : (cached?.outputs.get(i) ?? null)));
+    const output = Array.from({ length: total }, (_, i) => (i === lastIndex ? lastValue : (outputs.get(i) ?? null)));
     let text: JsonText;
     try {
       text = this.json(output, 'output', node.id);
@@ -433,13 +546,15 @@ export class RunDraft {
   }
 
   private beginAttempt(b: BranchRecord, rec: BranchRecord | MapItemRecord, itemIndex: number | undefined): void {
+    // The NODE_STARTED below is this attempt's name, unless it re-runs an interrupted one.
+    rec.attemptKey ??= this.nextSeq();
     rec.attempt += 1;
     rec.status = 'RUNNING';
     rec.dueAt = null;
     this.attempts = withKey(this.attempts, b.nodeId, (Object.hasOwn(this.attempts, b.nodeId) ? this.attempts[b.nodeId]! : 0) + 1);
     this.attemptsChanged = true;
     this.events.push({ type: 'NODE_STARTED', nodeId: b.nodeId, branchId: b.branchId, itemIndex, attempt: rec.attempt });
-    this.begun.push({ branchId: b.branchId, nodeId: b.nodeId, attempt: rec.attempt, itemIndex });
+    this.begun.push({ branchId: b.branchId, nodeId: b.nodeId, attempt: rec.attempt, itemIndex, attemptKey: rec.attemptKey });
   }
 
   private startMap(b: BranchRecord, node: NodeDefinition): void {
@@ -495,6 +610,10 @@ export class RunDraft {
       values: this.values.length > 0 ? this.values : undefined,
       clearMaps: this.clearMaps.length > 0 ? this.clearMaps : undefined,
       idempotency: this.idempotency,
+      consumeInbox: this.consumed.length > 0 ? this.consumed : undefined,
+      addWaits: this.addWaits.length > 0 ? this.addWaits : undefined,
+      endWaits: this.endWaits.length > 0 ? this.endWaits : undefined,
+      receipts: this.receipts.length > 0 ? this.receipts : undefined,
       release: release || done,
       // A run let go while it still has work: tell the workers.
       wake: (release || done) && summary.status === 'RUNNING',

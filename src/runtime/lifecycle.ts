@@ -81,8 +81,3 @@ export function handleStopSignals(label = 'runtime'): GracefulStop {
     },
   };
 }
-
-/** Closes `target` on the first SIGTERM/SIGINT and exits 0 (1 if closing failed); a second signal exits at once. */
-export function stopOnSignals(target: { close(): Promise<void> }, label = 'runtime'): void {
-  handleStopSignals(label).attach(target);
-}

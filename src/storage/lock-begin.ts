@@ -4,8 +4,13 @@
  */
 import type { FlowRunRecord } from './types.js';
 
-/** Due by the store's clock (as read): RUNNING with nothing to wait for, or WAITING with a due timer. */
+/**
+ * Due by the store's clock (as read): RUNNING with nothing to wait for, WAITING with a due timer,
+ * or RUNNING/WAITING with inbox entries to apply.
+ */
 export function isDueNow(run: FlowRunRecord | null): boolean {
-  if (!run || run.dueInMs > 0) return false;
-  return run.status === 'RUNNING' || (run.status === 'WAITING' && run.nextAttemptAt !== null);
+  if (!run || (run.status !== 'RUNNING' && run.status !== 'WAITING')) return false;
+  if (run.hasInbox) return true;
+  if (run.dueInMs > 0) return false;
+  return run.status === 'RUNNING' || run.nextAttemptAt !== null;
 }

@@ -7,6 +7,7 @@ import { StaleRunError, type ErrorRecord } from '../errors.js';
 import { systemClock, type Clock } from '../engine/clock.js';
 import type { DefinitionRecord, DueAt, DueRunQuery, FlowEventRecord, FlowRunRecord, FlowStorage, IdempotencyRecord, MapValues } from './types.js';
 import type { JsonText, LockRunOptions, NewEvent, NewRun, RunFilter, RunLease, RunPage, Transition } from './types.js';
+import type { InboxEntry, NewFlowEvent, NewInboxEntry, SentEvent } from './types.js';
 import { decodeCursor, encodeCursor, normalizeRunFilter } from './run-filter.js';
 import { isDueNow } from './lock-begin.js';
 import { MemoryLease, recordOf, type EventRow, type RunRow } from './memory-lease.js';
@@ -29,6 +30,13 @@ export class MemoryStorage implements FlowStorage {
   private readonly idempotency = new Map<string, { runId: string; nodeId: string; result: JsonText; createdAt: Date }>();
   private readonly locked = new Set<string>();
   private readonly wakeListeners = new Set<(runId: string) => void>();
+  /** Each run's inbox (the SQL store's flow_inbox rows), and the id of the last entry. */
+  private readonly inbox = new Map<string, Array<Omit<InboxEntry, 'payload'> & { payload: JsonText }>>();
+  private inboxSeq = 0;
+  /** Stored events in sending order, registered event waits, and events each run has received. */
+  private sentEvents: Array<NewFlowEvent & { sentAt: Date }> = [];
+  private readonly eventWaits = new Map<string, { runId: string; branchId: string; waitId: number; name: string; key: string | null }>();
+  private readonly receipts = new Set<string>();
 
   constructor(options: MemoryStorageOptions = {}) {
     this.clock = options.clock ?? systemClock;
@@ -76,6 +84,9 @@ export class MemoryStorage implements FlowStorage {
       input: run.input,
       state: run.state,
       branches: run.branches,
+      parentRunId: run.parentRunId ?? null,
+      parentNodeId: run.parentNodeId ?? null,
+      hasInbox: false,
       outputs: new Map(),
       mapItems: new Map(),
       itemOutputs: new Map(),
@@ -115,7 +126,8 @@ export class MemoryStorage implements FlowStorage {
           (!f.statuses || f.statuses.includes(r.status)) &&
           (f.flowId === undefined || r.flowId === f.flowId) &&
           (f.flowVersion === undefined || r.flowVersion === f.flowVersion) &&
-          (f.tenantId === undefined || r.tenantId === f.tenantId),
+          (f.tenantId === undefined || r.tenantId === f.tenantId) &&
+          (f.parentRunId === undefined || r.parentRunId === f.parentRunId),
       )
       .sort((a, b) => b.createdAt.getTime() - a.createdAt.getTime() || (a.runId < b.runId ? 1 : a.runId > b.runId ? -1 : 0))
       .filter(
@@ -170,8 +182,52 @@ export class MemoryStorage implements FlowStorage {
       row.version += 1;
       row.updatedAt = now;
       this.appendEvents(row, events, now);
+      this.runEnded(row);
     }
     return this.record(row);
+  }
+
+  async addToInbox(entry: NewInboxEntry): Promise<boolean> {
+    const row = this.runs.get(entry.runId);
+    if (!row) return false;
+    let list = this.inbox.get(entry.runId);
+    if (!list) this.inbox.set(entry.runId, (list = []));
+    if (entry.waitId !== null && list.some((e) => e.waitId === entry.waitId)) return false;
+    list.push({ ...entry, id: ++this.inboxSeq, createdAt: this.nowDate() });
+    row.hasInbox = true;
+    queueMicrotask(() => this.wake(entry.runId));
+    return true;
+  }
+
+  async getInbox(runId: string): Promise<InboxEntry[]> {
+    return (this.inbox.get(runId) ?? []).map((e) => ({ ...e, createdAt: new Date(e.createdAt), payload: JSON.parse(e.payload) }));
+  }
+
+  async sendEvent(event: NewFlowEvent): Promise<SentEvent> {
+    const sentAt = this.nowDate();
+    this.sentEvents.push({ ...event, sentAt });
+    const delivered: SentEvent['delivered'] = [];
+    for (const w of this.eventWaits.values()) {
+      if (w.name !== event.name || (w.key !== null && w.key !== event.key)) continue;
+      if (await this.addToInbox({ runId: w.runId, kind: 'event', waitId: w.waitId, branchId: w.branchId, payload: eventEntry(event) })) {
+        delivered.push({ runId: w.runId, branchId: w.branchId, waitId: w.waitId });
+      }
+    }
+    return { eventId: event.eventId, delivered, sentAt };
+  }
+
+  async pruneEvents(before: Date, limit: number): Promise<number> {
+    let pruned = 0;
+    this.sentEvents = this.sentEvents.filter((e) => (e.sentAt < before && pruned < limit ? (pruned++, false) : true));
+    return pruned;
+  }
+
+  /** The store's rule for a run that ended: its parent hears of it, its event waits go. */
+  private runEnded(row: RunRow): void {
+    for (const [key, w] of this.eventWaits) if (w.runId === row.runId) this.eventWaits.delete(key);
+    if (row.parentRunId === null) return;
+    const payload = JSON.stringify({ childRunId: row.runId, status: row.status }) as JsonText;
+    void this.addToInbox({ runId: row.parentRunId, kind: 'child', waitId: null, branchId: null, payload });
   }
 
   async findDueRuns(query: DueRunQuery): Promise<string[]> {
@@ -181,8 +237,8 @@ export class MemoryStorage implements FlowStorage {
       if (query.flowKeys && !query.flowKeys.includes(`${row.flowId}@${row.flowVersion}`)) continue;
       if (this.locked.has(row.runId)) continue;
       const dueAt = row.nextAttemptAt?.getTime() ?? 0;
-      if (row.status === 'RUNNING' && dueAt <= now) due.push(row);
-      else if (row.status === 'WAITING' && row.nextAttemptAt && dueAt <= now) due.push(row);
+      if (row.status === 'RUNNING' && (dueAt <= now || row.hasInbox)) due.push(row);
+      else if (row.status === 'WAITING' && ((row.nextAttemptAt && dueAt <= now) || row.hasInbox)) due.push(row);
     }
     due.sort((a, b) => (a.nextAttemptAt?.getTime() ?? 0) - (b.nextAttemptAt?.getTime() ?? 0));
     return due.slice(0, query.limit).map((r) => r.runId);
@@ -253,12 +309,34 @@ export class MemoryStorage implements FlowStorage {
     row.version += 1;
     row.updatedAt = now;
     this.appendEvents(row, t.events, now);
+    this.applyInboxAndWaits(row, t);
     if (t.idempotency && !this.idempotency.has(t.idempotency.key)) {
       const { key, runId: rid, nodeId, result } = t.idempotency;
       this.idempotency.set(key, { runId: rid, nodeId, result, createdAt: now });
     }
     if (t.wake) queueMicrotask(() => this.wake(runId));
     return this.record(row, true);
+  }
+
+  private applyInboxAndWaits(row: RunRow, t: Transition): void {
+    const runId = row.runId;
+    if (t.consumeInbox?.length) {
+      const consumed = new Set(t.consumeInbox);
+      const left = (this.inbox.get(runId) ?? []).filter((e) => !consumed.has(e.id));
+      this.inbox.set(runId, left);
+      row.hasInbox = left.length > 0;
+    }
+    for (const w of t.endWaits ?? []) this.eventWaits.delete(`${runId}\u0000${w.branchId}\u0000${w.waitId}`);
+    for (const eventId of t.receipts ?? []) this.receipts.add(`${runId}\u0000${eventId}`);
+    for (const w of t.addWaits ?? []) {
+      this.eventWaits.set(`${runId}\u0000${w.branchId}\u0000${w.waitId}`, { runId, ...w });
+      // An event sent since the run was created, not yet received by it, answers the wait at once.
+      const sent = this.sentEvents.find(
+        (e) => e.name === w.name && (w.key === null || e.key === w.key) && e.sentAt >= row.createdAt && !this.receipts.has(`${runId}\u0000${e.eventId}`),
+      );
+      if (sent) void this.addToInbox({ runId, kind: 'event', waitId: w.waitId, branchId: w.branchId, payload: eventEntry(sent) });
+    }
+    if (row.status === 'COMPLETED' || row.status === 'FAILED' || row.status === 'CANCELLED') this.runEnded(row);
   }
 
   /** @internal */
@@ -309,6 +387,11 @@ export class MemoryStorage implements FlowStorage {
     return { flowId: d.flowId, version: d.version, fingerprint: d.fingerprint, graph: JSON.parse(d.graphText), createdAt: d.createdAt };
   }
 
+}
+
+/** An event as an inbox entry's payload. */
+function eventEntry(e: NewFlowEvent): JsonText {
+  return `{"eventId":${JSON.stringify(e.eventId)},"name":${JSON.stringify(e.name)},"key":${JSON.stringify(e.key)},"payload":${e.payload}}` as JsonText;
 }
 
 export function createMemoryStorage(options: MemoryStorageOptions = {}): MemoryStorage {

@@ -17,6 +17,7 @@ export interface NormalizedRunFilter {
   flowId?: string;
   flowVersion?: string;
   tenantId?: string;
+  parentRunId?: string;
   limit: number;
   cursor?: string;
 }
@@ -32,7 +33,7 @@ export function normalizeRunFilter(filter: RunFilter = {}): NormalizedRunFilter 
       }
     }
   }
-  for (const key of ['flowId', 'flowVersion', 'tenantId', 'cursor'] as const) {
+  for (const key of ['flowId', 'flowVersion', 'tenantId', 'parentRunId', 'cursor'] as const) {
     const v = filter[key];
     if (v !== undefined && (typeof v !== 'string' || v.length === 0)) {
       throw new InvalidArgumentError(`listRuns: ${key} must be a non-empty string`);
@@ -45,7 +46,7 @@ export function normalizeRunFilter(filter: RunFilter = {}): NormalizedRunFilter 
     throw new InvalidArgumentError(`listRuns: limit must be an integer from 1 to ${MAX_PAGE_SIZE}`);
   }
   if (filter.cursor !== undefined) decodeCursor(filter.cursor);
-  return { statuses, flowId: filter.flowId, flowVersion: filter.flowVersion, tenantId: filter.tenantId, limit, cursor: filter.cursor };
+  return { statuses, flowId: filter.flowId, flowVersion: filter.flowVersion, tenantId: filter.tenantId, parentRunId: filter.parentRunId, limit, cursor: filter.cursor };
 }
 
 /**

@@ -42,7 +42,13 @@ export type FlowEventType =
   /** A join's branches were gathered into the event's branch, which goes on at the join node; payload `{ joined }`. */
   | 'JOIN_COMPLETED'
   /** A `forEach` node started its map; payload `{ items, concurrency }`. Item attempts carry `itemIndex`. */
-  | 'MAP_STARTED';
+  | 'MAP_STARTED'
+  /** An event answered the branch's event wait; payload `{ eventId, name, key }` (the event's payload is shown to the node). */
+  | 'EVENT_RECEIVED'
+  /** A node (or item) started a child run and waits for it; payload `{ childRunId, flowId, version }`. */
+  | 'CHILD_STARTED'
+  /** The child run the node (or item) waited for ended; payload `{ childRunId, status }`. */
+  | 'CHILD_FINISHED';
 
 /** Where a branch is: see `BranchRecord`. */
 export type BranchStatus = 'READY' | 'RUNNING' | 'RETRY' | 'WAITING' | 'JOINING' | 'FAILED';
@@ -71,8 +77,18 @@ export interface BranchRecord {
   waitReason: string | null;
   /** The last failed attempt's error (RETRY), or why the branch FAILED. */
   error: ErrorRecord | null;
-  /** A resume's payload, given to this branch's next attempt as `ctx.state._resumePayload`. */
+  /** A resume's (or event's) payload, given to this branch's attempts at this node as `ctx.state._resumePayload`. */
   resumePayload?: unknown;
+  /** WAITING: which wait this is (the sequence number of the event that parked it); answers name it. */
+  waitId?: number;
+  /** WAITING for an event: its name and key (null: any key). */
+  event?: { name: string; key: string | null };
+  /** WAITING for a child run (this branch's node returned `{ status: 'child' }`). */
+  child?: { runId: string };
+  /** The event wait's `timeoutMs` passed without an event: the next attempt sees `ctx.meta.waitTimedOut`. */
+  waitTimedOut?: boolean;
+  /** The current attempt's name, kept when an interrupted attempt is re-run (a child run is started once per name). */
+  attemptKey?: number;
   /** The joined node only: ids of the branches it gathered. */
   joined?: string[];
   /** A `forEach` node's progress. */
@@ -93,11 +109,15 @@ export interface MapProgress {
 
 export interface MapItemRecord {
   index: number;
-  status: 'READY' | 'RUNNING' | 'RETRY' | 'FAILED';
+  /** WAITING: for the child run in `child` (an item whose handler returned `{ status: 'child' }`). */
+  status: 'READY' | 'RUNNING' | 'RETRY' | 'WAITING' | 'FAILED';
   attempt: number;
   recoveries: number;
   dueAt: string | null;
   error: ErrorRecord | null;
+  waitId?: number;
+  child?: { runId: string };
+  attemptKey?: number;
 }
 
 /** The run row. Field names up to `updatedAt` are the seed's. */
@@ -120,6 +140,11 @@ export interface FlowRunRecord {
   branches: BranchRecord[];
   /** The store's clock when this record was read or committed: due times are reckoned from it. */
   readAt: Date;
+  /** The run that started this one as a child (null for a top-level run), and the node that did. */
+  parentRunId: string | null;
+  parentNodeId: string | null;
+  /** Entries wait in the run's inbox (resumes, events, child ends) for its holder to apply. */
+  hasInbox: boolean;
 
   idempotencyKey: string | null;
   /** Fence: +1 on every write. A commit names the version it read and fails if it moved. */
@@ -185,6 +210,9 @@ export interface NewRun {
   state: JsonText;
   /** The first branch (`BranchRecord[]`). */
   branches: JsonText;
+  /** A child run: its parent and the parent's node (both null for a top-level run). */
+  parentRunId?: string | null;
+  parentNodeId?: string | null;
   /** RUN_STARTED and whatever else the engine records at creation; seq 1.. */
   events: NewEvent[];
 }
@@ -236,6 +264,53 @@ export interface NodeValueWrite {
   value: JsonText;
 }
 
+/** A branch parked until an event named `name` (and `key`, when not null) is sent. */
+export interface EventWait {
+  branchId: string;
+  waitId: number;
+  name: string;
+  key: string | null;
+}
+
+/**
+ * An answer to one of the run's waits, written without the run's lock and applied by its holder
+ * in the transition that consumes it. `resume` and `event` entries name the wait (`waitId`): one
+ * entry per wait at most. A `child` entry says the child run ended.
+ */
+export interface InboxEntry {
+  /** Arrival order. */
+  id: number;
+  runId: string;
+  kind: 'resume' | 'event' | 'child';
+  waitId: number | null;
+  branchId: string | null;
+  /** resume: the payload; event: `{ eventId, name, key, payload }`; child: `{ childRunId, status }`. */
+  payload: unknown;
+  createdAt: Date;
+}
+
+export interface NewInboxEntry {
+  runId: string;
+  kind: 'resume' | 'event' | 'child';
+  waitId: number | null;
+  branchId: string | null;
+  payload: JsonText;
+}
+
+export interface NewFlowEvent {
+  eventId: string;
+  name: string;
+  key: string | null;
+  payload: JsonText;
+}
+
+export interface SentEvent {
+  eventId: string;
+  /** Runs whose waiting branches got the event (one inbox entry per wait). */
+  delivered: Array<{ runId: string; branchId: string; waitId: number }>;
+  sentAt: Date;
+}
+
 /** A map's stored values, read by the holder that drives it. */
 export interface MapValues {
   /** The item list, as stored when the map started (null if none is stored). */
@@ -252,6 +327,18 @@ export interface Transition {
   clearMaps?: string[];
   /** Written (inserted, or replacing the row of the same node/kind/index) in this transaction. */
   values?: NodeValueWrite[];
+  /** Inbox entries this transition applied: deleted in the same transaction. */
+  consumeInbox?: number[];
+  /**
+   * Event waits this transition parks, registered for `sendEvent`. In the same transaction, the
+   * earliest stored event matching a wait — sent at or after the run's creation, not yet received
+   * by this run — is put in the run's inbox for it (an event sent before the wait is not lost).
+   */
+  addWaits?: EventWait[];
+  /** Event waits that ended (answered, timed out): unregistered. A run that ends loses all of its. */
+  endWaits?: Array<{ branchId: string; waitId: number }>;
+  /** Events this run received in this transition (a later wait of the run never matches them again). */
+  receipts?: string[];
   /** Appended with seq lastSeq+1, lastSeq+2 … in this order, in the same transaction. */
   events: NewEvent[];
   /** Recorded in the same transaction; an existing record under the key is kept (first commit wins). */
@@ -305,6 +392,8 @@ export interface RunFilter {
   flowId?: string;
   flowVersion?: string;
   tenantId?: string;
+  /** Only the children of this run. */
+  parentRunId?: string;
   /** Page size (default 50, at most 1000). */
   limit?: number;
   /** Opaque cursor from a previous page's `nextCursor`. */
@@ -346,6 +435,23 @@ export interface FlowStorage {
   getEvents(runId: string): Promise<FlowEventRecord[]>;
   /** The stored item list and finished item outputs of the map at `nodeId` (for the run's holder). */
   getMapValues(runId: string, nodeId: string): Promise<MapValues>;
+
+  /**
+   * Without the lock: put an answer to one of the run's waits in its inbox and wake its holder
+   * (NOTIFY on SQL). Returns false, writing nothing, when that wait (`runId`, `waitId`) already
+   * has an entry: of concurrent answers to one wait exactly one is taken.
+   */
+  addToInbox(entry: NewInboxEntry): Promise<boolean>;
+  /** The run's inbox, in arrival order. */
+  getInbox(runId: string): Promise<InboxEntry[]>;
+  /**
+   * Store an event and, in the same transaction, put it in the inbox of every registered wait for
+   * its name and key (a wait with key null matches any key), waking their runs. Serialized with
+   * `addWaits` of the same name, so that no event and wait can miss each other.
+   */
+  sendEvent(event: NewFlowEvent): Promise<SentEvent>;
+  /** Delete stored events sent before `before`, at most `limit`; returns how many. */
+  pruneEvents(before: Date, limit: number): Promise<number>;
   getIdempotencyRecord(key: string): Promise<IdempotencyRecord | null>;
 
   /**
@@ -358,10 +464,15 @@ export interface FlowStorage {
   /**
    * Without the lock: move a RUNNING/WAITING run to CANCELLED (fenced by status, bumps version so that an
    * in-flight holder's commit fails). Returns the row (unchanged when already terminal) or null if unknown.
+   *
+   * Rule of every store, for this and for any commit that ends a run (COMPLETED, FAILED,
+   * CANCELLED): in the same transaction, a run with a parent puts a `child` entry
+   * (`{ childRunId, status }`) in its parent's inbox and wakes it, and the run's event waits
+   * are unregistered.
    */
   cancelRun(runId: string, events: NewEvent[], error: ErrorRecord): Promise<FlowRunRecord | null>;
 
-  /** Runs a worker should pick up now: RUNNING and due, or WAITING with a due timer. Decided by the store's clock. */
+  /** Runs a worker should pick up now: RUNNING and due, WAITING with a due timer, or RUNNING/WAITING with inbox entries. Decided by the store's clock. */
   findDueRuns(query: DueRunQuery): Promise<string[]>;
   /** Milliseconds until the earliest due time still in the future among RUNNING/WAITING runs; null if none (due times already past do not count). */
   msUntilNextDue(flowKeys?: string[]): Promise<number | null>;

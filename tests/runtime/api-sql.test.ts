@@ -63,7 +63,7 @@ describe('PGlite', () => {
     try {
       const first = await startRuntime({ storage: undefined, dataDir: dir });
       const health = await http(first.url, 'GET', '/health');
-      expect(health.body.storage).toEqual({ kind: 'pglite', durable: true });
+      expect(health.body.storage).toEqual({ kind: 'pglite', durable: true, status: 'up' });
       const started = await http(first.url, 'POST', '/v1/runs/start', { json: { flowId: 'demo-greeting', version: '1.0.0' } });
       await first.close();
       const second = await startRuntime({ storage: undefined, dataDir: dir });

@@ -1,8 +1,10 @@
 /**
  * End to end in a real browser: headless Chromium (Debian's `chromium` package, driven by
  * playwright-core — no browser download) opens the dashboard, finds a waiting run, resumes it
- * with a JSON payload, watches it complete, starts a run from the flows page, and saves a
- * screenshot to test-output/dashboard.png.
+ * with a JSON payload, watches it complete, starts a run from the flows page, resumes one of two
+ * parallel waiting branches from its own button (the other keeps waiting; the join shows 1 of 2),
+ * filters the timeline by branch, shows a map's progress with its failed item, and saves
+ * screenshots to test-output/ (dashboard.png, dashboard-parallel.png, dashboard-map.png).
  *
  * Without /usr/bin/chromium the test is skipped with a message, unless FLOW_REQUIRE_BROWSER=1
  * (CI), where a missing browser is a failure. Install: apt-get install -y chromium
@@ -139,6 +141,89 @@ describe.skipIf(!HAVE_BROWSER)('dashboard in headless Chromium', { timeout: 120_
     } finally {
       await secured.close();
     }
+  });
+
+  it('lists both branches of a parallel wait, resumes one from its button and leaves the other waiting', async () => {
+    const { runId } = await rt.engine.startRun({ flowId: 'demo-parallel', version: '1.0.0', input: { contract: 'NDA' } });
+    await waitForStatus(rt, runId, 'WAITING');
+    await page.goto(`${rt.url}/#/runs/${encodeURIComponent(runId)}`);
+    await page.locator('.run-header [data-status="WAITING"]').waitFor();
+
+    // Both waiting branches are listed, and both nodes are highlighted on the graph.
+    const rows = page.locator('[data-testid="branches"] tbody tr');
+    await rows.nth(1).waitFor();
+    expect(await rows.count()).toBe(2);
+    expect(await rows.evaluateAll((trs) => trs.map((tr) => [tr.getAttribute('data-node'), tr.getAttribute('data-status')]))).toEqual([
+      ['legal', 'WAITING'],
+      ['finance', 'WAITING'],
+    ]);
+    const financeBranch = (await page.locator('[data-testid="branches"] tr[data-node="finance"]').getAttribute('data-branch'))!;
+    await expect.poll(() => page.locator('g.node[data-node="legal"]').getAttribute('class')).toContain('waiting');
+    expect(await page.locator('g.node[data-node="finance"]').getAttribute('class')).toContain('waiting');
+    expect(await page.locator('g.node[data-node="legal"] .node-badge').getAttribute('data-badge')).toBe('waiting');
+    expect(await page.locator('g.edge[data-edge="prepare→legal"]').getAttribute('class')).toContain('taken');
+    expect(await page.locator('g.edge[data-edge="prepare→finance"]').getAttribute('class')).toContain('taken');
+    // With two branches waiting, the form has no single "Resume run": each branch has its button.
+    expect(await page.getByRole('button', { name: 'Resume run' }).count()).toBe(0);
+    expect(await page.locator('.resume-several').innerText()).toContain('legal, finance');
+
+    // Resume legal only, from its row, with the payload of the form.
+    await page.locator('#resume-payload').fill('{"approved": true, "by": "legal@example.com"}');
+    await page.getByRole('button', { name: 'Resume legal' }).click();
+
+    // legal moves on to the join (JOINING, 1 of 2 arrived); finance still waits.
+    await expect
+      .poll(() => rows.evaluateAll((trs) => trs.map((tr) => [tr.getAttribute('data-node'), tr.getAttribute('data-status')])))
+      .toEqual([
+        ['decide', 'JOINING'],
+        ['finance', 'WAITING'],
+      ]);
+    const run = await rt.engine.getRun(runId);
+    expect(run!.status).toBe('WAITING');
+    expect(run!.branches.map((b) => [b.nodeId, b.status])).toEqual([
+      ['decide', 'JOINING'],
+      ['finance', 'WAITING'],
+    ]);
+    expect(run!.stateJson).toMatchObject({ legal: true });
+    expect(run!.stateJson).not.toHaveProperty('finance');
+    await expect.poll(() => page.locator('g.node[data-node="decide"]').getAttribute('class')).toContain('joining');
+    expect(await page.locator('g.node[data-node="decide"] .node-badge').getAttribute('data-badge')).toBe('joining 1 of 2');
+    expect(await page.locator('g.node[data-node="finance"]').getAttribute('class')).toContain('waiting');
+    expect(await page.locator('g.node[data-node="legal"]').getAttribute('class')).not.toContain('waiting');
+    expect(await page.locator('g.edge[data-edge="legal→decide"]').getAttribute('class')).toContain('taken');
+    // One branch waits now: the form resumes it again with "Resume run", and the finance row keeps its button.
+    await page.getByRole('button', { name: 'Resume run' }).waitFor();
+    expect(await page.getByRole('button', { name: 'Resume finance' }).count()).toBe(1);
+
+    // The timeline names each event's branch and can be narrowed to one.
+    const timeline = page.locator('[data-testid="timeline"]');
+    expect(await timeline.innerText()).toContain('JOIN_ARRIVED');
+    await page.selectOption('#timeline-branch', financeBranch);
+    await expect.poll(() => timeline.locator('tbody tr').evaluateAll((trs) => [...new Set(trs.map((tr) => tr.getAttribute('data-branch')))])).toEqual([financeBranch]);
+    expect(await timeline.innerText()).toContain('BRANCH_STARTED');
+    expect(await timeline.innerText()).not.toContain('JOIN_ARRIVED');
+
+    mkdirSync(OUTPUT_DIR, { recursive: true });
+    await page.screenshot({ path: `${OUTPUT_DIR}dashboard-parallel.png`, fullPage: true });
+    await page.selectOption('#timeline-branch', '');
+  });
+
+  it("shows a map's progress on its node, with the item that failed", async () => {
+    const { runId } = await rt.engine.startRun({ flowId: 'demo-map', version: '1.0.0', input: { count: 6, delayMs: 5, fail: [4] } });
+    await waitForStatus(rt, runId, 'FAILED');
+    await page.goto(`${rt.url}/#/runs/${encodeURIComponent(runId)}`);
+    await page.locator('.run-header [data-status="FAILED"]').waitFor();
+    const badge = page.locator('g.node[data-node="resize"] .node-badge');
+    await badge.waitFor();
+    expect(await badge.getAttribute('data-badge')).toMatch(/^\d of 6 items · 1 failed/);
+    expect(await page.locator('g.node[data-node="resize"]').getAttribute('class')).toContain('failed');
+    const row = page.locator('[data-testid="branches"] tr[data-node="resize"]');
+    expect(await row.getAttribute('data-status')).toBe('FAILED');
+    expect(await row.locator('.map-item[data-item="4"]').innerText()).toContain('CORRUPT_IMAGE');
+    // Item events show their index in the timeline.
+    const itemCells = await page.locator('[data-testid="timeline"] tbody tr').evaluateAll((trs) => trs.map((tr) => tr.children[6]?.textContent ?? ''));
+    expect(itemCells).toContain('4');
+    await page.screenshot({ path: `${OUTPUT_DIR}dashboard-map.png`, fullPage: true });
   });
 
   it('raised no script errors', () => {

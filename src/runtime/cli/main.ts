@@ -60,7 +60,7 @@ function checkDatabaseUrl(text: string | undefined): string | undefined {
   } catch {
     // reported below
   }
-  if (protocol !== 'postgres:' && protocol !== 'postgresql:') throw new UsageError(`--database-url must be a postgres:// URL, got ${JSON.stringify(redactUrl(text))}`);
+  if (!['postgres:', 'postgresql:', 'socket:'].includes(protocol)) throw new UsageError(`--database-url must be a postgres:// URL, got ${JSON.stringify(redactUrl(text))}`);
   return text;
 }
 

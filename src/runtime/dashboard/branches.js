@@ -8,7 +8,7 @@ import { branchMapCounts, joinProgress, mapProgressText } from './run-path.js';
 const STATUS_CHIP = { READY: 'run', RUNNING: 'run', RETRY: 'wait', WAITING: 'wait', JOINING: 'branch', FAILED: 'bad' };
 
 function MapCell({ branch }) {
-  const counts = branchMapCounts(branch.map);
+  const counts = branchMapCounts(branch.map, branch.status);
   if (!counts) return null;
   const pct = counts.total ? Math.round((counts.done / counts.total) * 100) : 100;
   return html`<div class="map-progress" title=${`${counts.done} of ${counts.total} items done, ${branch.map.concurrency} at once`}>

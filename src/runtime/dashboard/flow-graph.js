@@ -69,12 +69,12 @@ function nodeClass(id, graph, path, act) {
   return classes.join(' ');
 }
 
-/** Small corner note: ↻3 = up to 3 attempts; 2s = timeout; ⑂ = split to all; ⋈ = join; ×3 = map, 3 at once. */
+/** Small corner note: ↻3 = up to 3 attempts; 2s = timeout; split (to all); join all|any; map ×3 = 3 items at once. */
 function nodeFlags(node) {
   const flags = [];
-  if (node.forEach) flags.push(`×${node.concurrency ?? ''}`);
-  if (node.join) flags.push(`⋈${node.join}`);
-  if (node.split === 'all') flags.push('⑂');
+  if (node.forEach) flags.push(`map ×${node.concurrency ?? ''}`);
+  if (node.join) flags.push(`join ${node.join}`);
+  if (node.split === 'all') flags.push('split');
   if (node.retry) flags.push(`↻${node.retry.maxAttempts}`);
   if (node.timeoutMs) flags.push(node.timeoutMs >= 1000 ? `${node.timeoutMs / 1000}s` : `${node.timeoutMs}ms`);
   return flags.join(' ');

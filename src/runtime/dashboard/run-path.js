@@ -128,24 +128,30 @@ export function mapsFromTimeline(events) {
 const STATUS_CLASS = { READY: 'running', RUNNING: 'running', RETRY: 'retrying', WAITING: 'waiting', JOINING: 'joining', FAILED: 'failed' };
 const STATUS_WORD = { READY: 'ready', RUNNING: 'running', RETRY: 'retrying', WAITING: 'waiting', JOINING: 'joining', FAILED: 'failed' };
 
-/** "3 of 10 items · 1 failed · 1 retrying" for a map (a branch's `map`, with the timeline's view as a fallback). */
+/** "3 of 10 items · 2 running · 1 failed · 1 retrying" for a map (a branch's `map`, with the timeline's view as a fallback). */
 export function mapProgressText(map) {
   const parts = [`${map.done} of ${map.total} items`];
+  if (map.running) parts.push(`${map.running} running`);
   if (map.failed) parts.push(`${map.failed} failed`);
   if (map.retrying) parts.push(`${map.retrying} retrying`);
   return parts.join(' · ');
 }
 
-/** A branch's map in counts: done/total, and its items that failed for good or wait for a retry. */
-export function branchMapCounts(map) {
+/**
+ * A branch's map in counts: done/total, and its items that failed for good or wait for a retry.
+ * On a branch that FAILED the run, retries still scheduled will never happen: only failures count.
+ */
+export function branchMapCounts(map, branchStatus) {
   if (!map) return null;
   const items = map.items ?? [];
+  const live = branchStatus !== 'FAILED';
   return {
     total: map.total,
     done: map.done,
+    running: live ? items.filter((i) => i.status === 'RUNNING').length : 0,
     failed: items.filter((i) => i.status === 'FAILED').length,
-    retrying: items.filter((i) => i.status === 'RETRY').length,
-    failedItems: items.filter((i) => i.status === 'FAILED' || i.status === 'RETRY'),
+    retrying: live ? items.filter((i) => i.status === 'RETRY').length : 0,
+    failedItems: items.filter((i) => i.status === 'FAILED' || (live && i.status === 'RETRY')),
   };
 }
 
@@ -185,7 +191,7 @@ export function nodeActivity(graph, run, events) {
     const mapped = here.find((b) => b.map);
     const joining = here.filter((b) => b.status === 'JOINING');
     if (mapped) {
-      const counts = branchMapCounts(mapped.map);
+      const counts = branchMapCounts(mapped.map, mapped.status);
       badge = mapProgressText(counts);
       if (counts.failed) kind = 'failed';
       for (const item of counts.failedItems) lines.push(`item ${item.index}: ${item.status}${item.error ? ` — ${item.error.code}: ${item.error.message}` : ''}`);

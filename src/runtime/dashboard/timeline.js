@@ -53,7 +53,7 @@ export function Timeline({ events }) {
       <label>Branch
         <select id="timeline-branch" value=${selected} onChange=${(e) => setBranch(e.currentTarget.value)}>
           <option value="">all branches</option>
-          ${branches.map(([id, nodeId]) => html`<option value=${id}>${id}${nodeId ? ` (from ${nodeId})` : ''}</option>`)}
+          ${branches.map(([id, nodeId]) => html`<option value=${id}>${id}${nodeId ? ` · ${nodeId}` : ''}</option>`)}
         </select>
       </label>
       ${selected && html`<span class="muted small">${shown.length} of ${events.length} events</span>`}

@@ -95,7 +95,8 @@ export async function buildApiServer(options: ApiServerOptions): Promise<Fastify
       const { status, body } = toHttpError(err);
       const path = req.url.split('?')[0];
       const shown = path.length > 120 ? `${path.slice(0, 117)}...` : path;
-      body.error.message = status === 414 ? `Path ${shown} has a segment over ${MAX_PARAM_LENGTH} characters` : `Path ${shown} is not a valid URL (bad percent-encoding)`;
+      if (body.error.code === 'URI_TOO_LONG') body.error.message = `Path ${shown} has a segment over ${MAX_PARAM_LENGTH} characters`;
+      else if (body.error.code === 'BAD_URL') body.error.message = `Path ${shown} is not a valid URL (bad percent-encoding)`;
       void (reply as FastifyReply).code(status).send(body);
     },
     // Requests Node's HTTP parser rejects (malformed, headers too large, too slow): same error shape.
