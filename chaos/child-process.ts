@@ -1,7 +1,8 @@
 /**
  * A TypeScript script run as a real child process (node + tsx, resolving '@hazeljs/flow' to the
- * sources), whose stdout lines can be awaited. Used by the chaos soak for its workers and by the
- * stale-worker test: crashes, SIGSTOP and lost sessions are only real across processes.
+ * sources), whose stdout lines can be awaited. The one spawn helper of the chaos soak (its
+ * workers) and the multi-process tests (tests/helpers/worker-process.ts, the stale-worker test):
+ * crashes, SIGSTOP and lost sessions are only real across processes.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 

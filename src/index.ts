@@ -25,6 +25,7 @@ export type {
 
 // engine
 export { FlowEngine } from './engine/engine.js';
+export { createFlowEngineFromEnv } from './engine/from-env.js';
 export type { FlowEngineOptions, FlowRun, FlowEvent, FlowSummary, StartRunArgs, StartRunResult } from './engine/engine.js';
 export type { FlowHookMap, FlowHookName, FlowHookPayload } from './engine/events.js';
 export { ManualClock, systemClock } from './engine/clock.js';
@@ -63,6 +64,8 @@ export { createPGliteStorage } from './storage/pglite.js';
 export type { PGliteStorageOptions } from './storage/pglite.js';
 export { migrateDatabase } from './storage/migrate-database.js';
 export type { MigrateDatabaseOptions } from './storage/migrate-database.js';
+/** 0.5.x's names for the run row and a run's creation, kept for code written against it. */
+export type { FlowRunRecord as FlowRunRow, NewRun as CreateRunInput, IdempotencyRecord } from './storage/types.js';
 export type {
   EventWait,
   InboxEntry,

@@ -1,7 +1,8 @@
 /**
  * Small flows that show what the dashboard draws: a straight line, a branch, a human approval
- * (WAIT + resume), a retry, two parallel approvals (split/join, each branch resumed on its own)
- * and a map over items (forEach with bounded concurrency and a flaky item). `npm start` uses the repository's examples/ when they are present
+ * (WAIT + resume), a retry, two parallel approvals (split/join, each branch resumed on its own),
+ * a map over items (forEach with bounded concurrency and a flaky item), a parent that starts a
+ * child run per item (child flows), and an order that waits for a payment event (events). `npm start` uses the repository's examples/ when they are present
  * (see example-flows.ts) and these otherwise; the runtime tests use these directly.
  */
 import { flow } from '../definitions/builder.js';
@@ -119,4 +120,78 @@ export const mapFlow: FlowDefinition = flow('demo-map', '1.0.0')
   .edge('resize', 'publish')
   .build();
 
-export const demoFlows: FlowDefinition[] = [greetingFlow, approvalFlow, retryFlow, parallelApprovalFlow, mapFlow];
+/**
+ * The child of `demo-parent`: packs one parcel. `input.delayMs` (default 300 ms) makes it last
+ * long enough to be watched; `input.fail: true` fails it (and so its parent's node, CHILD_FAILED).
+ */
+export const childFlow: FlowDefinition = flow('demo-child', '1.0.0')
+  .entry('pack')
+  .node('pack', async (ctx) => {
+    const input = (ctx.input ?? {}) as { parcel?: unknown; delayMs?: unknown; fail?: unknown };
+    await new Promise((resolve) => setTimeout(resolve, typeof input.delayMs === 'number' ? Math.min(Math.max(input.delayMs, 0), 60_000) : 300));
+    if (input.fail === true) return { status: 'error', error: { code: 'PACKING_FAILED', message: `Parcel ${String(input.parcel)} could not be packed`, retryable: false } };
+    return { status: 'ok', output: { parcel: input.parcel ?? null, packed: true } };
+  })
+  .node('label', (ctx) => ({ status: 'ok', output: `label for ${String((ctx.outputs.pack as { parcel?: unknown }).parcel)}` }))
+  .edge('pack', 'label')
+  .build();
+
+/**
+ * Child flows: `ship` starts one `demo-child` run per parcel (a forEach of child runs, 2 at once)
+ * and finishes with their outputs; `notify` then runs once. Input `{ parcels?: string[], delayMs?, fail? }`
+ * (default two parcels); `fail: true` makes every child fail.
+ */
+export const parentFlow: FlowDefinition = flow('demo-parent', '1.0.0')
+  .entry('plan')
+  .node('plan', (ctx) => {
+    const parcels = (ctx.input as { parcels?: unknown } | null)?.parcels;
+    return { status: 'ok', output: Array.isArray(parcels) ? parcels.slice(0, 100) : ['parcel-A', 'parcel-B'] };
+  })
+  .node(
+    'ship',
+    (ctx): NodeResult => {
+      const input = (ctx.input ?? {}) as { delayMs?: unknown; fail?: unknown };
+      return { status: 'child', flowId: 'demo-child', version: '1.0.0', input: { parcel: ctx.item, delayMs: input.delayMs, fail: input.fail === true } };
+    },
+    { forEach: (ctx) => ctx.outputs.plan as unknown[], concurrency: 2 },
+  )
+  .node('notify', (ctx) => ({ status: 'ok', patch: { shipped: (ctx.outputs.ship as unknown[]).length } }))
+  .edge('plan', 'ship')
+  .edge('ship', 'notify')
+  .build();
+
+/** How long `demo-event` waits for its payment before it cancels the order. */
+export const DEMO_EVENT_TIMEOUT_MS = 5 * 60_000;
+
+/**
+ * Events: the order waits for `payment.received` keyed by its `input.orderId` (send it with
+ * `POST /v1/events {"name":"payment.received","key":"<orderId>","payload":{"amount":…}}`, the
+ * CLI's `send-event` or the dashboard). After five minutes without it, the node runs again with
+ * `ctx.meta.waitTimedOut` and the order is cancelled.
+ */
+export const eventFlow: FlowDefinition = flow('demo-event', '1.0.0')
+  .entry('order')
+  .node('order', (ctx) => {
+    const orderId = (ctx.input as { orderId?: unknown } | null)?.orderId;
+    return { status: 'ok', patch: { orderId: typeof orderId === 'string' && orderId ? orderId : 'order-1' } };
+  })
+  .node('payment', (ctx): NodeResult => {
+    if (ctx.meta.waitTimedOut) return { status: 'ok', patch: { paid: false }, output: { timedOut: true } };
+    const payment = ctx.state._resumePayload as { amount?: unknown } | undefined | null;
+    if (payment === undefined) {
+      return {
+        status: 'wait',
+        reason: `Waiting for payment.received of order ${String(ctx.state.orderId)}`,
+        event: { name: 'payment.received', key: String(ctx.state.orderId), timeoutMs: DEMO_EVENT_TIMEOUT_MS },
+      };
+    }
+    return { status: 'ok', patch: { paid: true }, output: { amount: payment?.amount ?? null } };
+  })
+  .node('ship', (ctx) => ({ status: 'ok', output: `Order ${String(ctx.state.orderId)} shipped` }))
+  .node('cancel', (ctx) => ({ status: 'ok', output: `Order ${String(ctx.state.orderId)} cancelled: no payment in time` }))
+  .edge('order', 'payment')
+  .edge('payment', 'ship', (ctx) => ctx.state.paid === true)
+  .edge('payment', 'cancel', (ctx) => ctx.state.paid !== true)
+  .build();
+
+export const demoFlows: FlowDefinition[] = [greetingFlow, approvalFlow, retryFlow, parallelApprovalFlow, mapFlow, childFlow, parentFlow, eventFlow];

@@ -7,6 +7,8 @@ import { runWaitResumeExample } from '../../examples/wait-resume.js';
 import { runRetriesExample } from '../../examples/retries-timeouts.js';
 import { runParallelExample } from '../../examples/parallel.js';
 import { runMapExample } from '../../examples/map.js';
+import { runChildFlowsExample } from '../../examples/child-flows.js';
+import { runEventsExample } from '../../examples/events.js';
 import { storeCases } from '../helpers/stores.js';
 
 describe.each(storeCases)('examples on $name', (store) => {
@@ -83,5 +85,26 @@ describe.each(storeCases)('examples on $name', (store) => {
     expect(run.outputsJson.publish).toEqual({ published: 5, first: 'thumbs/0-a.jpg' });
     const retried = (await e.getTimeline(run.runId)).filter((ev) => ev.type === 'NODE_RETRY_SCHEDULED');
     expect(retried.map((ev) => ev.itemIndex)).toEqual([2]);
+  });
+
+  it('child-flows: packs each parcel and prints the label in child runs, finishing with their outputs', async () => {
+    const { run, children } = await runChildFlowsExample(await engine(), { orderId: 'o-9', parcels: [{ sku: 'a', weightKg: 1 }, { sku: 'b', weightKg: 9 }] });
+    expect(run.status).toBe('COMPLETED');
+    expect(run.outputsJson.done).toEqual({ boxes: ['small', 'large'], label: 'LBL-o-9' });
+    expect(children.map((c) => [c.flowId, c.status, c.parentNodeId]).sort()).toEqual([
+      ['pack-parcel', 'COMPLETED', 'pack-all'],
+      ['pack-parcel', 'COMPLETED', 'pack-all'],
+      ['print-label', 'COMPLETED', 'label'],
+    ]);
+  });
+
+  it('events: a payment event resumes its order, an early one is not lost, and a silent wait times out', async () => {
+    const r = await runEventsExample(await engine());
+    expect(r.parked.status).toBe('WAITING');
+    expect(r.parked.branches[0]).toMatchObject({ nodeId: 'await-payment', event: { name: 'payment.received', key: 'o-1' } });
+    expect(r.sent.delivered).toBe(1);
+    expect(r.paidLater.outputsJson['await-payment']).toEqual({ paid: true, amount: 10 });
+    expect(r.paidEarly.outputsJson['await-payment']).toEqual({ paid: true, amount: 20 });
+    expect(r.neverPaid.outputsJson['await-payment']).toEqual({ paid: false, reason: 'no payment in time' });
   });
 });

@@ -37,6 +37,14 @@ export interface SqlNames {
   idempotency: string;
   /** Node outputs, map item lists and item outputs, one row each (see the branches migration). */
   nodeValues: string;
+  /** Answers to a run's waits (resumes, events, child ends), applied by its holder (see the inbox_events migration). */
+  inbox: string;
+  /** Events sent with `sendEvent`, kept until pruned. */
+  sentEvents: string;
+  /** The event waits of parked branches. */
+  eventWaits: string;
+  /** The events each run received. */
+  eventReceipts: string;
   migrations: string;
   /** The run status enum type, qualified. */
   statusType: string;
@@ -44,12 +52,21 @@ export interface SqlNames {
   freshRunFn: string;
   /** Its companion for the run's outputs (see the branches migration), qualified. */
   freshOutputsFn: string;
+  /** Its companion for whether the run's inbox holds entries (see the inbox_events migration), qualified. */
+  freshInboxFn: string;
   /**
    * SQL expression of a run's 64-bit advisory-lock key given a text expression of its id.
    * Namespaced by package and schema so that it collides neither with other users of
    * advisory locks nor with a run of the same id in another schema.
    */
   lockKey(runIdSql: string): string;
+  /**
+   * SQL of the namespace (first int) of the two-int advisory locks that serialize `sendEvent` with
+   * the registration of waits for the same event name; the second int is `hashtext(name)`.
+   * Two-int keys live apart from the 64-bit keys of run locks (pg_locks.objsubid 2, not 1), and
+   * the namespace is this schema's. Two names of one hash share a lock: that only serializes more.
+   */
+  eventLockNamespace: string;
   /** NOTIFY channel of this schema's wake-ups (payload: the run id). */
   wakeChannel: string;
 }
@@ -66,11 +83,17 @@ export function sqlNames(schema: string = DEFAULT_SCHEMA): SqlNames {
     definitions: `${s}.flow_definitions`,
     idempotency: `${s}.flow_idempotency`,
     nodeValues: `${s}.flow_node_values`,
+    inbox: `${s}.flow_inbox`,
+    sentEvents: `${s}.flow_sent_events`,
+    eventWaits: `${s}.flow_event_waits`,
+    eventReceipts: `${s}.flow_event_receipts`,
     migrations: `${s}._prisma_migrations`,
     statusType: `${s}.flow_run_status`,
     freshRunFn: `${s}.flow_run_fresh`,
     freshOutputsFn: `${s}.flow_run_outputs`,
+    freshInboxFn: `${s}.flow_run_has_inbox`,
     lockKey: (runIdSql) => `hashtextextended(${keyPrefix} || ${runIdSql}, 0)`,
+    eventLockNamespace: `hashtext(${quoteLiteral(`hazel-flow-event:${schema}`)})`,
     wakeChannel: wakeChannelFor(schema),
   };
 }

@@ -29,6 +29,7 @@ const RUN_COLUMNS = [
   'run_id', 'flow_id', 'flow_version', 'tenant_id', 'status', 'current_node_id', 'input_json', 'state_json',
   'branches_json', 'created_at', 'updated_at', 'idempotency_key', 'version', 'last_seq', 'attempt',
   'attempts_json', 'attempt_in_flight', 'recoveries', 'next_attempt_at', 'wait_reason', 'error_json',
+  'parent_run_id', 'parent_node_id',
 ] as const;
 
 /**
@@ -68,11 +69,21 @@ export function outputsSql(names: SqlNames, alias: string, fresh = false): strin
 }
 
 /**
- * Everything a read returns of run row `alias`: its columns, `outputs_json` (the SQL given, by
- * default `outputsSql`), `due_in_ms`, and `read_at` (the database clock at the read).
+ * SQL for `hasInbox` of run row `alias`: whether its inbox holds entries, read with the
+ * statement's snapshot (`fresh`: by the volatile `flow_run_has_inbox`, as `outputsSql`).
  */
-export function runReadSql(names: SqlNames, alias: string, opts: { outputs?: string; nulled?: readonly string[] } = {}): string {
-  return `${runColumnsSql(alias, opts.nulled)}, ${opts.outputs ?? outputsSql(names, alias)} AS outputs_json, ${dueInMsSql(alias)} AS due_in_ms, clock_timestamp() AS read_at`;
+export function hasInboxSql(names: SqlNames, alias: string, fresh = false): string {
+  if (fresh) return `COALESCE(${names.freshInboxFn}(${alias}.run_id), false)`;
+  return `EXISTS (SELECT 1 FROM ${names.inbox} i WHERE i.run_id = ${alias}.run_id)`;
+}
+
+/**
+ * Everything a read returns of run row `alias`: its columns, `outputs_json` and `has_inbox` (the
+ * SQL given, by default `outputsSql` and `hasInboxSql`), `due_in_ms`, and `read_at` (the
+ * database clock at the read).
+ */
+export function runReadSql(names: SqlNames, alias: string, opts: { outputs?: string; inbox?: string; nulled?: readonly string[] } = {}): string {
+  return `${runColumnsSql(alias, opts.nulled)}, ${opts.outputs ?? outputsSql(names, alias)} AS outputs_json, ${opts.inbox ?? hasInboxSql(names, alias)} AS has_inbox, ${dueInMsSql(alias)} AS due_in_ms, clock_timestamp() AS read_at`;
 }
 
 function toDate(value: unknown): Date {
@@ -106,6 +117,9 @@ export function toRunRecord(row: SqlRow): FlowRunRecord {
     updatedAt: toDate(row.updated_at),
     branches: row.branches_json as BranchRecord[],
     readAt: toDate(row.read_at),
+    parentRunId: (row.parent_run_id as string | null) ?? null,
+    parentNodeId: (row.parent_node_id as string | null) ?? null,
+    hasInbox: row.has_inbox === true,
     idempotencyKey: (row.idempotency_key as string | null) ?? null,
     version: Number(row.version),
     lastSeq: Number(row.last_seq),
@@ -135,7 +149,7 @@ export function withWrittenOutputs(outputs: Record<string, unknown>, values: rea
 }
 
 /**
- * The run after a commit, from the commit's row (`COMMITTED_COLUMNS` + `due_in_ms`, `read_at`)
+ * The run after a commit, from the commit's row (`COMMITTED_COLUMNS` + `due_in_ms`, `read_at`, `has_inbox`)
  * and the row the holder had at `expectedVersion`: what a read would give. Columns the update
  * left out keep the holder's values (JSON values shared, as lease rows may be); the new JSON
  * values are parsed from the very texts the statement stored.
@@ -157,6 +171,9 @@ export function toCommittedRecord(row: SqlRow, before: FlowRunRecord, t: Transit
     updatedAt: toDate(row.updated_at),
     branches: parse(update.branches, before.branches),
     readAt: toDate(row.read_at),
+    parentRunId: before.parentRunId,
+    parentNodeId: before.parentNodeId,
+    hasInbox: row.has_inbox === true,
     idempotencyKey: before.idempotencyKey,
     version: Number(row.version),
     lastSeq: Number(row.last_seq),

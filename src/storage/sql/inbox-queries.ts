@@ -1,0 +1,106 @@
+/**
+ * The SQL of the run's inbox and of events, outside a lease: answers written without the run's
+ * lock, events sent and pruned, and the event-name locks that keep `sendEvent` and the waits a
+ * commit registers from missing each other.
+ *
+ * Why the name locks: `sendEvent` reads the registered waits, a commit that parks a branch on an
+ * event reads the stored events. Run concurrently, each could read before the other's rows are
+ * committed, and the event would be lost. Both take the transaction-scoped advisory lock of the
+ * event's name first, in a statement of its own (a statement's snapshot is taken before any lock
+ * it takes itself), then do their work in the next statement, whose snapshot sees everything the
+ * other committed. PGlite is one session running one statement at a time: no lock is needed there.
+ */
+import type { SqlNames } from './names.js';
+import { notifySql } from './run-queries.js';
+
+export interface InboxQueries {
+  /**
+   * $1 runId, $2 kind, $3 waitId, $4 branchId, $5 payload JSON. One row: `inserted` (0 when the
+   * wait already has an entry, or the run does not exist), `woke`.
+   */
+  addToInbox: string;
+  /** $1 runId: its entries in arrival order. */
+  getInbox: string;
+  /**
+   * $1 JSON array of event names: takes their transaction-scoped locks, in key order (so two
+   * transactions never wait for each other). One row: `locked` (how many).
+   */
+  lockEventNames: string;
+  /**
+   * $1 eventId, $2 name, $3 key, $4 payload JSON. Run after `lockEventNames` in the same
+   * transaction. One row: `event_id`, `sent_at`, `delivered` (JSON array of
+   * `{runId, branchId, waitId}`), `woke`.
+   */
+  sendEvent: string;
+  /** $1 before (timestamptz), $2 limit. One row: `pruned`. */
+  pruneEvents: string;
+}
+
+/** The statements a driver may prepare (served by unique indexes; see `preparableRunQueries`). */
+export function preparableInboxQueries(q: InboxQueries): string[] {
+  return [q.addToInbox, q.getInbox];
+}
+
+/** `{eventId, name, key, payload}`: what an event's inbox entry holds, built from sent-event row `e`. */
+export function eventEntrySql(e: string): string {
+  return `jsonb_build_object('eventId', ${e}.event_id, 'name', ${e}.name, 'key', ${e}.key, 'payload', ${e}.payload_json)`;
+}
+
+export function buildInboxQueries(names: SqlNames, opts: { notify: boolean }): InboxQueries {
+  return {
+    // From the run's row: an unknown run gets no entry (and no foreign-key error). ON CONFLICT on
+    // (run_id, wait_id): of concurrent answers to one wait, exactly one is inserted.
+    addToInbox: `WITH ins AS (
+        INSERT INTO ${names.inbox} (run_id, kind, wait_id, branch_id, payload_json, created_at)
+        SELECT r.run_id, $2, $3::int, $4, $5::jsonb, statement_timestamp() FROM ${names.runs} r WHERE r.run_id = $1
+        ON CONFLICT (run_id, wait_id) DO NOTHING
+        RETURNING run_id
+      ), woke AS (
+        ${notifySql(names, opts.notify, 'ins')}
+      )
+      SELECT (SELECT count(*) FROM ins)::int AS inserted, (SELECT count(*) FROM woke)::int AS woke`,
+
+    getInbox: `SELECT id, run_id, kind, wait_id, branch_id, payload_json, created_at FROM ${names.inbox}
+      WHERE run_id = $1 ORDER BY id`,
+
+    // The keys, de-duplicated and sorted in a fenced subquery (OFFSET 0), are locked in that
+    // order (the lock in FROM: a void column would upset some drivers).
+    lockEventNames: `SELECT count(*)::int AS locked FROM (
+        SELECT DISTINCT hashtext(n.name) AS key FROM jsonb_array_elements_text($1::jsonb) AS n(name)
+        ORDER BY key OFFSET 0
+      ) k, LATERAL pg_advisory_xact_lock(${names.eventLockNamespace}, k.key)`,
+
+    // Every registered wait for the name — with the event's key, or with no key — gets one entry
+    // (a wait that already has one keeps it). sent_at is the database clock: a wait registered
+    // later matches the event when it was sent at or after the waiting run's creation.
+    sendEvent: `WITH sent AS (
+        INSERT INTO ${names.sentEvents} (event_id, name, key, payload_json, sent_at)
+        VALUES ($1, $2, $3, $4::jsonb, clock_timestamp())
+        RETURNING event_id, name, key, payload_json, sent_at
+      ), delivered AS (
+        INSERT INTO ${names.inbox} (run_id, kind, wait_id, branch_id, payload_json, created_at)
+        SELECT w.run_id, 'event', w.wait_id, w.branch_id, ${eventEntrySql('sent')}, statement_timestamp()
+        FROM sent JOIN ${names.eventWaits} w ON w.name = sent.name AND (w.key IS NULL OR w.key = sent.key)
+        ORDER BY w.run_id, w.wait_id
+        ON CONFLICT (run_id, wait_id) DO NOTHING
+        RETURNING run_id, branch_id, wait_id
+      ), woken AS (
+        SELECT DISTINCT run_id FROM delivered
+      ), woke AS (
+        ${notifySql(names, opts.notify, 'woken')}
+      )
+      SELECT sent.event_id, sent.sent_at,
+        (SELECT COALESCE(jsonb_agg(jsonb_build_object('runId', d.run_id, 'branchId', d.branch_id, 'waitId', d.wait_id)
+                                   ORDER BY d.run_id, d.branch_id, d.wait_id), '[]'::jsonb) FROM delivered d) AS delivered,
+        (SELECT count(*) FROM woke)::int AS woke
+      FROM sent`,
+
+    pruneEvents: `WITH doomed AS (
+        SELECT event_id FROM ${names.sentEvents} WHERE sent_at < $1::timestamptz ORDER BY sent_at LIMIT $2::int
+      ), pruned AS (
+        DELETE FROM ${names.sentEvents} e USING doomed WHERE e.event_id = doomed.event_id
+        RETURNING 1
+      )
+      SELECT count(*)::int AS pruned FROM pruned`,
+  };
+}
