@@ -18,7 +18,10 @@ export class DatabaseAdmin {
     readonly tag: string,
   ) {}
 
-  /** One statement on a fresh connection, retried while the server is down (a restart takes seconds). */
+  /**
+   * One statement on a fresh connection, retried while the server is down (a restart takes
+   * seconds). An error of the statement itself (bad SQL, a missing column) is thrown at once.
+   */
   async query<R extends pg.QueryResultRow>(sql: string, params: unknown[] = [], patienceMs = 60_000): Promise<R[]> {
     const deadline = Date.now() + patienceMs;
     for (;;) {
@@ -28,7 +31,7 @@ export class DatabaseAdmin {
         await client.connect();
         return (await client.query<R>(sql, params)).rows;
       } catch (err) {
-        if (Date.now() > deadline) throw err;
+        if (Date.now() > deadline || !isConnectionError(err)) throw err;
         await new Promise((r) => setTimeout(r, 250));
       } finally {
         await client.end().catch(() => undefined);
@@ -76,4 +79,10 @@ export class DatabaseAdmin {
     );
     return row!.n;
   }
+}
+
+/** No SQLSTATE (a socket error, a timeout), or one of connection exceptions (08), operator intervention (57: shutdown, terminated, starting up) or insufficient resources (53). */
+function isConnectionError(err: unknown): boolean {
+  const code = (err as { code?: unknown }).code;
+  return typeof code !== 'string' || !/^[0-9A-Z]{5}$/.test(code) || /^(08|57|53)/.test(code);
 }

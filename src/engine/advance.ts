@@ -66,7 +66,7 @@ export async function advanceRun(lease: RunLease, def: FlowDefinition, env: Step
   try {
     return await driver.drive();
   } finally {
-    driver.stopAll(new CancelledAttempt());
+    if (driver.busy) driver.stopAll(new CancelledAttempt());
     await lease.release();
   }
 }
@@ -167,6 +167,11 @@ class RunDriver {
     return { entries, children };
   }
 
+  /** Attempts are in flight. */
+  get busy(): boolean {
+    return this.running.size > 0;
+  }
+
   /** Stops every attempt in flight: their outcomes are never committed by this holder. */
   stopAll(reason: Error): void {
     for (const r of this.running.values()) r.controller.abort(reason);
@@ -207,13 +212,15 @@ class RunDriver {
   /** The next finished attempt; null when a due time passed first (so that it can begin). */
   private async nextCompletion(): Promise<Completion | null> {
     if (this.completed.length === 0) {
-      const dueInMs = this.msUntilNextDue();
-      const timer = new AbortController();
+      const dueInMs = this.options.drain?.aborted ? null : this.msUntilNextDue();
       const woken = new Promise<void>((resolve) => (this.wakeUp = resolve));
-      const waits: Promise<unknown>[] = [woken];
-      if (dueInMs !== null && !this.options.drain?.aborted) waits.push(this.env.sleep(dueInMs, timer.signal).catch(() => undefined));
-      await Promise.race(waits);
-      timer.abort();
+      if (dueInMs === null) {
+        await woken;
+      } else {
+        const timer = new AbortController();
+        await Promise.race([woken, this.env.sleep(dueInMs, timer.signal).catch(() => undefined)]);
+        timer.abort();
+      }
       this.wakeUp = null;
     }
     return this.completed.shift() ?? null;

@@ -196,7 +196,8 @@ export class FlowEngine extends FlowEvents {
     requireString('resumeRun', 'runId', runId);
     if (!isPlainObject(options)) throw new InvalidArgumentError('resumeRun: options must be an object like { nodeId }');
     optionalString('resumeRun', 'nodeId', options.nodeId);
-    const entry = serializeJson(payload === undefined ? {} : { payload }, { what: 'resume payload', maxBytes: this.stepEnv.maxJsonBytes });
+    const text = payload === undefined ? null : serializeJson(payload, { what: 'resume payload', maxBytes: this.stepEnv.maxJsonBytes });
+    const entry = (text === null ? '{}' : `{"payload":${text}}`) as JsonText;
     await this.ready();
     return resumeWaitingRun(this, runId, { payload: entry, nodeId: options.nodeId });
   }

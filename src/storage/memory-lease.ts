@@ -30,34 +30,46 @@ export interface EventRow extends Omit<FlowEventRecord, 'payloadJson'> {
  * hands to handlers, so parsing again on every step would only feed the garbage collector.
  */
 export function recordOf(row: RunRow, now: number, shared = false): FlowRunRecord {
-  const { input, state, outputs, attempts, branches, parsed: _parsed, mapItems: _items, itemOutputs: _itemOutputs, ...rest } = row;
-  void _parsed;
-  void _items;
-  void _itemOutputs;
   const p = row.parsed;
   const json = shared
     ? {
-        input: (p.input ??= JSON.parse(input)),
-        state: (p.state ??= JSON.parse(state)),
-        outputs: (p.outputs ??= parseOutputs(outputs)),
-        attempts: (p.attempts ??= JSON.parse(attempts)),
-        branches: (p.branches ??= JSON.parse(branches)),
+        input: (p.input ??= JSON.parse(row.input)),
+        state: (p.state ??= JSON.parse(row.state)),
+        outputs: (p.outputs ??= parseOutputs(row.outputs)),
+        attempts: (p.attempts ??= JSON.parse(row.attempts)),
+        branches: (p.branches ??= JSON.parse(row.branches)),
       }
-    : { input: JSON.parse(input), state: JSON.parse(state), outputs: parseOutputs(outputs), attempts: JSON.parse(attempts), branches: JSON.parse(branches) };
+    : { input: JSON.parse(row.input), state: JSON.parse(row.state), outputs: parseOutputs(row.outputs), attempts: JSON.parse(row.attempts), branches: JSON.parse(row.branches) };
   const dueAt = row.nextAttemptAt?.getTime();
+  // Field by field (not a spread of the row): one object shape, and no internal field leaks out.
   return {
-    ...rest,
+    runId: row.runId,
+    flowId: row.flowId,
+    flowVersion: row.flowVersion,
+    tenantId: row.tenantId,
+    status: row.status,
+    currentNodeId: row.currentNodeId,
+    inputJson: json.input,
+    stateJson: json.state as Record<string, unknown>,
+    outputsJson: json.outputs as Record<string, unknown>,
     createdAt: new Date(row.createdAt),
     updatedAt: new Date(row.updatedAt),
-    nextAttemptAt: row.nextAttemptAt ? new Date(row.nextAttemptAt) : null,
-    error: row.error ? { ...row.error } : null,
-    inputJson: json.input,
-    stateJson: json.state,
-    outputsJson: json.outputs as Record<string, unknown>,
-    attemptsJson: json.attempts,
-    branches: json.branches,
+    branches: json.branches as FlowRunRecord['branches'],
     readAt: new Date(now),
+    parentRunId: row.parentRunId,
+    parentNodeId: row.parentNodeId,
+    hasInbox: row.hasInbox,
+    idempotencyKey: row.idempotencyKey,
+    version: row.version,
+    lastSeq: row.lastSeq,
+    attempt: row.attempt,
+    attemptsJson: json.attempts as Record<string, number>,
+    attemptInFlight: row.attemptInFlight,
+    recoveries: row.recoveries,
+    nextAttemptAt: row.nextAttemptAt ? new Date(row.nextAttemptAt) : null,
     dueInMs: dueAt === undefined ? 0 : Math.max(0, dueAt - now),
+    waitReason: row.waitReason,
+    error: row.error ? { ...row.error } : null,
   };
 }
 

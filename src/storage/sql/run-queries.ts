@@ -26,7 +26,8 @@ export function notifySql(names: SqlNames, notify: boolean, from: string, condit
 export interface RunQueries {
   /**
    * $1 runId, $2 flowId, $3 flowVersion, $4 tenantId, $5 currentNodeId, $6 input, $7 state,
-   * $8 idempotencyKey, $9 events count, $10 events JSON, $11 branches. Rows: the run + `created`
+   * $8 idempotencyKey, $9 events count, $10 events JSON, $11 branches, $12 parentRunId,
+   * $13 parentNodeId. Rows: the run + `created`
    * (when created, `input_json`, `state_json` and `branches_json` are NULL: they are $6, $7 and
    * $11); none when another transaction inserted the same key concurrently (its row is not in our
    * snapshot: re-read).
@@ -47,15 +48,19 @@ export interface RunQueries {
   /** $1 flowId, $2 version. */
   getDefinition: string;
   listDefinitions: string;
-  /** $1 runId, $2 error JSON, $3 events count, $4 events JSON. Rows: the run + `changed`. */
+  /**
+   * $1 runId, $2 error JSON, $3 events count, $4 events JSON. Rows: the run + `changed` +
+   * `ended_parent` (the parent woken by the end of this child run, else NULL).
+   */
   cancelRun: string;
   /** $1 limit, $2 flow keys JSON array or null. */
   findDueRuns: string;
   /** $1 flow keys JSON array or null. */
   msUntilNextDue: string;
   /**
-   * Which of the tables exist, and whether both read-after-lock functions do:
-   * `{runs, events, definitions, idempotency, node_values, fresh_fn}` as booleans.
+   * Which of the tables exist, and whether the three read-after-lock functions do: `{runs, events,
+   * definitions, idempotency, node_values, inbox, sent_events, event_waits, event_receipts,
+   * fresh_fn}` as booleans.
    */
   tablesPresent: string;
 }
@@ -88,8 +93,8 @@ export function buildRunQueries(names: SqlNames, opts: { notify: boolean; skipLo
   return {
     createRun: `WITH ins AS (
         INSERT INTO ${names.runs} (run_id, flow_id, flow_version, tenant_id, status, current_node_id, input_json, state_json,
-                                   branches_json, idempotency_key, version, last_seq, created_at, updated_at)
-        VALUES ($1, $2, $3, $4, 'RUNNING', $5, $6::jsonb, $7::jsonb, $11::jsonb, $8, 1, $9::int, statement_timestamp(), statement_timestamp())
+                                   branches_json, idempotency_key, version, last_seq, created_at, updated_at, parent_run_id, parent_node_id)
+        VALUES ($1, $2, $3, $4, 'RUNNING', $5, $6::jsonb, $7::jsonb, $11::jsonb, $8, 1, $9::int, statement_timestamp(), statement_timestamp(), $12, $13)
         ON CONFLICT (idempotency_key) DO NOTHING
         RETURNING ${cols()}
       ), ev AS (
@@ -98,8 +103,8 @@ export function buildRunQueries(names: SqlNames, opts: { notify: boolean; skipLo
         ${notifySql(names, opts.notify, 'ins')}
       )
       -- The input, state and branches just inserted are not sent back: the caller has them (see
-      -- createRun). A new run has no outputs yet.
-      SELECT ${runReadSql(names, 'ins', { outputs: `'{}'::jsonb`, nulled: ['input_json', 'state_json', 'branches_json'] })},
+      -- createRun). A new run has no outputs yet, and an empty inbox.
+      SELECT ${runReadSql(names, 'ins', { outputs: `'{}'::jsonb`, inbox: 'false', nulled: ['input_json', 'state_json', 'branches_json'] })},
              true AS created, (SELECT count(*) FROM woke)::int AS woke FROM ins
       UNION ALL
       SELECT ${read('r')}, false, 0 FROM ${names.runs} r
@@ -125,7 +130,9 @@ export function buildRunQueries(names: SqlNames, opts: { notify: boolean; skipLo
     getDefinition: `SELECT * FROM ${names.definitions} WHERE flow_id = $1 AND version = $2`,
     listDefinitions: `SELECT * FROM ${names.definitions} ORDER BY created_at, flow_id, version`,
 
-    // Lock-free: fenced by status, and version+1 makes any in-flight holder's commit fail.
+    // Lock-free: fenced by status, and version+1 makes any in-flight holder's commit fail. The
+    // terminal-run rule (see lease-queries.ts): a child run's end goes to its parent's inbox, and
+    // the run's event waits are unregistered.
     cancelRun: `WITH upd AS (
         UPDATE ${names.runs}
         SET status = 'CANCELLED', error_json = $2::jsonb, attempt_in_flight = false, next_attempt_at = NULL,
@@ -134,19 +141,37 @@ export function buildRunQueries(names: SqlNames, opts: { notify: boolean; skipLo
         RETURNING ${cols()}
       ), ev AS (
         ${insertEventsSql(names, 'upd', 'upd.last_seq - $3::int', '$4')}
+      ), waits_ended AS (
+        DELETE FROM ${names.eventWaits} x USING upd WHERE x.run_id = upd.run_id
+      ), child_ended AS (
+        INSERT INTO ${names.inbox} (run_id, kind, wait_id, branch_id, payload_json, created_at)
+        SELECT upd.parent_run_id, 'child', NULL, NULL, jsonb_build_object('childRunId', upd.run_id, 'status', 'CANCELLED'), statement_timestamp()
+        FROM upd WHERE upd.parent_run_id IS NOT NULL
+        RETURNING run_id
+      ), woke AS (
+        ${notifySql(names, opts.notify, 'child_ended')}
       )
-      SELECT ${read('upd')}, true AS changed FROM upd
+      SELECT ${read('upd')}, true AS changed, (SELECT min(run_id) FROM child_ended) AS ended_parent, (SELECT count(*) FROM woke)::int AS woke FROM upd
       UNION ALL
-      SELECT ${read('r')}, false FROM ${names.runs} r WHERE r.run_id = $1 AND NOT EXISTS (SELECT 1 FROM upd)`,
+      SELECT ${read('r')}, false, NULL, 0 FROM ${names.runs} r WHERE r.run_id = $1 AND NOT EXISTS (SELECT 1 FROM upd)`,
 
-    // The inner query is an optimization fence (OFFSET 0): the due filter and order use the
-    // (status, next_attempt_at) index; the lock filter then runs on due rows only.
+    // Two kinds of due runs, one statement. Runs with entries in their inbox are found from the
+    // inbox (a handful of rows: answers wait there only until their run's holder applies them),
+    // each run by its primary key, whatever its due time; they come first, as answers wait for
+    // them. Runs due by the clock are found with the (status, next_attempt_at) index, less those
+    // with entries (listed already). The inner query is an optimization fence (OFFSET 0): the
+    // lock filter then runs on due rows only.
     findDueRuns: `SELECT d.run_id FROM (
-        SELECT r.run_id, r.next_attempt_at, r.created_at FROM ${names.runs} r
+        SELECT r.run_id, 0 AS rank, r.next_attempt_at, r.created_at FROM ${names.runs} r
+        WHERE r.run_id IN (SELECT i.run_id FROM ${names.inbox} i)
+          AND r.status IN ('RUNNING', 'WAITING') AND ${flowKeyFilter('r', '$2')}
+        UNION ALL
+        SELECT r.run_id, 1 AS rank, r.next_attempt_at, r.created_at FROM ${names.runs} r
         WHERE ((r.status = 'RUNNING' AND (r.next_attempt_at IS NULL OR r.next_attempt_at <= clock_timestamp()))
             OR (r.status = 'WAITING' AND r.next_attempt_at <= clock_timestamp()))
           AND ${flowKeyFilter('r', '$2')}
-        ORDER BY r.next_attempt_at ASC NULLS FIRST, r.created_at, r.run_id
+          AND NOT EXISTS (SELECT 1 FROM ${names.inbox} i WHERE i.run_id = r.run_id)
+        ORDER BY rank, next_attempt_at ASC NULLS FIRST, created_at, run_id
         OFFSET 0
       ) d
       WHERE true ${notLockedFilter}
@@ -164,7 +189,12 @@ export function buildRunQueries(names: SqlNames, opts: { notify: boolean; skipLo
         to_regclass(${quoteLiteral(names.definitions)}) IS NOT NULL AS definitions,
         to_regclass(${quoteLiteral(names.idempotency)}) IS NOT NULL AS idempotency,
         to_regclass(${quoteLiteral(names.nodeValues)}) IS NOT NULL AS node_values,
+        to_regclass(${quoteLiteral(names.inbox)}) IS NOT NULL AS inbox,
+        to_regclass(${quoteLiteral(names.sentEvents)}) IS NOT NULL AS sent_events,
+        to_regclass(${quoteLiteral(names.eventWaits)}) IS NOT NULL AS event_waits,
+        to_regclass(${quoteLiteral(names.eventReceipts)}) IS NOT NULL AS event_receipts,
         to_regprocedure(${quoteLiteral(`${names.freshRunFn}(text,boolean)`)}) IS NOT NULL
-          AND to_regprocedure(${quoteLiteral(`${names.freshOutputsFn}(text)`)}) IS NOT NULL AS fresh_fn`,
+          AND to_regprocedure(${quoteLiteral(`${names.freshOutputsFn}(text)`)}) IS NOT NULL
+          AND to_regprocedure(${quoteLiteral(`${names.freshInboxFn}(text)`)}) IS NOT NULL AS fresh_fn`,
   };
 }

@@ -12,18 +12,24 @@ import type {
   FlowRunRecord,
   FlowStorage,
   IdempotencyRecord,
+  InboxEntry,
   JsonText,
   LockRunOptions,
   MapValues,
   NewEvent,
+  NewFlowEvent,
+  NewInboxEntry,
   NewRun,
   RunFilter,
   RunLease,
   RunPage,
+  SentEvent,
 } from '../types.js';
 import { toStorageError } from './errors.js';
-import type { SqlExecutor } from './executor.js';
+import type { SqlExecutor, SqlParam, SqlRow } from './executor.js';
 import { acquireHeld, acquireInProcess, dueOrNotAsked, type AcquireHost } from './acquire.js';
+import { buildInboxQueries, preparableInboxQueries, type InboxQueries } from './inbox-queries.js';
+import { toInboxEntry, toSentEvent } from './inbox-rows.js';
 import { buildLeaseQueries, type LeaseQueries } from './lease-queries.js';
 import type { SqlLease } from './leases.js';
 import { buildListRunsQuery } from './list-runs-query.js';
@@ -55,6 +61,7 @@ export class SqlFlowStorage implements FlowStorage, AcquireHost {
   readonly durable: boolean;
   readonly names: SqlNames;
   readonly runQueries: RunQueries;
+  readonly inboxQueries: InboxQueries;
   leaseQueries: LeaseQueries;
   private readonly wake: WakeHub;
   private readonly held = new Map<string, SqlLease>();
@@ -75,8 +82,9 @@ export class SqlFlowStorage implements FlowStorage, AcquireHost {
     this.sharedDatabase = executor.lockMode !== 'process';
     this.processLocks = executor.processLocks ?? new Set();
     this.runQueries = buildRunQueries(this.names, { notify: this.sharedDatabase, skipLocked: this.sharedDatabase });
+    this.inboxQueries = buildInboxQueries(this.names, { notify: this.sharedDatabase });
     this.leaseQueries = buildLeaseQueries(this.names, { notify: this.sharedDatabase, freshReadFn: true });
-    executor.registerPrepared?.([...preparableRunQueries(this.runQueries), ...Object.values(this.leaseQueries)]);
+    executor.registerPrepared?.([...preparableRunQueries(this.runQueries), ...preparableInboxQueries(this.inboxQueries), ...Object.values(this.leaseQueries)]);
     this.wake = new WakeHub(executor, this.names.wakeChannel, options.onBackgroundError ?? (() => undefined));
   }
 
@@ -97,7 +105,9 @@ export class SqlFlowStorage implements FlowStorage, AcquireHost {
       await migrate(this.executor, { schema: this.names.schema, migrationsDir: this.options.migrationsDir });
     }
     const [present] = await this.executor.query(this.runQueries.tablesPresent);
-    const missing = ['runs', 'events', 'definitions', 'idempotency', 'node_values'].filter((t) => present?.[t] !== true);
+    const missing = ['runs', 'events', 'definitions', 'idempotency', 'node_values', 'inbox', 'sent_events', 'event_waits', 'event_receipts'].filter(
+      (t) => present?.[t] !== true,
+    );
     if (missing.length > 0) {
       throw new StorageError(
         'SCHEMA_MISSING',
@@ -144,6 +154,19 @@ export class SqlFlowStorage implements FlowStorage, AcquireHost {
     if (this.held.get(lease.runId) === lease) this.held.delete(lease.runId);
   }
 
+  /**
+   * `sql` (a commit, or `sendEvent`) in one transaction after the locks of the event names (a JSON
+   * array; see inbox-queries.ts). PGlite runs one statement at a time in its one session: there,
+   * the statement alone.
+   */
+  queryUnderEventLocks(eventNames: string, sql: string, params: readonly SqlParam[]): Promise<SqlRow[]> {
+    if (!this.sharedDatabase) return this.executor.query(sql, params);
+    return this.executor.transaction(async (tx) => {
+      await tx.query(this.inboxQueries.lockEventNames, [eventNames]);
+      return tx.query(sql, params);
+    });
+  }
+
   // ---- FlowStorage ----
 
   private async run<T>(what: string, fn: () => Promise<T>): Promise<T> {
@@ -173,7 +196,7 @@ export class SqlFlowStorage implements FlowStorage, AcquireHost {
     return this.run('createRun', async () => {
       const params = [
         run.runId, run.flowId, run.flowVersion, run.tenantId, run.currentNodeId, run.input, run.state, run.idempotencyKey,
-        run.events.length, eventsJson(run.events), run.branches,
+        run.events.length, eventsJson(run.events), run.branches, run.parentRunId ?? null, run.parentNodeId ?? null,
       ];
       this.wake.expectLocal(run.runId);
       let [row] = await this.executor.query(this.runQueries.createRun, params);
@@ -215,6 +238,39 @@ export class SqlFlowStorage implements FlowStorage, AcquireHost {
     return this.run('getMapValues', async () => toMapValues(await this.executor.query(this.runQueries.getMapValues, [runId, nodeId])));
   }
 
+  addToInbox(entry: NewInboxEntry): Promise<boolean> {
+    return this.run('addToInbox', async () => {
+      this.wake.expectLocal(entry.runId);
+      const [row] = await this.executor.query(this.inboxQueries.addToInbox, [entry.runId, entry.kind, entry.waitId, entry.branchId, entry.payload]);
+      const inserted = Number(row?.inserted ?? 0) > 0;
+      if (inserted) this.wake.emitLocal(entry.runId);
+      return inserted;
+    });
+  }
+
+  getInbox(runId: string): Promise<InboxEntry[]> {
+    return this.run('getInbox', async () => (await this.executor.query(this.inboxQueries.getInbox, [runId])).map(toInboxEntry));
+  }
+
+  sendEvent(event: NewFlowEvent): Promise<SentEvent> {
+    return this.run('sendEvent', async () => {
+      const params = [event.eventId, event.name, event.key, event.payload];
+      const [row] = await this.queryUnderEventLocks(JSON.stringify([event.name]), this.inboxQueries.sendEvent, params);
+      const sent = toSentEvent(row!);
+      for (const runId of new Set(sent.delivered.map((d) => d.runId))) this.wake.emitLocal(runId);
+      return sent;
+    });
+  }
+
+  pruneEvents(before: Date, limit: number): Promise<number> {
+    return this.run('pruneEvents', async () => {
+      const n = Math.max(0, Math.floor(limit));
+      if (n === 0) return 0;
+      const [row] = await this.executor.query(this.inboxQueries.pruneEvents, [before.toISOString(), n]);
+      return Number(row?.pruned ?? 0);
+    });
+  }
+
   getIdempotencyRecord(key: string): Promise<IdempotencyRecord | null> {
     return this.run('getIdempotencyRecord', async () => {
       const [row] = await this.executor.query(this.runQueries.getIdempotency, [key]);
@@ -248,6 +304,7 @@ export class SqlFlowStorage implements FlowStorage, AcquireHost {
       for (let attempt = 0; ; attempt++) {
         const [row] = await this.executor.query(this.runQueries.cancelRun, params);
         if (!row) return null;
+        if (typeof row.ended_parent === 'string') this.wake.emitLocal(row.ended_parent);
         if (row.changed === true || TERMINAL.has(row.status as string) || attempt >= 2) return toRunRecord(row);
       }
     });
