@@ -269,6 +269,7 @@ export class MemoryStorage implements FlowStorage {
     if (!row || row.version !== t.expectedVersion) throw new StaleRunError(runId, t.expectedVersion);
     const now = this.nowDate();
     const u = t.update;
+    const wasLive = row.status === 'RUNNING' || row.status === 'WAITING';
     row.status = u.status;
     row.currentNodeId = u.currentNodeId;
     if (u.state !== undefined) {
@@ -309,7 +310,7 @@ export class MemoryStorage implements FlowStorage {
     row.version += 1;
     row.updatedAt = now;
     this.appendEvents(row, t.events, now);
-    this.applyInboxAndWaits(row, t);
+    this.applyInboxAndWaits(row, t, wasLive);
     if (t.idempotency && !this.idempotency.has(t.idempotency.key)) {
       const { key, runId: rid, nodeId, result } = t.idempotency;
       this.idempotency.set(key, { runId: rid, nodeId, result, createdAt: now });
@@ -318,7 +319,7 @@ export class MemoryStorage implements FlowStorage {
     return this.record(row, true);
   }
 
-  private applyInboxAndWaits(row: RunRow, t: Transition): void {
+  private applyInboxAndWaits(row: RunRow, t: Transition, wasLive: boolean): void {
     const runId = row.runId;
     if (t.consumeInbox?.length) {
       const consumed = new Set(t.consumeInbox);
@@ -328,7 +329,9 @@ export class MemoryStorage implements FlowStorage {
     }
     for (const w of t.endWaits ?? []) this.eventWaits.delete(`${runId}\u0000${w.branchId}\u0000${w.waitId}`);
     for (const eventId of t.receipts ?? []) this.receipts.add(`${runId}\u0000${eventId}`);
-    for (const w of t.addWaits ?? []) {
+    const live = row.status === 'RUNNING' || row.status === 'WAITING';
+    // A commit that ends the run registers no wait (the SQL store's rule too).
+    for (const w of live ? (t.addWaits ?? []) : []) {
       this.eventWaits.set(`${runId}\u0000${w.branchId}\u0000${w.waitId}`, { runId, ...w });
       // An event sent since the run was created, not yet received by it, answers the wait at once.
       const sent = this.sentEvents.find(
@@ -336,7 +339,7 @@ export class MemoryStorage implements FlowStorage {
       );
       if (sent) void this.addToInbox({ runId, kind: 'event', waitId: w.waitId, branchId: w.branchId, payload: eventEntry(sent) });
     }
-    if (row.status === 'COMPLETED' || row.status === 'FAILED' || row.status === 'CANCELLED') this.runEnded(row);
+    if (!live && wasLive) this.runEnded(row);
   }
 
   /** @internal */

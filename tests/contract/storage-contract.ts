@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { StaleRunError, InvalidArgumentError } from '../../src/errors.js';
 import type { FlowStorage } from '../../src/storage/types.js';
 import { branchesContract } from './branches-contract.js';
+import { inboxContract } from './inbox-contract.js';
 import { lockOptionsContract } from './lock-options-contract.js';
 import { asRead, branch, expectReadNow, j, newRun, step, waitFor } from './contract-helpers.js';
 
@@ -32,6 +33,7 @@ export function describeStorageContract(name: string, makeStore: () => Promise<S
     });
     lockOptionsContract(() => handle);
     branchesContract(() => handle);
+    inboxContract(() => handle);
 
     it('creates a run and reads it back with JSON values parsed', async () => {
       const input = { a: [1, 'two', { three: true }], u: 'ünïcødé ✓', n: null, big: 1e21, neg: -0.5 };

@@ -29,6 +29,7 @@ describe('bearer token', () => {
     ['POST', '/v1/runs/some-id/tick'],
     ['POST', '/v1/runs/some-id/resume'],
     ['POST', '/v1/runs/some-id/cancel'],
+    ['POST', '/v1/events'],
     ['GET', '/openapi.json'],
   ];
 

@@ -62,6 +62,9 @@ describe('branches in the run resource', () => {
         dueAt: null,
         waitReason: expect.stringContaining(`Waiting for ${nodeId}`),
         map: null,
+        event: null,
+        child: null,
+        waitTimedOut: false,
         recoveries: 0,
         error: null,
         joined: null,
@@ -73,7 +76,7 @@ describe('branches in the run resource', () => {
 
     // The list carries the compact form.
     const listed = (await call('GET', '/v1/runs?flowId=demo-parallel')).body.runs.find((r: { runId: string }) => r.runId === runId);
-    expect(listed.branches).toEqual(run.branches.map((b: Record<string, unknown>) => ({ branchId: b.branchId, nodeId: b.nodeId, status: 'WAITING', attempt: b.attempt, dueAt: null, waitReason: b.waitReason, map: null })));
+    expect(listed.branches).toEqual(run.branches.map((b: Record<string, unknown>) => ({ branchId: b.branchId, nodeId: b.nodeId, status: 'WAITING', attempt: b.attempt, dueAt: null, waitReason: b.waitReason, event: null, child: null, map: null })));
 
     // Two branches wait: a resume must say which.
     const ambiguous = await call('POST', `/v1/runs/${runId}/resume`, { json: { approved: true } });
@@ -185,7 +188,7 @@ describe('OpenAPI', () => {
     expect(Run.properties.branches).toMatchObject({ type: 'array', items: { properties: { branchId: expect.any(Object) } } });
     expect(Run.properties.branches.description).toContain('nodeId');
     expect(RunSummary.properties.branches.items.properties).not.toHaveProperty('resumePayload');
-    expect(Object.keys(Branch.properties).sort()).toEqual(['attempt', 'branchId', 'dueAt', 'error', 'joined', 'map', 'nodeId', 'recoveries', 'resumePayload', 'status', 'waitReason']);
+    expect(Object.keys(Branch.properties).sort()).toEqual(['attempt', 'branchId', 'child', 'dueAt', 'error', 'event', 'joined', 'map', 'nodeId', 'recoveries', 'resumePayload', 'status', 'waitReason', 'waitTimedOut']);
     expect(Branch.properties.status.enum).toEqual(['READY', 'RUNNING', 'RETRY', 'WAITING', 'JOINING', 'FAILED']);
     for (const status of ['READY', 'RUNNING', 'RETRY', 'WAITING', 'JOINING', 'FAILED']) expect(Branch.properties.status.description).toContain(status);
     expect(Object.keys(BranchSummary.properties)).not.toContain('resumePayload');

@@ -92,18 +92,24 @@ describe('409: wrong state', () => {
     expectError(await call('POST', `/v1/runs/${runId}/cancel`, { json: {} }), 409, 'INVALID_RUN_STATE', /COMPLETED/);
   });
 
-  it('answers LOCK_BUSY while another holder advances the run', async () => {
+  it('answers LOCK_BUSY to a tick while another holder advances the run; a resume goes to the inbox instead', async () => {
     const parked = await parkedApprovalRun();
     const { runId: running } = await rt.engine.startRun({ flowId: 'demo-greeting', version: '1.0.0', input: null });
     const leases = [await rt.engine.storage.lockRun(parked), await rt.engine.storage.lockRun(running)];
     try {
-      expectError(await call('POST', `/v1/runs/${parked}/resume`, { json: { approved: true } }), 409, 'LOCK_BUSY');
+      // A resume never fails because a holder has the run: it waits in the inbox for the holder.
+      const resumed = await call('POST', `/v1/runs/${parked}/resume`, { json: { approved: true } });
+      expect(resumed.status, resumed.text).toBe(200);
+      expect(resumed.body.run).toMatchObject({ status: 'WAITING', hasInbox: true });
+      // A second resume of the same wait loses.
+      expectError(await call('POST', `/v1/runs/${parked}/resume`, { json: { approved: false } }), 409, 'INVALID_RUN_STATE');
       expectError(await call('POST', `/v1/runs/${running}/tick`, { json: {} }), 409, 'LOCK_BUSY');
     } finally {
       for (const lease of leases) await lease!.release();
     }
-    expect((await rt.engine.getRun(parked))!.status).toBe('WAITING');
     expect((await rt.engine.getRun(running))!.currentNodeId).toBe('compose');
+    const done = await rt.engine.runToCompletion(parked);
+    expect(done).toMatchObject({ status: 'COMPLETED', stateJson: expect.objectContaining({ approved: true }) });
   });
 
   it('answers IDEMPOTENCY_KEY_CONFLICT when a key started another flow', async () => {

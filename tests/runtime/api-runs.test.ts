@@ -188,7 +188,7 @@ describe('flows, health, OpenAPI, dashboard', () => {
     expect(res.status).toBe(200);
     expect(res.body.openapi).toBe('3.1.0');
     expect(Object.keys(res.body.paths).sort()).toEqual(
-      ['/health', '/v1/flows', '/v1/runs', '/v1/runs/start', '/v1/runs/{runId}', '/v1/runs/{runId}/cancel', '/v1/runs/{runId}/resume', '/v1/runs/{runId}/tick', '/v1/runs/{runId}/timeline'].sort(),
+      ['/health', '/v1/events', '/v1/flows', '/v1/runs', '/v1/runs/start', '/v1/runs/{runId}', '/v1/runs/{runId}/cancel', '/v1/runs/{runId}/resume', '/v1/runs/{runId}/tick', '/v1/runs/{runId}/timeline'].sort(),
     );
     expect(res.body.paths['/v1/runs/start'].post.requestBody.content['application/json'].schema.required).toEqual(['flowId', 'version']);
   });

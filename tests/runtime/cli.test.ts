@@ -1,7 +1,7 @@
 /**
  * The `hazel-flow` binary's API commands, run as child processes against a real server:
  * readable tables by default, --json for scripts, exit code 1 with the error's code on failure,
- * 2 on bad usage.
+ * 2 on bad usage. Includes send-event (events) and runs list --parent (child runs).
  */
 import { createServer as createHttpServer, type IncomingHttpHeaders } from 'node:http';
 import { createServer, type Server, type Socket } from 'node:net';
@@ -31,6 +31,8 @@ describe('hazel-flow (API commands)', { timeout: 120_000 }, () => {
     expect(help.code).toBe(0);
     expect(help.stdout).toMatch(/hazel-flow serve/);
     expect(help.stdout).toMatch(/runs list/);
+    expect(help.stdout).toMatch(/hazel-flow send-event <name> \[--key <key>\] \[--payload <json>\]/);
+    expect(help.stdout).toMatch(/--parent <runId>/);
     for (const args of [['bogus'], ['runs'], ['runs', 'frobnicate'], ['runs', 'show'], ['start', 'no-version'], ['start', 'demo-greeting@1.0.0', '--input', '{bad'], ['runs', 'list', '--nope']]) {
       const res = await cli(...args);
       expect(res.code, args.join(' ')).toBe(2);
@@ -221,5 +223,75 @@ describe('hazel-flow (API commands)', { timeout: 120_000 }, () => {
     } finally {
       spy.mockRestore();
     }
+  });
+
+  it('send-event delivers an event to the runs waiting for it, and they complete', async () => {
+    const { runId } = await rt.engine.startRun({ flowId: 'demo-event', version: '1.0.0', input: { orderId: 'order-cli' } });
+    await waitForStatus(rt, runId, 'WAITING');
+    const show = await cli('runs', 'show', runId);
+    expect(show.stdout).toMatch(/^waits \(payment\)\s+event payment\.received key order-cli, timeout at \d{4}-\d\d-\d\dT/m);
+
+    const sent = await cli('send-event', 'payment.received', '--key', 'order-cli', '--payload', '{"amount": 9007199254740991}');
+    expect(sent.code, sent.stderr).toBe(0);
+    expect(sent.stdout.trim()).toMatch(/^Sent event payment\.received \(key order-cli\): [0-9a-f-]{36}; delivered to 1 waiting run branch$/);
+    // The worker applies it.
+    const done = await waitForStatus(rt, runId, 'COMPLETED');
+    expect(done.outputsJson).toMatchObject({ payment: { amount: 9007199254740991 }, ship: 'Order order-cli shipped' });
+
+    // Nobody waits any more; --json for scripts; no --payload sends null.
+    const spy = vi.spyOn(rt.engine, 'sendEvent');
+    try {
+      const again = JSON.parse((await cli('send-event', 'payment.received', '--key', 'order-cli', '--json')).stdout);
+      expect(again).toEqual({ eventId: expect.stringMatching(/^[0-9a-f-]{36}$/), delivered: 0 });
+      expect(spy).toHaveBeenLastCalledWith({ name: 'payment.received', key: 'order-cli' });
+      const noKey = await cli('send-event', 'inventory.changed');
+      expect(noKey.stdout.trim()).toMatch(/^Sent event inventory\.changed: .+; delivered to 0 waiting run branches$/);
+    } finally {
+      spy.mockRestore();
+    }
+  });
+
+  it('send-event: bad usage exits 2 before any request, a name the server refuses exits 1', async () => {
+    const spy = vi.spyOn(rt.engine, 'sendEvent');
+    try {
+      for (const args of [
+        ['send-event'],
+        ['send-event', 'a', 'b'],
+        ['send-event', 'payment.received', '--key', ''],
+        ['send-event', 'payment.received', '--payload', '{bad'],
+        ['send-event', 'payment.received', '--payload', '[9007199254740993]'],
+        ['send-event', 'payment.received', '--payload', '{"n": 1e400}'],
+        ['send-event', 'payment.received', '--nope'],
+      ]) {
+        const res = await cli(...args);
+        expect(res.code, `${args.join(' ')}: ${res.stderr}`).toBe(2);
+        expect(res.stderr, args.join(' ')).toMatch(/^hazel-flow: .+\nRun `hazel-flow --help` for usage\.\n$/);
+      }
+      expect((await cli('send-event', 'x', '--payload', '[9007199254740993]')).stderr).toMatch(/INVALID_NUMBER: --payload: integer 9007199254740993/);
+      expect(spy).not.toHaveBeenCalled();
+      const bad = await cli('send-event', 'has space');
+      expect(bad.code).toBe(1);
+      expect(bad.stderr).toMatch(/^hazel-flow: error: INVALID_ARGUMENT: sendEvent: name must be .+\(HTTP 400\)$/m);
+    } finally {
+      spy.mockRestore();
+    }
+  });
+
+  it('runs list --parent lists the child runs of a run; runs show lists them too', async () => {
+    const { runId } = await rt.engine.startRun({ flowId: 'demo-parent', version: '1.0.0', input: { parcels: ['x', 'y'], delayMs: 1 } });
+    await waitForStatus(rt, runId, 'COMPLETED');
+    const list = JSON.parse((await cli('runs', 'list', '--parent', runId, '--json')).stdout);
+    expect(list.runs).toHaveLength(2);
+    for (const r of list.runs) expect(r).toMatchObject({ flowId: 'demo-child', parentRunId: runId, parentNodeId: 'ship', status: 'COMPLETED' });
+    const table = await cli('runs', 'list', '--parent', runId);
+    expect(table.stdout.match(/demo-child@1\.0\.0\s+COMPLETED/g)).toHaveLength(2);
+
+    const show = await cli('runs', 'show', runId);
+    expect(show.stdout).toMatch(/^children \(2\):$/m);
+    expect(show.stdout).toMatch(/^RUN\s+FLOW\s+STATUS\s+FROM NODE$/m);
+    const child = await cli('runs', 'show', list.runs[0].runId);
+    expect(child.stdout).toMatch(new RegExp(`^parent\\s+${runId} \\(node ship\\)$`, 'm'));
+
+    expect((await cli('runs', 'list', '--parent', '')).code).toBe(2);
   });
 });

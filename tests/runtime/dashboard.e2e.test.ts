@@ -3,8 +3,12 @@
  * playwright-core — no browser download) opens the dashboard, finds a waiting run, resumes it
  * with a JSON payload, watches it complete, starts a run from the flows page, resumes one of two
  * parallel waiting branches from its own button (the other keeps waiting; the join shows 1 of 2),
- * filters the timeline by branch, shows a map's progress with its failed item, and saves
- * screenshots to test-output/ (dashboard.png, dashboard-parallel.png, dashboard-map.png).
+ * filters the timeline by branch, shows a map's progress with its failed item, shows what a run
+ * waits for (an event: name, key, timeout) and completes it by sending the event from the page,
+ * links a parent to its running children and back, and saves screenshots to test-output/
+ * (dashboard.png, dashboard-parallel.png, dashboard-map.png, dashboard-event.png,
+ * dashboard-event-done.png, dashboard-runs-event.png, dashboard-parent.png, dashboard-child.png,
+ * dashboard-child-wait.png).
  *
  * Without /usr/bin/chromium the test is skipped with a message, unless FLOW_REQUIRE_BROWSER=1
  * (CI), where a missing browser is a failure. Install: apt-get install -y chromium
@@ -14,6 +18,9 @@ import { fileURLToPath } from 'node:url';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { FlowRuntime } from '../../src/runtime/index.js';
+import { flow } from '../../src/definitions/builder.js';
+import type { NodeResult } from '../../src/definitions/types.js';
+import { demoFlows } from '../../src/runtime/demo-flows.js';
 import { startRuntime, waitForStatus } from './helpers.js';
 
 const CHROMIUM = '/usr/bin/chromium';
@@ -25,6 +32,14 @@ if (!HAVE_BROWSER) {
 const OUTPUT_DIR = fileURLToPath(new URL('../../test-output/', import.meta.url));
 const SCREENSHOT = `${OUTPUT_DIR}dashboard.png`;
 
+/** One node that starts one child run (no map) and waits for it. */
+const soloParent = flow('solo-parent', '1.0.0')
+  .entry('spawn')
+  .node('spawn', (): NodeResult => ({ status: 'child', flowId: 'demo-child', version: '1.0.0', input: { parcel: 'solo', delayMs: 2500 } }))
+  .node('done', (ctx) => ({ status: 'ok', output: ctx.outputs.spawn }))
+  .edge('spawn', 'done')
+  .build();
+
 describe.skipIf(!HAVE_BROWSER)('dashboard in headless Chromium', { timeout: 120_000 }, () => {
   let rt: FlowRuntime;
   let browser: Browser;
@@ -33,7 +48,7 @@ describe.skipIf(!HAVE_BROWSER)('dashboard in headless Chromium', { timeout: 120_
   let waitingRunId: string;
 
   beforeAll(async () => {
-    rt = await startRuntime({ worker: true });
+    rt = await startRuntime({ worker: true, flows: [...demoFlows, soloParent] });
     // Some history for the list: a completed run, a failed one, and the run a person must approve.
     await rt.engine.startRun({ flowId: 'demo-greeting', version: '1.0.0', input: { name: 'Ada' } });
     const failed = await rt.engine.startRun({ flowId: 'demo-retry', version: '1.0.0', input: { fail: true } });
@@ -224,6 +239,125 @@ describe.skipIf(!HAVE_BROWSER)('dashboard in headless Chromium', { timeout: 120_
     const itemCells = await page.locator('[data-testid="timeline"] tbody tr').evaluateAll((trs) => trs.map((tr) => tr.children[6]?.textContent ?? ''));
     expect(itemCells).toContain('4');
     await page.screenshot({ path: `${OUTPUT_DIR}dashboard-map.png`, fullPage: true });
+  });
+
+  it('shows the event a run waits for, and sending it from the page completes the run', async () => {
+    const { runId } = await rt.engine.startRun({ flowId: 'demo-event', version: '1.0.0', input: { orderId: 'order-e2e' } });
+    await waitForStatus(rt, runId, 'WAITING');
+    await page.goto(`${rt.url}/#/runs/${encodeURIComponent(runId)}`);
+    await page.locator('.run-header [data-status="WAITING"]').waitFor();
+
+    // What it waits for: the event's name, key and when the wait times out.
+    const wait = page.locator('.run-header [data-testid="event-wait"]');
+    await wait.waitFor();
+    expect(await wait.getAttribute('data-event')).toBe('payment.received');
+    expect(await wait.getAttribute('data-key')).toBe('order-e2e');
+    expect(await wait.innerText()).toMatch(/waits for event payment\.received · key order-e2e · timeout at \d/);
+    expect(await page.locator('[data-testid="branches"] tr[data-node="payment"] [data-testid="event-wait"]').count()).toBe(1);
+    // The graph marks the node as waiting for that event.
+    await expect.poll(() => page.locator('g.node[data-node="payment"]').getAttribute('class')).toContain('event-wait');
+    expect(await page.locator('g.node[data-node="payment"] .node-badge').getAttribute('data-badge')).toBe('event payment.received');
+
+    // The form is filled in with the event the run waits for.
+    const card = page.locator('[data-testid="send-event-card"]');
+    expect(await card.locator('#run-event-name').inputValue()).toBe('payment.received');
+    expect(await card.locator('#run-event-key').inputValue()).toBe('order-e2e');
+    await card.locator('#run-event-payload').fill('{"amount": 99');
+    await card.locator('.hint.invalid').waitFor();
+    const send = card.getByRole('button', { name: 'Send event' });
+    expect(await send.isDisabled()).toBe(true);
+    await card.locator('#run-event-payload').fill('{"amount": 99}');
+    mkdirSync(OUTPUT_DIR, { recursive: true });
+    await page.screenshot({ path: `${OUTPUT_DIR}dashboard-event.png`, fullPage: true });
+    await send.click();
+
+    const result = page.locator('.run-header [data-testid="event-result"]');
+    await result.waitFor();
+    expect(await result.getAttribute('data-delivered')).toBe('1');
+    // The worker applies it: the run goes on to ship and completes.
+    await page.locator('.run-header [data-status="COMPLETED"]').waitFor({ timeout: 30_000 });
+    const run = await rt.engine.getRun(runId);
+    expect(run!.outputsJson).toMatchObject({ payment: { amount: 99 }, ship: 'Order order-e2e shipped' });
+    await expect.poll(() => page.locator('[data-testid="timeline"]').innerText()).toContain('EVENT_RECEIVED');
+    expect(await page.locator('g.node[data-node="ship"]').getAttribute('class')).toContain('visited');
+    expect(await page.locator('[data-testid="send-event-card"]').count()).toBe(0);
+    await page.screenshot({ path: `${OUTPUT_DIR}dashboard-event-done.png`, fullPage: true });
+  });
+
+  it('sends an event from the runs page to whichever runs wait for it', async () => {
+    const { runId } = await rt.engine.startRun({ flowId: 'demo-event', version: '1.0.0', input: { orderId: 'order-list' } });
+    await waitForStatus(rt, runId, 'WAITING');
+    await page.goto(`${rt.url}/#/runs`);
+    const form = page.locator('.send-event-card');
+    await form.locator('summary').click();
+    await form.locator('#event-name').fill('payment.received');
+    await form.locator('#event-key').fill('order-list');
+    await form.locator('#event-payload').fill('');
+    await form.getByRole('button', { name: 'Send event' }).click();
+    const result = form.locator('[data-testid="event-result"]');
+    await result.waitFor();
+    expect(await result.getAttribute('data-delivered')).toBe('1');
+    mkdirSync(OUTPUT_DIR, { recursive: true });
+    await page.screenshot({ path: `${OUTPUT_DIR}dashboard-runs-event.png`, fullPage: true });
+    const run = await waitForStatus(rt, runId, 'COMPLETED');
+    expect(run.outputsJson).toMatchObject({ payment: { amount: null } });
+  });
+
+  it('links a parent run to its children (with their status) and each child back to its parent', async () => {
+    const { runId } = await rt.engine.startRun({ flowId: 'demo-parent', version: '1.0.0', input: { parcels: ['parcel-A', 'parcel-B', 'parcel-C'], delayMs: 2500 } });
+    await page.goto(`${rt.url}/#/runs/${encodeURIComponent(runId)}`);
+    // Two children run at once (concurrency 2): the parent lists them and its map's items wait for them.
+    const rows = page.locator('[data-testid="children"] tbody tr');
+    await rows.nth(1).waitFor({ timeout: 30_000 });
+    await expect.poll(() => rows.evaluateAll((trs) => trs.map((tr) => tr.getAttribute('data-status')))).toEqual(['RUNNING', 'RUNNING']);
+    expect(await page.locator('[data-testid="children"]').innerText()).toContain('demo-child@1.0.0');
+    const items = page.locator('[data-testid="branches"] tr[data-node="ship"] .child-item');
+    await expect.poll(() => items.count()).toBe(2);
+    expect(await items.first().locator('[data-status]').getAttribute('data-status')).toBe('RUNNING');
+    await expect.poll(() => page.locator('g.node[data-node="ship"]').getAttribute('class')).toContain('child-wait');
+    expect(await page.locator('g.node[data-node="ship"] .node-badge').getAttribute('data-badge')).toMatch(/of 3 items · 2 children$/);
+    mkdirSync(OUTPUT_DIR, { recursive: true });
+    await page.screenshot({ path: `${OUTPUT_DIR}dashboard-parent.png`, fullPage: true });
+
+    // A child's page links back to its parent.
+    const childId = (await rows.first().getAttribute('data-run-id'))!;
+    await rows.first().locator('a.child-link').click();
+    await page.locator('[data-testid="parent"] a.parent-link').waitFor();
+    expect(await page.locator('.run-header .run-id').innerText()).toBe(childId);
+    expect(await page.locator('.run-header .flow-key').innerText()).toBe('demo-child@1.0.0');
+    expect(await page.locator('[data-testid="parent"]').innerText()).toContain('at ship');
+    await page.screenshot({ path: `${OUTPUT_DIR}dashboard-child.png`, fullPage: true });
+    await page.locator('[data-testid="parent"] a.parent-link').click();
+    await page.locator('[data-testid="children"]').waitFor();
+    expect(await page.locator('.run-header .run-id').innerText()).toBe(runId);
+
+    // All three children complete, and so does the parent.
+    await page.locator('.run-header [data-status="COMPLETED"]').waitFor({ timeout: 60_000 });
+    await expect.poll(() => rows.evaluateAll((trs) => trs.map((tr) => tr.getAttribute('data-status')))).toEqual(['COMPLETED', 'COMPLETED', 'COMPLETED']);
+    const timeline = await page.locator('[data-testid="timeline"]').innerText();
+    for (const type of ['CHILD_STARTED', 'CHILD_FINISHED']) expect(timeline).toContain(type);
+    expect(await page.locator('[data-testid="timeline"] a.child-link').count()).toBe(6);
+    // The run list marks the children and links them to their parent.
+    await page.goto(`${rt.url}/#/runs?parent=${encodeURIComponent(runId)}`);
+    await page.locator('[data-testid="parent-filter"]').waitFor();
+    await expect.poll(() => page.locator('[data-testid="runs-table"] tbody tr').count()).toBe(3);
+    expect(await page.locator('[data-testid="runs-table"] a.parent-link').count()).toBe(3);
+  });
+
+  it('marks a node waiting for its child run, with the child’s link and status', async () => {
+    const { runId } = await rt.engine.startRun({ flowId: 'solo-parent', version: '1.0.0', input: null });
+    await page.goto(`${rt.url}/#/runs/${encodeURIComponent(runId)}`);
+    const badge = page.locator('g.node[data-node="spawn"] .node-badge');
+    await expect.poll(() => badge.getAttribute('data-badge'), { timeout: 15_000 }).toBe('child running');
+    expect(await page.locator('g.node[data-node="spawn"]').getAttribute('class')).toContain('child-wait');
+    const wait = page.locator('[data-testid="branches"] tr[data-node="spawn"] [data-testid="child-wait"]');
+    expect(await wait.locator('[data-status]').getAttribute('data-status')).toBe('RUNNING');
+    expect(await wait.innerText()).toContain('demo-child@1.0.0');
+    // Nothing to resume: the child answers the wait.
+    expect(await page.getByRole('button', { name: 'Resume run' }).count()).toBe(0);
+    mkdirSync(OUTPUT_DIR, { recursive: true });
+    await page.screenshot({ path: `${OUTPUT_DIR}dashboard-child-wait.png`, fullPage: true });
+    await page.locator('.run-header [data-status="COMPLETED"]').waitFor({ timeout: 30_000 });
   });
 
   it('raised no script errors', () => {

@@ -57,7 +57,10 @@ describe.skipIf(!HAVE_PG)('migrate (postgres)', () => {
         `SELECT table_name FROM information_schema.tables WHERE table_schema = $1 ORDER BY table_name`,
         [t.schema],
       );
-      expect(tables.map((r) => r.table_name)).toEqual(['_prisma_migrations', 'flow_definitions', 'flow_events', 'flow_idempotency', 'flow_node_values', 'flow_runs']);
+      expect(tables.map((r) => r.table_name)).toEqual([
+        '_prisma_migrations', 'flow_definitions', 'flow_event_receipts', 'flow_event_waits', 'flow_events', 'flow_idempotency',
+        'flow_inbox', 'flow_node_values', 'flow_runs', 'flow_sent_events',
+      ]);
       const history = await t.query(`SELECT * FROM "${t.schema}"._prisma_migrations ORDER BY started_at`);
       const files = loadMigrationFiles();
       expect(history).toHaveLength(files.length);

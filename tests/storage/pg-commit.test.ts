@@ -189,6 +189,7 @@ describe.skipIf(!HAVE_PG)('pg commit path', () => {
   it.each([
     ['flow_run_fresh(text, boolean)'],
     ['flow_run_outputs(text)'],
+    ['flow_run_has_inbox(text)'],
   ])('works on tables made by other migrations (no read-after-lock helper function %s)', async (fn) => {
     const other = await createTestSchema('flow_nofn');
     const migrator = new SqlFlowStorage(createPostgresExecutor({ connectionString: TEST_DATABASE_URL, poolSize: 1, listen: false }), { schema: other.schema });

@@ -85,7 +85,7 @@ function describeHotPath(name: string, open: () => Promise<{ executor: SqlExecut
       ]);
     });
 
-    it('ticks in 3 statements (lock, begin, step), and resumes in 3 (lock, resume + begin, step)', async () => {
+    it('ticks in 3 statements (lock, begin, step), and resumes in 6 (read, inbox entry, lock, inbox, resume + begin, step)', async () => {
       const waits = flow('prepared-wait', '1')
         .entry('ask')
         .node('ask', (ctx) => (ctx.state._resumePayload === undefined ? { status: 'wait', reason: 'approval' } : { status: 'ok', output: ctx.state._resumePayload }))
@@ -98,7 +98,17 @@ function describeHotPath(name: string, open: () => Promise<{ executor: SqlExecut
       h.executor.sent.length = 0;
       const done = await engine.resumeRun(runId, { yes: true });
       expect(done).toMatchObject({ status: 'COMPLETED', outputsJson: { ask: { yes: true } } });
-      expect(h.executor.sent).toHaveLength(3);
+      // The resume goes through the run's inbox (written without the lock), then is applied by the holder.
+      const q = h.storage.leaseQueries;
+      const session = h.storage.executor.lockMode === 'session';
+      expect(h.executor.sent).toEqual([
+        h.storage.runQueries.getRun,
+        h.storage.inboxQueries.addToInbox,
+        session ? q.lockAndReadSession : h.storage.runQueries.getRun,
+        h.storage.inboxQueries.getInbox,
+        q.commit,
+        session ? q.commitAndUnlock : q.commit,
+      ]);
       expect((await engine.getTimeline(runId)).map((e) => e.type)).toEqual([
         'RUN_STARTED', 'NODE_STARTED', 'RUN_WAITING', 'RUN_RESUMED', 'NODE_STARTED', 'NODE_FINISHED', 'RUN_COMPLETED',
       ]);

@@ -35,7 +35,7 @@ function readSchemaFields(text: string): { fields: FieldSpec[]; enums: Map<strin
       const f = /^(\w+)\s+(\w+)(\??)(\[\])?\s*(.*)$/.exec(line);
       if (!f || line.startsWith('//') || line.startsWith('@@')) continue;
       const [, name, type, opt, list, attrs] = f;
-      if (list || /@relation/.test(attrs!) || /^[A-Z]/.test(type!) && !enums.has(type!) && !['String', 'Int', 'Boolean', 'Json', 'DateTime'].includes(type!)) continue;
+      if (list || /@relation/.test(attrs!) || /^[A-Z]/.test(type!) && !enums.has(type!) && !['String', 'Int', 'BigInt', 'Boolean', 'Json', 'DateTime'].includes(type!)) continue;
       fields.push({
         model: m[1]!,
         table,
@@ -52,7 +52,7 @@ function readSchemaFields(text: string): { fields: FieldSpec[]; enums: Map<strin
 function expectedPgType(f: FieldSpec, enums: Map<string, string>): string {
   if (enums.has(f.type)) return `USER-DEFINED:${enums.get(f.type)}`;
   if (f.type === 'DateTime') return f.db === 'Timestamptz(3)' ? 'timestamp with time zone(3)' : `unexpected ${f.db}`;
-  return { String: 'text', Int: 'integer', Boolean: 'boolean', Json: 'jsonb' }[f.type] ?? `unknown ${f.type}`;
+  return { String: 'text', Int: 'integer', BigInt: 'bigint', Boolean: 'boolean', Json: 'jsonb' }[f.type] ?? `unknown ${f.type}`;
 }
 
 describe.skipIf(!HAVE_PG)('Prisma schema and migrations agree', () => {
@@ -80,7 +80,9 @@ describe.skipIf(!HAVE_PG)('Prisma schema and migrations agree', () => {
 
   it('every model field is a column with the same name, type and nullability (and nothing else)', async () => {
     const { fields, enums } = readSchemaFields(readFileSync(join(ROOT, 'prisma', 'schema.prisma'), 'utf8'));
-    expect(new Set(fields.map((f) => f.table))).toEqual(new Set(['flow_runs', 'flow_events', 'flow_definitions', 'flow_idempotency', 'flow_node_values']));
+    expect(new Set(fields.map((f) => f.table))).toEqual(
+      new Set(['flow_runs', 'flow_events', 'flow_definitions', 'flow_idempotency', 'flow_node_values', 'flow_inbox', 'flow_sent_events', 'flow_event_waits', 'flow_event_receipts']),
+    );
     const cols = await t.query<{ table_name: string; column_name: string; is_nullable: string; data_type: string; udt_name: string; datetime_precision: number | null }>(
       `SELECT table_name, column_name, is_nullable, data_type, udt_name, datetime_precision FROM information_schema.columns
        WHERE table_schema = $1 AND table_name LIKE 'flow\\_%' ORDER BY table_name, column_name`,
@@ -118,7 +120,7 @@ describe.skipIf(!HAVE_PG)('Prisma schema and migrations agree', () => {
     await expect(prisma.flowNodeValue.create({ data: { runId: 'r-1', nodeId: 'b', kind: 'bogus', valueJson: 1 } })).rejects.toThrow();
     // Column defaults of the migration are what the schema declares.
     const bare = await prisma.flowRun.create({ data: { runId: 'r-2', flowId: 'f', flowVersion: '1', inputJson: {}, stateJson: {} } });
-    expect(bare).toMatchObject({ status: 'RUNNING', version: 1, lastSeq: 0, attempt: 0, attemptsJson: {}, branchesJson: [], attemptInFlight: false, recoveries: 0, nextAttemptAt: null, errorJson: null });
+    expect(bare).toMatchObject({ status: 'RUNNING', version: 1, lastSeq: 0, attempt: 0, attemptsJson: {}, branchesJson: [], attemptInFlight: false, recoveries: 0, nextAttemptAt: null, errorJson: null, parentRunId: null, parentNodeId: null });
     expect(await prisma.flowRun.update({ where: { runId: 'r-2' }, data: { status: 'CANCELLED' } })).toMatchObject({ status: 'CANCELLED' });
 
     const def = await prisma.flowDefinition.create({ data: { flowId: 'f', version: '1', fingerprint: 'fp', graphJson: { nodes: [] } } });
@@ -130,8 +132,34 @@ describe.skipIf(!HAVE_PG)('Prisma schema and migrations agree', () => {
 
     expect(await prisma.flowEvent.findUnique({ where: { runId_seq: { runId: 'r-1', seq: 1 } } })).toMatchObject({ type: 'RUN_STARTED' });
     expect(await prisma.flowNodeValue.findUnique({ where: { runId_nodeId_kind_itemIndex: { runId: 'r-1', nodeId: 'm', kind: 'item', itemIndex: 3 } } })).toMatchObject({ valueJson: 'x' });
+
+    // A child run, its inbox, event waits and receipts; sent events.
+    const child = await prisma.flowRun.create({ data: { runId: 'r-3', flowId: 'f', flowVersion: '1', inputJson: {}, stateJson: {}, parentRunId: 'r-1', parentNodeId: 'a' } });
+    expect(child).toMatchObject({ parentRunId: 'r-1', parentNodeId: 'a' });
+    expect((await prisma.flowRun.findMany({ where: { parentRunId: 'r-1' } })).map((r: { runId: string }) => r.runId)).toEqual(['r-3']);
+    const first = await prisma.flowInboxEntry.create({ data: { runId: 'r-1', kind: 'resume', waitId: 4, branchId: 'b1', payloadJson: { ok: true } } });
+    const second = await prisma.flowInboxEntry.create({ data: { runId: 'r-1', kind: 'child', payloadJson: { childRunId: 'r-3', status: 'COMPLETED' }, createdAt: at } });
+    expect(first).toEqual({ id: expect.any(BigInt), runId: 'r-1', kind: 'resume', waitId: 4, branchId: 'b1', payloadJson: { ok: true }, createdAt: expect.any(Date) });
+    expect(second.id > first.id).toBe(true);
+    expect(second).toMatchObject({ waitId: null, branchId: null, createdAt: at });
+    await expect(prisma.flowInboxEntry.create({ data: { runId: 'r-1', kind: 'event', waitId: 4, payloadJson: {} } })).rejects.toThrow(); // one entry per wait
+    await expect(prisma.flowInboxEntry.create({ data: { runId: 'r-1', kind: 'bogus', payloadJson: {} } })).rejects.toThrow(); // the kind check
+    await prisma.flowInboxEntry.create({ data: { runId: 'r-1', kind: 'child', payloadJson: {} } }); // child entries name no wait
+    const sent = await prisma.flowSentEvent.create({ data: { eventId: 'e-1', name: 'paid', key: 'order-1', payloadJson: { amount: 3 } } });
+    expect(sent).toEqual({ eventId: 'e-1', name: 'paid', key: 'order-1', payloadJson: { amount: 3 }, sentAt: expect.any(Date) });
+    expect(await prisma.flowSentEvent.create({ data: { eventId: 'e-2', name: 'paid', payloadJson: {}, sentAt: at } })).toMatchObject({ key: null, sentAt: at });
+    const wait = await prisma.flowEventWait.create({ data: { runId: 'r-1', branchId: 'b1', waitId: 7, name: 'paid', key: null } });
+    expect(wait).toEqual({ runId: 'r-1', branchId: 'b1', waitId: 7, name: 'paid', key: null, createdAt: expect.any(Date) });
+    expect(await prisma.flowEventWait.findUnique({ where: { runId_branchId_waitId: { runId: 'r-1', branchId: 'b1', waitId: 7 } } })).toEqual(wait);
+    await prisma.flowEventReceipt.create({ data: { runId: 'r-1', eventId: 'e-1' } });
+    expect(await prisma.flowEventReceipt.findUnique({ where: { runId_eventId: { runId: 'r-1', eventId: 'e-1' } } })).toEqual({ runId: 'r-1', eventId: 'e-1' });
+
     await prisma.flowRun.delete({ where: { runId: 'r-1' } });
     expect(await prisma.flowEvent.count({ where: { runId: 'r-1' } })).toBe(0); // ON DELETE CASCADE
     expect(await prisma.flowNodeValue.count({ where: { runId: 'r-1' } })).toBe(0);
+    expect(await prisma.flowInboxEntry.count({ where: { runId: 'r-1' } })).toBe(0);
+    expect(await prisma.flowEventWait.count({ where: { runId: 'r-1' } })).toBe(0);
+    expect(await prisma.flowEventReceipt.count({ where: { runId: 'r-1' } })).toBe(0);
+    expect(await prisma.flowSentEvent.count()).toBe(2); // events belong to no run
   });
 });

@@ -1,6 +1,6 @@
 /**
  * CLI commands that act on runs through a running server's API: runs list|show|timeline,
- * flows, start, resume, cancel. Each prints a readable view, or the API's JSON with --json.
+ * flows, start, resume, cancel, send-event. Each prints a readable view, or the API's JSON with --json.
  */
 import type { eventDto, flowDto, runDto, runSummaryDto } from '../http/dto.js';
 import { ApiClient, runPath } from './client.js';
@@ -27,7 +27,7 @@ function note(run: { error: { code: string; message: string } | null; waitReason
   return run.error ? `${run.error.code}: ${run.error.message}` : run.waitReason ?? '';
 }
 
-export async function listRunsCommand(ctx: RemoteContext, filter: { status?: string; flow?: string; tenant?: string; limit?: string; cursor?: string }) {
+export async function listRunsCommand(ctx: RemoteContext, filter: { status?: string; flow?: string; tenant?: string; parent?: string; limit?: string; cursor?: string }) {
   // Option values are checked here, so that a bad one is a usage error (exit 2) like a bad option.
   const params = new URLSearchParams();
   if (filter.status !== undefined) {
@@ -46,6 +46,10 @@ export async function listRunsCommand(ctx: RemoteContext, filter: { status?: str
   if (filter.tenant !== undefined) {
     if (!filter.tenant) throw new UsageError('--tenant must not be empty');
     params.set('tenantId', filter.tenant);
+  }
+  if (filter.parent !== undefined) {
+    if (!filter.parent) throw new UsageError('--parent must not be empty');
+    params.set('parentRunId', filter.parent);
   }
   const limit = parseIntOption('--limit', filter.limit, 1, MAX_PAGE_SIZE);
   if (limit !== undefined) params.set('limit', String(limit));
@@ -74,17 +78,31 @@ function printRun(ctx: RemoteContext, run: RunJson, heading?: string) {
       ['status', run.status],
       ['node', run.currentNodeId],
       ['tenant', run.tenantId ?? undefined],
+      ['parent', run.parentRunId ? `${run.parentRunId} (node ${run.parentNodeId ?? '?'})` : undefined],
       ['created', run.createdAt],
       ['updated', run.updatedAt],
       ['attempt', run.attempt],
       ['next', run.nextAttemptAt ?? undefined],
       ['waiting', run.waitReason ?? undefined],
+      ...run.branches.filter((b) => b.status === 'WAITING' && (b.event || b.child)).map((b): [string, string] => [`waits (${b.nodeId})`, waitText(b)]),
       ['error', run.error ? `${run.error.code}: ${run.error.message}` : undefined],
       ['input', JSON.stringify(run.inputJson)],
       ['state', JSON.stringify(run.stateJson)],
       ['outputs', JSON.stringify(run.outputsJson)],
     ]),
   );
+  const children = 'children' in run ? run.children : [];
+  if (children.length > 0) {
+    ctx.print(`\nchildren (${children.length}${'childrenNextCursor' in run && run.childrenNextCursor ? '+, more with runs list --parent' : ''}):`);
+    ctx.print(table(['RUN', 'FLOW', 'STATUS', 'FROM NODE'], children.map((c) => [c.runId, `${c.flowId}@${c.flowVersion}`, c.status, c.parentNodeId])));
+  }
+}
+
+/** What a waiting branch waits for: "event payment.received key o-1 (timeout 12:00:00Z)", "child run <id> (RUNNING)". */
+function waitText(b: RunJson['branches'][number]): string {
+  if (b.event) return `event ${b.event.name}${b.event.key === null ? ' (any key)' : ` key ${b.event.key}`}${b.dueAt ? `, timeout at ${b.dueAt}` : ''}`;
+  if (b.child) return `child run ${b.child.runId}${'status' in b.child ? ` (${b.child.status})` : ''}`;
+  return '';
 }
 
 export async function showRunCommand(ctx: RemoteContext, runId: string) {
@@ -148,6 +166,21 @@ export async function resumeCommand(ctx: RemoteContext, runId: string, payloadTe
   const query = nodeId === undefined ? '' : `?${new URLSearchParams({ nodeId })}`;
   const { run } = await ctx.client.request<{ run: RunJson }>('POST', runPath(runId, `/resume${query}`), payload);
   printRun(ctx, run, `Resumed run ${run.runId}: now ${run.status}`);
+}
+
+/**
+ * Sends an event to the runs waiting for it; prints how many waiting branches it was delivered to.
+ * The payload is parsed like --input (exact numbers); without --payload it is null.
+ */
+export async function sendEventCommand(ctx: RemoteContext, name: string, opts: { key?: string; payload?: string }) {
+  if (opts.key === '') throw new UsageError('--key must not be empty');
+  const body: Record<string, unknown> = { name };
+  if (opts.key !== undefined) body.key = opts.key;
+  if (opts.payload !== undefined) body.payload = parseJsonOption('--payload', opts.payload);
+  const result = await ctx.client.request<{ eventId: string; delivered: number }>('POST', '/v1/events', body);
+  if (ctx.json) return printJson(ctx, result);
+  const what = `${name}${opts.key === undefined ? '' : ` (key ${opts.key})`}`;
+  ctx.print(`Sent event ${what}: ${result.eventId}; delivered to ${result.delivered} waiting run branch${result.delivered === 1 ? '' : 'es'}`);
 }
 
 export async function cancelCommand(ctx: RemoteContext, runId: string, reason: string | undefined) {

@@ -1,12 +1,22 @@
 /**
  * `hazel-flow`: the command line. Parses arguments with node:util parseArgs, dispatches to the
  * local commands (serve, worker, migrate) or the API commands (runs, flows, start, resume,
- * cancel), and turns every failure into one line on stderr and a nonzero exit code.
+ * cancel, send-event), and turns every failure into one line on stderr and a nonzero exit code.
  */
 import { parseArgs } from 'node:util';
 import { FlowError } from '../../errors.js';
 import { ApiClient, redactUrl } from './client.js';
-import { cancelCommand, flowsCommand, listRunsCommand, resumeCommand, showRunCommand, startCommand, timelineCommand, type RemoteContext } from './commands-remote.js';
+import {
+  cancelCommand,
+  flowsCommand,
+  listRunsCommand,
+  resumeCommand,
+  sendEventCommand,
+  showRunCommand,
+  startCommand,
+  timelineCommand,
+  type RemoteContext,
+} from './commands-remote.js';
 import { USAGE, UsageError } from './usage.js';
 
 const OPTIONS = {
@@ -26,6 +36,8 @@ const OPTIONS = {
   status: { type: 'string' },
   flow: { type: 'string' },
   tenant: { type: 'string' },
+  parent: { type: 'string' },
+  key: { type: 'string' },
   limit: { type: 'string' },
   cursor: { type: 'string' },
   input: { type: 'string' },
@@ -101,7 +113,7 @@ export async function main(argv: string[]): Promise<void> {
     case 'flows':
       return flowsCommand(remote());
     case 'runs':
-      if (sub === 'list') return listRunsCommand(remote(), { status: v.status, flow: v.flow, tenant: v.tenant, limit: v.limit, cursor: v.cursor });
+      if (sub === 'list') return listRunsCommand(remote(), { status: v.status, flow: v.flow, tenant: v.tenant, parent: v.parent, limit: v.limit, cursor: v.cursor });
       if (sub === 'show') return showRunCommand(remote(), need(positionals, 2, '<runId>'));
       if (sub === 'timeline') return timelineCommand(remote(), need(positionals, 2, '<runId>'));
       throw new UsageError(sub ? `Unknown subcommand "runs ${sub}" (expected list, show or timeline)` : 'Missing subcommand: runs list|show|timeline');
@@ -111,6 +123,8 @@ export async function main(argv: string[]): Promise<void> {
       return resumeCommand(remote(), need(positionals, 1, '<runId>'), v.payload, v.node);
     case 'cancel':
       return cancelCommand(remote(), need(positionals, 1, '<runId>'), v.reason);
+    case 'send-event':
+      return sendEventCommand(remote(), need(positionals, 1, '<name>'), { key: v.key, payload: v.payload });
     default:
       throw new UsageError(`Unknown command "${command}"`);
   }

@@ -33,27 +33,34 @@ Usage:
   hazel-flow worker  [--flows <module>] [--concurrency <n>]
   hazel-flow migrate
   hazel-flow flows
-  hazel-flow runs list [--status <S>[,<S>…]] [--flow <flowId>[@<version>]] [--tenant <id>] [--limit <n>] [--cursor <c>]
+  hazel-flow runs list [--status <S>[,<S>…]] [--flow <flowId>[@<version>]] [--tenant <id>] [--parent <runId>] [--limit <n>] [--cursor <c>]
   hazel-flow runs show <runId>
   hazel-flow runs timeline <runId>
   hazel-flow start <flowId>@<version> [--input <json>] [--tenant <id>] [--idempotency-key <key>]
   hazel-flow resume <runId> [--payload <json>] [--node <nodeId>]
   hazel-flow cancel <runId> [--reason <text>]
+  hazel-flow send-event <name> [--key <key>] [--payload <json>]
 
 serve, worker and migrate open the store themselves:
   Postgres at --database-url / DATABASE_URL, else embedded PGlite in --data-dir / FLOW_DATA_DIR (./.flow-data).
   --flows <module>  a module exporting flow definitions (default: the example flows)
 
-flows, runs, start, resume and cancel talk to a running server (serve or npm start):
+flows, runs, start, resume, cancel and send-event talk to a running server (serve or npm start):
   --url <url>       server address (default: FLOW_URL, else http://127.0.0.1:3000);
                     user:password@ in it is sent as HTTP Basic auth and never printed
   --token <token>   API token (default: FLOW_API_TOKEN)
   --timeout <s>     seconds to wait for each answer (default 30)
   --node <nodeId>   resume: only the branch waiting at this node (default: the run's waiting node)
+  --parent <runId>  runs list: only the child runs of this run
+  --key <key>       send-event: the event's key (e.g. an order id); waits that gave a key get only
+                    events with that key, waits that gave none get every event of the name
 
 Common options:
   --json            print JSON instead of tables (for scripts)
   -h, --help        show this help
+
+send-event resumes every run branch waiting for the event (each once; the payload, null without
+--payload, lands at ctx.state._resumePayload) and prints how many it was delivered to.
 
 JSON options (--input, --payload) refuse numbers JavaScript cannot hold as written: integers
 beyond ±9007199254740991 and numbers like 1e400 (send such values as strings).

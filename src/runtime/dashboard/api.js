@@ -71,3 +71,11 @@ export const resumeRun = (runId, payload, nodeId) =>
   );
 export const cancelRun = (runId, reason) =>
   api('POST', `/v1/runs/${encodeURIComponent(runId)}/cancel`, reason ? { reason } : {});
+// An event for every run branch waiting for its name (and key): `{ eventId, delivered }`.
+export const sendEvent = (name, key, payload) => {
+  const body = { name };
+  if (key) body.key = key;
+  if (payload !== undefined) body.payload = payload;
+  return api('POST', '/v1/events', body);
+};
+export const tickRun = (runId) => api('POST', `/v1/runs/${encodeURIComponent(runId)}/tick`, {});

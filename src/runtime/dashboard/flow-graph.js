@@ -156,6 +156,8 @@ export function GraphLegend() {
     <span><i class="swatch current"></i>current</span>
     <span><i class="swatch waiting"></i>waiting</span>
     <span><i class="swatch joining"></i>joining</span>
+    <span><i class="swatch event-wait"></i>waits for an event</span>
+    <span><i class="swatch child-wait"></i>waits for a child run</span>
     <span><i class="swatch failed"></i>failed</span>
     <span><i class="line taken"></i>path taken</span>
     <span><i class="line conditional"></i>conditional edge</span>

@@ -1,16 +1,18 @@
 // One run: its graph with the path taken and every live branch, the actions a person can take
-// (resume the run or one waiting branch with a JSON payload, cancel), the branches, the
-// timeline, and the run's input, state and outputs. Refreshes live while the run can still change.
+// (resume the run or one waiting branch with a JSON payload, send the event a branch waits for,
+// cancel), its parent and child runs, the branches, the timeline, and the run's input, state and
+// outputs. Refreshes live while the run can still change.
 import { useEffect, useState } from 'preact/hooks';
 import { html } from './html.js';
-import { getRun, getTimeline, listFlows, resumeRun, cancelRun } from './api.js';
+import { getRun, getTimeline, listFlows, resumeRun, cancelRun, tickRun } from './api.js';
 import { usePolling } from './hooks.js';
 import { FlowGraph, GraphLegend } from './flow-graph.js';
-import { liveBranches, pathFromTimeline } from './run-path.js';
-import { BranchesTable } from './branches.js';
+import { liveBranches, pathFromTimeline, waitTarget } from './run-path.js';
+import { BranchesTable, ChildLink, WaitTarget, runHref } from './branches.js';
+import { EventResult, SendEventForm, eventWaits } from './send-event.js';
 import { Timeline } from './timeline.js';
 import { JsonEditor, parseJson } from './json-editor.js';
-import { ErrorNote, JsonView, StatusBadge, TERMINAL, formatTime, relativeTime } from './format.js';
+import { ErrorNote, JsonView, StatusBadge, TERMINAL, formatTime, relativeTime, shortId } from './format.js';
 
 async function loadRunView(runId) {
   const [{ run }, { events }] = await Promise.all([getRun(runId), getTimeline(runId)]);
@@ -19,6 +21,8 @@ async function loadRunView(runId) {
 
 export function RunPage({ runId }) {
   const [active, setActive] = useState(true);
+  // The last event sent from this page: its answer stays in the header after the run moved on.
+  const [eventSent, setEventSent] = useState(null);
   const view = usePolling(() => loadRunView(runId), active ? 1000 : null, [runId]);
   const flows = usePolling(listFlows, null, []);
   const run = view.data?.run;
@@ -42,6 +46,9 @@ export function RunPage({ runId }) {
     view.refresh();
   };
   const resume = (nodeId) => actions.act(() => resumeRun(run.runId, actions.parsed.value, nodeId));
+  const waits = eventWaits(branches);
+  const targeted = branches.filter((b) => waitTarget(b));
+  const children = run.children ?? [];
   return html`
     <section class="card run-header">
       <div class="run-title">
@@ -55,13 +62,40 @@ export function RunPage({ runId }) {
         <div><dt>updated</dt><dd title=${run.updatedAt}>${relativeTime(run.updatedAt)}</dd></div>
         <div><dt>attempt</dt><dd>${run.attempt}</dd></div>
         ${run.tenantId && html`<div><dt>tenant</dt><dd>${run.tenantId}</dd></div>`}
-        ${run.nextAttemptAt && html`<div><dt>${run.status === 'WAITING' ? 'timer' : 'next attempt'}</dt><dd>${formatTime(run.nextAttemptAt)}</dd></div>`}
+        ${run.parentRunId &&
+        html`<div data-testid="parent">
+          <dt>parent run</dt>
+          <dd><a class="parent-link" href=${runHref(run.parentRunId)} title=${run.parentRunId}><code>${shortId(run.parentRunId)}</code></a>${run.parentNodeId ? html` <span class="muted">at ${run.parentNodeId}</span>` : ''}</dd>
+        </div>`}
+        ${children.length > 0 && html`<div><dt>children</dt><dd>${children.length}${run.childrenNextCursor ? '+' : ''}</dd></div>`}
+        ${run.nextAttemptAt && html`<div><dt>${dueLabel(run, branches)}</dt><dd title=${run.nextAttemptAt}>${formatTime(run.nextAttemptAt)}</dd></div>`}
       </dl>
       ${run.waitReason && branches.filter((b) => b.status === 'WAITING').length <= 1 && html`<p class="wait-reason"><strong>Waiting:</strong> ${run.waitReason}</p>`}
+      ${targeted.length > 0 &&
+      html`<div class="header-waits">
+        ${targeted.map((b) => html`<div class="header-wait" data-node=${b.nodeId}><span class="muted">${b.nodeId}:</span> <${WaitTarget} run=${run} branch=${b} /></div>`)}
+      </div>`}
+      ${eventSent && html`<${EventResult} result=${eventSent} />`}
+      ${run.hasInbox && !TERMINAL.has(run.status) && html`<${InboxNote} runId=${run.runId} onDone=${refresh} />`}
       <${ErrorNote} error=${run.error} />
       ${view.error && html`<${ErrorNote} error=${view.error} />`}
     </section>
+    ${waits.length > 0 &&
+    !TERMINAL.has(run.status) &&
+    html`<section class="card" data-testid="send-event-card">
+      <h3>Send event <span class="muted small">POST /v1/events: answers every run waiting for it, this one included</span></h3>
+      <${SendEventForm}
+        waits=${waits}
+        idPrefix="run-event"
+        showResult=${false}
+        onSent=${(result) => {
+          setEventSent(result);
+          refresh();
+        }}
+      />
+    </section>`}
     ${!TERMINAL.has(run.status) && html`<${RunActions} run=${run} branches=${branches} actions=${actions} onResume=${resume} />`}
+    ${children.length > 0 && html`<${ChildrenCard} run=${run} children=${children} events=${events} />`}
     ${branches.length > 0 &&
     html`<section class="card" data-testid="branches-card">
       <h3>Branches <span class="muted small">${branches.length} live${waitingCount(branches) ? `, ${waitingCount(branches)} waiting` : ''}</span></h3>
@@ -88,6 +122,70 @@ export function RunPage({ runId }) {
       <section class="card" data-testid="input"><h3>Input</h3><${JsonView} value=${run.inputJson} /></section>
     </div>
   `;
+}
+
+/** What the run's `nextAttemptAt` is: a retry, a timer, or an event wait's timeout. */
+function dueLabel(run, branches) {
+  if (run.status !== 'WAITING') return 'next attempt';
+  const first = branches.find((b) => b.dueAt && Date.parse(b.dueAt) === Date.parse(run.nextAttemptAt));
+  return first?.status === 'WAITING' && first.event ? 'event timeout' : 'timer';
+}
+
+/**
+ * The run's child runs (the API's first page): link, flow, status, and the node (and map item)
+ * that started each, in the order they were started (the timeline's CHILD_STARTED events).
+ */
+function ChildrenCard({ run, children, events }) {
+  const started = new Map();
+  for (const e of events) if (e.type === 'CHILD_STARTED' && typeof e.payloadJson?.childRunId === 'string') started.set(e.payloadJson.childRunId, e);
+  const order = (c) => started.get(c.runId)?.seq ?? Number.MAX_SAFE_INTEGER;
+  const shown = [...children].reverse().sort((a, b) => order(a) - order(b));
+  return html`<section class="card" data-testid="children-card">
+    <h3>Child runs <span class="muted small">${children.length}${run.childrenNextCursor ? '+' : ''}</span></h3>
+    <table class="children" data-testid="children">
+      <thead><tr><th>run</th><th>flow</th><th>status</th><th>started by node</th><th class="num">item</th></tr></thead>
+      <tbody>
+        ${shown.map(
+          (c) => html`<tr key=${c.runId} data-run-id=${c.runId} data-status=${c.status}>
+            <td><${ChildLink} runId=${c.runId} /></td>
+            <td>${c.flowId}<span class="muted">@${c.flowVersion}</span></td>
+            <td><${StatusBadge} status=${c.status} /></td>
+            <td>${c.parentNodeId ?? ''}</td>
+            <td class="num">${started.get(c.runId)?.itemIndex ?? ''}</td>
+          </tr>`,
+        )}
+      </tbody>
+    </table>
+    ${run.childrenNextCursor && html`<p class="hint"><a href=${`#/runs?parent=${encodeURIComponent(run.runId)}`}>All child runs →</a></p>`}
+  </section>`;
+}
+
+/** Answers (a resume, an event, a child's end) wait in the run's inbox: a worker applies them; without one, "Apply now" ticks the run. */
+function InboxNote({ runId, onDone }) {
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState(null);
+  return html`<div class="inbox-note" data-testid="inbox-note">
+    An answer waits in the run’s inbox: a worker applies it.
+    <button
+      type="button"
+      class="small-button"
+      disabled=${busy}
+      title="Runs the run's next step here (POST …/tick): for a server without a worker"
+      onClick=${async () => {
+        setBusy(true);
+        setError(null);
+        try {
+          await tickRun(runId);
+          onDone();
+        } catch (err) {
+          setError(err);
+        } finally {
+          setBusy(false);
+        }
+      }}
+    >Apply now</button>
+    ${error && html`<${ErrorNote} error=${error} />`}
+  </div>`;
 }
 
 const waitingCount = (branches) => branches.filter((b) => b.status === 'WAITING').length;
@@ -118,11 +216,12 @@ function useActions(onDone) {
 function RunActions({ run, branches, actions, onResume }) {
   const [reason, setReason] = useState('');
   const { payload, setPayload, parsed, confirmCancel, setConfirmCancel, busy, error, act } = actions;
-  const waiting = branches.filter((b) => b.status === 'WAITING');
+  // A branch that waits for its child run is answered by the child, not by a resume.
+  const waiting = branches.filter((b) => b.status === 'WAITING' && !b.child);
 
   return html`
     <section class="card actions">
-      ${(run.status === 'WAITING' || waiting.length > 0) &&
+      ${waiting.length > 0 &&
       html`<form
         class="resume-form"
         onSubmit=${(e) => {
@@ -132,6 +231,8 @@ function RunActions({ run, branches, actions, onResume }) {
         }}
       >
         <h3>Resume</h3>
+        ${waiting.every((b) => b.event) &&
+        html`<p class="hint resume-event">A resume answers the event wait for this run only, as if the event came (or send the event above).</p>`}
         <${JsonEditor}
           id="resume-payload"
           label="Payload (lands at ctx.state._resumePayload)"

@@ -125,6 +125,30 @@ export function mapsFromTimeline(events) {
   return maps;
 }
 
+/**
+ * What a WAITING branch (or map item) waits for, in words: "event payment.received · key o-7",
+ * "child run RUNNING"; null for a plain wait (a timer or a manual resume).
+ */
+export function waitTarget(b) {
+  if (!b || b.status !== 'WAITING') return null;
+  if (b.event) return { kind: 'event', name: b.event.name, key: b.event.key ?? null, timeoutAt: b.dueAt ?? null };
+  if (b.child) return { kind: 'child', runId: b.child.runId, status: b.child.status ?? null, flow: b.child.flowId ? `${b.child.flowId}@${b.child.flowVersion}` : null };
+  return null;
+}
+
+/** Status of a child run: from the branch's own `child` (the run resource fills it in), or the run's `children` list. */
+export function childStatus(run, child) {
+  if (!child) return null;
+  return child.status ?? (run?.children ?? []).find((c) => c.runId === child.runId)?.status ?? null;
+}
+
+/** The map items that wait for a child run, with its status. */
+export function childItems(run, map) {
+  return (map?.items ?? []).filter((i) => i.status === 'WAITING' && i.child).map((i) => ({ index: i.index, runId: i.child.runId, status: childStatus(run, i.child) }));
+}
+
+const shorten = (text, max) => (text.length > max ? `${text.slice(0, max - 1)}…` : text);
+
 const STATUS_CLASS = { READY: 'running', RUNNING: 'running', RETRY: 'retrying', WAITING: 'waiting', JOINING: 'joining', FAILED: 'failed' };
 const STATUS_WORD = { READY: 'ready', RUNNING: 'running', RETRY: 'retrying', WAITING: 'waiting', JOINING: 'joining', FAILED: 'failed' };
 
@@ -190,11 +214,40 @@ export function nodeActivity(graph, run, events) {
     let kind = STATUS_CLASS[here[0].status] ?? 'running';
     const mapped = here.find((b) => b.map);
     const joining = here.filter((b) => b.status === 'JOINING');
+    const targets = here.map(waitTarget).filter(Boolean);
     if (mapped) {
       const counts = branchMapCounts(mapped.map, mapped.status);
       badge = mapProgressText(counts);
       if (counts.failed) kind = 'failed';
       for (const item of counts.failedItems) lines.push(`item ${item.index}: ${item.status}${item.error ? ` — ${item.error.code}: ${item.error.message}` : ''}`);
+      const kids = childItems(run, mapped.map);
+      if (kids.length > 0) {
+        if (live) classes.add('child-wait');
+        if (!counts.failed) kind = 'child';
+        badge = `${badge} · ${kids.length} child${kids.length === 1 ? '' : 'ren'}`;
+        for (const k of kids) lines.push(`item ${k.index}: child run ${k.runId}${k.status ? ` (${k.status})` : ''}`);
+      }
+    } else if (targets.length > 0 && targets.length === here.length && live) {
+      // Every branch here waits for an event or a child run: say which.
+      const first = targets[0];
+      if (first.kind === 'event') {
+        classes.add('event-wait');
+        kind = 'event';
+        badge = targets.length > 1 ? `${targets.length}× event ${first.name}` : `event ${first.name}`;
+      } else {
+        classes.add('child-wait');
+        kind = 'child';
+        const status = childStatus(run, { runId: first.runId, status: first.status });
+        badge = targets.length > 1 ? `${targets.length} children` : `child ${status ? status.toLowerCase() : 'run'}`;
+      }
+      for (const t of targets) {
+        lines.push(
+          t.kind === 'event'
+            ? `waits for event ${t.name}${t.key === null ? ' (any key)' : ` key ${t.key}`}${t.timeoutAt ? `; timeout at ${t.timeoutAt}` : ''}`
+            : `waits for child run ${t.runId}${t.flow ? ` (${t.flow})` : ''}${childStatus(run, t) ? `: ${childStatus(run, t)}` : ''}`,
+        );
+      }
+      badge = shorten(badge, 30);
     } else if (joining.length > 0) {
       const join = joinProgress(graph, branches, nodeId);
       badge = `joining ${join.arrived} of ${join.expected}`;

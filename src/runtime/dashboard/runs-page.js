@@ -1,24 +1,27 @@
-// The runs list: newest first, filtered by status and flow, refreshed every two seconds.
-// Filters live in the URL hash so a filtered view can be bookmarked or shared.
+// The runs list: newest first, filtered by status, flow and parent run, refreshed every two
+// seconds. Filters live in the URL hash so a filtered view can be bookmarked or shared. Below it,
+// a form to send an event to whichever runs wait for it.
 import { useState } from 'preact/hooks';
 import { html } from './html.js';
 import { listFlows, listRuns } from './api.js';
 import { usePolling } from './hooks.js';
 import { ErrorNote, STATUSES, StatusBadge, formatTime, relativeTime, shortId } from './format.js';
+import { SendEventForm } from './send-event.js';
 
 const PAGE_SIZE = 50;
 
 export function RunsPage({ query, navigate }) {
   const status = query.get('status') ?? '';
   const flow = query.get('flow') ?? '';
+  const parent = query.get('parent') ?? '';
   const [cursors, setCursors] = useState([]);
   const cursor = cursors[cursors.length - 1];
   const [flowId, version] = flow ? flow.split('@') : ['', ''];
   const runs = usePolling(
-    () => listRuns({ status, flowId, flowVersion: version, limit: PAGE_SIZE, cursor }),
+    () => listRuns({ status, flowId, flowVersion: version, parentRunId: parent, limit: PAGE_SIZE, cursor }),
     // Older pages do not change much; only the first page follows new runs live.
     cursor ? null : 2000,
-    [status, flow, cursor],
+    [status, flow, parent, cursor],
   );
   const flows = usePolling(listFlows, 10_000, []);
 
@@ -46,6 +49,14 @@ export function RunsPage({ query, navigate }) {
             ${(flows.data?.flows ?? []).map((f) => html`<option value=${`${f.flowId}@${f.version}`}>${f.flowId}@${f.version}</option>`)}
           </select>
         </label>
+        ${parent &&
+        html`<span class="filter-chip" data-testid="parent-filter">
+          children of <a href=${`#/runs/${encodeURIComponent(parent)}`} title=${parent}><code>${shortId(parent)}</code></a>
+          <a href="#" title="Show all runs" onClick=${(e) => {
+            e.preventDefault();
+            setFilter('parent', '');
+          }}>✕</a>
+        </span>`}
         <span class="spacer"></span>
         <span class=${`live ${cursor ? 'paused' : ''}`} title="Refreshes every 2 seconds">${cursor ? 'paged' : 'live'}</span>
         <a class="button primary" href="#/flows">Start a run</a>
@@ -57,6 +68,11 @@ export function RunsPage({ query, navigate }) {
         ${runs.data?.nextCursor && html`<button type="button" onClick=${() => setCursors([...cursors, runs.data.nextCursor])}>Older →</button>`}
       </div>
     </section>
+    <details class="card send-event-card">
+      <summary>Send an event</summary>
+      <p class="hint">Every run branch waiting for this name (and key) gets it once, at ctx.state._resumePayload.</p>
+      <${SendEventForm} idPrefix="event" compact=${true} onSent=${() => runs.refresh()} />
+    </details>
   `;
 }
 
@@ -80,7 +96,11 @@ function RunsTable({ runs, loading }) {
         ${runs.map(
           (r) => html`<tr key=${r.runId} data-run-id=${r.runId} data-status=${r.status}>
             <td><a class="run-link" href=${`#/runs/${encodeURIComponent(r.runId)}`} title=${r.runId}><code>${shortId(r.runId)}</code></a></td>
-            <td>${r.flowId}<span class="muted">@${r.flowVersion}</span></td>
+            <td>
+              ${r.flowId}<span class="muted">@${r.flowVersion}</span>
+              ${r.parentRunId &&
+              html`<div class="muted small">↳ child of <a class="parent-link" href=${`#/runs/${encodeURIComponent(r.parentRunId)}`} title=${r.parentRunId}><code>${shortId(r.parentRunId)}</code></a></div>`}
+            </td>
             <td><${StatusBadge} status=${r.status} /></td>
             <td>${currentNodes(r)}</td>
             <td class="nowrap" title=${r.createdAt}>${formatTime(r.createdAt)}</td>

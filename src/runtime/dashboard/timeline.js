@@ -23,7 +23,17 @@ const KIND = {
   JOIN_ARRIVED: 'wait',
   JOIN_COMPLETED: 'branch',
   MAP_STARTED: 'branch',
+  EVENT_RECEIVED: 'event',
+  CHILD_STARTED: 'child',
+  CHILD_FINISHED: 'child',
 };
+
+/** A CHILD_STARTED / CHILD_FINISHED event links to its child run. */
+function ChildRunLink({ event }) {
+  const id = event.payloadJson?.childRunId;
+  if ((event.type !== 'CHILD_STARTED' && event.type !== 'CHILD_FINISHED') || typeof id !== 'string') return null;
+  return html`<a class="child-link" href=${`#/runs/${encodeURIComponent(id)}`} title=${id}>child run →</a> `;
+}
 
 /** Each branch named in the timeline, in order of appearance, with the node it started at. */
 function branchesOf(events) {
@@ -76,6 +86,7 @@ export function Timeline({ events }) {
             <td class="num nowrap">${formatDuration(e.durationMs)}</td>
             <td>
               ${e.error && html`<div class="error-text"><strong>${e.error.code}</strong> ${e.error.message}</div>`}
+              <${ChildRunLink} event=${e} />
               <${Payload} value=${e.payloadJson} />
             </td>
           </tr>`,

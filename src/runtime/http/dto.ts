@@ -1,5 +1,5 @@
 /**
- * What the API returns for runs, events and flows. Explicit mappings rather than the storage rows
+ * What the API returns for runs, timeline events and flows. Explicit mappings rather than the storage rows
  * as they are: the wire format stays stable when a store grows internal columns, clock-relative
  * fields (`dueInMs`) stay out, and every date leaves as an ISO-8601 string.
  */
@@ -8,9 +8,30 @@ import type { BranchRecord, FlowEventRecord, FlowRunRecord } from '../../storage
 
 const iso = (d: Date | null): string | null => (d ? d.toISOString() : null);
 
+/** What a child run looks like from its parent: enough to link to it and show how it is doing. */
+export interface ChildRunInfo {
+  runId: string;
+  flowId: string;
+  flowVersion: string;
+  status: FlowRunRecord['status'];
+  parentNodeId: string | null;
+}
+
+export function childRunDto(run: FlowRunRecord): ChildRunInfo {
+  return { runId: run.runId, flowId: run.flowId, flowVersion: run.flowVersion, status: run.status, parentNodeId: run.parentNodeId };
+}
+
+/** A branch's or item's child run: its id, with its flow and status when the caller looked them up. */
+function childRef(child: { runId: string } | undefined, children?: ReadonlyMap<string, ChildRunInfo>) {
+  if (!child) return null;
+  const known = children?.get(child.runId);
+  return known ? { runId: child.runId, flowId: known.flowId, flowVersion: known.flowVersion, status: known.status } : { runId: child.runId };
+}
+
 /**
- * A live branch as the run list shows it: where it is and why, without its error, resume payload
- * or map items (so a page of runs stays small however wide the runs are).
+ * A live branch as the run list shows it: where it is and why (an event or a child run it waits
+ * for), without its error, resume payload or map items (so a page of runs stays small however
+ * wide the runs are).
  */
 export function branchSummaryDto(branch: BranchRecord) {
   return {
@@ -20,14 +41,22 @@ export function branchSummaryDto(branch: BranchRecord) {
     attempt: branch.attempt,
     dueAt: branch.dueAt,
     waitReason: branch.waitReason,
+    event: branch.event ? { name: branch.event.name, key: branch.event.key } : null,
+    child: branch.child ? { runId: branch.child.runId } : null,
     map: branch.map ? { total: branch.map.total, concurrency: branch.map.concurrency, done: branch.map.done, started: branch.map.started } : null,
   };
 }
 
-/** A live branch in full (the run resource): its last error, the branches it joined, a map's unfinished items. */
-export function branchDto(branch: BranchRecord) {
+/**
+ * A live branch in full (the run resource): its last error, the branches it joined, a map's
+ * unfinished items, whether its event wait timed out, and the status of the child runs it (or
+ * an item) waits for when `children` knows them.
+ */
+export function branchDto(branch: BranchRecord, children?: ReadonlyMap<string, ChildRunInfo>) {
   const dto = {
     ...branchSummaryDto(branch),
+    child: childRef(branch.child, children),
+    waitTimedOut: branch.waitTimedOut === true,
     recoveries: branch.recoveries,
     error: branch.error,
     joined: branch.joined ?? null,
@@ -37,7 +66,14 @@ export function branchDto(branch: BranchRecord) {
           concurrency: branch.map.concurrency,
           done: branch.map.done,
           started: branch.map.started,
-          items: branch.map.items.map((item) => ({ index: item.index, status: item.status, attempt: item.attempt, dueAt: item.dueAt, error: item.error })),
+          items: branch.map.items.map((item) => ({
+            index: item.index,
+            status: item.status,
+            attempt: item.attempt,
+            dueAt: item.dueAt,
+            error: item.error,
+            child: childRef(item.child, children),
+          })),
         }
       : null,
   };
@@ -60,20 +96,39 @@ export function runSummaryDto(run: FlowRunRecord) {
     nextAttemptAt: iso(run.nextAttemptAt),
     waitReason: run.waitReason,
     error: run.error,
+    parentRunId: run.parentRunId ?? null,
+    parentNodeId: run.parentNodeId ?? null,
+    hasInbox: run.hasInbox === true,
     branches: (run.branches ?? []).map(branchSummaryDto),
   };
 }
 
-export function runDto(run: FlowRunRecord) {
-  return {
+/** A run's child runs as the run resource shows them. */
+export interface RunChildren {
+  /** The first page of `listRuns({ parentRunId })`, newest first. */
+  runs: ChildRunInfo[];
+  /** Where `GET /v1/runs?parentRunId=…&cursor=` goes on (null: that was all of them). */
+  nextCursor: string | null;
+  /** Children a branch or item waits for that are not on that page (only their status is shown). */
+  others?: ChildRunInfo[];
+}
+
+/**
+ * The run resource. With `children` (the run's child runs, as `GET /v1/runs/:runId` looks them
+ * up), the resource lists them and the branches and items that wait for one show its status.
+ */
+export function runDto(run: FlowRunRecord, children?: RunChildren) {
+  const byId = children ? new Map([...(children.others ?? []), ...children.runs].map((c) => [c.runId, c])) : undefined;
+  const dto = {
     ...runSummaryDto(run),
     inputJson: run.inputJson,
     stateJson: run.stateJson,
     outputsJson: run.outputsJson,
     attemptsJson: run.attemptsJson,
     version: run.version,
-    branches: (run.branches ?? []).map(branchDto),
+    branches: (run.branches ?? []).map((b) => branchDto(b, byId)),
   };
+  return children ? { ...dto, children: children.runs, childrenNextCursor: children.nextCursor } : dto;
 }
 
 export function eventDto(event: FlowEventRecord) {

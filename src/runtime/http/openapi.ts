@@ -6,6 +6,7 @@ import {
   branchSchema,
   branchSummarySchema,
   cancelRunBody,
+  childRunSchema,
   emptyBody,
   errorSchema,
   eventSchema,
@@ -16,6 +17,8 @@ import {
   resumeRunQuery,
   runSchema,
   runSummarySchema,
+  sendEventBody,
+  sendEventResponseSchema,
   startRunBody,
 } from './schemas.js';
 
@@ -45,7 +48,7 @@ export function buildOpenApiDocument(version: string) {
       title: '@hazeljs/flow runtime API',
       version,
       description:
-        'Start, drive, resume, cancel and inspect durable flow runs. Every error is `{ error: { code, message } }`. ' +
+        'Start, drive, resume, cancel and inspect durable flow runs, and send the events they wait for. Every error is `{ error: { code, message } }`. ' +
         'Every POST carries a JSON body (`Content-Type: application/json`); requests from other web pages (an `Origin` that is not this server) are refused.',
     },
     components: {
@@ -56,6 +59,7 @@ export function buildOpenApiDocument(version: string) {
         Branch: branchSchema,
         BranchSummary: branchSummarySchema,
         MapItem: mapItemSchema,
+        ChildRun: childRunSchema,
         Event: eventSchema,
         Flow: flowSchema,
         Health: healthSchema,
@@ -89,13 +93,15 @@ export function buildOpenApiDocument(version: string) {
       '/v1/runs/{runId}/resume': {
         post: {
           summary: 'Resume a WAITING run; the body (any JSON value, null for none) lands at ctx.state._resumePayload',
-          description: 'With `?nodeId=`, resumes only the branch of the run that waits at that node; without it, the run’s waiting node.',
+          description:
+            'With `?nodeId=`, resumes only the branch of the run that waits at that node; without it, the run’s waiting node. ' +
+            'A branch waiting for an event can be resumed too (as if the event came); one waiting for a child run cannot (the child answers it).',
           parameters: [runIdParam, ...queryParameters(resumeRunQuery)],
           requestBody: { required: true, ...json({ description: 'The payload: any JSON value (null for none).' }) },
           responses: {
             '200': runResponse,
             ...runPostErrors,
-            '409': errorResponse('The run (or the branch at nodeId) is not WAITING (INVALID_RUN_STATE), several branches wait and no nodeId says which (AMBIGUOUS_RESUME), or the run is busy (LOCK_BUSY)'),
+            '409': errorResponse('The run (or the branch at nodeId) is not WAITING (INVALID_RUN_STATE), several branches wait and no nodeId says which (AMBIGUOUS_RESUME), or another resume of the same wait came first (INVALID_RUN_STATE). A worker holding the run is no error: the resume waits in the run’s inbox (hasInbox) for it'),
             '422': errorResponse('Payload cannot be stored'),
           },
         },
@@ -108,7 +114,13 @@ export function buildOpenApiDocument(version: string) {
           responses: { '200': runResponse, ...runPostErrors, '409': errorResponse('The run already finished: COMPLETED, FAILED or CANCELLED') },
         },
       },
-      '/v1/runs/{runId}': { get: { summary: 'Get a run', parameters: [runIdParam], responses: { '200': runResponse, ...runErrors } } },
+      '/v1/runs/{runId}': {
+        get: {
+          summary: 'Get a run, with its parent (parentRunId) and its child runs (children)',
+          parameters: [runIdParam],
+          responses: { '200': runResponse, ...runErrors },
+        },
+      },
       '/v1/runs/{runId}/timeline': {
         get: {
           summary: 'The run’s audit timeline, in order',
@@ -118,11 +130,30 @@ export function buildOpenApiDocument(version: string) {
       },
       '/v1/runs': {
         get: {
-          summary: 'List runs, newest first',
+          summary: 'List runs, newest first (parentRunId: the children of one run)',
           parameters: queryParameters(listRunsQuery),
           responses: {
             '200': { description: 'A page', ...json({ type: 'object', properties: { runs: { type: 'array', items: ref('RunSummary') }, nextCursor: { type: ['string', 'null'] } } }) },
             ...common,
+          },
+        },
+      },
+      '/v1/events': {
+        post: {
+          summary: 'Send an event: every run branch waiting for its name (and key) gets it once, at ctx.state._resumePayload',
+          description:
+            'The event is stored first, then delivered to the inbox of each waiting run; the runs move on when their holder (a worker; without one, a tick) applies it. ' +
+            'A run created before the event that reaches a wait for it later still receives it, for as long as events are kept (the engine’s eventRetentionMs, 7 days by default). ' +
+            'Nothing is written when the name, key or payload is refused.',
+          requestBody: { required: true, ...json(sendEventBody) },
+          responses: {
+            '202': { description: 'Stored, and delivered to `delivered` waiting run branches', ...json(sendEventResponseSchema) },
+            ...postErrors,
+            '400': errorResponse(
+              'A name or key the engine does not accept (INVALID_ARGUMENT), wrong types or unknown properties (INVALID_REQUEST), malformed JSON (MALFORMED_JSON), ' +
+                'a number JavaScript cannot hold exactly (INVALID_NUMBER)',
+            ),
+            '422': errorResponse('The payload cannot be stored as JSON (e.g. a string with U+0000) or is over the value size limit (SERIALIZATION_ERROR)'),
           },
         },
       },

@@ -1,16 +1,17 @@
 /**
- * /v1/runs: start, tick, resume, cancel, get, timeline, list. Every id and filter reaches the
+ * /v1/runs: start, tick, resume, cancel, get, timeline, list; /v1/events: send an event. Every id and filter reaches the
  * store as a bound parameter (the stores never build SQL from values), and every body is
  * validated by schema before the engine sees it, so a bad request writes nothing.
  */
 import type { FastifyInstance } from 'fastify';
 import type { FlowEngine } from '../../engine/engine.js';
 import type { FlowRunStatus } from '../../definitions/types.js';
+import type { FlowRunRecord } from '../../storage/types.js';
 import { unstorableTextReason } from '../../engine/json.js';
 import { InvalidArgumentError, InvalidRunStateError, RunNotFoundError } from '../../errors.js';
 import { decodeCursor } from '../../storage/run-filter.js';
-import { runDto, runSummaryDto, eventDto } from './dto.js';
-import { cancelRunBody, emptyBody, listRunsQuery, resumeRunQuery, runIdParams, startRunBody } from './schemas.js';
+import { childRunDto, runDto, runSummaryDto, eventDto } from './dto.js';
+import { RUN_CHILDREN_PAGE, cancelRunBody, emptyBody, listRunsQuery, resumeRunQuery, runIdParams, sendEventBody, startRunBody } from './schemas.js';
 
 interface StartBody {
   flowId: string;
@@ -26,10 +27,38 @@ interface ListQuery {
   flowId?: string;
   flowVersion?: string;
   tenantId?: string;
+  parentRunId?: string;
   limit?: string;
   cursor?: string;
 }
 
+interface SendEventBody {
+  name: string;
+  key?: string;
+  payload?: unknown;
+}
+
+/** Children a run's branches and items wait for that are looked up one by one when not on that page. */
+const MAX_CHILD_LOOKUPS = 50;
+
+/**
+ * The run resource: the run with its child runs (first page, newest first) and, for the branches
+ * and map items that wait for a child, that child's status.
+ */
+export async function runResource(engine: FlowEngine, run: FlowRunRecord) {
+  const page = await engine.listRuns({ parentRunId: run.runId, limit: RUN_CHILDREN_PAGE });
+  const runs = page.runs.map(childRunDto);
+  const listed = new Set(runs.map((c) => c.runId));
+  const waitedFor = new Set<string>();
+  for (const b of run.branches ?? []) {
+    if (b.child && !listed.has(b.child.runId)) waitedFor.add(b.child.runId);
+    for (const item of b.map?.items ?? []) if (item.child && !listed.has(item.child.runId)) waitedFor.add(item.child.runId);
+  }
+  const others = (await Promise.all([...waitedFor].slice(0, MAX_CHILD_LOOKUPS).map((id) => engine.getRun(id))))
+    .filter((c): c is FlowRunRecord => c !== null)
+    .map(childRunDto);
+  return { run: runDto(run, { runs, nextCursor: page.nextCursor, others }) };
+}
 type RunParams = { runId: string };
 
 /** Earliest and latest creation time a cursor may carry: what both JavaScript dates and Postgres timestamps hold. */
@@ -63,8 +92,8 @@ export function registerRunRoutes(app: FastifyInstance, engine: FlowEngine): voi
     // nextAttemptAt says when to tick again.
     const run = await engine.getRun(req.params.runId);
     if (!run) throw new RunNotFoundError(req.params.runId);
-    if (run.status === 'RUNNING' && run.dueInMs > 0) return { run: runDto(run) };
-    return { run: runDto(await engine.tick(req.params.runId)) };
+    if (run.status === 'RUNNING' && run.dueInMs > 0) return runResource(engine, run);
+    return runResource(engine, await engine.tick(req.params.runId));
   });
 
   // The whole body is the payload (any JSON value; `null` for none). `?nodeId=` resumes one
@@ -75,7 +104,7 @@ export function registerRunRoutes(app: FastifyInstance, engine: FlowEngine): voi
     async (req) => {
       const { nodeId } = req.query;
       const run = nodeId === undefined ? await engine.resumeRun(req.params.runId, req.body) : await engine.resumeRun(req.params.runId, req.body, { nodeId });
-      return { run: runDto(run) };
+      return runResource(engine, run);
     },
   );
 
@@ -85,13 +114,13 @@ export function registerRunRoutes(app: FastifyInstance, engine: FlowEngine): voi
     const before = await engine.getRun(req.params.runId);
     if (!before) throw new RunNotFoundError(req.params.runId);
     if (before.status === 'CANCELLED') throw new InvalidRunStateError(req.params.runId, before.status, 'cancel', 'RUNNING or WAITING');
-    return { run: runDto(await engine.cancelRun(req.params.runId, req.body.reason)) };
+    return runResource(engine, await engine.cancelRun(req.params.runId, req.body.reason));
   });
 
   app.get<{ Params: RunParams }>('/v1/runs/:runId', { schema: { params: runIdParams } }, async (req) => {
     const run = await engine.getRun(req.params.runId);
     if (!run) throw new RunNotFoundError(req.params.runId);
-    return { run: runDto(run) };
+    return runResource(engine, run);
   });
 
   app.get<{ Params: RunParams }>('/v1/runs/:runId/timeline', { schema: { params: runIdParams } }, async (req) => {
@@ -107,9 +136,19 @@ export function registerRunRoutes(app: FastifyInstance, engine: FlowEngine): voi
       flowId: q.flowId,
       flowVersion: q.flowVersion,
       tenantId: q.tenantId,
+      parentRunId: q.parentRunId,
       limit: q.limit === undefined ? undefined : Number(q.limit),
       cursor: q.cursor,
     });
     return { runs: page.runs.map(runSummaryDto), nextCursor: page.nextCursor };
+  });
+
+  // An event for every run branch waiting for its name (and key). The engine checks the name,
+  // key and payload (INVALID_ARGUMENT, SERIALIZATION_ERROR) before it writes anything. The
+  // waiting runs move on when their holder (a worker, a tick) applies it: hence 202.
+  app.post<{ Body: SendEventBody }>('/v1/events', { schema: { body: sendEventBody } }, async (req, reply) => {
+    const { name, key, payload } = req.body;
+    const sent = await engine.sendEvent(key === undefined ? { name, payload } : { name, key, payload });
+    return reply.code(202).send(sent);
   });
 }

@@ -7,6 +7,9 @@ import { RUN_STATUSES, MAX_PAGE_SIZE } from '../../storage/run-filter.js';
 
 const statusAlternatives = RUN_STATUSES.join('|');
 
+/** Child runs a run resource lists (the first page of `listRuns({ parentRunId })`). */
+export const RUN_CHILDREN_PAGE = 100;
+
 export const runIdParams = {
   type: 'object',
   required: ['runId'],
@@ -61,9 +64,33 @@ export const listRunsQuery = {
     flowId: { type: 'string', minLength: 1, maxLength: 200 },
     flowVersion: { type: 'string', minLength: 1, maxLength: 100 },
     tenantId: { type: 'string', minLength: 1, maxLength: 200 },
+    parentRunId: { type: 'string', minLength: 1, maxLength: 200, description: 'Only the child runs of this run (started by its nodes with `{ status: \'child\' }`).' },
     // A string with a pattern rather than a coerced integer: "abc" must be a 400, not silently NaN.
     limit: { type: 'string', pattern: '^[0-9]{1,4}$', description: `Page size, 1 to ${MAX_PAGE_SIZE} (default 50).` },
     cursor: { type: 'string', minLength: 1, maxLength: 500, description: 'nextCursor of the previous page.' },
+  },
+} as const;
+
+/**
+ * POST /v1/events. Types and unknown properties are checked here (INVALID_REQUEST); what a name
+ * or key may contain is the engine's rule (INVALID_ARGUMENT with the reason), as for `sendEvent`.
+ */
+export const sendEventBody = {
+  type: 'object',
+  required: ['name'],
+  additionalProperties: false,
+  properties: {
+    name: {
+      type: 'string',
+      description: 'The event’s name: 1 to 200 characters among letters, digits and `_ . : / -` (e.g. `payment.received`). Other names are refused with INVALID_ARGUMENT.',
+    },
+    key: {
+      type: 'string',
+      description:
+        'Optional key (1 to 512 characters, no U+0000), e.g. an order id. A wait that gave a key gets only events of its name with that key; ' +
+        'a wait that gave none gets every event of its name.',
+    },
+    payload: { description: 'Any JSON value (default null): each run it resumes sees it at ctx.state._resumePayload.' },
   },
 } as const;
 
@@ -78,8 +105,16 @@ export const errorRecordSchema = {
 const branchStatusDescription =
   'READY: due to begin (at or after dueAt when set). RUNNING: an attempt is in flight (for a map: items are). ' +
   'RETRY: a failed attempt will be retried at dueAt. WAITING: parked by a `wait` result, until its timer (dueAt) or a resume ' +
-  '(POST /v1/runs/{runId}/resume?nodeId=<nodeId>). JOINING: arrived at a `join` node, waiting for the other branches that can still reach it. ' +
+  '(POST /v1/runs/{runId}/resume?nodeId=<nodeId>), or the event in `event` (POST /v1/events; dueAt is then its timeout), ' +
+  'or the child run in `child` (a `child` result). JOINING: arrived at a `join` node, waiting for the other branches that can still reach it. ' +
   'FAILED: the branch that failed the run (kept on a FAILED run).';
+
+const childRefProperties = {
+  runId: { type: 'string' },
+  flowId: { type: 'string', description: 'Run resource only.' },
+  flowVersion: { type: 'string', description: 'Run resource only.' },
+  status: { type: 'string', enum: [...RUN_STATUSES], description: 'Run resource only: the child run’s status.' },
+} as const;
 
 const branchCoreProperties = {
   branchId: { type: 'string', description: '`b<seq>`: the timeline sequence number of the event that created the branch (`b1` is the run’s first branch). Events carry it as `branchId`.' },
@@ -88,6 +123,16 @@ const branchCoreProperties = {
   attempt: { type: 'integer', description: 'Attempts begun at this node by this branch (0 before the first).' },
   dueAt: nullable({ ...isoDate, description: 'When a READY/RETRY branch may begin, or when a WAITING branch’s timer fires (null: now, or no timer).' }),
   waitReason: nullable({ type: 'string', description: 'Why a WAITING branch waits (the `reason` of its `wait` result).' }),
+  event: nullable({
+    type: 'object',
+    description: 'WAITING for an event (a `wait` result with `event`): its name and key (null: any key). Send it with POST /v1/events; dueAt is the wait’s timeout (null: none).',
+    properties: { name: { type: 'string' }, key: nullable({ type: 'string' }) },
+  }),
+  child: nullable({
+    type: 'object',
+    description: 'WAITING for a child run (a `child` result): its id (GET /v1/runs/{runId}); in the run resource also its flow and status.',
+    properties: childRefProperties,
+  }),
 } as const;
 
 const mapCoreProperties = {
@@ -112,10 +157,15 @@ export const mapItemSchema = {
   description: 'A begun but unfinished item of a map.',
   properties: {
     index: { type: 'integer', description: 'The item’s position in the array `forEach` returned (events carry it as `itemIndex`).' },
-    status: { type: 'string', enum: ['READY', 'RUNNING', 'RETRY', 'FAILED'], description: 'RETRY: its failed attempt is retried at dueAt. FAILED: failed after its retries (it fails the node).' },
+    status: {
+      type: 'string',
+      enum: ['READY', 'RUNNING', 'RETRY', 'WAITING', 'FAILED'],
+      description: 'RETRY: its failed attempt is retried at dueAt. WAITING: for the child run in `child`. FAILED: failed after its retries (it fails the node).',
+    },
     attempt: { type: 'integer', description: 'Attempts begun for this item.' },
     dueAt: nullable(isoDate),
     error: nullable(errorRecordSchema),
+    child: nullable({ type: 'object', description: 'The child run a WAITING item waits for (its handler returned `child`), with its flow and status.', properties: childRefProperties }),
   },
 } as const;
 
@@ -128,6 +178,7 @@ export const branchSchema = {
     'the timeline tells that (BRANCH_STARTED, BRANCH_ENDED, BRANCH_ABORTED, JOIN_ARRIVED, JOIN_COMPLETED, MAP_STARTED).',
   properties: {
     ...branchCoreProperties,
+    waitTimedOut: { type: 'boolean', description: 'The event wait’s timeoutMs passed without the event: the next attempt sees ctx.meta.waitTimedOut === true.' },
     recoveries: { type: 'integer', description: 'Interrupted attempts in a row at this node (poison-pill guard).' },
     error: nullable({ ...errorRecordSchema, description: 'The last failed attempt’s error (RETRY), or why the branch FAILED.' }),
     joined: nullable({ type: 'array', items: { type: 'string' }, description: 'At a join node: the ids of the branches it gathered.' }),
@@ -154,7 +205,25 @@ const runSummaryProperties = {
   nextAttemptAt: nullable(isoDate),
   waitReason: nullable({ type: 'string' }),
   error: nullable(errorRecordSchema),
+  parentRunId: nullable({ type: 'string', description: 'The run whose node started this one as a child run (null for a top-level run).' }),
+  parentNodeId: nullable({ type: 'string', description: 'The parent’s node that started it.' }),
+  hasInbox: {
+    type: 'boolean',
+    description: 'Answers (a resume, an event, a child’s end) wait in the run’s inbox for its holder (a worker, a tick) to apply; until then the branches they answer still show WAITING.',
+  },
   branches: { type: 'array', items: branchSummarySchema, description: 'The run’s live branches, compact (see Run.branches).' },
+} as const;
+
+export const childRunSchema = {
+  type: 'object',
+  description: 'A child run, as its parent’s resource lists it.',
+  properties: {
+    runId: { type: 'string' },
+    flowId: { type: 'string' },
+    flowVersion: { type: 'string' },
+    status: { type: 'string', enum: [...RUN_STATUSES] },
+    parentNodeId: nullable({ type: 'string', description: 'The parent’s node that started it.' }),
+  },
 } as const;
 
 export const runSummarySchema = { type: 'object', properties: runSummaryProperties } as const;
@@ -175,6 +244,12 @@ export const runSchema = {
         'The live branches: one per place the run is at now (several after a `split: \'all\'`). currentNodeId is the first one’s node. ' +
         'Empty once the run COMPLETED or was CANCELLED. Resume one WAITING branch with POST /v1/runs/{runId}/resume?nodeId=<its nodeId>.',
     },
+    children: {
+      type: 'array',
+      items: childRunSchema,
+      description: `The run’s child runs, newest first: the first ${RUN_CHILDREN_PAGE} (childrenNextCursor pages on with GET /v1/runs?parentRunId=<runId>&cursor=…).`,
+    },
+    childrenNextCursor: nullable({ type: 'string', description: 'Set when the run has more children than `children` lists: the cursor of GET /v1/runs?parentRunId=<runId>.' }),
   },
 } as const;
 
@@ -190,7 +265,10 @@ export const eventSchema = {
         'and for parallel runs: BRANCH_STARTED (a split started this branch; payload { from, splitNodeId }), BRANCH_ENDED (no outgoing edge matched), ' +
         'BRANCH_ABORTED (a join \'any\' fired without it, or a sibling failed the run; payload { reason, by? }), ' +
         'JOIN_ARRIVED (payload { joinNodeId, waitingFor: branch ids that can still arrive }), JOIN_COMPLETED (payload { joined }), ' +
-        'MAP_STARTED (a forEach node began its map; payload { items, concurrency }).',
+        'MAP_STARTED (a forEach node began its map; payload { items, concurrency }); ' +
+        'EVENT_RECEIVED (an event answered the branch’s event wait; payload { eventId, name, key }), ' +
+        'CHILD_STARTED (the node or item started a child run; payload { childRunId, flowId, version }), ' +
+        'CHILD_FINISHED (that child run ended; payload { childRunId, status }).',
     },
     nodeId: nullable({ type: 'string' }),
     branchId: nullable({ type: 'string', description: 'The branch the event belongs to (see Run.branches); null for run-wide events.' }),
@@ -211,6 +289,19 @@ export const flowSchema = {
     registered: { type: 'boolean', description: 'Whether this server can execute it.' },
     createdAt: isoDate,
     definitionJson: { type: 'object', description: 'The graph: entry, nodes (with options), edges (priority, conditional, when).' },
+  },
+} as const;
+
+export const sendEventResponseSchema = {
+  type: 'object',
+  properties: {
+    eventId: { type: 'string', description: 'The stored event’s id (EVENT_RECEIVED events name it).' },
+    delivered: {
+      type: 'integer',
+      description:
+        'Waiting run branches the event was delivered to now (each gets it once). They move on when their holder (a worker, or a tick) applies it. ' +
+        'Runs created before the event that reach a wait for it later receive it then (events are kept for the engine’s eventRetentionMs, 7 days by default).',
+    },
   },
 } as const;
 

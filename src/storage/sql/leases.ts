@@ -9,7 +9,9 @@
  */
 import { StaleRunError } from '../../errors.js';
 import type { FlowRunRecord, RunLease, Transition } from '../types.js';
-import type { SqlRunner, SqlSession } from './executor.js';
+import type { SqlParam, SqlRow, SqlRunner, SqlSession } from './executor.js';
+import type { InboxQueries } from './inbox-queries.js';
+import { eventNamesToLock } from './inbox-rows.js';
 import { COMMIT_ERROR_PARAM, commitApplied, commitParams, type LeaseQueries } from './lease-queries.js';
 import { toCommittedRecord, toRunRecord, withWrittenOutputs } from './rows.js';
 import type { RunQueries } from './run-queries.js';
@@ -18,6 +20,7 @@ import type { RunQueries } from './run-queries.js';
 export interface LeaseHost {
   readonly leaseQueries: LeaseQueries;
   readonly runQueries: RunQueries;
+  readonly inboxQueries: InboxQueries;
   /** Maps any failure to a typed error (StorageError; FlowErrors pass through). */
   fail(err: unknown, what: string): Error;
   /** A commit that NOTIFYs is about to be sent: skip its echo. */
@@ -26,6 +29,8 @@ export interface LeaseHost {
   wakeLocal(runId: string): void;
   /** The lease ended (for the store's table of held leases). */
   leaseEnded(lease: SqlLease): void;
+  /** A commit that registers event waits: in one transaction after the locks of their names (see inbox-queries.ts). */
+  queryUnderEventLocks(eventNames: string, sql: string, params: readonly SqlParam[]): Promise<SqlRow[]>;
 }
 
 /** The run after a `commitFull`: its row, with the outputs the commit wrote over the ones read before it. */
@@ -68,6 +73,11 @@ export abstract class SqlLease implements RunLease {
   /** The commit statement failed while it may already have dropped the lock. */
   protected async commitFailedWhileReleasing(): Promise<void> {}
 
+  /** A commit that registers event waits (`eventNames`: a JSON array), sent after their locks. */
+  protected queryUnderEventLocks(eventNames: string, sql: string, params: readonly SqlParam[]): Promise<SqlRow[]> {
+    return this.host.queryUnderEventLocks(eventNames, sql, params);
+  }
+
   async commit(t: Transition): Promise<FlowRunRecord> {
     if (this.released) throw new StaleRunError(this.runId, t.expectedVersion);
     // The row at `expectedVersion` is the one this lease holds (every write moves the version):
@@ -76,10 +86,11 @@ export abstract class SqlLease implements RunLease {
     const slim = before !== null && before.version === t.expectedVersion;
     const { sql, releases } = this.commitSql(t, slim);
     const params = commitParams(this.runId, t);
+    const eventNames = eventNamesToLock(t);
     let rows: Record<string, unknown>[];
     if (t.wake) this.host.expectWake(this.runId);
     try {
-      rows = await this.writer.query(sql, params);
+      rows = eventNames === null ? await this.writer.query(sql, params) : await this.queryUnderEventLocks(eventNames, sql, params);
     } catch (err) {
       if (releases) {
         this.released = true;
@@ -97,7 +108,10 @@ export abstract class SqlLease implements RunLease {
     this.current = slim
       ? toCommittedRecord(row, before!, t, params[COMMIT_ERROR_PARAM] as string | null)
       : committedFull(row, t);
-    if (t.wake) this.host.wakeLocal(this.runId);
+    // Woken too: this run, when a wait it registered found its event already stored; the parent
+    // of a child run this commit ended.
+    if (t.wake || Number(row.delivered_early) > 0) this.host.wakeLocal(this.runId);
+    if (typeof row.ended_parent === 'string') this.host.wakeLocal(row.ended_parent);
     if (t.release) await this.release();
     return this.current;
   }
@@ -170,6 +184,28 @@ export class SessionLease extends SqlLease {
   // The statement may or may not have reached its unlock: destroy the connection, which surely frees the lock.
   protected override async commitFailedWhileReleasing(): Promise<void> {
     await this.session.release(true).catch(() => undefined);
+  }
+
+  // On the lease's own connection: BEGIN, the name locks, the commit (which may also let go of the
+  // run lock: its transaction-level hold then ends with COMMIT), COMMIT.
+  protected override async queryUnderEventLocks(eventNames: string, sql: string, params: readonly SqlParam[]): Promise<SqlRow[]> {
+    await this.session.query('BEGIN');
+    try {
+      await this.session.query(this.host.inboxQueries.lockEventNames, [eventNames]);
+      const rows = await this.session.query(sql, params);
+      await this.session.query('COMMIT');
+      return rows;
+    } catch (err) {
+      try {
+        await this.session.query('ROLLBACK');
+      } catch {
+        // The connection is in an unknown state: destroying it frees everything it held.
+        this.released = true;
+        await this.session.release(true).catch(() => undefined);
+        this.host.leaseEnded(this);
+      }
+      throw err;
+    }
   }
 
   protected override async returnConnection(): Promise<void> {

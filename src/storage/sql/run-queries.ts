@@ -159,16 +159,17 @@ export function buildRunQueries(names: SqlNames, opts: { notify: boolean; skipLo
     // inbox (a handful of rows: answers wait there only until their run's holder applies them),
     // each run by its primary key, whatever its due time; they come first, as answers wait for
     // them. Runs due by the clock are found with the (status, next_attempt_at) index, less those
-    // with entries (listed already). The inner query is an optimization fence (OFFSET 0): the
-    // lock filter then runs on due rows only.
+    // listed already: the clock is read once, as an init plan (`(SELECT clock_timestamp())`), so
+    // that it bounds the index scans instead of filtering every live run. The inner query is an
+    // optimization fence (OFFSET 0): the lock filter then runs on due rows only.
     findDueRuns: `SELECT d.run_id FROM (
         SELECT r.run_id, 0 AS rank, r.next_attempt_at, r.created_at FROM ${names.runs} r
         WHERE r.run_id IN (SELECT i.run_id FROM ${names.inbox} i)
           AND r.status IN ('RUNNING', 'WAITING') AND ${flowKeyFilter('r', '$2')}
         UNION ALL
         SELECT r.run_id, 1 AS rank, r.next_attempt_at, r.created_at FROM ${names.runs} r
-        WHERE ((r.status = 'RUNNING' AND (r.next_attempt_at IS NULL OR r.next_attempt_at <= clock_timestamp()))
-            OR (r.status = 'WAITING' AND r.next_attempt_at <= clock_timestamp()))
+        WHERE ((r.status = 'RUNNING' AND r.next_attempt_at IS NULL)
+            OR (r.status IN ('RUNNING', 'WAITING') AND r.next_attempt_at <= (SELECT clock_timestamp())))
           AND ${flowKeyFilter('r', '$2')}
           AND NOT EXISTS (SELECT 1 FROM ${names.inbox} i WHERE i.run_id = r.run_id)
         ORDER BY rank, next_attempt_at ASC NULLS FIRST, created_at, run_id

@@ -1,35 +1,19 @@
 /**
  * The one SQL implementation of `FlowStorage`, over any `SqlExecutor` (pg, PGlite, Prisma).
- * This file holds the logic; the SQL lives in run-queries.ts, lease-queries.ts and
- * list-runs-query.ts; leases in leases.ts; wake-ups in wake.ts; migrations in migrate.ts.
+ * This file holds the logic; the SQL lives in run-queries.ts, lease-queries.ts, inbox-queries.ts
+ * and list-runs-query.ts; leases in leases.ts; the inbox and events in inbox.ts; wake-ups in
+ * wake.ts; migrations in migrate.ts.
  */
 import { StorageError, type ErrorRecord } from '../../errors.js';
 import { normalizeRunFilter, encodeCursor } from '../run-filter.js';
-import type {
-  DefinitionRecord,
-  DueRunQuery,
-  FlowEventRecord,
-  FlowRunRecord,
-  FlowStorage,
-  IdempotencyRecord,
-  InboxEntry,
-  JsonText,
-  LockRunOptions,
-  MapValues,
-  NewEvent,
-  NewFlowEvent,
-  NewInboxEntry,
-  NewRun,
-  RunFilter,
-  RunLease,
-  RunPage,
-  SentEvent,
-} from '../types.js';
+import type { DefinitionRecord, DueRunQuery, FlowEventRecord, FlowRunRecord, FlowStorage, IdempotencyRecord, InboxEntry } from '../types.js';
+import type { JsonText, LockRunOptions, MapValues, NewEvent, NewFlowEvent, NewInboxEntry, NewRun } from '../types.js';
+import type { RunFilter, RunLease, RunPage, SentEvent } from '../types.js';
 import { toStorageError } from './errors.js';
 import type { SqlExecutor, SqlParam, SqlRow } from './executor.js';
 import { acquireHeld, acquireInProcess, dueOrNotAsked, type AcquireHost } from './acquire.js';
 import { buildInboxQueries, preparableInboxQueries, type InboxQueries } from './inbox-queries.js';
-import { toInboxEntry, toSentEvent } from './inbox-rows.js';
+import { SqlInbox } from './inbox.js';
 import { buildLeaseQueries, type LeaseQueries } from './lease-queries.js';
 import type { SqlLease } from './leases.js';
 import { buildListRunsQuery } from './list-runs-query.js';
@@ -55,6 +39,8 @@ export interface SqlStorageOptions {
 }
 
 const TERMINAL = new Set(['COMPLETED', 'FAILED', 'CANCELLED']);
+/** The flow tables (`flow_<name>`), as `tablesPresent` names them. */
+const TABLES = ['runs', 'events', 'definitions', 'idempotency', 'node_values', 'inbox', 'sent_events', 'event_waits', 'event_receipts'];
 
 export class SqlFlowStorage implements FlowStorage, AcquireHost {
   readonly kind: string;
@@ -64,6 +50,7 @@ export class SqlFlowStorage implements FlowStorage, AcquireHost {
   readonly inboxQueries: InboxQueries;
   leaseQueries: LeaseQueries;
   private readonly wake: WakeHub;
+  private readonly inbox: SqlInbox;
   private readonly held = new Map<string, SqlLease>();
   /** False for PGlite: one session in one process, where NOTIFY only echoes back and pg_locks holds no leases. */
   private readonly sharedDatabase: boolean;
@@ -86,6 +73,7 @@ export class SqlFlowStorage implements FlowStorage, AcquireHost {
     this.leaseQueries = buildLeaseQueries(this.names, { notify: this.sharedDatabase, freshReadFn: true });
     executor.registerPrepared?.([...preparableRunQueries(this.runQueries), ...preparableInboxQueries(this.inboxQueries), ...Object.values(this.leaseQueries)]);
     this.wake = new WakeHub(executor, this.names.wakeChannel, options.onBackgroundError ?? (() => undefined));
+    this.inbox = new SqlInbox(executor, this.inboxQueries, this.wake, this.sharedDatabase);
   }
 
   /** Connect, migrate (or check the tables), once; a failed attempt is retried by the next call. */
@@ -105,9 +93,7 @@ export class SqlFlowStorage implements FlowStorage, AcquireHost {
       await migrate(this.executor, { schema: this.names.schema, migrationsDir: this.options.migrationsDir });
     }
     const [present] = await this.executor.query(this.runQueries.tablesPresent);
-    const missing = ['runs', 'events', 'definitions', 'idempotency', 'node_values', 'inbox', 'sent_events', 'event_waits', 'event_receipts'].filter(
-      (t) => present?.[t] !== true,
-    );
+    const missing = TABLES.filter((t) => present?.[t] !== true);
     if (missing.length > 0) {
       throw new StorageError(
         'SCHEMA_MISSING',
@@ -154,17 +140,8 @@ export class SqlFlowStorage implements FlowStorage, AcquireHost {
     if (this.held.get(lease.runId) === lease) this.held.delete(lease.runId);
   }
 
-  /**
-   * `sql` (a commit, or `sendEvent`) in one transaction after the locks of the event names (a JSON
-   * array; see inbox-queries.ts). PGlite runs one statement at a time in its one session: there,
-   * the statement alone.
-   */
   queryUnderEventLocks(eventNames: string, sql: string, params: readonly SqlParam[]): Promise<SqlRow[]> {
-    if (!this.sharedDatabase) return this.executor.query(sql, params);
-    return this.executor.transaction(async (tx) => {
-      await tx.query(this.inboxQueries.lockEventNames, [eventNames]);
-      return tx.query(sql, params);
-    });
+    return this.inbox.queryUnderEventLocks(eventNames, sql, params);
   }
 
   // ---- FlowStorage ----
@@ -239,36 +216,19 @@ export class SqlFlowStorage implements FlowStorage, AcquireHost {
   }
 
   addToInbox(entry: NewInboxEntry): Promise<boolean> {
-    return this.run('addToInbox', async () => {
-      this.wake.expectLocal(entry.runId);
-      const [row] = await this.executor.query(this.inboxQueries.addToInbox, [entry.runId, entry.kind, entry.waitId, entry.branchId, entry.payload]);
-      const inserted = Number(row?.inserted ?? 0) > 0;
-      if (inserted) this.wake.emitLocal(entry.runId);
-      return inserted;
-    });
+    return this.run('addToInbox', () => this.inbox.add(entry));
   }
 
   getInbox(runId: string): Promise<InboxEntry[]> {
-    return this.run('getInbox', async () => (await this.executor.query(this.inboxQueries.getInbox, [runId])).map(toInboxEntry));
+    return this.run('getInbox', () => this.inbox.list(runId));
   }
 
   sendEvent(event: NewFlowEvent): Promise<SentEvent> {
-    return this.run('sendEvent', async () => {
-      const params = [event.eventId, event.name, event.key, event.payload];
-      const [row] = await this.queryUnderEventLocks(JSON.stringify([event.name]), this.inboxQueries.sendEvent, params);
-      const sent = toSentEvent(row!);
-      for (const runId of new Set(sent.delivered.map((d) => d.runId))) this.wake.emitLocal(runId);
-      return sent;
-    });
+    return this.run('sendEvent', () => this.inbox.send(event));
   }
 
   pruneEvents(before: Date, limit: number): Promise<number> {
-    return this.run('pruneEvents', async () => {
-      const n = Math.max(0, Math.floor(limit));
-      if (n === 0) return 0;
-      const [row] = await this.executor.query(this.inboxQueries.pruneEvents, [before.toISOString(), n]);
-      return Number(row?.pruned ?? 0);
-    });
+    return this.run('pruneEvents', () => this.inbox.prune(before, limit));
   }
 
   getIdempotencyRecord(key: string): Promise<IdempotencyRecord | null> {

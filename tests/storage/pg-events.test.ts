@@ -1,0 +1,169 @@
+/**
+ * Events on pg: a commit that registers event waits is a short transaction on the lease's
+ * connection (BEGIN, the name locks, the commit, COMMIT), serialized with `sendEvent` of the same
+ * name; the name locks are two-int advisory locks, apart from the run locks; the inbox is woken
+ * over NOTIFY from another process.
+ */
+import { randomUUID } from 'node:crypto';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createPostgresExecutor, createPostgresStorage } from '../../src/storage/postgres.js';
+import type { SqlExecutor, SqlSession } from '../../src/storage/sql/executor.js';
+import { SqlFlowStorage } from '../../src/storage/sql/sql-storage.js';
+import type { FlowRunRecord, JsonText, Transition } from '../../src/storage/types.js';
+import { createTestSchema, flowLocksHeld, HAVE_PG, TEST_DATABASE_URL, type TestSchema } from '../helpers/pg.js';
+
+const j = (v: unknown) => JSON.stringify(v) as JsonText;
+
+/** Records the statements sent on lease connections. */
+function recording(inner: SqlExecutor): SqlExecutor & { leaseStatements: string[] } {
+  const leaseStatements: string[] = [];
+  return Object.assign(Object.create(inner) as SqlExecutor, {
+    leaseStatements,
+    hold: async (): Promise<SqlSession> => {
+      const session = await inner.hold!();
+      return {
+        query: (sql, params) => (leaseStatements.push(sql), session.query(sql, params)),
+        release: (broken) => session.release(broken),
+      };
+    },
+  });
+}
+
+function parkOn(run: FlowRunRecord, name: string, extra: Partial<Transition> = {}): Transition {
+  return {
+    expectedVersion: run.version,
+    update: {
+      status: 'WAITING', currentNodeId: 'a', attempt: 1, attemptInFlight: false, recoveries: 0, nextAttemptAt: null, waitReason: 'event', error: null,
+      branches: j([{ branchId: 'b1', nodeId: 'a', status: 'WAITING', attempt: 1, recoveries: 0, dueAt: null, waitReason: 'event', error: null, waitId: 2, event: { name, key: null } }]),
+    },
+    addWaits: [{ branchId: 'b1', waitId: 2, name, key: null }],
+    events: [{ type: 'RUN_WAITING', nodeId: 'a', branchId: 'b1' }],
+    ...extra,
+  };
+}
+
+describe.skipIf(!HAVE_PG)('events on pg', () => {
+  let t: TestSchema;
+  let executor: ReturnType<typeof recording>;
+  let s: SqlFlowStorage;
+  let other: SqlFlowStorage;
+  const newRun = async () =>
+    (
+      await s.createRun({
+        runId: randomUUID(), flowId: 'events', flowVersion: '1', tenantId: null, idempotencyKey: null, currentNodeId: 'a',
+        input: j({}), state: j({}), branches: j([]), events: [{ type: 'RUN_STARTED' }],
+      })
+    ).run;
+  /** Advisory locks held on `name`'s key, as two-int locks (objsubid 2) and as bigint ones (objsubid 1). */
+  const nameLocks = async (name: string) => {
+    const [row] = await t.query<{ pairs: number; bigints: number }>(
+      `SELECT count(*) FILTER (WHERE l.objsubid = 2 AND l.classid = hashtext($2)::oid)::int AS pairs,
+              count(*) FILTER (WHERE l.objsubid = 1)::int AS bigints
+       FROM pg_locks l WHERE l.locktype = 'advisory' AND l.objid = hashtext($1)::oid
+         AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())`,
+      [name, `hazel-flow-event:${t.schema}`],
+    );
+    return row!;
+  };
+
+  beforeAll(async () => {
+    t = await createTestSchema('flow_events');
+    executor = recording(createPostgresExecutor({ connectionString: TEST_DATABASE_URL, poolSize: 3 }));
+    s = new SqlFlowStorage(executor, { schema: t.schema });
+    other = createPostgresStorage({ connectionString: TEST_DATABASE_URL, schema: t.schema, poolSize: 2 });
+    await Promise.all([s.init(), other.init()]);
+  });
+  afterAll(async () => {
+    await s?.close();
+    await other?.close();
+    await t?.drop();
+  });
+
+  it('a commit that registers waits is BEGIN, the name locks, the commit, COMMIT on the lease connection; nothing stays locked', async () => {
+    const run = await newRun();
+    const name = 'ev-' + randomUUID();
+    const lease = (await s.lockRun(run.runId))!;
+    executor.leaseStatements.length = 0;
+    const parked = await lease.commit(parkOn(run, name, { release: true }));
+    expect(parked.status).toBe('WAITING');
+    expect(executor.leaseStatements).toEqual(['BEGIN', s.inboxQueries.lockEventNames, s.leaseQueries.commitAndUnlock, 'COMMIT']);
+    expect(await flowLocksHeld(t)).toBe(0);
+    // Commits that register no wait stay one statement.
+    const again = (await s.lockRun(run.runId))!;
+    executor.leaseStatements.length = 0;
+    await again.commit({ ...parkOn(parked, name), addWaits: [], release: true });
+    expect(executor.leaseStatements).toEqual([s.leaseQueries.commitAndUnlock]);
+    expect((await other.sendEvent({ eventId: randomUUID(), name, key: 'k', payload: j(1) })).delivered).toEqual([{ runId: run.runId, branchId: 'b1', waitId: 2 }]);
+  });
+
+  it('a failed commit that registers waits rolls back, and the lease goes on', async () => {
+    const run = await newRun();
+    const name = 'ev-' + randomUUID();
+    await other.sendEvent({ eventId: randomUUID(), name, key: null, payload: j('early') });
+    const lease = (await s.lockRun(run.runId))!;
+    await t.query(`INSERT INTO "${t.schema}".flow_events (run_id, seq, type) VALUES ($1, 2, 'SQUATTER')`, [run.runId]);
+    await expect(lease.commit(parkOn(run, name))).rejects.toMatchObject({ code: 'DUPLICATE_KEY' });
+    expect(await s.getInbox(run.runId)).toEqual([]);
+    expect((await other.sendEvent({ eventId: randomUUID(), name, key: null, payload: j(2) })).delivered).toEqual([]); // no wait registered
+    await t.query(`DELETE FROM "${t.schema}".flow_events WHERE type = 'SQUATTER'`);
+    const parked = await lease.commit(parkOn(run, name, { release: true }));
+    expect(parked.hasInbox).toBe(true); // the earliest event sent since the run was created
+    expect((await s.getInbox(run.runId)).map((e) => (e.payload as { payload: unknown }).payload)).toEqual(['early']);
+    expect(await flowLocksHeld(t)).toBe(0);
+  });
+
+  it('name locks are two-int advisory locks, apart from run locks: a held one blocks sendEvent of its name only', async () => {
+    const name = 'ev-' + randomUUID();
+    const blocker = new pg.Client({ connectionString: TEST_DATABASE_URL });
+    await blocker.connect();
+    try {
+      expect(await nameLocks(name)).toEqual({ pairs: 0, bigints: 0 });
+      await blocker.query('BEGIN');
+      await blocker.query(s.inboxQueries.lockEventNames, [JSON.stringify([name, name])]);
+      expect(await nameLocks(name)).toEqual({ pairs: 1, bigints: 0 });
+      let sent = false;
+      const sending = other.sendEvent({ eventId: randomUUID(), name, key: null, payload: j(1) }).then(() => (sent = true));
+      // Another name, run locks and due-run lookups are not held up.
+      await other.sendEvent({ eventId: randomUUID(), name: `${name}.other`, key: null, payload: j(1) });
+      const run = await newRun();
+      const lease = (await s.lockRun(run.runId))!;
+      expect(await other.findDueRuns({ limit: 1000 })).not.toContain(run.runId);
+      await lease.release();
+      expect(await other.findDueRuns({ limit: 1000 })).toContain(run.runId);
+      await new Promise((r) => setTimeout(r, 50));
+      expect(sent).toBe(false);
+      await blocker.query('COMMIT');
+      await sending;
+      expect(sent).toBe(true);
+      expect(await nameLocks(name)).toEqual({ pairs: 0, bigints: 0 });
+    } finally {
+      await blocker.end();
+    }
+  });
+
+  it('wakes another process for an answer, an event, and the end of a child', async () => {
+    const woken: string[] = [];
+    const off = other.onWake((id) => woken.push(id));
+    try {
+      await new Promise((r) => setTimeout(r, 200)); // the LISTEN connection is up
+      const answered = await newRun();
+      await s.addToInbox({ runId: answered.runId, kind: 'resume', waitId: 1, branchId: 'b1', payload: j(1) });
+      const name = 'ev-' + randomUUID();
+      const waiting = await newRun();
+      await (await s.lockRun(waiting.runId))!.commit(parkOn(waiting, name, { release: true }));
+      await s.sendEvent({ eventId: randomUUID(), name, key: null, payload: j(1) });
+      const parent = await newRun();
+      const { run: child } = await s.createRun({
+        runId: randomUUID(), flowId: 'events', flowVersion: '1', tenantId: null, idempotencyKey: null, currentNodeId: 'a',
+        input: j({}), state: j({}), branches: j([]), events: [], parentRunId: parent.runId, parentNodeId: 'spawn',
+      });
+      await s.cancelRun(child.runId, [], { code: 'CANCELLED', message: 'x' });
+      const deadline = Date.now() + 5000;
+      while (![answered, waiting, parent].every((r) => woken.includes(r.runId)) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+      expect(woken).toEqual(expect.arrayContaining([answered.runId, waiting.runId, parent.runId]));
+    } finally {
+      off();
+    }
+  });
+});
