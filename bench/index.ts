@@ -16,6 +16,7 @@
  *   BENCH_MAP_RUNS         small,large map runs (10,1; quick 2,1)
  *   BENCH_MAP_CONCURRENCY  the map's `concurrency` (10)
  *   BENCH_STORES           stores for the outputs and split/join comparisons (memory,pglite,postgres)
+ *   BENCH_ONLY             sections to run, a comma list of steps,outputs,map,split (all)
  *   DATABASE_URL           Postgres (default postgres://postgres@127.0.0.1:5432/postgres)
  * The worker benchmark (DBOS comparison, resume latency, 1 vs 4 processes) is `npm run bench:worker`.
  */
@@ -41,6 +42,7 @@ const steps = num('BENCH_STEPS', 20, 10);
 const [smallItems, largeItems] = pairOf('BENCH_MAP_ITEMS', [100, 5000], [100, 1000]);
 const [smallRuns, largeRuns] = pairOf('BENCH_MAP_RUNS', [10, 1], [2, 1]);
 const mapConcurrency = num('BENCH_MAP_CONCURRENCY', 10, 10);
+const only = new Set((process.env.BENCH_ONLY ?? 'steps,outputs,map,split').split(',').map((s) => s.trim()));
 const stores = (process.env.BENCH_STORES ?? 'memory,pglite,postgres').split(',').map((s) => s.trim()) as StoreKind[];
 const url = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 const fmt = (n: number, digits = 0) => n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
@@ -50,20 +52,22 @@ const startedAt = Date.now();
 
 console.log(`bench${quick ? ' (quick: smoke figures, too short to quote)' : ''}: Node ${process.version}, ${cpus().length} CPU(s), load average ${loadavg()[0]!.toFixed(1)}\n`);
 
-const mem = await benchMemory(memoryRuns);
-console.log(`memory    ${fmt(mem.stepsPerSec)} steps/s on one core; ${mem.usPerStep.toFixed(1)} µs per step, of which the engine's own overhead is ${mem.overheadUsPerStep.toFixed(1)} µs (handlers alone: ${mem.baselineUsPerStep.toFixed(2)} µs)`);
+if (only.has('steps')) {
+  const mem = await benchMemory(memoryRuns);
+  console.log(`memory    ${fmt(mem.stepsPerSec)} steps/s on one core; ${mem.usPerStep.toFixed(1)} µs per step, of which the engine's own overhead is ${mem.overheadUsPerStep.toFixed(1)} µs (handlers alone: ${mem.baselineUsPerStep.toFixed(2)} µs)`);
 
-const lite = await benchPGlite(8, durationMs);
-console.log(`pglite    c=8  engine ${fmt(lite.engine.stepsPerSec)} steps/s vs raw UPDATE commits ${fmt(lite.raw.commitsPerSec)}/s → ratio ${lite.ratio.toFixed(2)} (${lite.engine.commitsPerStep.toFixed(2)} commits per step)`);
+  const lite = await benchPGlite(8, durationMs);
+  console.log(`pglite    c=8  engine ${fmt(lite.engine.stepsPerSec)} steps/s vs raw UPDATE commits ${fmt(lite.raw.commitsPerSec)}/s → ratio ${lite.ratio.toFixed(2)} (${lite.engine.commitsPerStep.toFixed(2)} commits per step)`);
+}
 
 let pgUp = true;
 const probe = new pg.Client({ connectionString: url, connectionTimeoutMillis: 2000 });
 await probe.connect().catch(() => (pgUp = false));
 await probe.end().catch(() => undefined);
 const pgSkipped = `skipped: ${url.replace(/:[^:@/]*@/, ':***@')} is unreachable`;
-if (!pgUp) {
+if (only.has('steps') && !pgUp) {
   console.log(`postgres  ${pgSkipped}`);
-} else {
+} else if (only.has('steps')) {
   for (const c of [1, 8]) {
     const r = await benchPostgres(url, c, durationMs);
     console.log(`postgres  c=${c}  engine ${fmt(r.engine.stepsPerSec)} steps/s vs raw UPDATE commits ${fmt(r.raw.commitsPerSec)}/s → ratio ${r.ratio.toFixed(2)} (${r.engine.commitsPerStep.toFixed(2)} commits per step)`);
@@ -72,8 +76,8 @@ if (!pgUp) {
 
 const ratios: string[] = [];
 
-console.log(`\naccumulated outputs: a node outputs 1 KB or 256 KB, then ${steps} trivial steps are timed (one run at a time, the two sizes interleaved; median of runs)`);
-for (const store of stores) {
+if (only.has('outputs')) console.log(`\naccumulated outputs: a node outputs 1 KB or 256 KB, then ${steps} trivial steps are timed (one run at a time, the two sizes interleaved; median of runs)`);
+for (const store of only.has('outputs') ? stores : []) {
   if (store === 'postgres' && !pgUp) {
     console.log(`  ${store.padEnd(9)} ${pgSkipped}`);
     continue;
@@ -86,17 +90,19 @@ for (const store of stores) {
   ratios.push(`  256 KB / 1 KB ms per step, ${store.padEnd(9)} ≤ 1.3  → ${fmt(r.ratio, 2)}  ${verdict(r.ratio <= 1.3)}`);
 }
 
-console.log(`\nmap: one forEach node (trivial handler, concurrency ${mapConcurrency}), ${smallItems} vs ${fmt(largeItems)} items on Postgres (ms per item: first item starts → next node starts)`);
-if (!pgUp) console.log(`  postgres  ${pgSkipped}`);
-else {
+if (only.has('map')) console.log(`\nmap: one forEach node (trivial handler, concurrency ${mapConcurrency}), ${smallItems} vs ${fmt(largeItems)} items on Postgres (ms per item: first item starts → next node starts)`);
+if (only.has('map') && !pgUp) {
+  console.log(`  postgres  ${pgSkipped}`);
+} else if (only.has('map')) {
   const m = await benchMap('postgres', url, { smallItems, largeItems, smallRuns, largeRuns, concurrency: mapConcurrency, durationMs });
   const side = (s: typeof m.small) => `${fmt(s.items)} items: ${fmt(s.msPerItem, 3)} ms/item, ${fmt(s.itemsPerSec)} items/s end to end (${s.runs} run${s.runs === 1 ? '' : 's'})`;
   console.log(`  postgres  ${side(m.small)}; ${side(m.large)} → ratio ${fmt(m.ratio, 2)}; raw UPDATE commits at c=${mapConcurrency}: ${fmt(m.rawCommitsPerSec ?? 0)}/s`);
+  console.log(`            inside the ${fmt(largeItems)}-item map: ${fmt(m.large.firstTenthMsPerItem, 3)} ms/item over its first tenth, ${fmt(m.large.lastTenthMsPerItem, 3)} ms/item over its last tenth; last item starts → next node starts: ${fmt(m.large.finishMs, 1)} ms (${fmt(m.small.finishMs, 1)} ms in the ${smallItems}-item map)`);
   ratios.push(`  ${fmt(largeItems)} / ${smallItems} items ms per item, postgres ≤ 1.5  → ${fmt(m.ratio, 2)}  ${verdict(m.ratio <= 1.5)}`);
 }
 
-console.log(`\nsplit/join: fan (split: 'all') → 10 branches → join (join: 'all'), 12 nodes, vs a 10-node chain (ms per run: startRun → runToCompletion; the two interleaved; median of runs)`);
-for (const store of stores) {
+if (only.has('split')) console.log(`\nsplit/join: fan (split: 'all') → 10 branches → join (join: 'all'), 12 nodes, vs a 10-node chain (ms per run: startRun → runToCompletion; the two interleaved; median of runs)`);
+for (const store of only.has('split') ? stores : []) {
   if (store === 'postgres' && !pgUp) {
     console.log(`  ${store.padEnd(9)} ${pgSkipped}`);
     continue;
@@ -107,6 +113,8 @@ for (const store of stores) {
   );
 }
 
-console.log('\nratios (target → result)');
-for (const line of ratios) console.log(line);
+if (ratios.length > 0) {
+  console.log('\nratios (target → result)');
+  for (const line of ratios) console.log(line);
+}
 console.log(`\n(${fmt((Date.now() - startedAt) / 1000, 1)} s; load average at the end: ${loadavg()[0]!.toFixed(1)} on ${cpus().length} CPU(s); every figure shares the CPUs with Postgres and whatever else runs)`);

@@ -113,8 +113,13 @@ export async function benchAccumulatedOutputs(
       const large: number[] = [];
       // Alternate which side goes first, so neither always follows the other's garbage.
       const runs = await pairsFor(durationMs, 3, async (i) => {
-        if (i % 2 === 0) small.push(await once('small')), large.push(await once('large'));
-        else large.push(await once('large')), small.push(await once('small'));
+        if (i % 2 === 0) {
+          small.push(await once('small'));
+          large.push(await once('large'));
+        } else {
+          large.push(await once('large'));
+          small.push(await once('small'));
+        }
       });
       const s = median(small);
       const l = median(large);
@@ -142,6 +147,14 @@ export interface MapSample {
   msPerItem: number;
   /** Items / (startRun called → run COMPLETED), median over runs. */
   itemsPerSec: number;
+  /**
+   * ms per item between item starts in the first and in the last tenth of the map (median over
+   * runs): a per-item cost that grows with the items already done shows as last > first.
+   */
+  firstTenthMsPerItem: number;
+  lastTenthMsPerItem: number;
+  /** The last item starting → the node after the map starting (the map's finish), ms, median over runs. */
+  finishMs: number;
 }
 
 export interface MapBenchResult {
@@ -159,15 +172,14 @@ export async function benchMap(
   options: { smallItems: number; largeItems: number; concurrency: number; smallRuns: number; largeRuns: number; durationMs: number },
 ): Promise<MapBenchResult> {
   const { concurrency } = options;
-  let firstItem = 0;
+  let starts: number[] = [];
   let after = 0;
-  let itemsRun = 0;
   const def = flow('bench-map', '1')
     .entry('map')
     .node(
       'map',
       (ctx) => {
-        if (itemsRun++ === 0) firstItem = performance.now();
+        starts.push(performance.now());
         return { status: 'ok', output: ctx.itemIndex };
       },
       { forEach: (ctx) => (ctx.input as { items: number[] }).items, concurrency },
@@ -187,17 +199,24 @@ export async function benchMap(
     try {
       await engine.registerDefinition(def);
       const once = async (items: number) => {
-        itemsRun = 0;
+        starts = [];
         const t0 = performance.now();
         const { runId } = await engine.startRun({ flowId: def.flowId, version: '1', input: { items: Array.from({ length: items }, (_, i) => i) } });
         const run = await engine.runToCompletion(runId);
         const total = performance.now() - t0;
-        if (run.status !== 'COMPLETED' || itemsRun !== items) throw new Error(`bench-map run ${runId} ended ${run.status} after ${itemsRun} of ${items} item calls`);
-        return { msPerItem: (after - firstItem) / items, itemsPerSec: (items * 1000) / total };
+        if (run.status !== 'COMPLETED' || starts.length !== items) throw new Error(`bench-map run ${runId} ended ${run.status} after ${starts.length} of ${items} item calls`);
+        const tenth = Math.max(1, Math.floor(items / 10));
+        return {
+          msPerItem: (after - starts[0]!) / items,
+          itemsPerSec: (items * 1000) / total,
+          firstTenth: (starts[tenth]! - starts[0]!) / tenth,
+          lastTenth: (starts[items - 1]! - starts[items - 1 - tenth]!) / tenth,
+          finish: after - starts[items - 1]!,
+        };
       };
       await once(Math.min(options.smallItems, 50)); // warm-up
-      const small: Array<{ msPerItem: number; itemsPerSec: number }> = [];
-      const large: Array<{ msPerItem: number; itemsPerSec: number }> = [];
+      const small: Array<Awaited<ReturnType<typeof once>>> = [];
+      const large: typeof small = [];
       // Small maps before and after each large one, so both sides see the same machine.
       const before = Math.ceil(options.smallRuns / 2);
       for (let i = 0; i < before; i++) small.push(await once(options.smallItems));
@@ -208,6 +227,9 @@ export async function benchMap(
         runs: xs.length,
         msPerItem: median(xs.map((x) => x.msPerItem)),
         itemsPerSec: median(xs.map((x) => x.itemsPerSec)),
+        firstTenthMsPerItem: median(xs.map((x) => x.firstTenth)),
+        lastTenthMsPerItem: median(xs.map((x) => x.lastTenth)),
+        finishMs: median(xs.map((x) => x.finish)),
       });
       const s = sample(options.smallItems, small);
       const l = sample(options.largeItems, large);
@@ -267,12 +289,20 @@ export async function benchSplitJoin(kind: StoreKind, url: string, options: { du
         if (run.status !== 'COMPLETED') throw new Error(`${def.flowId} run ${runId} ended ${run.status}`);
         return ms;
       };
-      for (let i = 0; i < 3; i++) await once(split), await once(chain); // warm-up
+      for (let i = 0; i < 3; i++) {
+        await once(split); // warm-up
+        await once(chain);
+      }
       const s: number[] = [];
       const c: number[] = [];
       const runs = await pairsFor(options.durationMs, 3, async (i) => {
-        if (i % 2 === 0) s.push(await once(split)), c.push(await once(chain));
-        else c.push(await once(chain)), s.push(await once(split));
+        if (i % 2 === 0) {
+          s.push(await once(split));
+          c.push(await once(chain));
+        } else {
+          c.push(await once(chain));
+          s.push(await once(split));
+        }
       });
       const splitNodes = WIDTH + 2;
       const ms = median(s);

@@ -36,7 +36,11 @@ export function spawnScript(script: string, env: Record<string, string>, onLine?
       buffer = buffer.slice(nl + 1);
       lines.push(line);
       onLine?.(line);
-      for (const w of [...waiters]) if (w.match(line)) (waiters.delete(w), w.resolve(line));
+      for (const w of [...waiters]) {
+        if (!w.match(line)) continue;
+        waiters.delete(w);
+        w.resolve(line);
+      }
     }
   });
   // Keep only the tail: a long soak must not grow without bound.

@@ -28,15 +28,27 @@ export function printReport(r: ReportInput): void {
     .filter(([k]) => k.startsWith('events '))
     .map(([k, v]) => `${k.slice(7)} ${v}`)
     .join(', ');
+  const childEvents = Object.entries(st)
+    .filter(([k]) => k.startsWith('child events '))
+    .map(([k, v]) => `${k.slice(13)} ${v}`)
+    .join(', ');
   const statuses = Object.entries(st)
     .filter(([k]) => k.startsWith('status '))
     .map(([k, v]) => `${v} ${k.slice(7)}`)
+    .join(', ');
+  const childStatuses = Object.entries(st)
+    .filter(([k]) => k.startsWith('child status '))
+    .map(([k, v]) => `${v} ${k.slice(13)}`)
+    .join(', ');
+  const copies = Object.entries(st)
+    .filter(([k]) => k.startsWith('duplicated signals: '))
+    .map(([k, v]) => `${k.slice('duplicated signals: the run received '.length)} in ${v}`)
     .join(', ');
   const lines = [
     '',
     '==================== chaos soak report ====================',
     `database      ${r.databaseUrl} (schema ${r.schema})${options.ci ? '  [CI version]' : ''}`,
-    `runs          ${options.runs} started over ${options.loadSeconds} s → ${statuses || 'none'} (branch approval ${st['branch approval'] ?? 0}, cooldown ${st['branch cooldown'] ?? 0})`,
+    `runs          ${options.runs} started over ${options.loadSeconds} s → ${statuses || 'none'} (branch approval ${st['branch approval'] ?? 0}, cooldown ${st['branch cooldown'] ?? 0}); each with a child run and an event wait`,
     `workers       ${options.workers} processes × concurrency ${options.concurrency} (maxRecoveries ${r.maxRecoveries}); ${r.fleet.spawned} processes spawned in all`,
     `duration      ${(r.durationMs / 1000).toFixed(1)} s until every run rested`,
     `faults        ${count('kill')} SIGKILL+restart, ${count('storm')} session storms, ${count('pause')} freeze/takeover, ${count('pg-restart')} Postgres restart`,
@@ -44,7 +56,10 @@ export function printReport(r: ReportInput): void {
     `timeline      ${events}`,
     `branches      ${st['events BRANCH_STARTED'] ?? 0} started by splits, ${st['events JOIN_COMPLETED'] ?? 0} joins completed (join node attempted more than once in ${st['join attempts retried (runs)'] ?? 0} runs, its handler re-executed in ${st['gather handler re-executed (runs)'] ?? 0}); attempts of several branches/items in flight together in ${st['runs with attempts of several branches/items in flight together'] ?? 0} runs`,
     `maps          ${st['map items'] ?? 0} items in ${st['events MAP_STARTED'] ?? 0} maps; items in flight together in ${st['runs with map items in flight together'] ?? 0} runs; ${st['map items re-executed'] ?? 0} items' handlers ran more than once (failed, timed out or interrupted attempts)`,
-    `handlers      ${st['handler executions'] ?? 0} executions logged; charge handler ran more than once in ${st['charge handler re-executed (runs)'] ?? 0} runs; ${st['side-effect rows'] ?? 0} side-effect rows, ${st['side-effect conflicts (re-executions of uncommitted attempts)'] ?? 0} writes found their key taken (ON CONFLICT; ${st['item side-effect conflicts'] ?? 0} by map items)`,
+    `children      ${st['child runs started'] ?? 0} child runs started (CHILD_STARTED) → ${childStatuses || 'none'}; more than one child in ${st['runs with more than one child'] ?? 0} runs; child fetch re-executed in ${st['fetch handler re-executed (runs)'] ?? 0}, ledger post in ${st['post handler re-executed (runs)'] ?? 0} (${st['ledger side-effect conflicts'] ?? 0} ledger writes found their key taken)`,
+    `child runs    ${childEvents || 'no events'}`,
+    `events        ${st['signal sends answered'] ?? 0} signals sent (${st['signal sends failed (retried)'] ?? 0} sends failed and were retried; ${st['signal events stored'] ?? 0} stored); received early (sent before the wait) ${st['signals received early (sent before the wait, found by it)'] ?? 0}, late (delivered to the waiting run) ${st['signals received late (delivered to the waiting run)'] ?? 0}, from a send whose reply was lost ${st['signals received from a send that failed (reply lost)'] ?? 0}; sent twice to ${st['runs sent their signal twice'] ?? 0} runs (received ${copies || 'none'}); inbox entries left ${st['inbox entries left'] ?? 0}`,
+    `handlers      ${st['handler executions'] ?? 0} executions logged (${st['child handler executions'] ?? 0} in child runs); charge handler ran more than once in ${st['charge handler re-executed (runs)'] ?? 0} runs; ${st['side-effect rows'] ?? 0} side-effect rows, ${st['side-effect conflicts (re-executions of uncommitted attempts)'] ?? 0} writes found their key taken (ON CONFLICT; ${st['item side-effect conflicts'] ?? 0} by map items)`,
     `workers said  ${JSON.stringify(r.fleet.stoppedCounters)} (graceful stops only; killed workers report nothing)`,
     'checks',
     ...checkIds.map((id) => `  ${failed.has(id) ? '✗' : '✓'} ${CHECKS[id]}`),

@@ -7,17 +7,25 @@
  *   charge    an idempotency key; its side effect is a row keyed by it (ON CONFLICT DO NOTHING)
  *   ├─ approval   (amount >= 500, a conditional edge) WAIT, resumed from outside with a payload
  *   └─ cooldown   (otherwise) a durable timer
- *   fanout    split: 'all' — three branches run at once:
+ *   fanout    split: 'all' — five branches run at once:
  *   ├─ audit      a side effect of its own (idempotency key), some first attempts fail after writing it
  *   ├─ notify     a side effect of its own (idempotency key)
- *   └─ items      a map (forEach, concurrency 3) over 2–6 items: each item writes its own side effect
- *                 (idempotency key per item), some first attempts fail retryably (before or after
- *                 the write), some overrun the per-item timeout
- *   gather    join: 'all' — runs once, after all three branches arrived, with their outputs
+ *   ├─ items      a map (forEach, concurrency 3) over 2–6 items: each item writes its own side effect
+ *   │             (idempotency key per item), some first attempts fail retryably (before or after
+ *   │             the write), some overrun the per-item timeout
+ *   ├─ ledger     a child run of the 'soak-child' flow (below); its outputs are the node's output
+ *   └─ signal     an event wait: 'chaos.signal' keyed by the run's id, sent by the soak at a random
+ *                 moment (often before the run gets here), for some runs twice
+ *   gather    join: 'all' — runs once, after all five branches arrived, with their outputs
  *   finish
  *
- * Results depend only on the run's input, so the verifier can compute exactly what each run
- * must end with (state, outputs, side effects), however often its handlers ran.
+ * The child flow ('soak-child'), run by the same workers:
+ *   fetch     random transient failures, retried
+ *   post      the ledger entry: a side effect keyed by the parent's input (idempotency key)
+ *
+ * Results depend only on the run's input (and the soak's signal payload, itself a function of the
+ * input), so the verifier can compute exactly what each run and its child must end with (state,
+ * outputs, side effects), however often their handlers ran.
  */
 import { flow, FlowError, type FlowContext, type FlowDefinition, type NodeResult } from '@hazeljs/flow';
 
@@ -29,7 +37,20 @@ const CHECK_TIMEOUT_MS = 150;
 const ITEM_TIMEOUT_MS = 400;
 export const MAP_CONCURRENCY = 3;
 /** The branches the split starts, in edge order; each ends at the join. */
-export const SPLIT_BRANCHES = ['audit', 'notify', 'items'] as const;
+export const SPLIT_BRANCHES = ['audit', 'notify', 'items', 'ledger', 'signal'] as const;
+/** The child flow the `ledger` node starts a run of. */
+export const CHILD_FLOW_ID = 'soak-child';
+export const CHILD_FLOW_VERSION = '1';
+export const CHILD_NODE = 'ledger';
+/** The event the `signal` node waits for, keyed by the run's id; the soak sends it. */
+export const SIGNAL_EVENT = 'chaos.signal';
+export const SIGNAL_NODE = 'signal';
+/**
+ * The soak always sends the signal (within seconds of the start, retrying under faults): a wait
+ * that sees none in this long means the event was lost, and the run fails with SIGNAL_LOST
+ * instead of leaving the soak waiting for its deadline.
+ */
+const SIGNAL_TIMEOUT_MS = 60_000;
 /** Generous: a database outage (restart, killed sessions) also fails attempts, for seconds at a time. */
 const RETRY = { maxAttempts: 15, backoff: 'exponential' as const, baseDelayMs: 40, maxDelayMs: 1000 };
 
@@ -61,6 +82,36 @@ export function chargeKey(i: number): string {
   return `charge-${i}`;
 }
 
+/** What the soak sends with each run's signal (every copy of it the same). */
+export function signalPayload(i: number): { token: string; n: number } {
+  return { token: `sig-${i}`, n: (i * 131) % 1009 };
+}
+
+/** The child run's input: what the parent's `ledger` node passes. */
+export interface ChildInput {
+  i: number;
+  amount: number;
+}
+
+export function childInput(input: SoakInput): ChildInput {
+  return { i: input.i, amount: input.amount };
+}
+
+export function ledgerKey(i: number): string {
+  return `ledger-${i}`;
+}
+
+/** The state and outputs of an uninterrupted child run with this input. */
+export function expectedChildResult(input: ChildInput): { state: Record<string, unknown>; outputs: Record<string, unknown> } {
+  return {
+    state: { fetched: input.i, posted: true },
+    outputs: {
+      fetch: { fetched: input.i, amount: input.amount },
+      post: { posted: input.amount, key: ledgerKey(input.i) },
+    },
+  };
+}
+
 export type SoakBranch = 'approval' | 'cooldown';
 
 export function branchOf(input: SoakInput): SoakBranch {
@@ -75,13 +126,17 @@ export function itemsOf(input: SoakInput): number[] {
 const itemKey = (i: number, k: number) => `item-${i}-${k}`;
 const itemOutput = (i: number, k: number, value: number) => ({ k, value, doubled: value * 2, key: itemKey(i, k) });
 
-/** Every side-effect row a run must leave, by key: the node that writes it and the amount. */
-export function expectedEffects(input: SoakInput): Map<string, { nodeId: string; itemIndex: number | null; amount: number }> {
-  const out = new Map<string, { nodeId: string; itemIndex: number | null; amount: number }>();
+/**
+ * Every side-effect row a run must leave, by key: the node that writes it and the amount; `child`
+ * when the run's child writes it (the `ledger` entry), not the run itself.
+ */
+export function expectedEffects(input: SoakInput): Map<string, { nodeId: string; itemIndex: number | null; amount: number; child?: true }> {
+  const out = new Map<string, { nodeId: string; itemIndex: number | null; amount: number; child?: true }>();
   out.set(chargeKey(input.i), { nodeId: 'charge', itemIndex: null, amount: input.amount });
   out.set(`audit-${input.i}`, { nodeId: 'audit', itemIndex: null, amount: input.amount });
   out.set(`notify-${input.i}`, { nodeId: 'notify', itemIndex: null, amount: input.i % 10 });
   itemsOf(input).forEach((value, k) => out.set(itemKey(input.i, k), { nodeId: 'items', itemIndex: k, amount: value }));
+  out.set(ledgerKey(input.i), { nodeId: 'post', itemIndex: null, amount: childInput(input).amount, child: true });
   return out;
 }
 
@@ -96,6 +151,7 @@ export function expectedResult(input: SoakInput): { state: Record<string, unknow
     audited: true,
     notified: true,
     mapped: Object.fromEntries(items.map((value, k) => [String(k), value * 2])),
+    signalled: true,
     gathered: true,
     done: true,
   };
@@ -111,11 +167,16 @@ export function expectedResult(input: SoakInput): { state: Record<string, unknow
       audit: { audited: input.amount, key: `audit-${input.i}` },
       notify: { notified: `ops-${input.i % 10}`, key: `notify-${input.i}` },
       items: itemOutputs,
+      // A child run's outputs are its node's output.
+      ledger: expectedChildResult(childInput(input)).outputs,
+      signal: { received: signalPayload(input.i) },
       gather: {
         audited: input.amount,
         notified: `ops-${input.i % 10}`,
         items: items.length,
         sum: items.reduce((a, v) => a + v * 2, 0),
+        ledger: ledgerKey(input.i),
+        signal: signalPayload(input.i).token,
       },
       finish: { total: input.amount, branch, items: items.length },
     },
@@ -217,15 +278,40 @@ export function soakFlow(effects: SoakEffects): FlowDefinition {
       },
     )
     .node(
+      CHILD_NODE,
+      // Always a child run (never a decision that could differ between an attempt and its re-run).
+      node((ctx, input) => ({ status: 'child', flowId: CHILD_FLOW_ID, version: CHILD_FLOW_VERSION, input: childInput(input) })),
+      { retry: RETRY },
+    )
+    .node(
+      SIGNAL_NODE,
+      node((ctx) => {
+        if (ctx.meta.waitTimedOut) throw FlowError.nonRetryable('SIGNAL_LOST', `no ${SIGNAL_EVENT} event for run ${ctx.runId} within ${SIGNAL_TIMEOUT_MS} ms`);
+        const payload = ctx.state._resumePayload;
+        if (payload === undefined) return { status: 'wait', reason: 'signal', event: { name: SIGNAL_EVENT, key: ctx.runId, timeoutMs: SIGNAL_TIMEOUT_MS } };
+        return { status: 'ok', output: { received: payload }, patch: { signalled: true } };
+      }),
+      { retry: RETRY },
+    )
+    .node(
       'gather',
       node((ctx) => {
         const audit = ctx.outputs.audit as { audited: number } | undefined;
         const notify = ctx.outputs.notify as { notified: string } | undefined;
         const items = ctx.outputs.items as Array<{ doubled: number }> | undefined;
+        const ledger = ctx.outputs.ledger as { post?: { key: string } } | undefined;
+        const signal = ctx.outputs.signal as { received?: { token?: string } } | undefined;
         // A join that runs before every branch arrived shows up as missing values in its output.
         return {
           status: 'ok',
-          output: { audited: audit?.audited ?? null, notified: notify?.notified ?? null, items: items?.length ?? null, sum: items?.reduce((a, x) => a + x.doubled, 0) ?? null },
+          output: {
+            audited: audit?.audited ?? null,
+            notified: notify?.notified ?? null,
+            items: items?.length ?? null,
+            sum: items?.reduce((a, x) => a + x.doubled, 0) ?? null,
+            ledger: ledger?.post?.key ?? null,
+            signal: signal?.received?.token ?? null,
+          },
           patch: { gathered: true },
         };
       }),
@@ -245,11 +331,48 @@ export function soakFlow(effects: SoakEffects): FlowDefinition {
     .edge('fanout', 'audit')
     .edge('fanout', 'notify')
     .edge('fanout', 'items')
+    .edge('fanout', CHILD_NODE)
+    .edge('fanout', SIGNAL_NODE)
     .edge('audit', 'gather')
     .edge('notify', 'gather')
     .edge('items', 'gather')
+    .edge(CHILD_NODE, 'gather')
+    .edge(SIGNAL_NODE, 'gather')
     .edge('gather', 'finish')
     .build();
+}
+
+/** The child flow: a flaky fetch (retried), then the ledger entry (a side effect under an idempotency key). */
+export function soakChildFlow(effects: SoakEffects): FlowDefinition {
+  const node = (body: (ctx: FlowContext, input: ChildInput) => Promise<NodeResult> | NodeResult) => async (ctx: FlowContext) => {
+    await effects.executionStarted(ctx);
+    return body(ctx, ctx.input as ChildInput);
+  };
+  return flow(CHILD_FLOW_ID, CHILD_FLOW_VERSION)
+    .entry('fetch')
+    .node(
+      'fetch',
+      node((ctx, input) => {
+        if (ctx.meta.attempt <= 2 && Math.random() < 0.3) throw FlowError.retryable('CHILD_FLAKY', `child fetch: transient failure on attempt ${ctx.meta.attempt}`);
+        return { status: 'ok', output: { fetched: input.i, amount: input.amount }, patch: { fetched: input.i } };
+      }),
+      { retry: RETRY },
+    )
+    .node(
+      'post',
+      node(async (ctx, input) => {
+        await effects.effect(ledgerKey(input.i), ctx, input.amount);
+        return { status: 'ok', output: { posted: input.amount, key: ledgerKey(input.i) }, patch: { posted: true } };
+      }),
+      { retry: RETRY, idempotencyKey: (ctx) => ledgerKey((ctx.input as ChildInput).i) },
+    )
+    .edge('fetch', 'post')
+    .build();
+}
+
+/** Both flows, as every process registers them (the soak's own engine too). */
+export function soakFlows(effects: SoakEffects): FlowDefinition[] {
+  return [soakChildFlow(effects), soakFlow(effects)];
 }
 
 function abortableSleep(ms: number, signal: AbortSignal): Promise<void> {

@@ -10,7 +10,7 @@
  */
 import pg from 'pg';
 import { FlowEngine, createPostgresStorage } from '@hazeljs/flow';
-import { soakFlow } from './soak-flow.js';
+import { soakFlows } from './soak-flow.js';
 import { soakEffects } from './side-tables.js';
 
 const env = process.env;
@@ -27,7 +27,8 @@ side.on('error', quiet);
 let pauseArmed = false;
 process.on('SIGUSR2', () => (pauseArmed = true));
 
-const definition = soakFlow(
+// The soak's flow and its child flow: a worker runs parent and child runs alike.
+const definitions = soakFlows(
   soakEffects(side, env.CHAOS_SCHEMA!, async (ctx) => {
     if (pauseArmed) {
       pauseArmed = false;
@@ -43,7 +44,7 @@ const definition = soakFlow(
 // A restart can begin while the database is being restarted or our sessions terminated: keep trying.
 for (let delay = 100; ; delay = Math.min(delay * 2, 2000)) {
   try {
-    await engine.registerDefinition(definition);
+    for (const definition of definitions) await engine.registerDefinition(definition);
     break;
   } catch {
     await new Promise((r) => setTimeout(r, delay));

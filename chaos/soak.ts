@@ -1,9 +1,12 @@
 /**
  * `npm run chaos` — the fault-injection soak (issue 6). Worker processes advance many runs of the
- * soak flow on the local Postgres while workers are SIGKILLed and restarted, one is frozen inside
- * a handler and taken over, every session is terminated several times and Postgres restarts once.
- * Then the database is checked (chaos/verify.ts). Prints a report; exits 1 on any violation,
- * 2 when the soak itself could not run. `--help` lists the settings; `--ci` is the short version.
+ * soak flow (and the child run each starts) on the local Postgres while workers are SIGKILLed and
+ * restarted, one is frozen inside a handler and taken over, every session is terminated several
+ * times and Postgres restarts once. The soak is the outside world too: it approves the runs that
+ * wait for approval and sends each run's signal event, at a random moment (often before the run
+ * reaches its wait), some twice. Then the database is checked (chaos/verify.ts). Prints a report;
+ * exits 1 on any violation, 2 when the soak itself could not run. `--help` lists the settings;
+ * `--ci` is the short version.
  */
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
@@ -14,8 +17,8 @@ import { injectFaults, planFaults, type FaultRecord } from './faults.js';
 import { parseSoakOptions, type SoakOptions } from './options.js';
 import { printReport } from './report.js';
 import { sideTables, soakEffects } from './side-tables.js';
-import { APPROVAL_REASON, approvalPayload, SOAK_FLOW_ID, soakFlow, soakInput, type SoakInput } from './soak-flow.js';
-import { verifySoak } from './verify.js';
+import { APPROVAL_REASON, approvalPayload, SIGNAL_EVENT, signalPayload, SOAK_FLOW_ID, soakFlows, soakInput, type SoakInput } from './soak-flow.js';
+import { verifySoak, type SentSignal } from './verify.js';
 import { WorkerFleet } from './worker-fleet.js';
 
 const MAX_RECOVERIES = 50;
@@ -40,8 +43,8 @@ async function main(options: SoakOptions): Promise<number> {
   side.on('error', () => undefined);
   const tables = sideTables(schema);
   const engine = new FlowEngine({ storage: createPostgresStorage({ connectionString: soakUrl, schema, poolSize: 4, listen: false }), maxRecoveries: MAX_RECOVERIES });
-  // Its resumes run the resumed node's attempt here, so it has the handlers' effects too.
-  await engine.registerDefinition(soakFlow(soakEffects(side, schema)));
+  // Its resumes run the resumed node's attempt here, so it has the handlers' effects (and the child flow) too.
+  for (const definition of soakFlows(soakEffects(side, schema))) await engine.registerDefinition(definition);
   await admin.query(tables.create);
 
   const fleet = new WorkerFleet({ databaseUrl: options.databaseUrl, schema, tag, concurrency: options.concurrency, maxRecoveries: MAX_RECOVERIES });
@@ -70,7 +73,10 @@ async function soak(options: SoakOptions, { admin, engine, fleet, schema, tag, s
   const startedAt = Date.now();
   let stop = false;
   let allRested = false;
-  const loader = startRuns(engine, options, () => stop);
+  // Each run's signal: sent by the loader's side, at a random moment after the run starts.
+  const signals = new Map<number, SentSignal>();
+  const sends: Array<Promise<void>> = [];
+  const loader = startRuns(engine, options, () => stop, (i, runId) => sends.push(sendSignals(engine, i, runId, signals)));
   const resumer = resumeApprovals(engine, () => stop);
   const faults = injectFaults(planFaults(options), { fleet, admin, schema, startedAt, log, finished: () => allRested });
   const progress = reportProgress(admin, schema, options.runs, () => stop);
@@ -88,6 +94,8 @@ async function soak(options: SoakOptions, { admin, engine, fleet, schema, tag, s
     await sleep(500);
   }
   const faultRecords: FaultRecord[] = await faults;
+  // Second copies may still be on their way (to runs that finished with the first): let them land.
+  await Promise.all(sends);
   stop = true;
   await Promise.all([resumer, progress]);
   const finishedAt = Date.now();
@@ -98,7 +106,7 @@ async function soak(options: SoakOptions, { admin, engine, fleet, schema, tag, s
   await side.end().catch(() => undefined);
   const leftSessions = await admin.sessionCount(`${tag}-`);
 
-  const verdict = await verifySoak(admin, schema, options.runs);
+  const verdict = await verifySoak(admin, schema, options.runs, signals);
   if (leftSessions > 0) verdict.violations.push({ check: 'leftovers', message: `${leftSessions} database sessions of the soak still open after every process stopped` });
   for (const f of faultRecords) if (f.violation) verdict.violations.push({ check: f.kind === 'pause' ? 'takeover' : 'leftovers', message: f.violation });
   printReport({ options, schema, databaseUrl: redact(options.databaseUrl), durationMs: finishedAt - startedAt, verdict, faults: faultRecords, fleet, maxRecoveries: MAX_RECOVERIES });
@@ -108,18 +116,61 @@ async function soak(options: SoakOptions, { admin, engine, fleet, schema, tag, s
   return verdict.violations.length === 0 ? 0 : 1;
 }
 
-/** Starts run i = 0…runs-1 at an even pace over the load window; a start that fails under a fault is retried with the same idempotency key, so it can never create a second run. */
-async function startRuns(engine: FlowEngine, options: SoakOptions, stopped: () => boolean): Promise<void> {
+/**
+ * Starts run i = 0…runs-1 at an even pace over the load window; a start that fails under a fault
+ * is retried with the same idempotency key, so it can never create a second run. `started` is told
+ * each run's id.
+ */
+async function startRuns(engine: FlowEngine, options: SoakOptions, stopped: () => boolean, started: (i: number, runId: string) => void): Promise<void> {
   const began = Date.now();
   for (let i = 0; i < options.runs && !stopped(); i++) {
     const due = began + (i / options.runs) * options.loadSeconds * 1000;
     if (due > Date.now()) await sleep(due - Date.now());
     for (let delay = 100; ; delay = Math.min(delay * 2, 2000)) {
       try {
-        await engine.startRun({ flowId: SOAK_FLOW_ID, version: '1', input: soakInput(i), idempotencyKey: `soak-${i}` });
+        const { runId } = await engine.startRun({ flowId: SOAK_FLOW_ID, version: '1', input: soakInput(i), idempotencyKey: `soak-${i}` });
+        started(i, runId);
         break;
       } catch {
         await sleep(delay);
+      }
+    }
+  }
+}
+
+/** One run in ten gets its signal twice: a duplicate delivery, which the run must consume once. */
+const DUPLICATE_SIGNAL_EVERY = 10;
+/** A third of the signals go out as soon as the run exists (well before it reaches its wait); the rest within this many ms. */
+const SIGNAL_AT_ONCE = 1 / 3;
+const SIGNAL_WITHIN_MS = 1500;
+/** A send that keeps failing this long is given up (the run's wait then times out: SIGNAL_LOST). */
+const SEND_PATIENCE_MS = 45_000;
+
+/**
+ * The outside world's signal for run `i`: `sendEvent('chaos.signal', key runId)` at a random
+ * moment — at once (before the run can have reached its wait) or up to 1.5 s later — and for some
+ * runs a second, identical copy a little later. A send that fails under a fault is retried; the
+ * failed one may have been stored nonetheless (its reply was lost), which the verifier allows for.
+ */
+async function sendSignals(engine: FlowEngine, i: number, runId: string, signals: Map<number, SentSignal>): Promise<void> {
+  const record: SentSignal = { runId, copies: i % DUPLICATE_SIGNAL_EVERY === 3 ? 2 : 1, sent: [], failedSends: 0 };
+  signals.set(i, record);
+  for (let copy = 0; copy < record.copies; copy++) {
+    const delay = copy === 0 && Math.random() < SIGNAL_AT_ONCE ? 0 : Math.random() * SIGNAL_WITHIN_MS;
+    if (delay > 0) await sleep(delay);
+    const giveUpAt = Date.now() + SEND_PATIENCE_MS;
+    for (let backoff = 100; ; backoff = Math.min(backoff * 2, 2000)) {
+      try {
+        const sent = await engine.sendEvent({ name: SIGNAL_EVENT, key: runId, payload: signalPayload(i) });
+        record.sent.push({ eventId: sent.eventId, delivered: sent.delivered });
+        break;
+      } catch (err) {
+        record.failedSends += 1;
+        if (Date.now() > giveUpAt) {
+          log(`gave up sending the signal of run ${runId} (input ${i}): ${(err as Error).message}`);
+          return;
+        }
+        await sleep(backoff);
       }
     }
   }
@@ -144,9 +195,11 @@ async function resumeApprovals(engine: FlowEngine, stopped: () => boolean): Prom
   }
 }
 
+/** Runs (the soak's and their children) not yet at rest, plus the soak's runs not yet started. */
 async function countOpenRuns(admin: DatabaseAdmin, schema: string, expected: number): Promise<number> {
   const [row] = await admin.query<{ open: number; total: number }>(
-    `SELECT count(*) FILTER (WHERE status IN ('RUNNING', 'WAITING'))::int AS open, count(*)::int AS total FROM "${schema}".flow_runs`,
+    `SELECT count(*) FILTER (WHERE status IN ('RUNNING', 'WAITING'))::int AS open, count(*) FILTER (WHERE flow_id = $1)::int AS total FROM "${schema}".flow_runs`,
+    [SOAK_FLOW_ID],
   );
   return row!.open + (expected - row!.total);
 }
@@ -155,8 +208,13 @@ async function reportProgress(admin: DatabaseAdmin, schema: string, runs: number
   while (!stopped()) {
     await sleep(5000);
     if (stopped()) return;
-    const rows = await admin.query<{ status: string; n: number }>(`SELECT status::text AS status, count(*)::int AS n FROM "${schema}".flow_runs GROUP BY 1 ORDER BY 1`).catch(() => []);
-    log(`progress: ${rows.map((r) => `${r.status} ${r.n}`).join(', ') || 'no runs yet'} (of ${runs})`);
+    const rows = await admin
+      .query<{ child: boolean; status: string; n: number }>(
+        `SELECT parent_run_id IS NOT NULL AS child, status::text AS status, count(*)::int AS n FROM "${schema}".flow_runs GROUP BY 1, 2 ORDER BY 1, 2`,
+      )
+      .catch(() => []);
+    const list = (child: boolean) => rows.filter((r) => r.child === child).map((r) => `${r.status} ${r.n}`).join(', ');
+    log(`progress: ${list(false) || 'no runs yet'} (of ${runs}); children ${list(true) || 'none yet'}`);
   }
 }
 

@@ -24,18 +24,18 @@ export type {
 } from './definitions/types.js';
 
 // engine
-export { FlowEngine } from './engine/engine.js';
-export { createFlowEngineFromEnv } from './engine/from-env.js';
-export type { FlowEngineOptions, FlowRun, FlowEvent, FlowSummary, StartRunArgs, StartRunResult } from './engine/engine.js';
+export { FlowEngine, createFlowEngineFromEnv } from './flow-engine.js';
+export type { FlowEngineOptions, FlowRun, FlowEvent, FlowSummary, StartRunArgs, StartRunResult } from './flow-engine.js';
 export type { FlowHookMap, FlowHookName, FlowHookPayload } from './engine/events.js';
-export { ManualClock, systemClock } from './engine/clock.js';
-export type { Clock } from './engine/clock.js';
-export { DEFAULT_MAX_JSON_BYTES } from './engine/json.js';
+export { ManualClock, systemClock } from './core/clock.js';
+export type { Clock } from './core/clock.js';
+export { DEFAULT_MAX_JSON_BYTES } from './core/json.js';
 export { RESERVED_STATE_KEYS } from './engine/reserved-keys.js';
 
 // worker
 export { FlowWorker } from './worker/worker.js';
 export type { WorkerCounters, WorkerLogger, WorkerOptions, WorkerState, WorkerStatus } from './worker/types.js';
+export type { WorkerHost } from './worker/host.js';
 
 // errors
 export {

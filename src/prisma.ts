@@ -10,6 +10,7 @@
  * `prisma migrate` create them). The tables are checked at `init()`: a missing one is a clear
  * `StorageError` ('SCHEMA_MISSING'), not a failure deep inside a run.
  */
+import { environment } from './config.js';
 import { StorageError } from './errors.js';
 import { describeConnectionString } from './storage/sql/errors.js';
 import {
@@ -65,7 +66,7 @@ export async function createFlowPrismaClient<T extends PrismaClientLike = Prisma
   options: string | FlowPrismaClientOptions = {},
 ): Promise<T> {
   const o = typeof options === 'string' ? { connectionString: options } : options;
-  const connectionString = o.connectionString ?? process.env.DATABASE_URL;
+  const connectionString = o.connectionString ?? environment.databaseUrl;
   if (!connectionString) {
     throw new StorageError('NO_DATABASE_URL', 'createFlowPrismaClient: no connection string given and DATABASE_URL is not set');
   }

@@ -20,6 +20,7 @@
  */
 import { FlowDefinitionError } from '../errors.js';
 import { freezeDefinition } from './builder.js';
+import { flowKey } from './flow-key.js';
 import type { EdgeDefinition, FlowContext, FlowDefinition, NodeDefinition, NodeOptions } from './types.js';
 import { definitionProblems, optionsArgumentProblems } from './validate.js';
 
@@ -253,9 +254,9 @@ export function buildFlowDefinition(Class: abstract new (...args: any[]) => obje
     const headline = !flowMarks
       ? `Class ${className} is not decorated with @Flow(flowId, version)`
       : entries.length !== 1
-        ? `Flow ${flowId}@${version} must have exactly one @Entry() node`
+        ? `Flow ${flowKey(flowId, version)} must have exactly one @Entry() node`
         : undefined;
-    throw new FlowDefinitionError(flowMarks ? `${flowId}@${version} (class ${className})` : `class ${className}`, problems, headline);
+    throw new FlowDefinitionError(flowMarks ? `${flowKey(flowId, version)} (class ${className})` : `class ${className}`, problems, headline);
   }
   return freezeDefinition(def);
 }

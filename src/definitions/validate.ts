@@ -6,6 +6,7 @@
  */
 import { FlowDefinitionError } from '../errors.js';
 import { MAX_RETRY_DELAY_MS, type FlowDefinition, type NodeOptions } from './types.js';
+import { flowKey } from './flow-key.js';
 
 type Loose = Record<string, unknown>;
 
@@ -25,7 +26,7 @@ export function flowKeyOf(def: unknown): string {
   const d = isObject(def) ? def : {};
   const id = typeof d.flowId === 'string' && d.flowId ? d.flowId : '<no flowId>';
   const version = typeof d.version === 'string' && d.version ? d.version : '<no version>';
-  return `${id}@${version}`;
+  return flowKey(id, version);
 }
 
 /** Typed as a record of every option, so that adding an option to `NodeOptions` without listing it here fails to compile. */
@@ -183,6 +184,7 @@ export function definitionProblems(def: unknown): string[] {
   if (!isObject(def)) return [`a flow definition must be an object (got ${show(def)})`];
   const problems: string[] = [];
   if (!isNonEmptyString(def.flowId)) problems.push(`flowId must be a non-empty string (got ${show(def.flowId)})`);
+  else if (def.flowId.includes('@')) problems.push(`flowId must not contain "@", which separates it from the version in flowId@version (got ${show(def.flowId)})`);
   if (!isNonEmptyString(def.version)) problems.push(`version must be a non-empty string (got ${show(def.version)})`);
 
   const nodes = isObject(def.nodes) ? def.nodes : undefined;

@@ -13,7 +13,7 @@ import type { FlowDefinition } from '../definitions/types.js';
 import type { FlowRunRecord, InboxEntry, MapValues, NewEvent, RunLease } from '../storage/types.js';
 import { AbandonedAttempt, CancelledAttempt, invokeHandler, type AttemptOutcome } from './attempt.js';
 import { buildContext } from './context.js';
-import { unstorableTextReason } from './json.js';
+import { unstorableTextReason } from '../core/json.js';
 import { mapKey, RunDraft, stateFor, type BegunAttempt, type FinishedAttempt, type MapCache, type TransitionEnv } from './transition.js';
 
 export interface StepEnv extends TransitionEnv {
@@ -121,8 +121,9 @@ class RunDriver {
       const inbox = this.run.hasInbox ? await this.readInbox() : null;
       const draft = new RunDraft(this.run, this.def, this.env, this.storeNow(), this.maps);
       if (first) draft.recoverInterrupted();
-      if (inbox) draft.applyInbox(inbox.entries, inbox.children);
+      // The attempt first: a child it started may have ended already, its end waiting in the inbox.
       if (finished) draft.apply(finished);
+      if (inbox) draft.applyInbox(inbox.entries, inbox.children);
       const mayBegin = !this.options.drain?.aborted && !draft.failed;
       if (mayBegin) {
         draft.wakeDueTimers();
@@ -211,6 +212,8 @@ class RunDriver {
 
   /** The next finished attempt; null when a due time passed first (so that it can begin). */
   private async nextCompletion(): Promise<Completion | null> {
+    // Answers arrived (the last commit saw them): apply them now rather than after the next attempt.
+    if (this.completed.length === 0 && this.run.hasInbox) return null;
     if (this.completed.length === 0) {
       const dueInMs = this.options.drain?.aborted ? null : this.msUntilNextDue();
       const woken = new Promise<void>((resolve) => (this.wakeUp = resolve));

@@ -6,7 +6,7 @@
  */
 import { toErrorRecord, type ErrorRecord } from '../errors.js';
 import type { FlowContext, NodeDefinition, NodeResult } from '../definitions/types.js';
-import { unstorableTextReason } from './json.js';
+import { unstorableTextReason } from '../core/json.js';
 import { isPlainObject } from './merge.js';
 import { MAX_RETRY_DELAY_MS } from '../definitions/types.js';
 import { RESERVED_STATE_KEYS } from './reserved-keys.js';
@@ -34,7 +34,7 @@ export type AttemptOutcome =
     };
 
 /** Event names: what `sendEvent` and a wait's `event.name` accept. */
-export const EVENT_NAME_PATTERN = /^[A-Za-z0-9_.:\/-]{1,200}$/;
+export const EVENT_NAME_PATTERN = /^[A-Za-z0-9_.:/-]{1,200}$/;
 /** Longest event key. */
 export const MAX_EVENT_KEY_LENGTH = 512;
 
@@ -119,7 +119,7 @@ export function checkNodeResult(nodeId: string, result: unknown): AttemptOutcome
   switch (r.status) {
     case 'ok':
       return { kind: 'ok', output: r.output, patch: r.patch as Record<string, unknown> | undefined };
-    case 'wait':
+    case 'wait': {
       if (r.reason !== undefined && typeof r.reason !== 'string') return bad('wait reason must be a string');
       if (r.until !== undefined && typeof r.until !== 'string') return bad('wait until must be a string (ISO-8601 time or a label such as "manual")');
       // Both are stored as text (reason in a column, both in the RUN_WAITING event).
@@ -143,6 +143,7 @@ export function checkNodeResult(nodeId: string, result: unknown): AttemptOutcome
         event = { name: e.name as string, key: (e.key as string | undefined) ?? null, ...(timeout === undefined ? {} : { timeoutMs: timeout as number }) };
       }
       return { kind: 'wait', output: r.output, patch: r.patch as Record<string, unknown> | undefined, reason: r.reason, until: r.until, event };
+    }
     case 'error': {
       const e = r.error as Partial<ErrorRecord> | undefined;
       if (!isPlainObject(e) || typeof e.code !== 'string' || typeof e.message !== 'string') {

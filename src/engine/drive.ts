@@ -8,7 +8,7 @@ import { AmbiguousResumeError, InvalidRunStateError, LockBusyError, RunNotFoundE
 import type { FlowRunStatus } from '../definitions/types.js';
 import type { BranchRecord, FlowRunRecord, FlowStorage, JsonText, RunLease } from '../storage/types.js';
 import { advanceRun, isTimerDue, type StepEnv } from './advance.js';
-import type { Clock } from './clock.js';
+import type { Clock } from '../core/clock.js';
 import type { DefinitionRegistry } from './registry.js';
 
 export interface DriveHost {

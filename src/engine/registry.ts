@@ -8,12 +8,9 @@ import { DefinitionConflictError, FlowNotFoundError } from '../errors.js';
 import type { FlowDefinition } from '../definitions/types.js';
 import { describeGraph, fingerprintDefinition } from '../definitions/graph.js';
 import { validateDefinition } from '../definitions/validate.js';
+import { flowKey } from '../definitions/flow-key.js';
 import type { FlowStorage } from '../storage/types.js';
-import { serializeJson } from './json.js';
-
-export function flowKey(flowId: string, version: string): string {
-  return `${flowId}@${version}`;
-}
+import { serializeJson } from '../core/json.js';
 
 export class DefinitionRegistry {
   private readonly defs = new Map<string, { def: FlowDefinition; fingerprint: string }>();

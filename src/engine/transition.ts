@@ -17,13 +17,14 @@
  */
 import { FlowError, SerializationError, toErrorRecord, type ErrorRecord } from '../errors.js';
 import { DEFAULT_FOREACH_CONCURRENCY, type FlowContext, type FlowDefinition, type NodeDefinition } from '../definitions/types.js';
+import { flowKey } from '../definitions/flow-key.js';
 import type { BranchRecord, EventWait, FlowRunRecord, InboxEntry, JsonText, MapItemRecord, NewEvent, NodeValueWrite, Transition } from '../storage/types.js';
 import type { AttemptOutcome } from './attempt.js';
 import { retryDelayMs } from './backoff.js';
 import { canReach, enterNode, failedBranch, isDue, isLive, mapRoom, newItem, summarize } from './branches.js';
 import { buildContext, type ContextEnv } from './context.js';
 import { selectNextNode } from './edges.js';
-import { checkJsonSize, serializeJson, toStorableText } from './json.js';
+import { checkJsonSize, serializeJson, toStorableText } from '../core/json.js';
 import { deepMerge } from './merge.js';
 
 /** What building a transition needs of the engine. */
@@ -251,7 +252,7 @@ export class RunDraft {
             kind: 'error',
             error: {
               code: 'CHILD_FAILED',
-              message: `Child run ${child.runId} (${child.flowId}@${child.flowVersion}) ended ${child.status}${child.error ? `: ${child.error.code}: ${child.error.message}` : ''}`,
+              message: `Child run ${child.runId} (${flowKey(child.flowId, child.flowVersion)}) ended ${child.status}${child.error ? `: ${child.error.code}: ${child.error.message}` : ''}`,
               retryable: true,
             },
           };
@@ -325,7 +326,7 @@ export class RunDraft {
   private childStarted(b: BranchRecord, rec: BranchRecord | MapItemRecord, item: MapItemRecord | undefined, o: { childRunId: string; flowId: string; version: string }): void {
     const waitId = this.nextSeq();
     Object.assign(rec, { status: 'WAITING', child: { runId: o.childRunId }, waitId, dueAt: null, error: null });
-    if (!item) b.waitReason = `child ${o.flowId}@${o.version}`;
+    if (!item) b.waitReason = `child ${flowKey(o.flowId, o.version)}`;
     this.events.push({
       type: 'CHILD_STARTED',
       nodeId: b.nodeId,
@@ -515,7 +516,7 @@ export class RunDraft {
       if ((b.status === 'READY' || b.status === 'RETRY') && isDue(b.dueAt, this.nowMs)) {
         const node = this.def.nodes[b.nodeId];
         if (!node) {
-          this.failRun(b, nonRetryable('NODE_NOT_FOUND', `Node ${b.nodeId} not found: the run is at node "${b.nodeId}", which flow ${this.def.flowId}@${this.def.version} does not define`));
+          this.failRun(b, nonRetryable('NODE_NOT_FOUND', `Node ${b.nodeId} not found: the run is at node "${b.nodeId}", which flow ${flowKey(this.def.flowId, this.def.version)} does not define`));
           break;
         }
         if (!node.forEach) {

@@ -3,7 +3,7 @@
  * (WAIT + resume), a retry, two parallel approvals (split/join, each branch resumed on its own),
  * a map over items (forEach with bounded concurrency and a flaky item), a parent that starts a
  * child run per item (child flows), and an order that waits for a payment event (events). `npm start` uses the repository's examples/ when they are present
- * (see example-flows.ts) and these otherwise; the runtime tests use these directly.
+ * (see `loadExampleFlows` in flow-modules.ts) and these otherwise; the runtime tests use these directly.
  */
 import { flow } from '../definitions/builder.js';
 import type { FlowContext, FlowDefinition, NodeResult } from '../definitions/types.js';

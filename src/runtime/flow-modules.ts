@@ -7,6 +7,7 @@ import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { pathToFileURL, fileURLToPath } from 'node:url';
 import type { FlowDefinition } from '../definitions/types.js';
+import { flowKey } from '../definitions/flow-key.js';
 import { FlowError } from '../errors.js';
 import { demoFlows } from './demo-flows.js';
 
@@ -22,7 +23,7 @@ export function isFlowDefinition(value: unknown): value is FlowDefinition {
 export function collectFlowDefinitions(namespace: Record<string, unknown>): FlowDefinition[] {
   const found = new Map<string, FlowDefinition>();
   const visit = (value: unknown) => {
-    if (isFlowDefinition(value)) found.set(`${value.flowId}@${value.version}`, value);
+    if (isFlowDefinition(value)) found.set(flowKey(value.flowId, value.version), value);
     else if (Array.isArray(value)) value.forEach(visit);
   };
   Object.values(namespace).forEach(visit);

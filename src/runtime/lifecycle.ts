@@ -14,7 +14,7 @@ import { describeStorage } from './storage-choice.js';
 
 export function describeStartup(runtime: FlowRuntime, flowSource: string): string {
   const storage = runtime.engine.storage;
-  const flows = runtime.engine.registry.keys();
+  const flows = runtime.engine.flowKeys();
   return [
     `[hazel-flow] dashboard  ${runtime.url}/`,
     `[hazel-flow] API        ${runtime.url}/v1  (OpenAPI: ${runtime.url}/openapi.json)`,

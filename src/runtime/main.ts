@@ -4,6 +4,7 @@
  *   PORT (3000), HOST (127.0.0.1), DATABASE_URL, FLOW_DATA_DIR (./.flow-data),
  *   FLOW_API_TOKEN, FLOW_ALLOW_INSECURE_BIND=1.
  */
+import { environment } from '../config.js';
 import { loadExampleFlows } from './flow-modules.js';
 import { runFlowRuntime, type FlowRuntime } from './runtime.js';
 import { describeStartup, handleStopSignals } from './lifecycle.js';
@@ -17,7 +18,7 @@ async function main(): Promise<void> {
   const runtime: FlowRuntime = await runFlowRuntime({
     flows,
     worker: !stop.requested,
-    allowInsecureBind: process.env.FLOW_ALLOW_INSECURE_BIND === '1',
+    allowInsecureBind: environment.allowInsecureBind,
   });
   if (!stop.requested) console.log(describeStartup(runtime, source));
   stop.attach(runtime);

@@ -4,10 +4,12 @@
  */
 import type { FastifyInstance } from 'fastify';
 import type { FlowDefinition } from '../definitions/types.js';
-import { FlowEngine, type FlowEngineOptions } from '../engine/engine.js';
+import { FlowEngine, type FlowEngineOptions } from '../flow-engine.js';
+import { environment } from '../config.js';
 import { FlowError } from '../errors.js';
 import type { FlowStorage } from '../storage/types.js';
-import type { FlowWorker, WorkerOptions } from '../worker/worker.js';
+import type { WorkerOptions } from '../worker/types.js';
+import type { FlowWorker } from '../worker/worker.js';
 import { assertSafeBind, assertValidApiToken } from './http/auth.js';
 import { buildApiServer } from './http/server.js';
 import { chooseStorage } from './storage-choice.js';
@@ -60,14 +62,11 @@ export interface FlowRuntime {
   close(): Promise<void>;
 }
 
-const DEFAULT_PORT = 3000;
-const DEFAULT_HOST = '127.0.0.1';
-
 export async function runFlowRuntime(options: FlowRuntimeOptions): Promise<FlowRuntime> {
   if (!options || !Array.isArray(options.flows)) throw new FlowError('INVALID_ARGUMENT', 'runFlowRuntime: flows must be an array of flow definitions');
-  const host = options.host ?? process.env.HOST ?? DEFAULT_HOST;
-  const port = options.port ?? parsePort(process.env.PORT) ?? DEFAULT_PORT;
-  const apiToken = options.apiToken ?? (process.env.FLOW_API_TOKEN || undefined);
+  const host = options.host ?? environment.host;
+  const port = options.port ?? environment.port;
+  const apiToken = options.apiToken ?? environment.apiToken;
   // Checked before anything is opened: a refused start must leave nothing behind.
   assertValidApiToken(apiToken);
   assertSafeBind(host, apiToken, options.allowInsecureBind ?? false);
@@ -112,13 +111,6 @@ export async function runFlowRuntime(options: FlowRuntimeOptions): Promise<FlowR
         await engine.close();
       })()),
   };
-}
-
-function parsePort(text: string | undefined): number | undefined {
-  if (text === undefined || text === '') return undefined;
-  const port = Number(text);
-  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new FlowError('INVALID_ARGUMENT', `PORT must be an integer from 0 to 65535, got ${JSON.stringify(text)}`);
-  return port;
 }
 
 /** A URL a browser on this machine can open: wildcard binds are reached through localhost. */

@@ -1,9 +1,10 @@
 /**
  * Which store the runtime uses, in order: an explicit `storage`; Postgres when `databaseUrl` or
- * DATABASE_URL is set; else the embedded PGlite store under `dataDir` (default ./.flow-data), so
+ * DATABASE_URL is set; else the embedded PGlite store under `dataDir` (default: see config.ts), so
  * `npm start` keeps runs across restarts with no database server to install.
  */
 import { resolve } from 'node:path';
+import { environment } from '../config.js';
 import { createPGliteStorage } from '../storage/pglite.js';
 import { createPostgresStorage } from '../storage/postgres.js';
 import type { FlowStorage } from '../storage/types.js';
@@ -16,13 +17,11 @@ export interface StorageChoiceOptions {
   dataDir?: string;
 }
 
-export const DEFAULT_DATA_DIR = '.flow-data';
-
 export function chooseStorage(options: StorageChoiceOptions = {}): FlowStorage {
   if (options.storage) return options.storage;
-  const url = options.databaseUrl || process.env.DATABASE_URL;
+  const url = options.databaseUrl || environment.databaseUrl;
   if (url) return createPostgresStorage({ connectionString: url });
-  return createPGliteStorage({ dataDir: resolve(options.dataDir ?? (process.env.FLOW_DATA_DIR || DEFAULT_DATA_DIR)) });
+  return createPGliteStorage({ dataDir: resolve(options.dataDir ?? environment.dataDir) });
 }
 
 /** Where the store points, for messages: the Postgres target (no password) or the PGlite folder. */

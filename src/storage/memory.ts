@@ -4,10 +4,11 @@
  * tested here sees exactly what it would see after a round trip through Postgres.
  */
 import { StaleRunError, type ErrorRecord } from '../errors.js';
-import { systemClock, type Clock } from '../engine/clock.js';
+import { systemClock, type Clock } from '../core/clock.js';
+import { flowKey } from '../definitions/flow-key.js';
 import type { DefinitionRecord, DueAt, DueRunQuery, FlowEventRecord, FlowRunRecord, FlowStorage, IdempotencyRecord, MapValues } from './types.js';
 import type { JsonText, LockRunOptions, NewEvent, NewRun, RunFilter, RunLease, RunPage, Transition } from './types.js';
-import type { InboxEntry, NewFlowEvent, NewInboxEntry, SentEvent } from './types.js';
+import type { BranchRecord, InboxEntry, NewFlowEvent, NewInboxEntry, SentEvent } from './types.js';
 import { decodeCursor, encodeCursor, normalizeRunFilter } from './run-filter.js';
 import { isDueNow } from './lock-begin.js';
 import { MemoryLease, recordOf, type EventRow, type RunRow } from './memory-lease.js';
@@ -55,7 +56,7 @@ export class MemoryStorage implements FlowStorage {
   }
 
   async saveDefinition(def: Omit<DefinitionRecord, 'createdAt'> & { graph: JsonText }): Promise<DefinitionRecord> {
-    const key = `${def.flowId}@${def.version}`;
+    const key = flowKey(def.flowId, def.version);
     let stored = this.definitions.get(key);
     if (!stored) {
       stored = { ...def, graphText: def.graph, graph: null, createdAt: this.nowDate() };
@@ -190,6 +191,18 @@ export class MemoryStorage implements FlowStorage {
   async addToInbox(entry: NewInboxEntry): Promise<boolean> {
     const row = this.runs.get(entry.runId);
     if (!row) return false;
+    // An answer to a wait goes in only while the branch still waits there.
+    if (entry.waitId !== null) {
+      const branches = JSON.parse(row.branches) as BranchRecord[];
+      if (!branches.some((b) => b.branchId === entry.branchId && b.status === 'WAITING' && (b.waitId ?? 0) === entry.waitId)) return false;
+    }
+    return this.putInInbox(entry);
+  }
+
+  /** Adds an inbox entry (one per wait) and wakes the run: for answers already known to be current. */
+  private putInInbox(entry: NewInboxEntry): boolean {
+    const row = this.runs.get(entry.runId);
+    if (!row) return false;
     let list = this.inbox.get(entry.runId);
     if (!list) this.inbox.set(entry.runId, (list = []));
     if (entry.waitId !== null && list.some((e) => e.waitId === entry.waitId)) return false;
@@ -209,7 +222,7 @@ export class MemoryStorage implements FlowStorage {
     const delivered: SentEvent['delivered'] = [];
     for (const w of this.eventWaits.values()) {
       if (w.name !== event.name || (w.key !== null && w.key !== event.key)) continue;
-      if (await this.addToInbox({ runId: w.runId, kind: 'event', waitId: w.waitId, branchId: w.branchId, payload: eventEntry(event) })) {
+      if (this.putInInbox({ runId: w.runId, kind: 'event', waitId: w.waitId, branchId: w.branchId, payload: eventEntry(event) })) {
         delivered.push({ runId: w.runId, branchId: w.branchId, waitId: w.waitId });
       }
     }
@@ -227,14 +240,14 @@ export class MemoryStorage implements FlowStorage {
     for (const [key, w] of this.eventWaits) if (w.runId === row.runId) this.eventWaits.delete(key);
     if (row.parentRunId === null) return;
     const payload = JSON.stringify({ childRunId: row.runId, status: row.status }) as JsonText;
-    void this.addToInbox({ runId: row.parentRunId, kind: 'child', waitId: null, branchId: null, payload });
+    this.putInInbox({ runId: row.parentRunId, kind: 'child', waitId: null, branchId: null, payload });
   }
 
   async findDueRuns(query: DueRunQuery): Promise<string[]> {
     const now = this.clock.now();
     const due: RunRow[] = [];
     for (const row of this.runs.values()) {
-      if (query.flowKeys && !query.flowKeys.includes(`${row.flowId}@${row.flowVersion}`)) continue;
+      if (query.flowKeys && !query.flowKeys.includes(flowKey(row.flowId, row.flowVersion))) continue;
       if (this.locked.has(row.runId)) continue;
       const dueAt = row.nextAttemptAt?.getTime() ?? 0;
       if (row.status === 'RUNNING' && (dueAt <= now || row.hasInbox)) due.push(row);
@@ -248,7 +261,7 @@ export class MemoryStorage implements FlowStorage {
     const now = this.clock.now();
     let best: number | null = null;
     for (const row of this.runs.values()) {
-      if (flowKeys && !flowKeys.includes(`${row.flowId}@${row.flowVersion}`)) continue;
+      if (flowKeys && !flowKeys.includes(flowKey(row.flowId, row.flowVersion))) continue;
       if ((row.status !== 'RUNNING' && row.status !== 'WAITING') || !row.nextAttemptAt) continue;
       const ms = row.nextAttemptAt.getTime() - now;
       if (ms > 0 && (best === null || ms < best)) best = ms; // past due times do not count
@@ -337,7 +350,7 @@ export class MemoryStorage implements FlowStorage {
       const sent = this.sentEvents.find(
         (e) => e.name === w.name && (w.key === null || e.key === w.key) && e.sentAt >= row.createdAt && !this.receipts.has(`${runId}\u0000${e.eventId}`),
       );
-      if (sent) void this.addToInbox({ runId, kind: 'event', waitId: w.waitId, branchId: w.branchId, payload: eventEntry(sent) });
+      if (sent) this.putInInbox({ runId, kind: 'event', waitId: w.waitId, branchId: w.branchId, payload: eventEntry(sent) });
     }
     if (!live && wasLive) this.runEnded(row);
   }

@@ -3,6 +3,7 @@
  * and return. The engine does the same on first use (unless `autoMigrate: false`); this is for
  * pipelines that migrate before starting the app. Safe to run from many processes at once.
  */
+import { environment } from '../config.js';
 import { createPostgresExecutor } from './postgres.js';
 import { migrate, type MigrateResult } from './sql/migrate.js';
 
@@ -14,7 +15,7 @@ export interface MigrateDatabaseOptions {
 }
 
 export async function migrateDatabase(options: MigrateDatabaseOptions = {}): Promise<MigrateResult & { target: string; schema: string }> {
-  const connectionString = options.connectionString ?? process.env.DATABASE_URL;
+  const connectionString = options.connectionString ?? environment.databaseUrl;
   const schema = options.schema ?? 'public';
   const executor = createPostgresExecutor({ connectionString, poolSize: 1, listen: false });
   try {

@@ -5,6 +5,7 @@
  */
 import pg from 'pg';
 import { StorageError } from '../errors.js';
+import { environment } from '../config.js';
 import { describeConnectionString, redactConnectionString } from './sql/errors.js';
 import type { SqlExecutor, SqlParam, SqlRow, SqlRunner, SqlSession } from './sql/executor.js';
 import { listenWithReconnect } from './sql/pg-listener.js';
@@ -154,7 +155,8 @@ export class PgExecutor implements SqlExecutor {
 function poolTarget(pool: pg.Pool): string {
   const o = (pool as unknown as { options?: pg.PoolConfig }).options ?? {};
   if (o.connectionString) return describeConnectionString(o.connectionString) ?? redactConnectionString(o.connectionString);
-  return `postgres://${o.host ?? process.env.PGHOST ?? 'localhost'}:${o.port ?? process.env.PGPORT ?? 5432}/${o.database ?? process.env.PGDATABASE ?? '(default database)'}`;
+  const env = environment.pg;
+  return `postgres://${o.host ?? env.host ?? 'localhost'}:${o.port ?? env.port ?? 5432}/${o.database ?? env.database ?? '(default database)'}`;
 }
 
 /** An executor that fails every call with `error` (bad configuration is reported at first use, not at construction). */
@@ -171,7 +173,7 @@ export function createPostgresExecutor(options: PostgresStorageOptions = {}): Sq
     const listen = options.listen === false ? null : ({ ...o } as pg.ClientConfig);
     return new PgExecutor(options.pool, poolTarget(options.pool), false, listen, options.onBackgroundError, options.preparedStatements);
   }
-  const connectionString = options.connectionString ?? process.env.DATABASE_URL;
+  const connectionString = options.connectionString ?? environment.databaseUrl;
   if (!connectionString) {
     return failingExecutor(
       new StorageError('NO_CONNECTION_STRING', 'createPostgresStorage: no connectionString given and DATABASE_URL is not set'),

@@ -3,7 +3,8 @@
  * connection string is given or `DATABASE_URL` is set (the seed's promise); else memory, which
  * is not durable and says so in `storage.durable`.
  */
-import type { Clock } from '../engine/clock.js';
+import { environment } from '../config.js';
+import type { Clock } from '../core/clock.js';
 import { MemoryStorage } from './memory.js';
 import { createPostgresStorage } from './postgres.js';
 import type { FlowStorage } from './types.js';
@@ -14,7 +15,7 @@ export function resolveStorage(storage: FlowStorage | undefined, databaseUrl: st
     if (clock && storage instanceof MemoryStorage) storage.useClock(clock);
     return storage;
   }
-  const url = databaseUrl ?? process.env.DATABASE_URL;
+  const url = databaseUrl ?? environment.databaseUrl;
   if (url) return createPostgresStorage({ connectionString: url });
   return new MemoryStorage({ clock });
 }

@@ -6,7 +6,7 @@
 import { InvalidArgumentError } from '../errors.js';
 import type { FlowRunStatus } from '../definitions/types.js';
 import type { RunFilter } from './types.js';
-import { unstorableTextReason } from '../engine/json.js';
+import { unstorableTextReason } from '../core/json.js';
 
 export const RUN_STATUSES: readonly FlowRunStatus[] = ['RUNNING', 'WAITING', 'COMPLETED', 'FAILED', 'CANCELLED'];
 export const DEFAULT_PAGE_SIZE = 50;

@@ -9,14 +9,14 @@
  *   lease.commit(transition)  -> one round trip, one commit: run row + node values + events +
  *                                idempotency record, fenced by the row version; with `release`
  *                                the lock is let go too
- * Values arrive already serialized (`JsonText`, produced and checked by the engine's serializer)
+ * Values arrive already serialized (`JsonText`, produced and checked by the serializer in core/json.ts)
  * and come back parsed, so every store shows callers exactly what a JSON round trip gives.
  */
 import type { ErrorRecord } from '../errors.js';
 import type { FlowRunStatus } from '../definitions/types.js';
+import type { JsonText } from '../core/json.js';
 
-/** A JSON document produced by the engine's serializer (`src/engine/json.ts`). */
-export type JsonText = string & { readonly __json: true };
+export type { JsonText };
 
 export type FlowEventType =
   | 'RUN_STARTED'
@@ -438,8 +438,11 @@ export interface FlowStorage {
 
   /**
    * Without the lock: put an answer to one of the run's waits in its inbox and wake its holder
-   * (NOTIFY on SQL). Returns false, writing nothing, when that wait (`runId`, `waitId`) already
-   * has an entry: of concurrent answers to one wait exactly one is taken.
+   * (NOTIFY on SQL). Returns false, writing nothing, when the run does not exist, when that wait
+   * (`runId`, `waitId`) already has an entry — of concurrent answers to one wait exactly one is
+   * taken — or when the run's branch `branchId` no longer waits at `waitId` (checked against the
+   * newest committed row, after any commit of the run in progress: an answer is never taken for a
+   * wait that another answer already ended).
    */
   addToInbox(entry: NewInboxEntry): Promise<boolean>;
   /** The run's inbox, in arrival order. */
@@ -478,4 +481,10 @@ export interface FlowStorage {
   msUntilNextDue(flowKeys?: string[]): Promise<number | null>;
   /** Wake-ups for sleeping workers (a run was started, resumed, or scheduled). Returns an unsubscribe function. */
   onWake(listener: (runId: string) => void): () => void;
+  /**
+   * Optional: resolves once wake-ups from other processes reach the listeners of `onWake` (on
+   * Postgres, once LISTEN is in place); a worker waits for it before it says it has started, so
+   * that no announcement made after that is missed.
+   */
+  wakeReady?(): Promise<void>;
 }

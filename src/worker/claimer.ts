@@ -56,7 +56,7 @@ export class DueRunClaimer {
   /**
    * Lock up to `free` due runs of `flowKeys`, skipping those in `holding` (this worker's own).
    * When `stopping()` turns true meanwhile, whatever was locked is let go and nothing returned
-   * (except runs whose attempt the lock began: their step must run).
+   * (a lock begins nothing, so nothing is lost).
    */
   async claim(free: number, flowKeys: string[], holding: ReadonlyMap<string, unknown>, stopping: () => boolean): Promise<ClaimPass> {
     const options: LockRunOptions = { onlyIfDue: true };

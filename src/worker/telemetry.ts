@@ -5,9 +5,9 @@
  * tracer provider registered, when the API hands out no-op spans) this costs next to nothing.
  * The API's types are described structurally here so that the package has no type dependency on it.
  */
-import type { FlowEngine } from '../engine/engine.js';
 import type { FlowHookPayload } from '../engine/events.js';
 import type { FlowRunRecord } from '../storage/types.js';
+import type { WorkerHost } from './host.js';
 
 type Attributes = Record<string, string | number | boolean>;
 
@@ -41,10 +41,10 @@ export function loadOpenTelemetry(): Promise<OtelApi | null> {
   return loading;
 }
 
-const perEngine = new WeakMap<FlowEngine, { telemetry: FlowTelemetry; users: number }>();
+const perEngine = new WeakMap<WorkerHost, { telemetry: FlowTelemetry; users: number }>();
 
 /** Shared by every worker of one engine, so that two workers do not record each attempt twice. */
-export async function acquireTelemetry(engine: FlowEngine): Promise<FlowTelemetry | null> {
+export async function acquireTelemetry(engine: WorkerHost): Promise<FlowTelemetry | null> {
   const api = await loadOpenTelemetry();
   if (!api) return null;
   let entry = perEngine.get(engine);
@@ -53,7 +53,7 @@ export async function acquireTelemetry(engine: FlowEngine): Promise<FlowTelemetr
   return entry.telemetry;
 }
 
-export function releaseTelemetry(engine: FlowEngine): void {
+export function releaseTelemetry(engine: WorkerHost): void {
   const entry = perEngine.get(engine);
   if (!entry || --entry.users > 0) return;
   entry.telemetry.uninstall();
@@ -69,7 +69,7 @@ export class FlowTelemetry {
 
   constructor(
     private readonly api: OtelApi,
-    engine: FlowEngine,
+    engine: Pick<WorkerHost, 'on'>,
   ) {
     this.tracer = api.trace.getTracer('@hazeljs/flow');
     this.unsubscribe = [

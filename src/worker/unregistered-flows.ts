@@ -4,6 +4,7 @@
  * registers their flow. That silence would be puzzling ("why does my run never move?"), so the
  * worker looks, now and then, for due runs it is not claiming and says why, once per flow.
  */
+import { flowKey } from '../definitions/flow-key.js';
 import type { FlowStorage } from '../storage/types.js';
 import type { WorkerLogger } from './types.js';
 
@@ -40,7 +41,7 @@ export class UnregisteredFlowReporter {
     const page = await this.storage.listRuns({ status: 'RUNNING', limit: SAMPLE_SIZE });
     const waiting = new Map<string, { count: number; example: string }>();
     for (const run of page.runs) {
-      const key = `${run.flowId}@${run.flowVersion}`;
+      const key = flowKey(run.flowId, run.flowVersion);
       if (registered.has(key) || this.reported.has(key) || run.dueInMs > 0) continue;
       const seen = waiting.get(key);
       if (seen) seen.count += 1;

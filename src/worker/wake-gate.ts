@@ -4,7 +4,7 @@
  * A notification that arrives while the loop is busy is remembered, so the next sleep returns at
  * once — a wake-up is never lost between "found nothing" and "went to sleep".
  */
-import type { Clock } from '../engine/clock.js';
+import type { Clock } from '../core/clock.js';
 
 export type WakeReason = 'deadline' | 'notified' | 'closed';
 
@@ -23,10 +23,6 @@ export class WakeGate {
   close(): void {
     this.closed = true;
     this.settle('closed');
-  }
-
-  get isClosed(): boolean {
-    return this.closed;
   }
 
   /**

@@ -9,19 +9,16 @@
  * earliest of the next due time and `pollIntervalMs`, woken early by `storage.onWake`.
  */
 import { FlowError } from '../errors.js';
-import type { FlowEngine } from '../engine/engine.js';
-import { advanceRun, type StepEnv } from '../engine/advance.js';
 import { AbandonedAttempt } from '../engine/attempt.js';
 import type { RunLease } from '../storage/types.js';
 import { DueRunClaimer } from './claimer.js';
 import { countClaimResult, zeroCounters } from './counters.js';
+import type { WorkerHost } from './host.js';
 import { resolveWorkerOptions, type ResolvedWorkerOptions } from './options.js';
 import { acquireTelemetry, releaseTelemetry, type FlowTelemetry } from './telemetry.js';
 import type { WorkerCounters, WorkerOptions, WorkerState, WorkerStatus } from './types.js';
 import { UnregisteredFlowReporter } from './unregistered-flows.js';
 import { WakeGate } from './wake-gate.js';
-
-export type { WorkerCounters, WorkerLogger, WorkerOptions, WorkerState, WorkerStatus } from './types.js';
 
 /** Longest backoff after storage errors (connect or poll). */
 const MAX_ERROR_BACKOFF_MS = 30_000;
@@ -35,7 +32,6 @@ export class FlowWorker {
   readonly started: Promise<void>;
 
   private readonly opts: ResolvedWorkerOptions;
-  private readonly stepEnv: StepEnv;
   private readonly gate = new WakeGate();
   private readonly drain = new AbortController();
   /** The runs being advanced, by id. */
@@ -57,30 +53,19 @@ export class FlowWorker {
   private resolveStopped!: () => void;
   private settleStarted!: (error?: unknown) => void;
 
+  /** `host` is the engine whose flows this worker runs (`engine.startWorker()` passes itself). */
   constructor(
-    readonly engine: FlowEngine,
+    private readonly host: WorkerHost,
     options: WorkerOptions = {},
   ) {
     this.opts = resolveWorkerOptions(options);
-    this.unregistered = new UnregisteredFlowReporter(engine.storage, this.opts.logger);
-    this.claimer = new DueRunClaimer(engine.storage, this.opts.batchSize, this.counters);
+    this.unregistered = new UnregisteredFlowReporter(host.storage, this.opts.logger);
+    this.claimer = new DueRunClaimer(host.storage, this.opts.batchSize, this.counters);
     this.stopped = new Promise<void>((resolve) => (this.resolveStopped = resolve));
     this.started = new Promise<void>((resolve, reject) => {
       this.settleStarted = (error) => (error === undefined ? resolve() : reject(error));
     });
     this.started.catch(() => {}); // observed through status() and the log when nobody awaits it
-    const base = engine.stepEnv;
-    this.stepEnv = {
-      ...base,
-      trackAttempt: (runId, controller) => {
-        const untrack = base.trackAttempt(runId, controller);
-        this.attempts.add(controller);
-        return () => {
-          untrack();
-          this.attempts.delete(controller);
-        };
-      },
-    };
   }
 
   /** Starts claiming (done by `engine.startWorker`). Calling it again does nothing. */
@@ -107,7 +92,7 @@ export class FlowWorker {
       inFlightRunIds: [...this.active.keys()],
       concurrency: this.opts.concurrency,
       counters: { ...this.counters },
-      flowKeys: this.engine.registry.keys(),
+      flowKeys: this.host.flowKeys(),
       startedAt: this.startedAt,
       lastPollAt: this.lastPollAt,
       lastError: this.lastError,
@@ -116,27 +101,33 @@ export class FlowWorker {
 
   private async main(): Promise<void> {
     if (!(await this.connect())) return;
-    if (this.opts.openTelemetry) this.telemetry = await acquireTelemetry(this.engine);
+    if (this.opts.openTelemetry) this.telemetry = await acquireTelemetry(this.host);
     if (this.stopRequested) return;
-    this.unsubscribeWake = this.engine.storage.onWake((runId) => {
+    this.unsubscribeWake = this.host.storage.onWake((runId) => {
       this.counters.wakes += 1;
-      this.claimer.hint(runId);
+      // A run this worker holds may have got an answer its holder will not see before it lets go
+      // (an inbox entry written after its last commit began): look at it again once it is let go.
+      if (this.active.has(runId)) this.wokenWhileHeld.add(runId);
+      else this.claimer.hint(runId);
       this.gate.notify();
     });
+    // Started means listening: a run announced from now on is not missed (polls would find it late).
+    await settleBy(this.host.storage.wakeReady?.() ?? Promise.resolve(), Date.now() + WAKE_READY_TIMEOUT_MS);
+    if (this.stopRequested) return;
     this.state = 'RUNNING';
     this.settleStarted();
-    const flowKeys = this.engine.registry.keys();
-    this.opts.logger.info('started', { store: this.engine.storage.kind, concurrency: this.opts.concurrency, flowKeys });
+    const flowKeys = this.host.flowKeys();
+    this.opts.logger.info('started', { store: this.host.storage.kind, concurrency: this.opts.concurrency, flowKeys });
     if (flowKeys.length === 0) this.opts.logger.warn('no flow is registered in this process yet: nothing will be claimed until one is');
     await this.claimLoop();
   }
 
-  /** Connects (and migrates) through the engine, retrying while the store is unreachable. */
+  /** Connects (and migrates) through the host, retrying while the store is unreachable. */
   private async connect(): Promise<boolean> {
     let delay = 200;
     while (!this.stopRequested) {
       try {
-        await this.engine.ready();
+        await this.host.ready();
         return true;
       } catch (err) {
         this.recordError('cannot reach the store', err);
@@ -165,7 +156,7 @@ export class FlowWorker {
       let sleepMs = this.opts.pollIntervalMs;
       let dueInMs: number | undefined;
       try {
-        const flowKeys = this.engine.registry.keys();
+        const flowKeys = this.host.flowKeys();
         const pass = flowKeys.length === 0 ? null : await this.claimer.claim(free, flowKeys, this.active, () => this.stopRequested);
         if (pass) this.lastPollAt = new Date();
         for (const lease of pass?.leases ?? []) this.launch(lease);
@@ -177,7 +168,7 @@ export class FlowWorker {
           await this.unregistered.maybeCheck(flowKeys);
           // Future due times only: a run due now but held elsewhere (an attempt in flight) wakes us
           // when its holder lets go of it still due (a NOTIFY), or a crashed holder's run at the next poll.
-          const next = flowKeys.length === 0 ? null : await this.engine.storage.msUntilNextDue(flowKeys);
+          const next = flowKeys.length === 0 ? null : await this.host.storage.msUntilNextDue(flowKeys);
           if (next !== null && next > 0) dueInMs = next + 1; // the store rounds up to whole ms; one more never wakes us early
         }
         // else: due runs exist but other holders have them; their release (or the poll) wakes us.
@@ -186,15 +177,19 @@ export class FlowWorker {
         errorBackoffMs = Math.min(Math.max(errorBackoffMs * 2, 100), MAX_ERROR_BACKOFF_MS);
         sleepMs = Math.max(errorBackoffMs, this.opts.pollIntervalMs);
       }
-      await this.gate.wait(sleepMs, dueInMs === undefined ? undefined : { ms: dueInMs, clock: this.engine.clock });
+      await this.gate.wait(sleepMs, dueInMs === undefined ? undefined : { ms: dueInMs, clock: this.host.clock });
     }
     this.claimer.forget();
   }
+
+  /** Runs announced (NOTIFY) while this worker held them: re-announced when let go. */
+  private readonly wokenWhileHeld = new Set<string>();
 
   private launch(lease: RunLease): void {
     const runId = lease.runId;
     const task = this.advance(lease).finally(() => {
       this.active.delete(runId);
+      if (this.wokenWhileHeld.delete(runId)) this.claimer.hint(runId);
       this.gate.notify();
     });
     this.active.set(runId, task);
@@ -203,14 +198,14 @@ export class FlowWorker {
   private async advance(lease: RunLease): Promise<void> {
     this.counters.claimed += 1;
     const run = lease.run;
-    const def = run ? this.engine.registry.get(run.flowId, run.flowVersion) : undefined;
+    const def = run ? this.host.definitionOf(run) : undefined;
     if (!run || !def) {
       // Deleted since the look, or a store that ignored the flow filter: leave it untouched.
       await lease.release().catch((err) => this.recordError(`releasing run ${lease.runId} failed`, err));
       return;
     }
     try {
-      const go = () => advanceRun(lease, def, this.stepEnv, { maxSteps: this.opts.maxStepsPerClaim, drain: this.drain.signal });
+      const go = () => this.host.advanceLocked(lease, def, { maxSteps: this.opts.maxStepsPerClaim, drain: this.drain.signal, trackAttempt: this.trackAttempt });
       countClaimResult(this.counters, this.telemetry ? await this.telemetry.claim(run, go) : await go());
     } catch (err) {
       if (err instanceof AbandonedAttempt) this.counters.abandoned += 1;
@@ -240,12 +235,18 @@ export class FlowWorker {
         });
       }
     }
-    if (this.telemetry) releaseTelemetry(this.engine);
+    if (this.telemetry) releaseTelemetry(this.host);
     this.state = 'STOPPED';
     this.settleStarted(new FlowError('WORKER_STOPPED', 'The worker stopped before it started'));
     this.resolveStopped();
     if (this.startedAt) this.opts.logger.info('stopped', { counters: { ...this.counters } });
   }
+
+  /** Each attempt in flight, so that a stop whose grace period ran out can abort it. */
+  private readonly trackAttempt = (controller: AbortController): (() => void) => {
+    this.attempts.add(controller);
+    return () => this.attempts.delete(controller);
+  };
 
   private recordError(message: string, err: unknown, meta: Record<string, unknown> = {}): void {
     this.counters.errors += 1;
@@ -255,6 +256,9 @@ export class FlowWorker {
     this.opts.logger.error(message, { ...meta, error: text, code });
   }
 }
+
+/** How long a starting worker waits for its store's wake-ups to be in place before it starts anyway (polling still finds everything). */
+const WAKE_READY_TIMEOUT_MS = 5_000;
 
 /** True when `promise` settled before `deadline` (ms since epoch). */
 async function settleBy(promise: Promise<unknown>, deadline: number): Promise<boolean> {

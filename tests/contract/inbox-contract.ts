@@ -14,9 +14,12 @@ import type { StoreHandle } from './storage-contract.js';
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const uniqueName = () => `order.paid.${randomUUID().slice(0, 8)}`;
 const event = (name: string, key: string | null, payload: unknown = { n: 1 }): NewFlowEvent => ({ eventId: randomUUID(), name, key, payload: j(payload) });
-const resume = (runId: string, waitId: number | null, payload: unknown = { ok: true }): NewInboxEntry => ({
-  runId, kind: 'resume', waitId, branchId: 'b1', payload: j(payload),
+const resume = (runId: string, waitId: number | null, payload: unknown = { ok: true }, branchId = 'b1'): NewInboxEntry => ({
+  runId, kind: 'resume', waitId, branchId, payload: j(payload),
 });
+/** Branches parked at the given waits (an answer is taken only for a wait that is current). */
+const waitingAt = (...waits: Array<[branchId: string, waitId: number]>) =>
+  j(waits.map(([branchId, waitId]) => branch('a', { branchId, status: 'WAITING', waitReason: 'approval', waitId })));
 const byRun = <T extends { runId: string; waitId: number }>(list: T[]) => [...list].sort((a, b) => a.runId.localeCompare(b.runId) || a.waitId - b.waitId);
 const ended = { currentNodeId: null, branches: j([]) } as const;
 
@@ -41,8 +44,9 @@ export function inboxContract(handle: () => StoreHandle): void {
   it('takes answers into the inbox without the lock: one per wait, in arrival order', async () => {
     const s = store();
     const other = handle().second ? await handle().second!() : s;
-    const { run } = await s.createRun(newRun());
-    expect(run).toMatchObject({ hasInbox: false, parentRunId: null, parentNodeId: null });
+    const { run: created } = await s.createRun(newRun());
+    expect(created).toMatchObject({ hasInbox: false, parentRunId: null, parentNodeId: null });
+    const run = await commitTo(s, created.runId, { status: 'WAITING', waitReason: 'approval', branches: waitingAt(['b1', 5], ['b2', 6]) });
     expect(await s.getInbox(run.runId)).toEqual([]);
     const holder = (await s.lockRun(run.runId))!; // a holder does not keep answers out
     // Of ten concurrent answers to one wait, from two handles, exactly one is taken.
@@ -51,7 +55,9 @@ export function inboxContract(handle: () => StoreHandle): void {
     const winner = taken.indexOf(true);
     const eventPayload = { eventId: 'e-1', name: 'n', key: null, payload: [1] };
     expect(await s.addToInbox({ runId: run.runId, kind: 'event', waitId: 6, branchId: 'b2', payload: j(eventPayload) })).toBe(true);
-    expect(await s.addToInbox(resume(run.runId, 6))).toBe(false); // wait 6 has its answer
+    expect(await s.addToInbox(resume(run.runId, 6, {}, 'b2'))).toBe(false); // wait 6 has its answer
+    expect(await s.addToInbox(resume(run.runId, 7))).toBe(false); // b1 does not wait at 7
+    expect(await s.addToInbox(resume(run.runId, 5, {}, 'b9'))).toBe(false); // no branch b9
     // Child ends name no wait: never limited.
     for (const status of ['COMPLETED', 'FAILED']) {
       expect(await s.addToInbox({ runId: run.runId, kind: 'child', waitId: null, branchId: null, payload: j({ childRunId: 'c', status }) })).toBe(true);
@@ -82,10 +88,11 @@ export function inboxContract(handle: () => StoreHandle): void {
 
   it('consumes inbox entries in a fenced commit: a stale one consumes nothing, and only its own run\'s', async () => {
     const s = store();
-    const { run } = await s.createRun(newRun());
-    const { run: other } = await s.createRun(newRun());
+    const parked = { status: 'WAITING', waitReason: 'approval' } as const;
+    const run = await commitTo(s, (await s.createRun(newRun())).run.runId, { ...parked, branches: waitingAt(['b1', 1], ['b2', 2], ['b3', 9]) });
+    const other = await commitTo(s, (await s.createRun(newRun())).run.runId, { ...parked, branches: waitingAt(['b1', 1]) });
     await s.addToInbox(resume(run.runId, 1));
-    await s.addToInbox(resume(run.runId, 2));
+    await s.addToInbox(resume(run.runId, 2, {}, 'b2'));
     await s.addToInbox(resume(other.runId, 1));
     const [e1, e2] = await s.getInbox(run.runId);
     const [o1] = await s.getInbox(other.runId);
@@ -104,7 +111,7 @@ export function inboxContract(handle: () => StoreHandle): void {
     expect(await s.getInbox(run.runId)).toEqual([]);
     expect(await s.getRun(run.runId)).toEqual(asRead(last));
     // An answer that arrives later is seen by the next holder.
-    await s.addToInbox(resume(run.runId, 9));
+    await s.addToInbox(resume(run.runId, 9, {}, 'b3'));
     const again = (await s.lockRun(run.runId))!;
     expect(again.run!.hasInbox).toBe(true);
     await again.release();
@@ -115,11 +122,15 @@ export function inboxContract(handle: () => StoreHandle): void {
     const flowId = 'inbox-due-' + randomUUID();
     const make = async (patch: Parameters<typeof step>[1]) => commitTo(s, (await s.createRun(newRun({ flowId }))).run.runId, patch);
     const manual = await make({ status: 'WAITING', waitReason: 'approval', branches: j([branch('a', { status: 'WAITING', waitId: 1 })]) });
-    const later = await make({ nextAttemptAt: { delayMs: 60_000 } });
+    // RUNNING (a retry a minute away) with one branch parked: an answer makes it due now.
+    const later = await make({ nextAttemptAt: { delayMs: 60_000 }, branches: waitingAt(['b1', 1]) });
     const done = await make({ status: 'COMPLETED', ...ended });
+    const childEnd = (runId: string): NewInboxEntry => ({ runId, kind: 'child', waitId: null, branchId: null, payload: j({ childRunId: 'c', status: 'COMPLETED' }) });
     const untouched = await make({ status: 'WAITING', waitReason: 'approval' });
     expect(await s.findDueRuns({ limit: 1000 })).not.toContain(manual.runId);
-    for (const run of [manual, later, done]) expect(await s.addToInbox(resume(run.runId, 1))).toBe(true);
+    for (const run of [manual, later]) expect(await s.addToInbox(resume(run.runId, 1))).toBe(true);
+    expect(await s.addToInbox(resume(done.runId, 1))).toBe(false); // nothing waits in an ended run
+    expect(await s.addToInbox(childEnd(done.runId))).toBe(true); // an entry naming no wait is kept, but an ended run is not due
     const due = await s.findDueRuns({ limit: 1000 });
     expect(due).toEqual(expect.arrayContaining([manual.runId, later.runId]));
     expect(due).not.toContain(done.runId);
@@ -144,7 +155,7 @@ export function inboxContract(handle: () => StoreHandle): void {
     const off = s.onWake((id) => woken.push(id));
     try {
       const { run } = await s.createRun(newRun());
-      await commitTo(s, run.runId, { status: 'WAITING', waitReason: 'approval' });
+      await commitTo(s, run.runId, { status: 'WAITING', waitReason: 'approval', branches: waitingAt(['b1', 1]) });
       await waitFor(() => woken.includes(run.runId));
       woken.length = 0;
       await s.addToInbox(resume(run.runId, 1));

@@ -46,6 +46,13 @@ describe('validateDefinition on hand-written definitions', () => {
     ]);
   });
 
+  it('refuses a flowId containing "@", which would make flowId@version ambiguous', () => {
+    const def = { flowId: 'orders@eu', version: '1', entry: 'a', nodes: { a: { id: 'a', handler: ok } }, edges: [] };
+    expect(definitionProblems(def)).toEqual(['flowId must not contain "@", which separates it from the version in flowId@version (got "orders@eu")']);
+    expect(() => validateDefinition(def)).toThrow(FlowDefinitionError);
+    expect(definitionProblems({ ...def, flowId: 'orders', version: '1.0@beta' })).toEqual([]);
+  });
+
   it('names the flow in the error', () => {
     expect(() => validateDefinition({ flowId: 'f', version: '2', entry: 'x', nodes: {}, edges: [] })).toThrow(
       /Invalid flow definition f@2:\n {2}- the flow has no nodes\n {2}- entry "x" is not a node of this flow/,

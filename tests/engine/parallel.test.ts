@@ -236,7 +236,7 @@ describe.each(storeCases)('parallel execution on $name', (store) => {
     expect(seen.finance).toBeUndefined();
     expect(run.stateJson).toEqual({});
     // The one branch still waiting can now be resumed without naming it.
-    run = await engine.resumeRun(runId, { by: 'bob' });
+    await engine.resumeRun(runId, { by: 'bob' });
     run = await engine.runToCompletion(runId);
     expect(run.status).toBe('COMPLETED');
     expect(run.outputsJson.done).toEqual([{ by: 'ann' }, { by: 'bob' }, null]);

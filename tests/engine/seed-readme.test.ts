@@ -1,5 +1,5 @@
 /**
- * The seed README's two code examples, verbatim (imports included), as tests.
+ * The README's two Usage examples, verbatim (imports included), as tests.
  * They must keep running unchanged against the package.
  */
 import { describe, expect, it } from 'vitest';
@@ -9,7 +9,7 @@ import { flow } from '@hazeljs/flow';
 
 describe('seed README examples', () => {
   it('decorator-based example runs to COMPLETED', async () => {
-    // ---- verbatim from seed-README.md ----
+    // ---- verbatim from README.md, Usage ----
     @Flow('my-flow', '1.0.0')
     class MyFlow {
       @Entry()
@@ -55,7 +55,7 @@ describe('seed README examples', () => {
   });
 
   it('functional builder example builds a runnable definition', async () => {
-    // ---- verbatim from seed-README.md ----
+    // ---- verbatim from README.md, Usage ----
     const def = flow('my-flow', '1.0.0')
       .entry('start')
       .node('start', async (ctx) => ({ status: 'ok', output: 1 }))

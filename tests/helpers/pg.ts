@@ -24,7 +24,7 @@ export function pgAvailable(): Promise<boolean> {
       return true;
     } catch (err) {
       if (process.env.FLOW_REQUIRE_POSTGRES === '1') {
-        throw new Error(`FLOW_REQUIRE_POSTGRES=1 but Postgres at ${redact(TEST_DATABASE_URL)} is unreachable: ${(err as Error).message}`);
+        throw new Error(`FLOW_REQUIRE_POSTGRES=1 but Postgres at ${redact(TEST_DATABASE_URL)} is unreachable: ${(err as Error).message}`, { cause: err });
       }
       console.warn(`[tests] Postgres at ${redact(TEST_DATABASE_URL)} is unreachable (${(err as Error).message}): skipping Postgres tests. Set FLOW_REQUIRE_POSTGRES=1 to make this a failure.`);
       return false;

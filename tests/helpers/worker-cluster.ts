@@ -6,13 +6,14 @@
  */
 import { randomBytes } from 'node:crypto';
 import { PGlite } from '@electric-sql/pglite';
-import { FlowEngine, type FlowEngineOptions } from '../../src/engine/engine.js';
+import { FlowEngine, type FlowEngineOptions } from '../../src/flow-engine.js';
 import type { FlowDefinition } from '../../src/definitions/types.js';
 import { createMemoryStorage } from '../../src/storage/memory.js';
 import { createPGliteStorage } from '../../src/storage/pglite.js';
 import { createPostgresStorage } from '../../src/storage/postgres.js';
 import type { FlowStorage } from '../../src/storage/types.js';
-import type { FlowWorker, WorkerOptions } from '../../src/worker/worker.js';
+import type { WorkerOptions } from '../../src/worker/types.js';
+import type { FlowWorker } from '../../src/worker/worker.js';
 import { createTestSchema, HAVE_PG, TEST_DATABASE_URL, type TestSchema } from './pg.js';
 
 export type WorkerStoreName = 'memory' | 'pglite' | 'postgres';

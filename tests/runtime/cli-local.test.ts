@@ -32,7 +32,7 @@ describe('hazel-flow serve | worker | migrate, npm start', { timeout: 180_000 },
     const dir = dataDir;
     const first = await runCli(['migrate', '--data-dir', dir], {}, 120_000);
     expect(first.code, first.stderr).toBe(0);
-    const applied = /^Applied (\d+) migration\(s\) on pglite \(pglite:\/\/.+\):\n((?:  \d+_\w+\n?)+)$/m.exec(first.stdout);
+    const applied = /^Applied (\d+) migration\(s\) on pglite \(pglite:\/\/.+\):\n((?: {2}\d+_\w+\n?)+)$/m.exec(first.stdout);
     expect(applied, first.stdout).not.toBeNull();
     const names = applied![2].trim().split(/\s+/);
     expect(names).toHaveLength(Number(applied![1]));

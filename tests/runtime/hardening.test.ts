@@ -7,7 +7,7 @@
 import { request as httpRequest } from 'node:http';
 import { connect, createServer, type Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { FlowEngine } from '../../src/engine/engine.js';
+import { FlowEngine } from '../../src/flow-engine.js';
 import { RESERVED_STATE_KEYS } from '../../src/engine/reserved-keys.js';
 import { StorageError } from '../../src/errors.js';
 import { buildApiServer, runFlowRuntime, type FlowRuntime } from '../../src/runtime/index.js';
@@ -38,7 +38,7 @@ function rawRequest(runtime: FlowRuntime, method: string, path: string, headers:
       res.setEncoding('utf8');
       res.on('data', (d) => (text += d));
       res.on('end', () => {
-        let parsed: unknown = null;
+        let parsed: unknown;
         try {
           parsed = text ? JSON.parse(text) : null;
         } catch {

@@ -47,7 +47,7 @@ export async function http(
   if (init.token !== undefined) headers.authorization = `Bearer ${init.token}`;
   const res = await fetch(`${base}${path}`, { method, headers, body });
   const text = await res.text();
-  let parsed: unknown = null;
+  let parsed: unknown;
   try {
     parsed = text ? JSON.parse(text) : null;
   } catch {

@@ -8,7 +8,7 @@ import { randomUUID } from 'node:crypto';
 import { PGlite } from '@electric-sql/pglite';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { flow } from '../../src/definitions/builder.js';
-import { FlowEngine } from '../../src/engine/engine.js';
+import { FlowEngine } from '../../src/flow-engine.js';
 import { createPGliteExecutor } from '../../src/storage/pglite.js';
 import { createPostgresExecutor } from '../../src/storage/postgres.js';
 import type { SqlExecutor, SqlParam, SqlSession } from '../../src/storage/sql/executor.js';

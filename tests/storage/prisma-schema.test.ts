@@ -57,7 +57,6 @@ function expectedPgType(f: FieldSpec, enums: Map<string, string>): string {
 
 describe.skipIf(!HAVE_PG)('Prisma schema and migrations agree', () => {
   let t: TestSchema;
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any
   let prisma: any;
 
   beforeAll(async () => {

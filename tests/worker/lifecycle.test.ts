@@ -169,7 +169,7 @@ describe('worker options and start failures', () => {
   });
 
   it('retries a store that is not reachable yet, and stops on a non-retryable start error', async () => {
-    const { FlowEngine } = await import('../../src/engine/engine.js');
+    const { FlowEngine } = await import('../../src/flow-engine.js');
     const { createMemoryStorage } = await import('../../src/storage/memory.js');
     const { FlowError, StorageError } = await import('../../src/errors.js');
     const flaky = createMemoryStorage();

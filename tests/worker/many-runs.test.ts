@@ -4,7 +4,7 @@
  * have). Handlers count overlapping executions of the same run: there must never be one.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { FlowEngine } from '../../src/engine/engine.js';
+import type { FlowEngine } from '../../src/flow-engine.js';
 import { waitFor, WorkerCluster, workerStoreCases } from '../helpers/worker-cluster.js';
 import { ExecutionProbe, mixedFlow, type MixedInput } from '../helpers/worker-flows.js';
 

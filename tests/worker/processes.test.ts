@@ -6,7 +6,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { withApplicationName } from '../../chaos/child-process.js';
-import { FlowEngine } from '../../src/engine/engine.js';
+import { FlowEngine } from '../../src/flow-engine.js';
 import { createPostgresStorage } from '../../src/storage/postgres.js';
 import type { FlowEventRecord } from '../../src/storage/types.js';
 import { createTestSchema, flowLocksHeld, HAVE_PG, TEST_DATABASE_URL, type TestSchema } from '../helpers/pg.js';

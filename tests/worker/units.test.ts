@@ -3,7 +3,7 @@
  * wake gate's "never lose a notification" rule.
  */
 import { describe, expect, it } from 'vitest';
-import { ManualClock } from '../../src/engine/clock.js';
+import { ManualClock } from '../../src/core/clock.js';
 import type { FlowStorage, LockRunOptions, RunLease } from '../../src/storage/types.js';
 import { DueRunClaimer } from '../../src/worker/claimer.js';
 import { zeroCounters } from '../../src/worker/counters.js';

@@ -7,7 +7,7 @@
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { flow } from '../../src/definitions/builder.js';
 import type { NodeResult } from '../../src/definitions/types.js';
-import { ManualClock } from '../../src/engine/clock.js';
+import { ManualClock } from '../../src/core/clock.js';
 import { recordingLogger, waitFor, WorkerCluster, workerStoreCases } from '../helpers/worker-cluster.js';
 
 const SLOW_POLL_MS = 30_000;
@@ -72,11 +72,13 @@ describe.each(workerStoreCases)('worker wake-ups on $name', ({ name, skip }) => 
     const { runId } = await client.startRun({ flowId: 'approval', version: '1', input: null });
     await waitFor('run waiting', async () => (await client.getRun(runId))?.status === 'WAITING');
     const latencies: number[] = [];
+    // The resume goes to the run's inbox; whoever takes the run first — this call, or the worker
+    // woken by it — applies it, so the run comes back resumed or already further along.
+    const calledAt = Date.now();
     const resumed = await client.resumeRun(runId, { ok: true });
-    const returnedAt = Date.now();
-    expect(resumed).toMatchObject({ status: 'RUNNING', currentNodeId: 'after' });
+    expect(['RUNNING', 'COMPLETED']).toContain(resumed.status);
     await waitFor('next node started', () => nextStarted.has(runId), 5_000, 1);
-    latencies.push(nextStarted.get(runId)! - returnedAt);
+    latencies.push(nextStarted.get(runId)! - calledAt);
     expect(latencies[0]).toBeLessThan(RESUME_TOLERANCE_MS);
     await waitFor('completed', async () => (await client.getRun(runId))?.status === 'COMPLETED');
   });

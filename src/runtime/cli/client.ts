@@ -76,7 +76,7 @@ export class ApiClient {
       const reason = (err as { cause?: { code?: string } }).cause?.code ?? redactUrl((err as Error).message);
       throw new FlowError('SERVER_UNREACHABLE', `Cannot reach the flow server at ${this.displayUrl} (${reason}). Start it with \`hazel-flow serve\` or \`npm start\`, or pass --url.`, {});
     }
-    let data: unknown = null;
+    let data: unknown;
     try {
       data = text ? JSON.parse(text) : null;
     } catch {

@@ -2,8 +2,9 @@
  * CLI commands that open the store themselves: serve (API + dashboard + worker), worker (a
  * worker process only, to scale out against one Postgres), migrate (apply the schema).
  */
+import { environment } from '../../config.js';
 import type { FlowDefinition } from '../../definitions/types.js';
-import { FlowEngine } from '../../engine/engine.js';
+import { FlowEngine } from '../../flow-engine.js';
 import { SqlFlowStorage } from '../../storage/sql/sql-storage.js';
 import { migrate } from '../../storage/sql/migrate.js';
 import { loadExampleFlows, loadFlowsFromModule } from '../flow-modules.js';
@@ -36,7 +37,7 @@ export async function serveCommand(opts: StoreOptions & { flows?: string; port?:
     databaseUrl: opts.databaseUrl,
     dataDir: opts.dataDir,
     worker: !opts.noWorker && !stop.requested,
-    allowInsecureBind: opts.allowInsecureBind || process.env.FLOW_ALLOW_INSECURE_BIND === '1',
+    allowInsecureBind: opts.allowInsecureBind || environment.allowInsecureBind,
   });
   if (!stop.requested) console.log(describeStartup(runtime, source));
   stop.attach(runtime);
@@ -57,7 +58,7 @@ export async function workerCommand(opts: StoreOptions & { flows?: string; concu
   }
   if (!stop.requested) {
     engine.startWorker({ concurrency });
-    console.log(`[hazel-flow] worker on ${describeStorage(engine.storage)} for ${engine.registry.keys().join(', ')} (from ${source}); Ctrl+C to stop`);
+    console.log(`[hazel-flow] worker on ${describeStorage(engine.storage)} for ${engine.flowKeys().join(', ')} (from ${source}); Ctrl+C to stop`);
   }
   stop.attach(engine);
 }

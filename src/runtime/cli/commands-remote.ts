@@ -2,8 +2,9 @@
  * CLI commands that act on runs through a running server's API: runs list|show|timeline,
  * flows, start, resume, cancel, send-event. Each prints a readable view, or the API's JSON with --json.
  */
+import { flowKey, parseFlowKey } from '../../definitions/flow-key.js';
 import type { eventDto, flowDto, runDto, runSummaryDto } from '../http/dto.js';
-import { ApiClient, runPath } from './client.js';
+import { type ApiClient, runPath } from './client.js';
 import { formatMs, keyValues, table, truncate } from './table.js';
 import { UsageError, parseIntOption, parseJsonOption } from './usage.js';
 
@@ -37,11 +38,10 @@ export async function listRunsCommand(ctx: RemoteContext, filter: { status?: str
     params.set('status', statuses.join(','));
   }
   if (filter.flow !== undefined) {
-    const at = filter.flow.lastIndexOf('@');
-    const [flowId, version] = at < 0 ? [filter.flow, ''] : [filter.flow.slice(0, at), filter.flow.slice(at + 1)];
-    if (!flowId || (at >= 0 && !version)) throw new UsageError(`--flow must be <flowId> or <flowId>@<version>, got ${JSON.stringify(filter.flow)}`);
-    params.set('flowId', flowId);
-    if (version) params.set('flowVersion', version);
+    const key = filter.flow.includes('@') ? parseFlowKey(filter.flow) : { flowId: filter.flow, version: '' };
+    if (!key?.flowId) throw new UsageError(`--flow must be <flowId> or <flowId>@<version>, got ${JSON.stringify(filter.flow)}`);
+    params.set('flowId', key.flowId);
+    if (key.version) params.set('flowVersion', key.version);
   }
   if (filter.tenant !== undefined) {
     if (!filter.tenant) throw new UsageError('--tenant must not be empty');
@@ -62,7 +62,7 @@ export async function listRunsCommand(ctx: RemoteContext, filter: { status?: str
   ctx.print(
     table(
       ['RUN', 'FLOW', 'STATUS', 'NODE', 'CREATED', 'NOTE'],
-      page.runs.map((r) => [r.runId, `${r.flowId}@${r.flowVersion}`, r.status, r.currentNodeId, r.createdAt, truncate(note(r), 60)]),
+      page.runs.map((r) => [r.runId, flowKey(r.flowId, r.flowVersion), r.status, r.currentNodeId, r.createdAt, truncate(note(r), 60)]),
     ),
   );
   if (page.nextCursor) ctx.print(`\nMore: --cursor ${page.nextCursor}`);
@@ -74,7 +74,7 @@ function printRun(ctx: RemoteContext, run: RunJson, heading?: string) {
   ctx.print(
     keyValues([
       ['run', run.runId],
-      ['flow', `${run.flowId}@${run.flowVersion}`],
+      ['flow', flowKey(run.flowId, run.flowVersion)],
       ['status', run.status],
       ['node', run.currentNodeId],
       ['tenant', run.tenantId ?? undefined],
@@ -94,7 +94,7 @@ function printRun(ctx: RemoteContext, run: RunJson, heading?: string) {
   const children = 'children' in run ? run.children : [];
   if (children.length > 0) {
     ctx.print(`\nchildren (${children.length}${'childrenNextCursor' in run && run.childrenNextCursor ? '+, more with runs list --parent' : ''}):`);
-    ctx.print(table(['RUN', 'FLOW', 'STATUS', 'FROM NODE'], children.map((c) => [c.runId, `${c.flowId}@${c.flowVersion}`, c.status, c.parentNodeId])));
+    ctx.print(table(['RUN', 'FLOW', 'STATUS', 'FROM NODE'], children.map((c) => [c.runId, flowKey(c.flowId, c.flowVersion), c.status, c.parentNodeId])));
   }
 }
 
@@ -138,18 +138,18 @@ export async function flowsCommand(ctx: RemoteContext) {
       ['FLOW', 'ENTRY', 'NODES', 'EDGES', 'EXECUTABLE'],
       data.flows.map((f) => {
         const graph = f.definitionJson as { entry: string; nodes: unknown[]; edges: unknown[] };
-        return [`${f.flowId}@${f.version}`, graph.entry, graph.nodes.length, graph.edges.length, f.registered ? 'yes' : 'no'];
+        return [flowKey(f.flowId, f.version), graph.entry, graph.nodes.length, graph.edges.length, f.registered ? 'yes' : 'no'];
       }),
     ),
   );
 }
 
 export async function startCommand(ctx: RemoteContext, flowRef: string, opts: { input?: string; tenant?: string; idempotencyKey?: string }) {
-  const at = flowRef.lastIndexOf('@');
-  if (at <= 0 || at === flowRef.length - 1) throw new UsageError(`Expected <flowId>@<version>, got ${JSON.stringify(flowRef)}`);
+  const key = parseFlowKey(flowRef);
+  if (!key) throw new UsageError(`Expected <flowId>@<version>, got ${JSON.stringify(flowRef)}`);
   const body: Record<string, unknown> = {
-    flowId: flowRef.slice(0, at),
-    version: flowRef.slice(at + 1),
+    flowId: key.flowId,
+    version: key.version,
     input: opts.input === undefined ? null : parseJsonOption('--input', opts.input),
   };
   if (opts.tenant) body.tenantId = opts.tenant;

@@ -4,6 +4,7 @@
  * cancel, send-event), and turns every failure into one line on stderr and a nonzero exit code.
  */
 import { parseArgs } from 'node:util';
+import { environment } from '../../config.js';
 import { FlowError } from '../../errors.js';
 import { ApiClient, redactUrl } from './client.js';
 import {
@@ -93,8 +94,8 @@ export async function main(argv: string[]): Promise<void> {
   const store = { databaseUrl: checkDatabaseUrl(v['database-url']), dataDir: v['data-dir'] };
   const remote = (): RemoteContext => ({
     client: new ApiClient({
-      url: v.url ?? process.env.FLOW_URL ?? 'http://127.0.0.1:3000',
-      token: v.token ?? (process.env.FLOW_API_TOKEN || undefined),
+      url: v.url ?? environment.apiUrl,
+      token: v.token ?? environment.apiToken,
       timeoutMs: parseTimeout(v.timeout),
     }),
     json: v.json ?? false,

@@ -37,7 +37,7 @@ export async function api(method, path, body) {
     throw new ApiError(0, 'NETWORK_ERROR', `The server cannot be reached (${err.message})`);
   }
   const text = await res.text();
-  let data = null;
+  let data;
   try {
     data = text ? JSON.parse(text) : null;
   } catch {

@@ -5,6 +5,7 @@
 import { graphlib, layout } from '@dagrejs/dagre';
 import { useMemo } from 'preact/hooks';
 import { html } from './html.js';
+import { flowKey } from './flow-key.js';
 import { edgeKey, nodeActivity } from './run-path.js';
 
 const NODE_HEIGHT = 42;
@@ -116,7 +117,7 @@ export function FlowGraph({ graph, run, path, events, compact = false }) {
       width=${laid.width}
       height=${laid.height}
       role="img"
-      aria-label=${`Graph of ${graph.flowId}@${graph.version}`}
+      aria-label=${`Graph of ${flowKey(graph.flowId, graph.version)}`}
     >
       <defs>
         <marker id=${markerId} viewBox="0 0 10 10" refX="9" refY="5" markerWidth="7" markerHeight="7" orient="auto-start-reverse">

@@ -1,6 +1,7 @@
 // The flows the server knows, each with its graph and a form to start a run of it.
 import { useState } from 'preact/hooks';
 import { html } from './html.js';
+import { flowKey } from './flow-key.js';
 import { listFlows, startRun } from './api.js';
 import { usePolling } from './hooks.js';
 import { FlowGraph } from './flow-graph.js';
@@ -13,12 +14,12 @@ export function FlowsPage({ navigate }) {
   if (!flows.data) return html`<section class="card"><p class="muted">Loading flows…</p></section>`;
   if (flows.data.flows.length === 0) return html`<section class="card"><p class="muted">No flows are registered.</p></section>`;
   return html`<div class="flows">
-    ${flows.data.flows.map((f) => html`<${FlowCard} key=${`${f.flowId}@${f.version}`} flow=${f} navigate=${navigate} />`)}
+    ${flows.data.flows.map((f) => html`<${FlowCard} key=${flowKey(f.flowId, f.version)} flow=${f} navigate=${navigate} />`)}
   </div>`;
 }
 
 function FlowCard({ flow, navigate }) {
-  const key = `${flow.flowId}@${flow.version}`;
+  const key = flowKey(flow.flowId, flow.version);
   const [input, setInput] = useState('{}');
   const [tenantId, setTenantId] = useState('');
   const [busy, setBusy] = useState(false);

@@ -4,6 +4,7 @@
 // outputs. Refreshes live while the run can still change.
 import { useEffect, useState } from 'preact/hooks';
 import { html } from './html.js';
+import { flowKey } from './flow-key.js';
 import { getRun, getTimeline, listFlows, resumeRun, cancelRun, tickRun } from './api.js';
 import { usePolling } from './hooks.js';
 import { FlowGraph, GraphLegend } from './flow-graph.js';
@@ -52,7 +53,7 @@ export function RunPage({ runId }) {
   return html`
     <section class="card run-header">
       <div class="run-title">
-        <h2><span class="flow-key">${run.flowId}@${run.flowVersion}</span> <${StatusBadge} status=${run.status} /></h2>
+        <h2><span class="flow-key">${flowKey(run.flowId, run.flowVersion)}</span> <${StatusBadge} status=${run.status} /></h2>
         <code class="run-id" title="Run id">${run.runId}</code>
       </div>
       <dl class="facts">

@@ -2,6 +2,7 @@
 // edges taken (by every branch), the node where the run failed, and what is going on at each
 // node now (branches running, retrying, waiting or joining; a map's progress). Kept apart from
 // drawing so it is easy to test.
+import { flowKey } from './flow-key.js';
 
 /** Events of runs from before branches existed have no branchId: they all belong to one. */
 const branchKey = (e) => e.branchId ?? 'b1';
@@ -132,7 +133,7 @@ export function mapsFromTimeline(events) {
 export function waitTarget(b) {
   if (!b || b.status !== 'WAITING') return null;
   if (b.event) return { kind: 'event', name: b.event.name, key: b.event.key ?? null, timeoutAt: b.dueAt ?? null };
-  if (b.child) return { kind: 'child', runId: b.child.runId, status: b.child.status ?? null, flow: b.child.flowId ? `${b.child.flowId}@${b.child.flowVersion}` : null };
+  if (b.child) return { kind: 'child', runId: b.child.runId, status: b.child.status ?? null, flow: b.child.flowId ? flowKey(b.child.flowId, b.child.flowVersion) : null };
   return null;
 }
 

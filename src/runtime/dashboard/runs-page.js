@@ -3,6 +3,7 @@
 // a form to send an event to whichever runs wait for it.
 import { useState } from 'preact/hooks';
 import { html } from './html.js';
+import { flowKey, parseFlowKey } from './flow-key.js';
 import { listFlows, listRuns } from './api.js';
 import { usePolling } from './hooks.js';
 import { ErrorNote, STATUSES, StatusBadge, formatTime, relativeTime, shortId } from './format.js';
@@ -16,7 +17,7 @@ export function RunsPage({ query, navigate }) {
   const parent = query.get('parent') ?? '';
   const [cursors, setCursors] = useState([]);
   const cursor = cursors[cursors.length - 1];
-  const [flowId, version] = flow ? flow.split('@') : ['', ''];
+  const { flowId, version } = parseFlowKey(flow);
   const runs = usePolling(
     () => listRuns({ status, flowId, flowVersion: version, parentRunId: parent, limit: PAGE_SIZE, cursor }),
     // Older pages do not change much; only the first page follows new runs live.
@@ -46,7 +47,7 @@ export function RunsPage({ query, navigate }) {
         <label>Flow
           <select id="filter-flow" value=${flow} onChange=${(e) => setFilter('flow', e.currentTarget.value)}>
             <option value="">all</option>
-            ${(flows.data?.flows ?? []).map((f) => html`<option value=${`${f.flowId}@${f.version}`}>${f.flowId}@${f.version}</option>`)}
+            ${(flows.data?.flows ?? []).map((f) => html`<option value=${flowKey(f.flowId, f.version)}>${flowKey(f.flowId, f.version)}</option>`)}
           </select>
         </label>
         ${parent &&

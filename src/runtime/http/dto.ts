@@ -3,7 +3,7 @@
  * as they are: the wire format stays stable when a store grows internal columns, clock-relative
  * fields (`dueInMs`) stay out, and every date leaves as an ISO-8601 string.
  */
-import type { FlowSummary } from '../../engine/engine.js';
+import type { FlowSummary } from '../../flow-engine.js';
 import type { BranchRecord, FlowEventRecord, FlowRunRecord } from '../../storage/types.js';
 
 const iso = (d: Date | null): string | null => (d ? d.toISOString() : null);

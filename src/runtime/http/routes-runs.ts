@@ -4,10 +4,10 @@
  * validated by schema before the engine sees it, so a bad request writes nothing.
  */
 import type { FastifyInstance } from 'fastify';
-import type { FlowEngine } from '../../engine/engine.js';
+import type { FlowEngine } from '../../flow-engine.js';
 import type { FlowRunStatus } from '../../definitions/types.js';
 import type { FlowRunRecord } from '../../storage/types.js';
-import { unstorableTextReason } from '../../engine/json.js';
+import { unstorableTextReason } from '../../core/json.js';
 import { InvalidArgumentError, InvalidRunStateError, RunNotFoundError } from '../../errors.js';
 import { decodeCursor } from '../../storage/run-filter.js';
 import { childRunDto, runDto, runSummaryDto, eventDto } from './dto.js';

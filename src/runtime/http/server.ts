@@ -13,7 +13,7 @@ import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest, 
 import type { FastifySchemaValidationError } from 'fastify/types/schema.js';
 import type { Socket } from 'node:net';
 import { STATUS_CODES } from 'node:http';
-import type { FlowEngine } from '../../engine/engine.js';
+import type { FlowEngine } from '../../flow-engine.js';
 import { FlowError } from '../../errors.js';
 import type { FlowStorage } from '../../storage/types.js';
 import type { WorkerStatus } from '../../worker/types.js';
@@ -177,7 +177,7 @@ export async function buildApiServer(options: ApiServerOptions): Promise<Fastify
       status: failure ? 'unavailable' : 'ok',
       storage: failure ? { ...storage, error: { code: failure.code, message: `Internal error (${failure.code})` } } : storage,
       worker: workerHealth(options.workerStatus?.() ?? null),
-      flows: engine.registry.keys().length,
+      flows: engine.flowKeys().length,
       uptimeMs: Date.now() - startedAt,
     });
   });

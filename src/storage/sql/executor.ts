@@ -44,11 +44,6 @@ export interface SqlSession extends SqlRunner {
  */
 export type LockMode = 'session' | 'transaction' | 'process';
 
-export interface Notification {
-  channel: string;
-  payload: string;
-}
-
 export interface SqlExecutor extends SqlRunner {
   /** 'postgres' | 'pglite' | 'prisma'. */
   readonly kind: string;

@@ -48,11 +48,22 @@ export function eventEntrySql(e: string): string {
 
 export function buildInboxQueries(names: SqlNames, opts: { notify: boolean }): InboxQueries {
   return {
-    // From the run's row: an unknown run gets no entry (and no foreign-key error). ON CONFLICT on
-    // (run_id, wait_id): of concurrent answers to one wait, exactly one is inserted.
-    addToInbox: `WITH ins AS (
+    // From the run's row: an unknown run gets no entry (and no foreign-key error). An answer to a
+    // wait goes in only while the branch still waits there — read FOR SHARE, so a commit of the
+    // run in progress (one that may consume an earlier answer and end the wait) is waited for and
+    // the condition checked again on the row it leaves. ON CONFLICT on (run_id, wait_id): of
+    // concurrent answers to one wait, exactly one is inserted.
+    addToInbox: `WITH r AS (
+        SELECT q.run_id FROM ${names.runs} q
+        WHERE q.run_id = $1
+          AND ($3::int IS NULL OR EXISTS (
+            SELECT 1 FROM jsonb_array_elements(q.branches_json) b
+            WHERE b ->> 'branchId' = $4 AND b ->> 'status' = 'WAITING' AND COALESCE((b ->> 'waitId')::int, 0) = $3::int
+          ))
+        FOR SHARE
+      ), ins AS (
         INSERT INTO ${names.inbox} (run_id, kind, wait_id, branch_id, payload_json, created_at)
-        SELECT r.run_id, $2, $3::int, $4, $5::jsonb, statement_timestamp() FROM ${names.runs} r WHERE r.run_id = $1
+        SELECT r.run_id, $2, $3::int, $4, $5::jsonb, statement_timestamp() FROM r
         ON CONFLICT (run_id, wait_id) DO NOTHING
         RETURNING run_id
       ), woke AS (

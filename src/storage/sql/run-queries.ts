@@ -78,6 +78,7 @@ export function buildRunQueries(names: SqlNames, opts: { notify: boolean; skipLo
   const due = dueInMsSql;
   const cols = runColumnsSql;
   const read = (alias: string) => runReadSql(names, alias);
+  // `flowKey` (definitions/flow-key.ts) spelled in SQL.
   const flowKeyFilter = (alias: string, param: string) =>
     `(${param}::jsonb IS NULL OR (${alias}.flow_id || '@' || ${alias}.flow_version) IN (SELECT jsonb_array_elements_text(${param}::jsonb)))`;
 

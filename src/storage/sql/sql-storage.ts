@@ -295,4 +295,8 @@ export class SqlFlowStorage implements FlowStorage, AcquireHost {
   onWake(listener: (runId: string) => void): () => void {
     return this.wake.subscribe(listener);
   }
+
+  wakeReady(): Promise<void> {
+    return this.wake.listening();
+  }
 }

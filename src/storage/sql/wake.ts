@@ -75,6 +75,11 @@ export class WakeHub {
     this.emit(runId);
   }
 
+  /** Resolves once notifications from other processes are being received (LISTEN is in place), or listening failed. */
+  async listening(): Promise<void> {
+    await this.stopListening;
+  }
+
   private startListening(): void {
     if (this.closed || !this.executor.listen || this.stopListening) return;
     this.stopListening = this.executor.listen(this.channel, (payload) => this.onNotify(payload)).catch((err) => {

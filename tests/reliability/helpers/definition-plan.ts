@@ -53,7 +53,7 @@ export const definitionPlan: fc.Arbitrary<DefinitionPlan> = fc
   })
   .chain((ids) =>
     fc.record({
-      flowIdSuffix: pick(good('', ' \u00e9', '/__proto__', '@x'), bad('\u0000', '\uDC00')),
+      flowIdSuffix: pick(good('', ' \u00e9', '/__proto__'), bad('\u0000', '\uDC00', '@x')),
       version: pick(good<unknown>('1', '2.0.0-beta'), bad<unknown>('', 1, '  ')),
       nodes: fc.tuple(...ids.map(nodePlan)),
       entry: pick(good<'first'>('first'), bad<'missing' | 'empty'>('missing', 'empty')),

@@ -4,7 +4,7 @@
  * for more payloads) with exactly the state and outputs a JSON round trip of the values gives.
  */
 import { TEST_MAX_JSON_BYTES } from './hostile-arbitraries.js';
-import { isPlainRecord, isStorable, isStorableText, jsonBytes, mergePatch, roundTrip, storableText, withKey, withoutKey } from './json-model.js';
+import { isPlainRecord, isStorable, isStorableText, jsonBytes, mergePatch, roundTrip, storableText, withKey } from './json-model.js';
 import { nodeIdAt, type CasePlan, type NodePlan } from './value-plan.js';
 
 const MAX = TEST_MAX_JSON_BYTES;

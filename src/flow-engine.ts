@@ -1,28 +1,29 @@
 /**
  * FlowEngine: the front door. It validates arguments, holds the definitions this process can
- * execute, and delegates the rest: driving runs to `drive`/`advance`/`step`, persistence to a `FlowStorage`.
+ * execute, and delegates the rest: driving runs to the run machinery (engine/drive.ts,
+ * engine/advance.ts), persistence to a `FlowStorage`, claiming due runs to `FlowWorker`s, which it
+ * serves as their `WorkerHost`. It stands above all three; none of them imports it.
  */
 import { randomUUID } from 'node:crypto';
-import {
-  FlowError,
-  InvalidArgumentError,
-  InvalidRunStateError,
-  RunNotFoundError,
-} from '../errors.js';
-import type { FlowDefinition, FlowRunStatus } from '../definitions/types.js';
-import type { FlowEventRecord, FlowRunRecord, FlowStorage, JsonText, RunFilter, RunPage } from '../storage/types.js';
-import { resolveStorage } from '../storage/resolve.js';
-import { driveToRest, mustGetRun, resumeWaitingRun, tickRun } from './drive.js';
-import { systemClock, type Clock } from './clock.js';
-import { DEFAULT_MAX_JSON_BYTES, serializeJson, unstorableTextReason } from './json.js';
-import { isPlainObject } from './merge.js';
-import { DefinitionRegistry, flowKey } from './registry.js';
-import { CancelledAttempt, eventKeyProblem, eventNameProblem } from './attempt.js';
-import type { StepEnv } from './advance.js';
-import { firstBranch } from './branches.js';
-import { FlowEvents } from './events.js';
-import { assertNoReservedStateKeys } from './reserved-keys.js';
-import { FlowWorker, type WorkerOptions } from '../worker/worker.js';
+import { FlowError, InvalidArgumentError, InvalidRunStateError, RunNotFoundError } from './errors.js';
+import { flowPeerRequested } from './config.js';
+import { systemClock, type Clock } from './core/clock.js';
+import { DEFAULT_MAX_JSON_BYTES, serializeJson, unstorableTextReason } from './core/json.js';
+import type { FlowDefinition, FlowRunStatus } from './definitions/types.js';
+import { flowKey } from './definitions/flow-key.js';
+import type { FlowEventRecord, FlowRunRecord, FlowStorage, JsonText, RunFilter, RunLease, RunPage } from './storage/types.js';
+import { resolveStorage } from './storage/resolve.js';
+import { advanceRun, type AdvanceOptions, type AdvanceResult, type StepEnv } from './engine/advance.js';
+import { CancelledAttempt, eventKeyProblem, eventNameProblem } from './engine/attempt.js';
+import { firstBranch } from './engine/branches.js';
+import { driveToRest, mustGetRun, resumeWaitingRun, tickRun } from './engine/drive.js';
+import { FlowEvents } from './engine/events.js';
+import { isPlainObject } from './engine/merge.js';
+import { DefinitionRegistry } from './engine/registry.js';
+import { assertNoReservedStateKeys } from './engine/reserved-keys.js';
+import type { WorkerHost } from './worker/host.js';
+import type { WorkerOptions } from './worker/types.js';
+import { FlowWorker } from './worker/worker.js';
 
 const DEFAULT_EVENT_RETENTION_MS = 7 * 24 * 60 * 60 * 1000;
 const DEFAULT_MAX_CHILD_DEPTH = 16;
@@ -77,13 +78,13 @@ export interface FlowSummary {
 export type FlowRun = FlowRunRecord;
 export type FlowEvent = FlowEventRecord;
 
-export class FlowEngine extends FlowEvents {
+export class FlowEngine extends FlowEvents implements WorkerHost {
   readonly storage: FlowStorage;
-  /** @internal used by the worker */
+  /** @internal the run machinery's (engine/drive.ts) */
   readonly registry = new DefinitionRegistry();
-  /** @internal used by the worker */
+  /** Time source of durations and of a worker's sleeps (the `clock` option). */
   readonly clock: Clock;
-  /** @internal used by the worker */
+  /** @internal the run machinery's (engine/drive.ts) */
   readonly stepEnv: StepEnv;
   private readonly inflight = new Map<string, Set<AbortController>>();
   private readonly eventRetentionMs: number;
@@ -331,6 +332,11 @@ export class FlowEngine extends FlowEvents {
     }));
   }
 
+  /** `flowId@version` of the flows registered in this process (the runs its workers claim). */
+  flowKeys(): string[] {
+    return this.registry.keys();
+  }
+
   /** Ids of every RUNNING run (all pages). */
   async getRunningRunIds(): Promise<string[]> {
     await this.ready();
@@ -381,6 +387,28 @@ export class FlowEngine extends FlowEvents {
     await Promise.all([...this.workers].map((w) => w.stop()));
   }
 
+  /** @internal WorkerHost: the definition a claimed run follows, if its flow is registered here. */
+  definitionOf(run: FlowRunRecord): FlowDefinition | undefined {
+    return this.registry.get(run.flowId, run.flowVersion);
+  }
+
+  /** @internal WorkerHost: drives a run a worker has locked; the worker also tracks each attempt's controller. */
+  advanceLocked(lease: RunLease, def: FlowDefinition, options: AdvanceOptions & { trackAttempt(controller: AbortController): () => void }): Promise<AdvanceResult> {
+    const { trackAttempt, ...advance } = options;
+    const env: StepEnv = {
+      ...this.stepEnv,
+      trackAttempt: (runId, controller) => {
+        const untrack = this.trackAttempt(runId, controller);
+        const release = trackAttempt(controller);
+        return () => {
+          untrack();
+          release();
+        };
+      },
+    };
+    return advanceRun(lease, def, env, advance);
+  }
+
   private trackAttempt(runId: string, controller: AbortController): () => void {
     let set = this.inflight.get(runId);
     if (!set) this.inflight.set(runId, (set = new Set()));
@@ -404,4 +432,13 @@ function requireString(method: string, name: string, value: unknown): asserts va
 
 function optionalString(method: string, name: string, value: unknown): void {
   if (value !== undefined) requireString(method, name, value);
+}
+
+/**
+ * 0.5.x's switch for embedding an engine only when a deployment asks for one: an engine is made
+ * when the environment variable `envVar` (default `AGENT_OS_FLOW_PEER`) is exactly "1".
+ */
+export function createFlowEngineFromEnv(options: { env?: NodeJS.ProcessEnv; envVar?: string; engine?: FlowEngineOptions } = {}): FlowEngine | undefined {
+  if (!flowPeerRequested(options.env, options.envVar)) return undefined;
+  return new FlowEngine(options.engine);
 }

@@ -9,7 +9,9 @@
  * which is exactly the surprise a durable engine must not have.
  */
 import { SerializationError } from '../errors.js';
-import type { JsonText } from '../storage/types.js';
+
+/** A JSON document produced by `serializeJson` below: the only text a store accepts as a value. */
+export type JsonText = string & { readonly __json: true };
 
 /** Default upper bound of one serialized value (1 MiB). */
 export const DEFAULT_MAX_JSON_BYTES = 1024 * 1024;
@@ -66,12 +68,6 @@ export function checkJsonSize(text: string, options: SerializeOptions): JsonText
     );
   }
   return text as JsonText;
-}
-
-/** Serializes then parses: the exact value a reload from any store would give. */
-export function roundTrip<T>(value: T, options: SerializeOptions): { text: JsonText; value: T } {
-  const text = serializeJson(value, options);
-  return { text, value: JSON.parse(text) as T };
 }
 
 function fail(message: string, path: string, options: SerializeOptions): never {

@@ -1,0 +1,74 @@
+/**
+ * The environment variables this package reads, and the defaults they stand in for: read here and
+ * nowhere else in src/. Each is read when it is asked for, not at import, so that what a caller or
+ * a test sets before a call is what the call sees. An explicit option always wins over its variable.
+ *
+ * Which store, when none is given: the library and the runtime choose differently, on purpose.
+ * - The library (`new FlowEngine()`, storage/resolve.ts): Postgres at the `databaseUrl` option or
+ *   DATABASE_URL; else an in-memory store, which is not durable (`storage.durable` is false). A
+ *   library writes no files it was not asked to write, and every test gets a fresh store.
+ * - The runtime (`npm start`, `hazel-flow serve|worker|migrate`, `runFlowRuntime`;
+ *   runtime/storage-choice.ts): Postgres at `databaseUrl` (--database-url) or DATABASE_URL; else
+ *   the embedded PGlite store in `dataDir` (--data-dir), else FLOW_DATA_DIR, else ./.flow-data. A
+ *   service keeps its runs across restarts with no database server to install.
+ */
+import { FlowError } from './errors.js';
+
+/** The runtime's PGlite folder when neither `dataDir` nor FLOW_DATA_DIR is given (relative to the working directory). */
+export const DEFAULT_DATA_DIR = '.flow-data';
+/** The runtime's TCP port when neither `port` nor PORT is given. */
+export const DEFAULT_PORT = 3000;
+/** The address the runtime binds when neither `host` nor HOST is given: loopback only. */
+export const DEFAULT_HOST = '127.0.0.1';
+/** The server the CLI's API commands talk to when neither --url nor FLOW_URL is given. */
+export const DEFAULT_API_URL = `http://${DEFAULT_HOST}:${DEFAULT_PORT}`;
+/** 0.5.x's variable that `createFlowEngineFromEnv` looks at. */
+export const DEFAULT_FLOW_PEER_VAR = 'AGENT_OS_FLOW_PEER';
+
+/** The variables, each read at the moment it is asked for. */
+export const environment = {
+  /** DATABASE_URL: the Postgres connection string of every entry point given none (unset or empty: none). */
+  get databaseUrl(): string | undefined {
+    return process.env.DATABASE_URL || undefined;
+  },
+  /** FLOW_DATA_DIR: the runtime's PGlite folder (unset or empty: DEFAULT_DATA_DIR). */
+  get dataDir(): string {
+    return process.env.FLOW_DATA_DIR || DEFAULT_DATA_DIR;
+  },
+  /** PORT: the runtime's TCP port (unset or empty: DEFAULT_PORT); anything but an integer from 0 to 65535 is refused. */
+  get port(): number {
+    return parsePort(process.env.PORT) ?? DEFAULT_PORT;
+  },
+  /** HOST: the address the runtime binds (unset: DEFAULT_HOST). */
+  get host(): string {
+    return process.env.HOST ?? DEFAULT_HOST;
+  },
+  /** FLOW_API_TOKEN: the bearer token the API requires and the CLI sends (unset or empty: none). */
+  get apiToken(): string | undefined {
+    return process.env.FLOW_API_TOKEN || undefined;
+  },
+  /** FLOW_ALLOW_INSECURE_BIND=1: `npm start` and `hazel-flow serve` may bind a public address without a token. */
+  get allowInsecureBind(): boolean {
+    return process.env.FLOW_ALLOW_INSECURE_BIND === '1';
+  },
+  /** FLOW_URL: the server the CLI's API commands talk to (unset: DEFAULT_API_URL). */
+  get apiUrl(): string {
+    return process.env.FLOW_URL ?? DEFAULT_API_URL;
+  },
+  /** PGHOST, PGPORT, PGDATABASE: pg's own fallbacks for a pool given no connection string (used in messages only). */
+  get pg(): { host?: string; port?: string; database?: string } {
+    return { host: process.env.PGHOST, port: process.env.PGPORT, database: process.env.PGDATABASE };
+  },
+};
+
+/** Whether `env[name]` (default: this process's AGENT_OS_FLOW_PEER) is exactly "1". */
+export function flowPeerRequested(env: NodeJS.ProcessEnv = process.env, name: string = DEFAULT_FLOW_PEER_VAR): boolean {
+  return env[name] === '1';
+}
+
+function parsePort(text: string | undefined): number | undefined {
+  if (text === undefined || text === '') return undefined;
+  const port = Number(text);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new FlowError('INVALID_ARGUMENT', `PORT must be an integer from 0 to 65535, got ${JSON.stringify(text)}`);
+  return port;
+}
