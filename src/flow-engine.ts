@@ -237,9 +237,15 @@ export class FlowEngine extends FlowEvents implements WorkerHost {
     await this.ready();
     const message = reason ?? 'Cancelled';
     const payload = serializeJson({ reason: reason ?? null }, { what: 'cancel reason' });
+    const before = await this.storage.getRun(runId);
+    if (!before) throw new RunNotFoundError(runId);
+    // A cancelled run is finished like any other: a second cancel is refused and its reason not lost silently.
+    if (before.status !== 'RUNNING' && before.status !== 'WAITING') throw new InvalidRunStateError(runId, before.status, 'cancel', 'RUNNING or WAITING');
     const run = await this.storage.cancelRun(runId, [{ type: 'RUN_CANCELLED', payload }], { code: 'CANCELLED', message, retryable: false });
     if (!run) throw new RunNotFoundError(runId);
-    if (run.status === 'COMPLETED' || run.status === 'FAILED') throw new InvalidRunStateError(runId, run.status, 'cancel', 'RUNNING or WAITING');
+    // Ended meanwhile — or cancelled by a concurrent call with another reason (the first one counts).
+    const ours = run.status === 'CANCELLED' && run.error?.message === message;
+    if (!ours) throw new InvalidRunStateError(runId, run.status, 'cancel', 'RUNNING or WAITING');
     for (const controller of this.inflight.get(runId) ?? []) controller.abort(new CancelledAttempt());
     this.emit('run:cancelled', { run });
     await this.cancelChildren(runId, message);

@@ -294,6 +294,20 @@ describe.each(storeCases)('run semantics on $name', (store) => {
     expect(b).toEqual({ runId: a.runId, status: 'RUNNING', created: false });
   });
 
+  it('refuses a second cancel, and of two concurrent cancels only one counts', async () => {
+    const def = flow(uniq('cancel-twice'), '1').entry('w').node('w', () => ({ status: 'wait', reason: 'forever' })).build();
+    const first = await start(def);
+    await engine.runToCompletion(first);
+    await engine.cancelRun(first, 'first reason');
+    await expect(engine.cancelRun(first, 'second reason')).rejects.toBeInstanceOf(InvalidRunStateError);
+    expect((await engine.getRun(first))!.error).toMatchObject({ code: 'CANCELLED', message: 'first reason' });
+    const racing = await start(def);
+    await engine.runToCompletion(racing);
+    const results = await Promise.allSettled([engine.cancelRun(racing, 'a'), engine.cancelRun(racing, 'b')]);
+    expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(1);
+    expect((await engine.getTimeline(racing)).filter((e) => e.type === 'RUN_CANCELLED')).toHaveLength(1);
+  });
+
   it('cancels a waiting run, and aborts an attempt in flight whose result is then discarded', async () => {
     const waitDef = flow(uniq('cancel-wait'), '1').entry('w').node('w', async () => ({ status: 'wait' })).build();
     const waitingId = await start(waitDef);
