@@ -58,7 +58,8 @@ export type { ErrorRecord, FlowErrorOptions } from './errors.js';
 // storage
 export { createMemoryStorage, MemoryStorage } from './storage/memory.js';
 export type { MemoryStorageOptions } from './storage/memory.js';
-export { createPostgresStorage, SqlFlowStorage } from './storage/postgres.js';
+export { createPostgresStorage } from './storage/postgres.js';
+export { SqlFlowStorage } from './storage/sql/sql-storage.js';
 export type { PostgresStorageOptions } from './storage/postgres.js';
 export { createPGliteStorage } from './storage/pglite.js';
 export type { PGliteStorageOptions } from './storage/pglite.js';

@@ -1,7 +1,5 @@
 import { MAX_RETRY_DELAY_MS, type RetryPolicy } from '../definitions/types.js';
 
-export { MAX_RETRY_DELAY_MS };
-
 /**
  * Delay before attempt `nextAttempt` (2 = the first retry). Fixed: always `baseDelayMs`.
  * Exponential: base, 2×base, 4×base … Both capped by `maxDelayMs`. Jitter draws the delay

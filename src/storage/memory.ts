@@ -10,7 +10,7 @@ import type { DefinitionRecord, DueAt, DueRunQuery, FlowEventRecord, FlowRunReco
 import type { JsonText, LockRunOptions, NewEvent, NewRun, RunFilter, RunLease, RunPage, Transition } from './types.js';
 import type { BranchRecord, InboxEntry, NewFlowEvent, NewInboxEntry, SentEvent } from './types.js';
 import { decodeCursor, encodeCursor, normalizeRunFilter } from './run-filter.js';
-import { isDueNow } from './lock-begin.js';
+import { isDueNow } from './due.js';
 import { MemoryLease, recordOf, type EventRow, type RunRow } from './memory-lease.js';
 
 export interface MemoryStorageOptions {

@@ -204,5 +204,3 @@ export function createPostgresStorage(options: PostgresStorageOptions = {}): Sql
     onBackgroundError: options.onBackgroundError,
   });
 }
-
-export { SqlFlowStorage };

@@ -4,7 +4,8 @@
  */
 import { describe, expect, it } from 'vitest';
 import { FlowEngine, ManualClock, createMemoryStorage, flow, type RetryPolicy } from '@hazeljs/flow';
-import { MAX_RETRY_DELAY_MS, retryDelayMs } from '../../src/engine/backoff.js';
+import { retryDelayMs } from '../../src/engine/backoff.js';
+import { MAX_RETRY_DELAY_MS } from '../../src/definitions/types.js';
 import { storeCases } from '../helpers/stores.js';
 import { RunDraft } from '../../src/engine/transition.js';
 

@@ -6,7 +6,7 @@
  * - process (PGlite): the in-process lock, then the read;
  * - transaction (Prisma): the lock in the holding transaction, then the read in it.
  */
-import { isDueNow } from '../lock-begin.js';
+import { isDueNow } from '../due.js';
 import type { LockRunOptions } from '../types.js';
 import type { SqlExecutor, SqlRow } from './executor.js';
 import { ProcessLease, SessionLease, TransactionLease, type LeaseHost, type SqlLease } from './leases.js';

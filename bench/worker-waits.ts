@@ -1,0 +1,193 @@
+/**
+ * The measurements of bench/worker.ts about runs that wait on something other than their own
+ * nodes, both in this process with separate pools (so wake-ups between the engines travel through
+ * Postgres, LISTEN/NOTIFY):
+ *
+ *   events    N runs each park on an event keyed by its own run id; then a client engine sends the
+ *             N events (8 lanes) while the worker drives: event → next node latency and throughput.
+ *   children  one parent whose forEach node (concurrency 20) starts N child runs of the 3-node
+ *             flow and finishes with their outputs: start → parent COMPLETED; against N plain runs
+ *             of the same flow started one after the other (each awaited) on the same worker.
+ *
+ * Both workers poll only every 60 s, so what is measured is the wake-up path; a wake-up that is
+ * lost shows as a stall, which fails the scenario (STALL_MS) rather than hiding in a poll.
+ */
+import { performance } from 'node:perf_hooks';
+import { flow, type FlowEngine, type NodeResult } from '../src/index.js';
+import { CONCURRENCY, engineOn, inLanes, quietLogger, stats, threeNodeFlow, within, type Stats } from './worker-scenarios.js';
+
+/** No single wait of these scenarios should take this long; one that does is a lost wake-up. */
+const STALL_MS = 20_000;
+const IDLE_POLL_MS = 60_000;
+
+/** Counts the `hook` hooks `engine` raises; `reached(n)` resolves once `n` have been seen. */
+function counter(engine: FlowEngine, hook: 'run:waiting' | 'run:completed') {
+  let seen = 0;
+  const waiters: Array<{ n: number; resolve: () => void }> = [];
+  const off = engine.on(hook, () => {
+    seen += 1;
+    for (let i = waiters.length - 1; i >= 0; i--) if (seen >= waiters[i]!.n) waiters.splice(i, 1)[0]!.resolve();
+  });
+  return {
+    off,
+    get seen() {
+      return seen;
+    },
+    reached: (n: number) => (seen >= n ? Promise.resolve() : new Promise<void>((resolve) => waiters.push({ n, resolve }))),
+  };
+}
+
+/** Settles per run id when `engine` commits the run's end: resolves on COMPLETED, rejects otherwise. */
+function runEnds(engine: FlowEngine) {
+  const ended = new Map<string, string>();
+  const waiting = new Map<string, { resolve: () => void; reject: (err: Error) => void }>();
+  const settle = (runId: string, status: string) => {
+    const w = waiting.get(runId);
+    if (!w) return void ended.set(runId, status);
+    waiting.delete(runId);
+    if (status === 'COMPLETED') w.resolve();
+    else w.reject(new Error(`run ${runId} ended ${status}`));
+  };
+  const offs = [
+    engine.on('run:completed', ({ run }) => settle(run.runId, 'COMPLETED')),
+    engine.on('run:failed', ({ run }) => settle(run.runId, `FAILED at ${run.branches[0]?.nodeId ?? '?'}`)),
+    engine.on('run:cancelled', ({ run }) => settle(run.runId, 'CANCELLED')),
+  ];
+  return {
+    off: () => offs.forEach((off) => off()),
+    of: (runId: string) =>
+      new Promise<void>((resolve, reject) => {
+        const status = ended.get(runId);
+        if (status === undefined) waiting.set(runId, { resolve, reject });
+        else if (status === 'COMPLETED') resolve();
+        else reject(new Error(`run ${runId} ended ${status}`));
+      }),
+  };
+}
+
+export interface EventsResult {
+  events: number;
+  /** Starting the N runs until all of them are parked on their event (the worker drives them there). */
+  parkSeconds: number;
+  /** `sendEvent` called → the node after the wait starts on the worker. */
+  total: Stats;
+  /** `sendEvent` returned → that node starts: wake-up + claim + the waiting node's second call. */
+  wake: Stats;
+  /** The first `sendEvent` call → the last run COMPLETED. */
+  seconds: number;
+  eventsPerSec: number;
+}
+
+/** N runs wait on `bench.ping` keyed by their run id; a client sends the N events in 8 lanes while the worker drives. */
+export async function eventLatency(url: string, schema: string, events: number): Promise<EventsResult> {
+  const nextNodeAt = new Map<string, number>();
+  const eventFlow = flow('bench-event', '1')
+    .entry('wait')
+    .node('wait', (ctx): NodeResult =>
+      ctx.state._resumePayload === undefined ? { status: 'wait', reason: 'ping', event: { name: 'bench.ping', key: ctx.runId } } : { status: 'ok' },
+    )
+    .node('after', (ctx) => (nextNodeAt.set(ctx.runId, performance.now()), { status: 'ok' }))
+    .edge('wait', 'after')
+    .build();
+  const client = engineOn(url, schema, CONCURRENCY);
+  const workerEngine = engineOn(url, schema);
+  await client.registerDefinition(eventFlow);
+  await workerEngine.registerDefinition(eventFlow);
+  const parked = counter(workerEngine, 'run:waiting');
+  const completed = counter(workerEngine, 'run:completed');
+  try {
+    const worker = workerEngine.startWorker({ concurrency: CONCURRENCY, pollIntervalMs: IDLE_POLL_MS, logger: quietLogger });
+    await worker.started;
+    const runIds: string[] = new Array(events);
+    const p0 = performance.now();
+    await inLanes(events, CONCURRENCY, async (i) => {
+      runIds[i] = (await client.startRun({ flowId: 'bench-event', version: '1', input: { i } })).runId;
+    });
+    await within(parked.reached(events), STALL_MS, () => `${parked.seen} of ${events} runs parked on their event`);
+    const parkSeconds = (performance.now() - p0) / 1000;
+
+    const sentAt = new Map<string, { called: number; returned: number }>();
+    const t0 = performance.now();
+    await inLanes(events, CONCURRENCY, async (i) => {
+      const runId = runIds[i]!;
+      const called = performance.now();
+      const { delivered } = await client.sendEvent({ name: 'bench.ping', key: runId, payload: { i } });
+      sentAt.set(runId, { called, returned: performance.now() });
+      if (delivered !== 1) throw new Error(`sendEvent for run ${runId} (${i + 1} of ${events}) delivered to ${delivered} runs, expected 1`);
+    });
+    await within(completed.reached(events), STALL_MS, () => `${completed.seen} of ${events} woken runs completed`);
+    const seconds = (performance.now() - t0) / 1000;
+
+    const total: number[] = [];
+    const wake: number[] = [];
+    for (const [runId, at] of sentAt) {
+      const started = nextNodeAt.get(runId);
+      if (started === undefined) throw new Error(`run ${runId} completed without its 'after' node being seen`);
+      total.push(started - at.called);
+      wake.push(started - at.returned);
+    }
+    return { events, parkSeconds, total: stats(total), wake: stats(wake), seconds, eventsPerSec: events / seconds };
+  } finally {
+    parked.off();
+    completed.off();
+    await Promise.all([client.close(), workerEngine.close()]);
+  }
+}
+
+export interface ChildrenResult {
+  children: number;
+  /** `startRun(parent)` called → the parent COMPLETED (its forEach waited for every child). */
+  seconds: number;
+  childrenPerSec: number;
+  /** The same number of plain runs of the child flow, each started and awaited before the next. */
+  sequential: { seconds: number; runsPerSec: number };
+}
+
+/** One parent fanning out to N children (forEach concurrency 20) with a worker running; then the sequential baseline. */
+export async function childFanOut(url: string, schema: string, children: number, fanOut = 20): Promise<ChildrenResult> {
+  const parentFlow = flow('bench-parent', '1')
+    .entry('fan')
+    .node('fan', (ctx): NodeResult => ({ status: 'child', flowId: 'bench-3', version: '1', input: ctx.item }), {
+      forEach: (ctx) => Array.from({ length: (ctx.input as { children: number }).children }, (_, i) => ({ i })),
+      concurrency: fanOut,
+    })
+    .node('done', (ctx) => ({ status: 'ok', output: (ctx.outputs.fan as unknown[]).length }))
+    .edge('fan', 'done')
+    .build();
+  const client = engineOn(url, schema, 4);
+  const workerEngine = engineOn(url, schema);
+  for (const def of [threeNodeFlow, parentFlow]) {
+    await client.registerDefinition(def);
+    await workerEngine.registerDefinition(def);
+  }
+  const ends = runEnds(workerEngine);
+  try {
+    const worker = workerEngine.startWorker({ concurrency: CONCURRENCY, pollIntervalMs: IDLE_POLL_MS, logger: quietLogger });
+    await worker.started;
+    // Warm-up: a few plain runs, so that neither measurement pays for first connections and the JIT.
+    for (let i = 0; i < 5; i++) {
+      const { runId } = await client.startRun({ flowId: 'bench-3', version: '1', input: { warm: i } });
+      await within(ends.of(runId), STALL_MS, () => `warm-up run ${i + 1} did not complete`);
+    }
+
+    const t0 = performance.now();
+    const { runId: parentId } = await client.startRun({ flowId: 'bench-parent', version: '1', input: { children } });
+    await within(ends.of(parentId), STALL_MS * 3, () => `the parent of ${children} children did not complete`);
+    const seconds = (performance.now() - t0) / 1000;
+    const kids = (await client.listRuns({ parentRunId: parentId, limit: children + 10 })).runs;
+    const notDone = kids.filter((r) => r.status !== 'COMPLETED');
+    if (kids.length !== children || notDone.length > 0)
+      throw new Error(`the parent completed with ${kids.length} child runs (expected ${children}), ${notDone.length} not COMPLETED`);
+
+    const s0 = performance.now();
+    for (let i = 0; i < children; i++) {
+      const { runId } = await client.startRun({ flowId: 'bench-3', version: '1', input: { i } });
+      await within(ends.of(runId), STALL_MS, () => `sequential run ${i + 1} of ${children} did not complete`);
+    }
+    const sequentialSeconds = (performance.now() - s0) / 1000;
+    return { children, seconds, childrenPerSec: children / seconds, sequential: { seconds: sequentialSeconds, runsPerSec: children / sequentialSeconds } };
+  } finally {
+    ends.off();
+    await Promise.all([client.close(), workerEngine.close()]);
+  }
+}
