@@ -1,6 +1,6 @@
 // Repro: forEach child fan-out loses child ends (parent WAITING forever).
 import { FlowEngine, flow, type NodeResult } from '../src/index.js';
-const N = 100, FAN = 20;
+const N = Number(process.env.N ?? 100), FAN = Number(process.env.FAN ?? 20);
 const child = flow('child', '1').entry('a').node('a', () => ({ status: 'ok', output: 1 })).build();
 const parent = flow('parent', '1').entry('fan')
   .node('fan', (ctx): NodeResult => ({ status: 'child', flowId: 'child', version: '1', input: ctx.item }), { forEach: () => Array.from({ length: N }, (_, i) => i), concurrency: FAN })

@@ -41,13 +41,13 @@ export function percentile(sorted: number[], p: number): number {
 
 /**
  * `promise`, or a rejection naming `what` once it has taken `ms`. The workers of the latency
- * scenarios poll every 60 s, so a wait this long is a lost wake-up: it fails the scenario, named,
- * instead of passing as one slow sample.
+ * scenarios poll every 60 s, so a wait this long is a lost wake-up (or an answer the run never
+ * got): it fails the scenario, named, instead of passing as one slow sample.
  */
 export function within<T>(promise: Promise<T>, ms: number, what: () => string): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   const stall = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`stalled: ${what()} after ${ms / 1000} s (the worker polls only every 60 s: a wake-up was lost)`)), ms);
+    timer = setTimeout(() => reject(new Error(`stalled: ${what()} after ${ms / 1000} s (the worker polls only every 60 s: a wake-up or an answer was lost)`)), ms);
   });
   return Promise.race([promise, stall]).finally(() => clearTimeout(timer));
 }

@@ -134,6 +134,23 @@ export async function eventLatency(url: string, schema: string, events: number):
   }
 }
 
+/** What a parent that does not complete is waiting for: its map's items against its children's ends. */
+async function fanOutState(client: FlowEngine, parentId: string): Promise<string> {
+  const parent = await client.getRun(parentId);
+  const kids = new Map((await client.listRuns({ parentRunId: parentId, limit: 1000 })).runs.map((r) => [r.runId, r.status]));
+  const map = parent?.branches.find((b) => b.map)?.map;
+  if (!parent || !map) return `the parent is ${parent?.status ?? 'gone'} at ${parent?.currentNodeId ?? '?'}`;
+  const waitingOnEnded = map.items.filter(
+    (i) => i.status === 'WAITING' && i.child && ['COMPLETED', 'FAILED', 'CANCELLED'].includes(kids.get(i.child.runId) ?? ''),
+  ).length;
+  const ended = [...kids.values()].filter((s) => s !== 'RUNNING' && s !== 'WAITING').length;
+  return (
+    `the parent is ${parent.status} with ${map.done} of ${map.total} items done and ${map.started} started, ` +
+    `${kids.size} child runs of which ${ended} ended, ${waitingOnEnded} items still WAITING on a child run that has ended` +
+    (waitingOnEnded > 0 ? ' (child ends lost by the engine, not a slow worker)' : '')
+  );
+}
+
 export interface ChildrenResult {
   children: number;
   /** `startRun(parent)` called → the parent COMPLETED (its forEach waited for every child). */
@@ -172,7 +189,9 @@ export async function childFanOut(url: string, schema: string, children: number,
 
     const t0 = performance.now();
     const { runId: parentId } = await client.startRun({ flowId: 'bench-parent', version: '1', input: { children } });
-    await within(ends.of(parentId), STALL_MS * 3, () => `the parent of ${children} children did not complete`);
+    await within(ends.of(parentId), STALL_MS * 3, () => `the parent of ${children} children did not complete`).catch(async (err: Error) => {
+      throw new Error(`${err.message}; ${await fanOutState(client, parentId)}`);
+    });
     const seconds = (performance.now() - t0) / 1000;
     const kids = (await client.listRuns({ parentRunId: parentId, limit: children + 10 })).runs;
     const notDone = kids.filter((r) => r.status !== 'COMPLETED');

@@ -17,6 +17,7 @@
  * no target: their figures are reported for the record.
  * Env: BENCH_DB_URL (default postgres://postgres@127.0.0.1:5432/test), BENCH_RUNS (default 2000),
  * BENCH_RESUME_SAMPLES (default 300), BENCH_EVENTS (default 1000), BENCH_CHILDREN (default 100),
+ * BENCH_CHILD_FAN_OUT (the parent's forEach concurrency, default 20),
  * BENCH_ONLY (a comma list of raw,drain,e2e,dbos,resume,events,children,scale; default all).
  * `npm run bench:worker -- --quick` (or BENCH_QUICK=1): a smoke run, 200 runs, 50 resume samples,
  * 200 events and 100 children, too short to quote.
@@ -47,7 +48,7 @@ const RUNS = Number(process.env.BENCH_RUNS ?? (QUICK ? 200 : 2000));
 const RESUME_SAMPLES = Number(process.env.BENCH_RESUME_SAMPLES ?? (QUICK ? 50 : 300));
 const EVENTS = Number(process.env.BENCH_EVENTS ?? (QUICK ? 200 : 1000));
 const CHILDREN = Number(process.env.BENCH_CHILDREN ?? 100);
-const CHILD_FAN_OUT = 20;
+const CHILD_FAN_OUT = Number(process.env.BENCH_CHILD_FAN_OUT ?? 20);
 const ONLY = new Set((process.env.BENCH_ONLY ?? 'raw,drain,e2e,dbos,resume,events,children,scale').split(',').map((s) => s.trim()));
 const admin = new pg.Pool({ connectionString: URL_, max: 2 });
 const schemas: string[] = [];

@@ -17,11 +17,13 @@ import { injectFaults, planFaults, type FaultRecord } from './faults.js';
 import { parseSoakOptions, type SoakOptions } from './options.js';
 import { printReport } from './report.js';
 import { sideTables, soakEffects } from './side-tables.js';
-import { APPROVAL_REASON, approvalPayload, SIGNAL_EVENT, signalPayload, SOAK_FLOW_ID, soakFlows, soakInput, type SoakInput } from './soak-flow.js';
+import { APPROVAL_REASON, approvalPayload, SIGNAL_EVENT, SIGNAL_NODE, signalPayload, SOAK_FLOW_ID, soakFlows, soakInput, type SoakInput } from './soak-flow.js';
 import { verifySoak, type SentSignal } from './verify.js';
 import { WorkerFleet } from './worker-fleet.js';
 
 const MAX_RECOVERIES = 50;
+/** No run moved (no event committed anywhere) for this long after the last start: stop waiting for the deadline, the rest is stuck. */
+const STALL_MS = 20_000;
 const log = (line: string) => console.log(`[chaos ${new Date().toISOString().slice(11, 19)}] ${line}`);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -81,25 +83,34 @@ async function soak(options: SoakOptions, { admin, engine, fleet, schema, tag, s
   const faults = injectFaults(planFaults(options), { fleet, admin, schema, startedAt, log, finished: () => allRested });
   const progress = reportProgress(admin, schema, options.runs, () => stop);
 
-  // Wait for every run to rest, or for the deadline.
+  // Wait for every run to rest, or for the deadline, or until nothing has moved for STALL_MS.
   await loader;
   const deadline = Date.now() + options.timeoutSeconds * 1000;
   let open = Number.POSITIVE_INFINITY;
+  let moved = { at: Date.now(), events: -1 };
   while (Date.now() < deadline) {
-    open = await countOpenRuns(admin, schema, options.runs);
+    const now = await countOpenRuns(admin, schema, options.runs);
+    open = now.open;
     if (open === 0) {
       allRested = true;
       break;
     }
+    if (now.events !== moved.events) moved = { at: Date.now(), events: now.events };
+    else if (Date.now() - moved.at > STALL_MS) {
+      log(`nothing moved for ${STALL_MS / 1000} s with ${open} runs not finished: they are stuck`);
+      break;
+    }
     await sleep(500);
   }
+  // The soak's duration: until every run rested (the wind-down below — a fault in progress, late
+  // second copies, the progress reporter — is not part of it).
+  const restedAt = Date.now();
   const faultRecords: FaultRecord[] = await faults;
   // Second copies may still be on their way (to runs that finished with the first): let them land.
   await Promise.all(sends);
   stop = true;
   await Promise.all([resumer, progress]);
-  const finishedAt = Date.now();
-  if (open > 0) log(`deadline reached with ${open} runs not finished`);
+  if (open > 0) log(`stopped waiting with ${open} runs not finished`);
 
   await fleet.stopAll();
   await engine.close();
@@ -109,7 +120,7 @@ async function soak(options: SoakOptions, { admin, engine, fleet, schema, tag, s
   const verdict = await verifySoak(admin, schema, options.runs, signals);
   if (leftSessions > 0) verdict.violations.push({ check: 'leftovers', message: `${leftSessions} database sessions of the soak still open after every process stopped` });
   for (const f of faultRecords) if (f.violation) verdict.violations.push({ check: f.kind === 'pause' ? 'takeover' : 'leftovers', message: f.violation });
-  printReport({ options, schema, databaseUrl: redact(options.databaseUrl), durationMs: finishedAt - startedAt, verdict, faults: faultRecords, fleet, maxRecoveries: MAX_RECOVERIES });
+  printReport({ options, schema, databaseUrl: redact(options.databaseUrl), durationMs: restedAt - startedAt, verdict, faults: faultRecords, fleet, maxRecoveries: MAX_RECOVERIES });
 
   if (verdict.violations.length === 0 && !options.keep) await admin.query(`DROP SCHEMA "${schema}" CASCADE`);
   else log(`schema ${schema} kept for inspection (DROP SCHEMA "${schema}" CASCADE when done)`);
@@ -140,24 +151,28 @@ async function startRuns(engine: FlowEngine, options: SoakOptions, stopped: () =
 
 /** One run in ten gets its signal twice: a duplicate delivery, which the run must consume once. */
 const DUPLICATE_SIGNAL_EVERY = 10;
-/** A third of the signals go out as soon as the run exists (well before it reaches its wait); the rest within this many ms. */
-const SIGNAL_AT_ONCE = 1 / 3;
+/** A third of the signals go out within this many ms of the start (before or after the run reached its wait). */
 const SIGNAL_WITHIN_MS = 1500;
+/** How often the soak looks whether a run waits for its signal yet (for the third sent only then). */
+const WAITING_POLL_MS = 150;
 /** A send that keeps failing this long is given up (the run's wait then times out: SIGNAL_LOST). */
 const SEND_PATIENCE_MS = 45_000;
 
 /**
  * The outside world's signal for run `i`: `sendEvent('chaos.signal', key runId)` at a random
- * moment — at once (before the run can have reached its wait) or up to 1.5 s later — and for some
- * runs a second, identical copy a little later. A send that fails under a fault is retried; the
+ * moment — for a third of the runs at once (before the run can have reached its wait), for a third
+ * within 1.5 s (either side of it), for a third once the run waits for it — and for some runs a
+ * second, identical copy up to a second later. A send that fails under a fault is retried; the
  * failed one may have been stored nonetheless (its reply was lost), which the verifier allows for.
  */
 async function sendSignals(engine: FlowEngine, i: number, runId: string, signals: Map<number, SentSignal>): Promise<void> {
   const record: SentSignal = { runId, copies: i % DUPLICATE_SIGNAL_EVERY === 3 ? 2 : 1, sent: [], failedSends: 0 };
   signals.set(i, record);
+  const moment = Math.floor(Math.random() * 3);
   for (let copy = 0; copy < record.copies; copy++) {
-    const delay = copy === 0 && Math.random() < SIGNAL_AT_ONCE ? 0 : Math.random() * SIGNAL_WITHIN_MS;
-    if (delay > 0) await sleep(delay);
+    if (copy > 0) await sleep(Math.random() * 1000);
+    else if (moment === 1) await sleep(Math.random() * SIGNAL_WITHIN_MS);
+    else if (moment === 2) await untilWaitingForSignal(engine, runId);
     const giveUpAt = Date.now() + SEND_PATIENCE_MS;
     for (let backoff = 100; ; backoff = Math.min(backoff * 2, 2000)) {
       try {
@@ -173,6 +188,21 @@ async function sendSignals(engine: FlowEngine, i: number, runId: string, signals
         await sleep(backoff);
       }
     }
+  }
+}
+
+/** Until run `runId` waits for its signal (or has ended, or 30 s passed): getRun, as an application would. */
+async function untilWaitingForSignal(engine: FlowEngine, runId: string): Promise<void> {
+  const giveUpAt = Date.now() + 30_000;
+  while (Date.now() < giveUpAt) {
+    try {
+      const run = await engine.getRun(runId);
+      if (!run || run.status === 'COMPLETED' || run.status === 'FAILED' || run.status === 'CANCELLED') return;
+      if (run.branches.some((b) => b.nodeId === SIGNAL_NODE && b.status === 'WAITING')) return;
+    } catch {
+      // A fault: look again.
+    }
+    await sleep(WAITING_POLL_MS);
   }
 }
 
@@ -195,18 +225,20 @@ async function resumeApprovals(engine: FlowEngine, stopped: () => boolean): Prom
   }
 }
 
-/** Runs (the soak's and their children) not yet at rest, plus the soak's runs not yet started. */
-async function countOpenRuns(admin: DatabaseAdmin, schema: string, expected: number): Promise<number> {
-  const [row] = await admin.query<{ open: number; total: number }>(
-    `SELECT count(*) FILTER (WHERE status IN ('RUNNING', 'WAITING'))::int AS open, count(*) FILTER (WHERE flow_id = $1)::int AS total FROM "${schema}".flow_runs`,
+/** Runs (the soak's and their children) not yet at rest, plus the soak's runs not yet started; `events`: all events committed so far (progress). */
+async function countOpenRuns(admin: DatabaseAdmin, schema: string, expected: number): Promise<{ open: number; events: number }> {
+  const [row] = await admin.query<{ open: number; total: number; events: number }>(
+    `SELECT count(*) FILTER (WHERE status IN ('RUNNING', 'WAITING'))::int AS open, count(*) FILTER (WHERE flow_id = $1)::int AS total,
+            COALESCE(sum(last_seq), 0)::int AS events FROM "${schema}".flow_runs`,
     [SOAK_FLOW_ID],
   );
-  return row!.open + (expected - row!.total);
+  return { open: row!.open + (expected - row!.total), events: row!.events };
 }
 
 async function reportProgress(admin: DatabaseAdmin, schema: string, runs: number, stopped: () => boolean): Promise<void> {
   while (!stopped()) {
-    await sleep(5000);
+    // Every 5 s, in short naps: the soak must not wait for a nap to end when it stops.
+    for (let napped = 0; napped < 5000 && !stopped(); napped += 250) await sleep(250);
     if (stopped()) return;
     const rows = await admin
       .query<{ child: boolean; status: string; n: number }>(

@@ -24,6 +24,8 @@ export function buildEventsFlow() {
     .build();
 }
 
+export const eventsFlow = buildEventsFlow();
+
 export async function runEventsExample(engine: FlowEngine) {
   await engine.registerDefinition(buildEventsFlow());
   const start = async (input: { orderId: string; timeoutMs?: number }) => (await engine.startRun({ flowId: 'await-payment', version: '1.0.0', input })).runId;

@@ -41,6 +41,9 @@ export function buildMapFlow(flaky: Set<string> = new Set()) {
     .build();
 }
 
+/** The flow as `npm start` serves it (no image fails on purpose). */
+export const mapFlow = buildMapFlow();
+
 export async function runMapExample(engine: FlowEngine, images: string[], flaky: string[] = []) {
   await engine.registerDefinition(buildMapFlow(new Set(flaky)));
   const { runId } = await engine.startRun({ flowId: 'album-thumbnails', version: '1.0.0', input: { images } });
