@@ -9,16 +9,37 @@
  *             flow and finishes with their outputs: start → parent COMPLETED; against N plain runs
  *             of the same flow started one after the other (each awaited) on the same worker.
  *
- * Both workers poll only every 60 s, so what is measured is the wake-up path; a wake-up that is
- * lost shows as a stall, which fails the scenario (STALL_MS) rather than hiding in a poll.
+ * Both workers poll only every 60 s, so what is measured is the wake-up path; a lost wake-up (or
+ * an answer a run never gets) shows as a stall, which fails the scenario (nothing happening for
+ * STALL_MS) rather than hiding in a poll. A failed scenario is reported by bench/worker.ts, and
+ * the children one says whether its parent waits on child runs that have already ended.
  */
 import { performance } from 'node:perf_hooks';
-import { flow, type FlowEngine, type NodeResult } from '../src/index.js';
+import { flow, type FlowEngine, type FlowRunRecord, type NodeResult } from '../src/index.js';
 import { CONCURRENCY, engineOn, inLanes, quietLogger, stats, threeNodeFlow, within, type Stats } from './worker-scenarios.js';
 
-/** No single wait of these scenarios should take this long; one that does is a lost wake-up. */
+/** No phase of these scenarios should go this long without a run moving; one that does has lost a wake-up or an answer. */
 const STALL_MS = 20_000;
 const IDLE_POLL_MS = 60_000;
+
+/**
+ * `promise`, or a rejection naming `what` once `progress()` (a count of hooks) has not moved for
+ * `ms`: a long phase on a slow machine is not a stall, a phase where nothing happens is.
+ */
+function untilStalled<T>(promise: Promise<T>, ms: number, progress: () => number, what: () => string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const stall = new Promise<never>((_, reject) => {
+    let last = progress();
+    let movedAt = performance.now();
+    timer = setInterval(() => {
+      const now = progress();
+      if (now !== last) [last, movedAt] = [now, performance.now()];
+      else if (performance.now() - movedAt >= ms)
+        reject(new Error(`stalled: ${what()}, nothing happened for ${ms / 1000} s (the worker polls only every 60 s: a wake-up or an answer was lost)`));
+    }, 250);
+  });
+  return Promise.race([promise, stall]).finally(() => clearInterval(timer));
+}
 
 /** Counts the `hook` hooks `engine` raises; `reached(n)` resolves once `n` have been seen. */
 function counter(engine: FlowEngine, hook: 'run:waiting' | 'run:completed') {
@@ -40,8 +61,10 @@ function counter(engine: FlowEngine, hook: 'run:waiting' | 'run:completed') {
 /** Settles per run id when `engine` commits the run's end: resolves on COMPLETED, rejects otherwise. */
 function runEnds(engine: FlowEngine) {
   const ended = new Map<string, string>();
+  let count = 0;
   const waiting = new Map<string, { resolve: () => void; reject: (err: Error) => void }>();
   const settle = (runId: string, status: string) => {
+    count += 1;
     const w = waiting.get(runId);
     if (!w) return void ended.set(runId, status);
     waiting.delete(runId);
@@ -55,6 +78,10 @@ function runEnds(engine: FlowEngine) {
   ];
   return {
     off: () => offs.forEach((off) => off()),
+    /** How many run ends have been seen: the progress of a fan-out. */
+    get count() {
+      return count;
+    },
     of: (runId: string) =>
       new Promise<void>((resolve, reject) => {
         const status = ended.get(runId);
@@ -73,13 +100,15 @@ export interface EventsResult {
   total: Stats;
   /** `sendEvent` returned → that node starts: wake-up + claim + the waiting node's second call. */
   wake: Stats;
+  /** `sendEvent` called → returned (the client's own round trip, `lanes` of them at a time). */
+  send: Stats;
   /** The first `sendEvent` call → the last run COMPLETED. */
   seconds: number;
   eventsPerSec: number;
 }
 
-/** N runs wait on `bench.ping` keyed by their run id; a client sends the N events in 8 lanes while the worker drives. */
-export async function eventLatency(url: string, schema: string, events: number): Promise<EventsResult> {
+/** N runs wait on `bench.ping` keyed by their run id; a client sends the N events in `lanes` lanes (8) while the worker drives. */
+export async function eventLatency(url: string, schema: string, events: number, lanes = CONCURRENCY): Promise<EventsResult> {
   const nextNodeAt = new Map<string, number>();
   const eventFlow = flow('bench-event', '1')
     .entry('wait')
@@ -103,30 +132,42 @@ export async function eventLatency(url: string, schema: string, events: number):
     await inLanes(events, CONCURRENCY, async (i) => {
       runIds[i] = (await client.startRun({ flowId: 'bench-event', version: '1', input: { i } })).runId;
     });
-    await within(parked.reached(events), STALL_MS, () => `${parked.seen} of ${events} runs parked on their event`);
+    await untilStalled(
+      parked.reached(events),
+      STALL_MS,
+      () => parked.seen,
+      () => `${parked.seen} of ${events} runs parked on their event`,
+    );
     const parkSeconds = (performance.now() - p0) / 1000;
 
     const sentAt = new Map<string, { called: number; returned: number }>();
     const t0 = performance.now();
-    await inLanes(events, CONCURRENCY, async (i) => {
+    await inLanes(events, lanes, async (i) => {
       const runId = runIds[i]!;
       const called = performance.now();
       const { delivered } = await client.sendEvent({ name: 'bench.ping', key: runId, payload: { i } });
       sentAt.set(runId, { called, returned: performance.now() });
       if (delivered !== 1) throw new Error(`sendEvent for run ${runId} (${i + 1} of ${events}) delivered to ${delivered} runs, expected 1`);
     });
-    await within(completed.reached(events), STALL_MS, () => `${completed.seen} of ${events} woken runs completed`);
+    await untilStalled(
+      completed.reached(events),
+      STALL_MS,
+      () => completed.seen,
+      () => `${completed.seen} of ${events} woken runs completed`,
+    );
     const seconds = (performance.now() - t0) / 1000;
 
     const total: number[] = [];
     const wake: number[] = [];
+    const send: number[] = [];
     for (const [runId, at] of sentAt) {
       const started = nextNodeAt.get(runId);
       if (started === undefined) throw new Error(`run ${runId} completed without its 'after' node being seen`);
       total.push(started - at.called);
       wake.push(started - at.returned);
+      send.push(at.returned - at.called);
     }
-    return { events, parkSeconds, total: stats(total), wake: stats(wake), seconds, eventsPerSec: events / seconds };
+    return { events, parkSeconds, total: stats(total), wake: stats(wake), send: stats(send), seconds, eventsPerSec: events / seconds };
   } finally {
     parked.off();
     completed.off();
@@ -134,10 +175,22 @@ export async function eventLatency(url: string, schema: string, events: number):
   }
 }
 
+/** Every child run of `parentId`, page by page. */
+async function childRuns(client: FlowEngine, parentId: string): Promise<Array<Pick<FlowRunRecord, 'runId' | 'status'>>> {
+  const runs: Array<Pick<FlowRunRecord, 'runId' | 'status'>> = [];
+  let cursor: string | undefined;
+  do {
+    const page = await client.listRuns({ parentRunId: parentId, limit: 500, cursor });
+    runs.push(...page.runs);
+    cursor = page.nextCursor ?? undefined;
+  } while (cursor);
+  return runs;
+}
+
 /** What a parent that does not complete is waiting for: its map's items against its children's ends. */
 async function fanOutState(client: FlowEngine, parentId: string): Promise<string> {
   const parent = await client.getRun(parentId);
-  const kids = new Map((await client.listRuns({ parentRunId: parentId, limit: 1000 })).runs.map((r) => [r.runId, r.status]));
+  const kids = new Map((await childRuns(client, parentId)).map((r) => [r.runId, r.status]));
   const map = parent?.branches.find((b) => b.map)?.map;
   if (!parent || !map) return `the parent is ${parent?.status ?? 'gone'} at ${parent?.currentNodeId ?? '?'}`;
   const waitingOnEnded = map.items.filter(
@@ -189,11 +242,16 @@ export async function childFanOut(url: string, schema: string, children: number,
 
     const t0 = performance.now();
     const { runId: parentId } = await client.startRun({ flowId: 'bench-parent', version: '1', input: { children } });
-    await within(ends.of(parentId), STALL_MS * 3, () => `the parent of ${children} children did not complete`).catch(async (err: Error) => {
+    await untilStalled(
+      ends.of(parentId),
+      STALL_MS,
+      () => ends.count,
+      () => `the parent of ${children} children did not complete`,
+    ).catch(async (err: Error) => {
       throw new Error(`${err.message}; ${await fanOutState(client, parentId)}`);
     });
     const seconds = (performance.now() - t0) / 1000;
-    const kids = (await client.listRuns({ parentRunId: parentId, limit: children + 10 })).runs;
+    const kids = await childRuns(client, parentId);
     const notDone = kids.filter((r) => r.status !== 'COMPLETED');
     if (kids.length !== children || notDone.length > 0)
       throw new Error(`the parent completed with ${kids.length} child runs (expected ${children}), ${notDone.length} not COMPLETED`);

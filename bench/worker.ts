@@ -9,7 +9,7 @@
  *   6. events         N runs parked on an event keyed by their run id, woken by N sendEvent calls
  *                     from a client (8 lanes) while the worker drives: event → next node latency
  *   7. children       one parent whose forEach (concurrency 20) starts N child runs of the 3-node flow,
- *                     against N plain runs of that flow one after the other (bench/worker-waits.ts)
+ *                     against N plain runs of that flow one after the other (6 and 7: bench/worker-waits.ts)
  *   8. scale-out      N pre-created runs drained by 1, then 4 worker processes (concurrency 8 each)
  *
  * Targets (reported, not asserted): worker ≥ 5× DBOS workflows/s; worker steps/s ≥ 0.6 × raw
@@ -17,8 +17,8 @@
  * no target: their figures are reported for the record.
  * Env: BENCH_DB_URL (default postgres://postgres@127.0.0.1:5432/test), BENCH_RUNS (default 2000),
  * BENCH_RESUME_SAMPLES (default 300), BENCH_EVENTS (default 1000), BENCH_CHILDREN (default 100),
- * BENCH_CHILD_FAN_OUT (the parent's forEach concurrency, default 20),
- * BENCH_ONLY (a comma list of raw,drain,e2e,dbos,resume,events,children,scale; default all).
+ * BENCH_EVENT_LANES (concurrent sendEvent callers, default 8), BENCH_CHILD_FAN_OUT (the parent's
+ * forEach concurrency, default 20), BENCH_ONLY (a comma list of raw,drain,e2e,dbos,resume,events,children,scale; default all).
  * `npm run bench:worker -- --quick` (or BENCH_QUICK=1): a smoke run, 200 runs, 50 resume samples,
  * 200 events and 100 children, too short to quote.
  */
@@ -47,6 +47,7 @@ const QUICK = process.argv.includes('--quick') || /^(1|true|yes)$/i.test(process
 const RUNS = Number(process.env.BENCH_RUNS ?? (QUICK ? 200 : 2000));
 const RESUME_SAMPLES = Number(process.env.BENCH_RESUME_SAMPLES ?? (QUICK ? 50 : 300));
 const EVENTS = Number(process.env.BENCH_EVENTS ?? (QUICK ? 200 : 1000));
+const EVENT_LANES = Number(process.env.BENCH_EVENT_LANES ?? CONCURRENCY);
 const CHILDREN = Number(process.env.BENCH_CHILDREN ?? 100);
 const CHILD_FAN_OUT = Number(process.env.BENCH_CHILD_FAN_OUT ?? 20);
 const ONLY = new Set((process.env.BENCH_ONLY ?? 'raw,drain,e2e,dbos,resume,events,children,scale').split(',').map((s) => s.trim()));
@@ -132,14 +133,15 @@ async function main(): Promise<void> {
   }
 
   if (ONLY.has('events')) {
-    const events = await eventLatency(URL_, freshSchema('events'), EVENTS).catch((err: Error) => err);
+    const events = await eventLatency(URL_, freshSchema('events'), EVENTS, EVENT_LANES).catch((err: Error) => err);
     if (events instanceof Error) {
       console.log(`event latency    could not run: ${events.name}: ${events.message}`);
       ratios.push(`  event → next node p50 / p99 (ms)        → n/a (the scenario failed)`);
     } else {
       console.log(
         `event latency    p50 ${fmt(events.total.p50, 2)} ms, p99 ${fmt(events.total.p99, 2)} ms  (sendEvent called → next node starts; ${fmt(events.events)} runs parked on their own key, ` +
-          `${CONCURRENCY} sending lanes; of which after sendEvent returned: p50 ${fmt(events.wake.p50, 2)} ms, p99 ${fmt(events.wake.p99, 2)} ms; slowest ${fmt(events.total.max, 2)} ms)`,
+          `${EVENT_LANES} sending lane${EVENT_LANES === 1 ? '' : 's'}; sendEvent itself: p50 ${fmt(events.send.p50, 2)} ms, p99 ${fmt(events.send.p99, 2)} ms; after it returned: ` +
+          `p50 ${fmt(events.wake.p50, 2)} ms, p99 ${fmt(events.wake.p99, 2)} ms; slowest ${fmt(events.total.max, 2)} ms)`,
       );
       console.log(
         `event wake-ups   ${fmt(events.eventsPerSec)} events/s  (${fmt(events.events)} events sent → last woken run COMPLETED in ${fmt(events.seconds, 2)} s; parking the runs took ${fmt(events.parkSeconds, 2)} s)`,

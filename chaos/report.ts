@@ -49,7 +49,7 @@ export function printReport(r: ReportInput): void {
     '==================== chaos soak report ====================',
     `database      ${r.databaseUrl} (schema ${r.schema})${options.ci ? '  [CI version]' : ''}`,
     `runs          ${options.runs} started over ${options.loadSeconds} s → ${statuses || 'none'} (branch approval ${st['branch approval'] ?? 0}, cooldown ${st['branch cooldown'] ?? 0}); each with a child run and an event wait`,
-    `workers       ${options.workers} processes × concurrency ${options.concurrency} (maxRecoveries ${r.maxRecoveries}); ${r.fleet.spawned} processes spawned in all`,
+    `workers       ${options.workers} processes × concurrency ${options.concurrency} (maxRecoveries ${r.maxRecoveries}); ${r.fleet.spawned} processes spawned in all, ${r.fleet.crashes.length} died on their own`,
     `duration      ${(r.durationMs / 1000).toFixed(1)} s until every run rested`,
     `faults        ${count('kill')} SIGKILL+restart, ${count('storm')} session storms, ${count('pause')} freeze/takeover, ${count('pg-restart')} Postgres restart`,
     ...faults.filter((f) => f.kind !== 'kill').map((f) => `  ${(f.atMs / 1000).toFixed(1).padStart(6)} s  ${f.kind.padEnd(10)} ${f.detail}`),

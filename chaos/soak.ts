@@ -26,6 +26,15 @@ const MAX_RECOVERIES = 50;
 const STALL_MS = 20_000;
 const log = (line: string) => console.log(`[chaos ${new Date().toISOString().slice(11, 19)}] ${line}`);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+/**
+ * Errors thrown outside any await in this process (an unhandled 'error' event of a pg client, say):
+ * recorded as a violation (check `crashes`) and the soak goes on, so that it still reports.
+ */
+const unhandled: unknown[] = [];
+process.on('uncaughtException', (err) => {
+  unhandled.push(err);
+  log(`UNHANDLED ERROR in the soak's own process: ${(err as Error)?.stack ?? String(err)}`);
+});
 
 async function main(options: SoakOptions): Promise<number> {
   const tag = `chaos_${randomBytes(4).toString('hex')}`;
@@ -120,6 +129,12 @@ async function soak(options: SoakOptions, { admin, engine, fleet, schema, tag, s
   const verdict = await verifySoak(admin, schema, options.runs, signals);
   if (leftSessions > 0) verdict.violations.push({ check: 'leftovers', message: `${leftSessions} database sessions of the soak still open after every process stopped` });
   for (const f of faultRecords) if (f.violation) verdict.violations.push({ check: f.kind === 'pause' ? 'takeover' : 'leftovers', message: f.violation });
+  for (const err of unhandled) {
+    verdict.violations.push({ check: 'crashes', message: `the soak's own process (its engine: startRun, resumeRun, sendEvent) had an unhandled error: ${(err as Error)?.message ?? String(err)}` });
+  }
+  for (const c of fleet.crashes) {
+    verdict.violations.push({ check: 'crashes', message: `worker ${c.slot} (pid ${c.pid}) exited on its own (${c.signal ?? `code ${c.code}`}); its stderr ends: ${c.stderr.slice(-700).replace(/\s+/g, ' ')}` });
+  }
   printReport({ options, schema, databaseUrl: redact(options.databaseUrl), durationMs: restedAt - startedAt, verdict, faults: faultRecords, fleet, maxRecoveries: MAX_RECOVERIES });
 
   if (verdict.violations.length === 0 && !options.keep) await admin.query(`DROP SCHEMA "${schema}" CASCADE`);

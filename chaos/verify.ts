@@ -97,6 +97,7 @@ export const CHECKS = {
   effects: "each idempotent side effect (charge, audit, notify, every map item, the child's ledger entry) exists exactly once per key, written by its node (the ledger's by the run's child) with the expected amount; no other rows",
   executions: 'every handler execution logged is in the timeline (its attempt was begun) and no attempt was executed twice',
   takeover: "the frozen worker's run was taken over and its late commit refused",
+  crashes: "no worker process died on its own (every exit was a SIGKILL of the soak or a graceful stop); no unhandled error in the soak's own process",
   leftovers: 'no run (nor child run) left RUNNING or WAITING; no run advisory lock left in pg_locks; no session of the soak left open',
 } as const;
 export type CheckId = keyof typeof CHECKS;

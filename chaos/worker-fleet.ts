@@ -16,6 +16,18 @@ interface Slot {
   paused: boolean;
   /** Printed READY: its signal handlers are installed (SIGUSR1/2 would kill it before that). */
   ready: boolean;
+  /** The soak ends this process itself (SIGKILL, graceful stop): its exit is no crash. */
+  endedBySoak: boolean;
+}
+
+/** A worker process that exited on its own: a crash (an unhandled error, say), not one of the soak's faults. */
+export interface WorkerCrash {
+  slot: number;
+  pid: number;
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  /** The end of its stderr. */
+  stderr: string;
 }
 
 export class WorkerFleet {
@@ -23,6 +35,8 @@ export class WorkerFleet {
   /** Counters reported at graceful stop, summed (a SIGKILLed process reports nothing). */
   readonly stoppedCounters: WorkerCountersSnapshot = {};
   spawned = 0;
+  /** Processes that exited without the soak ending them. */
+  readonly crashes: WorkerCrash[] = [];
 
   constructor(
     private readonly config: { databaseUrl: string; schema: string; tag: string; concurrency: number; maxRecoveries: number },
@@ -44,8 +58,11 @@ export class WorkerFleet {
       MAX_RECOVERIES: String(this.config.maxRecoveries),
     });
     this.spawned += 1;
-    const slot: Slot = { index, proc, paused: false, ready: false };
+    const slot: Slot = { index, proc, paused: false, ready: false, endedBySoak: false };
     this.slots[index] = slot;
+    void proc.exited.then(({ code, signal }) => {
+      if (!slot.endedBySoak) this.crashes.push({ slot: index, pid: proc.pid, code, signal, stderr: proc.stderr().slice(-2000) });
+    });
     // Startup can coincide with a fault (a storm, a restart): the worker retries its connection itself.
     await proc.line((l) => l.startsWith('READY'), 120_000);
     slot.ready = true;
@@ -59,6 +76,7 @@ export class WorkerFleet {
 
   /** SIGKILL (no chance to clean up: its locks go with its connections), then a fresh process in the slot. */
   async killAndRestart(slot: Slot, restartDelayMs: number): Promise<void> {
+    slot.endedBySoak = true;
     slot.proc.child.kill('SIGKILL');
     await slot.proc.exited;
     await new Promise((r) => setTimeout(r, restartDelayMs));
@@ -73,6 +91,7 @@ export class WorkerFleet {
     for (;;) {
       const line = slot.proc.lines.slice(mark).find((l) => l.startsWith('COUNTERS '));
       if (line) return JSON.parse(line.slice('COUNTERS '.length)) as WorkerCountersSnapshot;
+      if (slot.proc.hasExited) throw new Error(`worker ${slot.index} (pid ${slot.proc.pid}) exited before it reported its counters; stderr: ${slot.proc.stderr().slice(-600)}`);
       if (Date.now() > deadline) throw new Error(`worker ${slot.index} did not report its counters`);
       await new Promise((r) => setTimeout(r, 20));
     }
@@ -82,6 +101,7 @@ export class WorkerFleet {
   async stopAll(): Promise<void> {
     await Promise.all(
       this.slots.map(async (slot) => {
+        slot.endedBySoak = true;
         if (slot.proc.hasExited) return;
         slot.proc.child.kill('SIGCONT');
         slot.proc.child.kill('SIGTERM');
@@ -102,6 +122,10 @@ export class WorkerFleet {
 
   /** Kills whatever is left (the soak failing half-way must not leave processes behind). */
   killAll(): void {
-    for (const slot of this.slots) if (slot && !slot.proc.hasExited) slot.proc.child.kill('SIGKILL');
+    for (const slot of this.slots) {
+      if (!slot || slot.proc.hasExited) continue;
+      slot.endedBySoak = true;
+      slot.proc.child.kill('SIGKILL');
+    }
   }
 }

@@ -11,7 +11,7 @@ import { systemClock, type Clock } from './core/clock.js';
 import { DEFAULT_MAX_JSON_BYTES, serializeJson, unstorableTextReason } from './core/json.js';
 import type { FlowDefinition, FlowRunStatus } from './definitions/types.js';
 import { flowKey } from './definitions/flow-key.js';
-import type { FlowEventRecord, FlowRunRecord, FlowStorage, JsonText, RunFilter, RunLease, RunPage } from './storage/types.js';
+import type { FlowEventRecord, FlowRunRecord, FlowRunSummary, FlowStorage, JsonText, PruneRunsQuery, RunFilter, RunLease, RunPage } from './storage/types.js';
 import { resolveStorage } from './storage/resolve.js';
 import { advanceRun, type AdvanceOptions, type AdvanceResult, type StepEnv } from './engine/advance.js';
 import { CancelledAttempt, eventKeyProblem, eventNameProblem } from './engine/attempt.js';
@@ -26,6 +26,8 @@ import type { WorkerOptions } from './worker/types.js';
 import { FlowWorker } from './worker/worker.js';
 
 const DEFAULT_EVENT_RETENTION_MS = 7 * 24 * 60 * 60 * 1000;
+/** Runs `pruneRuns` deletes per statement (and transaction) unless told otherwise. */
+export const DEFAULT_PRUNE_BATCH_SIZE = 500;
 const DEFAULT_MAX_CHILD_DEPTH = 16;
 
 export interface FlowEngineOptions {
@@ -73,6 +75,28 @@ export interface FlowSummary {
   /** Whether this process can execute it (its handlers are registered here). */
   registered: boolean;
   createdAt: Date;
+}
+
+export interface PruneRunsOptions {
+  /**
+   * Runs that finished (their last write) before this time; a number: that many milliseconds ago,
+   * by the store's clock.
+   */
+  olderThan: Date | number;
+  /** Which finished runs: COMPLETED, FAILED, CANCELLED, or a list of them (default all three). RUNNING and WAITING are refused. */
+  status?: FlowRunStatus | FlowRunStatus[];
+  /** Only the runs of this flow (any version, unless `flowVersion` is given too). */
+  flowId?: string;
+  flowVersion?: string;
+  /** Runs deleted per statement, each batch its own short transaction (default 500, at most 10,000). */
+  batchSize?: number;
+}
+
+export interface RetentionOptions {
+  /** Runs of flows without a `retention` of their own finished longer ago than this (ms) are deleted too. Default: they are kept. */
+  defaultOlderThanMs?: number;
+  /** See `PruneRunsOptions.batchSize`. */
+  batchSize?: number;
 }
 
 export type FlowRun = FlowRunRecord;
@@ -256,7 +280,7 @@ export class FlowEngine extends FlowEvents implements WorkerHost {
   private async cancelChildren(parentRunId: string, reason: string): Promise<void> {
     let cursor: string | undefined;
     do {
-      const page = await this.storage.listRuns({ parentRunId, status: ['RUNNING', 'WAITING'], limit: 1000, cursor });
+      const page = await this.storage.listRuns({ parentRunId, status: ['RUNNING', 'WAITING'], limit: 1000, cursor, summary: true });
       for (const child of page.runs) {
         await this.cancelRun(child.runId, `parent run ${parentRunId} was cancelled: ${reason}`).catch((err: unknown) => {
           if (!(err instanceof InvalidRunStateError)) throw err; // it ended meanwhile
@@ -320,9 +344,74 @@ export class FlowEngine extends FlowEvents implements WorkerHost {
     return events;
   }
 
-  async listRuns(filter: RunFilter = {}): Promise<RunPage> {
+  /** Newest first. With `summary: true`, runs without their input, state, outputs and attempts: a far cheaper page. */
+  listRuns(filter: RunFilter & { summary: true }): Promise<RunPage<FlowRunSummary>>;
+  listRuns(filter?: RunFilter & { summary?: false }): Promise<RunPage>;
+  listRuns(filter?: RunFilter): Promise<RunPage<FlowRunSummary>>;
+  async listRuns(filter: RunFilter = {}): Promise<RunPage<FlowRunSummary>> {
     await this.ready();
     return this.storage.listRuns(filter);
+  }
+
+  /**
+   * Deletes finished runs (COMPLETED, FAILED, CANCELLED) that finished before `olderThan`, with
+   * their timelines, node values, inbox entries, event waits and receipts, and the idempotency
+   * records their steps committed (a later run with the same key then runs the step again). In
+   * batches of `batchSize`, each its own short statement: a worker is never blocked, and a run
+   * someone holds is skipped. A run with a child still RUNNING or WAITING is kept until the child
+   * has finished (the child's end is written to its parent); a child outlives its deleted parent.
+   */
+  async pruneRuns(options: PruneRunsOptions): Promise<{ deleted: number }> {
+    if (!isPlainObject(options)) throw new InvalidArgumentError('pruneRuns: expected { olderThan, status?, flowId? }');
+    const { olderThan, status, flowId, flowVersion } = options;
+    if (!(olderThan instanceof Date) && typeof olderThan !== 'number') {
+      throw new InvalidArgumentError('pruneRuns: olderThan must be a Date or a number of milliseconds');
+    }
+    optionalString('pruneRuns', 'flowId', flowId);
+    optionalString('pruneRuns', 'flowVersion', flowVersion);
+    const batchSize = pruneBatchSize('pruneRuns', options.batchSize);
+    return { deleted: await this.pruneInBatches({ olderThan, status, flowId, flowVersion }, batchSize) };
+  }
+
+  /**
+   * Applies retention: each flow registered here with a `retention` loses its runs finished
+   * longer ago than its `finishedRunsMs`; with `defaultOlderThanMs`, the runs of every other flow
+   * finished longer ago than that go too. What the runtime's scheduled prune calls.
+   */
+  async applyRetention(options: RetentionOptions = {}): Promise<{ deleted: number; byFlow: Record<string, number> }> {
+    if (!isPlainObject(options)) throw new InvalidArgumentError('applyRetention: options must be an object like { defaultOlderThanMs }');
+    const fallback = options.defaultOlderThanMs;
+    if (fallback !== undefined && !(typeof fallback === 'number' && Number.isFinite(fallback) && fallback >= 0)) {
+      throw new InvalidArgumentError('applyRetention: defaultOlderThanMs must be a number of milliseconds >= 0');
+    }
+    const batchSize = pruneBatchSize('applyRetention', options.batchSize);
+    await this.ready();
+    const byFlow: Record<string, number> = {};
+    const own = this.registry.definitions().filter((def) => def.retention !== undefined);
+    for (const def of own) {
+      const olderThan = def.retention!.finishedRunsMs;
+      byFlow[flowKey(def.flowId, def.version)] = await this.pruneInBatches({ olderThan, flowId: def.flowId, flowVersion: def.version }, batchSize);
+    }
+    let deleted = Object.values(byFlow).reduce((a, b) => a + b, 0);
+    if (fallback !== undefined) {
+      const exceptFlowKeys = own.map((def) => flowKey(def.flowId, def.version));
+      const others = await this.pruneInBatches({ olderThan: fallback, exceptFlowKeys }, batchSize);
+      byFlow['*'] = others;
+      deleted += others;
+    }
+    return { deleted, byFlow };
+  }
+
+  /** Batches until one deletes fewer than a full batch; the event loop gets a turn between them. */
+  private async pruneInBatches(query: Omit<PruneRunsQuery, 'limit'>, batchSize: number): Promise<number> {
+    await this.ready();
+    let deleted = 0;
+    for (;;) {
+      const n = await this.storage.pruneRuns({ ...query, limit: batchSize });
+      deleted += n;
+      if (n < batchSize) return deleted;
+      await new Promise((resolve) => setImmediate(resolve));
+    }
   }
 
   async listFlows(): Promise<FlowSummary[]> {
@@ -349,7 +438,7 @@ export class FlowEngine extends FlowEvents implements WorkerHost {
     const ids: string[] = [];
     let cursor: string | undefined;
     do {
-      const page = await this.storage.listRuns({ status: 'RUNNING', limit: 1000, cursor });
+      const page = await this.storage.listRuns({ status: 'RUNNING', limit: 1000, cursor, summary: true });
       ids.push(...page.runs.map((r) => r.runId));
       cursor = page.nextCursor ?? undefined;
     } while (cursor);
@@ -438,6 +527,14 @@ function requireString(method: string, name: string, value: unknown): asserts va
 
 function optionalString(method: string, name: string, value: unknown): void {
   if (value !== undefined) requireString(method, name, value);
+}
+
+function pruneBatchSize(method: string, value: unknown): number {
+  if (value === undefined) return DEFAULT_PRUNE_BATCH_SIZE;
+  if (!Number.isInteger(value) || (value as number) < 1 || (value as number) > 10_000) {
+    throw new InvalidArgumentError(`${method}: batchSize must be an integer from 1 to 10000`);
+  }
+  return value as number;
 }
 
 /**

@@ -1,6 +1,7 @@
 /**
  * The functional alternative to decorators:
  *   flow('id', '1.0.0').entry('a').node('a', handler, opts).edge('a', 'b', when, priority).build()
+ * with flow options as a third argument: flow('id', '1.0.0', { retention: { finishedRunsMs } }).
  *
  * Each call returns a new builder and leaves the old one untouched, so a partial builder can be
  * shared as a template (e.g. two variants of one flow) without the variants leaking into each
@@ -9,8 +10,8 @@
  * code that dropped the returned builder is told so by build().)
  */
 import { FlowDefinitionError } from '../errors.js';
-import type { EdgeDefinition, FlowContext, FlowDefinition, NodeDefinition, NodeHandler, NodeId, NodeOptions } from './types.js';
-import { definitionProblems, flowKeyOf, optionsArgumentProblems } from './validate.js';
+import type { EdgeDefinition, FlowContext, FlowDefinition, FlowOptions, NodeDefinition, NodeHandler, NodeId, NodeOptions } from './types.js';
+import { definitionProblems, flowKeyOf, flowOptionsArgumentProblems, optionsArgumentProblems } from './validate.js';
 
 interface BuilderState {
   readonly flowId: string;
@@ -20,6 +21,8 @@ interface BuilderState {
   /** Every node() call in order; duplicates are kept here so build() can name them. */
   readonly nodes: readonly NodeDefinition[];
   readonly edges: readonly EdgeDefinition[];
+  /** The flow's options (`flow(id, version, options)`), copied. */
+  readonly options: FlowOptions;
   /** Problems found in arguments as they were given (reported by build(), with the rest). */
   readonly problems: readonly string[];
 }
@@ -34,7 +37,7 @@ export class FlowBuilder {
 
   /** `state` is internal: how each call hands its result to the next builder. */
   constructor(flowId: string, version: string, state?: BuilderState) {
-    this.#state = state ?? { flowId, version, entries: [], nodes: [], edges: [], problems: [] };
+    this.#state = state ?? { flowId, version, entries: [], nodes: [], edges: [], options: {}, problems: [] };
   }
 
   /** The node the run starts at. */
@@ -61,7 +64,7 @@ export class FlowBuilder {
 
   /** Validates and returns a frozen definition; throws `FlowDefinitionError` listing every problem. */
   build(): FlowDefinition {
-    const { flowId, version, entries, nodes: nodeList, edges } = this.#state;
+    const { flowId, version, entries, nodes: nodeList, edges, options } = this.#state;
     const problems: string[] = [...this.#state.problems];
     const nodes: Record<NodeId, NodeDefinition> = {};
     for (const node of nodeList) {
@@ -78,7 +81,7 @@ export class FlowBuilder {
       problems.push(`more than one entry: entry() was called with ${distinctEntries.map((e) => `"${e}"`).join(', ')}`);
     }
     // With several entries the first stands in, only so that the rest of the graph still gets checked.
-    const def: FlowDefinition = { flowId, version, entry: distinctEntries[0] as NodeId, nodes, edges: edges.map((e) => ({ ...e })) };
+    const def: FlowDefinition = { flowId, version, entry: distinctEntries[0] as NodeId, nodes, edges: edges.map((e) => ({ ...e })), ...copyFlowOptions(options) };
     problems.push(...definitionProblems(def));
     if (problems.length > 0) {
       // 0.5.x-style statements (b.entry(…); b.node(…); b.build()) leave this builder empty.
@@ -100,17 +103,30 @@ export class FlowBuilder {
   }
 }
 
-/** Starts a flow definition: `flow(id, version).entry(...).node(...).edge(...).build()`. */
-export function flow(flowId: string, version: string): FlowBuilder {
-  return new FlowBuilder(flowId, version);
+/**
+ * Starts a flow definition: `flow(id, version).entry(...).node(...).edge(...).build()`. `options`:
+ * the flow's own options, `{ retention: { finishedRunsMs } }` (how long its finished runs are kept).
+ */
+export function flow(flowId: string, version: string, options?: FlowOptions): FlowBuilder {
+  const usable = typeof options === 'object' && options !== null && !Array.isArray(options) ? options : {};
+  const problems = flowOptionsArgumentProblems('flow()', options);
+  return new FlowBuilder(flowId, version, { flowId, version, entries: [], nodes: [], edges: [], options: copyFlowOptions(usable), problems });
+}
+
+/** The flow options of `options` that are set, copied (so later edits to the caller's objects change nothing). */
+export function copyFlowOptions(options: FlowOptions): FlowOptions {
+  const retention = options.retention;
+  if (retention === undefined) return {};
+  return { retention: typeof retention === 'object' && retention !== null && !Array.isArray(retention) ? { ...retention } : retention };
 }
 
 /**
- * Freezes the definition's own structure (definition, node map, nodes, retry policies, edge list,
- * edges) so that a registered graph cannot drift from its fingerprint. Handlers and the user's
- * own objects are left alone.
+ * Freezes the definition's own structure (definition, retention, node map, nodes, retry policies,
+ * edge list, edges) so that a registered graph cannot drift from its fingerprint. Handlers and
+ * the user's own objects are left alone.
  */
 export function freezeDefinition(def: FlowDefinition): FlowDefinition {
+  if (def.retention) Object.freeze(def.retention);
   for (const node of Object.values(def.nodes)) {
     if (node.retry) Object.freeze(node.retry);
     Object.freeze(node);

@@ -19,10 +19,10 @@
  * Keying by name (where possible) also survives another decorator that wraps the method later.
  */
 import { FlowDefinitionError } from '../errors.js';
-import { freezeDefinition } from './builder.js';
+import { copyFlowOptions, freezeDefinition } from './builder.js';
 import { flowKey } from './flow-key.js';
-import type { EdgeDefinition, FlowContext, FlowDefinition, NodeDefinition, NodeOptions } from './types.js';
-import { definitionProblems, optionsArgumentProblems } from './validate.js';
+import type { EdgeDefinition, FlowContext, FlowDefinition, FlowOptions, NodeDefinition, NodeOptions } from './types.js';
+import { definitionProblems, flowOptionsArgumentProblems, optionsArgumentProblems } from './validate.js';
 
 /** Usable as a legacy (`experimentalDecorators`) or a standard method decorator. */
 export interface FlowMethodDecorator {
@@ -46,7 +46,8 @@ interface MethodRecord {
   edges: Omit<EdgeDefinition, 'from'>[];
 }
 
-const flowClasses = new WeakMap<Function, { flowId: string; version: string }[]>();
+/** A class's @Flow marks: its id, version and options (copied), and the problems of its arguments. */
+const flowClasses = new WeakMap<Function, { flowId: string; version: string; options: FlowOptions; problems: string[] }[]>();
 /** Legacy: prototype -> member -> record; standard with metadata: metadata object -> member -> record. */
 const scoped = new WeakMap<object, Map<PropertyKey, MethodRecord>>();
 /** Standard without metadata: method function -> record. */
@@ -109,14 +110,16 @@ function methodDecorator(name: string, apply: (rec: MethodRecord) => void): Flow
   return ((...args: unknown[]): void => apply(methodRecord(name, args))) as FlowMethodDecorator;
 }
 
-/** Marks a class as flow `flowId` at `version`. */
-export function Flow(flowId: string, version: string): FlowClassDecorator {
+/** Marks a class as flow `flowId` at `version`; `options`: the flow's own options (`{ retention }`). */
+export function Flow(flowId: string, version: string, options?: FlowOptions): FlowClassDecorator {
+  const problems = flowOptionsArgumentProblems('@Flow', options);
+  const usable = typeof options === 'object' && options !== null && !Array.isArray(options) ? copyFlowOptions(options) : {};
   return ((target: unknown, context?: unknown): void => {
     if (typeof target !== 'function' || (context !== undefined && (context as DecoratorContext).kind !== 'class')) {
       throw new TypeError('@Flow() can only decorate a class');
     }
     const marks = flowClasses.get(target) ?? [];
-    marks.push({ flowId, version });
+    marks.push({ flowId, version, options: usable, problems });
     flowClasses.set(target, marks);
   }) as FlowClassDecorator;
 }
@@ -189,7 +192,8 @@ export function buildFlowDefinition(Class: abstract new (...args: any[]) => obje
   const className = Class.name || '<anonymous>';
   if (!flowMarks) problems.push(`class ${className} has no @Flow(flowId, version) decorator`);
   else if (flowMarks.length > 1) problems.push(`class ${Class.name} has more than one @Flow decorator`);
-  const { flowId, version } = flowMarks?.[0] ?? { flowId: '', version: '' };
+  const { flowId, version, options, problems: flowArgumentProblems } = flowMarks?.[0] ?? { flowId: '', version: '', options: {}, problems: [] };
+  problems.push(...flowArgumentProblems);
 
   const target = instance ?? new (Class as new () => object)();
   if (!(target instanceof Class)) problems.push(`the instance given is not an instance of ${Class.name}`);
@@ -245,7 +249,7 @@ export function buildFlowDefinition(Class: abstract new (...args: any[]) => obje
   const entryMarked = members.some((k) => (resolved.get(k) as MethodRecord).entries > 0);
   if (!entryMarked) problems.push('no @Entry: mark the first node with @Entry()');
 
-  const def: FlowDefinition = { flowId, version, entry: entries[0] ?? '', nodes, edges };
+  const def: FlowDefinition = { flowId, version, entry: entries[0] ?? '', nodes, edges, ...copyFlowOptions(options) };
   // Skip the validator's own "entry must name the first node" when we already said why.
   const general = definitionProblems(def).filter((p) => !(entries.length === 0 && p.startsWith('entry ')));
   problems.push(...(flowMarks ? general : general.filter((p) => !/^(flowId|version) /.test(p))));

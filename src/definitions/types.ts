@@ -171,7 +171,26 @@ export interface EdgeDefinition {
   priority?: number;
 }
 
-export interface FlowDefinition {
+/** Longest retention a flow may ask for (100 years): what dates and Postgres intervals hold with room to spare. */
+export const MAX_RETENTION_MS = 100 * 365 * 24 * 60 * 60 * 1000;
+
+/**
+ * How long a flow's finished runs are kept. Applied by `engine.applyRetention()` (and so by the
+ * runtime's scheduled prune, `runFlowRuntime({ prune })`, `hazel-flow serve --prune-every`) in
+ * the process where the flow is registered. Not part of the graph: it is neither in the
+ * fingerprint nor in the stored description, so changing it needs no new version.
+ */
+export interface FlowRetention {
+  /** Runs COMPLETED, FAILED or CANCELLED longer ago than this (ms) are deleted with their timeline. */
+  finishedRunsMs: number;
+}
+
+/** Options of a whole flow: `flow(id, version, options)`, `@Flow(id, version, options)`. */
+export interface FlowOptions {
+  retention?: FlowRetention;
+}
+
+export interface FlowDefinition extends FlowOptions {
   flowId: string;
   version: string;
   entry: NodeId;

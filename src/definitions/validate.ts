@@ -5,7 +5,7 @@
  * program shows the author the whole list instead of one fix-and-retry cycle per mistake.
  */
 import { FlowDefinitionError } from '../errors.js';
-import { MAX_RETRY_DELAY_MS, type FlowDefinition, type NodeOptions } from './types.js';
+import { MAX_RETENTION_MS, MAX_RETRY_DELAY_MS, type FlowDefinition, type FlowOptions, type NodeOptions } from './types.js';
 import { flowKey } from './flow-key.js';
 
 type Loose = Record<string, unknown>;
@@ -119,6 +119,37 @@ export function optionsArgumentProblems(where: string, opts: unknown): string[] 
   return problems;
 }
 
+/** Typed as a record of every flow option, as `OPTION_KEYS` is for nodes. */
+const FLOW_OPTION_KEYS: Record<keyof FlowOptions, true> = { retention: true };
+
+/**
+ * Problems with the options argument of `flow(id, version, options)` / `@Flow(id, version,
+ * options)`: not an object, or a key that is not a flow option. The values are checked on the
+ * definition itself (`definitionProblems`).
+ */
+export function flowOptionsArgumentProblems(where: string, opts: unknown): string[] {
+  if (opts === undefined) return [];
+  if (!isObject(opts)) return [`${where}: options must be an object like { retention } (got ${show(opts)})`];
+  return ownKeys(opts)
+    .filter((key) => typeof key === 'symbol' || !Object.prototype.hasOwnProperty.call(FLOW_OPTION_KEYS, key))
+    .map((key) => `${where}: unknown flow option ${typeof key === 'symbol' ? String(key) : JSON.stringify(key)} (the flow options are ${Object.keys(FLOW_OPTION_KEYS).join(', ')})`);
+}
+
+/** Problems with a definition's flow options (`retention`). */
+function flowOptionProblems(def: Loose): string[] {
+  if (def.retention === undefined) return [];
+  const retention = def.retention;
+  if (!isObject(retention)) return [`retention must be an object like { finishedRunsMs } (got ${show(retention)})`];
+  const problems = ownKeys(retention)
+    .filter((key) => key !== 'finishedRunsMs')
+    .map((key) => `retention: unknown option ${typeof key === 'symbol' ? String(key) : JSON.stringify(key)} (the only one is finishedRunsMs)`);
+  const ms = retention.finishedRunsMs;
+  if (!(isFiniteNumber(ms) && ms > 0 && ms <= MAX_RETENTION_MS)) {
+    problems.push(`retention.finishedRunsMs must be a number of milliseconds > 0 and at most ${MAX_RETENTION_MS} (100 years) (got ${show(ms)})`);
+  }
+  return problems;
+}
+
 /** Problems with one node's options (shared by nodes of hand-written, built and decorated definitions). */
 export function nodeOptionProblems(where: string, node: Loose): string[] {
   const problems: string[] = [];
@@ -186,6 +217,7 @@ export function definitionProblems(def: unknown): string[] {
   if (!isNonEmptyString(def.flowId)) problems.push(`flowId must be a non-empty string (got ${show(def.flowId)})`);
   else if (def.flowId.includes('@')) problems.push(`flowId must not contain "@", which separates it from the version in flowId@version (got ${show(def.flowId)})`);
   if (!isNonEmptyString(def.version)) problems.push(`version must be a non-empty string (got ${show(def.version)})`);
+  problems.push(...flowOptionProblems(def));
 
   const nodes = isObject(def.nodes) ? def.nodes : undefined;
   if (!nodes) problems.push(`nodes must be an object keyed by node id (got ${show(def.nodes)})`);

@@ -86,6 +86,9 @@ class RunDriver {
   private readonly completed: Completion[] = [];
   private wakeUp: (() => void) | null = null;
   private readonly maps = new Map<string, MapCache>();
+  /** Children being started by attempts of this holder, and whether the last draft left a child's end in the inbox for later. */
+  private startingChildren = 0;
+  private inboxDeferred = false;
   private steps = 0;
 
   constructor(
@@ -123,7 +126,8 @@ class RunDriver {
       if (first) draft.recoverInterrupted();
       // The attempt first: a child it started may have ended already, its end waiting in the inbox.
       if (finished) draft.apply(finished);
-      if (inbox) draft.applyInbox(inbox.entries, inbox.children);
+      if (inbox) draft.applyInbox(inbox.entries, inbox.children, (id) => this.childOnItsWay(id));
+      this.inboxDeferred = draft.deferredInbox;
       const mayBegin = !this.options.drain?.aborted && !draft.failed;
       if (mayBegin) {
         draft.wakeDueTimers();
@@ -213,7 +217,7 @@ class RunDriver {
   /** The next finished attempt; null when a due time passed first (so that it can begin). */
   private async nextCompletion(): Promise<Completion | null> {
     // Answers arrived (the last commit saw them): apply them now rather than after the next attempt.
-    if (this.completed.length === 0 && this.run.hasInbox) return null;
+    if (this.completed.length === 0 && this.run.hasInbox && !this.inboxDeferred) return null;
     if (this.completed.length === 0) {
       const dueInMs = this.options.drain?.aborted ? null : this.msUntilNextDue();
       const woken = new Promise<void>((resolve) => (this.wakeUp = resolve));
@@ -274,13 +278,26 @@ class RunDriver {
 
   /** The handler asked for a child run: start it (once per attempt name) before the outcome is committed. */
   private async startChild(begun: BegunAttempt, o: Extract<AttemptOutcome, { kind: 'child' }>): Promise<AttemptOutcome> {
+    this.startingChildren += 1;
     try {
       const child = await this.env.startChild(this.run, { nodeId: begun.nodeId, key: childKey(this.run.runId, begun) }, o);
       const ended = child.status === 'COMPLETED' || child.status === 'FAILED' || child.status === 'CANCELLED';
       return { kind: 'child-started', childRunId: child.runId, flowId: o.flowId, version: o.version, ...(ended ? { ended: child } : {}) };
     } catch (err) {
       return { kind: 'error', error: toErrorRecord(err, 'CHILD_START_FAILED') };
+    } finally {
+      this.startingChildren -= 1;
     }
+  }
+
+  /**
+   * A child run may have ended before this holder committed that its node waits for it (another
+   * worker ran it meanwhile): its end must wait in the inbox until then, not be dropped. True while
+   * a child is being started here, or its start is finished but not yet committed.
+   */
+  private childOnItsWay(childRunId: string): boolean {
+    if (this.startingChildren > 0) return true;
+    return this.completed.some((c) => c.finished.outcome.kind === 'child-started' && c.finished.outcome.childRunId === childRunId);
   }
 
   private async attempt(node: FlowDefinition['nodes'][string], ctx: ReturnType<typeof buildContext>, controller: AbortController, begun: BegunAttempt): Promise<Completion> {

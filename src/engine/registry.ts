@@ -48,4 +48,9 @@ export class DefinitionRegistry {
   keys(): string[] {
     return [...this.defs.keys()];
   }
+
+  /** The registered definitions (the latest registration of each flowId@version). */
+  definitions(): FlowDefinition[] {
+    return [...this.defs.values()].map((d) => d.def);
+  }
 }

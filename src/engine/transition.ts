@@ -99,6 +99,8 @@ export class RunDraft {
   readonly begun: BegunAttempt[] = [];
   /** Branches this transition removed while they may have attempts in flight (joins, failure). */
   readonly stopped: string[] = [];
+  /** A child's end was left in the inbox for a later transition (see `applyInbox`). */
+  deferredInbox = false;
   /** Inbox entries applied, event waits registered / ended, events received: written with the transition. */
   private readonly consumed: number[] = [];
   private readonly addWaits: EventWait[] = [];
@@ -192,18 +194,22 @@ export class RunDraft {
   /**
    * Applies the run's inbox: resumes and events answer the wait they name (an answer to a wait
    * that is over is dropped), a child's end finishes the node or item that waited for it
-   * (`children` holds the ended child runs). Every entry is consumed by this transition.
+   * (`children` holds the ended child runs). Every entry is consumed by this transition, except
+   * the end of a child that nothing waits for yet while `defer(childRunId)` says its wait is on
+   * its way (its start is not committed yet): that entry is left for a later transition.
    */
-  applyInbox(entries: readonly InboxEntry[], children: ReadonlyMap<string, FlowRunRecord>): void {
+  applyInbox(entries: readonly InboxEntry[], children: ReadonlyMap<string, FlowRunRecord>, defer: (childRunId: string) => boolean = () => false): void {
     for (const e of entries) {
       if (this.failed) return;
-      this.consumed.push(e.id);
       if (e.kind === 'child') {
         const { childRunId } = e.payload as { childRunId: string };
         const child = children.get(childRunId);
-        if (child) this.childEnded(child);
+        if (child && this.childEnded(child)) this.consumed.push(e.id);
+        else if (defer(childRunId)) this.deferredInbox = true;
+        else this.consumed.push(e.id); // a child of an attempt that is over: dropped
         continue;
       }
+      this.consumed.push(e.id);
       const b = this.branches.find((x) => x.branchId === e.branchId && x.status === 'WAITING' && !x.child && (x.waitId ?? 0) === e.waitId);
       if (!b) continue;
       if (b.event) this.endWaits.push({ branchId: b.branchId, waitId: e.waitId ?? 0 });
@@ -235,7 +241,7 @@ export class RunDraft {
   }
 
   /** The child run a node or item waited for ended: its outputs are the node's (or item's) output, or the attempt fails. */
-  private childEnded(child: FlowRunRecord): void {
+  private childEnded(child: FlowRunRecord): boolean {
     for (const b of this.branches) {
       const rec = b.status === 'WAITING' && b.child?.runId === child.runId ? b : b.map?.items.find((i) => i.status === 'WAITING' && i.child?.runId === child.runId);
       if (!rec) continue;
@@ -257,8 +263,9 @@ export class RunDraft {
             },
           };
       this.applyOutcome(b, rec, item, { branchId: b.branchId, nodeId: b.nodeId, itemIndex: item?.index, attempt: rec.attempt, outcome, durationMs: null, cached: false });
-      return;
+      return true;
     }
+    return false;
   }
 
   private applyOutcome(b: BranchRecord, rec: BranchRecord | MapItemRecord, item: MapItemRecord | undefined, f: FinishedAttempt): void {

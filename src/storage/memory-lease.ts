@@ -3,7 +3,7 @@
  * every JSON value as the text the engine produced, parsed on each read (see `recordOf`).
  */
 import { StaleRunError } from '../errors.js';
-import type { FlowEventRecord, FlowRunRecord, JsonText, RunLease, Transition } from './types.js';
+import type { FlowEventRecord, FlowRunRecord, FlowRunSummary, JsonText, RunLease, Transition } from './types.js';
 
 /** A stored row: like FlowRunRecord but with JSON kept as text. */
 export interface RunRow extends Omit<FlowRunRecord, 'inputJson' | 'stateJson' | 'outputsJson' | 'attemptsJson' | 'branches' | 'dueInMs' | 'readAt'> {
@@ -64,6 +64,36 @@ export function recordOf(row: RunRow, now: number, shared = false): FlowRunRecor
     lastSeq: row.lastSeq,
     attempt: row.attempt,
     attemptsJson: json.attempts as Record<string, number>,
+    attemptInFlight: row.attemptInFlight,
+    recoveries: row.recoveries,
+    nextAttemptAt: row.nextAttemptAt ? new Date(row.nextAttemptAt) : null,
+    dueInMs: dueAt === undefined ? 0 : Math.max(0, dueAt - now),
+    waitReason: row.waitReason,
+    error: row.error ? { ...row.error } : null,
+  };
+}
+
+/** A run as a list shows it (`listRuns` with `summary`): no JSON value parsed but the branches. */
+export function summaryOf(row: RunRow, now: number): FlowRunSummary {
+  const dueAt = row.nextAttemptAt?.getTime();
+  return {
+    runId: row.runId,
+    flowId: row.flowId,
+    flowVersion: row.flowVersion,
+    tenantId: row.tenantId,
+    status: row.status,
+    currentNodeId: row.currentNodeId,
+    createdAt: new Date(row.createdAt),
+    updatedAt: new Date(row.updatedAt),
+    branches: JSON.parse(row.branches) as FlowRunRecord['branches'],
+    readAt: new Date(now),
+    parentRunId: row.parentRunId,
+    parentNodeId: row.parentNodeId,
+    hasInbox: row.hasInbox,
+    idempotencyKey: row.idempotencyKey,
+    version: row.version,
+    lastSeq: row.lastSeq,
+    attempt: row.attempt,
     attemptInFlight: row.attemptInFlight,
     recoveries: row.recoveries,
     nextAttemptAt: row.nextAttemptAt ? new Date(row.nextAttemptAt) : null,

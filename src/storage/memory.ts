@@ -6,12 +6,13 @@
 import { StaleRunError, type ErrorRecord } from '../errors.js';
 import { systemClock, type Clock } from '../core/clock.js';
 import { flowKey } from '../definitions/flow-key.js';
-import type { DefinitionRecord, DueAt, DueRunQuery, FlowEventRecord, FlowRunRecord, FlowStorage, IdempotencyRecord, MapValues } from './types.js';
-import type { JsonText, LockRunOptions, NewEvent, NewRun, RunFilter, RunLease, RunPage, Transition } from './types.js';
+import type { DefinitionRecord, DueAt, DueRunQuery, FlowEventRecord, FlowRunRecord, FlowRunSummary, FlowStorage, IdempotencyRecord, MapValues } from './types.js';
+import type { JsonText, LockRunOptions, NewEvent, NewRun, PruneRunsQuery, RunFilter, RunLease, RunPage, Transition } from './types.js';
 import type { BranchRecord, InboxEntry, NewFlowEvent, NewInboxEntry, SentEvent } from './types.js';
 import { decodeCursor, encodeCursor, normalizeRunFilter } from './run-filter.js';
 import { isDueNow } from './due.js';
-import { MemoryLease, recordOf, type EventRow, type RunRow } from './memory-lease.js';
+import { MemoryLease, recordOf, summaryOf, type EventRow, type RunRow } from './memory-lease.js';
+import { normalizePruneQuery } from './prune.js';
 
 export interface MemoryStorageOptions {
   /** Source of "now" for due times (default: the system clock). The engine passes its own clock. */
@@ -117,7 +118,10 @@ export class MemoryStorage implements FlowStorage {
     return row ? this.record(row) : null;
   }
 
-  async listRuns(filter: RunFilter): Promise<RunPage> {
+  listRuns(filter: RunFilter & { summary: true }): Promise<RunPage<FlowRunSummary>>;
+  listRuns(filter: RunFilter & { summary?: false }): Promise<RunPage>;
+  listRuns(filter: RunFilter): Promise<RunPage<FlowRunSummary>>;
+  async listRuns(filter: RunFilter): Promise<RunPage<FlowRunSummary>> {
     const f = normalizeRunFilter(filter);
     const after = f.cursor ? decodeCursor(f.cursor) : null;
     // Newest first, ties broken by run id: the same order as the SQL store's keyset pagination.
@@ -139,8 +143,9 @@ export class MemoryStorage implements FlowStorage {
       );
     const page = rows.slice(0, f.limit);
     const last = page[page.length - 1];
+    const now = this.clock.now();
     return {
-      runs: page.map((r) => this.record(r)),
+      runs: page.map((r) => (filter.summary ? summaryOf(r, now) : this.record(r))),
       nextCursor: rows.length > f.limit && last ? encodeCursor(last.createdAt, last.runId) : null,
     };
   }
@@ -233,6 +238,36 @@ export class MemoryStorage implements FlowStorage {
     let pruned = 0;
     this.sentEvents = this.sentEvents.filter((e) => (e.sentAt < before && pruned < limit ? (pruned++, false) : true));
     return pruned;
+  }
+
+  async pruneRuns(query: PruneRunsQuery): Promise<number> {
+    const q = normalizePruneQuery(query);
+    const cutoff = q.before ? q.before.getTime() : this.clock.now() - q.ageMs!;
+    const except = new Set(q.exceptFlowKeys ?? []);
+    // Runs with a child still RUNNING or WAITING: the child's end goes to their inbox.
+    const waitedOn = new Set<string>();
+    for (const r of this.runs.values()) if (r.parentRunId !== null && (r.status === 'RUNNING' || r.status === 'WAITING')) waitedOn.add(r.parentRunId);
+    const doomed = new Set<string>();
+    for (const row of this.runs.values()) {
+      if (doomed.size >= q.limit) break;
+      if (!q.statuses.includes(row.status) || row.updatedAt.getTime() >= cutoff) continue;
+      if ((q.flowId !== undefined && row.flowId !== q.flowId) || (q.flowVersion !== undefined && row.flowVersion !== q.flowVersion)) continue;
+      if (except.has(flowKey(row.flowId, row.flowVersion)) || this.locked.has(row.runId) || waitedOn.has(row.runId)) continue;
+      doomed.add(row.runId);
+    }
+    for (const runId of doomed) {
+      const row = this.runs.get(runId)!;
+      if (row.idempotencyKey !== null && this.runIdsByKey.get(row.idempotencyKey) === runId) this.runIdsByKey.delete(row.idempotencyKey);
+      this.runs.delete(runId);
+      this.events.delete(runId);
+      this.inbox.delete(runId);
+    }
+    if (doomed.size > 0) {
+      for (const [key, w] of this.eventWaits) if (doomed.has(w.runId)) this.eventWaits.delete(key);
+      for (const key of this.receipts) if (doomed.has(key.slice(0, key.indexOf('\u0000')))) this.receipts.delete(key);
+      for (const [key, rec] of this.idempotency) if (doomed.has(rec.runId)) this.idempotency.delete(key);
+    }
+    return doomed.size;
   }
 
   /** The store's rule for a run that ended: its parent hears of it, its event waits go. */

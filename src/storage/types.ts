@@ -387,6 +387,13 @@ export interface DefinitionRecord {
   createdAt: Date;
 }
 
+/**
+ * A run as a list shows it: the row without its JSON values (input, state, node outputs, attempts
+ * per node), which a store then neither reads nor ships. The live branches stay: they say where
+ * the run is.
+ */
+export type FlowRunSummary = Omit<FlowRunRecord, 'inputJson' | 'stateJson' | 'outputsJson' | 'attemptsJson'>;
+
 export interface RunFilter {
   status?: FlowRunStatus | FlowRunStatus[];
   flowId?: string;
@@ -398,12 +405,38 @@ export interface RunFilter {
   limit?: number;
   /** Opaque cursor from a previous page's `nextCursor`. */
   cursor?: string;
+  /**
+   * Summaries only (`FlowRunSummary`): the store skips each run's input, state, outputs and
+   * attempts, by far the largest and costliest part of a page (default false).
+   */
+  summary?: boolean;
 }
 
-export interface RunPage {
-  runs: FlowRunRecord[];
+export interface RunPage<R extends FlowRunSummary = FlowRunRecord> {
+  runs: R[];
   /** Pass as `cursor` to get the next page; null on the last page. */
   nextCursor: string | null;
+}
+
+/**
+ * Which finished runs `pruneRuns` deletes: one batch of at most `limit`. Only finished runs
+ * (COMPLETED, FAILED, CANCELLED) are ever deleted, and never one that is locked (held by a lease)
+ * or that has a child run still RUNNING or WAITING (the child's end goes to its parent's inbox).
+ */
+export interface PruneRunsQuery {
+  /**
+   * Runs that finished (their last write, `updatedAt`) before this time. A number: that many
+   * milliseconds before now, by the store's clock (the database's, on SQL stores).
+   */
+  olderThan: Date | number;
+  /** A subset of COMPLETED, FAILED, CANCELLED (default: all three); RUNNING and WAITING are refused. */
+  status?: FlowRunStatus | FlowRunStatus[];
+  flowId?: string;
+  flowVersion?: string;
+  /** Runs of these flows (`flowId@version`) are left alone (they have a retention of their own). */
+  exceptFlowKeys?: string[];
+  /** At most this many runs (1 to 10,000): one statement, one transaction on SQL stores. */
+  limit: number;
 }
 
 export interface DueRunQuery {
@@ -418,6 +451,11 @@ export interface FlowStorage {
   readonly kind: string;
   /** True when data outlives the process. */
   readonly durable: boolean;
+  /**
+   * True when the database runs inside this process, on its event loop (PGlite): its heavy reads
+   * hold up everything else the process does, so the HTTP server bounds how many run at once.
+   */
+  readonly embedded?: boolean;
 
   /** Prepare for use (connect, apply pending migrations). Idempotent; other methods call it on first use. */
   init(): Promise<void>;
@@ -431,7 +469,10 @@ export interface FlowStorage {
   /** Insert a run with its first events. With an idempotency key already used, returns that run and `created: false`. */
   createRun(run: NewRun): Promise<{ run: FlowRunRecord; created: boolean }>;
   getRun(runId: string): Promise<FlowRunRecord | null>;
-  listRuns(filter: RunFilter): Promise<RunPage>;
+  /** Newest first (ties by run id, descending); with `summary: true`, runs without their JSON values. */
+  listRuns(filter: RunFilter & { summary: true }): Promise<RunPage<FlowRunSummary>>;
+  listRuns(filter: RunFilter & { summary?: false }): Promise<RunPage>;
+  listRuns(filter: RunFilter): Promise<RunPage<FlowRunSummary>>;
   getEvents(runId: string): Promise<FlowEventRecord[]>;
   /** The stored item list and finished item outputs of the map at `nodeId` (for the run's holder). */
   getMapValues(runId: string, nodeId: string): Promise<MapValues>;
@@ -455,6 +496,14 @@ export interface FlowStorage {
   sendEvent(event: NewFlowEvent): Promise<SentEvent>;
   /** Delete stored events sent before `before`, at most `limit`; returns how many. */
   pruneEvents(before: Date, limit: number): Promise<number>;
+  /**
+   * Delete one batch of finished runs (see `PruneRunsQuery`) with everything that belongs to them:
+   * events, node values, inbox entries, event waits and receipts, and the idempotency records
+   * their steps committed. Returns how many runs were deleted. Locked runs are skipped, never
+   * waited for, and nothing a worker holds is blocked (SQL: `FOR UPDATE SKIP LOCKED`). A child
+   * run outlives its deleted parent (its `parentRunId` then names no run).
+   */
+  pruneRuns(query: PruneRunsQuery): Promise<number>;
   getIdempotencyRecord(key: string): Promise<IdempotencyRecord | null>;
 
   /**

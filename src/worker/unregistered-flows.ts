@@ -38,7 +38,7 @@ export class UnregisteredFlowReporter {
   }
 
   private async check(registered: ReadonlySet<string>): Promise<void> {
-    const page = await this.storage.listRuns({ status: 'RUNNING', limit: SAMPLE_SIZE });
+    const page = await this.storage.listRuns({ status: 'RUNNING', limit: SAMPLE_SIZE, summary: true });
     const waiting = new Map<string, { count: number; example: string }>();
     for (const run of page.runs) {
       const key = flowKey(run.flowId, run.flowVersion);

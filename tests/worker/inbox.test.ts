@@ -64,4 +64,21 @@ describe.each(workerStoreCases)('the inbox under a worker on $name', ({ name, sk
     expect(sent.delivered).toBe(20);
     await waitFor('all completed', async () => (await engine.listRuns({ flowId: 'inbox-event', status: 'COMPLETED', limit: 100 })).runs.length === 20, 20_000);
   });
+
+  it.skipIf(skip)('a map fanned out to 30 child runs completes under a worker: no child end is dropped before its wait is recorded', async () => {
+    cluster = await WorkerCluster.open(name);
+    const child = flow('inbox-child', '1').entry('c').node('c', (ctx) => ({ status: 'ok', output: (ctx.input as number) * 10 })).build();
+    const parent = flow('inbox-parent', '1')
+      .entry('fan')
+      .node('fan', (ctx): NodeResult => ({ status: 'child', flowId: 'inbox-child', version: '1', input: ctx.item }), { forEach: () => Array.from({ length: 30 }, (_, i) => i), concurrency: 10 })
+      .build();
+    const engine = await cluster.engine([child, parent]);
+    const worker = cluster.startWorker(engine, { pollIntervalMs: 30_000, concurrency: 8 });
+    await worker.started;
+    const { runId } = await engine.startRun({ flowId: 'inbox-parent', version: '1', input: null });
+    await waitFor('parent completed', async () => (await engine.getRun(runId))?.status === 'COMPLETED', 30_000);
+    const run = (await engine.getRun(runId))!;
+    expect(run.outputsJson.fan).toEqual(Array.from({ length: 30 }, (_, i) => ({ c: i * 10 })));
+    expect((await engine.listRuns({ parentRunId: runId, limit: 100 })).runs).toHaveLength(30);
+  });
 });

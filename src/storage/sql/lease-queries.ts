@@ -166,6 +166,7 @@ export function buildLeaseQueries(names: SqlNames, opts: { notify: boolean; fres
       FROM upd
       WHERE upd.run_parent_id IS NOT NULL
         AND upd.status::text IN ('COMPLETED', 'FAILED', 'CANCELLED') AND upd.prev_status::text IN ('RUNNING', 'WAITING')
+        AND EXISTS (SELECT 1 FROM ${names.runs} p WHERE p.run_id = upd.run_parent_id) -- a pruned parent hears nothing
       RETURNING run_id
     ), wake AS (
       SELECT upd.run_id FROM upd WHERE $21::boolean OR EXISTS (SELECT 1 FROM early)

@@ -1,15 +1,16 @@
 /**
  * `listRuns` as one keyset-paginated query: newest first, ties broken by run id descending (the
  * order every store uses, see run-filter.ts). The WHERE clause is assembled from fixed fragments;
- * every value — statuses, ids, the cursor position, the limit — is a parameter.
+ * every value — statuses, ids, the cursor position, the limit — is a parameter. A summary leaves
+ * out the JSON columns (all but the branches) and each run's outputs (a subquery per run).
  */
 import type { NormalizedRunFilter } from '../run-filter.js';
 import { decodeCursor } from '../run-filter.js';
 import type { SqlParam } from './executor.js';
 import type { SqlNames } from './names.js';
-import { runReadSql } from './rows.js';
+import { runReadSql, runSummaryReadSql } from './rows.js';
 
-export function buildListRunsQuery(names: SqlNames, f: NormalizedRunFilter): { sql: string; params: SqlParam[] } {
+export function buildListRunsQuery(names: SqlNames, f: NormalizedRunFilter, summary = false): { sql: string; params: SqlParam[] } {
   const params: SqlParam[] = [];
   const param = (value: SqlParam) => {
     params.push(value);
@@ -29,7 +30,7 @@ export function buildListRunsQuery(names: SqlNames, f: NormalizedRunFilter): { s
   }
   // One row more than the page: its presence says whether there is a next page.
   const limit = param(f.limit + 1);
-  const sql = `SELECT ${runReadSql(names, 'r')} FROM ${names.runs} r
+  const sql = `SELECT ${summary ? runSummaryReadSql(names, 'r') : runReadSql(names, 'r')} FROM ${names.runs} r
     ${where.length > 0 ? `WHERE ${where.join(' AND ')}` : ''}
     ORDER BY r.created_at DESC, r.run_id DESC
     LIMIT ${limit}::int`;

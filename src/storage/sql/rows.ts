@@ -11,6 +11,7 @@ import type {
   FlowEventRecord,
   FlowEventType,
   FlowRunRecord,
+  FlowRunSummary,
   IdempotencyRecord,
   JsonText,
   MapValues,
@@ -32,6 +33,9 @@ const RUN_COLUMNS = [
   'parent_run_id', 'parent_node_id',
 ] as const;
 
+/** The JSON columns a summary leaves out (see `FlowRunSummary`); `outputs_json` is not a column. */
+const SUMMARY_SKIPPED = new Set<string>(['input_json', 'state_json', 'attempts_json']);
+
 /**
  * What a commit reads back: the columns the database decides (version, sequence, clock times)
  * and the small ones it was given. The JSON columns are not shipped back: the lease builds them
@@ -45,6 +49,12 @@ const COMMITTED_COLUMNS = [
 /** `a.run_id, a.flow_id, …` — every run column of `alias` (bare names without one); `nulled` ones as NULL jsonb. */
 export function runColumnsSql(alias?: string, nulled: readonly string[] = []): string {
   return RUN_COLUMNS.map((c) => (nulled.includes(c) ? `NULL::jsonb AS ${c}` : alias ? `${alias}.${c}` : c)).join(', ');
+}
+
+/** Everything a summary read returns of run row `alias`: `runReadSql` without the JSON values, the branches excepted. */
+export function runSummaryReadSql(names: SqlNames, alias: string): string {
+  const columns = RUN_COLUMNS.filter((c) => !SUMMARY_SKIPPED.has(c)).map((c) => `${alias}.${c}`).join(', ');
+  return `${columns}, ${hasInboxSql(names, alias)} AS has_inbox, ${dueInMsSql(alias)} AS due_in_ms, clock_timestamp() AS read_at`;
 }
 
 /** The columns `toCommittedRecord` needs, of `alias` (bare names without one). */
@@ -125,6 +135,35 @@ export function toRunRecord(row: SqlRow): FlowRunRecord {
     lastSeq: Number(row.last_seq),
     attempt: Number(row.attempt),
     attemptsJson: row.attempts_json as Record<string, number>,
+    attemptInFlight: row.attempt_in_flight === true,
+    recoveries: Number(row.recoveries),
+    nextAttemptAt: toDateOrNull(row.next_attempt_at),
+    dueInMs: row.due_in_ms === null || row.due_in_ms === undefined ? 0 : Number(row.due_in_ms),
+    waitReason: (row.wait_reason as string | null) ?? null,
+    error: toError(row.error_json),
+  };
+}
+
+/** A row of `runSummaryReadSql` as a summary (of the JSON values, only the branches were read). */
+export function toRunSummary(row: SqlRow): FlowRunSummary {
+  return {
+    runId: row.run_id as string,
+    flowId: row.flow_id as string,
+    flowVersion: row.flow_version as string,
+    tenantId: (row.tenant_id as string | null) ?? null,
+    status: row.status as FlowRunStatus,
+    currentNodeId: (row.current_node_id as string | null) ?? null,
+    createdAt: toDate(row.created_at),
+    updatedAt: toDate(row.updated_at),
+    branches: row.branches_json as BranchRecord[],
+    readAt: toDate(row.read_at),
+    parentRunId: (row.parent_run_id as string | null) ?? null,
+    parentNodeId: (row.parent_node_id as string | null) ?? null,
+    hasInbox: row.has_inbox === true,
+    idempotencyKey: (row.idempotency_key as string | null) ?? null,
+    version: Number(row.version),
+    lastSeq: Number(row.last_seq),
+    attempt: Number(row.attempt),
     attemptInFlight: row.attempt_in_flight === true,
     recoveries: Number(row.recoveries),
     nextAttemptAt: toDateOrNull(row.next_attempt_at),

@@ -148,6 +148,7 @@ export function buildRunQueries(names: SqlNames, opts: { notify: boolean; skipLo
         INSERT INTO ${names.inbox} (run_id, kind, wait_id, branch_id, payload_json, created_at)
         SELECT upd.parent_run_id, 'child', NULL, NULL, jsonb_build_object('childRunId', upd.run_id, 'status', 'CANCELLED'), statement_timestamp()
         FROM upd WHERE upd.parent_run_id IS NOT NULL
+          AND EXISTS (SELECT 1 FROM ${names.runs} p WHERE p.run_id = upd.parent_run_id) -- a pruned parent hears nothing
         RETURNING run_id
       ), woke AS (
         ${notifySql(names, opts.notify, 'child_ended')}

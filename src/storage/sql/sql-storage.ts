@@ -6,9 +6,10 @@
  */
 import { StorageError, type ErrorRecord } from '../../errors.js';
 import { normalizeRunFilter, encodeCursor } from '../run-filter.js';
-import type { DefinitionRecord, DueRunQuery, FlowEventRecord, FlowRunRecord, FlowStorage, IdempotencyRecord, InboxEntry } from '../types.js';
+import type { DefinitionRecord, DueRunQuery, FlowEventRecord, FlowRunRecord, FlowRunSummary, FlowStorage, IdempotencyRecord, InboxEntry } from '../types.js';
 import type { JsonText, LockRunOptions, MapValues, NewEvent, NewFlowEvent, NewInboxEntry, NewRun } from '../types.js';
-import type { RunFilter, RunLease, RunPage, SentEvent } from '../types.js';
+import type { PruneRunsQuery, RunFilter, RunLease, RunPage, SentEvent } from '../types.js';
+import { normalizePruneQuery, type NormalizedPruneQuery } from '../prune.js';
 import { toStorageError } from './errors.js';
 import type { SqlExecutor, SqlParam, SqlRow } from './executor.js';
 import { acquireHeld, acquireInProcess, dueOrNotAsked, type AcquireHost } from './acquire.js';
@@ -19,7 +20,8 @@ import type { SqlLease } from './leases.js';
 import { buildListRunsQuery } from './list-runs-query.js';
 import { migrate } from './migrate.js';
 import { DEFAULT_SCHEMA, sqlNames, type SqlNames } from './names.js';
-import { errorJson, eventsJson, toDefinitionRecord, toEventRecord, toIdempotencyRecord, toMapValues, toRunRecord } from './rows.js';
+import { buildPruneQueries, type PruneQueries } from './prune-queries.js';
+import { errorJson, eventsJson, toDefinitionRecord, toEventRecord, toIdempotencyRecord, toMapValues, toRunRecord, toRunSummary } from './rows.js';
 import { buildRunQueries, preparableRunQueries, type RunQueries } from './run-queries.js';
 import { WakeHub } from './wake.js';
 
@@ -45,9 +47,12 @@ const TABLES = ['runs', 'events', 'definitions', 'idempotency', 'node_values', '
 export class SqlFlowStorage implements FlowStorage, AcquireHost {
   readonly kind: string;
   readonly durable: boolean;
+  /** PGlite: the database runs on this process's event loop. */
+  readonly embedded: boolean;
   readonly names: SqlNames;
   readonly runQueries: RunQueries;
   readonly inboxQueries: InboxQueries;
+  private readonly pruneQueries: PruneQueries;
   leaseQueries: LeaseQueries;
   private readonly wake: WakeHub;
   private readonly inbox: SqlInbox;
@@ -67,10 +72,12 @@ export class SqlFlowStorage implements FlowStorage, AcquireHost {
     this.durable = options.durable ?? true;
     this.names = sqlNames(options.schema ?? DEFAULT_SCHEMA);
     this.sharedDatabase = executor.lockMode !== 'process';
+    this.embedded = executor.lockMode === 'process';
     this.processLocks = executor.processLocks ?? new Set();
     this.runQueries = buildRunQueries(this.names, { notify: this.sharedDatabase, skipLocked: this.sharedDatabase });
     this.inboxQueries = buildInboxQueries(this.names, { notify: this.sharedDatabase });
     this.leaseQueries = buildLeaseQueries(this.names, { notify: this.sharedDatabase, freshReadFn: true });
+    this.pruneQueries = buildPruneQueries(this.names);
     executor.registerPrepared?.([...preparableRunQueries(this.runQueries), ...preparableInboxQueries(this.inboxQueries), ...Object.values(this.leaseQueries)]);
     this.wake = new WakeHub(executor, this.names.wakeChannel, options.onBackgroundError ?? (() => undefined));
     this.inbox = new SqlInbox(executor, this.inboxQueries, this.wake, this.sharedDatabase);
@@ -196,11 +203,15 @@ export class SqlFlowStorage implements FlowStorage, AcquireHost {
     });
   }
 
-  async listRuns(filter: RunFilter): Promise<RunPage> {
+  listRuns(filter: RunFilter & { summary: true }): Promise<RunPage<FlowRunSummary>>;
+  listRuns(filter: RunFilter & { summary?: false }): Promise<RunPage>;
+  listRuns(filter: RunFilter): Promise<RunPage<FlowRunSummary>>;
+  async listRuns(filter: RunFilter): Promise<RunPage<FlowRunSummary>> {
     const f = normalizeRunFilter(filter); // a bad filter rejects the promise, never throws synchronously
+    const summary = filter.summary === true;
     return this.run('listRuns', async () => {
-      const { sql, params } = buildListRunsQuery(this.names, f);
-      const rows = (await this.executor.query(sql, params)).map(toRunRecord);
+      const { sql, params } = buildListRunsQuery(this.names, f, summary);
+      const rows = (await this.executor.query(sql, params)).map(summary ? toRunSummary : toRunRecord);
       const page = rows.slice(0, f.limit);
       const last = page[page.length - 1];
       return { runs: page, nextCursor: rows.length > f.limit && last ? encodeCursor(last.createdAt, last.runId) : null };
@@ -229,6 +240,42 @@ export class SqlFlowStorage implements FlowStorage, AcquireHost {
 
   pruneEvents(before: Date, limit: number): Promise<number> {
     return this.run('pruneEvents', () => this.inbox.prune(before, limit));
+  }
+
+  async pruneRuns(query: PruneRunsQuery): Promise<number> {
+    const q = normalizePruneQuery(query); // a bad query rejects the promise, never throws synchronously
+    return this.run('pruneRuns', () => (this.sharedDatabase ? this.pruneShared(q) : this.pruneInProcess(q)));
+  }
+
+  private pruneParams(q: NormalizedPruneQuery, limit: number) {
+    return [
+      JSON.stringify(q.statuses), q.before?.toISOString() ?? null, q.ageMs, q.flowId ?? null, q.flowVersion ?? null,
+      q.exceptFlowKeys ? JSON.stringify(q.exceptFlowKeys) : null, limit,
+    ];
+  }
+
+  private async pruneShared(q: NormalizedPruneQuery): Promise<number> {
+    const [row] = await this.executor.query(this.pruneQueries.pruneShared, this.pruneParams(q, q.limit));
+    return Number(row?.deleted ?? 0);
+  }
+
+  /** PGlite: candidates first, then only those this store could claim in its lock table, deleted while claimed. */
+  private async pruneInProcess(q: NormalizedPruneQuery): Promise<number> {
+    const rows = await this.executor.query<{ run_id: string }>(this.pruneQueries.selectPrunable, this.pruneParams(q, q.limit + this.processLocks.size));
+    const claimed: string[] = [];
+    for (const { run_id: runId } of rows) {
+      const key = this.processLockKey(runId);
+      if (claimed.length >= q.limit || this.processLocks.has(key)) continue;
+      this.processLocks.add(key);
+      claimed.push(runId);
+    }
+    if (claimed.length === 0) return 0;
+    try {
+      const [row] = await this.executor.query(this.pruneQueries.deleteClaimed, [JSON.stringify(claimed)]);
+      return Number(row?.deleted ?? 0);
+    } finally {
+      for (const runId of claimed) this.processLocks.delete(this.processLockKey(runId));
+    }
   }
 
   getIdempotencyRecord(key: string): Promise<IdempotencyRecord | null> {
