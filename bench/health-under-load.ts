@@ -98,7 +98,8 @@ const summary = (xs: number[]) => ({ p50: percentile(xs, 50), max: Math.max(...x
 export async function benchHealthUnderLoad(runs = 1000, concurrent = 200, waves = 1): Promise<HealthUnderLoadResult> {
   const dataDir = mkdtempSync(join(tmpdir(), 'flow-health-bench-'));
   const def = benchFlow();
-  const runtime = await runFlowRuntime({ flows: [def], port: 0, host: '127.0.0.1', dataDir, dashboard: false });
+  const quiet = { debug() {}, info() {}, warn() {}, error() {} };
+  const runtime = await runFlowRuntime({ flows: [def], port: 0, host: '127.0.0.1', dataDir, dashboard: false, worker: { logger: quiet } });
   try {
     const { engine } = runtime;
     for (let i = 0; i < runs; i++) {

@@ -16,6 +16,8 @@ export interface ReportInput {
   faults: FaultRecord[];
   fleet: WorkerFleet;
   maxRecoveries: number;
+  /** Runs not at rest when the soak stopped waiting (0: every run rested). */
+  openAtEnd: number;
 }
 
 export function printReport(r: ReportInput): void {
@@ -50,7 +52,9 @@ export function printReport(r: ReportInput): void {
     `database      ${r.databaseUrl} (schema ${r.schema})${options.ci ? '  [CI version]' : ''}`,
     `runs          ${options.runs} started over ${options.loadSeconds} s → ${statuses || 'none'} (branch approval ${st['branch approval'] ?? 0}, cooldown ${st['branch cooldown'] ?? 0}); each with a child run and an event wait`,
     `workers       ${options.workers} processes × concurrency ${options.concurrency} (maxRecoveries ${r.maxRecoveries}); ${r.fleet.spawned} processes spawned in all, ${r.fleet.crashes.length} died on their own`,
-    `duration      ${(r.durationMs / 1000).toFixed(1)} s until every run rested`,
+    r.openAtEnd === 0
+      ? `duration      ${(r.durationMs / 1000).toFixed(1)} s until every run rested`
+      : `duration      ${(r.durationMs / 1000).toFixed(1)} s, then stopped waiting: ${r.openAtEnd} runs (the soak's and children) never rested`,
     `faults        ${count('kill')} SIGKILL+restart, ${count('storm')} session storms, ${count('pause')} freeze/takeover, ${count('pg-restart')} Postgres restart`,
     ...faults.filter((f) => f.kind !== 'kill').map((f) => `  ${(f.atMs / 1000).toFixed(1).padStart(6)} s  ${f.kind.padEnd(10)} ${f.detail}`),
     `timeline      ${events}`,

@@ -24,6 +24,13 @@ const engine = new FlowEngine({ storage, maxRecoveries: Number(env.MAX_RECOVERIE
 const side = new pg.Pool({ connectionString: env.DATABASE_URL, max: 4, connectionTimeoutMillis: 5000 });
 side.on('error', quiet);
 
+// A soak that died without stopping us (killed, crashed) must not leave us running: we exit when
+// our parent is gone (we are re-parented).
+const parentPid = process.ppid;
+setInterval(() => {
+  if (process.ppid !== parentPid) process.exit(3);
+}, 1000).unref();
+
 let pauseArmed = false;
 process.on('SIGUSR2', () => (pauseArmed = true));
 

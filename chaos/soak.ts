@@ -135,7 +135,7 @@ async function soak(options: SoakOptions, { admin, engine, fleet, schema, tag, s
   for (const c of fleet.crashes) {
     verdict.violations.push({ check: 'crashes', message: `worker ${c.slot} (pid ${c.pid}) exited on its own (${c.signal ?? `code ${c.code}`}); its stderr ends: ${c.stderr.slice(-700).replace(/\s+/g, ' ')}` });
   }
-  printReport({ options, schema, databaseUrl: redact(options.databaseUrl), durationMs: restedAt - startedAt, verdict, faults: faultRecords, fleet, maxRecoveries: MAX_RECOVERIES });
+  printReport({ options, schema, databaseUrl: redact(options.databaseUrl), durationMs: restedAt - startedAt, verdict, faults: faultRecords, fleet, maxRecoveries: MAX_RECOVERIES, openAtEnd: open });
 
   if (verdict.violations.length === 0 && !options.keep) await admin.query(`DROP SCHEMA "${schema}" CASCADE`);
   else log(`schema ${schema} kept for inspection (DROP SCHEMA "${schema}" CASCADE when done)`);

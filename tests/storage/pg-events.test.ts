@@ -87,7 +87,7 @@ describe.skipIf(!HAVE_PG)('events on pg', () => {
     executor.leaseStatements.length = 0;
     const parked = await lease.commit(parkOn(run, name, { release: true }));
     expect(parked.status).toBe('WAITING');
-    expect(executor.leaseStatements).toEqual(['BEGIN', s.inboxQueries.lockEventNames, s.leaseQueries.commitAndUnlock, 'COMMIT']);
+    expect(executor.leaseStatements).toEqual(['BEGIN', s.inboxQueries.lockEvents, s.leaseQueries.commitAndUnlock, 'COMMIT']);
     expect(await flowLocksHeld(t)).toBe(0);
     // Commits that register no wait stay one statement.
     const again = (await s.lockRun(run.runId))!;
@@ -113,14 +113,15 @@ describe.skipIf(!HAVE_PG)('events on pg', () => {
     expect(await flowLocksHeld(t)).toBe(0);
   });
 
-  it('name locks are two-int advisory locks, apart from run locks: a held one blocks sendEvent of its name only', async () => {
+  it('event locks are two-int advisory locks, apart from run locks: a keyless wait blocks the sends of its name only', async () => {
     const name = 'ev-' + randomUUID();
     const blocker = new pg.Client({ connectionString: TEST_DATABASE_URL });
     await blocker.connect();
     try {
       expect(await nameLocks(name)).toEqual({ pairs: 0, bigints: 0 });
       await blocker.query('BEGIN');
-      await blocker.query(s.inboxQueries.lockEventNames, [JSON.stringify([name, name])]);
+      // What a commit registering a wait for `name` with any key takes: the name, exclusively.
+      await blocker.query(s.inboxQueries.lockEvents, [JSON.stringify([{ ns: 1, h: name, x: true }, { ns: 1, h: name, x: true }])]);
       expect(await nameLocks(name)).toEqual({ pairs: 1, bigints: 0 });
       let sent = false;
       const sending = other.sendEvent({ eventId: randomUUID(), name, key: null, payload: j(1) }).then(() => (sent = true));
@@ -137,6 +138,32 @@ describe.skipIf(!HAVE_PG)('events on pg', () => {
       await sending;
       expect(sent).toBe(true);
       expect(await nameLocks(name)).toEqual({ pairs: 0, bigints: 0 });
+    } finally {
+      await blocker.end();
+    }
+  });
+
+  it('a keyed wait blocks the sends of its key only, and sends never block each other', async () => {
+    const name = 'ev-' + randomUUID();
+    const blocker = new pg.Client({ connectionString: TEST_DATABASE_URL });
+    await blocker.connect();
+    try {
+      await blocker.query('BEGIN');
+      // What a commit registering a wait for `name`/`k` takes: the name shared, (name, k) exclusively.
+      await blocker.query(s.inboxQueries.lockEvents, [JSON.stringify([{ ns: 1, h: name, x: false }, { ns: 2, h: JSON.stringify([name, 'k']), x: true }])]);
+      let sentK = false;
+      const sendingK = other.sendEvent({ eventId: randomUUID(), name, key: 'k', payload: j(1) }).then(() => (sentK = true));
+      // Other keys, and keyless sends of the name, go through; so do concurrent sends of one key.
+      await Promise.all([
+        other.sendEvent({ eventId: randomUUID(), name, key: 'other', payload: j(1) }),
+        other.sendEvent({ eventId: randomUUID(), name, key: null, payload: j(1) }),
+        s.sendEvent({ eventId: randomUUID(), name, key: 'other', payload: j(2) }),
+      ]);
+      await new Promise((r) => setTimeout(r, 50));
+      expect(sentK).toBe(false);
+      await blocker.query('COMMIT');
+      await sendingK;
+      expect(sentK).toBe(true);
     } finally {
       await blocker.end();
     }

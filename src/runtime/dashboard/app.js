@@ -38,7 +38,7 @@ function HealthBadge() {
   const h = health.data;
   if (!h) return null;
   return html`<span class="health" title="Storage and worker of this server">
-    ${h.storage.kind}${h.storage.durable ? '' : ' (not durable)'} · worker ${h.worker.status}
+    ${h.storage.kind}${h.storage.durable ? '' : ' (not durable)'}${h.storage.status === 'busy' ? ' (busy)' : ''} · worker ${h.worker.status}
   </span>`;
 }
 

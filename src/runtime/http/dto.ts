@@ -4,7 +4,7 @@
  * fields (`dueInMs`) stay out, and every date leaves as an ISO-8601 string.
  */
 import type { FlowSummary } from '../../flow-engine.js';
-import type { BranchRecord, FlowEventRecord, FlowRunRecord } from '../../storage/types.js';
+import type { BranchRecord, FlowEventRecord, FlowRunRecord, FlowRunSummary } from '../../storage/types.js';
 
 const iso = (d: Date | null): string | null => (d ? d.toISOString() : null);
 
@@ -17,7 +17,7 @@ export interface ChildRunInfo {
   parentNodeId: string | null;
 }
 
-export function childRunDto(run: FlowRunRecord): ChildRunInfo {
+export function childRunDto(run: FlowRunSummary): ChildRunInfo {
   return { runId: run.runId, flowId: run.flowId, flowVersion: run.flowVersion, status: run.status, parentNodeId: run.parentNodeId };
 }
 
@@ -81,7 +81,7 @@ export function branchDto(branch: BranchRecord, children?: ReadonlyMap<string, C
   return branch.resumePayload === undefined ? dto : { ...dto, resumePayload: branch.resumePayload };
 }
 
-export function runSummaryDto(run: FlowRunRecord) {
+export function runSummaryDto(run: FlowRunSummary) {
   return {
     runId: run.runId,
     flowId: run.flowId,

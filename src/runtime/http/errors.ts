@@ -45,6 +45,8 @@ export class HttpError extends Error {
     readonly statusCode: number,
     readonly code: string,
     message: string,
+    /** Headers the answer carries (e.g. Retry-After). */
+    readonly headers?: Record<string, string>,
   ) {
     super(message);
   }
@@ -55,8 +57,8 @@ export function errorBody(code: string, message: string): ErrorBody {
 }
 
 /** Decides status and body for anything a route threw. `internal` = log it, it is our bug or an outage. */
-export function toHttpError(err: unknown): { status: number; body: ErrorBody; internal: boolean } {
-  if (err instanceof HttpError) return { status: err.statusCode, body: errorBody(err.code, err.message), internal: false };
+export function toHttpError(err: unknown): { status: number; body: ErrorBody; internal: boolean; headers?: Record<string, string> } {
+  if (err instanceof HttpError) return { status: err.statusCode, body: errorBody(err.code, err.message), internal: false, headers: err.headers };
   if (err instanceof FlowError) {
     const status = STATUS_OF_FLOW_CODE[err.code] ?? 500;
     // A storage outage's message can name hosts or SQL: say what failed, not how.

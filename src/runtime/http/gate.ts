@@ -1,11 +1,15 @@
 /**
  * A bound on heavy requests (a page of up to 1,000 runs, a whole timeline). An embedded store
- * (PGlite) runs its queries on the process's own event loop, one at a time: two hundred such
- * requests at once would queue two hundred queries in front of everything else — the worker's
- * steps, /health, a small GET — and the process would answer nothing for seconds. So at most
- * `concurrency` of them run at once and `queue` more wait their turn, in arrival order; any
- * further one is refused at once with 503 BUSY and a Retry-After, which costs the store nothing.
+ * (PGlite) runs its queries on the process's own event loop, and a request's query, the reading
+ * of its rows and the writing of its answer follow each other without a break: two hundred such
+ * requests that arrive together would be served back to back, in one turn of the event loop,
+ * while everything else — /health, a small GET, the worker's steps — waits for seconds. So:
+ * - at most `concurrency` of them run at once and `queue` more wait their turn, in arrival order;
+ *   any further one is refused at once with 503 BUSY and a Retry-After, which costs nothing;
+ * - each one starts in a turn of the event loop of its own (`setImmediate`), after the I/O
+ *   waiting then: whatever arrived meanwhile is read and answered between two heavy requests.
  */
+import { FlowError } from '../../errors.js';
 import { HttpError } from './errors.js';
 
 export interface HeavyRequestLimits {
@@ -38,6 +42,7 @@ export class RequestGate {
       this.active++;
     }
     try {
+      await new Promise<void>((resolve) => setImmediate(resolve));
       return await fn();
     } finally {
       const next = this.waiting.shift();
@@ -52,14 +57,14 @@ export class RequestGate {
   }
 }
 
-/** The limits asked for (`false`: none), checked. */
+/** The limits asked for, checked: by default on an embedded store only; `false`: none. */
 export function heavyRequestLimits(value: Partial<HeavyRequestLimits> | false | undefined, embedded: boolean): HeavyRequestLimits | null {
   if (value === false || (value === undefined && !embedded)) return null;
   const limits = { ...DEFAULT_HEAVY_REQUEST_LIMITS, ...(value ?? {}) };
   for (const key of ['concurrency', 'queue'] as const) {
     const n = limits[key];
     if (!Number.isInteger(n) || n < (key === 'concurrency' ? 1 : 0)) {
-      throw new HttpError(500, 'INVALID_ARGUMENT', `heavyRequests.${key} must be an integer >= ${key === 'concurrency' ? 1 : 0}, got ${String(n)}`);
+      throw new FlowError('INVALID_ARGUMENT', `heavyRequests.${key} must be an integer >= ${key === 'concurrency' ? 1 : 0}, got ${String(n)}`);
     }
   }
   return limits;

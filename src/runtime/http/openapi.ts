@@ -36,6 +36,11 @@ const common = {
 const postErrors = { ...common, '413': errorResponse('Body over the size limit'), '415': errorResponse('Not a JSON body: every POST needs Content-Type: application/json and a body ({} when there is nothing to say)') };
 const runErrors = { ...common, '404': errorResponse('Unknown run') };
 const runPostErrors = { ...postErrors, '404': errorResponse('Unknown run') };
+const busy = {
+  '503': errorResponse(
+    'BUSY: too many large reads at once on a server whose store runs in its own process (PGlite); retry after the Retry-After header’s seconds',
+  ),
+};
 
 function queryParameters(schema: typeof listRunsQuery | typeof resumeRunQuery) {
   return Object.entries(schema.properties).map(([name, s]) => ({ name, in: 'query', required: false, schema: s, description: (s as { description?: string }).description }));
@@ -125,7 +130,7 @@ export function buildOpenApiDocument(version: string) {
         get: {
           summary: 'The run’s audit timeline, in order',
           parameters: [runIdParam],
-          responses: { '200': { description: 'Events', ...json({ type: 'object', properties: { runId: { type: 'string' }, events: { type: 'array', items: ref('Event') } } }) }, ...runErrors },
+          responses: { '200': { description: 'Events', ...json({ type: 'object', properties: { runId: { type: 'string' }, events: { type: 'array', items: ref('Event') } } }) }, ...runErrors, ...busy },
         },
       },
       '/v1/runs': {
@@ -135,6 +140,7 @@ export function buildOpenApiDocument(version: string) {
           responses: {
             '200': { description: 'A page', ...json({ type: 'object', properties: { runs: { type: 'array', items: ref('RunSummary') }, nextCursor: { type: ['string', 'null'] } } }) },
             ...common,
+            ...busy,
           },
         },
       },
@@ -164,7 +170,10 @@ export function buildOpenApiDocument(version: string) {
         get: {
           summary: 'Liveness, storage and worker status (no token needed; error messages masked)',
           security: [],
-          responses: { '200': { description: 'Healthy', ...json(ref('Health')) }, '503': { description: 'The store does not answer', ...json(ref('Health')) } },
+          responses: {
+            '200': { description: 'Healthy, or degraded: the store is alive but busy (it did not answer within 50 ms)', ...json(ref('Health')) },
+            '503': { description: 'The store does not answer', ...json(ref('Health')) },
+          },
         },
       },
     },

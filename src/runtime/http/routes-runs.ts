@@ -11,6 +11,7 @@ import { unstorableTextReason } from '../../core/json.js';
 import { InvalidArgumentError, InvalidRunStateError, RunNotFoundError } from '../../errors.js';
 import { decodeCursor } from '../../storage/run-filter.js';
 import { childRunDto, runDto, runSummaryDto, eventDto } from './dto.js';
+import type { RequestGate } from './gate.js';
 import { RUN_CHILDREN_PAGE, cancelRunBody, emptyBody, listRunsQuery, resumeRunQuery, runIdParams, sendEventBody, startRunBody } from './schemas.js';
 
 interface StartBody {
@@ -46,7 +47,7 @@ const MAX_CHILD_LOOKUPS = 50;
  * and map items that wait for a child, that child's status.
  */
 export async function runResource(engine: FlowEngine, run: FlowRunRecord) {
-  const page = await engine.listRuns({ parentRunId: run.runId, limit: RUN_CHILDREN_PAGE });
+  const page = await engine.listRuns({ parentRunId: run.runId, limit: RUN_CHILDREN_PAGE, summary: true });
   const runs = page.runs.map(childRunDto);
   const listed = new Set(runs.map((c) => c.runId));
   const waitedFor = new Set<string>();
@@ -78,7 +79,12 @@ function checkCursor(cursor: string): void {
   }
 }
 
-export function registerRunRoutes(app: FastifyInstance, engine: FlowEngine): void {
+/**
+ * `heavy`: the bound on heavy requests (a page of runs, a timeline), when there is one: see gate.ts.
+ */
+export function registerRunRoutes(app: FastifyInstance, engine: FlowEngine, heavy: RequestGate | null = null): void {
+  const bounded = <T>(fn: () => Promise<T>): Promise<T> => (heavy ? heavy.run(fn) : fn());
+
   app.post<{ Body: StartBody }>('/v1/runs/start', { schema: { body: startRunBody } }, async (req, reply) => {
     const { flowId, version, input, tenantId, idempotencyKey, initialState } = req.body;
     const result = await engine.startRun({ flowId, version, input: input ?? null, tenantId, idempotencyKey, initialState });
@@ -124,14 +130,16 @@ export function registerRunRoutes(app: FastifyInstance, engine: FlowEngine): voi
   });
 
   app.get<{ Params: RunParams }>('/v1/runs/:runId/timeline', { schema: { params: runIdParams } }, async (req) => {
-    const events = await engine.getTimeline(req.params.runId);
-    return { runId: req.params.runId, events: events.map(eventDto) };
+    return bounded(async () => {
+      const events = await engine.getTimeline(req.params.runId);
+      return { runId: req.params.runId, events: events.map(eventDto) };
+    });
   });
 
   app.get<{ Querystring: ListQuery }>('/v1/runs', { schema: { querystring: listRunsQuery } }, async (req) => {
     const q = req.query;
     if (q.cursor !== undefined) checkCursor(q.cursor);
-    const page = await engine.listRuns({
+    const filter = {
       status: q.status ? (q.status.split(',') as FlowRunStatus[]) : undefined,
       flowId: q.flowId,
       flowVersion: q.flowVersion,
@@ -139,8 +147,13 @@ export function registerRunRoutes(app: FastifyInstance, engine: FlowEngine): voi
       parentRunId: q.parentRunId,
       limit: q.limit === undefined ? undefined : Number(q.limit),
       cursor: q.cursor,
+      // The page shows summaries: the store need not read (nor ship) inputs, states and outputs.
+      summary: true as const,
+    };
+    return bounded(async () => {
+      const page = await engine.listRuns(filter);
+      return { runs: page.runs.map(runSummaryDto), nextCursor: page.nextCursor };
     });
-    return { runs: page.runs.map(runSummaryDto), nextCursor: page.nextCursor };
   });
 
   // An event for every run branch waiting for its name (and key). The engine checks the name,

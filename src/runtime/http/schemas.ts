@@ -308,13 +308,17 @@ export const sendEventResponseSchema = {
 export const healthSchema = {
   type: 'object',
   properties: {
-    status: { type: 'string', enum: ['ok', 'unavailable'], description: "'unavailable' (HTTP 503) when the store does not answer." },
+    status: {
+      type: 'string',
+      enum: ['ok', 'degraded', 'unavailable'],
+      description: "'degraded' (HTTP 200) when the store is alive but busy (storage.status 'busy'); 'unavailable' (HTTP 503) when it does not answer.",
+    },
     storage: {
       type: 'object',
       properties: {
         kind: { type: 'string' },
         durable: { type: 'boolean' },
-        status: { type: 'string', enum: ['up', 'down'] },
+        status: { type: 'string', enum: ['up', 'busy', 'down'] },
         error: { type: 'object', description: 'When down: the code only; the message is masked.', properties: { code: { type: 'string' }, message: { type: 'string' } } },
       },
     },

@@ -15,13 +15,14 @@ import type { Socket } from 'node:net';
 import { STATUS_CODES } from 'node:http';
 import type { FlowEngine } from '../../flow-engine.js';
 import { FlowError } from '../../errors.js';
-import type { FlowStorage } from '../../storage/types.js';
 import type { WorkerStatus } from '../../worker/types.js';
 import { parseExactJson } from '../exact-json.js';
 import { assertValidApiToken, bearerTokenChecker, isLoopbackHostHeader, isSameOrigin } from './auth.js';
 import { registerDashboard, isPublicAssetPath } from './dashboard-assets.js';
 import { HttpError, errorBody, toHttpError } from './errors.js';
 import { flowDto } from './dto.js';
+import { RequestGate, heavyRequestLimits, type HeavyRequestLimits } from './gate.js';
+import { StoreProbe } from './health.js';
 import { buildOpenApiDocument } from './openapi.js';
 import { registerRunRoutes } from './routes-runs.js';
 
@@ -33,6 +34,9 @@ export const DEFAULT_REQUEST_TIMEOUT_MS = 30_000;
 
 /** Default time /health waits for the store to answer before reporting it down. */
 export const DEFAULT_HEALTH_TIMEOUT_MS = 2_000;
+
+/** Default time /health waits for the store before it answers that the store is busy (see health.ts). */
+export const DEFAULT_HEALTH_BUSY_AFTER_MS = 50;
 
 /** Longest path parameter the router passes on; longer ones are a 414 (the schemas allow 200 for a run id). */
 const MAX_PARAM_LENGTH = 500;
@@ -53,8 +57,19 @@ export interface ApiServerOptions {
   bodyLimit?: number;
   /** Time a client has to send a whole request (default {@link DEFAULT_REQUEST_TIMEOUT_MS}); then 408. */
   requestTimeoutMs?: number;
-  /** Time /health waits for the store (default {@link DEFAULT_HEALTH_TIMEOUT_MS}). */
+  /** Time the store has to answer /health's probe before it is reported down (default {@link DEFAULT_HEALTH_TIMEOUT_MS}). */
   healthTimeoutMs?: number;
+  /**
+   * Time a /health waits for the probe before it answers at once that the store is busy
+   * (`status: 'degraded'`, storage `busy`; default {@link DEFAULT_HEALTH_BUSY_AFTER_MS}).
+   */
+  healthBusyAfterMs?: number;
+  /**
+   * How many heavy requests (a page of runs, a timeline) run at once and wait their turn; beyond
+   * that, 503 BUSY with Retry-After. Default: `{ concurrency: 2, queue: 16 }` on an embedded store
+   * (PGlite, whose queries run on this process's event loop), no bound on the others; false: none.
+   */
+  heavyRequests?: Partial<HeavyRequestLimits> | false;
   /** The in-process worker's status for /health; absent or null = no worker here. */
   workerStatus?: () => WorkerStatus | null;
   /** Fastify logger option (default: off; the runtime prints its own start-up lines). */
@@ -73,6 +88,9 @@ export async function buildApiServer(options: ApiServerOptions): Promise<Fastify
   const loopbackOnly = (options.allowedHosts ?? (token ? 'any' : 'loopback')) === 'loopback';
   const requestTimeout = positiveInteger('requestTimeoutMs', options.requestTimeoutMs, DEFAULT_REQUEST_TIMEOUT_MS);
   const healthTimeout = positiveInteger('healthTimeoutMs', options.healthTimeoutMs, DEFAULT_HEALTH_TIMEOUT_MS);
+  const healthBusyAfter = positiveInteger('healthBusyAfterMs', options.healthBusyAfterMs, DEFAULT_HEALTH_BUSY_AFTER_MS);
+  const limits = heavyRequestLimits(options.heavyRequests, engine.storage.embedded === true);
+  const heavy = limits ? new RequestGate(limits) : null;
   const app = Fastify({
     logger: options.logger ?? false,
     bodyLimit: options.bodyLimit ?? DEFAULT_BODY_LIMIT,
@@ -153,7 +171,8 @@ export async function buildApiServer(options: ApiServerOptions): Promise<Fastify
   });
 
   app.setErrorHandler(async (err, req, reply) => {
-    const { status, body, internal } = toHttpError(err);
+    const { status, body, internal, headers } = toHttpError(err);
+    if (headers) void reply.headers(headers);
     if (internal) req.log.error({ err }, 'request failed');
     if (internal && !options.logger) console.error(`[hazel-flow] ${req.method} ${req.url} failed:`, err);
     return reply.code(status).send(body);
@@ -162,19 +181,22 @@ export async function buildApiServer(options: ApiServerOptions): Promise<Fastify
     reply.code(404).send(errorBody('NOT_FOUND', `No route ${req.method} ${req.url.split('?')[0]}`)),
   );
 
-  registerRunRoutes(app, engine);
+  registerRunRoutes(app, engine, heavy);
 
   app.get('/v1/flows', async () => ({ flows: (await engine.listFlows()).map(flowDto) }));
 
-  // Public (no token): says whether the store answers, never how it failed.
+  // Public (no token): says whether the store answers, never how it failed; answers promptly
+  // even when the store is busy (see health.ts).
+  const probe = new StoreProbe(engine.storage, healthTimeout, healthBusyAfter);
   let storeWasDown = false;
   app.get('/health', async (_req, reply) => {
-    const failure = await probeStore(engine.storage, healthTimeout);
+    const health = await probe.check();
+    const failure = health.status === 'down' ? health : null;
     if (failure && !storeWasDown && !options.logger) console.error('[hazel-flow] /health: the store does not answer:', failure.cause);
     storeWasDown = failure !== null;
-    const storage = { kind: engine.storage.kind, durable: engine.storage.durable, status: failure ? 'down' : 'up' };
+    const storage = { kind: engine.storage.kind, durable: engine.storage.durable, status: health.status };
     return reply.code(failure ? 503 : 200).send({
-      status: failure ? 'unavailable' : 'ok',
+      status: failure ? 'unavailable' : health.status === 'busy' ? 'degraded' : 'ok',
       storage: failure ? { ...storage, error: { code: failure.code, message: `Internal error (${failure.code})` } } : storage,
       worker: workerHealth(options.workerStatus?.() ?? null),
       flows: engine.flowKeys().length,
@@ -197,25 +219,6 @@ function positiveInteger(name: string, value: number | undefined, fallback: numb
   if (value === undefined) return fallback;
   if (!Number.isInteger(value) || value < 1) throw new FlowError('INVALID_ARGUMENT', `${name} must be a positive integer (milliseconds), got ${String(value)}`, {});
   return value;
-}
-
-/** A run id no run has: reading it is the cheapest question the store can answer. */
-const PROBE_RUN_ID = '00000000-0000-0000-0000-000000000000';
-
-/** Null when the store answers within `timeoutMs`; else the error's code (and the error, for the log). */
-async function probeStore(storage: FlowStorage, timeoutMs: number): Promise<{ code: string; cause: unknown } | null> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new FlowError('STORAGE_TIMEOUT', `The store did not answer within ${timeoutMs} ms`, {})), timeoutMs);
-  });
-  try {
-    await Promise.race([storage.getRun(PROBE_RUN_ID), timeout]);
-    return null;
-  } catch (err) {
-    return { code: err instanceof FlowError ? err.code : 'STORAGE_ERROR', cause: err };
-  } finally {
-    clearTimeout(timer);
-  }
 }
 
 function writeClientError(err: Error & { code?: string }, socket: Socket): void {

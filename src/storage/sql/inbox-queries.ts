@@ -22,12 +22,13 @@ export interface InboxQueries {
   /** $1 runId: its entries in arrival order. */
   getInbox: string;
   /**
-   * $1 JSON array of event names: takes their transaction-scoped locks, in key order (so two
-   * transactions never wait for each other). One row: `locked` (how many).
+   * $1 JSON array of `EventLock`s (see inbox-rows.ts): takes their transaction-scoped locks,
+   * names before keys and each in key order (so two transactions never wait for each other),
+   * exclusive where any asks for it, shared otherwise. One row: `locked` (how many).
    */
-  lockEventNames: string;
+  lockEvents: string;
   /**
-   * $1 eventId, $2 name, $3 key, $4 payload JSON. Run after `lockEventNames` in the same
+   * $1 eventId, $2 name, $3 key, $4 payload JSON. Run after `lockEvents` in the same
    * transaction. One row: `event_id`, `sent_at`, `delivered` (JSON array of
    * `{runId, branchId, waitId}`), `woke`.
    */
@@ -74,12 +75,19 @@ export function buildInboxQueries(names: SqlNames, opts: { notify: boolean }): I
     getInbox: `SELECT id, run_id, kind, wait_id, branch_id, payload_json, created_at FROM ${names.inbox}
       WHERE run_id = $1 ORDER BY id`,
 
-    // The keys, de-duplicated and sorted in a fenced subquery (OFFSET 0), are locked in that
-    // order (the lock in FROM: a void column would upset some drivers).
-    lockEventNames: `SELECT count(*)::int AS locked FROM (
-        SELECT DISTINCT hashtext(n.name) AS key FROM jsonb_array_elements_text($1::jsonb) AS n(name)
-        ORDER BY key OFFSET 0
-      ) k, LATERAL pg_advisory_xact_lock(${names.eventLockNamespace}, k.key)`,
+    // The locks, de-duplicated (exclusive wins) and sorted in a fenced subquery (OFFSET 0), are
+    // taken in that order. A void function's result is cast to text: one row per lock, no void column.
+    lockEvents: `SELECT count(*)::int AS locked FROM (
+        SELECT l.ns, hashtext(l.h) AS key, bool_or(l.x) AS exclusive
+        FROM jsonb_to_recordset($1::jsonb) AS l(ns int, h text, x boolean)
+        GROUP BY l.ns, hashtext(l.h)
+        ORDER BY l.ns, key OFFSET 0
+      ) k, LATERAL (
+        SELECT CASE WHEN k.exclusive
+          THEN pg_advisory_xact_lock(CASE k.ns WHEN 1 THEN ${names.eventLockNamespace} ELSE ${names.eventKeyLockNamespace} END, k.key)::text
+          ELSE pg_advisory_xact_lock_shared(CASE k.ns WHEN 1 THEN ${names.eventLockNamespace} ELSE ${names.eventKeyLockNamespace} END, k.key)::text
+        END AS got
+      ) g`,
 
     // Every registered wait for the name — with the event's key, or with no key — gets one entry
     // (a wait that already has one keeps it). sent_at is the database clock: a wait registered

@@ -57,10 +57,30 @@ export function receiptsJson(eventIds: readonly string[] | undefined): string {
 }
 
 /**
- * The distinct event names of the waits a commit registers, as a JSON array, or null when it
- * registers none: such a commit takes their locks first (see `lockEventNames`).
+ * One advisory lock taken before an event is sent or a wait is registered, so that neither can
+ * miss the other (see `lockEvents` in inbox-queries.ts): `ns` 1 is an event name, 2 a (name, key)
+ * pair (`h` is what is hashed); `x` exclusive, else shared. The rule:
+ * - sending `name`/`key`: shared on the name, and shared on (name, key) when there is a key;
+ * - a wait for `name` with any key: exclusive on the name (it matches every send of the name);
+ * - a wait for `name`/`key`: shared on the name, exclusive on (name, key).
+ * So sends never wait for each other, and a wait waits only for the sends it could match.
  */
-export function eventNamesToLock(t: Transition): string | null {
+export interface EventLock {
+  ns: 1 | 2;
+  h: string;
+  x: boolean;
+}
+
+const nameLock = (name: string, exclusive: boolean): EventLock => ({ ns: 1, h: name, x: exclusive });
+const keyLock = (name: string, key: string, exclusive: boolean): EventLock => ({ ns: 2, h: JSON.stringify([name, key]), x: exclusive });
+
+/** The locks of sending an event, as `lockEvents`' parameter. */
+export function sendEventLocks(name: string, key: string | null): string {
+  return JSON.stringify(key === null ? [nameLock(name, false)] : [nameLock(name, false), keyLock(name, key, false)]);
+}
+
+/** The locks of the waits a commit registers, as `lockEvents`' parameter, or null when it registers none. */
+export function waitLocks(t: Transition): string | null {
   if (!t.addWaits || t.addWaits.length === 0 || endsRun(t)) return null;
-  return JSON.stringify([...new Set(t.addWaits.map((w) => w.name))]);
+  return JSON.stringify(t.addWaits.flatMap((w) => (w.key === null ? [nameLock(w.name, true)] : [nameLock(w.name, false), keyLock(w.name, w.key, true)])));
 }

@@ -6,7 +6,7 @@
 import type { InboxEntry, NewFlowEvent, NewInboxEntry, SentEvent } from '../types.js';
 import type { SqlExecutor, SqlParam, SqlRow } from './executor.js';
 import type { InboxQueries } from './inbox-queries.js';
-import { toInboxEntry, toSentEvent } from './inbox-rows.js';
+import { sendEventLocks, toInboxEntry, toSentEvent } from './inbox-rows.js';
 import type { WakeHub } from './wake.js';
 
 export class SqlInbox {
@@ -19,14 +19,14 @@ export class SqlInbox {
   ) {}
 
   /**
-   * `sql` (a commit, or `sendEvent`) in one transaction after the locks of the event names (a JSON
-   * array): a statement of their own, so that the snapshot of `sql` sees what the transaction that
+   * `sql` (a commit, or `sendEvent`) in one transaction after the event locks (a JSON
+   * array of `EventLock`): a statement of their own, so that the snapshot of `sql` sees what the transaction that
    * held them last committed.
    */
-  queryUnderEventLocks(eventNames: string, sql: string, params: readonly SqlParam[]): Promise<SqlRow[]> {
+  queryUnderEventLocks(locks: string, sql: string, params: readonly SqlParam[]): Promise<SqlRow[]> {
     if (!this.sharedDatabase) return this.executor.query(sql, params);
     return this.executor.transaction(async (tx) => {
-      await tx.query(this.queries.lockEventNames, [eventNames]);
+      await tx.query(this.queries.lockEvents, [locks]);
       return tx.query(sql, params);
     });
   }
@@ -45,7 +45,7 @@ export class SqlInbox {
 
   async send(event: NewFlowEvent): Promise<SentEvent> {
     const params = [event.eventId, event.name, event.key, event.payload];
-    const [row] = await this.queryUnderEventLocks(JSON.stringify([event.name]), this.queries.sendEvent, params);
+    const [row] = await this.queryUnderEventLocks(sendEventLocks(event.name, event.key), this.queries.sendEvent, params);
     const sent = toSentEvent(row!);
     for (const runId of new Set(sent.delivered.map((d) => d.runId))) this.wake.emitLocal(runId);
     return sent;

@@ -37,7 +37,7 @@ export interface LeaseQueries {
    * `delivered_early` (entries put in the run's inbox for the waits it registered) and
    * `ended_parent` (the parent woken by the end of this child run, else NULL). The caller
    * rebuilds the JSON columns (`toCommittedRecord`). A commit that registers event waits is sent
-   * after `lockEventNames` in the same transaction (see inbox-queries.ts).
+   * after `lockEvents` in the same transaction (see inbox-queries.ts).
    */
   commit: string;
   /** session mode: `commit` that also lets go of the lock in the same statement (+ `unlocked`). */

@@ -11,7 +11,7 @@ import { StaleRunError } from '../../errors.js';
 import type { FlowRunRecord, RunLease, Transition } from '../types.js';
 import type { SqlParam, SqlRow, SqlRunner, SqlSession } from './executor.js';
 import type { InboxQueries } from './inbox-queries.js';
-import { eventNamesToLock } from './inbox-rows.js';
+import { waitLocks } from './inbox-rows.js';
 import { COMMIT_ERROR_PARAM, commitApplied, commitParams, type LeaseQueries } from './lease-queries.js';
 import { toCommittedRecord, toRunRecord, withWrittenOutputs } from './rows.js';
 import type { RunQueries } from './run-queries.js';
@@ -30,7 +30,7 @@ export interface LeaseHost {
   /** The lease ended (for the store's table of held leases). */
   leaseEnded(lease: SqlLease): void;
   /** A commit that registers event waits: in one transaction after the locks of their names (see inbox-queries.ts). */
-  queryUnderEventLocks(eventNames: string, sql: string, params: readonly SqlParam[]): Promise<SqlRow[]>;
+  queryUnderEventLocks(locks: string, sql: string, params: readonly SqlParam[]): Promise<SqlRow[]>;
 }
 
 /** The run after a `commitFull`: its row, with the outputs the commit wrote over the ones read before it. */
@@ -73,9 +73,9 @@ export abstract class SqlLease implements RunLease {
   /** The commit statement failed while it may already have dropped the lock. */
   protected async commitFailedWhileReleasing(): Promise<void> {}
 
-  /** A commit that registers event waits (`eventNames`: a JSON array), sent after their locks. */
-  protected queryUnderEventLocks(eventNames: string, sql: string, params: readonly SqlParam[]): Promise<SqlRow[]> {
-    return this.host.queryUnderEventLocks(eventNames, sql, params);
+  /** A commit that registers event waits (`locks`: see `waitLocks`), sent after their locks. */
+  protected queryUnderEventLocks(locks: string, sql: string, params: readonly SqlParam[]): Promise<SqlRow[]> {
+    return this.host.queryUnderEventLocks(locks, sql, params);
   }
 
   async commit(t: Transition): Promise<FlowRunRecord> {
@@ -86,11 +86,11 @@ export abstract class SqlLease implements RunLease {
     const slim = before !== null && before.version === t.expectedVersion;
     const { sql, releases } = this.commitSql(t, slim);
     const params = commitParams(this.runId, t);
-    const eventNames = eventNamesToLock(t);
+    const locks = waitLocks(t);
     let rows: Record<string, unknown>[];
     if (t.wake) this.host.expectWake(this.runId);
     try {
-      rows = eventNames === null ? await this.writer.query(sql, params) : await this.queryUnderEventLocks(eventNames, sql, params);
+      rows = locks === null ? await this.writer.query(sql, params) : await this.queryUnderEventLocks(locks, sql, params);
     } catch (err) {
       if (releases) {
         this.released = true;
@@ -188,10 +188,10 @@ export class SessionLease extends SqlLease {
 
   // On the lease's own connection: BEGIN, the name locks, the commit (which may also let go of the
   // run lock: its transaction-level hold then ends with COMMIT), COMMIT.
-  protected override async queryUnderEventLocks(eventNames: string, sql: string, params: readonly SqlParam[]): Promise<SqlRow[]> {
+  protected override async queryUnderEventLocks(locks: string, sql: string, params: readonly SqlParam[]): Promise<SqlRow[]> {
     await this.session.query('BEGIN');
     try {
-      await this.session.query(this.host.inboxQueries.lockEventNames, [eventNames]);
+      await this.session.query(this.host.inboxQueries.lockEvents, [locks]);
       const rows = await this.session.query(sql, params);
       await this.session.query('COMMIT');
       return rows;

@@ -67,6 +67,8 @@ export interface SqlNames {
    * the namespace is this schema's. Two names of one hash share a lock: that only serializes more.
    */
   eventLockNamespace: string;
+  /** The advisory-lock namespace of (event name, key) pairs (see `EventLock` in inbox-rows.ts). */
+  eventKeyLockNamespace: string;
   /** NOTIFY channel of this schema's wake-ups (payload: the run id). */
   wakeChannel: string;
 }
@@ -94,6 +96,7 @@ export function sqlNames(schema: string = DEFAULT_SCHEMA): SqlNames {
     freshInboxFn: `${s}.flow_run_has_inbox`,
     lockKey: (runIdSql) => `hashtextextended(${keyPrefix} || ${runIdSql}, 0)`,
     eventLockNamespace: `hashtext(${quoteLiteral(`hazel-flow-event:${schema}`)})`,
+    eventKeyLockNamespace: `hashtext(${quoteLiteral(`hazel-flow-event-key:${schema}`)})`,
     wakeChannel: wakeChannelFor(schema),
   };
 }

@@ -147,8 +147,8 @@ export class SqlFlowStorage implements FlowStorage, AcquireHost {
     if (this.held.get(lease.runId) === lease) this.held.delete(lease.runId);
   }
 
-  queryUnderEventLocks(eventNames: string, sql: string, params: readonly SqlParam[]): Promise<SqlRow[]> {
-    return this.inbox.queryUnderEventLocks(eventNames, sql, params);
+  queryUnderEventLocks(locks: string, sql: string, params: readonly SqlParam[]): Promise<SqlRow[]> {
+    return this.inbox.queryUnderEventLocks(locks, sql, params);
   }
 
   // ---- FlowStorage ----
