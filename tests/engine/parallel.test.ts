@@ -4,34 +4,17 @@
  * waits resumed one by one, failures that abort siblings, and recovery that never re-runs a
  * finished item.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { AmbiguousResumeError, FlowEngine, InvalidRunStateError, flow, type FlowStorage, type NodeResult } from '@hazeljs/flow';
+import { describe, expect, it } from 'vitest';
+import { AmbiguousResumeError, InvalidRunStateError, flow, type NodeResult } from '@hazeljs/flow';
 import { storeCases } from '../helpers/stores.js';
+import { engineOnStore } from '../helpers/engine-on-store.js';
 import { RunDraft } from '../../src/engine/transition.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 describe.each(storeCases)('parallel execution on $name', (store) => {
-  let storage: FlowStorage;
-  let cleanup: () => Promise<void>;
-  let engine: FlowEngine;
-  let seq = 0;
-  const uniq = (name: string) => `${name}-${++seq}-${Math.random().toString(36).slice(2, 8)}`;
-
-  beforeAll(async () => {
-    ({ storage, cleanup } = await store.make());
-    engine = new FlowEngine({ storage });
-  });
-  afterAll(async () => {
-    await engine.close();
-    await cleanup();
-  });
-
-  async function start(def: ReturnType<ReturnType<typeof flow>['build']>, input: unknown = {}) {
-    await engine.registerDefinition(def);
-    const { runId } = await engine.startRun({ flowId: def.flowId, version: def.version, input });
-    return runId;
-  }
+  const t = engineOnStore(store);
+  const { uniq, start } = t;
 
   it('runs split branches concurrently and joins them once with every output and patch', async () => {
     const spans: Record<string, [number, number]> = {};
@@ -57,7 +40,7 @@ describe.each(storeCases)('parallel execution on $name', (store) => {
       .edge('right', 'both')
       .build();
     const runId = await start(def);
-    const run = await engine.runToCompletion(runId);
+    const run = await t.engine.runToCompletion(runId);
     expect(run.status).toBe('COMPLETED');
     expect(joins).toBe(1);
     expect(run.outputsJson.both).toEqual({ left: 'LEFT', right: 'RIGHT', seen: { left: true, right: true } });
@@ -66,7 +49,7 @@ describe.each(storeCases)('parallel execution on $name', (store) => {
     // The two handlers overlapped in time.
     const [l, r] = [spans.left!, spans.right!];
     expect(Math.max(l[0], r[0])).toBeLessThan(Math.min(l[1], r[1]));
-    const timeline = await engine.getTimeline(runId);
+    const timeline = await t.engine.getTimeline(runId);
     const started = timeline.filter((e) => e.type === 'BRANCH_STARTED');
     expect(started.map((e) => e.nodeId)).toEqual(['left', 'right']);
     expect(new Set(started.map((e) => e.branchId)).size).toBe(2);
@@ -97,17 +80,17 @@ describe.each(storeCases)('parallel execution on $name', (store) => {
       .edge('slow', 'first')
       .build();
     const runId = await start(def);
-    const run = await engine.runToCompletion(runId);
+    const run = await t.engine.runToCompletion(runId);
     expect(run.status).toBe('COMPLETED');
     expect(afterRuns).toBe(1);
     expect(run.outputsJson).toEqual({ fast: 'fast', first: 'fast' });
     expect(slowAborted).toBe(true);
     await sleep(20);
     expect(slowFinished).toBe(true);
-    const after = await engine.getRun(runId);
+    const after = await t.engine.getRun(runId);
     expect(after!.version).toBe(run.version);
     expect(after!.stateJson).toEqual({});
-    const types = (await engine.getTimeline(runId)).map((e) => e.type);
+    const types = (await t.engine.getTimeline(runId)).map((e) => e.type);
     expect(types).toContain('BRANCH_ABORTED');
   });
 
@@ -142,7 +125,7 @@ describe.each(storeCases)('parallel execution on $name', (store) => {
       .build();
     const items = [1, 2, 3, 4, 5, 6, 7];
     const runId = await start(def, items);
-    const run = await engine.runToCompletion(runId);
+    const run = await t.engine.runToCompletion(runId);
     expect(run.status).toBe('COMPLETED');
     expect(run.outputsJson.square).toEqual(items.map((x) => x * x));
     expect(run.outputsJson.sum).toBe(140);
@@ -150,7 +133,7 @@ describe.each(storeCases)('parallel execution on $name', (store) => {
     expect(peak).toBeLessThanOrEqual(3);
     expect(calls.get(2)).toBe(2);
     expect(keys).toContain('item-0-1');
-    const timeline = await engine.getTimeline(runId);
+    const timeline = await t.engine.getTimeline(runId);
     expect(timeline.find((e) => e.type === 'MAP_STARTED')!.payloadJson).toEqual({ items: 7, concurrency: 3 });
     expect(timeline.filter((e) => e.type === 'NODE_FINISHED' && e.itemIndex !== null)).toHaveLength(7);
     expect(timeline.find((e) => e.type === 'NODE_RETRY_SCHEDULED')!.itemIndex).toBe(2);
@@ -173,11 +156,11 @@ describe.each(storeCases)('parallel execution on $name', (store) => {
         { forEach: () => [0, 1, 2], concurrency: 3 },
       )
       .build();
-    const run = await engine.runToCompletion(await start(def));
+    const run = await t.engine.runToCompletion(await start(def));
     expect(run.status).toBe('FAILED');
     expect(run.error).toMatchObject({ code: 'BAD_ITEM' });
     expect(aborted.sort()).toEqual([0, 2]);
-    const failed = (await engine.getTimeline(run.runId)).find((e) => e.type === 'NODE_FAILED')!;
+    const failed = (await t.engine.getTimeline(run.runId)).find((e) => e.type === 'NODE_FAILED')!;
     expect(failed.itemIndex).toBe(1);
   });
 
@@ -186,7 +169,7 @@ describe.each(storeCases)('parallel execution on $name', (store) => {
       .entry('m')
       .node('m', () => ({ status: 'ok' }), { forEach: () => 'nope' as unknown as unknown[] })
       .build();
-    const run = await engine.runToCompletion(await start(def));
+    const run = await t.engine.runToCompletion(await start(def));
     expect(run.status).toBe('FAILED');
     expect(run.error).toMatchObject({ code: 'INVALID_FOREACH', retryable: false });
     expect(run.error!.message).toContain('"m"');
@@ -197,7 +180,7 @@ describe.each(storeCases)('parallel execution on $name', (store) => {
       .entry('m')
       .node('m', () => ({ status: 'ok', output: 'never' }), { forEach: () => [] })
       .build();
-    const run = await engine.runToCompletion(await start(def));
+    const run = await t.engine.runToCompletion(await start(def));
     expect(run.status).toBe('COMPLETED');
     expect(run.outputsJson).toEqual({ m: [] });
   });
@@ -220,24 +203,24 @@ describe.each(storeCases)('parallel execution on $name', (store) => {
       .edge('finance', 'done')
       .build();
     const runId = await start(def);
-    let run = await engine.runToCompletion(runId);
+    let run = await t.engine.runToCompletion(runId);
     expect(run.status).toBe('WAITING');
     expect(run.branches.map((b) => [b.nodeId, b.status, b.waitReason])).toEqual([
       ['legal', 'WAITING', 'legal-approval'],
       ['finance', 'WAITING', 'finance-approval'],
     ]);
-    const ambiguous = await engine.resumeRun(runId, { ok: 1 }).catch((e: unknown) => e);
+    const ambiguous = await t.engine.resumeRun(runId, { ok: 1 }).catch((e: unknown) => e);
     expect(ambiguous).toBeInstanceOf(AmbiguousResumeError);
     expect((ambiguous as AmbiguousResumeError).waiting.map((w) => w.nodeId)).toEqual(['legal', 'finance']);
-    await expect(engine.resumeRun(runId, {}, { nodeId: 'nowhere' })).rejects.toBeInstanceOf(InvalidRunStateError);
+    await expect(t.engine.resumeRun(runId, {}, { nodeId: 'nowhere' })).rejects.toBeInstanceOf(InvalidRunStateError);
 
-    run = await engine.resumeRun(runId, { by: 'ann' }, { nodeId: 'legal' });
+    run = await t.engine.resumeRun(runId, { by: 'ann' }, { nodeId: 'legal' });
     expect(run.status).toBe('WAITING');
     expect(seen.finance).toBeUndefined();
     expect(run.stateJson).toEqual({});
     // The one branch still waiting can now be resumed without naming it.
-    await engine.resumeRun(runId, { by: 'bob' });
-    run = await engine.runToCompletion(runId);
+    await t.engine.resumeRun(runId, { by: 'bob' });
+    run = await t.engine.runToCompletion(runId);
     expect(run.status).toBe('COMPLETED');
     expect(run.outputsJson.done).toEqual([{ by: 'ann' }, { by: 'bob' }, null]);
   });
@@ -258,12 +241,12 @@ describe.each(storeCases)('parallel execution on $name', (store) => {
       .edge('start', 'bad')
       .edge('start', 'slow')
       .build();
-    const run = await engine.runToCompletion(await start(def));
+    const run = await t.engine.runToCompletion(await start(def));
     expect(run.status).toBe('FAILED');
     expect(run.error).toMatchObject({ code: 'BROKEN' });
     expect(siblingAborted).toBe(true);
     expect(run.outputsJson).toEqual({});
-    const timeline = await engine.getTimeline(run.runId);
+    const timeline = await t.engine.getTimeline(run.runId);
     expect(timeline.map((e) => e.type)).toEqual(expect.arrayContaining(['BRANCH_ABORTED', 'RUN_ABORTED']));
     expect(timeline.at(-1)!.payloadJson).toEqual({ error: run.error });
   });
@@ -281,9 +264,9 @@ describe.each(storeCases)('parallel execution on $name', (store) => {
       .edge('c', 'd')
       .build();
     const runId = await start(def);
-    let run = await engine.getRun(runId);
+    let run = await t.engine.getRun(runId);
     let ticks = 0;
-    while (run!.status === 'RUNNING' && ticks++ < 20) run = await engine.tick(runId);
+    while (run!.status === 'RUNNING' && ticks++ < 20) run = await t.engine.tick(runId);
     expect(run!.status).toBe('COMPLETED');
     expect(run!.outputsJson.d).toEqual({ b: 1, c: 1 });
     expect(ticks).toBeLessThanOrEqual(4);
@@ -304,19 +287,19 @@ describe.each(storeCases)('parallel execution on $name', (store) => {
       .build();
     const runId = await start(def);
     // One round: the map starts and items 0 and 1 finish.
-    let run = await engine.tick(runId);
+    let run = await t.engine.tick(runId);
     expect(run.branches[0]!.map).toMatchObject({ total: 6, done: 2 });
     // A holder begins items 2 and 3 and dies before committing them.
-    const lease = (await storage.lockRun(runId))!;
-    const draft = new RunDraft(lease.run!, def, engine.stepEnv, lease.run!.readAt.getTime(), new Map());
+    const lease = (await t.storage.lockRun(runId))!;
+    const draft = new RunDraft(lease.run!, def, t.engine.stepEnv, lease.run!.readAt.getTime(), new Map());
     expect(draft.beginReady(10)).toBe(2);
     await lease.commit(draft.toTransition(false));
     await lease.release();
-    run = await engine.runToCompletion(runId);
+    run = await t.engine.runToCompletion(runId);
     expect(run.status).toBe('COMPLETED');
     expect(run.outputsJson.m).toEqual(['item-a', 'item-b', 'item-c', 'item-d', 'item-e', 'item-f']);
     expect([...calls.entries()].sort()).toEqual([[0, 1], [1, 1], [2, 1], [3, 1], [4, 1], [5, 1]]);
-    const interrupted = (await engine.getTimeline(runId)).filter((e) => e.type === 'NODE_INTERRUPTED');
+    const interrupted = (await t.engine.getTimeline(runId)).filter((e) => e.type === 'NODE_INTERRUPTED');
     expect(interrupted.map((e) => e.itemIndex).sort()).toEqual([2, 3]);
   });
 });

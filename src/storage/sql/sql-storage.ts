@@ -17,7 +17,7 @@ import { buildInboxQueries, preparableInboxQueries, type InboxQueries } from './
 import { SqlInbox } from './inbox.js';
 import { buildLeaseQueries, type LeaseQueries } from './lease-queries.js';
 import type { SqlLease } from './leases.js';
-import { buildListRunsQuery } from './list-runs-query.js';
+import { buildListRunsQuery, parseSummaryPage } from './list-runs-query.js';
 import { migrate } from './migrate.js';
 import { DEFAULT_SCHEMA, sqlNames, type SqlNames } from './names.js';
 import { buildPruneQueries, type PruneQueries } from './prune-queries.js';
@@ -211,7 +211,8 @@ export class SqlFlowStorage implements FlowStorage, AcquireHost {
     const summary = filter.summary === true;
     return this.run('listRuns', async () => {
       const { sql, params } = buildListRunsQuery(this.names, f, summary);
-      const rows = (await this.executor.query(sql, params)).map(summary ? toRunSummary : toRunRecord);
+      const result = await this.executor.query(sql, params);
+      const rows = summary ? parseSummaryPage(result).map(toRunSummary) : result.map(toRunRecord);
       const page = rows.slice(0, f.limit);
       const last = page[page.length - 1];
       return { runs: page, nextCursor: rows.length > f.limit && last ? encodeCursor(last.createdAt, last.runId) : null };
