@@ -234,7 +234,11 @@ export function soakFlow(effects: SoakEffects): FlowDefinition {
       }),
       { retry: RETRY },
     )
-    .node('fanout', node((ctx, input) => ({ status: 'ok', output: { fanned: input.i } })), { retry: RETRY, split: 'all' })
+    .node(
+      'fanout',
+      node((ctx, input) => ({ status: 'ok', output: { fanned: input.i } })),
+      { retry: RETRY, split: 'all' },
+    )
     .node(
       'audit',
       node(async (ctx, input) => {
@@ -319,7 +323,11 @@ export function soakFlow(effects: SoakEffects): FlowDefinition {
     )
     .node(
       'finish',
-      node((ctx, input) => ({ status: 'ok', output: { total: input.amount, branch: branchOf(input), items: (ctx.outputs.items as unknown[]).length }, patch: { done: true } })),
+      node((ctx, input) => ({
+        status: 'ok',
+        output: { total: input.amount, branch: branchOf(input), items: (ctx.outputs.items as unknown[]).length },
+        patch: { done: true },
+      })),
       { retry: RETRY },
     )
     .edge('prepare', 'check')
@@ -353,7 +361,8 @@ export function soakChildFlow(effects: SoakEffects): FlowDefinition {
     .node(
       'fetch',
       node((ctx, input) => {
-        if (ctx.meta.attempt <= 2 && Math.random() < 0.3) throw FlowError.retryable('CHILD_FLAKY', `child fetch: transient failure on attempt ${ctx.meta.attempt}`);
+        if (ctx.meta.attempt <= 2 && Math.random() < 0.3)
+          throw FlowError.retryable('CHILD_FLAKY', `child fetch: transient failure on attempt ${ctx.meta.attempt}`);
         return { status: 'ok', output: { fetched: input.i, amount: input.amount }, patch: { fetched: input.i } };
       }),
       { retry: RETRY },

@@ -46,14 +46,19 @@ async function main(options: SoakOptions): Promise<number> {
     console.error(`chaos: Postgres at ${redact(options.databaseUrl)} is unreachable: ${(err as Error).message}`);
     return 2;
   }
-  log(`schema ${schema}: ${options.runs} runs, ${options.workers} workers × ${options.concurrency}, faults over ${options.loadSeconds} s${options.ci ? ' (CI version)' : ''}`);
+  log(
+    `schema ${schema}: ${options.runs} runs, ${options.workers} workers × ${options.concurrency}, faults over ${options.loadSeconds} s${options.ci ? ' (CI version)' : ''}`,
+  );
 
   // The soak's own engine: starts runs and resumes the waiting ones, as an application would.
   const soakUrl = withApplicationName(options.databaseUrl, `${tag}-soak`);
   const side = new pg.Pool({ connectionString: soakUrl, max: 2 });
   side.on('error', () => undefined);
   const tables = sideTables(schema);
-  const engine = new FlowEngine({ storage: createPostgresStorage({ connectionString: soakUrl, schema, poolSize: 4, listen: false }), maxRecoveries: MAX_RECOVERIES });
+  const engine = new FlowEngine({
+    storage: createPostgresStorage({ connectionString: soakUrl, schema, poolSize: 4, listen: false }),
+    maxRecoveries: MAX_RECOVERIES,
+  });
   // Its resumes run the resumed node's attempt here, so it has the handlers' effects (and the child flow) too.
   for (const definition of soakFlows(soakEffects(side, schema))) await engine.registerDefinition(definition);
   await admin.query(tables.create);
@@ -87,7 +92,12 @@ async function soak(options: SoakOptions, { admin, engine, fleet, schema, tag, s
   // Each run's signal: sent by the loader's side, at a random moment after the run starts.
   const signals = new Map<number, SentSignal>();
   const sends: Array<Promise<void>> = [];
-  const loader = startRuns(engine, options, () => stop, (i, runId) => sends.push(sendSignals(engine, i, runId, signals)));
+  const loader = startRuns(
+    engine,
+    options,
+    () => stop,
+    (i, runId) => sends.push(sendSignals(engine, i, runId, signals)),
+  );
   const resumer = resumeApprovals(engine, () => stop);
   const faults = injectFaults(planFaults(options), { fleet, admin, schema, startedAt, log, finished: () => allRested });
   const progress = reportProgress(admin, schema, options.runs, () => stop);
@@ -127,15 +137,32 @@ async function soak(options: SoakOptions, { admin, engine, fleet, schema, tag, s
   const leftSessions = await admin.sessionCount(`${tag}-`);
 
   const verdict = await verifySoak(admin, schema, options.runs, signals);
-  if (leftSessions > 0) verdict.violations.push({ check: 'leftovers', message: `${leftSessions} database sessions of the soak still open after every process stopped` });
+  if (leftSessions > 0)
+    verdict.violations.push({ check: 'leftovers', message: `${leftSessions} database sessions of the soak still open after every process stopped` });
   for (const f of faultRecords) if (f.violation) verdict.violations.push({ check: f.kind === 'pause' ? 'takeover' : 'leftovers', message: f.violation });
   for (const err of unhandled) {
-    verdict.violations.push({ check: 'crashes', message: `the soak's own process (its engine: startRun, resumeRun, sendEvent) had an unhandled error: ${(err as Error)?.message ?? String(err)}` });
+    verdict.violations.push({
+      check: 'crashes',
+      message: `the soak's own process (its engine: startRun, resumeRun, sendEvent) had an unhandled error: ${(err as Error)?.message ?? String(err)}`,
+    });
   }
   for (const c of fleet.crashes) {
-    verdict.violations.push({ check: 'crashes', message: `worker ${c.slot} (pid ${c.pid}) exited on its own (${c.signal ?? `code ${c.code}`}); its stderr ends: ${c.stderr.slice(-700).replace(/\s+/g, ' ')}` });
+    verdict.violations.push({
+      check: 'crashes',
+      message: `worker ${c.slot} (pid ${c.pid}) exited on its own (${c.signal ?? `code ${c.code}`}): ${crashSummary(c.stderr)}`,
+    });
   }
-  printReport({ options, schema, databaseUrl: redact(options.databaseUrl), durationMs: restedAt - startedAt, verdict, faults: faultRecords, fleet, maxRecoveries: MAX_RECOVERIES, openAtEnd: open });
+  printReport({
+    options,
+    schema,
+    databaseUrl: redact(options.databaseUrl),
+    durationMs: restedAt - startedAt,
+    verdict,
+    faults: faultRecords,
+    fleet,
+    maxRecoveries: MAX_RECOVERIES,
+    openAtEnd: open,
+  });
 
   if (verdict.violations.length === 0 && !options.keep) await admin.query(`DROP SCHEMA "${schema}" CASCADE`);
   else log(`schema ${schema} kept for inspection (DROP SCHEMA "${schema}" CASCADE when done)`);
@@ -168,6 +195,8 @@ async function startRuns(engine: FlowEngine, options: SoakOptions, stopped: () =
 const DUPLICATE_SIGNAL_EVERY = 10;
 /** A third of the signals go out within this many ms of the start (before or after the run reached its wait). */
 const SIGNAL_WITHIN_MS = 1500;
+/** A duplicate is sent this soon after the first copy (concurrently with it): either may be the one received. */
+const DUPLICATE_WITHIN_MS = 600;
 /** How often the soak looks whether a run waits for its signal yet (for the third sent only then). */
 const WAITING_POLL_MS = 150;
 /** A send that keeps failing this long is given up (the run's wait then times out: SIGNAL_LOST). */
@@ -177,33 +206,35 @@ const SEND_PATIENCE_MS = 45_000;
  * The outside world's signal for run `i`: `sendEvent('chaos.signal', key runId)` at a random
  * moment — for a third of the runs at once (before the run can have reached its wait), for a third
  * within 1.5 s (either side of it), for a third once the run waits for it — and for some runs a
- * second, identical copy up to a second later. A send that fails under a fault is retried; the
+ * second, identical copy at about the same time (sent concurrently). A send that fails under a fault is retried; the
  * failed one may have been stored nonetheless (its reply was lost), which the verifier allows for.
  */
 async function sendSignals(engine: FlowEngine, i: number, runId: string, signals: Map<number, SentSignal>): Promise<void> {
   const record: SentSignal = { runId, copies: i % DUPLICATE_SIGNAL_EVERY === 3 ? 2 : 1, sent: [], failedSends: 0 };
   signals.set(i, record);
   const moment = Math.floor(Math.random() * 3);
-  for (let copy = 0; copy < record.copies; copy++) {
-    if (copy > 0) await sleep(Math.random() * 1000);
-    else if (moment === 1) await sleep(Math.random() * SIGNAL_WITHIN_MS);
-    else if (moment === 2) await untilWaitingForSignal(engine, runId);
+  if (moment === 1) await sleep(Math.random() * SIGNAL_WITHIN_MS);
+  else if (moment === 2) await untilWaitingForSignal(engine, runId);
+  const sendCopy = async () => {
     const giveUpAt = Date.now() + SEND_PATIENCE_MS;
     for (let backoff = 100; ; backoff = Math.min(backoff * 2, 2000)) {
       try {
         const sent = await engine.sendEvent({ name: SIGNAL_EVENT, key: runId, payload: signalPayload(i) });
         record.sent.push({ eventId: sent.eventId, delivered: sent.delivered });
-        break;
+        return;
       } catch (err) {
         record.failedSends += 1;
-        if (Date.now() > giveUpAt) {
-          log(`gave up sending the signal of run ${runId} (input ${i}): ${(err as Error).message}`);
-          return;
-        }
+        if (Date.now() > giveUpAt) return log(`gave up sending the signal of run ${runId} (input ${i}): ${(err as Error).message}`);
         await sleep(backoff);
       }
     }
-  }
+  };
+  // A duplicate goes out concurrently with the first copy, up to DUPLICATE_WITHIN_MS after it.
+  const copies = Array.from({ length: record.copies }, async (_, copy) => {
+    if (copy > 0) await sleep(Math.random() * DUPLICATE_WITHIN_MS);
+    await sendCopy();
+  });
+  await Promise.all(copies);
 }
 
 /** Until run `runId` waits for its signal (or has ended, or 30 s passed): getRun, as an application would. */
@@ -260,9 +291,20 @@ async function reportProgress(admin: DatabaseAdmin, schema: string, runs: number
         `SELECT parent_run_id IS NOT NULL AS child, status::text AS status, count(*)::int AS n FROM "${schema}".flow_runs GROUP BY 1, 2 ORDER BY 1, 2`,
       )
       .catch(() => []);
-    const list = (child: boolean) => rows.filter((r) => r.child === child).map((r) => `${r.status} ${r.n}`).join(', ');
+    const list = (child: boolean) =>
+      rows
+        .filter((r) => r.child === child)
+        .map((r) => `${r.status} ${r.n}`)
+        .join(', ');
     log(`progress: ${list(false) || 'no runs yet'} (of ${runs}); children ${list(true) || 'none yet'}`);
   }
+}
+
+/** The gist of a crashed process's stderr: the thrown error's line (else the tail). */
+function crashSummary(stderr: string): string {
+  const error = stderr.split('\n').find((l) => /^\s*(\w*Error\b|error:)/.test(l));
+  const unhandledEvent = stderr.includes("Unhandled 'error' event") ? "an unhandled 'error' event: " : '';
+  return (error ? `${unhandledEvent}${error}` : stderr.slice(-400)).replace(/\s+/g, ' ').trim();
 }
 
 function redact(url: string): string {

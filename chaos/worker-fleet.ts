@@ -38,9 +38,7 @@ export class WorkerFleet {
   /** Processes that exited without the soak ending them. */
   readonly crashes: WorkerCrash[] = [];
 
-  constructor(
-    private readonly config: { databaseUrl: string; schema: string; tag: string; concurrency: number; maxRecoveries: number },
-  ) {}
+  constructor(private readonly config: { databaseUrl: string; schema: string; tag: string; concurrency: number; maxRecoveries: number }) {}
 
   appName(index: number): string {
     return `${this.config.tag}-w${index}`;
@@ -91,7 +89,8 @@ export class WorkerFleet {
     for (;;) {
       const line = slot.proc.lines.slice(mark).find((l) => l.startsWith('COUNTERS '));
       if (line) return JSON.parse(line.slice('COUNTERS '.length)) as WorkerCountersSnapshot;
-      if (slot.proc.hasExited) throw new Error(`worker ${slot.index} (pid ${slot.proc.pid}) exited before it reported its counters; stderr: ${slot.proc.stderr().slice(-600)}`);
+      if (slot.proc.hasExited)
+        throw new Error(`worker ${slot.index} (pid ${slot.proc.pid}) exited before it reported its counters; stderr: ${slot.proc.stderr().slice(-600)}`);
       if (Date.now() > deadline) throw new Error(`worker ${slot.index} did not report its counters`);
       await new Promise((r) => setTimeout(r, 20));
     }

@@ -55,6 +55,18 @@ export const environment = {
   get apiUrl(): string {
     return process.env.FLOW_URL ?? DEFAULT_API_URL;
   },
+  /**
+   * FLOW_PRUNE_EVERY: how often the runtime deletes finished runs past their retention (a
+   * duration, see `parseDurationMs`; unset or empty: hourly when a flow has a `retention` or
+   * FLOW_PRUNE_OLDER_THAN is set, else never).
+   */
+  get pruneEveryMs(): number | undefined {
+    return parseDurationMs('FLOW_PRUNE_EVERY', process.env.FLOW_PRUNE_EVERY);
+  },
+  /** FLOW_PRUNE_OLDER_THAN: the runtime's retention for flows without one of their own (a duration; unset or empty: kept). */
+  get pruneOlderThanMs(): number | undefined {
+    return parseDurationMs('FLOW_PRUNE_OLDER_THAN', process.env.FLOW_PRUNE_OLDER_THAN);
+  },
   /** PGHOST, PGPORT, PGDATABASE: pg's own fallbacks for a pool given no connection string (used in messages only). */
   get pg(): { host?: string; port?: string; database?: string } {
     return { host: process.env.PGHOST, port: process.env.PGPORT, database: process.env.PGDATABASE };
@@ -64,6 +76,23 @@ export const environment = {
 /** Whether `env[name]` (default: this process's AGENT_OS_FLOW_PEER) is exactly "1". */
 export function flowPeerRequested(env: NodeJS.ProcessEnv = process.env, name: string = DEFAULT_FLOW_PEER_VAR): boolean {
   return env[name] === '1';
+}
+
+const DURATION_UNITS_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
+
+/**
+ * A duration as milliseconds: a number with a unit — `500ms`, `30s`, `15m`, `12h`, `7d` — or a
+ * bare number of milliseconds. Undefined for unset or empty; anything else is refused (an
+ * INVALID_ARGUMENT naming `name`), as is a duration over 100 years.
+ */
+export function parseDurationMs(name: string, text: string | undefined): number | undefined {
+  if (text === undefined || text.trim() === '') return undefined;
+  const m = /^(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?$/.exec(text.trim());
+  const ms = m ? Math.round(Number(m[1]) * DURATION_UNITS_MS[m[2] ?? 'ms']!) : NaN;
+  if (!Number.isSafeInteger(ms) || ms > 100 * 365 * DURATION_UNITS_MS.d!) {
+    throw new FlowError('INVALID_ARGUMENT', `${name} must be a duration like 30s, 15m, 12h or 7d (a bare number is milliseconds), got ${JSON.stringify(text)}`);
+  }
+  return ms;
 }
 
 function parsePort(text: string | undefined): number | undefined {

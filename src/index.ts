@@ -14,6 +14,8 @@ export type {
   EdgeDefinition,
   FlowContext,
   FlowDefinition,
+  FlowOptions,
+  FlowRetention,
   FlowRunStatus,
   NodeDefinition,
   NodeHandler,
@@ -25,7 +27,7 @@ export type {
 
 // engine
 export { FlowEngine, createFlowEngineFromEnv } from './flow-engine.js';
-export type { FlowEngineOptions, FlowRun, FlowEvent, FlowSummary, StartRunArgs, StartRunResult } from './flow-engine.js';
+export type { FlowEngineOptions, FlowRun, FlowEvent, FlowSummary, PruneRunsOptions, RetentionOptions, StartRunArgs, StartRunResult } from './flow-engine.js';
 export type { FlowHookMap, FlowHookName, FlowHookPayload } from './engine/events.js';
 export { ManualClock, systemClock } from './core/clock.js';
 export type { Clock } from './core/clock.js';
@@ -81,8 +83,10 @@ export type {
   FlowEventRecord,
   FlowEventType,
   FlowRunRecord,
+  FlowRunSummary,
   FlowStorage,
   LockRunOptions,
+  PruneRunsQuery,
   RunFilter,
   RunLease,
   RunPage,

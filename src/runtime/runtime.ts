@@ -11,7 +11,9 @@ import type { FlowStorage } from '../storage/types.js';
 import type { WorkerOptions } from '../worker/types.js';
 import type { FlowWorker } from '../worker/worker.js';
 import { assertSafeBind, assertValidApiToken } from './http/auth.js';
+import type { HeavyRequestLimits } from './http/gate.js';
 import { buildApiServer } from './http/server.js';
+import { checkPruneOptions, startPruneSchedule, type PruneSchedule, type PruneScheduleOptions } from './prune-schedule.js';
 import { chooseStorage } from './storage-choice.js';
 
 export interface FlowRuntimeOptions {
@@ -47,6 +49,15 @@ export interface FlowRuntimeOptions {
   requestTimeoutMs?: number;
   /** Serve the dashboard at / (default true). */
   dashboard?: boolean;
+  /**
+   * Delete finished runs on a schedule (`engine.applyRetention`): every `everyMs` (default hourly),
+   * each flow's runs past its own `retention`, and with `olderThanMs` those of every other flow
+   * finished longer ago than that. Default: FLOW_PRUNE_EVERY / FLOW_PRUNE_OLDER_THAN; without
+   * them, hourly when a flow has a `retention`, else never. false: never.
+   */
+  prune?: PruneScheduleOptions | false;
+  /** Bound on heavy requests (a page of runs, a timeline): see `ApiServerOptions.heavyRequests`. */
+  heavyRequests?: Partial<HeavyRequestLimits> | false;
   /** Further engine options (clock, maxJsonBytes, maxRecoveries). */
   engine?: Omit<FlowEngineOptions, 'storage' | 'databaseUrl' | 'services'>;
 }
@@ -70,6 +81,7 @@ export async function runFlowRuntime(options: FlowRuntimeOptions): Promise<FlowR
   // Checked before anything is opened: a refused start must leave nothing behind.
   assertValidApiToken(apiToken);
   assertSafeBind(host, apiToken, options.allowInsecureBind ?? false);
+  const prune = pruneSchedule(options);
 
   const storage = chooseStorage({ storage: options.storage, databaseUrl: options.databaseUrl, dataDir: options.dataDir });
   const engine = new FlowEngine({ ...options.engine, storage, services: options.services });
@@ -85,6 +97,7 @@ export async function runFlowRuntime(options: FlowRuntimeOptions): Promise<FlowR
       bodyLimit: options.bodyLimit,
       requestTimeoutMs: options.requestTimeoutMs,
       dashboard: options.dashboard,
+      heavyRequests: options.heavyRequests,
       workerStatus: () => worker?.status() ?? null,
     });
     await server.listen({ host, port });
@@ -97,6 +110,7 @@ export async function runFlowRuntime(options: FlowRuntimeOptions): Promise<FlowR
   const address = server.server.address();
   const boundPort = typeof address === 'object' && address ? address.port : port;
   const url = `http://${urlHost(host)}:${boundPort}`;
+  const pruning: PruneSchedule | null = prune ? startPruneSchedule(engine, prune, { info: console.log, error: console.error }) : null;
   let closing: Promise<void> | undefined;
   const app = server;
   return {
@@ -106,11 +120,23 @@ export async function runFlowRuntime(options: FlowRuntimeOptions): Promise<FlowR
     server: app,
     close: () =>
       (closing ??= (async () => {
-        // Stop taking requests first (in-flight ones finish), then the worker drains, then the store closes.
+        // Stop pruning and taking requests first (in-flight ones finish), then the worker drains, then the store closes.
+        await pruning?.stop();
         await app.close();
         await engine.close();
       })()),
   };
+}
+
+/** The prune schedule asked for (see `FlowRuntimeOptions.prune`), checked; null for none. */
+function pruneSchedule(options: FlowRuntimeOptions): (PruneScheduleOptions & { everyMs: number }) | null {
+  if (options.prune === false) return null;
+  if (options.prune !== undefined) return checkPruneOptions(options.prune);
+  const everyMs = environment.pruneEveryMs;
+  const olderThanMs = environment.pruneOlderThanMs;
+  const retention = options.flows.some((def) => def?.retention !== undefined);
+  if (everyMs === undefined && olderThanMs === undefined && !retention) return null;
+  return checkPruneOptions({ everyMs, olderThanMs });
 }
 
 /** A URL a browser on this machine can open: wildcard binds are reached through localhost. */

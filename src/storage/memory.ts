@@ -197,11 +197,15 @@ export class MemoryStorage implements FlowStorage {
     const row = this.runs.get(entry.runId);
     if (!row) return false;
     // An answer to a wait goes in only while the branch still waits there.
-    if (entry.waitId !== null) {
-      const branches = JSON.parse(row.branches) as BranchRecord[];
-      if (!branches.some((b) => b.branchId === entry.branchId && b.status === 'WAITING' && (b.waitId ?? 0) === entry.waitId)) return false;
-    }
+    if (entry.waitId !== null && !this.waitsAt(entry.runId, entry.branchId, entry.waitId)) return false;
     return this.putInInbox(entry);
+  }
+
+  /** The run's branch `branchId` waits at `waitId` now. */
+  private waitsAt(runId: string, branchId: string | null, waitId: number): boolean {
+    const row = this.runs.get(runId);
+    const branches = row ? (JSON.parse(row.branches) as BranchRecord[]) : [];
+    return branches.some((b) => b.branchId === branchId && b.status === 'WAITING' && (b.waitId ?? 0) === waitId);
   }
 
   /** Adds an inbox entry (one per wait) and wakes the run: for answers already known to be current. */
@@ -227,6 +231,7 @@ export class MemoryStorage implements FlowStorage {
     const delivered: SentEvent['delivered'] = [];
     for (const w of this.eventWaits.values()) {
       if (w.name !== event.name || (w.key !== null && w.key !== event.key)) continue;
+      if (!this.waitsAt(w.runId, w.branchId, w.waitId)) continue; // a wait that is over
       if (this.putInInbox({ runId: w.runId, kind: 'event', waitId: w.waitId, branchId: w.branchId, payload: eventEntry(event) })) {
         delivered.push({ runId: w.runId, branchId: w.branchId, waitId: w.waitId });
       }

@@ -7,7 +7,7 @@ import pg from 'pg';
 import { StorageError } from '../errors.js';
 import { environment } from '../config.js';
 import { describeConnectionString, redactConnectionString } from './sql/errors.js';
-import type { SqlExecutor, SqlParam, SqlRow, SqlRunner, SqlSession } from './sql/executor.js';
+import { serialQueue, type SqlExecutor, type SqlParam, type SqlRow, type SqlRunner, type SqlSession } from './sql/executor.js';
 import { listenWithReconnect } from './sql/pg-listener.js';
 import { SqlFlowStorage } from './sql/sql-storage.js';
 import { isStalePreparedStatement, StatementNames } from './sql/statement-names.js';
@@ -97,19 +97,23 @@ export class PgExecutor implements SqlExecutor {
 
   async transaction<T>(fn: (tx: SqlRunner & { exec(script: string): Promise<void> }) => Promise<T>): Promise<T> {
     const client = await this.pool.connect();
+    // One statement at a time on the connection, even if `fn` sends several without waiting.
+    const serial = serialQueue();
+    const send = (sql: string) => serial(() => client.query(sql));
     let broken = false;
     try {
-      await client.query('BEGIN');
+      await send('BEGIN');
       const tx = {
-        query: async <R extends SqlRow = SqlRow>(sql: string, params?: readonly SqlParam[]) => (await runQuery(client, sql, params, undefined)).rows as R[],
+        query: async <R extends SqlRow = SqlRow>(sql: string, params?: readonly SqlParam[]) =>
+          (await serial(() => runQuery(client, sql, params, undefined))).rows as R[],
         // No parameters: pg uses the simple protocol, which runs a multi-statement script.
-        exec: async (script: string) => void (await client.query(script)),
+        exec: async (script: string) => void (await send(script)),
       };
       const result = await fn(tx);
-      await client.query('COMMIT');
+      await send('COMMIT');
       return result;
     } catch (err) {
-      await client.query('ROLLBACK').catch(() => {
+      await send('ROLLBACK').catch(() => {
         broken = true;
       });
       throw err;
@@ -126,15 +130,19 @@ export class PgExecutor implements SqlExecutor {
       broken = true;
     };
     client.on('error', onError);
+    // One statement at a time on the connection: a lease's callers may overlap (a commit and a release).
+    const serial = serialQueue();
     let released = false;
     return {
       get lost() {
         return broken;
       },
-      query: async <R extends SqlRow = SqlRow>(sql: string, params?: readonly SqlParam[]) => (await this.run(client, sql, params)).rows as R[],
+      query: async <R extends SqlRow = SqlRow>(sql: string, params?: readonly SqlParam[]) => (await serial(() => this.run(client, sql, params))).rows as R[],
       release: async (destroy?: boolean) => {
         if (released) return;
         released = true;
+        // Pooled again only once its statements have settled; a connection destroyed goes at once.
+        if (!destroy && !broken) await serial(async () => undefined);
         client.removeListener('error', onError);
         client.release(destroy || broken ? new Error('lease connection discarded (its session state is unknown)') : undefined);
       },

@@ -18,6 +18,8 @@ import type { WorkerCounters } from './types.js';
 
 /** Oldest candidate list worth using: past this, due runs have likely been taken by other workers. */
 const MAX_CANDIDATE_AGE_MS = 250;
+/** Longest time announced runs may keep the claimer from looking for due runs (timers, retries). */
+const MAX_LOOK_GAP_MS = 1000;
 /** Announced runs remembered while every slot is busy; past this, the next pass looks instead. */
 const MAX_HINTS = 256;
 
@@ -36,7 +38,8 @@ export interface ClaimPass {
 
 export class DueRunClaimer {
   private candidates: string[] = [];
-  private lookedAt = 0;
+  /** When the last look was made (construction counts: the first pass without announcements looks). */
+  private lookedAt = Date.now();
   private readonly hints = new Set<string>();
   private hintsOverflowed = false;
 
@@ -60,7 +63,10 @@ export class DueRunClaimer {
    */
   async claim(free: number, flowKeys: string[], holding: ReadonlyMap<string, unknown>, stopping: () => boolean): Promise<ClaimPass> {
     const options: LockRunOptions = { onlyIfDue: true };
-    const announced = this.takeHints(free, holding);
+    // Announced runs go first, but not for ever: under a steady stream of wake-ups, a look still
+    // happens at least every MAX_LOOK_GAP_MS, so that due timers and retries are not starved.
+    const lookOverdue = Date.now() - this.lookedAt >= MAX_LOOK_GAP_MS;
+    const announced = lookOverdue ? [] : this.takeHints(free, holding);
     if (announced.length > 0) {
       const { leases, error } = await this.lock(announced, options, stopping);
       const more = this.hints.size > 0 || this.candidates.length > 0 || this.hintsOverflowed;

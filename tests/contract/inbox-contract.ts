@@ -226,7 +226,9 @@ export function inboxContract(handle: () => StoreHandle): void {
     expect(entry).toMatchObject({ kind: 'event', waitId: 3, branchId: 'b1', payload: { eventId: y.eventId, name, key: 'y', payload: 'y' } });
     // Applied (received, wait ended) while the branch waits again, for any key: x is the earliest left.
     const lease = (await s.lockRun(run.runId))!;
-    const again = { status: 'WAITING' as const, waitReason: 'event' };
+    // The branch parked again at each new wait (as the engine writes it: the answer of a wait
+    // that is over is never delivered).
+    const again = { status: 'WAITING' as const, waitReason: 'event', branches: j([branch('a', { status: 'WAITING', waitReason: 'event', waitId: 5, event: { name, key: null } })]) };
     const next = await lease.commit(
       step(lease.run!, again, { consumeInbox: [entry!.id], receipts: [y.eventId], endWaits: [{ branchId: 'b1', waitId: 3 }], addWaits: [wait(name, null, 5)] }),
     );
@@ -234,8 +236,9 @@ export function inboxContract(handle: () => StoreHandle): void {
     const [entry2] = await s.getInbox(run.runId);
     expect(entry2).toMatchObject({ kind: 'event', waitId: 5, payload: { eventId: x.eventId, key: 'x' } });
     // Received in the same commit that registers the next wait: nothing is left for it.
+    const againAt7 = { ...again, branches: j([branch('a', { status: 'WAITING', waitReason: 'event', waitId: 7, event: { name, key: null } })]) };
     const last = await lease.commit(
-      step(next, again, { consumeInbox: [entry2!.id], receipts: [x.eventId], endWaits: [{ branchId: 'b1', waitId: 5 }], addWaits: [wait(name, null, 7)], release: true }),
+      step(next, againAt7, { consumeInbox: [entry2!.id], receipts: [x.eventId], endWaits: [{ branchId: 'b1', waitId: 5 }], addWaits: [wait(name, null, 7)], release: true }),
     );
     expect(last.hasInbox).toBe(false);
     expect(await s.getInbox(run.runId)).toEqual([]);

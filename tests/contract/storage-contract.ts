@@ -10,6 +10,7 @@ import type { FlowStorage } from '../../src/storage/types.js';
 import { branchesContract } from './branches-contract.js';
 import { inboxContract } from './inbox-contract.js';
 import { lockOptionsContract } from './lock-options-contract.js';
+import { pruneContract } from './prune-contract.js';
 import { asRead, branch, expectReadNow, j, newRun, step, waitFor } from './contract-helpers.js';
 
 export interface StoreHandle {
@@ -34,6 +35,7 @@ export function describeStorageContract(name: string, makeStore: () => Promise<S
     lockOptionsContract(() => handle);
     branchesContract(() => handle);
     inboxContract(() => handle);
+    pruneContract(() => handle);
 
     it('creates a run and reads it back with JSON values parsed', async () => {
       const input = { a: [1, 'two', { three: true }], u: 'ünïcødé ✓', n: null, big: 1e21, neg: -0.5 };

@@ -67,6 +67,21 @@ describe('DueRunClaimer', () => {
     expect(calls.looks).toBe(1);
   });
 
+  it('still looks at least every second under a steady stream of announcements (timers are not starved)', async () => {
+    const { storage, calls } = fakeStorage(['timer-due']);
+    const claimer = new DueRunClaimer(storage, 0, zeroCounters());
+    claimer.hint('woken-1');
+    await claimer.claim(1, ['f@1'], new Map(), () => false);
+    expect(calls.looks).toBe(0);
+    (claimer as unknown as { lookedAt: number }).lookedAt -= 1_000;
+    claimer.hint('woken-2');
+    const pass = await claimer.claim(1, ['f@1'], new Map(), () => false);
+    expect(calls.looks).toBe(1);
+    expect(pass.leases.map((l) => l.runId)).toEqual(['timer-due']);
+    // The announcement is still there for the next pass.
+    expect((await claimer.claim(1, ['f@1'], new Map(), () => false)).leases.map((l) => l.runId)).toEqual(['woken-2']);
+  });
+
   it('looks again once its candidates are too old to trust', async () => {
     const { storage, calls } = fakeStorage(['a', 'b', 'c']);
     const claimer = new DueRunClaimer(storage, 5, zeroCounters(), 0);

@@ -9,6 +9,7 @@ import { SqlFlowStorage } from '../../storage/sql/sql-storage.js';
 import { migrate } from '../../storage/sql/migrate.js';
 import { loadExampleFlows, loadFlowsFromModule } from '../flow-modules.js';
 import { describeStartup, handleStopSignals } from '../lifecycle.js';
+import type { PruneScheduleOptions } from '../prune-schedule.js';
 import { runFlowRuntime } from '../runtime.js';
 import { chooseStorage, describeStorage } from '../storage-choice.js';
 import { parseIntOption } from './usage.js';
@@ -24,7 +25,9 @@ async function loadFlows(modulePath: string | undefined): Promise<{ flows: FlowD
   return { flows: examples.flows, source: examples.source };
 }
 
-export async function serveCommand(opts: StoreOptions & { flows?: string; port?: string; host?: string; noWorker?: boolean; allowInsecureBind?: boolean }) {
+export async function serveCommand(
+  opts: StoreOptions & { flows?: string; port?: string; host?: string; noWorker?: boolean; allowInsecureBind?: boolean; prune?: PruneScheduleOptions },
+) {
   const port = parseIntOption('--port', opts.port, 0, 65535);
   // Before any await (see lifecycle.ts): a signal during start-up stops the server once it is open.
   const stop = handleStopSignals('runtime');
@@ -38,6 +41,7 @@ export async function serveCommand(opts: StoreOptions & { flows?: string; port?:
     dataDir: opts.dataDir,
     worker: !opts.noWorker && !stop.requested,
     allowInsecureBind: opts.allowInsecureBind || environment.allowInsecureBind,
+    prune: opts.prune,
   });
   if (!stop.requested) console.log(describeStartup(runtime, source));
   stop.attach(runtime);

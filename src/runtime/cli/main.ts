@@ -4,7 +4,7 @@
  * cancel, send-event), and turns every failure into one line on stderr and a nonzero exit code.
  */
 import { parseArgs } from 'node:util';
-import { environment } from '../../config.js';
+import { environment, parseDurationMs } from '../../config.js';
 import { FlowError } from '../../errors.js';
 import { ApiClient, redactUrl } from './client.js';
 import {
@@ -33,6 +33,8 @@ const OPTIONS = {
   host: { type: 'string' },
   'no-worker': { type: 'boolean' },
   'allow-insecure-bind': { type: 'boolean' },
+  'prune-every': { type: 'string' },
+  'prune-older-than': { type: 'string' },
   concurrency: { type: 'string' },
   status: { type: 'string' },
   flow: { type: 'string' },
@@ -77,6 +79,15 @@ function checkDatabaseUrl(text: string | undefined): string | undefined {
   return text;
 }
 
+/** --prune-every / --prune-older-than: a duration (30s, 15m, 12h, 7d), as milliseconds; a usage error otherwise. */
+function durationOption(name: string, text: string | undefined): number | undefined {
+  try {
+    return parseDurationMs(name, text);
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
+}
+
 function need(positionals: string[], index: number, what: string): string {
   const value = positionals[index];
   if (!value) throw new UsageError(`Missing ${what}`);
@@ -105,8 +116,12 @@ export async function main(argv: string[]): Promise<void> {
   // commands stay quick to start.
   const local = () => import('./commands-local.js');
   switch (command) {
-    case 'serve':
-      return (await local()).serveCommand({ ...store, flows: v.flows, port: v.port, host: v.host, noWorker: v['no-worker'], allowInsecureBind: v['allow-insecure-bind'] });
+    case 'serve': {
+      const pruneEveryMs = durationOption('--prune-every', v['prune-every']);
+      const pruneOlderThanMs = durationOption('--prune-older-than', v['prune-older-than']);
+      const prune = pruneEveryMs === undefined && pruneOlderThanMs === undefined ? undefined : { everyMs: pruneEveryMs, olderThanMs: pruneOlderThanMs };
+      return (await local()).serveCommand({ ...store, flows: v.flows, port: v.port, host: v.host, noWorker: v['no-worker'], allowInsecureBind: v['allow-insecure-bind'], prune });
+    }
     case 'worker':
       return (await local()).workerCommand({ ...store, flows: v.flows, concurrency: v.concurrency });
     case 'migrate':

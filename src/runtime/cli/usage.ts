@@ -30,6 +30,7 @@ export const USAGE = `hazel-flow — run and operate @hazeljs/flow flows
 
 Usage:
   hazel-flow serve   [--flows <module>] [--port <n>] [--host <addr>] [--no-worker] [--allow-insecure-bind]
+                     [--prune-every <duration>] [--prune-older-than <duration>]
   hazel-flow worker  [--flows <module>] [--concurrency <n>]
   hazel-flow migrate
   hazel-flow flows
@@ -44,6 +45,11 @@ Usage:
 serve, worker and migrate open the store themselves:
   Postgres at --database-url / DATABASE_URL, else embedded PGlite in --data-dir / FLOW_DATA_DIR (./.flow-data).
   --flows <module>  a module exporting flow definitions (default: the example flows)
+  --prune-every <d>       serve: delete finished runs past their retention this often (default
+                          FLOW_PRUNE_EVERY; hourly when a flow has a retention or --prune-older-than is given)
+  --prune-older-than <d>  serve: the retention of flows without one of their own (default
+                          FLOW_PRUNE_OLDER_THAN; none: their runs are kept)
+                          durations: 30s, 15m, 12h, 7d (a bare number is milliseconds)
 
 flows, runs, start, resume, cancel and send-event talk to a running server (serve or npm start):
   --url <url>       server address (default: FLOW_URL, else http://127.0.0.1:3000);

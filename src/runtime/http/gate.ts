@@ -13,13 +13,13 @@ import { FlowError } from '../../errors.js';
 import { HttpError } from './errors.js';
 
 export interface HeavyRequestLimits {
-  /** Heavy requests served at once (default 2). */
+  /** Heavy requests served at once (default 1: on one event loop, more would not go faster). */
   concurrency: number;
   /** Heavy requests waiting for a turn (default 16); beyond that, 503 BUSY. */
   queue: number;
 }
 
-export const DEFAULT_HEAVY_REQUEST_LIMITS: HeavyRequestLimits = { concurrency: 2, queue: 16 };
+export const DEFAULT_HEAVY_REQUEST_LIMITS: HeavyRequestLimits = { concurrency: 1, queue: 16 };
 
 /** Seconds a refused client is told to wait (Retry-After). */
 const RETRY_AFTER_SECONDS = 1;

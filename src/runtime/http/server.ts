@@ -66,7 +66,7 @@ export interface ApiServerOptions {
   healthBusyAfterMs?: number;
   /**
    * How many heavy requests (a page of runs, a timeline) run at once and wait their turn; beyond
-   * that, 503 BUSY with Retry-After. Default: `{ concurrency: 2, queue: 16 }` on an embedded store
+   * that, 503 BUSY with Retry-After. Default: `{ concurrency: 1, queue: 16 }` on an embedded store
    * (PGlite, whose queries run on this process's event loop), no bound on the others; false: none.
    */
   heavyRequests?: Partial<HeavyRequestLimits> | false;

@@ -11,6 +11,21 @@
  */
 
 export type SqlParam = string | number | boolean | null;
+
+/**
+ * A queue of one: each call runs after every earlier call has settled, in call order. The
+ * executors put every statement of one connection through one (a lease's session, a
+ * transaction), so that no statement is sent while another is in flight on it: pg queues such a
+ * statement itself but warns that relying on it is deprecated, and pg@9 refuses it.
+ */
+export function serialQueue(): <T>(task: () => Promise<T>) => Promise<T> {
+  let tail: Promise<unknown> = Promise.resolve();
+  return <T>(task: () => Promise<T>): Promise<T> => {
+    const run = tail.then(task, task);
+    tail = run.catch(() => undefined);
+    return run;
+  };
+}
 export type SqlRow = Record<string, unknown>;
 
 /** Something that runs one parameterized statement. */

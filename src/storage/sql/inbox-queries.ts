@@ -96,11 +96,22 @@ export function buildInboxQueries(names: SqlNames, opts: { notify: boolean }): I
         INSERT INTO ${names.sentEvents} (event_id, name, key, payload_json, sent_at)
         VALUES ($1, $2, $3, $4::jsonb, clock_timestamp())
         RETURNING event_id, name, key, payload_json, sent_at
+      ), current AS (
+        -- Registered waits that are still current, read FOR SHARE as addToInbox does: a commit of
+        -- the run in progress (one that may end the wait) is waited for, then checked again.
+        SELECT w.run_id, w.wait_id, w.branch_id FROM sent
+        JOIN ${names.eventWaits} w ON w.name = sent.name AND (w.key IS NULL OR w.key = sent.key)
+        JOIN ${names.runs} r ON r.run_id = w.run_id
+        WHERE EXISTS (
+          SELECT 1 FROM jsonb_array_elements(r.branches_json) b
+          WHERE b ->> 'branchId' = w.branch_id AND b ->> 'status' = 'WAITING' AND COALESCE((b ->> 'waitId')::int, 0) = w.wait_id
+        )
+        FOR SHARE OF r
       ), delivered AS (
         INSERT INTO ${names.inbox} (run_id, kind, wait_id, branch_id, payload_json, created_at)
-        SELECT w.run_id, 'event', w.wait_id, w.branch_id, ${eventEntrySql('sent')}, statement_timestamp()
-        FROM sent JOIN ${names.eventWaits} w ON w.name = sent.name AND (w.key IS NULL OR w.key = sent.key)
-        ORDER BY w.run_id, w.wait_id
+        SELECT c.run_id, 'event', c.wait_id, c.branch_id, ${eventEntrySql('sent')}, statement_timestamp()
+        FROM sent, current c
+        ORDER BY c.run_id, c.wait_id
         ON CONFLICT (run_id, wait_id) DO NOTHING
         RETURNING run_id, branch_id, wait_id
       ), woken AS (

@@ -18,6 +18,8 @@ import type { RunQueries } from './run-queries.js';
 
 /** What a lease needs from its store. */
 export interface LeaseHost {
+  /** The store's own statements (through its pool): a released lease's reads go here. */
+  readonly executor: SqlRunner;
   readonly leaseQueries: LeaseQueries;
   readonly runQueries: RunQueries;
   readonly inboxQueries: InboxQueries;
@@ -150,6 +152,9 @@ export abstract class SqlLease implements RunLease {
 }
 
 export class SessionLease extends SqlLease {
+  /** Settles when the commit in a transaction of its own (see `queryUnderEventLocks`) has ended. */
+  private transactionEnded: Promise<void> = Promise.resolve();
+
   constructor(
     host: LeaseHost,
     runId: string,
@@ -159,8 +164,10 @@ export class SessionLease extends SqlLease {
     super(host, runId, run);
   }
 
+  // Once let go, the connection is back in the pool and may serve someone else: a read after the
+  // release (`reload` after a refused commit that released) goes through the store's pool.
   protected get writer(): SqlRunner {
-    return this.session;
+    return this.released ? this.host.executor : this.session;
   }
 
   override async commit(t: Transition): Promise<FlowRunRecord> {
@@ -189,6 +196,16 @@ export class SessionLease extends SqlLease {
   // On the lease's own connection: BEGIN, the name locks, the commit (which may also let go of the
   // run lock: its transaction-level hold then ends with COMMIT), COMMIT.
   protected override async queryUnderEventLocks(locks: string, sql: string, params: readonly SqlParam[]): Promise<SqlRow[]> {
+    let ended!: () => void;
+    this.transactionEnded = new Promise<void>((resolve) => (ended = resolve));
+    try {
+      return await this.inTransaction(locks, sql, params);
+    } finally {
+      ended();
+    }
+  }
+
+  private async inTransaction(locks: string, sql: string, params: readonly SqlParam[]): Promise<SqlRow[]> {
     await this.session.query('BEGIN');
     try {
       await this.session.query(this.host.inboxQueries.lockEvents, [locks]);
@@ -213,6 +230,9 @@ export class SessionLease extends SqlLease {
   }
 
   protected async unlock(): Promise<void> {
+    // A release while a commit's transaction is open waits for its end: the connection is never
+    // unlocked, nor pooled again, in the middle of a transaction.
+    await this.transactionEnded;
     try {
       await this.session.query(this.host.leaseQueries.unlockSession, [this.runId]);
     } catch {

@@ -10,7 +10,7 @@
  * `leaseTimeoutMs` silently loses its lock — the commit fence (row version) still keeps a second
  * holder from committing over it. Each held lease occupies one pool connection.
  */
-import type { SqlExecutor, SqlParam, SqlRow, SqlRunner, SqlSession } from './executor.js';
+import { serialQueue, type SqlExecutor, type SqlParam, type SqlRow, type SqlRunner, type SqlSession } from './executor.js';
 import { listenWithReconnect } from './pg-listener.js';
 import { splitSqlStatements } from './sql-split.js';
 
@@ -44,14 +44,20 @@ export interface PrismaExecutorOptions {
 
 class RolledBack extends Error {}
 
-function runnerOf(client: PrismaRawClient): SqlRunner & { exec(script: string): Promise<void> } {
+/**
+ * Statements through `client`. `serial`: one at a time, for an interactive transaction (one
+ * connection underneath: see `serialQueue`); the client itself spreads them over its pool.
+ */
+function runnerOf(client: PrismaRawClient, serial?: ReturnType<typeof serialQueue>): SqlRunner & { exec(script: string): Promise<void> } {
+  const one = serial ?? (<T>(task: () => Promise<T>) => task());
   return {
     query: async <R extends SqlRow = SqlRow>(sql: string, params?: readonly SqlParam[]) =>
-      (await client.$queryRawUnsafe<R[]>(sql, ...(params ?? []))) as R[],
+      (await one(async () => client.$queryRawUnsafe<R[]>(sql, ...(params ?? [])))) as R[],
     // Prisma runs raw SQL as prepared statements (one statement each): split the script.
-    exec: async (script: string) => {
-      for (const statement of splitSqlStatements(script)) await client.$executeRawUnsafe(statement);
-    },
+    exec: (script: string) =>
+      one(async () => {
+        for (const statement of splitSqlStatements(script)) await client.$executeRawUnsafe(statement);
+      }),
   };
 }
 
@@ -74,7 +80,7 @@ export class PrismaExecutor implements SqlExecutor {
   }
 
   async transaction<T>(fn: (tx: SqlRunner & { exec(script: string): Promise<void> }) => Promise<T>): Promise<T> {
-    return this.client.$transaction((tx: PrismaRawClient) => fn(runnerOf(tx)), {
+    return this.client.$transaction((tx: PrismaRawClient) => fn(runnerOf(tx, serialQueue())), {
       maxWait: this.options.maxWaitMs ?? 10_000,
       timeout: 120_000,
     }) as Promise<T>;
@@ -107,7 +113,7 @@ export class PrismaExecutor implements SqlExecutor {
       },
     );
     const tx = await ready;
-    const runner = runnerOf(tx);
+    const runner = runnerOf(tx, serialQueue());
     let released = false;
     return {
       query: (sql, params) => runner.query(sql, params),
