@@ -118,7 +118,12 @@ export async function benchHealthUnderLoad(runs = 1000, concurrent = 200, waves 
     });
     loopDelay.disable();
     return {
-      runs, concurrent, idle: summary(result.idle), loaded: summary(result.loaded), statuses: result.statuses, waveMs: result.waveMs,
+      runs,
+      concurrent,
+      idle: summary(result.idle),
+      loaded: summary(result.loaded),
+      statuses: result.statuses,
+      waveMs: result.waveMs,
       loopDelayMaxMs: loopDelay.max / 1e6,
     };
   } finally {
@@ -129,7 +134,9 @@ export async function benchHealthUnderLoad(runs = 1000, concurrent = 200, waves 
 
 export function formatHealthUnderLoad(r: HealthUnderLoadResult): string {
   const ms = (n: number) => `${n.toFixed(n < 10 ? 1 : 0)} ms`;
-  const statuses = Object.entries(r.statuses).map(([status, n]) => `${n}× ${status}`).join(', ');
+  const statuses = Object.entries(r.statuses)
+    .map(([status, n]) => `${n}× ${status}`)
+    .join(', ');
   return (
     `/health on PGlite, ${r.runs} runs stored, ${r.concurrent} concurrent GET /v1/runs?limit=1000: ` +
     `p50 ${ms(r.loaded.p50)}, max ${ms(r.loaded.max)} (${r.loaded.count} probes; idle p50 ${ms(r.idle.p50)}); ` +

@@ -2,7 +2,9 @@
  * `npm run bench`: node steps per second in memory (with the engine's per-step overhead), then on
  * PGlite and Postgres next to raw-driver baselines run in this same script; then the run model
  * (bench/run-model.ts): ms per step with 1 KB vs 256 KB of accumulated outputs, ms per item of a
- * small vs a large `forEach` map on Postgres, and a 10-wide split/join next to a 10-node chain.
+ * small vs a large `forEach` map on Postgres, and a 10-wide split/join next to a 10-node chain;
+ * then `/health` latency on PGlite while 200 heavy list requests arrive at once
+ * (bench/health-under-load.ts; target < 100 ms, reported, not asserted).
  *
  * Targets (reported, not asserted): 256 KB / 1 KB ms per step ≤ 1.3; large / small map ms per item ≤ 1.5.
  *
@@ -16,7 +18,7 @@
  *   BENCH_MAP_RUNS         small,large map runs (10,1; quick 2,1)
  *   BENCH_MAP_CONCURRENCY  the map's `concurrency` (10)
  *   BENCH_STORES           stores for the outputs and split/join comparisons (memory,pglite,postgres)
- *   BENCH_ONLY             sections to run, a comma list of steps,outputs,map,split (all)
+ *   BENCH_ONLY             sections to run, a comma list of steps,outputs,map,split,health (all)
  *   DATABASE_URL           Postgres (default postgres://postgres@127.0.0.1:5432/postgres)
  * The worker benchmark (DBOS comparison, resume latency, 1 vs 4 processes) is `npm run bench:worker`.
  */
@@ -25,6 +27,7 @@ import pg from 'pg';
 import { benchMemory } from './memory.js';
 import { benchAccumulatedOutputs, benchMap, benchSplitJoin, type StoreKind } from './run-model.js';
 import { benchPGlite, benchPostgres } from './stores.js';
+import { benchHealthUnderLoad, formatHealthUnderLoad } from './health-under-load.js';
 
 const quick = process.argv.includes('--quick') || /^(1|true|yes)$/i.test(process.env.BENCH_QUICK ?? '');
 const num = (name: string, full: number, quickValue: number) => Number(process.env[name] ?? (quick ? quickValue : full));
@@ -42,7 +45,7 @@ const steps = num('BENCH_STEPS', 20, 10);
 const [smallItems, largeItems] = pairOf('BENCH_MAP_ITEMS', [100, 5000], [100, 1000]);
 const [smallRuns, largeRuns] = pairOf('BENCH_MAP_RUNS', [10, 1], [2, 1]);
 const mapConcurrency = num('BENCH_MAP_CONCURRENCY', 10, 10);
-const only = new Set((process.env.BENCH_ONLY ?? 'steps,outputs,map,split').split(',').map((s) => s.trim()));
+const only = new Set((process.env.BENCH_ONLY ?? 'steps,outputs,map,split,health').split(',').map((s) => s.trim()));
 const stores = (process.env.BENCH_STORES ?? 'memory,pglite,postgres').split(',').map((s) => s.trim()) as StoreKind[];
 const url = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 const fmt = (n: number, digits = 0) => n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
@@ -111,6 +114,13 @@ for (const store of only.has('split') ? stores : []) {
   console.log(
     `  ${store.padEnd(9)} split/join ${fmt(r.split.msPerRun, 2)} ms/run (${fmt(r.split.msPerNode, 3)} ms/node), chain ${fmt(r.chain.msPerRun, 2)} ms/run (${fmt(r.chain.msPerNode, 3)} ms/node) → split/join ÷ chain per run ${fmt(r.ratio, 2)}, per node ${fmt(r.split.msPerNode / r.chain.msPerNode, 2)} (${r.runs} runs of each)`,
   );
+}
+
+if (only.has('health')) {
+  console.log('\nhealth under load: the runtime on PGlite (file-backed, a worker), /health asked every 25 ms from another thread');
+  const h = await benchHealthUnderLoad(quick ? 300 : 1000, 200);
+  console.log(`  ${formatHealthUnderLoad(h)}`);
+  ratios.push(`  /health max during 200 concurrent heavy lists, pglite < 100 ms  → ${fmt(h.loaded.max)} ms  ${verdict(h.loaded.max < 100)}`);
 }
 
 if (ratios.length > 0) {

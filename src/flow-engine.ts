@@ -376,7 +376,8 @@ export class FlowEngine extends FlowEvents implements WorkerHost {
   /**
    * Applies retention: each flow registered here with a `retention` loses its runs finished
    * longer ago than its `finishedRunsMs`; with `defaultOlderThanMs`, the runs of every other flow
-   * finished longer ago than that go too. What the runtime's scheduled prune calls.
+   * finished longer ago than that go too. What the runtime's scheduled prune calls. `byFlow`: the
+   * runs deleted per `flowId@version`, and under `'*'` those the default deleted.
    */
   async applyRetention(options: RetentionOptions = {}): Promise<{ deleted: number; byFlow: Record<string, number> }> {
     if (!isPlainObject(options)) throw new InvalidArgumentError('applyRetention: options must be an object like { defaultOlderThanMs }');

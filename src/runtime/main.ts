@@ -2,7 +2,7 @@
  * `npm start`: the runtime with the example flows on the embedded store (or DATABASE_URL),
  * a worker, the API and the dashboard. Configured by environment only:
  *   PORT (3000), HOST (127.0.0.1), DATABASE_URL, FLOW_DATA_DIR (./.flow-data),
- *   FLOW_API_TOKEN, FLOW_ALLOW_INSECURE_BIND=1.
+ *   FLOW_API_TOKEN, FLOW_ALLOW_INSECURE_BIND=1, FLOW_PRUNE_EVERY, FLOW_PRUNE_OLDER_THAN.
  */
 import { environment } from '../config.js';
 import { loadExampleFlows } from './flow-modules.js';

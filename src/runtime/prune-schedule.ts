@@ -30,7 +30,8 @@ type Log = (message: string) => void;
 
 /** Checks `options` and fills in `everyMs`; the runtime calls it before it opens anything. */
 export function checkPruneOptions(options: PruneScheduleOptions): PruneScheduleOptions & { everyMs: number } {
-  if (options === null || typeof options !== 'object') throw new FlowError('INVALID_ARGUMENT', 'prune must be an object like { everyMs, olderThanMs }, or false');
+  if (options === null || typeof options !== 'object')
+    throw new FlowError('INVALID_ARGUMENT', 'prune must be an object like { everyMs, olderThanMs }, or false');
   const { everyMs = DEFAULT_PRUNE_EVERY_MS, olderThanMs, batchSize } = options;
   if (!Number.isInteger(everyMs) || everyMs < 1 || everyMs > 2 ** 31 - 1) {
     throw new FlowError('INVALID_ARGUMENT', `prune.everyMs must be an integer from 1 to ${2 ** 31 - 1} (milliseconds), got ${String(everyMs)}`);
@@ -58,7 +59,8 @@ export function startPruneSchedule(engine: FlowEngine, options: PruneScheduleOpt
       failing = false;
     } catch (err) {
       // Said once per streak of failures (a store down for an hour is not sixty lines).
-      if (!failing) log.error(`[hazel-flow] pruning finished runs failed: ${err instanceof FlowError ? err.code : 'INTERNAL_ERROR'}; retrying every ${everyMs} ms`);
+      if (!failing)
+        log.error(`[hazel-flow] pruning finished runs failed: ${err instanceof FlowError ? err.code : 'INTERNAL_ERROR'}; retrying every ${everyMs} ms`);
       failing = true;
     }
   };

@@ -101,6 +101,13 @@ export class PgExecutor implements SqlExecutor {
     const serial = serialQueue();
     const send = (sql: string) => serial(() => client.query(sql));
     let broken = false;
+    // While checked out, a connection is not watched by the pool: a session terminated between two
+    // statements would otherwise be an unhandled 'error' event, and crash the process. The next
+    // statement then fails, and the transaction with it.
+    const onError = () => {
+      broken = true;
+    };
+    client.on('error', onError);
     try {
       await send('BEGIN');
       const tx = {
@@ -118,7 +125,8 @@ export class PgExecutor implements SqlExecutor {
       });
       throw err;
     } finally {
-      client.release(broken ? new Error('connection state unknown after a failed rollback') : undefined);
+      client.removeListener('error', onError);
+      client.release(broken ? new Error('connection state unknown (a failed rollback, or the session was lost)') : undefined);
     }
   }
 
@@ -198,6 +206,9 @@ export function createPostgresExecutor(options: PostgresStorageOptions = {}): Sq
   const pool = new pg.Pool({ connectionString, max: options.poolSize ?? 10, connectionTimeoutMillis: 10_000 });
   // Errors of idle pooled connections (server restart) must not crash the process; the next query reconnects.
   pool.on('error', (err) => options.onBackgroundError?.(err));
+  // And of a connection just handed out, before its taker listens (a session terminated in that
+  // instant): every client always has a listener; the error reaches the taker through its query.
+  pool.on('connect', (client) => client.on('error', () => undefined));
   const listen = options.listen === false ? null : { connectionString, connectionTimeoutMillis: 10_000 };
   return new PgExecutor(pool, target, true, listen, options.onBackgroundError, options.preparedStatements);
 }

@@ -23,12 +23,23 @@ async function commitTo(s: FlowStorage, runId: string, patch: Parameters<typeof 
 }
 
 /** A run of flow `flowId` created and, unless `status` is RUNNING, taken to `status`. */
-async function runIn(s: FlowStorage, flowId: string, status: 'RUNNING' | 'WAITING' | 'COMPLETED' | 'FAILED', extra: Partial<Transition> = {}, flowVersion = '1') {
+async function runIn(
+  s: FlowStorage,
+  flowId: string,
+  status: 'RUNNING' | 'WAITING' | 'COMPLETED' | 'FAILED',
+  extra: Partial<Transition> = {},
+  flowVersion = '1',
+) {
   const { run } = await s.createRun(newRun({ flowId, flowVersion }));
   if (status === 'RUNNING') return run;
   if (status === 'WAITING') {
     const parked = branch('a', { status: 'WAITING', waitReason: 'event', waitId: 2, event: { name: `${flowId}.go`, key: null } });
-    return commitTo(s, run.runId, { status: 'WAITING', waitReason: 'event', branches: j([parked]) }, { addWaits: [{ branchId: 'b1', waitId: 2, name: `${flowId}.go`, key: null }], ...extra });
+    return commitTo(
+      s,
+      run.runId,
+      { status: 'WAITING', waitReason: 'event', branches: j([parked]) },
+      { addWaits: [{ branchId: 'b1', waitId: 2, name: `${flowId}.go`, key: null }], ...extra },
+    );
   }
   const error = status === 'FAILED' ? { code: 'BOOM', message: 'failed' } : null;
   return commitTo(s, run.runId, { status, ...ended, error }, { events: [{ type: status === 'FAILED' ? 'NODE_FAILED' : 'RUN_COMPLETED' }], ...extra });
@@ -65,14 +76,21 @@ export function pruneContract(handle: () => StoreHandle): void {
     const flowId = `prune-${randomUUID()}`;
     const key = `idem-${randomUUID()}`;
     const { run: first } = await s.createRun(newRun({ flowId }));
-    const completed = await commitTo(s, first.runId, { status: 'COMPLETED', ...ended }, {
-      events: [{ type: 'RUN_COMPLETED' }],
-      values: [{ nodeId: 'a', kind: 'output', value: j({ out: 1 }) }],
-      idempotency: { key, runId: first.runId, nodeId: 'a', result: j({ output: 1 }) },
-      receipts: [randomUUID()],
-    });
+    const completed = await commitTo(
+      s,
+      first.runId,
+      { status: 'COMPLETED', ...ended },
+      {
+        events: [{ type: 'RUN_COMPLETED' }],
+        values: [{ nodeId: 'a', kind: 'output', value: j({ out: 1 }) }],
+        idempotency: { key, runId: first.runId, nodeId: 'a', result: j({ output: 1 }) },
+        receipts: [randomUUID()],
+      },
+    );
     expect((await s.getIdempotencyRecord(key))?.runId).toBe(first.runId);
-    expect(await s.addToInbox({ runId: completed.runId, kind: 'child', waitId: null, branchId: null, payload: j({ childRunId: 'x', status: 'COMPLETED' }) })).toBe(true);
+    expect(
+      await s.addToInbox({ runId: completed.runId, kind: 'child', waitId: null, branchId: null, payload: j({ childRunId: 'x', status: 'COMPLETED' }) }),
+    ).toBe(true);
     const failed = await runIn(s, flowId, 'FAILED');
     const { run: toCancel } = await s.createRun(newRun({ flowId }));
     const cancelled = (await s.cancelRun(toCancel.runId, [{ type: 'RUN_CANCELLED' }], { code: 'CANCELLED', message: 'by test' }))!;

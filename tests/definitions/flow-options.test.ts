@@ -21,7 +21,11 @@ function problemsOf(fn: () => unknown): string[] {
   throw new Error('expected a FlowDefinitionError');
 }
 
-const built = (options?: unknown) => flow('kept', '1', options as never).entry('a').node('a', ok).build();
+const built = (options?: unknown) =>
+  flow('kept', '1', options as never)
+    .entry('a')
+    .node('a', ok)
+    .build();
 
 describe('flow options: retention', () => {
   it('is carried by the builder, copied and frozen, and left out of the graph and its fingerprint', () => {
@@ -38,10 +42,14 @@ describe('flow options: retention', () => {
   });
 
   it('reports a bad retention or an unknown flow option with the other problems', () => {
-    expect(problemsOf(() => built({ retention: { finishedRunsMs: 0 } }))).toEqual([expect.stringMatching(/^retention\.finishedRunsMs must be a number of milliseconds > 0/)]);
+    expect(problemsOf(() => built({ retention: { finishedRunsMs: 0 } }))).toEqual([
+      expect.stringMatching(/^retention\.finishedRunsMs must be a number of milliseconds > 0/),
+    ]);
     expect(problemsOf(() => built({ retention: { finishedRunsMs: Number.POSITIVE_INFINITY } }))).toHaveLength(1);
     expect(problemsOf(() => built({ retention: 7 }))).toEqual(['retention must be an object like { finishedRunsMs } (got 7)']);
-    expect(problemsOf(() => built({ retention: { finishedRunsMs: 5, days: 3 } }))).toEqual(['retention: unknown option "days" (the only one is finishedRunsMs)']);
+    expect(problemsOf(() => built({ retention: { finishedRunsMs: 5, days: 3 } }))).toEqual([
+      'retention: unknown option "days" (the only one is finishedRunsMs)',
+    ]);
     expect(problemsOf(() => built({ retension: { finishedRunsMs: 5 } }))).toEqual(['flow(): unknown flow option "retension" (the flow options are retention)']);
     expect(problemsOf(() => built('weekly'))).toEqual(['flow(): options must be an object like { retention } (got "weekly")']);
     const bad = { flowId: 'x', version: '1', entry: 'a', nodes: { a: { id: 'a', handler: ok } }, edges: [], retention: { finishedRunsMs: -5 } };

@@ -17,13 +17,18 @@ describe.each(storeCases)('retention on $name', (store) => {
   const quick = (flowId: string, retention?: { finishedRunsMs: number }) =>
     flow(flowId, '1', retention ? { retention } : undefined)
       .entry('a')
-      .node('a', async (ctx) => ((ctx.input as { fail?: boolean }).fail ? { status: 'error', error: { code: 'NO', message: 'no', retryable: false } } : { status: 'ok', output: 1 }))
+      .node('a', async (ctx) =>
+        (ctx.input as { fail?: boolean }).fail ? { status: 'error', error: { code: 'NO', message: 'no', retryable: false } } : { status: 'ok', output: 1 },
+      )
       .build();
 
   it('pruneRuns deletes finished runs in batches and leaves live ones', async () => {
     const { engine } = t;
     const def = quick(t.uniq('prune'));
-    const waits = flow(def.flowId, '2').entry('w').node('w', async () => ({ status: 'wait', reason: 'manual' })).build();
+    const waits = flow(def.flowId, '2')
+      .entry('w')
+      .node('w', async () => ({ status: 'wait', reason: 'manual' }))
+      .build();
     const done: string[] = [];
     for (let i = 0; i < 5; i++) {
       const runId = await t.start(def, { fail: i === 4 });
@@ -55,7 +60,10 @@ describe.each(storeCases)('retention on $name', (store) => {
 
   it('keeps a finished parent until its child has finished', async () => {
     const { engine, storage } = t;
-    const childDef = flow(t.uniq('child'), '1').entry('c').node('c', async () => ({ status: 'wait', reason: 'manual' })).build();
+    const childDef = flow(t.uniq('child'), '1')
+      .entry('c')
+      .node('c', async () => ({ status: 'wait', reason: 'manual' }))
+      .build();
     const parentDef = flow(t.uniq('parent'), '1')
       .entry('p')
       .node('p', async () => ({ status: 'child', flowId: childDef.flowId, version: '1' }))

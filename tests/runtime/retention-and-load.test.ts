@@ -83,7 +83,10 @@ describe('scheduled prune', () => {
     await waitFor(async () => (await rt.engine.getRun(runId)) === null, 'the run to be pruned');
 
     vi.stubEnv('FLOW_PRUNE_EVERY', 'weekly');
-    await expect(startRuntime({ flows: [def] })).rejects.toMatchObject({ code: 'INVALID_ARGUMENT', message: expect.stringMatching(/FLOW_PRUNE_EVERY must be a duration/) });
+    await expect(startRuntime({ flows: [def] })).rejects.toMatchObject({
+      code: 'INVALID_ARGUMENT',
+      message: expect.stringMatching(/FLOW_PRUNE_EVERY must be a duration/),
+    });
     await expect(startRuntime({ flows: [def], prune: { everyMs: 0 } })).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
   });
 
@@ -130,9 +133,14 @@ describe('heavy requests and /health under load', () => {
     const engine = new FlowEngine({ storage: pglite });
     const memoryEngine = new FlowEngine({ storage: createMemoryStorage() });
     try {
-      for (const [e, expectedBusy] of [[engine, 40 - 17], [memoryEngine, 0]] as const) {
+      for (const [e, expectedBusy] of [
+        [engine, 40 - 17],
+        [memoryEngine, 0],
+      ] as const) {
         const app = await buildApiServer({ engine: e });
-        const answers = await Promise.all(Array.from({ length: 40 }, () => app.inject({ method: 'GET', url: '/v1/runs?limit=1000', headers: { host: '127.0.0.1' } })));
+        const answers = await Promise.all(
+          Array.from({ length: 40 }, () => app.inject({ method: 'GET', url: '/v1/runs?limit=1000', headers: { host: '127.0.0.1' } })),
+        );
         expect(answers.filter((a) => a.statusCode === 503).length).toBe(expectedBusy);
         expect(answers.filter((a) => a.statusCode === 200).length).toBe(40 - expectedBusy);
         await app.close();
@@ -164,7 +172,10 @@ describe('heavy requests and /health under load', () => {
       // Still down while the next probe is out; up once the store answers.
       expect((await app.inject({ method: 'GET', url: '/health', headers: { host: '127.0.0.1' } })).statusCode).toBe(503);
       open();
-      await waitFor(async () => (await app.inject({ method: 'GET', url: '/health', headers: { host: '127.0.0.1' } })).json().status === 'ok', '/health to say ok');
+      await waitFor(
+        async () => (await app.inject({ method: 'GET', url: '/health', headers: { host: '127.0.0.1' } })).json().status === 'ok',
+        '/health to say ok',
+      );
     } finally {
       await app.close();
       await engine.close();

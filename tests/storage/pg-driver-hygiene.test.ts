@@ -47,10 +47,19 @@ function hygieneFlows() {
     .build();
   const parent = flow('hygiene', '1')
     .entry('a')
-    .node('a', async (ctx) => ((flaky++ % 3 === 0 && ctx.meta.attempt === 1) ? { status: 'error', error: { code: 'FLAKY', message: 'once', retryable: true } } : { status: 'ok', patch: { a: 1 } }), {
-      retry: { maxAttempts: 3, backoff: 'fixed', baseDelayMs: 1 },
-    })
-    .node('wait', async (ctx) => (ctx.state._resumePayload === undefined ? { status: 'wait', event: { name: 'hygiene.go', key: ctx.runId } } : { status: 'ok' }))
+    .node(
+      'a',
+      async (ctx) =>
+        flaky++ % 3 === 0 && ctx.meta.attempt === 1
+          ? { status: 'error', error: { code: 'FLAKY', message: 'once', retryable: true } }
+          : { status: 'ok', patch: { a: 1 } },
+      {
+        retry: { maxAttempts: 3, backoff: 'fixed', baseDelayMs: 1 },
+      },
+    )
+    .node('wait', async (ctx) =>
+      ctx.state._resumePayload === undefined ? { status: 'wait', event: { name: 'hygiene.go', key: ctx.runId } } : { status: 'ok' },
+    )
     .node('spawn', async () => ({ status: 'child', flowId: 'hygiene-child', version: '1' }))
     .edge('a', 'wait')
     .edge('wait', 'spawn')
@@ -61,8 +70,16 @@ function hygieneFlows() {
 /** Callers that overlap on one lease: three commits at once (one wins the fence), then a commit racing a release. */
 async function overlappingLeaseCalls(storage: FlowStorage): Promise<void> {
   const { run } = await storage.createRun({
-    runId: crypto.randomUUID(), flowId: 'overlap', flowVersion: '1', tenantId: null, idempotencyKey: null, currentNodeId: 'a',
-    input: j({}), state: j({}), branches: j([]), events: [{ type: 'RUN_STARTED', nodeId: 'a' }],
+    runId: crypto.randomUUID(),
+    flowId: 'overlap',
+    flowVersion: '1',
+    tenantId: null,
+    idempotencyKey: null,
+    currentNodeId: 'a',
+    input: j({}),
+    state: j({}),
+    branches: j([]),
+    events: [{ type: 'RUN_STARTED', nodeId: 'a' }],
   });
   const step = (nodeId: string, extra: Partial<Transition> = {}): Transition => ({
     expectedVersion: run.version,
