@@ -53,14 +53,20 @@ const kb = (bytes: number) => `${fmt(bytes / 1024, bytes < 10 * 1024 ? 1 : 0)} K
 const verdict = (ok: boolean) => (ok ? 'met' : 'NOT met');
 const startedAt = Date.now();
 
-console.log(`bench${quick ? ' (quick: smoke figures, too short to quote)' : ''}: Node ${process.version}, ${cpus().length} CPU(s), load average ${loadavg()[0]!.toFixed(1)}\n`);
+console.log(
+  `bench${quick ? ' (quick: smoke figures, too short to quote)' : ''}: Node ${process.version}, ${cpus().length} CPU(s), load average ${loadavg()[0]!.toFixed(1)}\n`,
+);
 
 if (only.has('steps')) {
   const mem = await benchMemory(memoryRuns);
-  console.log(`memory    ${fmt(mem.stepsPerSec)} steps/s on one core; ${mem.usPerStep.toFixed(1)} µs per step, of which the engine's own overhead is ${mem.overheadUsPerStep.toFixed(1)} µs (handlers alone: ${mem.baselineUsPerStep.toFixed(2)} µs)`);
+  console.log(
+    `memory    ${fmt(mem.stepsPerSec)} steps/s on one core; ${mem.usPerStep.toFixed(1)} µs per step, of which the engine's own overhead is ${mem.overheadUsPerStep.toFixed(1)} µs (handlers alone: ${mem.baselineUsPerStep.toFixed(2)} µs)`,
+  );
 
   const lite = await benchPGlite(8, durationMs);
-  console.log(`pglite    c=8  engine ${fmt(lite.engine.stepsPerSec)} steps/s vs raw UPDATE commits ${fmt(lite.raw.commitsPerSec)}/s → ratio ${lite.ratio.toFixed(2)} (${lite.engine.commitsPerStep.toFixed(2)} commits per step)`);
+  console.log(
+    `pglite    c=8  engine ${fmt(lite.engine.stepsPerSec)} steps/s vs raw UPDATE commits ${fmt(lite.raw.commitsPerSec)}/s → ratio ${lite.ratio.toFixed(2)} (${lite.engine.commitsPerStep.toFixed(2)} commits per step)`,
+  );
 }
 
 let pgUp = true;
@@ -73,13 +79,18 @@ if (only.has('steps') && !pgUp) {
 } else if (only.has('steps')) {
   for (const c of [1, 8]) {
     const r = await benchPostgres(url, c, durationMs);
-    console.log(`postgres  c=${c}  engine ${fmt(r.engine.stepsPerSec)} steps/s vs raw UPDATE commits ${fmt(r.raw.commitsPerSec)}/s → ratio ${r.ratio.toFixed(2)} (${r.engine.commitsPerStep.toFixed(2)} commits per step)`);
+    console.log(
+      `postgres  c=${c}  engine ${fmt(r.engine.stepsPerSec)} steps/s vs raw UPDATE commits ${fmt(r.raw.commitsPerSec)}/s → ratio ${r.ratio.toFixed(2)} (${r.engine.commitsPerStep.toFixed(2)} commits per step)`,
+    );
   }
 }
 
 const ratios: string[] = [];
 
-if (only.has('outputs')) console.log(`\naccumulated outputs: a node outputs 1 KB or 256 KB, then ${steps} trivial steps are timed (one run at a time, the two sizes interleaved; median of runs)`);
+if (only.has('outputs'))
+  console.log(
+    `\naccumulated outputs: a node outputs 1 KB or 256 KB, then ${steps} trivial steps are timed (one run at a time, the two sizes interleaved; median of runs)`,
+  );
 for (const store of only.has('outputs') ? stores : []) {
   if (store === 'postgres' && !pgUp) {
     console.log(`  ${store.padEnd(9)} ${pgSkipped}`);
@@ -93,18 +104,29 @@ for (const store of only.has('outputs') ? stores : []) {
   ratios.push(`  256 KB / 1 KB ms per step, ${store.padEnd(9)} ≤ 1.3  → ${fmt(r.ratio, 2)}  ${verdict(r.ratio <= 1.3)}`);
 }
 
-if (only.has('map')) console.log(`\nmap: one forEach node (trivial handler, concurrency ${mapConcurrency}), ${smallItems} vs ${fmt(largeItems)} items on Postgres (ms per item: first item starts → next node starts)`);
+if (only.has('map'))
+  console.log(
+    `\nmap: one forEach node (trivial handler, concurrency ${mapConcurrency}), ${smallItems} vs ${fmt(largeItems)} items on Postgres (ms per item: first item starts → next node starts)`,
+  );
 if (only.has('map') && !pgUp) {
   console.log(`  postgres  ${pgSkipped}`);
 } else if (only.has('map')) {
   const m = await benchMap('postgres', url, { smallItems, largeItems, smallRuns, largeRuns, concurrency: mapConcurrency, durationMs });
-  const side = (s: typeof m.small) => `${fmt(s.items)} items: ${fmt(s.msPerItem, 3)} ms/item, ${fmt(s.itemsPerSec)} items/s end to end (${s.runs} run${s.runs === 1 ? '' : 's'})`;
-  console.log(`  postgres  ${side(m.small)}; ${side(m.large)} → ratio ${fmt(m.ratio, 2)}; raw UPDATE commits at c=${mapConcurrency}: ${fmt(m.rawCommitsPerSec ?? 0)}/s`);
-  console.log(`            inside the ${fmt(largeItems)}-item map: ${fmt(m.large.firstTenthMsPerItem, 3)} ms/item over its first tenth, ${fmt(m.large.lastTenthMsPerItem, 3)} ms/item over its last tenth; last item starts → next node starts: ${fmt(m.large.finishMs, 1)} ms (${fmt(m.small.finishMs, 1)} ms in the ${smallItems}-item map)`);
+  const side = (s: typeof m.small) =>
+    `${fmt(s.items)} items: ${fmt(s.msPerItem, 3)} ms/item, ${fmt(s.itemsPerSec)} items/s end to end (${s.runs} run${s.runs === 1 ? '' : 's'})`;
+  console.log(
+    `  postgres  ${side(m.small)}; ${side(m.large)} → ratio ${fmt(m.ratio, 2)}; raw UPDATE commits at c=${mapConcurrency}: ${fmt(m.rawCommitsPerSec ?? 0)}/s`,
+  );
+  console.log(
+    `            inside the ${fmt(largeItems)}-item map: ${fmt(m.large.firstTenthMsPerItem, 3)} ms/item over its first tenth, ${fmt(m.large.lastTenthMsPerItem, 3)} ms/item over its last tenth; last item starts → next node starts: ${fmt(m.large.finishMs, 1)} ms (${fmt(m.small.finishMs, 1)} ms in the ${smallItems}-item map)`,
+  );
   ratios.push(`  ${fmt(largeItems)} / ${smallItems} items ms per item, postgres ≤ 1.5  → ${fmt(m.ratio, 2)}  ${verdict(m.ratio <= 1.5)}`);
 }
 
-if (only.has('split')) console.log(`\nsplit/join: fan (split: 'all') → 10 branches → join (join: 'all'), 12 nodes, vs a 10-node chain (ms per run: startRun → runToCompletion; the two interleaved; median of runs)`);
+if (only.has('split'))
+  console.log(
+    `\nsplit/join: fan (split: 'all') → 10 branches → join (join: 'all'), 12 nodes, vs a 10-node chain (ms per run: startRun → runToCompletion; the two interleaved; median of runs)`,
+  );
 for (const store of only.has('split') ? stores : []) {
   if (store === 'postgres' && !pgUp) {
     console.log(`  ${store.padEnd(9)} ${pgSkipped}`);
@@ -127,4 +149,6 @@ if (ratios.length > 0) {
   console.log('\nratios (target → result)');
   for (const line of ratios) console.log(line);
 }
-console.log(`\n(${fmt((Date.now() - startedAt) / 1000, 1)} s; load average at the end: ${loadavg()[0]!.toFixed(1)} on ${cpus().length} CPU(s); every figure shares the CPUs with Postgres and whatever else runs)`);
+console.log(
+  `\n(${fmt((Date.now() - startedAt) / 1000, 1)} s; load average at the end: ${loadavg()[0]!.toFixed(1)} on ${cpus().length} CPU(s); every figure shares the CPUs with Postgres and whatever else runs)`,
+);

@@ -96,11 +96,16 @@ export async function measurePGliteUpdateBaseline(options: PGliteBaselineOptions
 
 // `tsx bench/raw-baseline.ts [concurrency...]` prints both baselines.
 if (import.meta.url === `file://${process.argv[1]}`) {
-  const levels = process.argv.slice(2).map(Number).filter((n) => n > 0);
+  const levels = process.argv
+    .slice(2)
+    .map(Number)
+    .filter((n) => n > 0);
   for (const concurrency of levels.length > 0 ? levels : [1, 8]) {
     for (const measure of [measurePgUpdateBaseline, measurePGliteUpdateBaseline]) {
       const r = await measure({ concurrency });
-      console.log(`${r.driver.padEnd(6)} N=${String(r.concurrency).padStart(3)}  ${r.commitsPerSec.toFixed(0).padStart(7)} commits/s  (${r.commits} in ${r.durationMs.toFixed(0)} ms)`);
+      console.log(
+        `${r.driver.padEnd(6)} N=${String(r.concurrency).padStart(3)}  ${r.commitsPerSec.toFixed(0).padStart(7)} commits/s  (${r.commits} in ${r.durationMs.toFixed(0)} ms)`,
+      );
     }
   }
 }

@@ -15,7 +15,16 @@
 import { randomBytes } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import pg from 'pg';
-import { FlowEngine, createMemoryStorage, createPGliteStorage, createPostgresStorage, flow, type FlowDefinition, type FlowStorage, type NodeHandler } from '../src/index.js';
+import {
+  FlowEngine,
+  createMemoryStorage,
+  createPGliteStorage,
+  createPostgresStorage,
+  flow,
+  type FlowDefinition,
+  type FlowStorage,
+  type NodeHandler,
+} from '../src/index.js';
 import { measurePGliteUpdateBaseline, measurePgUpdateBaseline } from './raw-baseline.js';
 
 export type StoreKind = 'memory' | 'pglite' | 'postgres';
@@ -37,7 +46,10 @@ export async function withStore<T>(kind: StoreKind, url: string, poolSize: numbe
 /** ms per single-row UPDATE commit through the bare driver at concurrency 1 (bench/raw-baseline.ts). */
 async function rawCommitMs(kind: StoreKind, url: string, durationMs: number): Promise<number | null> {
   if (kind === 'memory') return null;
-  const r = kind === 'pglite' ? await measurePGliteUpdateBaseline({ concurrency: 1, durationMs }) : await measurePgUpdateBaseline({ connectionString: url, concurrency: 1, durationMs });
+  const r =
+    kind === 'pglite'
+      ? await measurePGliteUpdateBaseline({ concurrency: 1, durationMs })
+      : await measurePgUpdateBaseline({ connectionString: url, concurrency: 1, durationMs });
   return 1000 / r.commitsPerSec;
 }
 
@@ -105,7 +117,8 @@ export async function benchAccumulatedOutputs(
         marks = [];
         const { runId } = await engine.startRun({ flowId: def.flowId, version: '1', input: { size } });
         const run = await engine.runToCompletion(runId);
-        if (run.status !== 'COMPLETED' || marks.length !== steps + 1) throw new Error(`bench-outputs run ${runId} ended ${run.status} after ${marks.length} of ${steps + 1} steps`);
+        if (run.status !== 'COMPLETED' || marks.length !== steps + 1)
+          throw new Error(`bench-outputs run ${runId} ended ${run.status} after ${marks.length} of ${steps + 1} steps`);
         return (marks[steps]! - marks[0]!) / steps;
       };
       for (let i = 0; i < 3; i++) await once(i % 2 === 0 ? 'small' : 'large'); // warm-up
@@ -204,7 +217,8 @@ export async function benchMap(
         const { runId } = await engine.startRun({ flowId: def.flowId, version: '1', input: { items: Array.from({ length: items }, (_, i) => i) } });
         const run = await engine.runToCompletion(runId);
         const total = performance.now() - t0;
-        if (run.status !== 'COMPLETED' || starts.length !== items) throw new Error(`bench-map run ${runId} ended ${run.status} after ${starts.length} of ${items} item calls`);
+        if (run.status !== 'COMPLETED' || starts.length !== items)
+          throw new Error(`bench-map run ${runId} ended ${run.status} after ${starts.length} of ${items} item calls`);
         const tenth = Math.max(1, Math.floor(items / 10));
         return {
           msPerItem: (after - starts[0]!) / items,

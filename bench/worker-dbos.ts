@@ -44,7 +44,13 @@ export async function dbosWorkflows(serverUrl: string, runs: number): Promise<Db
   url.pathname = `/${database}`;
   await adminQuery(serverUrl, `CREATE DATABASE ${database}`);
   try {
-    DBOS.setConfig({ name: 'hazel-bench', applicationVersion: '0.1.0', systemDatabaseUrl: url.toString(), systemDatabasePoolSize: CONCURRENCY + 4, logLevel: 'error' });
+    DBOS.setConfig({
+      name: 'hazel-bench',
+      applicationVersion: '0.1.0',
+      systemDatabaseUrl: url.toString(),
+      systemDatabasePoolSize: CONCURRENCY + 4,
+      logLevel: 'error',
+    });
     const step = async (value: unknown) => value;
     const workflow = DBOS.registerWorkflow(
       async (i: number) => {

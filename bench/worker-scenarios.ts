@@ -47,7 +47,10 @@ export function percentile(sorted: number[], p: number): number {
 export function within<T>(promise: Promise<T>, ms: number, what: () => string): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   const stall = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`stalled: ${what()} after ${ms / 1000} s (the worker polls only every 60 s: a wake-up or an answer was lost)`)), ms);
+    timer = setTimeout(
+      () => reject(new Error(`stalled: ${what()} after ${ms / 1000} s (the worker polls only every 60 s: a wake-up or an answer was lost)`)),
+      ms,
+    );
   });
   return Promise.race([promise, stall]).finally(() => clearTimeout(timer));
 }

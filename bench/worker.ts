@@ -30,16 +30,7 @@ import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { measurePgUpdateBaseline } from './raw-baseline.js';
 import { dbosWorkflows } from './worker-dbos.js';
-import {
-  CONCURRENCY,
-  engineOn,
-  inLanes,
-  resumeLatency,
-  threeNodeFlow,
-  workerDrain,
-  workerEndToEnd,
-  type ThroughputResult,
-} from './worker-scenarios.js';
+import { CONCURRENCY, engineOn, inLanes, resumeLatency, threeNodeFlow, workerDrain, workerEndToEnd, type ThroughputResult } from './worker-scenarios.js';
 import { childFanOut, eventLatency } from './worker-waits.js';
 
 const URL_ = process.env.BENCH_DB_URL ?? process.env.TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
@@ -68,9 +59,14 @@ async function scaleOut(processes: number, runs: number): Promise<ThroughputResu
   await inLanes(runs, CONCURRENCY, (i) => client.startRun({ flowId: 'bench-3', version: '1', input: { i } }));
   const script = fileURLToPath(new URL('./worker-process.ts', import.meta.url));
   const children = Array.from({ length: processes }, () =>
-    spawn(process.execPath, ['--import', 'tsx', script], { env: { ...process.env, BENCH_DB_URL: URL_, BENCH_SCHEMA: schema }, stdio: ['pipe', 'pipe', 'inherit'] }),
+    spawn(process.execPath, ['--import', 'tsx', script], {
+      env: { ...process.env, BENCH_DB_URL: URL_, BENCH_SCHEMA: schema },
+      stdio: ['pipe', 'pipe', 'inherit'],
+    }),
   );
-  await Promise.all(children.map((c) => new Promise<void>((resolve) => c.stdout!.setEncoding('utf8').on('data', (d: string) => d.includes('READY') && resolve()))));
+  await Promise.all(
+    children.map((c) => new Promise<void>((resolve) => c.stdout!.setEncoding('utf8').on('data', (d: string) => d.includes('READY') && resolve()))),
+  );
   const t0 = performance.now();
   for (const c of children) c.stdin!.write('GO\n');
   const anyLeft = `SELECT EXISTS (SELECT 1 FROM "${schema}".flow_runs WHERE status = 'RUNNING') AS left`;
@@ -92,17 +88,23 @@ async function main(): Promise<void> {
   const ratios: string[] = [];
 
   // The storage benchmark's baseline (bench/raw-baseline.ts), so both benches read against the same floor.
-  const raw = ONLY.has('raw') || ONLY.has('drain') ? await measurePgUpdateBaseline({ connectionString: URL_, concurrency: CONCURRENCY, durationMs: QUICK ? 1000 : 3000 }) : null;
-  if (raw) console.log(`raw baseline     ${fmt(raw.commitsPerSec)} commits/s (single-row UPDATE, autocommit, ${CONCURRENCY} connections, bench/raw-baseline.ts)`);
+  const raw =
+    ONLY.has('raw') || ONLY.has('drain')
+      ? await measurePgUpdateBaseline({ connectionString: URL_, concurrency: CONCURRENCY, durationMs: QUICK ? 1000 : 3000 })
+      : null;
+  if (raw)
+    console.log(`raw baseline     ${fmt(raw.commitsPerSec)} commits/s (single-row UPDATE, autocommit, ${CONCURRENCY} connections, bench/raw-baseline.ts)`);
 
   const drain = ONLY.has('drain') ? await workerDrain(URL_, freshSchema('drain'), RUNS) : null;
-  if (drain) console.log(`worker drain     ${fmt(drain.runsPerSec)} runs/s, ${fmt(drain.stepsPerSec)} steps/s (${RUNS} pre-created runs in ${fmt(drain.seconds, 2)} s)`);
+  if (drain)
+    console.log(`worker drain     ${fmt(drain.runsPerSec)} runs/s, ${fmt(drain.stepsPerSec)} steps/s (${RUNS} pre-created runs in ${fmt(drain.seconds, 2)} s)`);
   const e2e = ONLY.has('e2e') ? await workerEndToEnd(URL_, freshSchema('e2e'), RUNS) : null;
   if (e2e) console.log(`worker e2e       ${fmt(e2e.runsPerSec)} runs/s, ${fmt(e2e.stepsPerSec)} steps/s (8 clients start runs while the worker drives them)`);
 
   const dbos = ONLY.has('dbos') ? await dbosWorkflows(URL_, RUNS) : null;
   if (dbos && 'error' in dbos) console.log(`DBOS             could not run: ${dbos.error}`);
-  else if (dbos) console.log(`DBOS ${dbos.version.padEnd(11)} ${fmt(dbos.runsPerSec)} workflows/s, ${fmt(dbos.stepsPerSec)} steps/s (8 callers, direct invocation)`);
+  else if (dbos)
+    console.log(`DBOS ${dbos.version.padEnd(11)} ${fmt(dbos.runsPerSec)} workflows/s, ${fmt(dbos.stepsPerSec)} steps/s (8 callers, direct invocation)`);
   if (dbos && e2e && drain) {
     if ('error' in dbos) ratios.push(`  worker / DBOS workflows/s       ≥ 5     → n/a (DBOS did not run)`);
     else {
@@ -128,7 +130,9 @@ async function main(): Promise<void> {
           `of which wake-up + claim after resumeRun returned: p50 ${fmt(latency.wake.p50, 2)} ms, p99 ${fmt(latency.wake.p99, 2)} ms; ${latency.samples} samples; ` +
           `slowest of all, the 20 warm-up ones included: ${fmt(latency.slowestIncludingWarmUp, 2)} ms)`,
       );
-      ratios.push(`  resume p50 / p99 (ms)           ≤ 5/25  → ${fmt(latency.total.p50, 2)} / ${fmt(latency.total.p99, 2)}  ${verdict(latency.total.p50 <= 5 && latency.total.p99 <= 25)}`);
+      ratios.push(
+        `  resume p50 / p99 (ms)           ≤ 5/25  → ${fmt(latency.total.p50, 2)} / ${fmt(latency.total.p99, 2)}  ${verdict(latency.total.p50 <= 5 && latency.total.p99 <= 25)}`,
+      );
     }
   }
 
@@ -146,7 +150,9 @@ async function main(): Promise<void> {
       console.log(
         `event wake-ups   ${fmt(events.eventsPerSec)} events/s  (${fmt(events.events)} events sent → last woken run COMPLETED in ${fmt(events.seconds, 2)} s; parking the runs took ${fmt(events.parkSeconds, 2)} s)`,
       );
-      ratios.push(`  event → next node p50 / p99 (ms)        → ${fmt(events.total.p50, 2)} / ${fmt(events.total.p99, 2)}, ${fmt(events.eventsPerSec)} events/s  (no target)`);
+      ratios.push(
+        `  event → next node p50 / p99 (ms)        → ${fmt(events.total.p50, 2)} / ${fmt(events.total.p99, 2)}, ${fmt(events.eventsPerSec)} events/s  (no target)`,
+      );
     }
   }
 
@@ -163,7 +169,9 @@ async function main(): Promise<void> {
         `sequential runs  ${fmt(children.sequential.runsPerSec)} runs/s  (${children.children} plain runs of the same flow, each started and awaited before the next: ${fmt(children.sequential.seconds, 2)} s)`,
       );
       const speedup = children.sequential.seconds / children.seconds;
-      ratios.push(`  parent of children / sequential runs    → ${fmt(speedup, 2)}× (${fmt(children.seconds, 2)} s against ${fmt(children.sequential.seconds, 2)} s; no target)`);
+      ratios.push(
+        `  parent of children / sequential runs    → ${fmt(speedup, 2)}× (${fmt(children.seconds, 2)} s against ${fmt(children.sequential.seconds, 2)} s; no target)`,
+      );
     }
   }
 
@@ -178,7 +186,9 @@ async function main(): Promise<void> {
 
   console.log('\nratios (target → result)');
   for (const line of ratios) console.log(line);
-  console.log(`\n(load average at the end: ${loadavg()[0]!.toFixed(1)} on ${cpus().length} CPU(s); every figure shares the CPUs with Postgres and whatever else runs)`);
+  console.log(
+    `\n(load average at the end: ${loadavg()[0]!.toFixed(1)} on ${cpus().length} CPU(s); every figure shares the CPUs with Postgres and whatever else runs)`,
+  );
 }
 
 try {

@@ -50,10 +50,10 @@ export class DatabaseAdmin {
   }
 
   async sessionCount(prefix: string): Promise<number> {
-    const [row] = await this.query<{ n: number }>(
-      `SELECT count(*)::int AS n FROM pg_stat_activity WHERE application_name LIKE $1 AND application_name <> $2`,
-      [`${prefix}%`, `${this.tag}-admin`],
-    );
+    const [row] = await this.query<{ n: number }>(`SELECT count(*)::int AS n FROM pg_stat_activity WHERE application_name LIKE $1 AND application_name <> $2`, [
+      `${prefix}%`,
+      `${this.tag}-admin`,
+    ]);
     return row!.n;
   }
 

@@ -40,13 +40,16 @@ export function planFaults(options: SoakOptions): Array<{ atMs: number; kind: Fa
  * Kills run on their own schedule, concurrently with the other faults (which run one after
  * another: a freeze/takeover takes seconds and must not push a storm past the load window).
  */
-export async function injectFaults(
-  plan: Array<{ atMs: number; kind: FaultKind }>,
-  deps: Deps,
-): Promise<FaultRecord[]> {
+export async function injectFaults(plan: Array<{ atMs: number; kind: FaultKind }>, deps: Deps): Promise<FaultRecord[]> {
   const [kills, others] = await Promise.all([
-    injectInOrder(plan.filter((p) => p.kind === 'kill'), deps),
-    injectInOrder(plan.filter((p) => p.kind !== 'kill'), deps),
+    injectInOrder(
+      plan.filter((p) => p.kind === 'kill'),
+      deps,
+    ),
+    injectInOrder(
+      plan.filter((p) => p.kind !== 'kill'),
+      deps,
+    ),
   ]);
   return [...kills, ...others].sort((a, b) => a.atMs - b.atMs);
 }

@@ -51,7 +51,13 @@ export async function runChildFlowsExample(engine: FlowEngine, order: Order) {
 
 if (import.meta.url === `file://${process.argv[1]}`) {
   const engine = new FlowEngine();
-  const { run, children } = await runChildFlowsExample(engine, { orderId: 'o-9', parcels: [{ sku: 'a', weightKg: 1 }, { sku: 'b', weightKg: 9 }] });
+  const { run, children } = await runChildFlowsExample(engine, {
+    orderId: 'o-9',
+    parcels: [
+      { sku: 'a', weightKg: 1 },
+      { sku: 'b', weightKg: 9 },
+    ],
+  });
   console.log(run.status, run.outputsJson.done, `${children.length} child runs`);
   await engine.close();
 }

@@ -44,7 +44,13 @@ export async function runLinearExample(engine: FlowEngine) {
   const { runId } = await engine.startRun({
     flowId: 'order-linear',
     version: '1.0.0',
-    input: { orderId: 'o-1', items: [{ sku: 'book', qty: 2, unitPrice: 12.5 }, { sku: 'pen', qty: 1, unitPrice: 3 }] },
+    input: {
+      orderId: 'o-1',
+      items: [
+        { sku: 'book', qty: 2, unitPrice: 12.5 },
+        { sku: 'pen', qty: 1, unitPrice: 3 },
+      ],
+    },
   });
   // The seed's loop: one node per tick until the run leaves RUNNING.
   let run = await engine.getRun(runId);

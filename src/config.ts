@@ -98,6 +98,7 @@ export function parseDurationMs(name: string, text: string | undefined): number 
 function parsePort(text: string | undefined): number | undefined {
   if (text === undefined || text === '') return undefined;
   const port = Number(text);
-  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new FlowError('INVALID_ARGUMENT', `PORT must be an integer from 0 to 65535, got ${JSON.stringify(text)}`);
+  if (!Number.isInteger(port) || port < 0 || port > 65535)
+    throw new FlowError('INVALID_ARGUMENT', `PORT must be an integer from 0 to 65535, got ${JSON.stringify(text)}`);
   return port;
 }

@@ -147,11 +147,7 @@ export class FlowDefinitionError extends FlowError {
 /** The same flowId@version is already registered with a different graph. */
 export class DefinitionConflictError extends FlowError {
   constructor(readonly flowKey: string) {
-    super(
-      'DEFINITION_CONFLICT',
-      `Flow ${flowKey} is already registered with a different graph; publish the change as a new version`,
-      {},
-    );
+    super('DEFINITION_CONFLICT', `Flow ${flowKey} is already registered with a different graph; publish the change as a new version`, {});
   }
 }
 
@@ -179,11 +175,9 @@ export class StaleRunError extends FlowError {
     readonly runId: string,
     readonly expectedVersion: number,
   ) {
-    super(
-      'STALE_RUN',
-      `Run ${runId} changed since version ${expectedVersion} was loaded (lost lock or concurrent cancel); the transition was discarded`,
-      { retryable: true },
-    );
+    super('STALE_RUN', `Run ${runId} changed since version ${expectedVersion} was loaded (lost lock or concurrent cancel); the transition was discarded`, {
+      retryable: true,
+    });
   }
 }
 
@@ -203,7 +197,7 @@ export function toErrorRecord(err: unknown, fallbackCode = 'HANDLER_ERROR'): Err
   }
   let text: string;
   try {
-    text = typeof err === 'string' ? err : JSON.stringify(err) ?? String(err);
+    text = typeof err === 'string' ? err : (JSON.stringify(err) ?? String(err));
   } catch {
     try {
       text = String(err);

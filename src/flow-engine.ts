@@ -127,7 +127,8 @@ export class FlowEngine extends FlowEvents implements WorkerHost {
     if (!Number.isInteger(maxRecoveries) || maxRecoveries < 0) throw new InvalidArgumentError('FlowEngine: maxRecoveries must be an integer >= 0');
     this.eventRetentionMs = options.eventRetentionMs ?? DEFAULT_EVENT_RETENTION_MS;
     this.maxChildDepth = options.maxChildDepth ?? DEFAULT_MAX_CHILD_DEPTH;
-    if (!(Number.isFinite(this.eventRetentionMs) && this.eventRetentionMs > 0)) throw new InvalidArgumentError('FlowEngine: eventRetentionMs must be a number > 0');
+    if (!(Number.isFinite(this.eventRetentionMs) && this.eventRetentionMs > 0))
+      throw new InvalidArgumentError('FlowEngine: eventRetentionMs must be a number > 0');
     if (!Number.isInteger(this.maxChildDepth) || this.maxChildDepth < 0) throw new InvalidArgumentError('FlowEngine: maxChildDepth must be an integer >= 0');
     this.stepEnv = {
       services: options.services,
@@ -300,16 +301,26 @@ export class FlowEngine extends FlowEvents implements WorkerHost {
     child: { flowId: string; version: string; input: unknown; tenantId?: string },
   ): Promise<FlowRunRecord> {
     const def = this.registry.get(child.flowId, child.version);
-    if (!def) throw FlowError.nonRetryable('CHILD_FLOW_NOT_FOUND', `Node "${at.nodeId}" asked for a child run of ${flowKey(child.flowId, child.version)}, which is not registered with this engine`);
+    if (!def)
+      throw FlowError.nonRetryable(
+        'CHILD_FLOW_NOT_FOUND',
+        `Node "${at.nodeId}" asked for a child run of ${flowKey(child.flowId, child.version)}, which is not registered with this engine`,
+      );
     let depth = 1;
     for (let up = parent.parentRunId; up !== null; depth++) {
       if (depth > this.maxChildDepth) {
-        throw FlowError.nonRetryable('CHILD_DEPTH_EXCEEDED', `Node "${at.nodeId}": a child run would be nested ${depth + 1} deep, over maxChildDepth ${this.maxChildDepth} (runaway recursion?)`);
+        throw FlowError.nonRetryable(
+          'CHILD_DEPTH_EXCEEDED',
+          `Node "${at.nodeId}": a child run would be nested ${depth + 1} deep, over maxChildDepth ${this.maxChildDepth} (runaway recursion?)`,
+        );
       }
       up = (await this.storage.getRun(up))?.parentRunId ?? null;
     }
     if (depth > this.maxChildDepth) {
-      throw FlowError.nonRetryable('CHILD_DEPTH_EXCEEDED', `Node "${at.nodeId}": a child run would be nested ${depth} deep, over maxChildDepth ${this.maxChildDepth}`);
+      throw FlowError.nonRetryable(
+        'CHILD_DEPTH_EXCEEDED',
+        `Node "${at.nodeId}": a child run would be nested ${depth} deep, over maxChildDepth ${this.maxChildDepth}`,
+      );
     }
     const input = serializeJson(child.input, { what: 'child input', nodeId: at.nodeId, maxBytes: this.stepEnv.maxJsonBytes });
     const { run, created } = await this.storage.createRun({
@@ -324,7 +335,9 @@ export class FlowEngine extends FlowEvents implements WorkerHost {
       branches: JSON.stringify([firstBranch(def.entry)]) as JsonText,
       parentRunId: parent.runId,
       parentNodeId: at.nodeId,
-      events: [{ type: 'RUN_STARTED', nodeId: def.entry, branchId: 'b1', payload: JSON.stringify({ parentRunId: parent.runId, parentNodeId: at.nodeId }) as JsonText }],
+      events: [
+        { type: 'RUN_STARTED', nodeId: def.entry, branchId: 'b1', payload: JSON.stringify({ parentRunId: parent.runId, parentNodeId: at.nodeId }) as JsonText },
+      ],
     });
     if (created) this.emit('run:started', { run });
     return run;
@@ -489,7 +502,11 @@ export class FlowEngine extends FlowEvents implements WorkerHost {
   }
 
   /** @internal WorkerHost: drives a run a worker has locked; the worker also tracks each attempt's controller. */
-  advanceLocked(lease: RunLease, def: FlowDefinition, options: AdvanceOptions & { trackAttempt(controller: AbortController): () => void }): Promise<AdvanceResult> {
+  advanceLocked(
+    lease: RunLease,
+    def: FlowDefinition,
+    options: AdvanceOptions & { trackAttempt(controller: AbortController): () => void },
+  ): Promise<AdvanceResult> {
     const { trackAttempt, ...advance } = options;
     const env: StepEnv = {
       ...this.stepEnv,

@@ -13,11 +13,7 @@
 import { environment } from './config.js';
 import { StorageError } from './errors.js';
 import { describeConnectionString } from './storage/sql/errors.js';
-import {
-  PrismaExecutor,
-  type PrismaClientLike,
-  type PrismaExecutorOptions,
-} from './storage/sql/prisma-executor.js';
+import { PrismaExecutor, type PrismaClientLike, type PrismaExecutorOptions } from './storage/sql/prisma-executor.js';
 import { SqlFlowStorage } from './storage/sql/sql-storage.js';
 
 export type { PrismaClientLike, PrismaRawClient } from './storage/sql/prisma-executor.js';
@@ -62,9 +58,7 @@ export interface FlowPrismaClientOptions {
  * `npm run prisma:generate` (into src/generated/prisma; the build compiles it into dist/). Pass its
  * type to get typed models: `createFlowPrismaClient<PrismaClient>()`.
  */
-export async function createFlowPrismaClient<T extends PrismaClientLike = PrismaClientLike>(
-  options: string | FlowPrismaClientOptions = {},
-): Promise<T> {
+export async function createFlowPrismaClient<T extends PrismaClientLike = PrismaClientLike>(options: string | FlowPrismaClientOptions = {}): Promise<T> {
   const o = typeof options === 'string' ? { connectionString: options } : options;
   const connectionString = o.connectionString ?? environment.databaseUrl;
   if (!connectionString) {

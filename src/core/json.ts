@@ -61,11 +61,7 @@ export function checkJsonSize(text: string, options: SerializeOptions): JsonText
   // Byte length, not string length: the limit protects the database row. UTF-8 is at most 3 bytes per UTF-16 unit.
   const bytes = text.length * 3 > max ? Buffer.byteLength(text, 'utf8') : text.length;
   if (bytes > max) {
-    throw new SerializationError(
-      `${options.what} is ${bytes} bytes of JSON, over the limit of ${max} bytes`,
-      options.what,
-      options.nodeId,
-    );
+    throw new SerializationError(`${options.what} is ${bytes} bytes of JSON, over the limit of ${max} bytes`, options.what, options.nodeId);
   }
   return text as JsonText;
 }
@@ -74,13 +70,7 @@ function fail(message: string, path: string, options: SerializeOptions): never {
   throw new SerializationError(`${message} at ${path}`, path, options.nodeId);
 }
 
-function checkJsonValue(
-  value: unknown,
-  path: string,
-  options: SerializeOptions,
-  ancestors: Set<object>,
-  depth: number,
-): void {
+function checkJsonValue(value: unknown, path: string, options: SerializeOptions, ancestors: Set<object>, depth: number): void {
   switch (typeof value) {
     case 'string': {
       const problem = unstorableTextReason(value);

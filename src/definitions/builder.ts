@@ -81,7 +81,14 @@ export class FlowBuilder {
       problems.push(`more than one entry: entry() was called with ${distinctEntries.map((e) => `"${e}"`).join(', ')}`);
     }
     // With several entries the first stands in, only so that the rest of the graph still gets checked.
-    const def: FlowDefinition = { flowId, version, entry: distinctEntries[0] as NodeId, nodes, edges: edges.map((e) => ({ ...e })), ...copyFlowOptions(options) };
+    const def: FlowDefinition = {
+      flowId,
+      version,
+      entry: distinctEntries[0] as NodeId,
+      nodes,
+      edges: edges.map((e) => ({ ...e })),
+      ...copyFlowOptions(options),
+    };
     problems.push(...definitionProblems(def));
     if (problems.length > 0) {
       // 0.5.x-style statements (b.entry(…); b.node(…); b.build()) leave this builder empty.

@@ -64,8 +64,7 @@ const ownMetadataObjects = (ctor: Function): unknown[] =>
     .filter((s) => s.description === 'Symbol.metadata')
     .map((s) => (ctor as unknown as Record<symbol, unknown>)[s]);
 
-const isStandardContext = (v: unknown): v is DecoratorContext =>
-  typeof v === 'object' && v !== null && typeof (v as { kind?: unknown }).kind === 'string';
+const isStandardContext = (v: unknown): v is DecoratorContext => typeof v === 'object' && v !== null && typeof (v as { kind?: unknown }).kind === 'string';
 
 const newRecord = (): MethodRecord => ({ nodes: [], entries: 0, edges: [] });
 

@@ -56,21 +56,23 @@ export interface GraphDescription {
 const cmp = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
 
 export function describeGraph(def: FlowDefinition): GraphDescription {
-  const nodes: GraphNode[] = Object.entries(def.nodes).map(([key, node]) => withParallelOptions(node, {
-    id: typeof node.id === 'string' ? node.id : key,
-    name: node.name ?? (typeof node.id === 'string' ? node.id : key),
-    retry: node.retry
-      ? {
-          maxAttempts: node.retry.maxAttempts,
-          backoff: node.retry.backoff,
-          baseDelayMs: node.retry.baseDelayMs,
-          maxDelayMs: node.retry.maxDelayMs ?? null,
-          jitter: node.retry.jitter ?? false,
-        }
-      : null,
-    timeoutMs: node.timeoutMs ?? null,
-    hasIdempotencyKey: typeof node.idempotencyKey === 'function',
-  }));
+  const nodes: GraphNode[] = Object.entries(def.nodes).map(([key, node]) =>
+    withParallelOptions(node, {
+      id: typeof node.id === 'string' ? node.id : key,
+      name: node.name ?? (typeof node.id === 'string' ? node.id : key),
+      retry: node.retry
+        ? {
+            maxAttempts: node.retry.maxAttempts,
+            backoff: node.retry.backoff,
+            baseDelayMs: node.retry.baseDelayMs,
+            maxDelayMs: node.retry.maxDelayMs ?? null,
+            jitter: node.retry.jitter ?? false,
+          }
+        : null,
+      timeoutMs: node.timeoutMs ?? null,
+      hasIdempotencyKey: typeof node.idempotencyKey === 'function',
+    }),
+  );
   nodes.sort((a, b) => cmp(a.id, b.id));
 
   const edges: GraphEdge[] = def.edges.map((e) => {
@@ -78,9 +80,7 @@ export function describeGraph(def: FlowDefinition): GraphDescription {
     if (typeof e.when === 'function') edge.when = Function.prototype.toString.call(e.when).trim();
     return edge;
   });
-  edges.sort(
-    (a, b) => cmp(a.from, b.from) || b.priority - a.priority || cmp(a.to, b.to) || cmp(a.when ?? '', b.when ?? ''),
-  );
+  edges.sort((a, b) => cmp(a.from, b.from) || b.priority - a.priority || cmp(a.to, b.to) || cmp(a.when ?? '', b.when ?? ''));
 
   return { flowId: def.flowId, version: def.version, entry: def.entry, nodes, edges };
 }

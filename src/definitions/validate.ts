@@ -132,7 +132,10 @@ export function flowOptionsArgumentProblems(where: string, opts: unknown): strin
   if (!isObject(opts)) return [`${where}: options must be an object like { retention } (got ${show(opts)})`];
   return ownKeys(opts)
     .filter((key) => typeof key === 'symbol' || !Object.prototype.hasOwnProperty.call(FLOW_OPTION_KEYS, key))
-    .map((key) => `${where}: unknown flow option ${typeof key === 'symbol' ? String(key) : JSON.stringify(key)} (the flow options are ${Object.keys(FLOW_OPTION_KEYS).join(', ')})`);
+    .map(
+      (key) =>
+        `${where}: unknown flow option ${typeof key === 'symbol' ? String(key) : JSON.stringify(key)} (the flow options are ${Object.keys(FLOW_OPTION_KEYS).join(', ')})`,
+    );
 }
 
 /** Problems with a definition's flow options (`retention`). */
@@ -215,7 +218,8 @@ export function definitionProblems(def: unknown): string[] {
   if (!isObject(def)) return [`a flow definition must be an object (got ${show(def)})`];
   const problems: string[] = [];
   if (!isNonEmptyString(def.flowId)) problems.push(`flowId must be a non-empty string (got ${show(def.flowId)})`);
-  else if (def.flowId.includes('@')) problems.push(`flowId must not contain "@", which separates it from the version in flowId@version (got ${show(def.flowId)})`);
+  else if (def.flowId.includes('@'))
+    problems.push(`flowId must not contain "@", which separates it from the version in flowId@version (got ${show(def.flowId)})`);
   if (!isNonEmptyString(def.version)) problems.push(`version must be a non-empty string (got ${show(def.version)})`);
   problems.push(...flowOptionProblems(def));
 

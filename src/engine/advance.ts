@@ -33,7 +33,11 @@ export interface StepEnv extends TransitionEnv {
    * Starts the child run a handler asked for, once per `key` (the same key returns the same child,
    * with the run as it is when it already ended). Fails with a FlowError when it cannot be started.
    */
-  startChild(parent: FlowRunRecord, at: { nodeId: string; key: string }, child: { flowId: string; version: string; input: unknown; tenantId?: string }): Promise<FlowRunRecord>;
+  startChild(
+    parent: FlowRunRecord,
+    at: { nodeId: string; key: string },
+    child: { flowId: string; version: string; input: unknown; tenantId?: string },
+  ): Promise<FlowRunRecord>;
   /** Observability hook: called after each commit with the events it wrote. */
   onCommitted?(run: FlowRunRecord, events: NewEvent[]): void;
 }
@@ -300,7 +304,12 @@ class RunDriver {
     return this.completed.some((c) => c.finished.outcome.kind === 'child-started' && c.finished.outcome.childRunId === childRunId);
   }
 
-  private async attempt(node: FlowDefinition['nodes'][string], ctx: ReturnType<typeof buildContext>, controller: AbortController, begun: BegunAttempt): Promise<Completion> {
+  private async attempt(
+    node: FlowDefinition['nodes'][string],
+    ctx: ReturnType<typeof buildContext>,
+    controller: AbortController,
+    begun: BegunAttempt,
+  ): Promise<Completion> {
     const started = this.env.now();
     let idemKey: string | undefined;
     let outcome: AttemptOutcome;

@@ -81,7 +81,14 @@ export async function invokeHandler(
       if (reason instanceof CancelledAttempt) {
         resolve({ kind: 'error', error: { code: 'CANCELLED', message: 'Run was cancelled during the attempt', retryable: false } });
       } else {
-        resolve({ kind: 'error', error: { code: 'TIMEOUT', message: `Node ${node.id} timed out after ${node.timeoutMs}ms (its ctx.signal was aborted; a late result is discarded)`, retryable: true } });
+        resolve({
+          kind: 'error',
+          error: {
+            code: 'TIMEOUT',
+            message: `Node ${node.id} timed out after ${node.timeoutMs}ms (its ctx.signal was aborted; a late result is discarded)`,
+            retryable: true,
+          },
+        });
       }
     };
     if (signal.aborted) onAbort();
@@ -123,7 +130,10 @@ export function checkNodeResult(nodeId: string, result: unknown): AttemptOutcome
       if (r.reason !== undefined && typeof r.reason !== 'string') return bad('wait reason must be a string');
       if (r.until !== undefined && typeof r.until !== 'string') return bad('wait until must be a string (ISO-8601 time or a label such as "manual")');
       // Both are stored as text (reason in a column, both in the RUN_WAITING event).
-      for (const [name, text] of [['reason', r.reason], ['until', r.until]] as const) {
+      for (const [name, text] of [
+        ['reason', r.reason],
+        ['until', r.until],
+      ] as const) {
         const problem = text === undefined ? null : unstorableTextReason(text);
         if (problem) return bad(`wait ${name} ${problem}`);
       }
@@ -158,7 +168,7 @@ export function checkNodeResult(nodeId: string, result: unknown): AttemptOutcome
         return bad('a child result needs flowId and version (non-empty strings)');
       }
       if (c.tenantId !== undefined && (typeof c.tenantId !== 'string' || c.tenantId === '')) return bad('child tenantId must be a non-empty string');
-      if (c.patch !== undefined || c.output !== undefined) return bad('a child result takes no patch or output (the child\'s outputs become the output)');
+      if (c.patch !== undefined || c.output !== undefined) return bad("a child result takes no patch or output (the child's outputs become the output)");
       return { kind: 'child', flowId: c.flowId, version: c.version, input: c.input === undefined ? null : c.input, tenantId: c.tenantId as string | undefined };
     }
     default:

@@ -76,7 +76,13 @@ export async function resumeWaitingRun(host: DriveHost, runId: string, resume: {
   const run = await mustGetRun(host, runId);
   const branch = waitingBranch(run, resume.nodeId);
   const taken = await host.storage.addToInbox({ runId, kind: 'resume', waitId: branch.waitId ?? 0, branchId: branch.branchId, payload: resume.payload });
-  if (!taken) throw new InvalidRunStateError(runId, run.status, `resume the wait at node "${branch.nodeId}" of`, 'a wait not already resumed (another resume of it came first)');
+  if (!taken)
+    throw new InvalidRunStateError(
+      runId,
+      run.status,
+      `resume the wait at node "${branch.nodeId}" of`,
+      'a wait not already resumed (another resume of it came first)',
+    );
   for (const ms of RESUME_LOCK_TRIES_MS) {
     if (ms > 0) await new Promise((r) => setTimeout(r, ms));
     const lease = await host.storage.lockRun(runId);
@@ -101,10 +107,18 @@ function waitingBranch(run: FlowRunRecord, nodeId: string | undefined): BranchRe
   if (waiting.length === 0) throw new InvalidRunStateError(run.runId, run.status, 'resume', 'WAITING');
   const candidates = nodeId === undefined ? waiting : waiting.filter((b) => b.nodeId === nodeId);
   if (candidates.length === 0) {
-    throw new InvalidRunStateError(run.runId, run.status, `resume node "${nodeId}" of`, `a branch waiting there (waiting: ${waiting.map((b) => `"${b.nodeId}"`).join(', ')})`);
+    throw new InvalidRunStateError(
+      run.runId,
+      run.status,
+      `resume node "${nodeId}" of`,
+      `a branch waiting there (waiting: ${waiting.map((b) => `"${b.nodeId}"`).join(', ')})`,
+    );
   }
   if (nodeId === undefined && candidates.length > 1) {
-    throw new AmbiguousResumeError(run.runId, waiting.map((b) => ({ branchId: b.branchId, nodeId: b.nodeId, waitReason: b.waitReason })));
+    throw new AmbiguousResumeError(
+      run.runId,
+      waiting.map((b) => ({ branchId: b.branchId, nodeId: b.nodeId, waitReason: b.waitReason })),
+    );
   }
   return candidates[0]!;
 }

@@ -22,6 +22,11 @@ export function selectNextNode(from: string, edges: readonly EdgeDefinition[], c
     }
   }
   if (best.length === 0) return null;
-  if (best.length > 1) throw new AmbiguousEdgeError(from, best.map((e) => e.to), bestPriority);
+  if (best.length > 1)
+    throw new AmbiguousEdgeError(
+      from,
+      best.map((e) => e.to),
+      bestPriority,
+    );
   return best[0]!.to;
 }

@@ -3,10 +3,7 @@
  * anything else (arrays, strings, numbers, null) replaces what was there. Inputs are JSON
  * values already checked by the serializer, so there are no cycles or exotic objects here.
  */
-export function deepMerge(
-  target: Record<string, unknown>,
-  patch: Record<string, unknown>,
-): Record<string, unknown> {
+export function deepMerge(target: Record<string, unknown>, patch: Record<string, unknown>): Record<string, unknown> {
   const out: Record<string, unknown> = { ...target };
   for (const [key, value] of Object.entries(patch)) {
     // Own properties only: `out.__proto__` or `out.constructor` would otherwise read Object.prototype's.

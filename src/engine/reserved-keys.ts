@@ -17,9 +17,7 @@ export function assertNoReservedStateKeys(where: string, value: unknown): void {
   if (value === null || typeof value !== 'object') return;
   for (const key of RESERVED_STATE_KEYS) {
     if (Object.hasOwn(value, key)) {
-      throw new InvalidArgumentError(
-        `${where}: key ${JSON.stringify(key)} is reserved by the engine (resumeRun sets it); choose another name`,
-      );
+      throw new InvalidArgumentError(`${where}: key ${JSON.stringify(key)} is reserved by the engine (resumeRun sets it); choose another name`);
     }
   }
 }

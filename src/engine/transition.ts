@@ -157,10 +157,20 @@ export class RunDraft {
     rec.recoveries += 1;
     rec.status = 'READY';
     const where = itemIndex === undefined ? `node "${b.nodeId}"` : `item ${itemIndex} of node "${b.nodeId}"`;
-    const error = { code: 'ATTEMPT_INTERRUPTED', message: `Attempt ${rec.attempt} of ${where} was interrupted (its worker stopped or lost its lock before committing)`, retryable: true };
+    const error = {
+      code: 'ATTEMPT_INTERRUPTED',
+      message: `Attempt ${rec.attempt} of ${where} was interrupted (its worker stopped or lost its lock before committing)`,
+      retryable: true,
+    };
     this.events.push({ type: 'NODE_INTERRUPTED', nodeId: b.nodeId, branchId: b.branchId, itemIndex, attempt: rec.attempt, error });
     if (rec.recoveries > this.env.maxRecoveries) {
-      this.failRun(b, nonRetryable('POISON_PILL', `${where[0]!.toUpperCase()}${where.slice(1)} was interrupted ${rec.recoveries} times in a row (limit ${this.env.maxRecoveries}); failing the run instead of crashing more workers`));
+      this.failRun(
+        b,
+        nonRetryable(
+          'POISON_PILL',
+          `${where[0]!.toUpperCase()}${where.slice(1)} was interrupted ${rec.recoveries} times in a row (limit ${this.env.maxRecoveries}); failing the run instead of crashing more workers`,
+        ),
+      );
     }
   }
 
@@ -174,7 +184,12 @@ export class RunDraft {
       if (b.event) {
         this.endWaits.push({ branchId: b.branchId, waitId: b.waitId ?? 0 });
         this.wake(b, { waitTimedOut: true });
-        this.events.push({ type: 'RUN_RESUMED', nodeId: b.nodeId, branchId: b.branchId, payload: JSON.stringify({ timer: true, waitTimedOut: true }) as JsonText });
+        this.events.push({
+          type: 'RUN_RESUMED',
+          nodeId: b.nodeId,
+          branchId: b.branchId,
+          payload: JSON.stringify({ timer: true, waitTimedOut: true }) as JsonText,
+        });
       } else {
         this.wake(b, {});
         this.events.push({ type: 'RUN_RESUMED', nodeId: b.nodeId, branchId: b.branchId, payload: JSON.stringify({ timer: true }) as JsonText });
@@ -216,12 +231,22 @@ export class RunDraft {
       if (e.kind === 'resume') {
         // `{ payload }`, or `{}` for a resume without one (the node then sees no payload).
         const resume = e.payload as { payload?: unknown };
-        this.events.push({ type: 'RUN_RESUMED', nodeId: b.nodeId, branchId: b.branchId, payload: JSON.stringify({ payload: resume.payload ?? null }) as JsonText });
+        this.events.push({
+          type: 'RUN_RESUMED',
+          nodeId: b.nodeId,
+          branchId: b.branchId,
+          payload: JSON.stringify({ payload: resume.payload ?? null }) as JsonText,
+        });
         this.wake(b, Object.hasOwn(resume, 'payload') ? { resumePayload: resume.payload } : {});
       } else {
         const ev = e.payload as { eventId: string; name: string; key: string | null; payload: unknown };
         this.receipts.push(ev.eventId);
-        this.events.push({ type: 'EVENT_RECEIVED', nodeId: b.nodeId, branchId: b.branchId, payload: JSON.stringify({ eventId: ev.eventId, name: ev.name, key: ev.key }) as JsonText });
+        this.events.push({
+          type: 'EVENT_RECEIVED',
+          nodeId: b.nodeId,
+          branchId: b.branchId,
+          payload: JSON.stringify({ eventId: ev.eventId, name: ev.name, key: ev.key }) as JsonText,
+        });
         this.wake(b, { resumePayload: ev.payload });
       }
     }
@@ -243,26 +268,43 @@ export class RunDraft {
   /** The child run a node or item waited for ended: its outputs are the node's (or item's) output, or the attempt fails. */
   private childEnded(child: FlowRunRecord): boolean {
     for (const b of this.branches) {
-      const rec = b.status === 'WAITING' && b.child?.runId === child.runId ? b : b.map?.items.find((i) => i.status === 'WAITING' && i.child?.runId === child.runId);
+      const rec =
+        b.status === 'WAITING' && b.child?.runId === child.runId ? b : b.map?.items.find((i) => i.status === 'WAITING' && i.child?.runId === child.runId);
       if (!rec) continue;
       const item = rec === b ? undefined : (rec as MapItemRecord);
-      this.events.push({ type: 'CHILD_FINISHED', nodeId: b.nodeId, branchId: b.branchId, itemIndex: item?.index, attempt: rec.attempt, payload: JSON.stringify({ childRunId: child.runId, status: child.status }) as JsonText });
+      this.events.push({
+        type: 'CHILD_FINISHED',
+        nodeId: b.nodeId,
+        branchId: b.branchId,
+        itemIndex: item?.index,
+        attempt: rec.attempt,
+        payload: JSON.stringify({ childRunId: child.runId, status: child.status }) as JsonText,
+      });
       delete rec.child;
       delete rec.waitId;
       delete rec.attemptKey;
       rec.status = 'RUNNING';
       if (!item) Object.assign(b, { waitReason: null });
-      const outcome: AttemptOutcome = child.status === 'COMPLETED'
-        ? { kind: 'ok', output: child.outputsJson, patch: undefined }
-        : {
-            kind: 'error',
-            error: {
-              code: 'CHILD_FAILED',
-              message: `Child run ${child.runId} (${flowKey(child.flowId, child.flowVersion)}) ended ${child.status}${child.error ? `: ${child.error.code}: ${child.error.message}` : ''}`,
-              retryable: true,
-            },
-          };
-      this.applyOutcome(b, rec, item, { branchId: b.branchId, nodeId: b.nodeId, itemIndex: item?.index, attempt: rec.attempt, outcome, durationMs: null, cached: false });
+      const outcome: AttemptOutcome =
+        child.status === 'COMPLETED'
+          ? { kind: 'ok', output: child.outputsJson, patch: undefined }
+          : {
+              kind: 'error',
+              error: {
+                code: 'CHILD_FAILED',
+                message: `Child run ${child.runId} (${flowKey(child.flowId, child.flowVersion)}) ended ${child.status}${child.error ? `: ${child.error.code}: ${child.error.message}` : ''}`,
+                retryable: true,
+              },
+            };
+      this.applyOutcome(b, rec, item, {
+        branchId: b.branchId,
+        nodeId: b.nodeId,
+        itemIndex: item?.index,
+        attempt: rec.attempt,
+        outcome,
+        durationMs: null,
+        cached: false,
+      });
       return true;
     }
     return false;
@@ -281,7 +323,16 @@ export class RunDraft {
     }
     if (o.kind === 'child') return this.attemptFailed(b, rec, node, f, nonRetryable('CHILD_NOT_STARTED', `Node "${node.id}": the child run was not started`));
     if (o.kind === 'wait' && item) {
-      return this.attemptFailed(b, rec, node, f, nonRetryable('INVALID_NODE_RESULT', `Node "${node.id}" returned wait for item ${item.index}: the items of a forEach node cannot wait (they may start a child run)`));
+      return this.attemptFailed(
+        b,
+        rec,
+        node,
+        f,
+        nonRetryable(
+          'INVALID_NODE_RESULT',
+          `Node "${node.id}" returned wait for item ${item.index}: the items of a forEach node cannot wait (they may start a child run)`,
+        ),
+      );
     }
 
     // The result's values, checked before anything changes: one that JSON cannot hold fails the node.
@@ -318,7 +369,15 @@ export class RunDraft {
       const timer = o.event?.timeoutMs !== undefined ? new Date(this.nowMs + o.event.timeoutMs) : parseTimer(o.until);
       delete b.waitTimedOut;
       delete b.event;
-      Object.assign(b, { status: 'WAITING', attempt: 0, recoveries: 0, dueAt: timer?.toISOString() ?? null, waitReason: o.reason ?? null, error: null, waitId });
+      Object.assign(b, {
+        status: 'WAITING',
+        attempt: 0,
+        recoveries: 0,
+        dueAt: timer?.toISOString() ?? null,
+        waitReason: o.reason ?? null,
+        error: null,
+        waitId,
+      });
       if (o.event) {
         b.event = { name: o.event.name, key: o.event.key };
         this.addWaits.push({ branchId: b.branchId, waitId, name: o.event.name, key: o.event.key });
@@ -330,7 +389,12 @@ export class RunDraft {
   }
 
   /** A node (or item) started its child run: it waits for the child's end, which arrives in the inbox. */
-  private childStarted(b: BranchRecord, rec: BranchRecord | MapItemRecord, item: MapItemRecord | undefined, o: { childRunId: string; flowId: string; version: string }): void {
+  private childStarted(
+    b: BranchRecord,
+    rec: BranchRecord | MapItemRecord,
+    item: MapItemRecord | undefined,
+    o: { childRunId: string; flowId: string; version: string },
+  ): void {
     const waitId = this.nextSeq();
     Object.assign(rec, { status: 'WAITING', child: { runId: o.childRunId }, waitId, dueAt: null, error: null });
     if (!item) b.waitReason = `child ${flowKey(o.flowId, o.version)}`;
@@ -346,7 +410,15 @@ export class RunDraft {
 
   private attemptFailed(b: BranchRecord, rec: BranchRecord | MapItemRecord, node: NodeDefinition, f: FinishedAttempt, failure: ErrorRecord): void {
     const error = storableError(failure);
-    this.events.push({ type: 'NODE_FAILED', nodeId: node.id, branchId: b.branchId, itemIndex: f.itemIndex, attempt: f.attempt, durationMs: f.durationMs, error });
+    this.events.push({
+      type: 'NODE_FAILED',
+      nodeId: node.id,
+      branchId: b.branchId,
+      itemIndex: f.itemIndex,
+      attempt: f.attempt,
+      durationMs: f.durationMs,
+      error,
+    });
     const policy = node.retry;
     if (error.retryable !== false && policy && rec.attempt - rec.recoveries < policy.maxAttempts) {
       const delayMs = retryDelayMs(policy, rec.attempt + 1);
@@ -373,7 +445,12 @@ export class RunDraft {
     for (const other of this.branches) {
       if (other.branchId === b.branchId || !isLive(other)) continue;
       this.stopped.push(other.branchId);
-      this.events.push({ type: 'BRANCH_ABORTED', nodeId: other.nodeId, branchId: other.branchId, payload: JSON.stringify({ reason: 'run failed', by: b.branchId }) as JsonText });
+      this.events.push({
+        type: 'BRANCH_ABORTED',
+        nodeId: other.nodeId,
+        branchId: other.branchId,
+        payload: JSON.stringify({ reason: 'run failed', by: b.branchId }) as JsonText,
+      });
     }
     this.stopped.push(b.branchId);
     this.branches = [failedBranch(b, error)];
@@ -387,7 +464,15 @@ export class RunDraft {
     map.done += 1;
     const value = outputText === undefined ? null : JSON.parse(outputText);
     this.itemOutputs.push({ branchId: b.branchId, index: item.index, value });
-    this.events.push({ type: 'NODE_FINISHED', nodeId: b.nodeId, branchId: b.branchId, itemIndex: item.index, attempt: f.attempt, durationMs: f.durationMs, payload: f.cached ? (JSON.stringify({ cached: true }) as JsonText) : null });
+    this.events.push({
+      type: 'NODE_FINISHED',
+      nodeId: b.nodeId,
+      branchId: b.branchId,
+      itemIndex: item.index,
+      attempt: f.attempt,
+      durationMs: f.durationMs,
+      payload: f.cached ? (JSON.stringify({ cached: true }) as JsonText) : null,
+    });
     // The last item's output goes straight into the node's output (its item rows are cleared then).
     if (map.done < map.total) {
       this.values.push({ nodeId: mapKey(b.branchId, b.nodeId), kind: 'item', itemIndex: item.index, value: outputText ?? ('null' as JsonText) });
@@ -419,7 +504,12 @@ export class RunDraft {
   }
 
   /** The node of branch `b` succeeded: record its output and move the branch along its edges. */
-  private nodeFinished(b: BranchRecord, node: NodeDefinition, outputText: JsonText | undefined, at: { attempt: number; durationMs: number | null; cached: boolean; items?: number }): void {
+  private nodeFinished(
+    b: BranchRecord,
+    node: NodeDefinition,
+    outputText: JsonText | undefined,
+    at: { attempt: number; durationMs: number | null; cached: boolean; items?: number },
+  ): void {
     if (outputText !== undefined) this.writeOutput(node.id, outputText);
     const finished = (next: string | string[] | null): NewEvent => ({
       type: 'NODE_FINISHED',
@@ -432,7 +522,14 @@ export class RunDraft {
     let targets: string[];
     try {
       // Conditions see the state and outputs after this result; they are predicates and get no copies.
-      const ctx = buildContext(this.env, this.run, { nodeId: node.id, branchId: b.branchId, attempt: at.attempt, attempts: this.attempts, state: this.state, outputs: () => this.outputs });
+      const ctx = buildContext(this.env, this.run, {
+        nodeId: node.id,
+        branchId: b.branchId,
+        attempt: at.attempt,
+        attempts: this.attempts,
+        state: this.state,
+        outputs: () => this.outputs,
+      });
       if (node.split === 'all') {
         targets = this.def.edges.filter((e) => e.from === node.id && (!e.when || e.when(ctx))).map((e) => e.to);
       } else {
@@ -440,9 +537,10 @@ export class RunDraft {
         targets = next === null ? [] : [next];
       }
     } catch (err) {
-      const error = err instanceof FlowError
-        ? { ...toErrorRecord(err), retryable: false }
-        : nonRetryable('EDGE_CONDITION_ERROR', `An edge condition from "${node.id}" threw: ${toErrorRecord(err).message}`);
+      const error =
+        err instanceof FlowError
+          ? { ...toErrorRecord(err), retryable: false }
+          : nonRetryable('EDGE_CONDITION_ERROR', `An edge condition from "${node.id}" threw: ${toErrorRecord(err).message}`);
       // The node itself succeeded: its output and state stay, so the failure is inspectable.
       return this.failRun(b, error, [finished(null)]);
     }
@@ -475,15 +573,30 @@ export class RunDraft {
       const aborted = this.branches.filter((o) => o !== b && isLive(o) && canReach(this.def, o.nodeId, b.nodeId));
       for (const o of aborted) {
         this.stopped.push(o.branchId);
-        this.events.push({ type: 'BRANCH_ABORTED', nodeId: o.nodeId, branchId: o.branchId, payload: JSON.stringify({ reason: 'join any', by: b.nodeId }) as JsonText });
+        this.events.push({
+          type: 'BRANCH_ABORTED',
+          nodeId: o.nodeId,
+          branchId: o.branchId,
+          payload: JSON.stringify({ reason: 'join any', by: b.nodeId }) as JsonText,
+        });
       }
       this.branches = this.branches.filter((o) => !aborted.includes(o));
       b.joined = [b.branchId];
-      this.events.push({ type: 'JOIN_COMPLETED', nodeId: b.nodeId, branchId: b.branchId, payload: JSON.stringify({ joined: [b.branchId], aborted: aborted.map((o) => o.branchId) }) as JsonText });
+      this.events.push({
+        type: 'JOIN_COMPLETED',
+        nodeId: b.nodeId,
+        branchId: b.branchId,
+        payload: JSON.stringify({ joined: [b.branchId], aborted: aborted.map((o) => o.branchId) }) as JsonText,
+      });
     } else if (join === 'all') {
       b.status = 'JOINING';
       const waitingFor = this.branchesThatCanReach(b.nodeId).map((o) => o.branchId);
-      this.events.push({ type: 'JOIN_ARRIVED', nodeId: b.nodeId, branchId: b.branchId, payload: JSON.stringify({ joinNodeId: b.nodeId, waitingFor }) as JsonText });
+      this.events.push({
+        type: 'JOIN_ARRIVED',
+        nodeId: b.nodeId,
+        branchId: b.branchId,
+        payload: JSON.stringify({ joinNodeId: b.nodeId, waitingFor }) as JsonText,
+      });
     }
   }
 
@@ -494,7 +607,7 @@ export class RunDraft {
 
   /** Every `join: 'all'` that no live branch can reach any more goes on, as its first arrival. */
   settleJoins(): void {
-    for (let changed = true; changed && !this.failed; ) {
+    for (let changed = true; changed && !this.failed;) {
       changed = false;
       for (const joinNode of new Set(this.branches.filter((b) => b.status === 'JOINING').map((b) => b.nodeId))) {
         if (this.branchesThatCanReach(joinNode).length > 0) continue;
@@ -523,7 +636,13 @@ export class RunDraft {
       if ((b.status === 'READY' || b.status === 'RETRY') && isDue(b.dueAt, this.nowMs)) {
         const node = this.def.nodes[b.nodeId];
         if (!node) {
-          this.failRun(b, nonRetryable('NODE_NOT_FOUND', `Node ${b.nodeId} not found: the run is at node "${b.nodeId}", which flow ${flowKey(this.def.flowId, this.def.version)} does not define`));
+          this.failRun(
+            b,
+            nonRetryable(
+              'NODE_NOT_FOUND',
+              `Node ${b.nodeId} not found: the run is at node "${b.nodeId}", which flow ${flowKey(this.def.flowId, this.def.version)} does not define`,
+            ),
+          );
           break;
         }
         if (!node.forEach) {
@@ -569,7 +688,14 @@ export class RunDraft {
     let items: unknown[];
     let text: JsonText;
     try {
-      const ctx = buildContext(this.env, this.run, { nodeId: node.id, branchId: b.branchId, attempt: 1, attempts: this.attempts, state: stateFor(this.state, b), outputs: () => this.outputs });
+      const ctx = buildContext(this.env, this.run, {
+        nodeId: node.id,
+        branchId: b.branchId,
+        attempt: 1,
+        attempts: this.attempts,
+        state: stateFor(this.state, b),
+        outputs: () => this.outputs,
+      });
       const listed: unknown = node.forEach!(ctx);
       if (!Array.isArray(listed)) {
         const got = listed === null ? 'null' : listed instanceof Promise ? 'a Promise (forEach must be synchronous)' : typeof listed;
@@ -578,7 +704,10 @@ export class RunDraft {
       text = this.json(listed, 'forEach items', node.id);
       items = JSON.parse(text) as unknown[];
     } catch (err) {
-      const error = err instanceof SerializationError ? nonRetryable(err.code, err.message) : nonRetryable('FOREACH_ERROR', `Node "${node.id}": forEach threw: ${toErrorRecord(err).message}`);
+      const error =
+        err instanceof SerializationError
+          ? nonRetryable(err.code, err.message)
+          : nonRetryable('FOREACH_ERROR', `Node "${node.id}": forEach threw: ${toErrorRecord(err).message}`);
       return this.failRun(b, error);
     }
     const key = mapKey(b.branchId, node.id);

@@ -33,7 +33,8 @@ export const approvalFlow: FlowDefinition = flow('demo-approval', '1.0.0')
   })
   .node('approval', (ctx) => {
     const payload = ctx.state._resumePayload as { approved?: unknown } | undefined;
-    if (payload === undefined || payload === null) return { status: 'wait', reason: 'Waiting for a manager: resume with {"approved": true} or {"approved": false}' };
+    if (payload === undefined || payload === null)
+      return { status: 'wait', reason: 'Waiting for a manager: resume with {"approved": true} or {"approved": false}' };
     return { status: 'ok', patch: { approved: payload.approved === true }, output: { decidedAt: new Date().toISOString() } };
   })
   .node('fulfil', (ctx) => ({ status: 'ok', output: `Paid ${ctx.state.amount}` }))
@@ -69,11 +70,14 @@ export const retryFlow: FlowDefinition = flow('demo-retry', '1.0.0')
   .build();
 
 /** A branch that parks until it is resumed (with `?nodeId=` naming it) with `{ "approved": true | false }`. */
-const signOff = (who: string) => (ctx: FlowContext): NodeResult => {
-  const payload = ctx.state._resumePayload as { approved?: unknown; by?: unknown } | undefined | null;
-  if (payload === undefined || payload === null) return { status: 'wait', reason: `Waiting for ${who}: resume this branch with {"approved": true} or {"approved": false}` };
-  return { status: 'ok', patch: { [who]: payload.approved === true }, output: { approved: payload.approved === true, by: payload.by ?? null } };
-};
+const signOff =
+  (who: string) =>
+  (ctx: FlowContext): NodeResult => {
+    const payload = ctx.state._resumePayload as { approved?: unknown; by?: unknown } | undefined | null;
+    if (payload === undefined || payload === null)
+      return { status: 'wait', reason: `Waiting for ${who}: resume this branch with {"approved": true} or {"approved": false}` };
+    return { status: 'ok', patch: { [who]: payload.approved === true }, output: { approved: payload.approved === true, by: payload.by ?? null } };
+  };
 
 /**
  * Two approvals in parallel: `prepare` splits into `legal` and `finance`, each of which waits for
@@ -110,7 +114,8 @@ export const mapFlow: FlowDefinition = flow('demo-map', '1.0.0')
       if (Array.isArray(input.fail) && input.fail.includes(ctx.itemIndex)) {
         return { status: 'error', error: { code: 'CORRUPT_IMAGE', message: `${String(ctx.item)} cannot be decoded`, retryable: false } };
       }
-      if (ctx.itemIndex === 3 && ctx.meta.attempt === 1) return { status: 'error', error: { code: 'STORAGE_TIMEOUT', message: 'The image store timed out', retryable: true } };
+      if (ctx.itemIndex === 3 && ctx.meta.attempt === 1)
+        return { status: 'error', error: { code: 'STORAGE_TIMEOUT', message: 'The image store timed out', retryable: true } };
       return { status: 'ok', output: `thumb/${String(ctx.item)}` };
     },
     { forEach: (ctx) => ctx.outputs.list as unknown[], concurrency: 3, retry: { maxAttempts: 2, backoff: 'fixed', baseDelayMs: 500 } },
@@ -129,7 +134,8 @@ export const childFlow: FlowDefinition = flow('demo-child', '1.0.0')
   .node('pack', async (ctx) => {
     const input = (ctx.input ?? {}) as { parcel?: unknown; delayMs?: unknown; fail?: unknown };
     await new Promise((resolve) => setTimeout(resolve, typeof input.delayMs === 'number' ? Math.min(Math.max(input.delayMs, 0), 60_000) : 300));
-    if (input.fail === true) return { status: 'error', error: { code: 'PACKING_FAILED', message: `Parcel ${String(input.parcel)} could not be packed`, retryable: false } };
+    if (input.fail === true)
+      return { status: 'error', error: { code: 'PACKING_FAILED', message: `Parcel ${String(input.parcel)} could not be packed`, retryable: false } };
     return { status: 'ok', output: { parcel: input.parcel ?? null, packed: true } };
   })
   .node('label', (ctx) => ({ status: 'ok', output: `label for ${String((ctx.outputs.pack as { parcel?: unknown }).parcel)}` }))

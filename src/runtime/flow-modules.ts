@@ -14,8 +14,14 @@ import { demoFlows } from './demo-flows.js';
 export function isFlowDefinition(value: unknown): value is FlowDefinition {
   const v = value as Partial<FlowDefinition> | null;
   return (
-    typeof v === 'object' && v !== null && typeof v.flowId === 'string' && typeof v.version === 'string' &&
-    typeof v.entry === 'string' && typeof v.nodes === 'object' && v.nodes !== null && Array.isArray(v.edges)
+    typeof v === 'object' &&
+    v !== null &&
+    typeof v.flowId === 'string' &&
+    typeof v.version === 'string' &&
+    typeof v.entry === 'string' &&
+    typeof v.nodes === 'object' &&
+    v.nodes !== null &&
+    Array.isArray(v.edges)
   );
 }
 

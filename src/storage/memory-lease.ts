@@ -39,7 +39,13 @@ export function recordOf(row: RunRow, now: number, shared = false): FlowRunRecor
         attempts: (p.attempts ??= JSON.parse(row.attempts)),
         branches: (p.branches ??= JSON.parse(row.branches)),
       }
-    : { input: JSON.parse(row.input), state: JSON.parse(row.state), outputs: parseOutputs(row.outputs), attempts: JSON.parse(row.attempts), branches: JSON.parse(row.branches) };
+    : {
+        input: JSON.parse(row.input),
+        state: JSON.parse(row.state),
+        outputs: parseOutputs(row.outputs),
+        attempts: JSON.parse(row.attempts),
+        branches: JSON.parse(row.branches),
+      };
   const dueAt = row.nextAttemptAt?.getTime();
   // Field by field (not a spread of the row): one object shape, and no internal field leaks out.
   return {

@@ -6,7 +6,17 @@
 import { StaleRunError, type ErrorRecord } from '../errors.js';
 import { systemClock, type Clock } from '../core/clock.js';
 import { flowKey } from '../definitions/flow-key.js';
-import type { DefinitionRecord, DueAt, DueRunQuery, FlowEventRecord, FlowRunRecord, FlowRunSummary, FlowStorage, IdempotencyRecord, MapValues } from './types.js';
+import type {
+  DefinitionRecord,
+  DueAt,
+  DueRunQuery,
+  FlowEventRecord,
+  FlowRunRecord,
+  FlowRunSummary,
+  FlowStorage,
+  IdempotencyRecord,
+  MapValues,
+} from './types.js';
 import type { JsonText, LockRunOptions, NewEvent, NewRun, PruneRunsQuery, RunFilter, RunLease, RunPage, Transition } from './types.js';
 import type { BranchRecord, InboxEntry, NewFlowEvent, NewInboxEntry, SentEvent } from './types.js';
 import { decodeCursor, encodeCursor, normalizeRunFilter } from './run-filter.js';
@@ -136,10 +146,7 @@ export class MemoryStorage implements FlowStorage {
       )
       .sort((a, b) => b.createdAt.getTime() - a.createdAt.getTime() || (a.runId < b.runId ? 1 : a.runId > b.runId ? -1 : 0))
       .filter(
-        (r) =>
-          !after ||
-          r.createdAt.getTime() < after.createdAt.getTime() ||
-          (r.createdAt.getTime() === after.createdAt.getTime() && r.runId < after.runId),
+        (r) => !after || r.createdAt.getTime() < after.createdAt.getTime() || (r.createdAt.getTime() === after.createdAt.getTime() && r.runId < after.runId),
       );
     const page = rows.slice(0, f.limit);
     const last = page[page.length - 1];
@@ -442,7 +449,6 @@ export class MemoryStorage implements FlowStorage {
   private toDefinition(d: DefinitionRecord & { graphText: JsonText }): DefinitionRecord {
     return { flowId: d.flowId, version: d.version, fingerprint: d.fingerprint, graph: JSON.parse(d.graphText), createdAt: d.createdAt };
   }
-
 }
 
 /** An event as an inbox entry's payload. */

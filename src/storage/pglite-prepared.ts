@@ -40,9 +40,13 @@ const preparedByInstance = new WeakMap<object, Map<string, Prepared>>();
 
 export function canPrepare(db: object): db is PGlitePreparable {
   const d = db as Partial<PGlitePreparable>;
-  return typeof d.execProtocolStream === 'function' && typeof d._runExclusiveTransaction === 'function' && typeof d._runExclusiveQuery === 'function' && d.serializers !== undefined;
+  return (
+    typeof d.execProtocolStream === 'function' &&
+    typeof d._runExclusiveTransaction === 'function' &&
+    typeof d._runExclusiveQuery === 'function' &&
+    d.serializers !== undefined
+  );
 }
-
 
 /** Runs `text` as the named statement `name` (prepared on first use): one statement, its rows. */
 export async function queryPrepared<R extends SqlRow>(db: PGlitePreparable, name: string, text: string, params: readonly SqlParam[] = []): Promise<R[]> {
@@ -54,7 +58,9 @@ export async function queryPrepared<R extends SqlRow>(db: PGlitePreparable, name
     await db._runExclusiveTransaction(() =>
       db._runExclusiveQuery(async () => {
         preparedByInstance.get(db)?.delete(name);
-        await db.execProtocolStream(concat([protocol.serialize.close({ type: 'S', name }), protocol.serialize.sync()]), { syncToFs: false }).catch(() => undefined);
+        await db
+          .execProtocolStream(concat([protocol.serialize.close({ type: 'S', name }), protocol.serialize.sync()]), { syncToFs: false })
+          .catch(() => undefined);
       }),
     );
     return runPrepared<R>(db, name, text, params);

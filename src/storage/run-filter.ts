@@ -46,7 +46,15 @@ export function normalizeRunFilter(filter: RunFilter = {}): NormalizedRunFilter 
     throw new InvalidArgumentError(`listRuns: limit must be an integer from 1 to ${MAX_PAGE_SIZE}`);
   }
   if (filter.cursor !== undefined) decodeCursor(filter.cursor);
-  return { statuses, flowId: filter.flowId, flowVersion: filter.flowVersion, tenantId: filter.tenantId, parentRunId: filter.parentRunId, limit, cursor: filter.cursor };
+  return {
+    statuses,
+    flowId: filter.flowId,
+    flowVersion: filter.flowVersion,
+    tenantId: filter.tenantId,
+    parentRunId: filter.parentRunId,
+    limit,
+    cursor: filter.cursor,
+  };
 }
 
 /**

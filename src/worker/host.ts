@@ -27,7 +27,11 @@ export interface WorkerHost {
    * controller while the attempt runs, and returns what to call when it ends: a stopping worker
    * aborts the attempts still running when its grace period is over.
    */
-  advanceLocked(lease: RunLease, def: FlowDefinition, options: AdvanceOptions & { trackAttempt(controller: AbortController): () => void }): Promise<AdvanceResult>;
+  advanceLocked(
+    lease: RunLease,
+    def: FlowDefinition,
+    options: AdvanceOptions & { trackAttempt(controller: AbortController): () => void },
+  ): Promise<AdvanceResult>;
   /** The engine's lifecycle hooks (telemetry turns them into spans). */
   on: FlowEvents['on'];
 }

@@ -225,9 +225,12 @@ export class FlowWorker {
     if (this.loop) await settleBy(this.loop, deadline);
     this.state = 'DRAINING';
     if (!(await settleBy(Promise.allSettled(this.active.values()), deadline))) {
-      this.opts.logger.warn(`stop: ${this.active.size} run(s) still in flight after ${this.opts.stopTimeoutMs} ms; aborting their attempts, which will be retried elsewhere`, {
-        runIds: [...this.active.keys()],
-      });
+      this.opts.logger.warn(
+        `stop: ${this.active.size} run(s) still in flight after ${this.opts.stopTimeoutMs} ms; aborting their attempts, which will be retried elsewhere`,
+        {
+          runIds: [...this.active.keys()],
+        },
+      );
       for (const controller of this.attempts) controller.abort(new AbandonedAttempt());
       if (!(await settleBy(Promise.allSettled(this.active.values()), Date.now() + ABANDON_GRACE_MS))) {
         this.opts.logger.error('stop: some runs could not be let go (is the store reachable?); their locks end with their connections', {
@@ -265,7 +268,13 @@ async function settleBy(promise: Promise<unknown>, deadline: number): Promise<bo
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), Math.max(0, deadline - Date.now()))));
   try {
-    return await Promise.race([promise.then(() => true, () => true), timeout]);
+    return await Promise.race([
+      promise.then(
+        () => true,
+        () => true,
+      ),
+      timeout,
+    ]);
   } finally {
     clearTimeout(timer);
   }

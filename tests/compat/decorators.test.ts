@@ -48,7 +48,7 @@ describe('buildFlowDefinition (0.5.x tests)', () => {
     expect(buildFlowDefinition(DecoratorFlow).edges).toEqual([{ from: 'start', to: 'end', priority: 0 }]);
   });
 
-  it('throws for a class without @Flow, with 0.5.x\'s sentence first', () => {
+  it("throws for a class without @Flow, with 0.5.x's sentence first", () => {
     class PlainClass {}
     expect(() => buildFlowDefinition(PlainClass)).toThrow('not decorated with @Flow');
     const err = errorOf(() => buildFlowDefinition(PlainClass));
@@ -215,7 +215,7 @@ describe('deliberate differences from 0.5.x (README "Coming from 0.5.x")', () =>
     ]);
   });
 
-  it('inherited decorated methods are part of a subclass flow (0.5.x saw only the class\'s own methods)', () => {
+  it("inherited decorated methods are part of a subclass flow (0.5.x saw only the class's own methods)", () => {
     class Base {
       @Entry()
       @Node('a')

@@ -90,7 +90,9 @@ describe('AmbiguousEdgeError', () => {
 
   it('names the edges after the 0.5.x wording when it knows them', () => {
     const err = new AmbiguousEdgeError('a', ['b', 'c'], 5);
-    expect(err.message).toBe('Ambiguous edge from node a: 2 matching edges at priority 5 (to "b", "c"); give them different priorities or exclusive conditions');
+    expect(err.message).toBe(
+      'Ambiguous edge from node a: 2 matching edges at priority 5 (to "b", "c"); give them different priorities or exclusive conditions',
+    );
     expect(err).toMatchObject({ candidates: ['b', 'c'], priority: 5 });
   });
 });

@@ -30,14 +30,23 @@ export function branchesContract(handle: () => StoreHandle): void {
     expect((await s.getRun(run.runId))!.branches).toEqual(first);
     const many: BranchRecord[] = [
       branch('left', { branchId: 'b3', status: 'RUNNING', attempt: 2, recoveries: 1 }),
-      branch('right', { branchId: 'b4', status: 'RETRY', attempt: 1, dueAt: '2030-01-01T00:00:00.000Z', error: { code: 'E', message: 'boom', retryable: true } }),
+      branch('right', {
+        branchId: 'b4',
+        status: 'RETRY',
+        attempt: 1,
+        dueAt: '2030-01-01T00:00:00.000Z',
+        error: { code: 'E', message: 'boom', retryable: true },
+      }),
       branch('ask', { branchId: 'b5', status: 'WAITING', waitReason: 'approval', resumePayload: { ok: [1, 'two'] } }),
       branch('join', { branchId: 'b6', status: 'JOINING', joined: ['b3', 'b4'] }),
       branch('each', {
         branchId: 'b7',
         status: 'RUNNING',
         map: {
-          total: 5, concurrency: 2, done: 2, started: 4,
+          total: 5,
+          concurrency: 2,
+          done: 2,
+          started: 4,
           items: [
             { index: 2, status: 'RUNNING', attempt: 1, recoveries: 0, dueAt: null, error: null },
             { index: 3, status: 'RETRY', attempt: 2, recoveries: 0, dueAt: '2030-01-01T00:00:01.000Z', error: { code: 'X', message: 'y' } },
@@ -46,7 +55,9 @@ export function branchesContract(handle: () => StoreHandle): void {
       }),
     ];
     const lease = (await s.lockRun(run.runId))!;
-    const split = await lease.commit(step(run, { currentNodeId: 'left', branches: j(many) }, { events: [{ type: 'BRANCH_STARTED', nodeId: 'left', branchId: 'b3' }] }));
+    const split = await lease.commit(
+      step(run, { currentNodeId: 'left', branches: j(many) }, { events: [{ type: 'BRANCH_STARTED', nodeId: 'left', branchId: 'b3' }] }),
+    );
     expect(split.branches).toEqual(many);
     expect((await s.getRun(run.runId))!.branches).toEqual(many);
     const kept = await lease.commit(step(split, { state: j({ s: 1 }) }));
@@ -79,17 +90,33 @@ export function branchesContract(handle: () => StoreHandle): void {
     expect((await s.getRun((await s.createRun(newRun())).run.runId))!.outputsJson).toEqual({});
   });
 
-  it('stores a map\'s items and item outputs, replaces them, and clears them', async () => {
+  it("stores a map's items and item outputs, replaces them, and clears them", async () => {
     const s = store();
     const { run } = await s.createRun(newRun());
     expect(await mapValuesOf(s, run.runId, 'each')).toEqual({ items: null, outputs: [] });
     const lease = (await s.lockRun(run.runId))!;
-    const started = await lease.commit(step(run, {}, { values: [items('each', [{ id: 1 }, { id: 2 }, { id: 3 }])], events: [{ type: 'MAP_STARTED', nodeId: 'each', branchId: 'b1', payload: j({ items: 3, concurrency: 2 }) }] }));
+    const started = await lease.commit(
+      step(
+        run,
+        {},
+        {
+          values: [items('each', [{ id: 1 }, { id: 2 }, { id: 3 }])],
+          events: [{ type: 'MAP_STARTED', nodeId: 'each', branchId: 'b1', payload: j({ items: 3, concurrency: 2 }) }],
+        },
+      ),
+    );
     expect(started.outputsJson).toEqual({}); // a map's values are not outputs
     expect(await mapValuesOf(s, run.runId, 'each')).toEqual({ items: [{ id: 1 }, { id: 2 }, { id: 3 }], outputs: [] });
     const items12 = await lease.commit(step(started, {}, { values: [item('each', 1, 'one'), item('each', 0, { zero: true })] }));
     const items2 = await lease.commit(step(items12, {}, { values: [item('each', 2, null), item('each', 1, 'one again')] }));
-    expect(await mapValuesOf(s, run.runId, 'each')).toEqual({ items: [{ id: 1 }, { id: 2 }, { id: 3 }], outputs: [[0, { zero: true }], [1, 'one again'], [2, null]] });
+    expect(await mapValuesOf(s, run.runId, 'each')).toEqual({
+      items: [{ id: 1 }, { id: 2 }, { id: 3 }],
+      outputs: [
+        [0, { zero: true }],
+        [1, 'one again'],
+        [2, null],
+      ],
+    });
     expect(await mapValuesOf(s, run.runId, 'other')).toEqual({ items: null, outputs: [] });
     // Another map, then the map ends: its output is written and its items cleared in one commit.
     const other = await lease.commit(step(items2, {}, { values: [items('other', ['x']), item('other', 0, 'X')] }));
@@ -114,11 +141,15 @@ export function branchesContract(handle: () => StoreHandle): void {
     const { run } = await s.createRun(newRun());
     const lease = (await s.lockRun(run.runId))!;
     const base = await lease.commit(step(run, {}, { values: [output('a', 1), items('m', [1, 2]), item('m', 0, 'first')] }));
-    const stale = step(run, { branches: j([branch('zzz')]) }, {
-      clearMaps: ['m'],
-      values: [output('a', 'stale'), output('zzz', 'stale'), items('m', ['stale']), item('m', 1, 'stale'), items('n', [0])],
-      events: [{ type: 'NODE_FINISHED', nodeId: 'a', branchId: 'b1' }],
-    });
+    const stale = step(
+      run,
+      { branches: j([branch('zzz')]) },
+      {
+        clearMaps: ['m'],
+        values: [output('a', 'stale'), output('zzz', 'stale'), items('m', ['stale']), item('m', 1, 'stale'), items('n', [0])],
+        events: [{ type: 'NODE_FINISHED', nodeId: 'a', branchId: 'b1' }],
+      },
+    );
     await expect(lease.commit(stale)).rejects.toBeInstanceOf(StaleRunError);
     const after = await s.getRun(run.runId);
     expect(after).toEqual(asRead(base));
@@ -136,19 +167,30 @@ export function branchesContract(handle: () => StoreHandle): void {
 
   it('events say which branch and item they belong to', async () => {
     const s = store();
-    const { run } = await s.createRun(newRun({ events: [{ type: 'RUN_STARTED', nodeId: 'a' }, { type: 'NODE_STARTED', nodeId: 'a', branchId: 'b1', attempt: 1 }] }));
+    const { run } = await s.createRun(
+      newRun({
+        events: [
+          { type: 'RUN_STARTED', nodeId: 'a' },
+          { type: 'NODE_STARTED', nodeId: 'a', branchId: 'b1', attempt: 1 },
+        ],
+      }),
+    );
     const lease = (await s.lockRun(run.runId))!;
     await lease.commit(
-      step(run, {}, {
-        events: [
-          { type: 'NODE_FINISHED', nodeId: 'a', branchId: 'b1', attempt: 1 },
-          { type: 'BRANCH_STARTED', nodeId: 'x', branchId: 'b4', payload: j({ from: 'b1', splitNodeId: 'a' }) },
-          { type: 'NODE_STARTED', nodeId: 'm', branchId: 'b5', itemIndex: 0, attempt: 1 },
-          { type: 'NODE_FAILED', nodeId: 'm', branchId: 'b5', itemIndex: 12, attempt: 2, error: { code: 'E', message: 'm', retryable: true } },
-          { type: 'RUN_COMPLETED', branchId: null, itemIndex: null },
-        ],
-        release: true,
-      }),
+      step(
+        run,
+        {},
+        {
+          events: [
+            { type: 'NODE_FINISHED', nodeId: 'a', branchId: 'b1', attempt: 1 },
+            { type: 'BRANCH_STARTED', nodeId: 'x', branchId: 'b4', payload: j({ from: 'b1', splitNodeId: 'a' }) },
+            { type: 'NODE_STARTED', nodeId: 'm', branchId: 'b5', itemIndex: 0, attempt: 1 },
+            { type: 'NODE_FAILED', nodeId: 'm', branchId: 'b5', itemIndex: 12, attempt: 2, error: { code: 'E', message: 'm', retryable: true } },
+            { type: 'RUN_COMPLETED', branchId: null, itemIndex: null },
+          ],
+          release: true,
+        },
+      ),
     );
     const events = await s.getEvents(run.runId);
     expect(events.map((e) => [e.seq, e.type, e.nodeId, e.branchId, e.itemIndex, e.attempt])).toEqual([

@@ -15,7 +15,11 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const uniqueName = () => `order.paid.${randomUUID().slice(0, 8)}`;
 const event = (name: string, key: string | null, payload: unknown = { n: 1 }): NewFlowEvent => ({ eventId: randomUUID(), name, key, payload: j(payload) });
 const resume = (runId: string, waitId: number | null, payload: unknown = { ok: true }, branchId = 'b1'): NewInboxEntry => ({
-  runId, kind: 'resume', waitId, branchId, payload: j(payload),
+  runId,
+  kind: 'resume',
+  waitId,
+  branchId,
+  payload: j(payload),
 });
 /** Branches parked at the given waits (an answer is taken only for a wait that is current). */
 const waitingAt = (...waits: Array<[branchId: string, waitId: number]>) =>
@@ -86,7 +90,7 @@ export function inboxContract(handle: () => StoreHandle): void {
     await next.release();
   });
 
-  it('consumes inbox entries in a fenced commit: a stale one consumes nothing, and only its own run\'s', async () => {
+  it("consumes inbox entries in a fenced commit: a stale one consumes nothing, and only its own run's", async () => {
     const s = store();
     const parked = { status: 'WAITING', waitReason: 'approval' } as const;
     const run = await commitTo(s, (await s.createRun(newRun())).run.runId, { ...parked, branches: waitingAt(['b1', 1], ['b2', 2], ['b3', 9]) });
@@ -125,7 +129,13 @@ export function inboxContract(handle: () => StoreHandle): void {
     // RUNNING (a retry a minute away) with one branch parked: an answer makes it due now.
     const later = await make({ nextAttemptAt: { delayMs: 60_000 }, branches: waitingAt(['b1', 1]) });
     const done = await make({ status: 'COMPLETED', ...ended });
-    const childEnd = (runId: string): NewInboxEntry => ({ runId, kind: 'child', waitId: null, branchId: null, payload: j({ childRunId: 'c', status: 'COMPLETED' }) });
+    const childEnd = (runId: string): NewInboxEntry => ({
+      runId,
+      kind: 'child',
+      waitId: null,
+      branchId: null,
+      payload: j({ childRunId: 'c', status: 'COMPLETED' }),
+    });
     const untouched = await make({ status: 'WAITING', waitReason: 'approval' });
     expect(await s.findDueRuns({ limit: 1000 })).not.toContain(manual.runId);
     for (const run of [manual, later]) expect(await s.addToInbox(resume(run.runId, 1))).toBe(true);
@@ -186,8 +196,16 @@ export function inboxContract(handle: () => StoreHandle): void {
       expect(sent.eventId).toBe(first.eventId);
       expect(sent.sentAt).toBeInstanceOf(Date);
       expect(Math.abs(sent.sentAt.getTime() - Date.now())).toBeLessThan(10_000);
-      expect(byRun(sent.delivered)).toEqual(byRun([{ runId: anyKey, branchId: 'b1', waitId: 3 }, { runId: k1, branchId: 'b1', waitId: 4 }]));
-      for (const [runId, waitId] of [[anyKey, 3], [k1, 4]] as const) {
+      expect(byRun(sent.delivered)).toEqual(
+        byRun([
+          { runId: anyKey, branchId: 'b1', waitId: 3 },
+          { runId: k1, branchId: 'b1', waitId: 4 },
+        ]),
+      );
+      for (const [runId, waitId] of [
+        [anyKey, 3],
+        [k1, 4],
+      ] as const) {
         const inbox = await s.getInbox(runId);
         expect(inbox.map((e) => [e.kind, e.waitId, e.branchId, e.payload])).toEqual([
           ['event', waitId, 'b1', { eventId: first.eventId, name, key: 'k1', payload: { amount: 3 } }],
@@ -228,7 +246,11 @@ export function inboxContract(handle: () => StoreHandle): void {
     const lease = (await s.lockRun(run.runId))!;
     // The branch parked again at each new wait (as the engine writes it: the answer of a wait
     // that is over is never delivered).
-    const again = { status: 'WAITING' as const, waitReason: 'event', branches: j([branch('a', { status: 'WAITING', waitReason: 'event', waitId: 5, event: { name, key: null } })]) };
+    const again = {
+      status: 'WAITING' as const,
+      waitReason: 'event',
+      branches: j([branch('a', { status: 'WAITING', waitReason: 'event', waitId: 5, event: { name, key: null } })]),
+    };
     const next = await lease.commit(
       step(lease.run!, again, { consumeInbox: [entry!.id], receipts: [y.eventId], endWaits: [{ branchId: 'b1', waitId: 3 }], addWaits: [wait(name, null, 5)] }),
     );
@@ -238,7 +260,13 @@ export function inboxContract(handle: () => StoreHandle): void {
     // Received in the same commit that registers the next wait: nothing is left for it.
     const againAt7 = { ...again, branches: j([branch('a', { status: 'WAITING', waitReason: 'event', waitId: 7, event: { name, key: null } })]) };
     const last = await lease.commit(
-      step(next, againAt7, { consumeInbox: [entry2!.id], receipts: [x.eventId], endWaits: [{ branchId: 'b1', waitId: 5 }], addWaits: [wait(name, null, 7)], release: true }),
+      step(next, againAt7, {
+        consumeInbox: [entry2!.id],
+        receipts: [x.eventId],
+        endWaits: [{ branchId: 'b1', waitId: 5 }],
+        addWaits: [wait(name, null, 7)],
+        release: true,
+      }),
     );
     expect(last.hasInbox).toBe(false);
     expect(await s.getInbox(run.runId)).toEqual([]);
@@ -284,7 +312,7 @@ export function inboxContract(handle: () => StoreHandle): void {
     }
   });
 
-  it('a child run that ends puts its end in its parent\'s inbox, and wakes the parent', async () => {
+  it("a child run that ends puts its end in its parent's inbox, and wakes the parent", async () => {
     const s = store();
     const { run: parent } = await s.createRun(newRun());
     const child = async () => {

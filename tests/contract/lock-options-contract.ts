@@ -68,7 +68,11 @@ export function lockOptionsContract(handle: () => StoreHandle): void {
     await s.cancelRun(run.runId, [], { code: 'CANCELLED', message: 'x' });
     const seen = (await s.getRun(run.runId))!;
     const next = await lease.commit(
-      step(seen, { waitReason: 'after', branches: j([branch('z', { status: 'WAITING' })]) }, { values: [{ nodeId: 'o', kind: 'output', value: j(1) }], release: true }),
+      step(
+        seen,
+        { waitReason: 'after', branches: j([branch('z', { status: 'WAITING' })]) },
+        { values: [{ nodeId: 'o', kind: 'output', value: j(1) }], release: true },
+      ),
     );
     expect(next).toEqual(asRead((await s.getRun(run.runId))!));
     expect(next).toMatchObject({

@@ -61,7 +61,10 @@ describe('flow() builder', () => {
   });
 
   it('returns a frozen definition', () => {
-    const def = flow('f', '1').entry('a').node('a', ok, { retry: { maxAttempts: 1, backoff: 'fixed', baseDelayMs: 0 } }).build();
+    const def = flow('f', '1')
+      .entry('a')
+      .node('a', ok, { retry: { maxAttempts: 1, backoff: 'fixed', baseDelayMs: 0 } })
+      .build();
     expect(Object.isFrozen(def)).toBe(true);
     expect(Object.isFrozen(def.nodes)).toBe(true);
     expect(Object.isFrozen(def.nodes.a)).toBe(true);
@@ -87,23 +90,53 @@ describe('flow() builder validation', () => {
     ['handler', () => flow('f', '1').entry('a').node('a', any('nope')), 'node "a": handler must be a function (got "nope")'],
     ['edge from', () => flow('f', '1').entry('a').node('a', ok).edge('x', 'a'), 'edge #0 ("x" -> "a"): from "x" is not a node of this flow'],
     ['edge to', () => flow('f', '1').entry('a').node('a', ok).edge('a', 'y'), 'edge #0 ("a" -> "y"): to "y" is not a node of this flow'],
-    ['edge when', () => flow('f', '1').entry('a').node('a', ok).edge('a', 'a', any(true)), 'edge #0 ("a" -> "a"): when must be a function (ctx) => boolean (got true)'],
-    ['edge priority', () => flow('f', '1').entry('a').node('a', ok).edge('a', 'a', undefined, Infinity), 'edge #0 ("a" -> "a"): priority must be a finite number (got Infinity)'],
-    ['priority NaN', () => flow('f', '1').entry('a').node('a', ok).edge('a', 'a', undefined, any('1')), 'edge #0 ("a" -> "a"): priority must be a finite number (got "1")'],
+    [
+      'edge when',
+      () => flow('f', '1').entry('a').node('a', ok).edge('a', 'a', any(true)),
+      'edge #0 ("a" -> "a"): when must be a function (ctx) => boolean (got true)',
+    ],
+    [
+      'edge priority',
+      () => flow('f', '1').entry('a').node('a', ok).edge('a', 'a', undefined, Infinity),
+      'edge #0 ("a" -> "a"): priority must be a finite number (got Infinity)',
+    ],
+    [
+      'priority NaN',
+      () => flow('f', '1').entry('a').node('a', ok).edge('a', 'a', undefined, any('1')),
+      'edge #0 ("a" -> "a"): priority must be a finite number (got "1")',
+    ],
     ['timeoutMs 0', () => flow('f', '1').entry('a').node('a', ok, { timeoutMs: 0 }), 'node "a": timeoutMs must be a finite number > 0 (got 0)'],
     ['timeoutMs NaN', () => flow('f', '1').entry('a').node('a', ok, { timeoutMs: NaN }), 'node "a": timeoutMs must be a finite number > 0 (got NaN)'],
-    ['idempotencyKey', () => flow('f', '1').entry('a').node('a', ok, { idempotencyKey: any('k') }), 'node "a": idempotencyKey must be a function (ctx) => string (got "k")'],
-    ['name', () => flow('f', '1').entry('a').node('a', ok, { name: any(3) }), 'node "a": name must be a non-empty string (got 3)'],
-    ['retry object', () => flow('f', '1').entry('a').node('a', ok, { retry: any(3) }), 'node "a": retry must be an object (got 3)'],
+    [
+      'idempotencyKey',
+      () =>
+        flow('f', '1')
+          .entry('a')
+          .node('a', ok, { idempotencyKey: any('k') }),
+      'node "a": idempotencyKey must be a function (ctx) => string (got "k")',
+    ],
+    [
+      'name',
+      () =>
+        flow('f', '1')
+          .entry('a')
+          .node('a', ok, { name: any(3) }),
+      'node "a": name must be a non-empty string (got 3)',
+    ],
+    [
+      'retry object',
+      () =>
+        flow('f', '1')
+          .entry('a')
+          .node('a', ok, { retry: any(3) }),
+      'node "a": retry must be an object (got 3)',
+    ],
   ])('reports %s', (_label, make, problem) => {
     expect(problemsOf(() => make().build())).toEqual([problem]);
   });
 
   it('reports a flow without nodes (and so an entry that names nothing)', () => {
-    expect(problemsOf(() => flow('f', '1').entry('a').build())).toEqual([
-      'the flow has no nodes',
-      'entry "a" is not a node of this flow',
-    ]);
+    expect(problemsOf(() => flow('f', '1').entry('a').build())).toEqual(['the flow has no nodes', 'entry "a" is not a node of this flow']);
   });
 
   it.each([
@@ -113,11 +146,24 @@ describe('flow() builder validation', () => {
     [{ maxAttempts: 2, backoff: 'fixed', baseDelayMs: -1 }, 'retry.baseDelayMs must be a number from 0 to 31536000000 (one year) (got -1)'],
     [{ maxAttempts: 2, backoff: 'fixed' }, 'retry.baseDelayMs must be a number from 0 to 31536000000 (one year) (got undefined)'],
     [{ maxAttempts: 2, backoff: 'fixed', baseDelayMs: 10, maxDelayMs: 5 }, 'retry.maxDelayMs (5) must be >= retry.baseDelayMs (10)'],
-    [{ maxAttempts: 2, backoff: 'fixed', baseDelayMs: 10, maxDelayMs: Infinity }, 'retry.maxDelayMs must be a number from 0 to 31536000000 (one year) (got Infinity)'],
-    [{ maxAttempts: 2, backoff: 'fixed', baseDelayMs: 1e20 }, 'retry.baseDelayMs must be a number from 0 to 31536000000 (one year) (got 100000000000000000000)'],
+    [
+      { maxAttempts: 2, backoff: 'fixed', baseDelayMs: 10, maxDelayMs: Infinity },
+      'retry.maxDelayMs must be a number from 0 to 31536000000 (one year) (got Infinity)',
+    ],
+    [
+      { maxAttempts: 2, backoff: 'fixed', baseDelayMs: 1e20 },
+      'retry.baseDelayMs must be a number from 0 to 31536000000 (one year) (got 100000000000000000000)',
+    ],
     [{ maxAttempts: 2, backoff: 'fixed', baseDelayMs: 10, jitter: 'yes' }, 'retry.jitter must be a boolean (got "yes")'],
   ])('reports retry %j', (retry, problem) => {
-    expect(problemsOf(() => flow('f', '1').entry('a').node('a', ok, { retry: any(retry) }).build())).toEqual([`node "a": ${problem}`]);
+    expect(
+      problemsOf(() =>
+        flow('f', '1')
+          .entry('a')
+          .node('a', ok, { retry: any(retry) })
+          .build(),
+      ),
+    ).toEqual([`node "a": ${problem}`]);
   });
 
   it('reports every problem at once, in one FlowDefinitionError', () => {

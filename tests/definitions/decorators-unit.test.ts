@@ -100,10 +100,7 @@ describe('decorators called by hand', () => {
     Node()(A.prototype, sym, desc(A.prototype[sym]));
     Entry()(A.prototype, sym, desc(A.prototype[sym]));
     Flow('a', '1')(A);
-    expect(problemsOf(() => buildFlowDefinition(A))).toEqual([
-      'method Symbol(step) has a symbol name: give its @Node an explicit id',
-      'the flow has no nodes',
-    ]);
+    expect(problemsOf(() => buildFlowDefinition(A))).toEqual(['method Symbol(step) has a symbol name: give its @Node an explicit id', 'the flow has no nodes']);
   });
 
   it('reports a class without @Flow, two @Flow, two @Node/@Entry on one method, a foreign instance', () => {
@@ -169,9 +166,7 @@ describe('types: user code compiles under both decorator settings', () => {
       types: ['node'],
       experimentalDecorators,
     });
-    const diagnostics = ts
-      .getPreEmitDiagnostics(program)
-      .map((d) => ts.flattenDiagnosticMessageText(d.messageText, '\n'));
+    const diagnostics = ts.getPreEmitDiagnostics(program).map((d) => ts.flattenDiagnosticMessageText(d.messageText, '\n'));
     expect(diagnostics).toEqual([]);
   });
 });

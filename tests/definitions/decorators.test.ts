@@ -56,9 +56,7 @@ let counter = 0;
 /** Compiles the fixture, points its decorators import at the one source module the test uses, and imports it. */
 async function load(form: Form): Promise<{ mod: Fixture; code: string }> {
   const srcModule = path.join(root, 'src/definitions/index.ts');
-  const code = form
-    .compile(fixtureSource)
-    .replace(/(["'])\.\.\/\.\.\/\.\.\/src\/definitions\/index\.js\1/g, JSON.stringify(srcModule));
+  const code = form.compile(fixtureSource).replace(/(["'])\.\.\/\.\.\/\.\.\/src\/definitions\/index\.js\1/g, JSON.stringify(srcModule));
   mkdirSync(outDir, { recursive: true });
   const file = path.join(outDir, `fixture-${++counter}.mjs`);
   writeFileSync(file, code);

@@ -1,12 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import {
-  describeGraph,
-  fingerprintDefinition,
-  flow,
-  type FlowContext,
-  type FlowDefinition,
-  type NodeOptions,
-} from '../../src/definitions/index.js';
+import { describeGraph, fingerprintDefinition, flow, type FlowContext, type FlowDefinition, type NodeOptions } from '../../src/definitions/index.js';
 
 const ok = async () => ({ status: 'ok' as const });
 const big = (ctx: FlowContext) => (ctx.input as number) > 10;

@@ -57,9 +57,7 @@ const diamond = (opts: { s?: NodeOptions; a?: NodeOptions; j?: NodeOptions } = {
 describe('the options are part of the contract', () => {
   it('exports the forEach concurrency default (10) and lists every option', () => {
     expect(DEFAULT_FOREACH_CONCURRENCY).toBe(10);
-    expect([...NODE_OPTION_KEYS].sort()).toEqual(
-      ['concurrency', 'forEach', 'idempotencyKey', 'join', 'name', 'retry', 'split', 'timeoutMs'],
-    );
+    expect([...NODE_OPTION_KEYS].sort()).toEqual(['concurrency', 'forEach', 'idempotencyKey', 'join', 'name', 'retry', 'split', 'timeoutMs']);
   });
 
   it('a handler and its idempotencyKey can read ctx.item and ctx.itemIndex', () => {
@@ -259,9 +257,14 @@ describe('validation of the options', () => {
 
 describe('unknown option keys are problems', () => {
   it('in builder options, with the close option suggested', () => {
-    expect(problemsOf(() => flow('f', '1').entry('a').node('a', ok, any({ spilt: 'all' })).build())).toEqual([
-      'node "a": unknown option "spilt" (did you mean "split"?)',
-    ]);
+    expect(
+      problemsOf(() =>
+        flow('f', '1')
+          .entry('a')
+          .node('a', ok, any({ spilt: 'all' }))
+          .build(),
+      ),
+    ).toEqual(['node "a": unknown option "spilt" (did you mean "split"?)']);
   });
 
   it('in decorator options (both forms of @Node)', () => {
@@ -299,7 +302,14 @@ describe('unknown option keys are problems', () => {
   });
 
   it('names edge options put on a node, and id/handler given as options', () => {
-    expect(problemsOf(() => flow('f', '1').entry('a').node('a', ok, any({ priority: 1, id: 'b', handler: ok })).build())).toEqual([
+    expect(
+      problemsOf(() =>
+        flow('f', '1')
+          .entry('a')
+          .node('a', ok, any({ priority: 1, id: 'b', handler: ok }))
+          .build(),
+      ),
+    ).toEqual([
       'node "a": unknown option "id" (the node id is not an option: pass it as the first argument)',
       `node "a": unknown option "handler" (the handler is the decorated method, or node()'s second argument)`,
       'node "a": unknown option "priority" (it belongs to an edge: @Edge(to, when, priority) or .edge(from, to, when, priority))',

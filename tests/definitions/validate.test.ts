@@ -10,7 +10,10 @@ describe('validateDefinition on hand-written definitions', () => {
       flowId: 'f',
       version: '1',
       entry: 'a',
-      nodes: { a: { id: 'a', handler: ok }, b: { id: 'b', handler: ok, retry: { maxAttempts: 1, backoff: 'fixed', baseDelayMs: 0, maxDelayMs: 0, jitter: false } } },
+      nodes: {
+        a: { id: 'a', handler: ok },
+        b: { id: 'b', handler: ok, retry: { maxAttempts: 1, backoff: 'fixed', baseDelayMs: 0, maxDelayMs: 0, jitter: false } },
+      },
       edges: [{ from: 'a', to: 'b', when: () => true, priority: 0 }],
     };
     expect(() => validateDefinition(def)).not.toThrow();
@@ -23,9 +26,7 @@ describe('validateDefinition on hand-written definitions', () => {
   });
 
   it('reports wrong shapes: nodes, node objects, id/key mismatch, edges, an array entry', () => {
-    expect(
-      definitionProblems({ flowId: 'f', version: '1', entry: ['a', 'b'], nodes: [], edges: {} }),
-    ).toEqual([
+    expect(definitionProblems({ flowId: 'f', version: '1', entry: ['a', 'b'], nodes: [], edges: {} })).toEqual([
       'nodes must be an object keyed by node id (got an array)',
       'a flow has exactly one entry node (got more than one: "a", "b")',
       'edges must be an array (got an object)',

@@ -74,10 +74,23 @@ describe.each(storeCases)('bad input on $name', (store) => {
     expect(err).toBeInstanceOf(FlowDefinitionError);
     expect((err as FlowDefinitionError).problems.length).toBeGreaterThanOrEqual(3);
     const id = uniq('versioned');
-    const v1 = flow(id, '1').entry('a').node('a', async () => ({ status: 'ok' })).build();
+    const v1 = flow(id, '1')
+      .entry('a')
+      .node('a', async () => ({ status: 'ok' }))
+      .build();
     await engine.registerDefinition(v1);
-    await engine.registerDefinition(flow(id, '1').entry('a').node('a', async () => ({ status: 'ok' })).build()); // identical: no-op
-    const changed = flow(id, '1').entry('a').node('a', async () => ({ status: 'ok' })).node('b', async () => ({ status: 'ok' })).edge('a', 'b').build();
+    await engine.registerDefinition(
+      flow(id, '1')
+        .entry('a')
+        .node('a', async () => ({ status: 'ok' }))
+        .build(),
+    ); // identical: no-op
+    const changed = flow(id, '1')
+      .entry('a')
+      .node('a', async () => ({ status: 'ok' }))
+      .node('b', async () => ({ status: 'ok' }))
+      .edge('a', 'b')
+      .build();
     await expect(engine.registerDefinition(changed)).rejects.toBeInstanceOf(DefinitionConflictError);
     // Another process (a fresh engine on the same store) is refused too.
     const other = new FlowEngine({ storage });
@@ -90,7 +103,16 @@ describe.each(storeCases)('bad input on $name', (store) => {
     const before = (await engine.listRuns({ flowId: def.flowId })).runs.length;
     const cyclic: Record<string, unknown> = {};
     cyclic.self = cyclic;
-    for (const input of [{ id: 10n }, cyclic, { f: () => 1 }, { x: NaN }, { d: new Date() }, { m: new Map() }, { s: 'a\u0000b' }, { big: 'x'.repeat(20_000) }]) {
+    for (const input of [
+      { id: 10n },
+      cyclic,
+      { f: () => 1 },
+      { x: NaN },
+      { d: new Date() },
+      { m: new Map() },
+      { s: 'a\u0000b' },
+      { big: 'x'.repeat(20_000) },
+    ]) {
       await expect(engine.startRun({ flowId: def.flowId, version: '1', input })).rejects.toBeInstanceOf(SerializationError);
     }
     expect((await engine.listRuns({ flowId: def.flowId })).runs.length).toBe(before);
@@ -143,9 +165,11 @@ describe.each(storeCases)('bad input on $name', (store) => {
   });
 
   it('records a thrown non-Error value', async () => {
-    const run = await runOf(oneNode(uniq('throws'), async () => {
-      throw { weird: 'object' };
-    }));
+    const run = await runOf(
+      oneNode(uniq('throws'), async () => {
+        throw { weird: 'object' };
+      }),
+    );
     expect(run.status).toBe('FAILED');
     expect(run.error).toMatchObject({ code: 'NON_ERROR_THROWN' });
     expect(run.error!.message).toContain('{"weird":"object"}');

@@ -47,7 +47,9 @@ describe.each(storeCases)('children, events and the inbox on $name', (store) => 
     await t.engine.registerDefinition(child);
     const parent = flow(uniq('retrying-parent'), '1')
       .entry('spawn')
-      .node('spawn', (): NodeResult => ({ status: 'child', flowId: child.flowId, version: '1' }), { retry: { maxAttempts: 2, backoff: 'fixed', baseDelayMs: 1 } })
+      .node('spawn', (): NodeResult => ({ status: 'child', flowId: child.flowId, version: '1' }), {
+        retry: { maxAttempts: 2, backoff: 'fixed', baseDelayMs: 1 },
+      })
       .build();
     const runId = await start(parent);
     const run = await t.engine.runToCompletion(runId);
@@ -63,7 +65,9 @@ describe.each(storeCases)('children, events and the inbox on $name', (store) => 
   it('an unknown child flow fails the node with a typed, non-retryable error', async () => {
     const parent = flow(uniq('orphan'), '1')
       .entry('spawn')
-      .node('spawn', (): NodeResult => ({ status: 'child', flowId: 'no-such-flow', version: '9' }), { retry: { maxAttempts: 3, backoff: 'fixed', baseDelayMs: 1 } })
+      .node('spawn', (): NodeResult => ({ status: 'child', flowId: 'no-such-flow', version: '9' }), {
+        retry: { maxAttempts: 3, backoff: 'fixed', baseDelayMs: 1 },
+      })
       .build();
     const run = await t.engine.runToCompletion(await start(parent));
     expect(run.status).toBe('FAILED');
@@ -96,7 +100,10 @@ describe.each(storeCases)('children, events and the inbox on $name', (store) => 
     await t.engine.registerDefinition(child);
     const parent = flow(uniq('fanout-children'), '1')
       .entry('each')
-      .node('each', (ctx): NodeResult => ({ status: 'child', flowId: child.flowId, version: '1', input: ctx.item }), { forEach: () => [1, 2, 3, 4], concurrency: 2 })
+      .node('each', (ctx): NodeResult => ({ status: 'child', flowId: child.flowId, version: '1', input: ctx.item }), {
+        forEach: () => [1, 2, 3, 4],
+        concurrency: 2,
+      })
       .build();
     const runId = await start(parent);
     const run = await t.engine.runToCompletion(runId);
@@ -106,11 +113,20 @@ describe.each(storeCases)('children, events and the inbox on $name', (store) => 
   });
 
   it('cancelling a parent cancels its unfinished children, and theirs', async () => {
-    const grandchild = flow(uniq('gc'), '1').entry('w').node('w', (): NodeResult => ({ status: 'wait', reason: 'forever' })).build();
+    const grandchild = flow(uniq('gc'), '1')
+      .entry('w')
+      .node('w', (): NodeResult => ({ status: 'wait', reason: 'forever' }))
+      .build();
     await t.engine.registerDefinition(grandchild);
-    const child = flow(uniq('c'), '1').entry('s').node('s', (): NodeResult => ({ status: 'child', flowId: grandchild.flowId, version: '1' })).build();
+    const child = flow(uniq('c'), '1')
+      .entry('s')
+      .node('s', (): NodeResult => ({ status: 'child', flowId: grandchild.flowId, version: '1' }))
+      .build();
     await t.engine.registerDefinition(child);
-    const parent = flow(uniq('p'), '1').entry('s').node('s', (): NodeResult => ({ status: 'child', flowId: child.flowId, version: '1' })).build();
+    const parent = flow(uniq('p'), '1')
+      .entry('s')
+      .node('s', (): NodeResult => ({ status: 'child', flowId: child.flowId, version: '1' }))
+      .build();
     const runId = await start(parent);
     const waiting = await t.engine.runToCompletion(runId);
     expect(waiting.status).toBe('WAITING');
@@ -187,7 +203,10 @@ describe.each(storeCases)('children, events and the inbox on $name', (store) => 
     const run = await t.engine.runToCompletion(await start(def));
     expect(run.status).toBe('COMPLETED');
     expect(run.outputsJson.wait).toBe('timed out');
-    expect(seen).toEqual([[undefined, undefined], [true, undefined]]);
+    expect(seen).toEqual([
+      [undefined, undefined],
+      [true, undefined],
+    ]);
   });
 
   it('validates event names, keys and payloads, writing nothing on a refusal', async () => {
@@ -201,7 +220,9 @@ describe.each(storeCases)('children, events and the inbox on $name', (store) => 
   it('of ten concurrent resumes of one wait exactly one wins; the others fail with INVALID_RUN_STATE', async () => {
     const def = flow(uniq('one-wait'), '1')
       .entry('ask')
-      .node('ask', (ctx): NodeResult => (ctx.state._resumePayload === undefined ? { status: 'wait', reason: 'approval' } : { status: 'ok', output: ctx.state._resumePayload }))
+      .node('ask', (ctx): NodeResult =>
+        ctx.state._resumePayload === undefined ? { status: 'wait', reason: 'approval' } : { status: 'ok', output: ctx.state._resumePayload },
+      )
       .build();
     const runId = await start(def);
     await t.engine.runToCompletion(runId);

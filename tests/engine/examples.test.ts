@@ -88,7 +88,13 @@ describe.each(storeCases)('examples on $name', (store) => {
   });
 
   it('child-flows: packs each parcel and prints the label in child runs, finishing with their outputs', async () => {
-    const { run, children } = await runChildFlowsExample(await engine(), { orderId: 'o-9', parcels: [{ sku: 'a', weightKg: 1 }, { sku: 'b', weightKg: 9 }] });
+    const { run, children } = await runChildFlowsExample(await engine(), {
+      orderId: 'o-9',
+      parcels: [
+        { sku: 'a', weightKg: 1 },
+        { sku: 'b', weightKg: 9 },
+      ],
+    });
     expect(run.status).toBe('COMPLETED');
     expect(run.outputsJson.done).toEqual({ boxes: ['small', 'large'], label: 'LBL-o-9' });
     expect(children.map((c) => [c.flowId, c.status, c.parentNodeId]).sort()).toEqual([

@@ -30,10 +30,14 @@ describe.each(storeCases)('parallel execution on $name', (store) => {
       .node('start', async () => ({ status: 'ok', output: 1 }), { split: 'all' })
       .node('left', work('left'))
       .node('right', work('right'))
-      .node('both', async (ctx) => {
-        joins++;
-        return { status: 'ok', output: { left: ctx.outputs.left, right: ctx.outputs.right, seen: ctx.state.seen } };
-      }, { join: 'all' })
+      .node(
+        'both',
+        async (ctx) => {
+          joins++;
+          return { status: 'ok', output: { left: ctx.outputs.left, right: ctx.outputs.right, seen: ctx.state.seen } };
+        },
+        { join: 'all' },
+      )
       .edge('start', 'left')
       .edge('start', 'right')
       .edge('left', 'both')
@@ -187,10 +191,12 @@ describe.each(storeCases)('parallel execution on $name', (store) => {
 
   it('resumes parallel waits one branch at a time; the payload is seen by the resumed node only', async () => {
     const seen: Record<string, unknown> = {};
-    const approve = (name: string) => (ctx: { state: Record<string, unknown> }): NodeResult => {
-      seen[name] = ctx.state._resumePayload;
-      return ctx.state._resumePayload === undefined ? { status: 'wait', reason: `${name}-approval` } : { status: 'ok', output: ctx.state._resumePayload };
-    };
+    const approve =
+      (name: string) =>
+      (ctx: { state: Record<string, unknown> }): NodeResult => {
+        seen[name] = ctx.state._resumePayload;
+        return ctx.state._resumePayload === undefined ? { status: 'wait', reason: `${name}-approval` } : { status: 'ok', output: ctx.state._resumePayload };
+      };
     const def = flow(uniq('two-waits'), '1')
       .entry('start')
       .node('start', () => ({ status: 'ok' }), { split: 'all' })
@@ -298,7 +304,14 @@ describe.each(storeCases)('parallel execution on $name', (store) => {
     run = await t.engine.runToCompletion(runId);
     expect(run.status).toBe('COMPLETED');
     expect(run.outputsJson.m).toEqual(['item-a', 'item-b', 'item-c', 'item-d', 'item-e', 'item-f']);
-    expect([...calls.entries()].sort()).toEqual([[0, 1], [1, 1], [2, 1], [3, 1], [4, 1], [5, 1]]);
+    expect([...calls.entries()].sort()).toEqual([
+      [0, 1],
+      [1, 1],
+      [2, 1],
+      [3, 1],
+      [4, 1],
+      [5, 1],
+    ]);
     const interrupted = (await t.engine.getTimeline(runId)).filter((e) => e.type === 'NODE_INTERRUPTED');
     expect(interrupted.map((e) => e.itemIndex).sort()).toEqual([2, 3]);
   });

@@ -127,7 +127,9 @@ describe('injectable clock (memory store)', () => {
         retry: { maxAttempts: 2, backoff: 'fixed', baseDelayMs: 3_600_000 },
       })
       .node('b', async (ctx) =>
-        ctx.state.slept ? { status: 'ok', output: new Date(clock.now()).toISOString() } : { status: 'wait', until: '2030-01-02T12:00:00.000Z', patch: { slept: true } },
+        ctx.state.slept
+          ? { status: 'ok', output: new Date(clock.now()).toISOString() }
+          : { status: 'wait', until: '2030-01-02T12:00:00.000Z', patch: { slept: true } },
       )
       .edge('a', 'b')
       .build();
@@ -156,7 +158,12 @@ describe('lifecycle hooks', () => {
       throw new Error('listener bug');
     });
     engine.on('error', (e) => errors.push(e.error));
-    const def = flow('hooked', '1').entry('a').node('a', async () => ({ status: 'ok' })).node('b', async () => ({ status: 'ok' })).edge('a', 'b').build();
+    const def = flow('hooked', '1')
+      .entry('a')
+      .node('a', async () => ({ status: 'ok' }))
+      .node('b', async () => ({ status: 'ok' }))
+      .edge('a', 'b')
+      .build();
     await engine.registerDefinition(def);
     const { runId } = await engine.startRun({ flowId: 'hooked', version: '1', input: {} });
     const run = await engine.runToCompletion(runId);

@@ -3,14 +3,7 @@
  * idempotency, cancel, and the audit timeline.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  FlowEngine,
-  FlowError,
-  InvalidRunStateError,
-  flow,
-  type FlowContext,
-  type FlowStorage,
-} from '@hazeljs/flow';
+import { FlowEngine, FlowError, InvalidRunStateError, flow, type FlowContext, type FlowStorage } from '@hazeljs/flow';
 import { storeCases } from '../helpers/stores.js';
 
 describe.each(storeCases)('run semantics on $name', (store) => {
@@ -285,7 +278,10 @@ describe.each(storeCases)('run semantics on $name', (store) => {
   });
 
   it('returns the same run for a repeated startRun idempotency key', async () => {
-    const def = flow(uniq('start-idem'), '1').entry('a').node('a', async () => ({ status: 'ok' })).build();
+    const def = flow(uniq('start-idem'), '1')
+      .entry('a')
+      .node('a', async () => ({ status: 'ok' }))
+      .build();
     await engine.registerDefinition(def);
     const key = uniq('key');
     const a = await engine.startRun({ flowId: def.flowId, version: '1', input: { n: 1 }, idempotencyKey: key });
@@ -295,7 +291,10 @@ describe.each(storeCases)('run semantics on $name', (store) => {
   });
 
   it('refuses a second cancel, and of two concurrent cancels only one counts', async () => {
-    const def = flow(uniq('cancel-twice'), '1').entry('w').node('w', () => ({ status: 'wait', reason: 'forever' })).build();
+    const def = flow(uniq('cancel-twice'), '1')
+      .entry('w')
+      .node('w', () => ({ status: 'wait', reason: 'forever' }))
+      .build();
     const first = await start(def);
     await engine.runToCompletion(first);
     await engine.cancelRun(first, 'first reason');
@@ -309,7 +308,10 @@ describe.each(storeCases)('run semantics on $name', (store) => {
   });
 
   it('cancels a waiting run, and aborts an attempt in flight whose result is then discarded', async () => {
-    const waitDef = flow(uniq('cancel-wait'), '1').entry('w').node('w', async () => ({ status: 'wait' })).build();
+    const waitDef = flow(uniq('cancel-wait'), '1')
+      .entry('w')
+      .node('w', async () => ({ status: 'wait' }))
+      .build();
     const waitingId = await start(waitDef);
     await engine.runToCompletion(waitingId);
     const cancelled = await engine.cancelRun(waitingId, 'customer asked');
@@ -380,7 +382,10 @@ describe.each(storeCases)('run semantics on $name', (store) => {
   });
 
   it('lists runs and flows, and reports running run ids', async () => {
-    const def = flow(uniq('listing'), '1').entry('w').node('w', async () => ({ status: 'wait' })).build();
+    const def = flow(uniq('listing'), '1')
+      .entry('w')
+      .node('w', async () => ({ status: 'wait' }))
+      .build();
     const tenantId = uniq('tenant');
     await engine.registerDefinition(def);
     const ids: string[] = [];

@@ -43,14 +43,7 @@ describe('seed README examples', () => {
     expect(run?.status).toBe('COMPLETED');
     expect(run?.outputsJson).toEqual({ start: 1, end: 1 });
     const timeline = await engine.getTimeline(runId);
-    expect(timeline.map((e) => e.type)).toEqual([
-      'RUN_STARTED',
-      'NODE_STARTED',
-      'NODE_FINISHED',
-      'NODE_STARTED',
-      'NODE_FINISHED',
-      'RUN_COMPLETED',
-    ]);
+    expect(timeline.map((e) => e.type)).toEqual(['RUN_STARTED', 'NODE_STARTED', 'NODE_FINISHED', 'NODE_STARTED', 'NODE_FINISHED', 'RUN_COMPLETED']);
     await engine.close();
   });
 

@@ -9,8 +9,7 @@
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 
-export const TEST_DATABASE_URL =
-  process.env.TEST_DATABASE_URL ?? process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
+export const TEST_DATABASE_URL = process.env.TEST_DATABASE_URL ?? process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 
 let availability: Promise<boolean> | null = null;
 
@@ -26,7 +25,9 @@ export function pgAvailable(): Promise<boolean> {
       if (process.env.FLOW_REQUIRE_POSTGRES === '1') {
         throw new Error(`FLOW_REQUIRE_POSTGRES=1 but Postgres at ${redact(TEST_DATABASE_URL)} is unreachable: ${(err as Error).message}`, { cause: err });
       }
-      console.warn(`[tests] Postgres at ${redact(TEST_DATABASE_URL)} is unreachable (${(err as Error).message}): skipping Postgres tests. Set FLOW_REQUIRE_POSTGRES=1 to make this a failure.`);
+      console.warn(
+        `[tests] Postgres at ${redact(TEST_DATABASE_URL)} is unreachable (${(err as Error).message}): skipping Postgres tests. Set FLOW_REQUIRE_POSTGRES=1 to make this a failure.`,
+      );
       return false;
     } finally {
       await client.end().catch(() => undefined);

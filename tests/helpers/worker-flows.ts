@@ -82,7 +82,11 @@ export function mixedFlow(probe: ExecutionProbe, flowId = 'mixed'): FlowDefiniti
 }
 
 /** One node whose handler is supplied by the test (blocking, signal-watching …), then an end node. */
-export function twoStepFlow(first: (ctx: FlowContext) => Promise<NodeResult> | NodeResult, flowId = 'two-step', options: { timeoutMs?: number } = {}): FlowDefinition {
+export function twoStepFlow(
+  first: (ctx: FlowContext) => Promise<NodeResult> | NodeResult,
+  flowId = 'two-step',
+  options: { timeoutMs?: number } = {},
+): FlowDefinition {
   return flow(flowId, '1')
     .entry('first')
     .node('first', first, options)

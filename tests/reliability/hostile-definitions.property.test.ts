@@ -32,8 +32,14 @@ async function executeDefinition(engine: FlowEngine, plan: DefinitionPlan, caseI
     await engine.registerDefinition(def);
   } catch (error) {
     expect(error, `${store}: refusal is typed`).toBeInstanceOf(FlowError);
-    expect([FlowDefinitionError, SerializationError].some((c) => error instanceof c), `${store}: ${String(error)}`).toBe(true);
-    expect((await engine.listFlows()).some((f) => f.flowId === def.flowId), `${store}: a refused definition is not stored`).toBe(false);
+    expect(
+      [FlowDefinitionError, SerializationError].some((c) => error instanceof c),
+      `${store}: ${String(error)}`,
+    ).toBe(true);
+    expect(
+      (await engine.listFlows()).some((f) => f.flowId === def.flowId),
+      `${store}: a refused definition is not stored`,
+    ).toBe(false);
     return { registered: false, error };
   }
   const { runId } = await engine.startRun({ flowId: def.flowId, version: def.version, input: { caseId } });
@@ -60,7 +66,10 @@ describe('hostile definitions through the public API', () => {
         const outcomes: Array<{ name: string; outcome: Outcome }> = [];
         for (const { name, engine } of matrix.engines) {
           const outcome = await executeDefinition(engine, plan, caseId, name);
-          expect(outcome.registered, `${name}: ${valid ? 'a valid definition must register' : 'an invalid definition must be refused'}${outcome.registered ? '' : `: ${String(outcome.error)}`}`).toBe(valid);
+          expect(
+            outcome.registered,
+            `${name}: ${valid ? 'a valid definition must register' : 'an invalid definition must be refused'}${outcome.registered ? '' : `: ${String(outcome.error)}`}`,
+          ).toBe(valid);
           outcomes.push({ name, outcome });
         }
         const [first, ...others] = outcomes;

@@ -21,8 +21,7 @@ const seed = process.env.FLOW_PROP_SEED === undefined ? undefined : Number(proce
 const ENGINE_CODES = new Set(['SERIALIZATION_ERROR', 'INVALID_NODE_RESULT', 'INVALID_IDEMPOTENCY_KEY']);
 
 type Observed =
-  | { start: 'refused'; error: unknown }
-  | { start: 'created'; run: FlowRun; view: ReturnType<typeof storeIndependentView>; refusedResumes: number };
+  { start: 'refused'; error: unknown } | { start: 'created'; run: FlowRun; view: ReturnType<typeof storeIndependentView>; refusedResumes: number };
 
 let matrix: StoreMatrix;
 let cases = 0;

@@ -58,10 +58,9 @@ describe.skipIf(!HAVE_PG)('stale worker on Postgres (real processes)', () => {
 
     // Freeze A inside the handler, then cut its sessions: Postgres drops the advisory lock with them.
     a.child.kill('SIGSTOP');
-    const terminated = await t.query<{ n: number }>(
-      `SELECT count(pg_terminate_backend(pid))::int AS n FROM pg_stat_activity WHERE application_name = $1`,
-      [`${t.schema}-A`],
-    );
+    const terminated = await t.query<{ n: number }>(`SELECT count(pg_terminate_backend(pid))::int AS n FROM pg_stat_activity WHERE application_name = $1`, [
+      `${t.schema}-A`,
+    ]);
     expect(terminated[0]!.n).toBeGreaterThanOrEqual(1);
     await waitFor('A has no session and no lock left', async () => (await sessionsOf('A')) === 0 && (await flowLocksHeld(t)) === 0);
 
@@ -105,7 +104,10 @@ describe.skipIf(!HAVE_PG)('stale worker on Postgres (real processes)', () => {
     await waitFor('a second run completes', async () => (await engine.getRun(second.runId))?.status === 'COMPLETED');
     expect(a.hasExited).toBe(false);
     await waitFor('no advisory lock of the schema in pg_locks', async () => (await flowLocksHeld(t)) === 0);
-    const anyFlowLock = await t.query<{ n: number }>(`SELECT count(*)::int AS n FROM pg_locks WHERE locktype = 'advisory' AND pid IN (SELECT pid FROM pg_stat_activity WHERE application_name LIKE $1)`, [`${t.schema}-%`]);
+    const anyFlowLock = await t.query<{ n: number }>(
+      `SELECT count(*)::int AS n FROM pg_locks WHERE locktype = 'advisory' AND pid IN (SELECT pid FROM pg_stat_activity WHERE application_name LIKE $1)`,
+      [`${t.schema}-%`],
+    );
     expect(anyFlowLock[0]!.n).toBe(0);
 
     // Both stop cleanly after the ordeal.

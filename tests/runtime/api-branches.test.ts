@@ -30,7 +30,9 @@ async function tickWhileRunning(runId: string, limit = 20) {
 const waitThenJoin = flow('wait-then-join', '1.0.0')
   .entry('fork')
   .node('fork', () => ({ status: 'ok' }), { split: 'all' })
-  .node('review', (ctx) => (ctx.state._resumePayload === undefined ? { status: 'wait', reason: 'needs a reviewer' } : { status: 'ok', output: ctx.state._resumePayload }))
+  .node('review', (ctx) =>
+    ctx.state._resumePayload === undefined ? { status: 'wait', reason: 'needs a reviewer' } : { status: 'ok', output: ctx.state._resumePayload },
+  )
   .node('lint', () => ({ status: 'ok', output: 'clean' }))
   .node('merge', (ctx) => ({ status: 'ok', output: [ctx.outputs.review, ctx.outputs.lint] }), { join: 'all' })
   .edge('fork', 'review')
@@ -53,7 +55,10 @@ describe('branches in the run resource', () => {
     expect(run.status).toBe('WAITING');
     expect(run.branches).toHaveLength(2);
     const [legal, finance] = run.branches;
-    for (const [b, nodeId] of [[legal, 'legal'], [finance, 'finance']] as const) {
+    for (const [b, nodeId] of [
+      [legal, 'legal'],
+      [finance, 'finance'],
+    ] as const) {
       expect(b).toEqual({
         branchId: expect.stringMatching(/^b\d+$/),
         nodeId,
@@ -76,7 +81,19 @@ describe('branches in the run resource', () => {
 
     // The list carries the compact form.
     const listed = (await call('GET', '/v1/runs?flowId=demo-parallel')).body.runs.find((r: { runId: string }) => r.runId === runId);
-    expect(listed.branches).toEqual(run.branches.map((b: Record<string, unknown>) => ({ branchId: b.branchId, nodeId: b.nodeId, status: 'WAITING', attempt: b.attempt, dueAt: null, waitReason: b.waitReason, event: null, child: null, map: null })));
+    expect(listed.branches).toEqual(
+      run.branches.map((b: Record<string, unknown>) => ({
+        branchId: b.branchId,
+        nodeId: b.nodeId,
+        status: 'WAITING',
+        attempt: b.attempt,
+        dueAt: null,
+        waitReason: b.waitReason,
+        event: null,
+        child: null,
+        map: null,
+      })),
+    );
 
     // Two branches wait: a resume must say which.
     const ambiguous = await call('POST', `/v1/runs/${runId}/resume`, { json: { approved: true } });
@@ -120,7 +137,10 @@ describe('branches in the run resource', () => {
     ]);
     const arrived = events.find((e) => e.type === 'JOIN_ARRIVED')!;
     expect(arrived).toMatchObject({ nodeId: 'decide', branchId: legal.branchId, payloadJson: { joinNodeId: 'decide', waitingFor: [finance.branchId] } });
-    expect(events.find((e) => e.type === 'JOIN_COMPLETED')).toMatchObject({ nodeId: 'decide', payloadJson: { joined: expect.arrayContaining([legal.branchId, finance.branchId]) } });
+    expect(events.find((e) => e.type === 'JOIN_COMPLETED')).toMatchObject({
+      nodeId: 'decide',
+      payloadJson: { joined: expect.arrayContaining([legal.branchId, finance.branchId]) },
+    });
   });
 
   it('shows a branch parked at a join (JOINING) while its sibling waits', async () => {
@@ -146,7 +166,11 @@ describe('branches in the run resource', () => {
     expect(inMap.status).toBe('RUNNING');
     expect(inMap.branches).toHaveLength(1);
     const branch = inMap.branches[0];
-    expect(branch).toMatchObject({ branchId: 'b1', nodeId: 'resize', map: { total: 5, concurrency: 3, done: expect.any(Number), started: expect.any(Number), items: expect.any(Array) } });
+    expect(branch).toMatchObject({
+      branchId: 'b1',
+      nodeId: 'resize',
+      map: { total: 5, concurrency: 3, done: expect.any(Number), started: expect.any(Number), items: expect.any(Array) },
+    });
     expect(branch.map.done).toBeGreaterThan(0);
     expect(branch.map.items.length).toBeLessThanOrEqual(3);
     for (const item of branch.map.items) expect(Object.keys(item).sort()).toEqual(['attempt', 'dueAt', 'error', 'index', 'status']);
@@ -156,7 +180,12 @@ describe('branches in the run resource', () => {
     const done = await rt.engine.runToCompletion(runId);
     expect(done.status).toBe('COMPLETED');
     const events = await timeline(runId);
-    expect(events.find((e) => e.type === 'MAP_STARTED')).toMatchObject({ nodeId: 'resize', branchId: 'b1', itemIndex: null, payloadJson: { items: 5, concurrency: 3 } });
+    expect(events.find((e) => e.type === 'MAP_STARTED')).toMatchObject({
+      nodeId: 'resize',
+      branchId: 'b1',
+      itemIndex: null,
+      payloadJson: { items: 5, concurrency: 3 },
+    });
     const itemFinishes = events.filter((e) => e.type === 'NODE_FINISHED' && e.nodeId === 'resize' && e.itemIndex !== null);
     expect(itemFinishes.map((e) => e.itemIndex).sort()).toEqual([0, 1, 2, 3, 4]);
     // Item 3 fails its first attempt and is retried.
@@ -174,7 +203,9 @@ describe('branches in the run resource', () => {
     expect(run).toMatchObject({ status: 'FAILED', error: { code: 'CORRUPT_IMAGE' } });
     expect(run.branches).toHaveLength(1);
     expect(run.branches[0]).toMatchObject({ nodeId: 'resize', status: 'FAILED', error: { code: 'CORRUPT_IMAGE' }, map: { total: 4 } });
-    expect(run.branches[0].map.items).toContainEqual(expect.objectContaining({ index: 1, status: 'FAILED', error: expect.objectContaining({ code: 'CORRUPT_IMAGE' }) }));
+    expect(run.branches[0].map.items).toContainEqual(
+      expect.objectContaining({ index: 1, status: 'FAILED', error: expect.objectContaining({ code: 'CORRUPT_IMAGE' }) }),
+    );
     const failed = (await timeline(runId)).find((e) => e.type === 'NODE_FAILED' && e.itemIndex === 1);
     expect(failed).toMatchObject({ nodeId: 'resize', branchId: 'b1', error: { code: 'CORRUPT_IMAGE' } });
     expect(failed!.at).toMatch(ISO_DATE);
@@ -188,13 +219,29 @@ describe('OpenAPI', () => {
     expect(Run.properties.branches).toMatchObject({ type: 'array', items: { properties: { branchId: expect.any(Object) } } });
     expect(Run.properties.branches.description).toContain('nodeId');
     expect(RunSummary.properties.branches.items.properties).not.toHaveProperty('resumePayload');
-    expect(Object.keys(Branch.properties).sort()).toEqual(['attempt', 'branchId', 'child', 'dueAt', 'error', 'event', 'joined', 'map', 'nodeId', 'recoveries', 'resumePayload', 'status', 'waitReason', 'waitTimedOut']);
+    expect(Object.keys(Branch.properties).sort()).toEqual([
+      'attempt',
+      'branchId',
+      'child',
+      'dueAt',
+      'error',
+      'event',
+      'joined',
+      'map',
+      'nodeId',
+      'recoveries',
+      'resumePayload',
+      'status',
+      'waitReason',
+      'waitTimedOut',
+    ]);
     expect(Branch.properties.status.enum).toEqual(['READY', 'RUNNING', 'RETRY', 'WAITING', 'JOINING', 'FAILED']);
     for (const status of ['READY', 'RUNNING', 'RETRY', 'WAITING', 'JOINING', 'FAILED']) expect(Branch.properties.status.description).toContain(status);
     expect(Object.keys(BranchSummary.properties)).not.toContain('resumePayload');
     expect(MapItem.properties.index.description).toContain('itemIndex');
     expect(Event.properties).toHaveProperty('branchId');
     expect(Event.properties).toHaveProperty('itemIndex');
-    for (const type of ['BRANCH_STARTED', 'BRANCH_ENDED', 'BRANCH_ABORTED', 'JOIN_ARRIVED', 'JOIN_COMPLETED', 'MAP_STARTED']) expect(Event.properties.type.description).toContain(type);
+    for (const type of ['BRANCH_STARTED', 'BRANCH_ENDED', 'BRANCH_ABORTED', 'JOIN_ARRIVED', 'JOIN_COMPLETED', 'MAP_STARTED'])
+      expect(Event.properties.type.description).toContain(type);
   });
 });

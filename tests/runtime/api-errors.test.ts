@@ -46,7 +46,12 @@ describe('400: malformed JSON and wrong types', () => {
   it('rejects wrong types, missing and unknown fields with the field named', async () => {
     expectError(await call('POST', '/v1/runs/start', { json: { flowId: 42, version: '1.0.0' } }), 400, 'INVALID_REQUEST', /body\.flowId must be string/);
     expectError(await call('POST', '/v1/runs/start', { json: { flowId: 'demo-greeting' } }), 400, 'INVALID_REQUEST', /must have property "version"/);
-    expectError(await call('POST', '/v1/runs/start', { json: { flowId: 'demo-greeting', version: '1.0.0', inptu: {} } }), 400, 'INVALID_REQUEST', /unknown property "inptu"/);
+    expectError(
+      await call('POST', '/v1/runs/start', { json: { flowId: 'demo-greeting', version: '1.0.0', inptu: {} } }),
+      400,
+      'INVALID_REQUEST',
+      /unknown property "inptu"/,
+    );
     expectError(await call('POST', '/v1/runs/start', { json: { flowId: 'demo-greeting', version: '1.0.0', initialState: [1] } }), 400, 'INVALID_REQUEST');
     expectError(await call('POST', '/v1/runs/start', { json: ['demo-greeting'] }), 400, 'INVALID_REQUEST');
     expectError(await call('POST', '/v1/runs/start', { json: { flowId: '', version: '1.0.0' } }), 400, 'INVALID_REQUEST');
@@ -114,7 +119,11 @@ describe('409: wrong state', () => {
 
   it('answers IDEMPOTENCY_KEY_CONFLICT when a key started another flow', async () => {
     await call('POST', '/v1/runs/start', { json: { flowId: 'demo-greeting', version: '1.0.0', idempotencyKey: 'k-conflict' } });
-    expectError(await call('POST', '/v1/runs/start', { json: { flowId: 'demo-retry', version: '1.0.0', idempotencyKey: 'k-conflict' } }), 409, 'IDEMPOTENCY_KEY_CONFLICT');
+    expectError(
+      await call('POST', '/v1/runs/start', { json: { flowId: 'demo-retry', version: '1.0.0', idempotencyKey: 'k-conflict' } }),
+      409,
+      'IDEMPOTENCY_KEY_CONFLICT',
+    );
   });
 });
 
@@ -131,7 +140,11 @@ describe('413, 415 and 422', () => {
 
   it('accepts JSON only (415 for other content types)', async () => {
     expectError(await call('POST', '/v1/runs/start', { raw: 'flowId=demo-greeting', contentType: 'text/plain' }), 415, 'UNSUPPORTED_MEDIA_TYPE');
-    expectError(await call('POST', '/v1/runs/start', { raw: 'flowId=demo-greeting', contentType: 'application/x-www-form-urlencoded' }), 415, 'UNSUPPORTED_MEDIA_TYPE');
+    expectError(
+      await call('POST', '/v1/runs/start', { raw: 'flowId=demo-greeting', contentType: 'application/x-www-form-urlencoded' }),
+      415,
+      'UNSUPPORTED_MEDIA_TYPE',
+    );
   });
 
   it('answers 422 SERIALIZATION_ERROR for values the store cannot hold, and writes nothing', async () => {

@@ -50,7 +50,12 @@ const sendEvent = (json: unknown) => call('POST', '/v1/events', { json });
 /** One node that starts one child run and finishes with its outputs. */
 const soloParent = flow('solo-parent', '1.0.0')
   .entry('spawn')
-  .node('spawn', (ctx): NodeResult => ({ status: 'child', flowId: 'demo-child', version: '1.0.0', input: { parcel: 'solo', delayMs: (ctx.input as { delayMs?: number }).delayMs ?? 1 } }))
+  .node('spawn', (ctx): NodeResult => ({
+    status: 'child',
+    flowId: 'demo-child',
+    version: '1.0.0',
+    input: { parcel: 'solo', delayMs: (ctx.input as { delayMs?: number }).delayMs ?? 1 },
+  }))
   .build();
 
 beforeAll(async () => {
@@ -165,7 +170,11 @@ describe('POST /v1/events', () => {
   });
 
   it('passes the same gates as every POST: JSON only, no other origin', async () => {
-    expectError(await call('POST', '/v1/events', { raw: 'name=payment.received', contentType: 'application/x-www-form-urlencoded' }), 415, 'UNSUPPORTED_MEDIA_TYPE');
+    expectError(
+      await call('POST', '/v1/events', { raw: 'name=payment.received', contentType: 'application/x-www-form-urlencoded' }),
+      415,
+      'UNSUPPORTED_MEDIA_TYPE',
+    );
     expectError(await call('POST', '/v1/events', {}), 415, 'UNSUPPORTED_MEDIA_TYPE');
     expectError(await call('POST', '/v1/events', { json: { name: 'payment.received' }, headers: { origin: 'http://evil.example' } }), 403, 'FORBIDDEN_ORIGIN');
     const own = await call('POST', '/v1/events', { json: { name: 'payment.received' }, headers: { origin: rt.url } });
@@ -200,9 +209,9 @@ describe('parent and child runs in the run resource', () => {
     expect((await call('GET', `/v1/runs?parentRunId=${child.runId}`)).body).toEqual({ runs: [], nextCursor: null });
     expectError(await call('GET', '/v1/runs?parentRunId='), 400, 'INVALID_REQUEST');
 
-    const types = ((await call('GET', `/v1/runs/${parentId}/timeline`)).body.events as Array<{ type: string; itemIndex: number | null; payloadJson: any }>).filter(
-      (e) => e.type === 'CHILD_STARTED' || e.type === 'CHILD_FINISHED',
-    );
+    const types = (
+      (await call('GET', `/v1/runs/${parentId}/timeline`)).body.events as Array<{ type: string; itemIndex: number | null; payloadJson: any }>
+    ).filter((e) => e.type === 'CHILD_STARTED' || e.type === 'CHILD_FINISHED');
     expect(types).toHaveLength(6);
     expect(types.find((e) => e.type === 'CHILD_FINISHED')!.payloadJson).toEqual({ childRunId: expect.stringMatching(UUID), status: 'COMPLETED' });
   });
@@ -215,7 +224,12 @@ describe('parent and child runs in the run resource', () => {
     const [child] = run.children;
     expect(child).toMatchObject({ flowId: 'demo-child', status: 'RUNNING', parentNodeId: 'spawn' });
     expect(run.branches).toEqual([
-      expect.objectContaining({ nodeId: 'spawn', status: 'WAITING', event: null, child: { runId: child.runId, flowId: 'demo-child', flowVersion: '1.0.0', status: 'RUNNING' } }),
+      expect.objectContaining({
+        nodeId: 'spawn',
+        status: 'WAITING',
+        event: null,
+        child: { runId: child.runId, flowId: 'demo-child', flowVersion: '1.0.0', status: 'RUNNING' },
+      }),
     ]);
     // The compact list form names the child only.
     const listed = (await call('GET', '/v1/runs?flowId=solo-parent')).body.runs.find((r: { runId: string }) => r.runId === parentId);
@@ -256,7 +270,17 @@ describe('parent and child runs in the run resource', () => {
   });
 
   it('maps a timed-out event wait to waitTimedOut', () => {
-    const dto = branchDto({ branchId: 'b1', nodeId: 'payment', status: 'READY', attempt: 1, recoveries: 0, dueAt: null, waitReason: null, error: null, waitTimedOut: true });
+    const dto = branchDto({
+      branchId: 'b1',
+      nodeId: 'payment',
+      status: 'READY',
+      attempt: 1,
+      recoveries: 0,
+      dueAt: null,
+      waitReason: null,
+      error: null,
+      waitTimedOut: true,
+    });
     expect(dto).toMatchObject({ waitTimedOut: true, event: null, child: null, map: null });
   });
 });

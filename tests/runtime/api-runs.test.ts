@@ -33,10 +33,14 @@ afterAll(async () => {
 
 describe('runs', () => {
   it('starts a run (201), and returns the same run for a repeated idempotency key (200)', async () => {
-    const first = await call('POST', '/v1/runs/start', { json: { flowId: 'demo-greeting', version: '1.0.0', input: { name: 'Ada' }, idempotencyKey: 'greet-ada' } });
+    const first = await call('POST', '/v1/runs/start', {
+      json: { flowId: 'demo-greeting', version: '1.0.0', input: { name: 'Ada' }, idempotencyKey: 'greet-ada' },
+    });
     expect(first.status).toBe(201);
     expect(first.body).toEqual({ runId: expect.any(String), status: 'RUNNING', created: true });
-    const again = await call('POST', '/v1/runs/start', { json: { flowId: 'demo-greeting', version: '1.0.0', input: { name: 'Ada' }, idempotencyKey: 'greet-ada' } });
+    const again = await call('POST', '/v1/runs/start', {
+      json: { flowId: 'demo-greeting', version: '1.0.0', input: { name: 'Ada' }, idempotencyKey: 'greet-ada' },
+    });
     expect(again.status).toBe(200);
     expect(again.body).toEqual({ runId: first.body.runId, status: 'RUNNING', created: false });
   });
@@ -188,7 +192,18 @@ describe('flows, health, OpenAPI, dashboard', () => {
     expect(res.status).toBe(200);
     expect(res.body.openapi).toBe('3.1.0');
     expect(Object.keys(res.body.paths).sort()).toEqual(
-      ['/health', '/v1/events', '/v1/flows', '/v1/runs', '/v1/runs/start', '/v1/runs/{runId}', '/v1/runs/{runId}/cancel', '/v1/runs/{runId}/resume', '/v1/runs/{runId}/tick', '/v1/runs/{runId}/timeline'].sort(),
+      [
+        '/health',
+        '/v1/events',
+        '/v1/flows',
+        '/v1/runs',
+        '/v1/runs/start',
+        '/v1/runs/{runId}',
+        '/v1/runs/{runId}/cancel',
+        '/v1/runs/{runId}/resume',
+        '/v1/runs/{runId}/tick',
+        '/v1/runs/{runId}/timeline',
+      ].sort(),
     );
     expect(res.body.paths['/v1/runs/start'].post.requestBody.content['application/json'].schema.required).toEqual(['flowId', 'version']);
   });

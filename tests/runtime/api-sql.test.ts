@@ -14,20 +14,19 @@ import type { FlowStorage } from '../../src/storage/types.js';
 import { HAVE_PG, TEST_DATABASE_URL, createTestSchema, type TestSchema } from '../helpers/pg.js';
 import { http, startRuntime } from './helpers.js';
 
-const HOSTILE_IDS = [
-  "x' OR '1'='1",
-  "'; DROP TABLE flow_runs; --",
-  '1; DELETE FROM flow_events',
-  '%27%20OR%201=1--',
-  '$1',
-  'run\\u0000id',
-];
+const HOSTILE_IDS = ["x' OR '1'='1", "'; DROP TABLE flow_runs; --", '1; DELETE FROM flow_events', '%27%20OR%201=1--', '$1', 'run\\u0000id'];
 
 async function checkHostileInput(rt: FlowRuntime) {
   const { runId } = await rt.engine.startRun({ flowId: 'demo-greeting', version: '1.0.0', input: { n: 1 } });
   for (const id of HOSTILE_IDS) {
     const path = encodeURIComponent(id);
-    for (const [method, suffix] of [['GET', ''], ['GET', '/timeline'], ['POST', '/tick'], ['POST', '/resume'], ['POST', '/cancel']] as const) {
+    for (const [method, suffix] of [
+      ['GET', ''],
+      ['GET', '/timeline'],
+      ['POST', '/tick'],
+      ['POST', '/resume'],
+      ['POST', '/cancel'],
+    ] as const) {
       const res = await http(rt.url, method, `/v1/runs/${path}${suffix}`, method === 'POST' ? { json: {} } : {});
       expect([404, 400], `${method} ${id}${suffix}: ${res.text}`).toContain(res.status);
     }

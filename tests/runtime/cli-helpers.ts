@@ -117,7 +117,11 @@ export function startCli(args: string[], env: Record<string, string | undefined>
  * code. A failure of `body` is thrown as itself, after the stop: it is never hidden behind the
  * exit code of a process that was signalled before it was ready.
  */
-export async function runThenStop<T>(proc: LongRunning, body: () => Promise<T>, signal: NodeJS.Signals = 'SIGTERM'): Promise<{ value: T; code: number | null }> {
+export async function runThenStop<T>(
+  proc: LongRunning,
+  body: () => Promise<T>,
+  signal: NodeJS.Signals = 'SIGTERM',
+): Promise<{ value: T; code: number | null }> {
   let outcome: { ok: true; value: T } | { ok: false; error: unknown };
   try {
     outcome = { ok: true, value: await body() };

@@ -53,10 +53,14 @@ describe('hazel-flow serve | worker | migrate, npm start', { timeout: 180_000 },
       const started = await http(url, 'POST', '/v1/runs/start', { json: { flowId: 'cli-ping', version: '1.0.0' } });
       expect(started.status).toBe(201);
       // The server's own worker drives it to the end.
-      const run = await waitFor(async () => {
-        const res = await http(url, 'GET', `/v1/runs/${started.body.runId}`);
-        return res.body.run.status === 'COMPLETED' ? res.body.run : null;
-      }, 'the run to complete', 60_000);
+      const run = await waitFor(
+        async () => {
+          const res = await http(url, 'GET', `/v1/runs/${started.body.runId}`);
+          return res.body.run.status === 'COMPLETED' ? res.body.run : null;
+        },
+        'the run to complete',
+        60_000,
+      );
       expect(run.stateJson).toEqual({ echoed: 'pong' });
     });
     expect(code, server.output()).toBe(0);

@@ -33,7 +33,15 @@ describe('hazel-flow (API commands)', { timeout: 120_000 }, () => {
     expect(help.stdout).toMatch(/runs list/);
     expect(help.stdout).toMatch(/hazel-flow send-event <name> \[--key <key>\] \[--payload <json>\]/);
     expect(help.stdout).toMatch(/--parent <runId>/);
-    for (const args of [['bogus'], ['runs'], ['runs', 'frobnicate'], ['runs', 'show'], ['start', 'no-version'], ['start', 'demo-greeting@1.0.0', '--input', '{bad'], ['runs', 'list', '--nope']]) {
+    for (const args of [
+      ['bogus'],
+      ['runs'],
+      ['runs', 'frobnicate'],
+      ['runs', 'show'],
+      ['start', 'no-version'],
+      ['start', 'demo-greeting@1.0.0', '--input', '{bad'],
+      ['runs', 'list', '--nope'],
+    ]) {
       const res = await cli(...args);
       expect(res.code, args.join(' ')).toBe(2);
       expect(res.stderr, args.join(' ')).toMatch(/^hazel-flow: .+\nRun `hazel-flow --help` for usage\.\n$/);

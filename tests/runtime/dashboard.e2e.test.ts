@@ -27,7 +27,9 @@ const CHROMIUM = '/usr/bin/chromium';
 const HAVE_BROWSER = existsSync(CHROMIUM);
 if (!HAVE_BROWSER) {
   if (process.env.FLOW_REQUIRE_BROWSER === '1') throw new Error(`FLOW_REQUIRE_BROWSER=1 but ${CHROMIUM} is missing: apt-get install -y chromium`);
-  console.warn(`[tests] ${CHROMIUM} not found: skipping the dashboard browser test (apt-get install -y chromium; FLOW_REQUIRE_BROWSER=1 makes this a failure).`);
+  console.warn(
+    `[tests] ${CHROMIUM} not found: skipping the dashboard browser test (apt-get install -y chromium; FLOW_REQUIRE_BROWSER=1 makes this a failure).`,
+  );
 }
 const OUTPUT_DIR = fileURLToPath(new URL('../../test-output/', import.meta.url));
 const SCREENSHOT = `${OUTPUT_DIR}dashboard.png`;
@@ -58,7 +60,16 @@ describe.skipIf(!HAVE_BROWSER)('dashboard in headless Chromium', { timeout: 120_
 
     browser = await chromium.launch({
       executablePath: CHROMIUM,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+      args: [
+        '--headless',
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-quic',
+        '--no-first-run',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--disable-sync',
+      ],
     });
     page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
     page.on('pageerror', (err) => pageErrors.push(err.message));
@@ -102,7 +113,11 @@ describe.skipIf(!HAVE_BROWSER)('dashboard in headless Chromium', { timeout: 120_
 
     await page.locator('.run-header [data-status="COMPLETED"]').waitFor({ timeout: 30_000 });
     const run = await rt.engine.getRun(waitingRunId);
-    expect(run).toMatchObject({ status: 'COMPLETED', stateJson: expect.objectContaining({ approved: true }), outputsJson: expect.objectContaining({ fulfil: 'Paid 1250' }) });
+    expect(run).toMatchObject({
+      status: 'COMPLETED',
+      stateJson: expect.objectContaining({ approved: true }),
+      outputsJson: expect.objectContaining({ fulfil: 'Paid 1250' }),
+    });
 
     // The graph shows the path taken; the timeline shows the resume and the end.
     await expect.poll(() => page.locator('g.node[data-node="fulfil"]').getAttribute('class')).toContain('visited');
@@ -214,7 +229,9 @@ describe.skipIf(!HAVE_BROWSER)('dashboard in headless Chromium', { timeout: 120_
     const timeline = page.locator('[data-testid="timeline"]');
     expect(await timeline.innerText()).toContain('JOIN_ARRIVED');
     await page.selectOption('#timeline-branch', financeBranch);
-    await expect.poll(() => timeline.locator('tbody tr').evaluateAll((trs) => [...new Set(trs.map((tr) => tr.getAttribute('data-branch')))])).toEqual([financeBranch]);
+    await expect
+      .poll(() => timeline.locator('tbody tr').evaluateAll((trs) => [...new Set(trs.map((tr) => tr.getAttribute('data-branch')))]))
+      .toEqual([financeBranch]);
     expect(await timeline.innerText()).toContain('BRANCH_STARTED');
     expect(await timeline.innerText()).not.toContain('JOIN_ARRIVED');
 
@@ -304,7 +321,11 @@ describe.skipIf(!HAVE_BROWSER)('dashboard in headless Chromium', { timeout: 120_
   });
 
   it('links a parent run to its children (with their status) and each child back to its parent', async () => {
-    const { runId } = await rt.engine.startRun({ flowId: 'demo-parent', version: '1.0.0', input: { parcels: ['parcel-A', 'parcel-B', 'parcel-C'], delayMs: 2500 } });
+    const { runId } = await rt.engine.startRun({
+      flowId: 'demo-parent',
+      version: '1.0.0',
+      input: { parcels: ['parcel-A', 'parcel-B', 'parcel-C'], delayMs: 2500 },
+    });
     await page.goto(`${rt.url}/#/runs/${encodeURIComponent(runId)}`);
     // Two children run at once (concurrency 2): the parent lists them and its map's items wait for them.
     const rows = page.locator('[data-testid="children"] tbody tr');

@@ -281,7 +281,10 @@ describe('/health', () => {
         const r = await http(pgRt.url, 'GET', '/health');
         return r.status === 503 && r.body.worker.lastError ? r : null;
       }, '/health to report the store down');
-      expect(res.body).toMatchObject({ status: 'unavailable', storage: { kind: 'postgres', status: 'down', error: { message: expect.stringMatching(/^Internal error \(/) } } });
+      expect(res.body).toMatchObject({
+        status: 'unavailable',
+        storage: { kind: 'postgres', status: 'down', error: { message: expect.stringMatching(/^Internal error \(/) } },
+      });
       const user = decodeURIComponent(target.username) || 'postgres';
       for (const secret of [`${user}@`, `127.0.0.1:${proxyUrl.port}`, target.pathname, 'ECONNREFUSED', 'postgres://']) expect(res.text).not.toContain(secret);
     } finally {
@@ -361,7 +364,11 @@ describe('slow requests', () => {
   it('a body that never finishes gets 408 and the connection closes', async () => {
     const slow = await startRuntime({ requestTimeoutMs: 500 });
     try {
-      const res = await rawExchange(slow, 'POST /v1/runs/start HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{"flowId"', 10_000);
+      const res = await rawExchange(
+        slow,
+        'POST /v1/runs/start HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{"flowId"',
+        10_000,
+      );
       expect(res.closedByServer, `still open after ${res.ms} ms`).toBe(true);
       expect(res.text).toMatch(/^HTTP\/1\.1 408 /);
       expect(bodyOf(res.text)).toEqual({ error: { code: 'REQUEST_TIMEOUT', message: expect.any(String) } });
@@ -415,7 +422,9 @@ describe('numbers JSON cannot hold exactly', () => {
 describe('__proto__ and constructor keys', () => {
   it('are kept as ordinary keys in input, state and payloads (as the README says)', async () => {
     const input = '{"__proto__":{"polluted":true},"constructor":{"prototype":{"polluted":true}},"x":1}';
-    const res = await call('POST', '/v1/runs/start', { raw: `{"flowId":"demo-approval","version":"1.0.0","input":${input},"initialState":{"__proto__":{"s":1}}}` });
+    const res = await call('POST', '/v1/runs/start', {
+      raw: `{"flowId":"demo-approval","version":"1.0.0","input":${input},"initialState":{"__proto__":{"s":1}}}`,
+    });
     expect(res.status, res.text).toBe(201);
     const got = await call('GET', `/v1/runs/${res.body.runId}`);
     expect(got.text).toContain('"__proto__":{"polluted":true}');
@@ -431,7 +440,12 @@ describe('__proto__ and constructor keys', () => {
   });
 
   it('at the top level of a request body, is an unknown property (a true message)', async () => {
-    expectError(await call('POST', '/v1/runs/start', { raw: '{"flowId":"demo-greeting","version":"1.0.0","__proto__":{}}' }), 400, 'INVALID_REQUEST', /unknown property "__proto__"/);
+    expectError(
+      await call('POST', '/v1/runs/start', { raw: '{"flowId":"demo-greeting","version":"1.0.0","__proto__":{}}' }),
+      400,
+      'INVALID_REQUEST',
+      /unknown property "__proto__"/,
+    );
   });
 });
 
@@ -466,7 +480,9 @@ describe('API tokens', () => {
     const previous = process.env.FLOW_API_TOKEN;
     process.env.FLOW_API_TOKEN = `${TOKEN}\n`;
     try {
-      await expect(runFlowRuntime({ flows: demoFlows, port: 0, storage: createMemoryStorage(), worker: false })).rejects.toMatchObject({ code: 'INVALID_API_TOKEN' });
+      await expect(runFlowRuntime({ flows: demoFlows, port: 0, storage: createMemoryStorage(), worker: false })).rejects.toMatchObject({
+        code: 'INVALID_API_TOKEN',
+      });
     } finally {
       if (previous === undefined) delete process.env.FLOW_API_TOKEN;
       else process.env.FLOW_API_TOKEN = previous;

@@ -18,7 +18,10 @@ export async function startRuntime(options: Partial<FlowRuntimeOptions> = {}): P
     // '' = explicitly no token, whatever FLOW_API_TOKEN the environment has.
     apiToken: '',
     ...options,
-    worker: options.worker === undefined || options.worker === false ? false : { logger: silentLogger, pollIntervalMs: 100, ...(options.worker === true ? {} : options.worker) },
+    worker:
+      options.worker === undefined || options.worker === false
+        ? false
+        : { logger: silentLogger, pollIntervalMs: 100, ...(options.worker === true ? {} : options.worker) },
   });
 }
 
@@ -67,10 +70,14 @@ export async function waitFor<T>(probe: () => Promise<T | null | undefined | fal
 }
 
 export async function waitForStatus(runtime: FlowRuntime, runId: string, status: FlowRunRecord['status'], timeoutMs?: number): Promise<FlowRunRecord> {
-  return waitFor(async () => {
-    const run = await runtime.engine.getRun(runId);
-    return run?.status === status ? run : null;
-  }, `run ${runId} to be ${status}`, timeoutMs);
+  return waitFor(
+    async () => {
+      const run = await runtime.engine.getRun(runId);
+      return run?.status === status ? run : null;
+    },
+    `run ${runId} to be ${status}`,
+    timeoutMs,
+  );
 }
 
 export const ISO_DATE = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;

@@ -96,10 +96,20 @@ describe.skipIf(!HAVE_PG)('schema errors (postgres)', () => {
     const client = await createFlowPrismaClient({ connectionString: TEST_DATABASE_URL, schema: t.schema, poolSize: 2 });
     clients.push(client);
     const storage = createPrismaStorage(client, { schema: t.schema });
-    const err = await failure(storage.createRun({
-      runId: 'r1', flowId: 'f', flowVersion: '1', tenantId: null, idempotencyKey: null, currentNodeId: 'a',
-      input: '{}' as never, state: '{}' as never, branches: '[]' as never, events: [],
-    }));
+    const err = await failure(
+      storage.createRun({
+        runId: 'r1',
+        flowId: 'f',
+        flowVersion: '1',
+        tenantId: null,
+        idempotencyKey: null,
+        currentNodeId: 'a',
+        input: '{}' as never,
+        state: '{}' as never,
+        branches: '[]' as never,
+        events: [],
+      }),
+    );
     expect(err.code).toBe('SCHEMA_MISSING');
     expect(err.message).toContain('flow_runs');
     expect(err.message).toContain(t.schema);

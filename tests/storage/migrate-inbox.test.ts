@@ -49,7 +49,9 @@ async function checkUpgradeFromV2(executor: SqlExecutor, schema: string): Promis
     await executor.query(`INSERT INTO ${q}.flow_node_values (run_id, node_id, kind, value_json) VALUES ('done', 'a', 'output', '"A"')`);
 
     // The inbox migration, and whatever came after it.
-    const later = loadMigrationFiles().map((f) => f.name).filter((name) => name >= INBOX_MIGRATION);
+    const later = loadMigrationFiles()
+      .map((f) => f.name)
+      .filter((name) => name >= INBOX_MIGRATION);
     expect(later[0]).toBe(INBOX_MIGRATION);
     expect((await migrate(executor, { schema })).applied).toEqual(later);
     await assertMigrated(executor, { schema });
@@ -57,7 +59,13 @@ async function checkUpgradeFromV2(executor: SqlExecutor, schema: string): Promis
     try {
       const waiting = (await storage.getRun('waiting'))!;
       expect(waiting).toMatchObject({ status: 'WAITING', parentRunId: null, parentNodeId: null, hasInbox: false, inputJson: { in: 1 }, branches: [b1] });
-      expect(await storage.getRun('done')).toMatchObject({ status: 'COMPLETED', parentRunId: null, parentNodeId: null, hasInbox: false, outputsJson: { a: 'A' } });
+      expect(await storage.getRun('done')).toMatchObject({
+        status: 'COMPLETED',
+        parentRunId: null,
+        parentNodeId: null,
+        hasInbox: false,
+        outputsJson: { a: 'A' },
+      });
       expect((await storage.listRuns({ parentRunId: 'waiting' })).runs).toEqual([]);
       expect(await storage.getInbox('waiting')).toEqual([]);
       expect(await storage.findDueRuns({ limit: 10 })).toEqual([]);
@@ -69,7 +77,17 @@ async function checkUpgradeFromV2(executor: SqlExecutor, schema: string): Promis
       const [entry] = await storage.getInbox('waiting');
       const next = await lease.commit({
         expectedVersion: waiting.version,
-        update: { status: 'COMPLETED', currentNodeId: null, branches: j([]), attempt: 0, attemptInFlight: false, recoveries: 0, nextAttemptAt: null, waitReason: null, error: null },
+        update: {
+          status: 'COMPLETED',
+          currentNodeId: null,
+          branches: j([]),
+          attempt: 0,
+          attemptInFlight: false,
+          recoveries: 0,
+          nextAttemptAt: null,
+          waitReason: null,
+          error: null,
+        },
         consumeInbox: [entry!.id],
         values: [{ nodeId: 'ask', kind: 'output', value: j({ yes: true }) }],
         events: [{ type: 'RUN_RESUMED', nodeId: 'ask', branchId: 'b1' }, { type: 'RUN_COMPLETED' }],
@@ -113,7 +131,10 @@ describe('upgrading a database of the v2 schema (branches, no inbox)', () => {
     const dir = v2MigrationsDir();
     try {
       await migrate(executor, { schema: t.schema, migrationsDir: dir });
-      await expect(assertMigrated(executor, { schema: t.schema })).rejects.toMatchObject({ code: 'SCHEMA_NOT_MIGRATED', message: expect.stringContaining(INBOX_MIGRATION) });
+      await expect(assertMigrated(executor, { schema: t.schema })).rejects.toMatchObject({
+        code: 'SCHEMA_NOT_MIGRATED',
+        message: expect.stringContaining(INBOX_MIGRATION),
+      });
       const storage = new SqlFlowStorage(executor, { schema: t.schema, ownsExecutor: false, autoMigrate: false });
       await expect(storage.getRun('x')).rejects.toMatchObject({ code: 'SCHEMA_MISSING', message: expect.stringContaining('flow_inbox') });
       await storage.close();

@@ -53,13 +53,20 @@ describe.skipIf(!HAVE_PG)('migrate (postgres)', () => {
     try {
       const first = await migrate(executor, { schema: t.schema });
       expect(first.applied).toEqual(loadMigrationFiles().map((f) => f.name));
-      const tables = await t.query<{ table_name: string }>(
-        `SELECT table_name FROM information_schema.tables WHERE table_schema = $1 ORDER BY table_name`,
-        [t.schema],
-      );
+      const tables = await t.query<{ table_name: string }>(`SELECT table_name FROM information_schema.tables WHERE table_schema = $1 ORDER BY table_name`, [
+        t.schema,
+      ]);
       expect(tables.map((r) => r.table_name)).toEqual([
-        '_prisma_migrations', 'flow_definitions', 'flow_event_receipts', 'flow_event_waits', 'flow_events', 'flow_idempotency',
-        'flow_inbox', 'flow_node_values', 'flow_runs', 'flow_sent_events',
+        '_prisma_migrations',
+        'flow_definitions',
+        'flow_event_receipts',
+        'flow_event_waits',
+        'flow_events',
+        'flow_idempotency',
+        'flow_inbox',
+        'flow_node_values',
+        'flow_runs',
+        'flow_sent_events',
       ]);
       const history = await t.query(`SELECT * FROM "${t.schema}"._prisma_migrations ORDER BY started_at`);
       const files = loadMigrationFiles();
@@ -116,7 +123,9 @@ describe.skipIf(!HAVE_PG)('migrate (postgres)', () => {
       mkdirSync(join(dir, '29990101000000_add_note'));
       writeFileSync(join(dir, '29990101000000_add_note', 'migration.sql'), 'ALTER TABLE "flow_runs" ADD COLUMN "note" TEXT;\n');
       expect((await migrate(executor, { schema: t.schema, migrationsDir: dir })).applied).toEqual(['29990101000000_add_note']);
-      const cols = await t.query(`SELECT 1 FROM information_schema.columns WHERE table_schema = $1 AND table_name = 'flow_runs' AND column_name = 'note'`, [t.schema]);
+      const cols = await t.query(`SELECT 1 FROM information_schema.columns WHERE table_schema = $1 AND table_name = 'flow_runs' AND column_name = 'note'`, [
+        t.schema,
+      ]);
       expect(cols).toHaveLength(1);
       // Now the database is newer than the package's own migrations: refuse it.
       const err = await migrate(executor, { schema: t.schema }).catch((e: unknown) => e);
@@ -216,14 +225,34 @@ async function checkUpgradeFromInit(executor: SqlExecutor, schema: string): Prom
       );
     }
 
-    expect((await migrate(executor, { schema })).applied).toEqual(loadMigrationFiles().slice(1).map((f) => f.name));
+    expect((await migrate(executor, { schema })).applied).toEqual(
+      loadMigrationFiles()
+        .slice(1)
+        .map((f) => f.name),
+    );
     const storage = new SqlFlowStorage(executor, { schema, ownsExecutor: false });
     try {
       const b1 = (nodeId: string, more: Partial<BranchRecord> = {}): BranchRecord => ({
-        branchId: 'b1', nodeId, status: 'READY', attempt: 0, recoveries: 0, dueAt: null, waitReason: null, error: null, ...more,
+        branchId: 'b1',
+        nodeId,
+        status: 'READY',
+        attempt: 0,
+        recoveries: 0,
+        dueAt: null,
+        waitReason: null,
+        error: null,
+        ...more,
       });
       const running = (await storage.getRun('running'))!;
-      expect(running).toMatchObject({ status: 'RUNNING', currentNodeId: 'b', inputJson: { in: 1 }, stateJson: { s: 1 }, outputsJson: outputs, version: 1, lastSeq: 3 });
+      expect(running).toMatchObject({
+        status: 'RUNNING',
+        currentNodeId: 'b',
+        inputJson: { in: 1 },
+        stateJson: { s: 1 },
+        outputsJson: outputs,
+        version: 1,
+        lastSeq: 3,
+      });
       expect(running.branches).toEqual([b1('b')]);
       expect((await storage.getRun('inflight'))!.branches).toEqual([b1('b', { status: 'RUNNING', attempt: 1, recoveries: 1 })]);
       const retry = (await storage.getRun('retry'))!;
@@ -239,14 +268,26 @@ async function checkUpgradeFromInit(executor: SqlExecutor, schema: string): Prom
       // The node events of a live run belong to b1; a finished run's timeline is left as it was.
       expect((await storage.getEvents('retry')).map((e) => e.branchId)).toEqual([null, 'b1', 'b1']);
       expect((await storage.getEvents('done')).map((e) => [e.type, e.branchId, e.itemIndex])).toEqual([
-        ['RUN_STARTED', null, null], ['NODE_FINISHED', null, null], ['NODE_FAILED', null, null],
+        ['RUN_STARTED', null, null],
+        ['NODE_FINISHED', null, null],
+        ['NODE_FAILED', null, null],
       ]);
       // And the run goes on under the new model.
       const lease = (await storage.lockRun('running'))!;
       expect(lease.run).toEqual({ ...running, readAt: expect.any(Date) });
       const next = await lease.commit({
         expectedVersion: running.version,
-        update: { status: 'COMPLETED', currentNodeId: null, branches: '[]' as JsonText, attempt: 0, attemptInFlight: false, recoveries: 0, nextAttemptAt: null, waitReason: null, error: null },
+        update: {
+          status: 'COMPLETED',
+          currentNodeId: null,
+          branches: '[]' as JsonText,
+          attempt: 0,
+          attemptInFlight: false,
+          recoveries: 0,
+          nextAttemptAt: null,
+          waitReason: null,
+          error: null,
+        },
         values: [{ nodeId: 'b', kind: 'output', value: '"B"' as JsonText }],
         events: [{ type: 'NODE_FINISHED', nodeId: 'b', branchId: 'b1' }, { type: 'RUN_COMPLETED' }],
         release: true,
@@ -292,7 +333,10 @@ describe('upgrading a database of the previous version (init migration only)', (
     const dir = initOnlyMigrationsDir();
     try {
       await migrate(executor, { schema: t.schema, migrationsDir: dir });
-      await expect(assertMigrated(executor, { schema: t.schema })).rejects.toMatchObject({ code: 'SCHEMA_NOT_MIGRATED', message: expect.stringContaining(loadMigrationFiles()[1]!.name) });
+      await expect(assertMigrated(executor, { schema: t.schema })).rejects.toMatchObject({
+        code: 'SCHEMA_NOT_MIGRATED',
+        message: expect.stringContaining(loadMigrationFiles()[1]!.name),
+      });
       const storage = new SqlFlowStorage(executor, { schema: t.schema, ownsExecutor: false, autoMigrate: false });
       await expect(storage.getRun('x')).rejects.toMatchObject({ code: 'SCHEMA_MISSING', message: expect.stringContaining('flow_node_values') });
       await storage.close();

@@ -104,14 +104,23 @@ describe.skipIf(!HAVE_PG)('pg commit path', () => {
   it('writes run, node values, events and idempotency record atomically: a failing part leaves nothing', async () => {
     const run = await newRun();
     const lease = (await s.lockRun(run.runId))!;
-    const mapped = await lease.commit({ ...transition(run), values: [{ nodeId: 'm', kind: 'items', value: j([1, 2]) }, { nodeId: 'm', kind: 'item', itemIndex: 0, value: j('x') }] });
+    const mapped = await lease.commit({
+      ...transition(run),
+      values: [
+        { nodeId: 'm', kind: 'items', value: j([1, 2]) },
+        { nodeId: 'm', kind: 'item', itemIndex: 0, value: j('x') },
+      ],
+    });
     // Occupy the seq the commit's second event will take: its INSERT fails inside the statement.
     await t.query(`INSERT INTO "${t.schema}".flow_events (run_id, seq, type) VALUES ($1, $2, 'SQUATTER')`, [run.runId, mapped.lastSeq + 2]);
     const key = 'k-' + randomUUID();
     const failing = transition(mapped, {
       idempotency: { key, runId: run.runId, nodeId: 'a', result: j({}) },
       clearMaps: ['m'],
-      values: [{ nodeId: 'a', kind: 'output', value: j('lost') }, { nodeId: 'm', kind: 'item', itemIndex: 1, value: j('lost') }],
+      values: [
+        { nodeId: 'a', kind: 'output', value: j('lost') },
+        { nodeId: 'm', kind: 'item', itemIndex: 1, value: j('lost') },
+      ],
     });
     await expect(lease.commit(failing)).rejects.toMatchObject({ code: 'DUPLICATE_KEY' });
     expect(await s.getRun(run.runId)).toEqual(readAgain(mapped));
@@ -127,7 +136,11 @@ describe.skipIf(!HAVE_PG)('pg commit path', () => {
     const lease = (await s.lockRun(run.runId))!;
     const one = await lease.commit({
       ...transition(run),
-      values: [{ nodeId: 'a', kind: 'output', value: j({ ok: true }) }, { nodeId: 'm', kind: 'items', value: j(['p', 'q']) }, { nodeId: 'm', kind: 'item', itemIndex: 1, value: j('Q') }],
+      values: [
+        { nodeId: 'a', kind: 'output', value: j({ ok: true }) },
+        { nodeId: 'm', kind: 'items', value: j(['p', 'q']) },
+        { nodeId: 'm', kind: 'item', itemIndex: 1, value: j('Q') },
+      ],
     });
     await lease.commit({ ...transition(one), values: [{ nodeId: 'm', kind: 'item', itemIndex: 0, value: j('P') }], release: true });
     const rows = await t.query<{ node_id: string; kind: string; item_index: number; value_json: unknown; created_at: Date }>(
@@ -143,9 +156,15 @@ describe.skipIf(!HAVE_PG)('pg commit path', () => {
     // The row written by the first commit was not rewritten by the second.
     expect(rows[2]!.created_at.getTime()).toBeLessThan(rows[1]!.created_at.getTime());
     // The table's checks refuse a row of no known kind, or an item without its index.
-    await expect(t.query(`INSERT INTO "${t.schema}".flow_node_values (run_id, node_id, kind, value_json) VALUES ($1, 'x', 'bogus', '1')`, [run.runId])).rejects.toThrow(/check/);
-    await expect(t.query(`INSERT INTO "${t.schema}".flow_node_values (run_id, node_id, kind, value_json) VALUES ($1, 'x', 'item', '1')`, [run.runId])).rejects.toThrow(/check/);
-    await expect(t.query(`INSERT INTO "${t.schema}".flow_node_values (run_id, node_id, kind, item_index, value_json) VALUES ($1, 'x', 'output', 3, '1')`, [run.runId])).rejects.toThrow(/check/);
+    await expect(
+      t.query(`INSERT INTO "${t.schema}".flow_node_values (run_id, node_id, kind, value_json) VALUES ($1, 'x', 'bogus', '1')`, [run.runId]),
+    ).rejects.toThrow(/check/);
+    await expect(
+      t.query(`INSERT INTO "${t.schema}".flow_node_values (run_id, node_id, kind, value_json) VALUES ($1, 'x', 'item', '1')`, [run.runId]),
+    ).rejects.toThrow(/check/);
+    await expect(
+      t.query(`INSERT INTO "${t.schema}".flow_node_values (run_id, node_id, kind, item_index, value_json) VALUES ($1, 'x', 'output', 3, '1')`, [run.runId]),
+    ).rejects.toThrow(/check/);
   });
 
   it('a stale version writes nothing and the lease can still be released', async () => {
@@ -179,37 +198,39 @@ describe.skipIf(!HAVE_PG)('pg commit path', () => {
 
   it('keeps an idempotency key unique under concurrent createRun from many connections', async () => {
     const key = 'start-' + randomUUID();
-    const results = await Promise.all(
-      Array.from({ length: 8 }, () => s.createRun(runFields({ idempotencyKey: key, events: [{ type: 'RUN_STARTED' }] }))),
-    );
+    const results = await Promise.all(Array.from({ length: 8 }, () => s.createRun(runFields({ idempotencyKey: key, events: [{ type: 'RUN_STARTED' }] }))));
     expect(results.filter((r) => r.created)).toHaveLength(1);
     expect(new Set(results.map((r) => r.run.runId)).size).toBe(1);
   });
 
-  it.each([
-    ['flow_run_fresh(text, boolean)'],
-    ['flow_run_outputs(text)'],
-    ['flow_run_has_inbox(text)'],
-  ])('works on tables made by other migrations (no read-after-lock helper function %s)', async (fn) => {
-    const other = await createTestSchema('flow_nofn');
-    const migrator = new SqlFlowStorage(createPostgresExecutor({ connectionString: TEST_DATABASE_URL, poolSize: 1, listen: false }), { schema: other.schema });
-    await migrator.init();
-    await migrator.close();
-    await other.query(`DROP FUNCTION "${other.schema}".${fn}`);
-    const plain = new SqlFlowStorage(createPostgresExecutor({ connectionString: TEST_DATABASE_URL, poolSize: 2, listen: false }), { schema: other.schema, autoMigrate: false });
-    try {
-      const { run } = await plain.createRun(runFields({ flowId: 'f', events: [] }));
-      const lease = (await plain.lockRun(run.runId))!;
-      expect(lease.run).toEqual({ ...run, readAt: expect.any(Date) });
-      expect(await plain.lockRun(run.runId)).toBeNull();
-      expect((await lease.commit(transition(run, { release: true }))).version).toBe(run.version + 1);
-      const again = (await plain.lockRun(run.runId, { onlyIfDue: true }))!;
-      expect(again.run!.outputsJson).toEqual({ a: { ok: true } });
-      await again.release();
-      expect(await plain.lockRun(randomUUID())).toMatchObject({ run: null });
-    } finally {
-      await plain.close();
-      await other.drop();
-    }
-  });
+  it.each([['flow_run_fresh(text, boolean)'], ['flow_run_outputs(text)'], ['flow_run_has_inbox(text)']])(
+    'works on tables made by other migrations (no read-after-lock helper function %s)',
+    async (fn) => {
+      const other = await createTestSchema('flow_nofn');
+      const migrator = new SqlFlowStorage(createPostgresExecutor({ connectionString: TEST_DATABASE_URL, poolSize: 1, listen: false }), {
+        schema: other.schema,
+      });
+      await migrator.init();
+      await migrator.close();
+      await other.query(`DROP FUNCTION "${other.schema}".${fn}`);
+      const plain = new SqlFlowStorage(createPostgresExecutor({ connectionString: TEST_DATABASE_URL, poolSize: 2, listen: false }), {
+        schema: other.schema,
+        autoMigrate: false,
+      });
+      try {
+        const { run } = await plain.createRun(runFields({ flowId: 'f', events: [] }));
+        const lease = (await plain.lockRun(run.runId))!;
+        expect(lease.run).toEqual({ ...run, readAt: expect.any(Date) });
+        expect(await plain.lockRun(run.runId)).toBeNull();
+        expect((await lease.commit(transition(run, { release: true }))).version).toBe(run.version + 1);
+        const again = (await plain.lockRun(run.runId, { onlyIfDue: true }))!;
+        expect(again.run!.outputsJson).toEqual({ a: { ok: true } });
+        await again.release();
+        expect(await plain.lockRun(randomUUID())).toMatchObject({ run: null });
+      } finally {
+        await plain.close();
+        await other.drop();
+      }
+    },
+  );
 });

@@ -34,8 +34,28 @@ function parkOn(run: FlowRunRecord, name: string, extra: Partial<Transition> = {
   return {
     expectedVersion: run.version,
     update: {
-      status: 'WAITING', currentNodeId: 'a', attempt: 1, attemptInFlight: false, recoveries: 0, nextAttemptAt: null, waitReason: 'event', error: null,
-      branches: j([{ branchId: 'b1', nodeId: 'a', status: 'WAITING', attempt: 1, recoveries: 0, dueAt: null, waitReason: 'event', error: null, waitId: 2, event: { name, key: null } }]),
+      status: 'WAITING',
+      currentNodeId: 'a',
+      attempt: 1,
+      attemptInFlight: false,
+      recoveries: 0,
+      nextAttemptAt: null,
+      waitReason: 'event',
+      error: null,
+      branches: j([
+        {
+          branchId: 'b1',
+          nodeId: 'a',
+          status: 'WAITING',
+          attempt: 1,
+          recoveries: 0,
+          dueAt: null,
+          waitReason: 'event',
+          error: null,
+          waitId: 2,
+          event: { name, key: null },
+        },
+      ]),
     },
     addWaits: [{ branchId: 'b1', waitId: 2, name, key: null }],
     events: [{ type: 'RUN_WAITING', nodeId: 'a', branchId: 'b1' }],
@@ -51,8 +71,16 @@ describe.skipIf(!HAVE_PG)('events on pg', () => {
   const newRun = async () =>
     (
       await s.createRun({
-        runId: randomUUID(), flowId: 'events', flowVersion: '1', tenantId: null, idempotencyKey: null, currentNodeId: 'a',
-        input: j({}), state: j({}), branches: j([]), events: [{ type: 'RUN_STARTED' }],
+        runId: randomUUID(),
+        flowId: 'events',
+        flowVersion: '1',
+        tenantId: null,
+        idempotencyKey: null,
+        currentNodeId: 'a',
+        input: j({}),
+        state: j({}),
+        branches: j([]),
+        events: [{ type: 'RUN_STARTED' }],
       })
     ).run;
   /** Advisory locks held on `name`'s key, as two-int locks (objsubid 2) and as bigint ones (objsubid 1). */
@@ -94,7 +122,9 @@ describe.skipIf(!HAVE_PG)('events on pg', () => {
     executor.leaseStatements.length = 0;
     await again.commit({ ...parkOn(parked, name), addWaits: [], release: true });
     expect(executor.leaseStatements).toEqual([s.leaseQueries.commitAndUnlock]);
-    expect((await other.sendEvent({ eventId: randomUUID(), name, key: 'k', payload: j(1) })).delivered).toEqual([{ runId: run.runId, branchId: 'b1', waitId: 2 }]);
+    expect((await other.sendEvent({ eventId: randomUUID(), name, key: 'k', payload: j(1) })).delivered).toEqual([
+      { runId: run.runId, branchId: 'b1', waitId: 2 },
+    ]);
   });
 
   it('a failed commit that registers waits rolls back, and the lease goes on', async () => {
@@ -121,7 +151,12 @@ describe.skipIf(!HAVE_PG)('events on pg', () => {
       expect(await nameLocks(name)).toEqual({ pairs: 0, bigints: 0 });
       await blocker.query('BEGIN');
       // What a commit registering a wait for `name` with any key takes: the name, exclusively.
-      await blocker.query(s.inboxQueries.lockEvents, [JSON.stringify([{ ns: 1, h: name, x: true }, { ns: 1, h: name, x: true }])]);
+      await blocker.query(s.inboxQueries.lockEvents, [
+        JSON.stringify([
+          { ns: 1, h: name, x: true },
+          { ns: 1, h: name, x: true },
+        ]),
+      ]);
       expect(await nameLocks(name)).toEqual({ pairs: 1, bigints: 0 });
       let sent = false;
       const sending = other.sendEvent({ eventId: randomUUID(), name, key: null, payload: j(1) }).then(() => (sent = true));
@@ -150,7 +185,12 @@ describe.skipIf(!HAVE_PG)('events on pg', () => {
     try {
       await blocker.query('BEGIN');
       // What a commit registering a wait for `name`/`k` takes: the name shared, (name, k) exclusively.
-      await blocker.query(s.inboxQueries.lockEvents, [JSON.stringify([{ ns: 1, h: name, x: false }, { ns: 2, h: JSON.stringify([name, 'k']), x: true }])]);
+      await blocker.query(s.inboxQueries.lockEvents, [
+        JSON.stringify([
+          { ns: 1, h: name, x: false },
+          { ns: 2, h: JSON.stringify([name, 'k']), x: true },
+        ]),
+      ]);
       let sentK = false;
       const sendingK = other.sendEvent({ eventId: randomUUID(), name, key: 'k', payload: j(1) }).then(() => (sentK = true));
       // Other keys, and keyless sends of the name, go through; so do concurrent sends of one key.
@@ -182,8 +222,18 @@ describe.skipIf(!HAVE_PG)('events on pg', () => {
       await s.sendEvent({ eventId: randomUUID(), name, key: null, payload: j(1) });
       const parent = await newRun();
       const { run: child } = await s.createRun({
-        runId: randomUUID(), flowId: 'events', flowVersion: '1', tenantId: null, idempotencyKey: null, currentNodeId: 'a',
-        input: j({}), state: j({}), branches: j([]), events: [], parentRunId: parent.runId, parentNodeId: 'spawn',
+        runId: randomUUID(),
+        flowId: 'events',
+        flowVersion: '1',
+        tenantId: null,
+        idempotencyKey: null,
+        currentNodeId: 'a',
+        input: j({}),
+        state: j({}),
+        branches: j([]),
+        events: [],
+        parentRunId: parent.runId,
+        parentNodeId: 'spawn',
       });
       await s.cancelRun(child.runId, [], { code: 'CANCELLED', message: 'x' });
       const deadline = Date.now() + 5000;

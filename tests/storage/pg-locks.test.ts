@@ -99,7 +99,7 @@ describe.skipIf(!HAVE_PG)('advisory run locks across processes (pg)', () => {
     const run = await newRun();
     const stale: unknown[] = [];
     const worker = async (store: SqlFlowStorage, steps: number) => {
-      for (let done = 0; done < steps; ) {
+      for (let done = 0; done < steps;) {
         const lease = await store.lockRun(run.runId);
         if (!lease) continue;
         try {
@@ -143,7 +143,10 @@ describe.skipIf(!HAVE_PG)('advisory run locks across processes (pg)', () => {
     await b.cancelRun(run.runId, [{ type: 'RUN_CANCELLED' }], { code: 'CANCELLED', message: 'by test' });
     const key = 'idem-' + randomUUID();
     const attempt = lease.commit(
-      step(run, { idempotency: { key, runId: run.runId, nodeId: 'n', result: j({ output: 1 }) }, events: [{ type: 'NODE_FINISHED' }, { type: 'RUN_COMPLETED' }] }),
+      step(run, {
+        idempotency: { key, runId: run.runId, nodeId: 'n', result: j({ output: 1 }) },
+        events: [{ type: 'NODE_FINISHED' }, { type: 'RUN_COMPLETED' }],
+      }),
     );
     await expect(attempt).rejects.toBeInstanceOf(StaleRunError);
     expect(await a.getIdempotencyRecord(key)).toBeNull();

@@ -60,7 +60,16 @@ describe.skipIf(!HAVE_PG)('wake-ups across processes (LISTEN/NOTIFY)', () => {
       const lease = (await writer.lockRun(run.runId))!;
       await lease.commit({
         expectedVersion: run.version,
-        update: { status: 'RUNNING', currentNodeId: 'a', attempt: 0, attemptInFlight: false, recoveries: 0, nextAttemptAt: null, waitReason: null, error: null },
+        update: {
+          status: 'RUNNING',
+          currentNodeId: 'a',
+          attempt: 0,
+          attemptInFlight: false,
+          recoveries: 0,
+          nextAttemptAt: null,
+          waitReason: null,
+          error: null,
+        },
         events: [],
         wake: true,
         release: true,
@@ -84,10 +93,9 @@ describe.skipIf(!HAVE_PG)('wake-ups across processes (LISTEN/NOTIFY)', () => {
     const off = listener.onWake((id) => heard.push(id));
     try {
       await until(listening);
-      await t.query(
-        `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query = $1 AND datname = current_database()`,
-        [`LISTEN "hazel_flow_wake:${t.schema}"`],
-      );
+      await t.query(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query = $1 AND datname = current_database()`, [
+        `LISTEN "hazel_flow_wake:${t.schema}"`,
+      ]);
       // Reconnection backs off; on a loaded machine it can take a while.
       await until(listening, 30_000);
       const { run } = await writer.createRun(newRun());

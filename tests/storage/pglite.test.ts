@@ -39,10 +39,21 @@ describe('PGlite storage', () => {
     const moved = await lease.commit({
       expectedVersion: run.version,
       update: {
-        status: 'WAITING', currentNodeId: 'a', branches: j([{ branchId: 'b1', nodeId: 'a', status: 'WAITING', attempt: 1, recoveries: 0, dueAt: null, waitReason: 'timer', error: null }]),
-        attempt: 0, attemptInFlight: false, recoveries: 0, nextAttemptAt: { delayMs: 60_000 }, waitReason: 'timer', error: null,
+        status: 'WAITING',
+        currentNodeId: 'a',
+        branches: j([{ branchId: 'b1', nodeId: 'a', status: 'WAITING', attempt: 1, recoveries: 0, dueAt: null, waitReason: 'timer', error: null }]),
+        attempt: 0,
+        attemptInFlight: false,
+        recoveries: 0,
+        nextAttemptAt: { delayMs: 60_000 },
+        waitReason: 'timer',
+        error: null,
       },
-      values: [{ nodeId: 'a', kind: 'output', value: j({ before: 'restart' }) }, { nodeId: 'm', kind: 'items', value: j([1]) }, { nodeId: 'm', kind: 'item', itemIndex: 0, value: j('one') }],
+      values: [
+        { nodeId: 'a', kind: 'output', value: j({ before: 'restart' }) },
+        { nodeId: 'm', kind: 'items', value: j([1]) },
+        { nodeId: 'm', kind: 'item', itemIndex: 0, value: j('one') },
+      ],
       events: [{ type: 'RUN_WAITING', nodeId: 'a', branchId: 'b1' }],
       release: true,
     });
@@ -51,7 +62,13 @@ describe('PGlite storage', () => {
     const second = createPGliteStorage({ dataDir, schema: 'flows' });
     try {
       const again = await second.getRun(run.runId);
-      expect(again).toMatchObject({ status: 'WAITING', version: moved.version, inputJson: { hello: 'world' }, waitReason: 'timer', outputsJson: { a: { before: 'restart' } } });
+      expect(again).toMatchObject({
+        status: 'WAITING',
+        version: moved.version,
+        inputJson: { hello: 'world' },
+        waitReason: 'timer',
+        outputsJson: { a: { before: 'restart' } },
+      });
       expect(again!.branches).toEqual(moved.branches);
       const map = await second.getMapValues(run.runId, 'm');
       expect([map.items, [...map.outputs]]).toEqual([[1], [[0, 'one']]]);

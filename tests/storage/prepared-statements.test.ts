@@ -46,12 +46,23 @@ function recording(inner: SqlExecutor): SqlExecutor & { sent: string[] } {
 }
 
 const newRun = () => ({
-  runId: randomUUID(), flowId: 'p', flowVersion: '1', tenantId: null, idempotencyKey: null, currentNodeId: 'a',
-  input: j({ big: 'x'.repeat(100) }), state: j({}), branches: j([]), events: [{ type: 'RUN_STARTED' as const, nodeId: 'a' }],
+  runId: randomUUID(),
+  flowId: 'p',
+  flowVersion: '1',
+  tenantId: null,
+  idempotencyKey: null,
+  currentNodeId: 'a',
+  input: j({ big: 'x'.repeat(100) }),
+  state: j({}),
+  branches: j([]),
+  events: [{ type: 'RUN_STARTED' as const, nodeId: 'a' }],
 });
 
 /** The same checks on each SQL store; `schemaSql` runs DDL against the store's tables. */
-function describeHotPath(name: string, open: () => Promise<{ executor: SqlExecutor & { sent: string[] }; storage: SqlFlowStorage; ddl(sql: string): Promise<void>; close(): Promise<void> }>) {
+function describeHotPath(
+  name: string,
+  open: () => Promise<{ executor: SqlExecutor & { sent: string[] }; storage: SqlFlowStorage; ddl(sql: string): Promise<void>; close(): Promise<void> }>,
+) {
   describe(`hot path on ${name}`, () => {
     let h: Awaited<ReturnType<typeof open>>;
     let engine: FlowEngine;
@@ -81,14 +92,23 @@ function describeHotPath(name: string, open: () => Promise<{ executor: SqlExecut
       expect(run).toEqual({ ...(await engine.getRun(runId))!, dueInMs: 0, readAt: run.readAt });
       const timeline = await engine.getTimeline(runId);
       expect(timeline.map((e) => `${e.type}:${e.nodeId ?? ''}:${e.attempt ?? ''}`)).toEqual([
-        'RUN_STARTED:a:', 'NODE_STARTED:a:1', 'NODE_FINISHED:a:1', 'NODE_STARTED:b:1', 'NODE_FINISHED:b:1', 'NODE_STARTED:c:1', 'NODE_FINISHED:c:1', 'RUN_COMPLETED::',
+        'RUN_STARTED:a:',
+        'NODE_STARTED:a:1',
+        'NODE_FINISHED:a:1',
+        'NODE_STARTED:b:1',
+        'NODE_FINISHED:b:1',
+        'NODE_STARTED:c:1',
+        'NODE_FINISHED:c:1',
+        'RUN_COMPLETED::',
       ]);
     });
 
     it('ticks in 3 statements (lock, begin, step), and resumes in 6 (read, inbox entry, lock, inbox, resume + begin, step)', async () => {
       const waits = flow('prepared-wait', '1')
         .entry('ask')
-        .node('ask', (ctx) => (ctx.state._resumePayload === undefined ? { status: 'wait', reason: 'approval' } : { status: 'ok', output: ctx.state._resumePayload }))
+        .node('ask', (ctx) =>
+          ctx.state._resumePayload === undefined ? { status: 'wait', reason: 'approval' } : { status: 'ok', output: ctx.state._resumePayload },
+        )
         .build();
       await engine.registerDefinition(waits);
       const { runId } = await engine.startRun({ flowId: 'prepared-wait', version: '1', input: {} });
@@ -110,7 +130,13 @@ function describeHotPath(name: string, open: () => Promise<{ executor: SqlExecut
         session ? q.commitAndUnlock : q.commit,
       ]);
       expect((await engine.getTimeline(runId)).map((e) => e.type)).toEqual([
-        'RUN_STARTED', 'NODE_STARTED', 'RUN_WAITING', 'RUN_RESUMED', 'NODE_STARTED', 'NODE_FINISHED', 'RUN_COMPLETED',
+        'RUN_STARTED',
+        'NODE_STARTED',
+        'RUN_WAITING',
+        'RUN_RESUMED',
+        'NODE_STARTED',
+        'NODE_FINISHED',
+        'RUN_COMPLETED',
       ]);
     });
 
@@ -118,7 +144,20 @@ function describeHotPath(name: string, open: () => Promise<{ executor: SqlExecut
       const { run } = await h.storage.createRun(newRun());
       await h.ddl(`INSERT INTO flow_events (run_id, seq, type) VALUES ('${run.runId}', 2, 'SQUATTER')`);
       const lease = (await h.storage.lockRun(run.runId))!;
-      const t = { expectedVersion: run.version, update: { status: 'RUNNING' as const, currentNodeId: 'b', attempt: 0, attemptInFlight: false, recoveries: 0, nextAttemptAt: null, waitReason: null, error: null }, events: [{ type: 'NODE_FINISHED' as const, nodeId: 'a' }] };
+      const t = {
+        expectedVersion: run.version,
+        update: {
+          status: 'RUNNING' as const,
+          currentNodeId: 'b',
+          attempt: 0,
+          attemptInFlight: false,
+          recoveries: 0,
+          nextAttemptAt: null,
+          waitReason: null,
+          error: null,
+        },
+        events: [{ type: 'NODE_FINISHED' as const, nodeId: 'a' }],
+      };
       await expect(lease.commit(t)).rejects.toMatchObject({ code: 'DUPLICATE_KEY' });
       expect(await h.storage.getRun(run.runId)).toEqual({ ...run, dueInMs: 0, readAt: expect.any(Date) });
       await h.ddl(`DELETE FROM flow_events WHERE type = 'SQUATTER'`);
@@ -131,8 +170,12 @@ function describeHotPath(name: string, open: () => Promise<{ executor: SqlExecut
       const reads = async () => {
         const lease = (await h.storage.lockRun(before))!;
         await Promise.all([
-          h.storage.getRun(before), h.storage.getRun(before), h.storage.getEvents(before), h.storage.getMapValues(before, 'a'),
-          h.storage.findDueRuns({ limit: 5 }), h.storage.msUntilNextDue(),
+          h.storage.getRun(before),
+          h.storage.getRun(before),
+          h.storage.getEvents(before),
+          h.storage.getMapValues(before, 'a'),
+          h.storage.findDueRuns({ limit: 5 }),
+          h.storage.msUntilNextDue(),
         ]);
         await lease.release();
       };

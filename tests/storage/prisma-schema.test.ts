@@ -35,7 +35,12 @@ function readSchemaFields(text: string): { fields: FieldSpec[]; enums: Map<strin
       const f = /^(\w+)\s+(\w+)(\??)(\[\])?\s*(.*)$/.exec(line);
       if (!f || line.startsWith('//') || line.startsWith('@@')) continue;
       const [, name, type, opt, list, attrs] = f;
-      if (list || /@relation/.test(attrs!) || /^[A-Z]/.test(type!) && !enums.has(type!) && !['String', 'Int', 'BigInt', 'Boolean', 'Json', 'DateTime'].includes(type!)) continue;
+      if (
+        list ||
+        /@relation/.test(attrs!) ||
+        (/^[A-Z]/.test(type!) && !enums.has(type!) && !['String', 'Int', 'BigInt', 'Boolean', 'Json', 'DateTime'].includes(type!))
+      )
+        continue;
       fields.push({
         model: m[1]!,
         table,
@@ -80,15 +85,37 @@ describe.skipIf(!HAVE_PG)('Prisma schema and migrations agree', () => {
   it('every model field is a column with the same name, type and nullability (and nothing else)', async () => {
     const { fields, enums } = readSchemaFields(readFileSync(join(ROOT, 'prisma', 'schema.prisma'), 'utf8'));
     expect(new Set(fields.map((f) => f.table))).toEqual(
-      new Set(['flow_runs', 'flow_events', 'flow_definitions', 'flow_idempotency', 'flow_node_values', 'flow_inbox', 'flow_sent_events', 'flow_event_waits', 'flow_event_receipts']),
+      new Set([
+        'flow_runs',
+        'flow_events',
+        'flow_definitions',
+        'flow_idempotency',
+        'flow_node_values',
+        'flow_inbox',
+        'flow_sent_events',
+        'flow_event_waits',
+        'flow_event_receipts',
+      ]),
     );
-    const cols = await t.query<{ table_name: string; column_name: string; is_nullable: string; data_type: string; udt_name: string; datetime_precision: number | null }>(
+    const cols = await t.query<{
+      table_name: string;
+      column_name: string;
+      is_nullable: string;
+      data_type: string;
+      udt_name: string;
+      datetime_precision: number | null;
+    }>(
       `SELECT table_name, column_name, is_nullable, data_type, udt_name, datetime_precision FROM information_schema.columns
        WHERE table_schema = $1 AND table_name LIKE 'flow\\_%' ORDER BY table_name, column_name`,
       [t.schema],
     );
     const actual = cols.map((c) => {
-      const type = c.data_type === 'USER-DEFINED' ? `USER-DEFINED:${c.udt_name}` : c.data_type.startsWith('timestamp') ? `${c.data_type}(${c.datetime_precision})` : c.data_type;
+      const type =
+        c.data_type === 'USER-DEFINED'
+          ? `USER-DEFINED:${c.udt_name}`
+          : c.data_type.startsWith('timestamp')
+            ? `${c.data_type}(${c.datetime_precision})`
+            : c.data_type;
       return `${c.table_name}.${c.column_name} ${type}${c.is_nullable === 'YES' ? ' null' : ''}`;
     });
     const expected = fields.map((f) => `${f.table}.${f.column} ${expectedPgType(f, enums)}${f.optional ? ' null' : ''}`).sort();
@@ -99,17 +126,68 @@ describe.skipIf(!HAVE_PG)('Prisma schema and migrations agree', () => {
     const at = new Date('2030-01-02T03:04:05.678Z');
     const run = await prisma.flowRun.create({
       data: {
-        runId: 'r-1', flowId: 'f', flowVersion: '1', tenantId: 't', status: 'WAITING', currentNodeId: 'a',
-        inputJson: { in: [1, 2] }, stateJson: { s: true }, branchesJson: [{ branchId: 'b1', nodeId: 'a' }], createdAt: at, updatedAt: at,
-        idempotencyKey: 'k', version: 3, lastSeq: 1, attempt: 2, attemptsJson: { a: 2 }, attemptInFlight: true,
-        recoveries: 1, nextAttemptAt: at, waitReason: 'timer', errorJson: { code: 'E', message: 'm' },
-        events: { create: [{ seq: 1, at, type: 'RUN_STARTED', nodeId: 'a', branchId: 'b1', itemIndex: 2, attempt: 1, durationMs: 5, errorJson: { code: 'E' }, payloadJson: { p: 1 } }] },
-        nodeValues: { create: [{ nodeId: 'a', kind: 'output', valueJson: { out: 1 } }, { nodeId: 'm', kind: 'item', itemIndex: 3, valueJson: 'x', createdAt: at }] },
+        runId: 'r-1',
+        flowId: 'f',
+        flowVersion: '1',
+        tenantId: 't',
+        status: 'WAITING',
+        currentNodeId: 'a',
+        inputJson: { in: [1, 2] },
+        stateJson: { s: true },
+        branchesJson: [{ branchId: 'b1', nodeId: 'a' }],
+        createdAt: at,
+        updatedAt: at,
+        idempotencyKey: 'k',
+        version: 3,
+        lastSeq: 1,
+        attempt: 2,
+        attemptsJson: { a: 2 },
+        attemptInFlight: true,
+        recoveries: 1,
+        nextAttemptAt: at,
+        waitReason: 'timer',
+        errorJson: { code: 'E', message: 'm' },
+        events: {
+          create: [
+            {
+              seq: 1,
+              at,
+              type: 'RUN_STARTED',
+              nodeId: 'a',
+              branchId: 'b1',
+              itemIndex: 2,
+              attempt: 1,
+              durationMs: 5,
+              errorJson: { code: 'E' },
+              payloadJson: { p: 1 },
+            },
+          ],
+        },
+        nodeValues: {
+          create: [
+            { nodeId: 'a', kind: 'output', valueJson: { out: 1 } },
+            { nodeId: 'm', kind: 'item', itemIndex: 3, valueJson: 'x', createdAt: at },
+          ],
+        },
       },
       include: { events: true, nodeValues: { orderBy: { nodeId: 'asc' } } },
     });
     expect(run).toMatchObject({ status: 'WAITING', inputJson: { in: [1, 2] }, createdAt: at, nextAttemptAt: at, attemptInFlight: true });
-    expect(run.events).toEqual([{ runId: 'r-1', seq: 1, at, type: 'RUN_STARTED', nodeId: 'a', branchId: 'b1', itemIndex: 2, attempt: 1, durationMs: 5, errorJson: { code: 'E' }, payloadJson: { p: 1 } }]);
+    expect(run.events).toEqual([
+      {
+        runId: 'r-1',
+        seq: 1,
+        at,
+        type: 'RUN_STARTED',
+        nodeId: 'a',
+        branchId: 'b1',
+        itemIndex: 2,
+        attempt: 1,
+        durationMs: 5,
+        errorJson: { code: 'E' },
+        payloadJson: { p: 1 },
+      },
+    ]);
     expect(run.branchesJson).toEqual([{ branchId: 'b1', nodeId: 'a' }]);
     expect(run.nodeValues).toEqual([
       { runId: 'r-1', nodeId: 'a', kind: 'output', itemIndex: -1, valueJson: { out: 1 }, createdAt: expect.any(Date) },
@@ -119,7 +197,20 @@ describe.skipIf(!HAVE_PG)('Prisma schema and migrations agree', () => {
     await expect(prisma.flowNodeValue.create({ data: { runId: 'r-1', nodeId: 'b', kind: 'bogus', valueJson: 1 } })).rejects.toThrow();
     // Column defaults of the migration are what the schema declares.
     const bare = await prisma.flowRun.create({ data: { runId: 'r-2', flowId: 'f', flowVersion: '1', inputJson: {}, stateJson: {} } });
-    expect(bare).toMatchObject({ status: 'RUNNING', version: 1, lastSeq: 0, attempt: 0, attemptsJson: {}, branchesJson: [], attemptInFlight: false, recoveries: 0, nextAttemptAt: null, errorJson: null, parentRunId: null, parentNodeId: null });
+    expect(bare).toMatchObject({
+      status: 'RUNNING',
+      version: 1,
+      lastSeq: 0,
+      attempt: 0,
+      attemptsJson: {},
+      branchesJson: [],
+      attemptInFlight: false,
+      recoveries: 0,
+      nextAttemptAt: null,
+      errorJson: null,
+      parentRunId: null,
+      parentNodeId: null,
+    });
     expect(await prisma.flowRun.update({ where: { runId: 'r-2' }, data: { status: 'CANCELLED' } })).toMatchObject({ status: 'CANCELLED' });
 
     const def = await prisma.flowDefinition.create({ data: { flowId: 'f', version: '1', fingerprint: 'fp', graphJson: { nodes: [] } } });
@@ -130,15 +221,29 @@ describe.skipIf(!HAVE_PG)('Prisma schema and migrations agree', () => {
     expect(await prisma.flowIdempotency.findUnique({ where: { key: 'k1' } })).toEqual(idem);
 
     expect(await prisma.flowEvent.findUnique({ where: { runId_seq: { runId: 'r-1', seq: 1 } } })).toMatchObject({ type: 'RUN_STARTED' });
-    expect(await prisma.flowNodeValue.findUnique({ where: { runId_nodeId_kind_itemIndex: { runId: 'r-1', nodeId: 'm', kind: 'item', itemIndex: 3 } } })).toMatchObject({ valueJson: 'x' });
+    expect(
+      await prisma.flowNodeValue.findUnique({ where: { runId_nodeId_kind_itemIndex: { runId: 'r-1', nodeId: 'm', kind: 'item', itemIndex: 3 } } }),
+    ).toMatchObject({ valueJson: 'x' });
 
     // A child run, its inbox, event waits and receipts; sent events.
-    const child = await prisma.flowRun.create({ data: { runId: 'r-3', flowId: 'f', flowVersion: '1', inputJson: {}, stateJson: {}, parentRunId: 'r-1', parentNodeId: 'a' } });
+    const child = await prisma.flowRun.create({
+      data: { runId: 'r-3', flowId: 'f', flowVersion: '1', inputJson: {}, stateJson: {}, parentRunId: 'r-1', parentNodeId: 'a' },
+    });
     expect(child).toMatchObject({ parentRunId: 'r-1', parentNodeId: 'a' });
     expect((await prisma.flowRun.findMany({ where: { parentRunId: 'r-1' } })).map((r: { runId: string }) => r.runId)).toEqual(['r-3']);
     const first = await prisma.flowInboxEntry.create({ data: { runId: 'r-1', kind: 'resume', waitId: 4, branchId: 'b1', payloadJson: { ok: true } } });
-    const second = await prisma.flowInboxEntry.create({ data: { runId: 'r-1', kind: 'child', payloadJson: { childRunId: 'r-3', status: 'COMPLETED' }, createdAt: at } });
-    expect(first).toEqual({ id: expect.any(BigInt), runId: 'r-1', kind: 'resume', waitId: 4, branchId: 'b1', payloadJson: { ok: true }, createdAt: expect.any(Date) });
+    const second = await prisma.flowInboxEntry.create({
+      data: { runId: 'r-1', kind: 'child', payloadJson: { childRunId: 'r-3', status: 'COMPLETED' }, createdAt: at },
+    });
+    expect(first).toEqual({
+      id: expect.any(BigInt),
+      runId: 'r-1',
+      kind: 'resume',
+      waitId: 4,
+      branchId: 'b1',
+      payloadJson: { ok: true },
+      createdAt: expect.any(Date),
+    });
     expect(second.id > first.id).toBe(true);
     expect(second).toMatchObject({ waitId: null, branchId: null, createdAt: at });
     await expect(prisma.flowInboxEntry.create({ data: { runId: 'r-1', kind: 'event', waitId: 4, payloadJson: {} } })).rejects.toThrow(); // one entry per wait

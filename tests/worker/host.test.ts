@@ -8,7 +8,7 @@ import { twoStepFlow } from '../helpers/worker-flows.js';
 import { recordingLogger, waitFor } from '../helpers/worker-cluster.js';
 
 describe('a worker and its host', () => {
-  it('new FlowWorker(engine, options) runs the engine\'s flows like engine.startWorker()', async () => {
+  it("new FlowWorker(engine, options) runs the engine's flows like engine.startWorker()", async () => {
     const engine = new FlowEngine({ storage: createMemoryStorage() });
     try {
       await engine.registerDefinition(twoStepFlow(() => ({ status: 'ok', output: 1 })));

@@ -11,7 +11,9 @@ import { waitFor, WorkerCluster, workerStoreCases } from '../helpers/worker-clus
 function approvalFlow() {
   return flow('inbox-approval', '1')
     .entry('ask')
-    .node('ask', (ctx): NodeResult => (ctx.state._resumePayload === undefined ? { status: 'wait', reason: 'approval' } : { status: 'ok', output: ctx.state._resumePayload }))
+    .node('ask', (ctx): NodeResult =>
+      ctx.state._resumePayload === undefined ? { status: 'wait', reason: 'approval' } : { status: 'ok', output: ctx.state._resumePayload },
+    )
     .node('after', () => ({ status: 'ok', output: 'done' }))
     .edge('ask', 'after')
     .build();
@@ -20,7 +22,9 @@ function approvalFlow() {
 function eventFlow() {
   return flow('inbox-event', '1')
     .entry('wait')
-    .node('wait', (ctx): NodeResult => (ctx.state._resumePayload === undefined ? { status: 'wait', event: { name: 'inbox.test.go' } } : { status: 'ok', output: ctx.state._resumePayload }))
+    .node('wait', (ctx): NodeResult =>
+      ctx.state._resumePayload === undefined ? { status: 'wait', event: { name: 'inbox.test.go' } } : { status: 'ok', output: ctx.state._resumePayload },
+    )
     .build();
 }
 
@@ -45,10 +49,14 @@ describe.each(workerStoreCases)('the inbox under a worker on $name', ({ name, sk
     await waitFor('40 resumes answered', () => resumes.length === 40, 20_000);
     await Promise.all(resumes);
     expect(errors).toEqual([]);
-    await waitFor('all 40 completed', async () => {
-      const page = await engine.listRuns({ flowId: 'inbox-approval', status: 'COMPLETED', limit: 100 });
-      return page.runs.length === 40;
-    }, 20_000);
+    await waitFor(
+      'all 40 completed',
+      async () => {
+        const page = await engine.listRuns({ flowId: 'inbox-approval', status: 'COMPLETED', limit: 100 });
+        return page.runs.length === 40;
+      },
+      20_000,
+    );
     for (const id of ids) expect((await engine.getRun(id))!.outputsJson).toEqual({ ask: { by: 'hook' }, after: 'done' });
   });
 
@@ -67,10 +75,16 @@ describe.each(workerStoreCases)('the inbox under a worker on $name', ({ name, sk
 
   it.skipIf(skip)('a map fanned out to 30 child runs completes under a worker: no child end is dropped before its wait is recorded', async () => {
     cluster = await WorkerCluster.open(name);
-    const child = flow('inbox-child', '1').entry('c').node('c', (ctx) => ({ status: 'ok', output: (ctx.input as number) * 10 })).build();
+    const child = flow('inbox-child', '1')
+      .entry('c')
+      .node('c', (ctx) => ({ status: 'ok', output: (ctx.input as number) * 10 }))
+      .build();
     const parent = flow('inbox-parent', '1')
       .entry('fan')
-      .node('fan', (ctx): NodeResult => ({ status: 'child', flowId: 'inbox-child', version: '1', input: ctx.item }), { forEach: () => Array.from({ length: 30 }, (_, i) => i), concurrency: 10 })
+      .node('fan', (ctx): NodeResult => ({ status: 'child', flowId: 'inbox-child', version: '1', input: ctx.item }), {
+        forEach: () => Array.from({ length: 30 }, (_, i) => i),
+        concurrency: 10,
+      })
       .build();
     const engine = await cluster.engine([child, parent]);
     const worker = cluster.startWorker(engine, { pollIntervalMs: 30_000, concurrency: 8 });

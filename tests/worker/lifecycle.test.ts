@@ -62,7 +62,10 @@ describe.each(workerStoreCases)('worker lifecycle on $name', ({ name, skip }) =>
     expect((await engine.getRun(queued.runId))!.version).toBe(1);
     expect(worker.status().counters.claimed).toBe(1);
     const next = cluster.startWorker(engine, { pollIntervalMs: 20 });
-    await waitFor('both runs completed', async () => (await engine.getRun(runId))?.status === 'COMPLETED' && (await engine.getRun(queued.runId))?.status === 'COMPLETED');
+    await waitFor(
+      'both runs completed',
+      async () => (await engine.getRun(runId))?.status === 'COMPLETED' && (await engine.getRun(queued.runId))?.status === 'COMPLETED',
+    );
     expect((await engine.getTimeline(runId)).map((e) => e.type)).not.toContain('NODE_INTERRUPTED');
     await next.stop();
   });

@@ -64,11 +64,9 @@ describe('OpenTelemetry spans', () => {
     let calls = 0;
     const def = flow('traced', '1')
       .entry('flaky')
-      .node(
-        'flaky',
-        (): NodeResult => (++calls === 1 ? { status: 'error', error: { code: 'BOOM', message: 'first try fails' } } : { status: 'ok' }),
-        { retry: { maxAttempts: 2, backoff: 'fixed', baseDelayMs: 5 } },
-      )
+      .node('flaky', (): NodeResult => (++calls === 1 ? { status: 'error', error: { code: 'BOOM', message: 'first try fails' } } : { status: 'ok' }), {
+        retry: { maxAttempts: 2, backoff: 'fixed', baseDelayMs: 5 },
+      })
       .node('wait', (ctx): NodeResult => (ctx.state._resumePayload === undefined ? { status: 'wait', reason: 'approval' } : { status: 'ok' }))
       .edge('flaky', 'wait')
       .build();

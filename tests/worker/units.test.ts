@@ -31,7 +31,15 @@ describe('DueRunClaimer', () => {
     const first = await claimer.claim(2, ['f@1'], new Map(), () => false);
     expect(first).toMatchObject({ looked: true, due: 5, more: true });
     expect(first.leases.map((l) => l.runId)).toEqual(['a', 'b']);
-    const second = await claimer.claim(1, ['f@1'], new Map([['a', 0], ['b', 0]]), () => false);
+    const second = await claimer.claim(
+      1,
+      ['f@1'],
+      new Map([
+        ['a', 0],
+        ['b', 0],
+      ]),
+      () => false,
+    );
     expect(second).toMatchObject({ looked: false, more: true });
     expect(second.leases.map((l) => l.runId)).toEqual(['c']);
     expect(calls.looks).toBe(1);

@@ -86,7 +86,10 @@ describe.each(workerStoreCases)('worker wake-ups on $name', ({ name, skip }) => 
   it.skipIf(skip)('leaves runs of a flow it does not register untouched, and says why once', async () => {
     cluster = await WorkerCluster.open(name);
     const nextStarted = new Map<string, number>();
-    const known = flow('known', '1').entry('a').node('a', () => ({ status: 'ok' })).build();
+    const known = flow('known', '1')
+      .entry('a')
+      .node('a', () => ({ status: 'ok' }))
+      .build();
     const foreign = approvalFlow(nextStarted);
     const client = await cluster.engine([known, foreign]);
     const foreignRun = await client.startRun({ flowId: 'approval', version: '1', input: null });

@@ -71,10 +71,18 @@ export class ApiClient {
       text = await res.text();
     } catch (err) {
       if ((err as Error).name === 'TimeoutError') {
-        throw new FlowError('REQUEST_TIMEOUT', `The flow server at ${this.displayUrl} did not answer within ${formatSeconds(this.timeoutMs)} (--timeout <seconds> to wait longer)`, {});
+        throw new FlowError(
+          'REQUEST_TIMEOUT',
+          `The flow server at ${this.displayUrl} did not answer within ${formatSeconds(this.timeoutMs)} (--timeout <seconds> to wait longer)`,
+          {},
+        );
       }
       const reason = (err as { cause?: { code?: string } }).cause?.code ?? redactUrl((err as Error).message);
-      throw new FlowError('SERVER_UNREACHABLE', `Cannot reach the flow server at ${this.displayUrl} (${reason}). Start it with \`hazel-flow serve\` or \`npm start\`, or pass --url.`, {});
+      throw new FlowError(
+        'SERVER_UNREACHABLE',
+        `Cannot reach the flow server at ${this.displayUrl} (${reason}). Start it with \`hazel-flow serve\` or \`npm start\`, or pass --url.`,
+        {},
+      );
     }
     let data: unknown;
     try {

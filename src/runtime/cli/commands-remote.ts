@@ -25,16 +25,20 @@ export interface RemoteContext {
 const printJson = (ctx: RemoteContext, value: unknown) => ctx.print(JSON.stringify(value, null, 2));
 
 function note(run: { error: { code: string; message: string } | null; waitReason: string | null }): string {
-  return run.error ? `${run.error.code}: ${run.error.message}` : run.waitReason ?? '';
+  return run.error ? `${run.error.code}: ${run.error.message}` : (run.waitReason ?? '');
 }
 
-export async function listRunsCommand(ctx: RemoteContext, filter: { status?: string; flow?: string; tenant?: string; parent?: string; limit?: string; cursor?: string }) {
+export async function listRunsCommand(
+  ctx: RemoteContext,
+  filter: { status?: string; flow?: string; tenant?: string; parent?: string; limit?: string; cursor?: string },
+) {
   // Option values are checked here, so that a bad one is a usage error (exit 2) like a bad option.
   const params = new URLSearchParams();
   if (filter.status !== undefined) {
     const statuses = filter.status.toUpperCase().split(',');
     const unknown = statuses.find((s) => !RUN_STATUSES.includes(s));
-    if (unknown !== undefined) throw new UsageError(`--status must be one or more of ${RUN_STATUSES.join(', ')} (comma-separated), got ${JSON.stringify(filter.status)}`);
+    if (unknown !== undefined)
+      throw new UsageError(`--status must be one or more of ${RUN_STATUSES.join(', ')} (comma-separated), got ${JSON.stringify(filter.status)}`);
     params.set('status', statuses.join(','));
   }
   if (filter.flow !== undefined) {
@@ -94,7 +98,12 @@ function printRun(ctx: RemoteContext, run: RunJson, heading?: string) {
   const children = 'children' in run ? run.children : [];
   if (children.length > 0) {
     ctx.print(`\nchildren (${children.length}${'childrenNextCursor' in run && run.childrenNextCursor ? '+, more with runs list --parent' : ''}):`);
-    ctx.print(table(['RUN', 'FLOW', 'STATUS', 'FROM NODE'], children.map((c) => [c.runId, flowKey(c.flowId, c.flowVersion), c.status, c.parentNodeId])));
+    ctx.print(
+      table(
+        ['RUN', 'FLOW', 'STATUS', 'FROM NODE'],
+        children.map((c) => [c.runId, flowKey(c.flowId, c.flowVersion), c.status, c.parentNodeId]),
+      ),
+    );
   }
 }
 

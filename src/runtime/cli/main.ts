@@ -75,7 +75,8 @@ function checkDatabaseUrl(text: string | undefined): string | undefined {
   } catch {
     // reported below
   }
-  if (!['postgres:', 'postgresql:', 'socket:'].includes(protocol)) throw new UsageError(`--database-url must be a postgres:// URL, got ${JSON.stringify(redactUrl(text))}`);
+  if (!['postgres:', 'postgresql:', 'socket:'].includes(protocol))
+    throw new UsageError(`--database-url must be a postgres:// URL, got ${JSON.stringify(redactUrl(text))}`);
   return text;
 }
 
@@ -120,7 +121,15 @@ export async function main(argv: string[]): Promise<void> {
       const pruneEveryMs = durationOption('--prune-every', v['prune-every']);
       const pruneOlderThanMs = durationOption('--prune-older-than', v['prune-older-than']);
       const prune = pruneEveryMs === undefined && pruneOlderThanMs === undefined ? undefined : { everyMs: pruneEveryMs, olderThanMs: pruneOlderThanMs };
-      return (await local()).serveCommand({ ...store, flows: v.flows, port: v.port, host: v.host, noWorker: v['no-worker'], allowInsecureBind: v['allow-insecure-bind'], prune });
+      return (await local()).serveCommand({
+        ...store,
+        flows: v.flows,
+        port: v.port,
+        host: v.host,
+        noWorker: v['no-worker'],
+        allowInsecureBind: v['allow-insecure-bind'],
+        prune,
+      });
     }
     case 'worker':
       return (await local()).workerCommand({ ...store, flows: v.flows, concurrency: v.concurrency });
@@ -129,7 +138,8 @@ export async function main(argv: string[]): Promise<void> {
     case 'flows':
       return flowsCommand(remote());
     case 'runs':
-      if (sub === 'list') return listRunsCommand(remote(), { status: v.status, flow: v.flow, tenant: v.tenant, parent: v.parent, limit: v.limit, cursor: v.cursor });
+      if (sub === 'list')
+        return listRunsCommand(remote(), { status: v.status, flow: v.flow, tenant: v.tenant, parent: v.parent, limit: v.limit, cursor: v.cursor });
       if (sub === 'show') return showRunCommand(remote(), need(positionals, 2, '<runId>'));
       if (sub === 'timeline') return timelineCommand(remote(), need(positionals, 2, '<runId>'));
       throw new UsageError(sub ? `Unknown subcommand "runs ${sub}" (expected list, show or timeline)` : 'Missing subcommand: runs list|show|timeline');

@@ -64,13 +64,8 @@ export const startRun = (body) => api('POST', '/v1/runs/start', body);
 // Every POST carries a JSON body (the server refuses bodyless ones): no payload is null.
 // `nodeId` resumes only the branch waiting there (a run that waits at several nodes).
 export const resumeRun = (runId, payload, nodeId) =>
-  api(
-    'POST',
-    `/v1/runs/${encodeURIComponent(runId)}/resume${nodeId ? `?nodeId=${encodeURIComponent(nodeId)}` : ''}`,
-    payload === undefined ? null : payload,
-  );
-export const cancelRun = (runId, reason) =>
-  api('POST', `/v1/runs/${encodeURIComponent(runId)}/cancel`, reason ? { reason } : {});
+  api('POST', `/v1/runs/${encodeURIComponent(runId)}/resume${nodeId ? `?nodeId=${encodeURIComponent(nodeId)}` : ''}`, payload === undefined ? null : payload);
+export const cancelRun = (runId, reason) => api('POST', `/v1/runs/${encodeURIComponent(runId)}/cancel`, reason ? { reason } : {});
 // An event for every run branch waiting for its name (and key): `{ eventId, delivered }`.
 export const sendEvent = (name, key, payload) => {
   const body = { name };

@@ -87,13 +87,15 @@ function App() {
       <${HealthBadge} />
     </header>
     <main>${page}</main>
-    ${needToken &&
-    html`<${TokenPrompt}
+    ${
+      needToken &&
+      html`<${TokenPrompt}
       onSaved=${() => {
         setNeedToken(false);
         setEpoch(epoch + 1);
       }}
-    />`}
+    />`
+    }
   `;
 }
 

@@ -86,15 +86,19 @@ export function BranchesTable({ run, graph, onResume, busy }) {
             </td>
             <td><${MapCell} run=${run} branch=${b} /></td>
             <td class="nowrap">
-              ${b.status === 'WAITING' && !b.child && onResume &&
-              html`<button
+              ${
+                b.status === 'WAITING' &&
+                !b.child &&
+                onResume &&
+                html`<button
                 type="button"
                 class=${waiting.length > 1 ? 'primary small-button' : 'small-button'}
                 aria-label=${`Resume ${b.nodeId}`}
                 title=${`Resume branch ${b.branchId} at ${b.nodeId} with the payload above (…/resume?nodeId=${b.nodeId})`}
                 disabled=${busy}
                 onClick=${() => onResume(b.nodeId)}
-              >Resume</button>`}
+              >Resume</button>`
+              }
             </td>
           </tr>`;
         })}

@@ -84,7 +84,8 @@ function nodeFlags(node) {
 function nodeTitle(node, act) {
   const lines = [node.name === node.id ? node.id : `${node.name} (${node.id})`];
   if (node.split === 'all') lines.push('split: every matching edge starts a branch');
-  if (node.join) lines.push(node.join === 'all' ? 'join all: runs once every branch that can reach it has arrived' : 'join any: runs with the first branch to arrive');
+  if (node.join)
+    lines.push(node.join === 'all' ? 'join all: runs once every branch that can reach it has arrived' : 'join any: runs with the first branch to arrive');
   if (node.forEach) lines.push(`forEach: one call per item, ${node.concurrency ?? 'default'} at once`);
   if (node.retry) lines.push(`retry: ${node.retry.maxAttempts} attempts, ${node.retry.backoff} from ${node.retry.baseDelayMs} ms`);
   if (node.timeoutMs) lines.push(`timeout: ${node.timeoutMs} ms`);

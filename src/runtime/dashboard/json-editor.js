@@ -26,9 +26,7 @@ export function JsonEditor({ id, label, text, onInput, rows = 6, allowEmpty = fa
         value=${text}
         onInput=${(e) => onInput(e.currentTarget.value)}
       ></textarea>
-      ${parsed.ok
-        ? hint && html`<div class="hint">${hint}</div>`
-        : html`<div class="hint invalid" role="status">Invalid JSON: ${parsed.error}</div>`}
+      ${parsed.ok ? hint && html`<div class="hint">${hint}</div>` : html`<div class="hint invalid" role="status">Invalid JSON: ${parsed.error}</div>`}
     </div>
   `;
 }

@@ -63,27 +63,32 @@ export function RunPage({ runId }) {
         <div><dt>updated</dt><dd title=${run.updatedAt}>${relativeTime(run.updatedAt)}</dd></div>
         <div><dt>attempt</dt><dd>${run.attempt}</dd></div>
         ${run.tenantId && html`<div><dt>tenant</dt><dd>${run.tenantId}</dd></div>`}
-        ${run.parentRunId &&
-        html`<div data-testid="parent">
+        ${
+          run.parentRunId &&
+          html`<div data-testid="parent">
           <dt>parent run</dt>
           <dd><a class="parent-link" href=${runHref(run.parentRunId)} title=${run.parentRunId}><code>${shortId(run.parentRunId)}</code></a>${run.parentNodeId ? html` <span class="muted">at ${run.parentNodeId}</span>` : ''}</dd>
-        </div>`}
+        </div>`
+        }
         ${children.length > 0 && html`<div><dt>children</dt><dd>${children.length}${run.childrenNextCursor ? '+' : ''}</dd></div>`}
         ${run.nextAttemptAt && html`<div><dt>${dueLabel(run, branches)}</dt><dd title=${run.nextAttemptAt}>${formatTime(run.nextAttemptAt)}</dd></div>`}
       </dl>
       ${run.waitReason && branches.filter((b) => b.status === 'WAITING').length <= 1 && html`<p class="wait-reason"><strong>Waiting:</strong> ${run.waitReason}</p>`}
-      ${targeted.length > 0 &&
-      html`<div class="header-waits">
+      ${
+        targeted.length > 0 &&
+        html`<div class="header-waits">
         ${targeted.map((b) => html`<div class="header-wait" data-node=${b.nodeId}><span class="muted">${b.nodeId}:</span> <${WaitTarget} run=${run} branch=${b} /></div>`)}
-      </div>`}
+      </div>`
+      }
       ${eventSent && html`<${EventResult} result=${eventSent} />`}
       ${run.hasInbox && !TERMINAL.has(run.status) && html`<${InboxNote} runId=${run.runId} onDone=${refresh} />`}
       <${ErrorNote} error=${run.error} />
       ${view.error && html`<${ErrorNote} error=${view.error} />`}
     </section>
-    ${waits.length > 0 &&
-    !TERMINAL.has(run.status) &&
-    html`<section class="card" data-testid="send-event-card">
+    ${
+      waits.length > 0 &&
+      !TERMINAL.has(run.status) &&
+      html`<section class="card" data-testid="send-event-card">
       <h3>Send event <span class="muted small">POST /v1/events: answers every run waiting for it, this one included</span></h3>
       <${SendEventForm}
         waits=${waits}
@@ -94,11 +99,13 @@ export function RunPage({ runId }) {
           refresh();
         }}
       />
-    </section>`}
+    </section>`
+    }
     ${!TERMINAL.has(run.status) && html`<${RunActions} run=${run} branches=${branches} actions=${actions} onResume=${resume} />`}
     ${children.length > 0 && html`<${ChildrenCard} run=${run} children=${children} events=${events} />`}
-    ${branches.length > 0 &&
-    html`<section class="card" data-testid="branches-card">
+    ${
+      branches.length > 0 &&
+      html`<section class="card" data-testid="branches-card">
       <h3>Branches <span class="muted small">${branches.length} live${waitingCount(branches) ? `, ${waitingCount(branches)} waiting` : ''}</span></h3>
       <${BranchesTable}
         run=${{ ...run, branches }}
@@ -106,12 +113,15 @@ export function RunPage({ runId }) {
         busy=${actions.busy || !actions.parsed.ok}
         onResume=${TERMINAL.has(run.status) ? null : resume}
       />
-    </section>`}
+    </section>`
+    }
     <section class="card">
       <h3>Graph</h3>
-      ${flow
-        ? html`<div class="graph-scroll"><${FlowGraph} graph=${flow.definitionJson} run=${run} path=${path} events=${events} /></div><${GraphLegend} />`
-        : html`<p class="muted">${flows.loading ? 'Loading graph…' : 'This flow’s graph is not known to the server.'}</p>`}
+      ${
+        flow
+          ? html`<div class="graph-scroll"><${FlowGraph} graph=${flow.definitionJson} run=${run} path=${path} events=${events} /></div><${GraphLegend} />`
+          : html`<p class="muted">${flows.loading ? 'Loading graph…' : 'This flow’s graph is not known to the server.'}</p>`
+      }
     </section>
     <section class="card">
       <h3>Timeline <span class="muted small">${events.length} events</span></h3>
@@ -222,8 +232,9 @@ function RunActions({ run, branches, actions, onResume }) {
 
   return html`
     <section class="card actions">
-      ${waiting.length > 0 &&
-      html`<form
+      ${
+        waiting.length > 0 &&
+        html`<form
         class="resume-form"
         onSubmit=${(e) => {
           e.preventDefault();
@@ -232,8 +243,10 @@ function RunActions({ run, branches, actions, onResume }) {
         }}
       >
         <h3>Resume</h3>
-        ${waiting.every((b) => b.event) &&
-        html`<p class="hint resume-event">A resume answers the event wait for this run only, as if the event came (or send the event above).</p>`}
+        ${
+          waiting.every((b) => b.event) &&
+          html`<p class="hint resume-event">A resume answers the event wait for this run only, as if the event came (or send the event above).</p>`
+        }
         <${JsonEditor}
           id="resume-payload"
           label="Payload (lands at ctx.state._resumePayload)"
@@ -241,23 +254,28 @@ function RunActions({ run, branches, actions, onResume }) {
           onInput=${setPayload}
           rows=${5}
         />
-        ${waiting.length > 1
-          ? html`<p class="hint resume-several">
+        ${
+          waiting.length > 1
+            ? html`<p class="hint resume-several">
               ${waiting.length} branches wait (${waiting.map((b) => b.nodeId).join(', ')}): each is resumed on its own, with this payload, from
               its <strong>Resume</strong> button in the Branches list below.
             </p>`
-          : html`<button type="submit" class="primary" disabled=${busy || !parsed.ok}>Resume run</button>`}
-      </form>`}
+            : html`<button type="submit" class="primary" disabled=${busy || !parsed.ok}>Resume run</button>`
+        }
+      </form>`
+      }
       <div class="cancel-box">
         <h3>Cancel</h3>
         <div class="field">
           <label for="cancel-reason">Reason (optional)</label>
           <input id="cancel-reason" value=${reason} onInput=${(e) => setReason(e.currentTarget.value)} placeholder="e.g. duplicate order" />
         </div>
-        ${confirmCancel
-          ? html`<button type="button" class="danger" disabled=${busy} onClick=${() => act(() => cancelRun(run.runId, reason.trim()))}>Confirm cancel</button>
+        ${
+          confirmCancel
+            ? html`<button type="button" class="danger" disabled=${busy} onClick=${() => act(() => cancelRun(run.runId, reason.trim()))}>Confirm cancel</button>
               <button type="button" onClick=${() => setConfirmCancel(false)}>Keep running</button>`
-          : html`<button type="button" class="danger-outline" onClick=${() => setConfirmCancel(true)}>Cancel run…</button>`}
+            : html`<button type="button" class="danger-outline" onClick=${() => setConfirmCancel(true)}>Cancel run…</button>`
+        }
       </div>
       ${error && html`<${ErrorNote} error=${error} />`}
     </section>

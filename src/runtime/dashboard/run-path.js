@@ -79,7 +79,9 @@ export function liveBranches(run) {
   if (!run) return [];
   if (Array.isArray(run.branches)) return run.branches;
   if ((run.status === 'RUNNING' || run.status === 'WAITING') && run.currentNodeId) {
-    return [{ branchId: 'b1', nodeId: run.currentNodeId, status: run.status, attempt: run.attempt, dueAt: run.nextAttemptAt, waitReason: run.waitReason, map: null }];
+    return [
+      { branchId: 'b1', nodeId: run.currentNodeId, status: run.status, attempt: run.attempt, dueAt: run.nextAttemptAt, waitReason: run.waitReason, map: null },
+    ];
   }
   return [];
 }
@@ -133,7 +135,8 @@ export function mapsFromTimeline(events) {
 export function waitTarget(b) {
   if (!b || b.status !== 'WAITING') return null;
   if (b.event) return { kind: 'event', name: b.event.name, key: b.event.key ?? null, timeoutAt: b.dueAt ?? null };
-  if (b.child) return { kind: 'child', runId: b.child.runId, status: b.child.status ?? null, flow: b.child.flowId ? flowKey(b.child.flowId, b.child.flowVersion) : null };
+  if (b.child)
+    return { kind: 'child', runId: b.child.runId, status: b.child.status ?? null, flow: b.child.flowId ? flowKey(b.child.flowId, b.child.flowVersion) : null };
   return null;
 }
 
@@ -145,7 +148,9 @@ export function childStatus(run, child) {
 
 /** The map items that wait for a child run, with its status. */
 export function childItems(run, map) {
-  return (map?.items ?? []).filter((i) => i.status === 'WAITING' && i.child).map((i) => ({ index: i.index, runId: i.child.runId, status: childStatus(run, i.child) }));
+  return (map?.items ?? [])
+    .filter((i) => i.status === 'WAITING' && i.child)
+    .map((i) => ({ index: i.index, runId: i.child.runId, status: childStatus(run, i.child) }));
 }
 
 const shorten = (text, max) => (text.length > max ? `${text.slice(0, max - 1)}…` : text);
@@ -210,7 +215,10 @@ export function nodeActivity(graph, run, events) {
     const classes = new Set();
     if (live) classes.add('current');
     for (const b of here) if (live || b.status === 'FAILED') classes.add(STATUS_CLASS[b.status] ?? 'running');
-    const lines = here.map((b) => `${b.branchId}: ${b.status}${b.attempt ? `, attempt ${b.attempt}` : ''}${b.waitReason ? ` — ${b.waitReason}` : ''}${b.error ? ` — ${b.error.code}: ${b.error.message}` : ''}`);
+    const lines = here.map(
+      (b) =>
+        `${b.branchId}: ${b.status}${b.attempt ? `, attempt ${b.attempt}` : ''}${b.waitReason ? ` — ${b.waitReason}` : ''}${b.error ? ` — ${b.error.code}: ${b.error.message}` : ''}`,
+    );
     let badge;
     let kind = STATUS_CLASS[here[0].status] ?? 'running';
     const mapped = here.find((b) => b.map);
@@ -220,7 +228,8 @@ export function nodeActivity(graph, run, events) {
       const counts = branchMapCounts(mapped.map, mapped.status);
       badge = mapProgressText(counts);
       if (counts.failed) kind = 'failed';
-      for (const item of counts.failedItems) lines.push(`item ${item.index}: ${item.status}${item.error ? ` — ${item.error.code}: ${item.error.message}` : ''}`);
+      for (const item of counts.failedItems)
+        lines.push(`item ${item.index}: ${item.status}${item.error ? ` — ${item.error.code}: ${item.error.message}` : ''}`);
       const kids = childItems(run, mapped.map);
       if (kids.length > 0) {
         if (live) classes.add('child-wait');

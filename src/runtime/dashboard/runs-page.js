@@ -50,14 +50,16 @@ export function RunsPage({ query, navigate }) {
             ${(flows.data?.flows ?? []).map((f) => html`<option value=${flowKey(f.flowId, f.version)}>${flowKey(f.flowId, f.version)}</option>`)}
           </select>
         </label>
-        ${parent &&
-        html`<span class="filter-chip" data-testid="parent-filter">
+        ${
+          parent &&
+          html`<span class="filter-chip" data-testid="parent-filter">
           children of <a href=${`#/runs/${encodeURIComponent(parent)}`} title=${parent}><code>${shortId(parent)}</code></a>
           <a href="#" title="Show all runs" onClick=${(e) => {
             e.preventDefault();
             setFilter('parent', '');
           }}>✕</a>
-        </span>`}
+        </span>`
+        }
         <span class="spacer"></span>
         <span class=${`live ${cursor ? 'paused' : ''}`} title="Refreshes every 2 seconds">${cursor ? 'paged' : 'live'}</span>
         <a class="button primary" href="#/flows">Start a run</a>
@@ -99,14 +101,16 @@ function RunsTable({ runs, loading }) {
             <td><a class="run-link" href=${`#/runs/${encodeURIComponent(r.runId)}`} title=${r.runId}><code>${shortId(r.runId)}</code></a></td>
             <td>
               ${r.flowId}<span class="muted">@${r.flowVersion}</span>
-              ${r.parentRunId &&
-              html`<div class="muted small">↳ child of <a class="parent-link" href=${`#/runs/${encodeURIComponent(r.parentRunId)}`} title=${r.parentRunId}><code>${shortId(r.parentRunId)}</code></a></div>`}
+              ${
+                r.parentRunId &&
+                html`<div class="muted small">↳ child of <a class="parent-link" href=${`#/runs/${encodeURIComponent(r.parentRunId)}`} title=${r.parentRunId}><code>${shortId(r.parentRunId)}</code></a></div>`
+              }
             </td>
             <td><${StatusBadge} status=${r.status} /></td>
             <td>${currentNodes(r)}</td>
             <td class="nowrap" title=${r.createdAt}>${formatTime(r.createdAt)}</td>
             <td class="nowrap" title=${r.updatedAt}>${relativeTime(r.updatedAt)}</td>
-            <td class="note">${r.error ? html`<span class="error-text">${r.error.code}: ${r.error.message}</span>` : r.waitReason ?? ''}</td>
+            <td class="note">${r.error ? html`<span class="error-text">${r.error.code}: ${r.error.message}</span>` : (r.waitReason ?? '')}</td>
           </tr>`,
         )}
       </tbody>

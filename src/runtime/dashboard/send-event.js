@@ -58,13 +58,15 @@ export function SendEventForm({ waits = [], idPrefix = 'event', onSent, compact 
   };
 
   return html`<form class=${`send-event-form${compact ? ' compact' : ''}`} data-testid="send-event" onSubmit=${submit}>
-    ${waits.length > 1 &&
-    html`<div class="field">
+    ${
+      waits.length > 1 &&
+      html`<div class="field">
       <label for=${`${idPrefix}-wait`}>Fill in from a wait</label>
       <select id=${`${idPrefix}-wait`} onChange=${(e) => fill(e.currentTarget.value)}>
         ${waits.map((w, i) => html`<option value=${i}>${w.nodeId} (${w.branchId}): ${w.name}${w.key ? ` · ${w.key}` : ''}</option>`)}
       </select>
-    </div>`}
+    </div>`
+    }
     <div class="event-fields">
       <div class="field">
         <label for=${`${idPrefix}-name`}>Name</label>
@@ -92,7 +94,9 @@ export function SendEventForm({ waits = [], idPrefix = 'event', onSent, compact 
 
 /** The event waits of a run's live branches, for the form. */
 export function eventWaits(branches) {
-  return branches.filter((b) => b.status === 'WAITING' && b.event).map((b) => ({ branchId: b.branchId, nodeId: b.nodeId, name: b.event.name, key: b.event.key }));
+  return branches
+    .filter((b) => b.status === 'WAITING' && b.event)
+    .map((b) => ({ branchId: b.branchId, nodeId: b.nodeId, name: b.event.name, key: b.event.key }));
 }
 
 /** What a send did: "Sent payment.received (key o-7): delivered to 1 waiting branch." */

@@ -58,8 +58,9 @@ export function Timeline({ events }) {
   const selected = branches.some(([id]) => id === branch) ? branch : '';
   const shown = selected ? events.filter((e) => e.branchId === selected) : events;
   return html`
-    ${branches.length > 1 &&
-    html`<div class="toolbar timeline-toolbar">
+    ${
+      branches.length > 1 &&
+      html`<div class="toolbar timeline-toolbar">
       <label>Branch
         <select id="timeline-branch" value=${selected} onChange=${(e) => setBranch(e.currentTarget.value)}>
           <option value="">all branches</option>
@@ -67,7 +68,8 @@ export function Timeline({ events }) {
         </select>
       </label>
       ${selected && html`<span class="muted small">${shown.length} of ${events.length} events</span>`}
-    </div>`}
+    </div>`
+    }
     <table class="timeline" data-testid="timeline">
       <thead>
         <tr><th>#</th><th>at</th><th>+</th><th>event</th><th>node</th><th>branch</th><th>item</th><th>attempt</th><th>duration</th><th>details</th></tr>

@@ -49,7 +49,10 @@ export function assertValidApiToken(token: string | undefined): void {
 
 /** True for addresses only this machine can reach: localhost, 127.0.0.0/8, ::1 (and their IPv4-mapped form). */
 export function isLoopbackHost(host: string): boolean {
-  const h = host.trim().toLowerCase().replace(/^\[|\]$/g, '');
+  const h = host
+    .trim()
+    .toLowerCase()
+    .replace(/^\[|\]$/g, '');
   if (h === 'localhost' || h.endsWith('.localhost')) return true;
   if (h === '::1' || h === '0:0:0:0:0:0:0:1') return true;
   const v4 = h.startsWith('::ffff:') ? h.slice(7) : h;

@@ -29,11 +29,19 @@ const errorResponse = (description: string) => ({ description, ...json(ref('Erro
 const runIdParam = { name: 'runId', in: 'path', required: true, schema: { type: 'string' } };
 const runResponse = { description: 'The run after the operation', ...json({ type: 'object', properties: { run: ref('Run') } }) };
 const common = {
-  '400': errorResponse('Malformed JSON (MALFORMED_JSON), a number JavaScript cannot hold exactly (INVALID_NUMBER: integers beyond ±(2^53−1), 1e400), wrong types (INVALID_REQUEST) or arguments (INVALID_ARGUMENT)'),
+  '400': errorResponse(
+    'Malformed JSON (MALFORMED_JSON), a number JavaScript cannot hold exactly (INVALID_NUMBER: integers beyond ±(2^53−1), 1e400), wrong types (INVALID_REQUEST) or arguments (INVALID_ARGUMENT)',
+  ),
   '401': errorResponse('Missing or wrong bearer token'),
-  '403': errorResponse('Another web page sent it (FORBIDDEN_ORIGIN: Origin is not this server), or, without a token, a Host that is not loopback (FORBIDDEN_HOST)'),
+  '403': errorResponse(
+    'Another web page sent it (FORBIDDEN_ORIGIN: Origin is not this server), or, without a token, a Host that is not loopback (FORBIDDEN_HOST)',
+  ),
 };
-const postErrors = { ...common, '413': errorResponse('Body over the size limit'), '415': errorResponse('Not a JSON body: every POST needs Content-Type: application/json and a body ({} when there is nothing to say)') };
+const postErrors = {
+  ...common,
+  '413': errorResponse('Body over the size limit'),
+  '415': errorResponse('Not a JSON body: every POST needs Content-Type: application/json and a body ({} when there is nothing to say)'),
+};
 const runErrors = { ...common, '404': errorResponse('Unknown run') };
 const runPostErrors = { ...postErrors, '404': errorResponse('Unknown run') };
 const busy = {
@@ -43,7 +51,13 @@ const busy = {
 };
 
 function queryParameters(schema: typeof listRunsQuery | typeof resumeRunQuery) {
-  return Object.entries(schema.properties).map(([name, s]) => ({ name, in: 'query', required: false, schema: s, description: (s as { description?: string }).description }));
+  return Object.entries(schema.properties).map(([name, s]) => ({
+    name,
+    in: 'query',
+    required: false,
+    schema: s,
+    description: (s as { description?: string }).description,
+  }));
 }
 
 export function buildOpenApiDocument(version: string) {
@@ -78,7 +92,10 @@ export function buildOpenApiDocument(version: string) {
           summary: 'Start a run of a registered flow',
           requestBody: { required: true, ...json(startRunBody) },
           responses: {
-            '201': { description: 'Started', ...json({ type: 'object', properties: { runId: { type: 'string' }, status: { type: 'string' }, created: { type: 'boolean' } } }) },
+            '201': {
+              description: 'Started',
+              ...json({ type: 'object', properties: { runId: { type: 'string' }, status: { type: 'string' }, created: { type: 'boolean' } } }),
+            },
             '200': { description: 'The idempotency key matched an existing run' },
             ...postErrors,
             '404': errorResponse('Unknown flow or version'),
@@ -106,7 +123,9 @@ export function buildOpenApiDocument(version: string) {
           responses: {
             '200': runResponse,
             ...runPostErrors,
-            '409': errorResponse('The run (or the branch at nodeId) is not WAITING (INVALID_RUN_STATE), several branches wait and no nodeId says which (AMBIGUOUS_RESUME), or another resume of the same wait came first (INVALID_RUN_STATE). A worker holding the run is no error: the resume waits in the run’s inbox (hasInbox) for it'),
+            '409': errorResponse(
+              'The run (or the branch at nodeId) is not WAITING (INVALID_RUN_STATE), several branches wait and no nodeId says which (AMBIGUOUS_RESUME), or another resume of the same wait came first (INVALID_RUN_STATE). A worker holding the run is no error: the resume waits in the run’s inbox (hasInbox) for it',
+            ),
             '422': errorResponse('Payload cannot be stored'),
           },
         },
@@ -130,7 +149,14 @@ export function buildOpenApiDocument(version: string) {
         get: {
           summary: 'The run’s audit timeline, in order',
           parameters: [runIdParam],
-          responses: { '200': { description: 'Events', ...json({ type: 'object', properties: { runId: { type: 'string' }, events: { type: 'array', items: ref('Event') } } }) }, ...runErrors, ...busy },
+          responses: {
+            '200': {
+              description: 'Events',
+              ...json({ type: 'object', properties: { runId: { type: 'string' }, events: { type: 'array', items: ref('Event') } } }),
+            },
+            ...runErrors,
+            ...busy,
+          },
         },
       },
       '/v1/runs': {
@@ -138,7 +164,10 @@ export function buildOpenApiDocument(version: string) {
           summary: 'List runs, newest first (parentRunId: the children of one run)',
           parameters: queryParameters(listRunsQuery),
           responses: {
-            '200': { description: 'A page', ...json({ type: 'object', properties: { runs: { type: 'array', items: ref('RunSummary') }, nextCursor: { type: ['string', 'null'] } } }) },
+            '200': {
+              description: 'A page',
+              ...json({ type: 'object', properties: { runs: { type: 'array', items: ref('RunSummary') }, nextCursor: { type: ['string', 'null'] } } }),
+            },
             ...common,
             ...busy,
           },
@@ -164,7 +193,10 @@ export function buildOpenApiDocument(version: string) {
         },
       },
       '/v1/flows': {
-        get: { summary: 'Flows known to the store, with their graphs', responses: { '200': { description: 'Flows', ...json({ type: 'object', properties: { flows: { type: 'array', items: ref('Flow') } } }) }, ...common } },
+        get: {
+          summary: 'Flows known to the store, with their graphs',
+          responses: { '200': { description: 'Flows', ...json({ type: 'object', properties: { flows: { type: 'array', items: ref('Flow') } } }) }, ...common },
+        },
       },
       '/health': {
         get: {

@@ -114,14 +114,18 @@ export function registerRunRoutes(app: FastifyInstance, engine: FlowEngine, heav
     },
   );
 
-  app.post<{ Params: RunParams; Body: { reason?: string } }>('/v1/runs/:runId/cancel', { schema: { params: runIdParams, body: cancelRunBody } }, async (req) => {
-    // A run cancelled already is finished like a completed or failed one: a second cancel is a
-    // 409, not a 200 that silently drops its reason.
-    const before = await engine.getRun(req.params.runId);
-    if (!before) throw new RunNotFoundError(req.params.runId);
-    if (before.status === 'CANCELLED') throw new InvalidRunStateError(req.params.runId, before.status, 'cancel', 'RUNNING or WAITING');
-    return runResource(engine, await engine.cancelRun(req.params.runId, req.body.reason));
-  });
+  app.post<{ Params: RunParams; Body: { reason?: string } }>(
+    '/v1/runs/:runId/cancel',
+    { schema: { params: runIdParams, body: cancelRunBody } },
+    async (req) => {
+      // A run cancelled already is finished like a completed or failed one: a second cancel is a
+      // 409, not a 200 that silently drops its reason.
+      const before = await engine.getRun(req.params.runId);
+      if (!before) throw new RunNotFoundError(req.params.runId);
+      if (before.status === 'CANCELLED') throw new InvalidRunStateError(req.params.runId, before.status, 'cancel', 'RUNNING or WAITING');
+      return runResource(engine, await engine.cancelRun(req.params.runId, req.body.reason));
+    },
+  );
 
   app.get<{ Params: RunParams }>('/v1/runs/:runId', { schema: { params: runIdParams } }, async (req) => {
     const run = await engine.getRun(req.params.runId);

@@ -26,7 +26,10 @@ export const startRunBody = {
     input: { description: 'Any JSON value; the run sees it as ctx.input (default null).' },
     tenantId: { type: 'string', minLength: 1, maxLength: 200 },
     idempotencyKey: { type: 'string', minLength: 1, maxLength: 500, description: 'Starting twice with the same key returns the first run.' },
-    initialState: { type: 'object', description: 'Initial ctx.state (default {}). Keys the engine reserves (`_resumePayload`) are refused with INVALID_ARGUMENT.' },
+    initialState: {
+      type: 'object',
+      description: 'Initial ctx.state (default {}). Keys the engine reserves (`_resumePayload`) are refused with INVALID_ARGUMENT.',
+    },
   },
 } as const;
 
@@ -64,7 +67,12 @@ export const listRunsQuery = {
     flowId: { type: 'string', minLength: 1, maxLength: 200 },
     flowVersion: { type: 'string', minLength: 1, maxLength: 100 },
     tenantId: { type: 'string', minLength: 1, maxLength: 200 },
-    parentRunId: { type: 'string', minLength: 1, maxLength: 200, description: 'Only the child runs of this run (started by its nodes with `{ status: \'child\' }`).' },
+    parentRunId: {
+      type: 'string',
+      minLength: 1,
+      maxLength: 200,
+      description: "Only the child runs of this run (started by its nodes with `{ status: 'child' }`).",
+    },
     // A string with a pattern rather than a coerced integer: "abc" must be a 400, not silently NaN.
     limit: { type: 'string', pattern: '^[0-9]{1,4}$', description: `Page size, 1 to ${MAX_PAGE_SIZE} (default 50).` },
     cursor: { type: 'string', minLength: 1, maxLength: 500, description: 'nextCursor of the previous page.' },
@@ -82,7 +90,8 @@ export const sendEventBody = {
   properties: {
     name: {
       type: 'string',
-      description: 'The event’s name: 1 to 200 characters among letters, digits and `_ . : / -` (e.g. `payment.received`). Other names are refused with INVALID_ARGUMENT.',
+      description:
+        'The event’s name: 1 to 200 characters among letters, digits and `_ . : / -` (e.g. `payment.received`). Other names are refused with INVALID_ARGUMENT.',
     },
     key: {
       type: 'string',
@@ -117,7 +126,10 @@ const childRefProperties = {
 } as const;
 
 const branchCoreProperties = {
-  branchId: { type: 'string', description: '`b<seq>`: the timeline sequence number of the event that created the branch (`b1` is the run’s first branch). Events carry it as `branchId`.' },
+  branchId: {
+    type: 'string',
+    description: '`b<seq>`: the timeline sequence number of the event that created the branch (`b1` is the run’s first branch). Events carry it as `branchId`.',
+  },
   nodeId: { type: 'string', description: 'The node the branch is at.' },
   status: { type: 'string', enum: ['READY', 'RUNNING', 'RETRY', 'WAITING', 'JOINING', 'FAILED'], description: branchStatusDescription },
   attempt: { type: 'integer', description: 'Attempts begun at this node by this branch (0 before the first).' },
@@ -125,7 +137,8 @@ const branchCoreProperties = {
   waitReason: nullable({ type: 'string', description: 'Why a WAITING branch waits (the `reason` of its `wait` result).' }),
   event: nullable({
     type: 'object',
-    description: 'WAITING for an event (a `wait` result with `event`): its name and key (null: any key). Send it with POST /v1/events; dueAt is the wait’s timeout (null: none).',
+    description:
+      'WAITING for an event (a `wait` result with `event`): its name and key (null: any key). Send it with POST /v1/events; dueAt is the wait’s timeout (null: none).',
     properties: { name: { type: 'string' }, key: nullable({ type: 'string' }) },
   }),
   child: nullable({
@@ -160,12 +173,17 @@ export const mapItemSchema = {
     status: {
       type: 'string',
       enum: ['READY', 'RUNNING', 'RETRY', 'WAITING', 'FAILED'],
-      description: 'RETRY: its failed attempt is retried at dueAt. WAITING: for the child run in `child`. FAILED: failed after its retries (it fails the node).',
+      description:
+        'RETRY: its failed attempt is retried at dueAt. WAITING: for the child run in `child`. FAILED: failed after its retries (it fails the node).',
     },
     attempt: { type: 'integer', description: 'Attempts begun for this item.' },
     dueAt: nullable(isoDate),
     error: nullable(errorRecordSchema),
-    child: nullable({ type: 'object', description: 'The child run a WAITING item waits for (its handler returned `child`), with its flow and status.', properties: childRefProperties }),
+    child: nullable({
+      type: 'object',
+      description: 'The child run a WAITING item waits for (its handler returned `child`), with its flow and status.',
+      properties: childRefProperties,
+    }),
   },
 } as const;
 
@@ -173,12 +191,15 @@ export const mapItemSchema = {
 export const branchSchema = {
   type: 'object',
   description:
-    'One live branch (token) of a run. A run without `split: \'all\'` nodes has exactly one; a split starts one per edge taken, ' +
+    "One live branch (token) of a run. A run without `split: 'all'` nodes has exactly one; a split starts one per edge taken, " +
     'a `join` gathers them. The list holds the branches alive now (RUNNING/WAITING runs; a FAILED run keeps the branch that failed it), never history: ' +
     'the timeline tells that (BRANCH_STARTED, BRANCH_ENDED, BRANCH_ABORTED, JOIN_ARRIVED, JOIN_COMPLETED, MAP_STARTED).',
   properties: {
     ...branchCoreProperties,
-    waitTimedOut: { type: 'boolean', description: 'The event wait’s timeoutMs passed without the event: the next attempt sees ctx.meta.waitTimedOut === true.' },
+    waitTimedOut: {
+      type: 'boolean',
+      description: 'The event wait’s timeoutMs passed without the event: the next attempt sees ctx.meta.waitTimedOut === true.',
+    },
     recoveries: { type: 'integer', description: 'Interrupted attempts in a row at this node (poison-pill guard).' },
     error: nullable({ ...errorRecordSchema, description: 'The last failed attempt’s error (RETRY), or why the branch FAILED.' }),
     joined: nullable({ type: 'array', items: { type: 'string' }, description: 'At a join node: the ids of the branches it gathered.' }),
@@ -209,7 +230,8 @@ const runSummaryProperties = {
   parentNodeId: nullable({ type: 'string', description: 'The parent’s node that started it.' }),
   hasInbox: {
     type: 'boolean',
-    description: 'Answers (a resume, an event, a child’s end) wait in the run’s inbox for its holder (a worker, a tick) to apply; until then the branches they answer still show WAITING.',
+    description:
+      'Answers (a resume, an event, a child’s end) wait in the run’s inbox for its holder (a worker, a tick) to apply; until then the branches they answer still show WAITING.',
   },
   branches: { type: 'array', items: branchSummarySchema, description: 'The run’s live branches, compact (see Run.branches).' },
 } as const;
@@ -241,7 +263,7 @@ export const runSchema = {
       type: 'array',
       items: branchSchema,
       description:
-        'The live branches: one per place the run is at now (several after a `split: \'all\'`). currentNodeId is the first one’s node. ' +
+        "The live branches: one per place the run is at now (several after a `split: 'all'`). currentNodeId is the first one’s node. " +
         'Empty once the run COMPLETED or was CANCELLED. Resume one WAITING branch with POST /v1/runs/{runId}/resume?nodeId=<its nodeId>.',
     },
     children: {
@@ -249,7 +271,10 @@ export const runSchema = {
       items: childRunSchema,
       description: `The run’s child runs, newest first: the first ${RUN_CHILDREN_PAGE} (childrenNextCursor pages on with GET /v1/runs?parentRunId=<runId>&cursor=…).`,
     },
-    childrenNextCursor: nullable({ type: 'string', description: 'Set when the run has more children than `children` lists: the cursor of GET /v1/runs?parentRunId=<runId>.' }),
+    childrenNextCursor: nullable({
+      type: 'string',
+      description: 'Set when the run has more children than `children` lists: the cursor of GET /v1/runs?parentRunId=<runId>.',
+    }),
   },
 } as const;
 
@@ -263,7 +288,7 @@ export const eventSchema = {
       description:
         'RUN_STARTED, NODE_STARTED, NODE_FINISHED, NODE_FAILED, NODE_INTERRUPTED, NODE_RETRY_SCHEDULED, RUN_WAITING, RUN_RESUMED, RUN_COMPLETED, RUN_ABORTED, RUN_CANCELLED; ' +
         'and for parallel runs: BRANCH_STARTED (a split started this branch; payload { from, splitNodeId }), BRANCH_ENDED (no outgoing edge matched), ' +
-        'BRANCH_ABORTED (a join \'any\' fired without it, or a sibling failed the run; payload { reason, by? }), ' +
+        "BRANCH_ABORTED (a join 'any' fired without it, or a sibling failed the run; payload { reason, by? }), " +
         'JOIN_ARRIVED (payload { joinNodeId, waitingFor: branch ids that can still arrive }), JOIN_COMPLETED (payload { joined }), ' +
         'MAP_STARTED (a forEach node began its map; payload { items, concurrency }); ' +
         'EVENT_RECEIVED (an event answered the branch’s event wait; payload { eventId, name, key }), ' +
@@ -319,14 +344,22 @@ export const healthSchema = {
         kind: { type: 'string' },
         durable: { type: 'boolean' },
         status: { type: 'string', enum: ['up', 'busy', 'down'] },
-        error: { type: 'object', description: 'When down: the code only; the message is masked.', properties: { code: { type: 'string' }, message: { type: 'string' } } },
+        error: {
+          type: 'object',
+          description: 'When down: the code only; the message is masked.',
+          properties: { code: { type: 'string' }, message: { type: 'string' } },
+        },
       },
     },
     worker: {
       type: 'object',
       properties: {
         status: { type: 'string' },
-        lastError: nullable({ type: 'object', description: 'The code only; the message is masked.', properties: { code: { type: 'string' }, message: { type: 'string' }, at: isoDate } }),
+        lastError: nullable({
+          type: 'object',
+          description: 'The code only; the message is masked.',
+          properties: { code: { type: 'string' }, message: { type: 'string' }, at: isoDate },
+        }),
       },
     },
     flows: { type: 'integer' },

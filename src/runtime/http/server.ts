@@ -145,17 +145,20 @@ export async function buildApiServer(options: ApiServerOptions): Promise<Fastify
   function refuseUnauthorized(req: FastifyRequest, reply: FastifyReply): boolean {
     if (!checkToken || checkToken(req.headers.authorization)) return false;
     reply.header('www-authenticate', 'Bearer');
-    void reply.code(401).send(
-      errorBody('UNAUTHORIZED', req.headers.authorization ? 'Invalid API token' : 'Missing Authorization: Bearer <token> header'),
-    );
+    void reply.code(401).send(errorBody('UNAUTHORIZED', req.headers.authorization ? 'Invalid API token' : 'Missing Authorization: Bearer <token> header'));
     return true;
   }
 
   app.addHook('onRequest', async (req, reply) => {
     if (loopbackOnly && !isLoopbackHostHeader(req.headers.host)) {
-      return reply.code(403).send(
-        errorBody('FORBIDDEN_HOST', 'Without an API token this server answers only requests to localhost, 127.0.0.1 or [::1]; set FLOW_API_TOKEN to serve other host names'),
-      );
+      return reply
+        .code(403)
+        .send(
+          errorBody(
+            'FORBIDDEN_HOST',
+            'Without an API token this server answers only requests to localhost, 127.0.0.1 or [::1]; set FLOW_API_TOKEN to serve other host names',
+          ),
+        );
     }
     const origin = req.headers.origin;
     if (origin !== undefined && !isSameOrigin(origin, req.headers.host)) {
@@ -164,9 +167,14 @@ export async function buildApiServer(options: ApiServerOptions): Promise<Fastify
     if (!(req.url === '/health' || req.url.startsWith('/health?') || isPublicAssetPath(req.url)) && refuseUnauthorized(req, reply)) return reply;
     if (req.method === 'POST' && req.routeOptions.url !== undefined && !isJsonContentType(req.headers['content-type'])) {
       const given = req.headers['content-type'] ? `got ${req.headers['content-type'].split(';')[0]}` : 'no body was sent';
-      return reply.code(415).send(
-        errorBody('UNSUPPORTED_MEDIA_TYPE', `A POST needs a JSON body with Content-Type: application/json (${given}); send {} when there is nothing else to say`),
-      );
+      return reply
+        .code(415)
+        .send(
+          errorBody(
+            'UNSUPPORTED_MEDIA_TYPE',
+            `A POST needs a JSON body with Content-Type: application/json (${given}); send {} when there is nothing else to say`,
+          ),
+        );
     }
   });
 
@@ -177,9 +185,7 @@ export async function buildApiServer(options: ApiServerOptions): Promise<Fastify
     if (internal && !options.logger) console.error(`[hazel-flow] ${req.method} ${req.url} failed:`, err);
     return reply.code(status).send(body);
   });
-  app.setNotFoundHandler(async (req, reply) =>
-    reply.code(404).send(errorBody('NOT_FOUND', `No route ${req.method} ${req.url.split('?')[0]}`)),
-  );
+  app.setNotFoundHandler(async (req, reply) => reply.code(404).send(errorBody('NOT_FOUND', `No route ${req.method} ${req.url.split('?')[0]}`)));
 
   registerRunRoutes(app, engine, heavy);
 
@@ -217,7 +223,8 @@ function isJsonContentType(value: string | undefined): boolean {
 
 function positiveInteger(name: string, value: number | undefined, fallback: number): number {
   if (value === undefined) return fallback;
-  if (!Number.isInteger(value) || value < 1) throw new FlowError('INVALID_ARGUMENT', `${name} must be a positive integer (milliseconds), got ${String(value)}`, {});
+  if (!Number.isInteger(value) || value < 1)
+    throw new FlowError('INVALID_ARGUMENT', `${name} must be a positive integer (milliseconds), got ${String(value)}`, {});
   return value;
 }
 

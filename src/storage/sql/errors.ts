@@ -81,7 +81,11 @@ export function toStorageError(err: unknown, target: string, what: string): Flow
   if (code === '28P01' || code === '28000') return fail('AUTH_FAILED', `Postgres at ${target} rejected the credentials (${code}): ${detail}`, false);
   if (code === '3D000') return fail('DATABASE_NOT_FOUND', `Database of ${target} does not exist: ${detail}`, false);
   if (code === '42P01' || code === '3F000' || code === '42704' || code === '42883') {
-    return fail('SCHEMA_MISSING', `${what} failed on ${target}: the flow tables are missing or incomplete (${detail}). Apply the migrations (\`prisma migrate deploy\`, or autoMigrate)`, false);
+    return fail(
+      'SCHEMA_MISSING',
+      `${what} failed on ${target}: the flow tables are missing or incomplete (${detail}). Apply the migrations (\`prisma migrate deploy\`, or autoMigrate)`,
+      false,
+    );
   }
   if (code === '23505') return fail('DUPLICATE_KEY', `${what} failed on ${target}: ${detail}`, false);
   if (code.startsWith('08') || code.startsWith('53') || code.startsWith('57') || code === '40001' || code === '40P01' || code === '55P03') {

@@ -67,9 +67,7 @@ function dueNow(names: SqlNames, a: string): string {
 export function buildLeaseQueries(names: SqlNames, opts: { notify: boolean; freshReadFn: boolean }): LeaseQueries {
   const key = names.lockKey('$1');
   const readAfterLock = (cond: string) =>
-    opts.freshReadFn
-      ? `LEFT JOIN LATERAL ${names.freshRunFn}($1, ${cond}) r ON true`
-      : `LEFT JOIN ${names.runs} r ON ${cond} AND r.run_id = $1`;
+    opts.freshReadFn ? `LEFT JOIN LATERAL ${names.freshRunFn}($1, ${cond}) r ON true` : `LEFT JOIN ${names.runs} r ON ${cond} AND r.run_id = $1`;
   const readColumns = runReadSql(names, 'r', { outputs: outputsSql(names, 'r', opts.freshReadFn), inbox: hasInboxSql(names, 'r', opts.freshReadFn) });
 
   // The run row first: every other part writes only when it matched (the fence), through `upd`.

@@ -107,9 +107,7 @@ export abstract class SqlLease implements RunLease {
       if (t.release) await this.release();
       throw new StaleRunError(this.runId, t.expectedVersion);
     }
-    this.current = slim
-      ? toCommittedRecord(row, before!, t, params[COMMIT_ERROR_PARAM] as string | null)
-      : committedFull(row, t);
+    this.current = slim ? toCommittedRecord(row, before!, t, params[COMMIT_ERROR_PARAM] as string | null) : committedFull(row, t);
     // Woken too: this run, when a wait it registered found its event already stored; the parent
     // of a child run this commit ended.
     if (t.wake || Number(row.delivered_early) > 0) this.host.wakeLocal(this.runId);
@@ -183,9 +181,7 @@ export class SessionLease extends SqlLease {
 
   protected override commitSql(t: Transition, slim: boolean) {
     const q = this.host.leaseQueries;
-    return t.release
-      ? { sql: slim ? q.commitAndUnlock : q.commitFullAndUnlock, releases: true }
-      : { sql: slim ? q.commit : q.commitFull, releases: false };
+    return t.release ? { sql: slim ? q.commitAndUnlock : q.commitFullAndUnlock, releases: true } : { sql: slim ? q.commit : q.commitFull, releases: false };
   }
 
   // The statement may or may not have reached its unlock: destroy the connection, which surely frees the lock.

@@ -21,10 +21,7 @@ export interface PrismaRawClient {
 }
 
 export interface PrismaClientLike extends PrismaRawClient {
-  $transaction<R>(
-    fn: (tx: any) => PromiseLike<R>,
-    options?: { maxWait?: number; timeout?: number },
-  ): PromiseLike<R>;
+  $transaction<R>(fn: (tx: any) => PromiseLike<R>, options?: { maxWait?: number; timeout?: number }): PromiseLike<R>;
   $disconnect(): PromiseLike<void>;
 }
 

@@ -27,10 +27,29 @@ import type { SqlNames } from './names.js';
  * when a later migration adds a column (Postgres refuses to run it then), which `*` would do.
  */
 const RUN_COLUMNS = [
-  'run_id', 'flow_id', 'flow_version', 'tenant_id', 'status', 'current_node_id', 'input_json', 'state_json',
-  'branches_json', 'created_at', 'updated_at', 'idempotency_key', 'version', 'last_seq', 'attempt',
-  'attempts_json', 'attempt_in_flight', 'recoveries', 'next_attempt_at', 'wait_reason', 'error_json',
-  'parent_run_id', 'parent_node_id',
+  'run_id',
+  'flow_id',
+  'flow_version',
+  'tenant_id',
+  'status',
+  'current_node_id',
+  'input_json',
+  'state_json',
+  'branches_json',
+  'created_at',
+  'updated_at',
+  'idempotency_key',
+  'version',
+  'last_seq',
+  'attempt',
+  'attempts_json',
+  'attempt_in_flight',
+  'recoveries',
+  'next_attempt_at',
+  'wait_reason',
+  'error_json',
+  'parent_run_id',
+  'parent_node_id',
 ] as const;
 
 /** The JSON columns a summary leaves out (see `FlowRunSummary`); `outputs_json` is not a column. */
@@ -42,8 +61,17 @@ const SUMMARY_SKIPPED = new Set<string>(['input_json', 'state_json', 'attempts_j
  * from the transition's texts and the row it already holds (`toCommittedRecord`).
  */
 const COMMITTED_COLUMNS = [
-  'run_id', 'status', 'current_node_id', 'updated_at', 'version', 'last_seq', 'attempt',
-  'attempt_in_flight', 'recoveries', 'next_attempt_at', 'wait_reason',
+  'run_id',
+  'status',
+  'current_node_id',
+  'updated_at',
+  'version',
+  'last_seq',
+  'attempt',
+  'attempt_in_flight',
+  'recoveries',
+  'next_attempt_at',
+  'wait_reason',
 ] as const;
 
 /** `a.run_id, a.flow_id, …` — every run column of `alias` (bare names without one); `nulled` ones as NULL jsonb. */
@@ -53,7 +81,9 @@ export function runColumnsSql(alias?: string, nulled: readonly string[] = []): s
 
 /** Everything a summary read returns of run row `alias`: `runReadSql` without the JSON values, the branches excepted. */
 export function runSummaryReadSql(names: SqlNames, alias: string): string {
-  const columns = RUN_COLUMNS.filter((c) => !SUMMARY_SKIPPED.has(c)).map((c) => `${alias}.${c}`).join(', ');
+  const columns = RUN_COLUMNS.filter((c) => !SUMMARY_SKIPPED.has(c))
+    .map((c) => `${alias}.${c}`)
+    .join(', ');
   return `${columns}, ${hasInboxSql(names, alias)} AS has_inbox, ${dueInMsSql(alias)} AS due_in_ms, clock_timestamp() AS read_at`;
 }
 

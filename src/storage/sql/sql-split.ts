@@ -43,7 +43,8 @@ function skipQuoted(script: string, from: number, quote: string): number {
   let i = from + 1;
   while (i < script.length) {
     if (script[i] === quote) {
-      if (script[i + 1] === quote) i += 2; // doubled quote inside the literal
+      if (script[i + 1] === quote)
+        i += 2; // doubled quote inside the literal
       else return i + 1;
     } else {
       i += 1;
@@ -54,6 +55,9 @@ function skipQuoted(script: string, from: number, quote: string): number {
 
 function pushStatement(out: string[], text: string): void {
   // Keep statements that hold more than comments and whitespace.
-  const code = text.replace(/--[^\n]*\n?/g, '').replace(/\/\*[\s\S]*?\*\//g, '').trim();
+  const code = text
+    .replace(/--[^\n]*\n?/g, '')
+    .replace(/\/\*[\s\S]*?\*\//g, '')
+    .trim();
   if (code.length > 0) out.push(text.trim());
 }

@@ -179,8 +179,19 @@ export class SqlFlowStorage implements FlowStorage, AcquireHost {
   createRun(run: NewRun): Promise<{ run: FlowRunRecord; created: boolean }> {
     return this.run('createRun', async () => {
       const params = [
-        run.runId, run.flowId, run.flowVersion, run.tenantId, run.currentNodeId, run.input, run.state, run.idempotencyKey,
-        run.events.length, eventsJson(run.events), run.branches, run.parentRunId ?? null, run.parentNodeId ?? null,
+        run.runId,
+        run.flowId,
+        run.flowVersion,
+        run.tenantId,
+        run.currentNodeId,
+        run.input,
+        run.state,
+        run.idempotencyKey,
+        run.events.length,
+        eventsJson(run.events),
+        run.branches,
+        run.parentRunId ?? null,
+        run.parentNodeId ?? null,
       ];
       this.wake.expectLocal(run.runId);
       let [row] = await this.executor.query(this.runQueries.createRun, params);
@@ -250,8 +261,13 @@ export class SqlFlowStorage implements FlowStorage, AcquireHost {
 
   private pruneParams(q: NormalizedPruneQuery, limit: number) {
     return [
-      JSON.stringify(q.statuses), q.before?.toISOString() ?? null, q.ageMs, q.flowId ?? null, q.flowVersion ?? null,
-      q.exceptFlowKeys ? JSON.stringify(q.exceptFlowKeys) : null, limit,
+      JSON.stringify(q.statuses),
+      q.before?.toISOString() ?? null,
+      q.ageMs,
+      q.flowId ?? null,
+      q.flowVersion ?? null,
+      q.exceptFlowKeys ? JSON.stringify(q.exceptFlowKeys) : null,
+      limit,
     ];
   }
 
@@ -329,7 +345,10 @@ export class SqlFlowStorage implements FlowStorage, AcquireHost {
         query.flowKeys ? JSON.stringify(query.flowKeys) : null,
       ]);
       const free = (id: string) => (this.sharedDatabase ? !this.held.has(id) : !this.processLocks.has(this.processLockKey(id)));
-      return rows.map((r) => r.run_id).filter(free).slice(0, limit);
+      return rows
+        .map((r) => r.run_id)
+        .filter(free)
+        .slice(0, limit);
     });
   }
 

@@ -82,10 +82,12 @@ export class WakeHub {
 
   private startListening(): void {
     if (this.closed || !this.executor.listen || this.stopListening) return;
-    this.stopListening = this.executor.listen(this.channel, (payload) => this.onNotify(payload)).catch((err) => {
-      this.onListenError(err);
-      return null;
-    });
+    this.stopListening = this.executor
+      .listen(this.channel, (payload) => this.onNotify(payload))
+      .catch((err) => {
+        this.onListenError(err);
+        return null;
+      });
   }
 
   private async stopListeningNow(): Promise<void> {

@@ -20,7 +20,22 @@ const pick = <T>(valid: Choice<T>[], invalid: Choice<T>[]) =>
   fc.oneof({ weight: 40, arbitrary: fc.constantFrom(...valid) }, { weight: 1, arbitrary: fc.constantFrom(...invalid) });
 
 const NODE_IDS = [
-  ...good('a', 'b', 'constructor', 'toString', '__proto__', 'hasOwnProperty', 'valueOf', '_resumePayload', '\u00e9 \u00fc', '0', 'node with spaces', '\uD83D\uDE00', 'n@1', 'x'.repeat(300)),
+  ...good(
+    'a',
+    'b',
+    'constructor',
+    'toString',
+    '__proto__',
+    'hasOwnProperty',
+    'valueOf',
+    '_resumePayload',
+    '\u00e9 \u00fc',
+    '0',
+    'node with spaces',
+    '\uD83D\uDE00',
+    'n@1',
+    'x'.repeat(300),
+  ),
   ...bad('', '   ', 'a\u0000b', '\uD800'),
 ];
 
@@ -29,7 +44,14 @@ export type WhenKind = 'none' | 'true' | 'false' | 'throws';
 export interface DefinitionPlan {
   flowIdSuffix: Choice<string>;
   version: Choice<unknown>;
-  nodes: Array<{ id: Choice<string>; name: Choice<unknown>; timeoutMs: Choice<unknown>; retry: Choice<unknown>; idempotencyKey: Choice<'none' | 'fn' | 'text'>; idMatchesKey: Choice<boolean> }>;
+  nodes: Array<{
+    id: Choice<string>;
+    name: Choice<unknown>;
+    timeoutMs: Choice<unknown>;
+    retry: Choice<unknown>;
+    idempotencyKey: Choice<'none' | 'fn' | 'text'>;
+    idMatchesKey: Choice<boolean>;
+  }>;
   entry: Choice<'first' | 'missing' | 'empty'>;
   /** Forward edges between node indexes (so every valid graph is acyclic), or to an unknown node. */
   edges: Array<{ from: number; to: number; toUnknown: Choice<boolean>; priority: Choice<unknown>; when: Choice<WhenKind | 'text'> }>;
@@ -40,17 +62,31 @@ const nodePlan = (id: Choice<string>) =>
     id: fc.constant(id),
     name: pick(good<unknown>(undefined, 'Nice name', '\u00e9'), bad<unknown>('', 5, 'x\u0000')),
     timeoutMs: pick(good<unknown>(undefined, 5000), bad<unknown>(0, -1, NaN, Infinity, '5')),
-    retry: pick(good(undefined, { maxAttempts: 2, backoff: 'fixed', baseDelayMs: 1 }), bad(null, { maxAttempts: 0, backoff: 'fixed', baseDelayMs: 1 }, { maxAttempts: 1, backoff: 'linear', baseDelayMs: 1 }, { maxAttempts: 1, backoff: 'fixed', baseDelayMs: -1 })),
+    retry: pick(
+      good(undefined, { maxAttempts: 2, backoff: 'fixed', baseDelayMs: 1 }),
+      bad(
+        null,
+        { maxAttempts: 0, backoff: 'fixed', baseDelayMs: 1 },
+        { maxAttempts: 1, backoff: 'linear', baseDelayMs: 1 },
+        { maxAttempts: 1, backoff: 'fixed', baseDelayMs: -1 },
+      ),
+    ),
     idempotencyKey: pick(good<'none' | 'fn'>('none', 'fn'), bad<'text'>('text')),
     idMatchesKey: pick(good(true), bad(false)),
   });
 
 export const definitionPlan: fc.Arbitrary<DefinitionPlan> = fc
-  .uniqueArray(fc.oneof({ weight: 30, arbitrary: fc.constantFrom(...NODE_IDS.filter((c) => c.valid)) }, { weight: 1, arbitrary: fc.constantFrom(...NODE_IDS.filter((c) => !c.valid)) }), {
-    minLength: 1,
-    maxLength: 5,
-    selector: (c) => c.value,
-  })
+  .uniqueArray(
+    fc.oneof(
+      { weight: 30, arbitrary: fc.constantFrom(...NODE_IDS.filter((c) => c.valid)) },
+      { weight: 1, arbitrary: fc.constantFrom(...NODE_IDS.filter((c) => !c.valid)) },
+    ),
+    {
+      minLength: 1,
+      maxLength: 5,
+      selector: (c) => c.value,
+    },
+  )
   .chain((ids) =>
     fc.record({
       flowIdSuffix: pick(good('', ' \u00e9', '/__proto__'), bad('\u0000', '\uDC00', '@x')),

@@ -12,8 +12,25 @@ export const TEST_MAX_JSON_BYTES = 4096;
 
 /** Strings that break naive code, each on its own or spliced into ordinary text. */
 const NASTY_TEXT = [
-  '\u0000', 'a\u0000b', '\uD800', 'x\uDC00', '\uDBFF\uD800', '\uD83D\uDE00', '\u2028\u2029', '__proto__',
-  'constructor', 'prototype', 'toString', 'hasOwnProperty', '', ' ', '"\'\\', '\u00e9\u0301', '\uFEFF', '%s%n', 'null',
+  '\u0000',
+  'a\u0000b',
+  '\uD800',
+  'x\uDC00',
+  '\uDBFF\uD800',
+  '\uD83D\uDE00',
+  '\u2028\u2029',
+  '__proto__',
+  'constructor',
+  'prototype',
+  'toString',
+  'hasOwnProperty',
+  '',
+  ' ',
+  '"\'\\',
+  '\u00e9\u0301',
+  '\uFEFF',
+  '%s%n',
+  'null',
 ];
 
 /** Ordinary text of any code point (no lone surrogates), with a nasty fragment spliced in now and then. */
@@ -88,9 +105,7 @@ export const { hostileValue } = fc.letrec<{ hostileValue: unknown }>((tie) => ({
 }));
 
 function hostileRecordOf(values: fc.Arbitrary<unknown>): fc.Arbitrary<Record<string, unknown>> {
-  return fc
-    .tuple(fc.array(fc.tuple(hostileKey, values), { maxLength: 4 }), fc.boolean())
-    .map(([entries, nullPrototype]) => recordOf(entries, nullPrototype));
+  return fc.tuple(fc.array(fc.tuple(hostileKey, values), { maxLength: 4 }), fc.boolean()).map(([entries, nullPrototype]) => recordOf(entries, nullPrototype));
 }
 
 /** A patch: usually a record (hostile inside), sometimes not an object at all. */
@@ -109,7 +124,19 @@ export const thrownValue: fc.Arbitrary<unknown> = fc.oneof(
 
 /** Handler results of the wrong shape: each must fail the node with INVALID_NODE_RESULT. */
 export const malformedResult: fc.Arbitrary<unknown> = fc.constantFrom(
-  null, undefined, 5, 'ok', [], { status: 'nope' }, { status: 'ok', patch: [] }, { status: 'ok', patch: new Date(0) },
-  { status: 'wait', reason: 5 }, { status: 'wait', until: 7 }, { status: 'wait', reason: 'r\u0000' }, { status: 'wait', until: '\uD800' },
-  { status: 'error' }, { status: 'error', error: { code: 1, message: 'm' } }, { status: 'error', error: { code: 'c', message: 'm', retryable: 'yes' } },
+  null,
+  undefined,
+  5,
+  'ok',
+  [],
+  { status: 'nope' },
+  { status: 'ok', patch: [] },
+  { status: 'ok', patch: new Date(0) },
+  { status: 'wait', reason: 5 },
+  { status: 'wait', until: 7 },
+  { status: 'wait', reason: 'r\u0000' },
+  { status: 'wait', until: '\uD800' },
+  { status: 'error' },
+  { status: 'error', error: { code: 1, message: 'm' } },
+  { status: 'error', error: { code: 'c', message: 'm', retryable: 'yes' } },
 );

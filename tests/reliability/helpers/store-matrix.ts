@@ -69,7 +69,10 @@ export async function expectRunIntact(engine: FlowEngine, runId: string): Promis
   const where = `run ${runId} (${run.status})`;
   expect(run.status, where).not.toBe('RUNNING');
   expect(run.attemptInFlight, where).toBe(false);
-  expect(timeline.map((e) => e.seq), where).toEqual(timeline.map((_, i) => i + 1));
+  expect(
+    timeline.map((e) => e.seq),
+    where,
+  ).toEqual(timeline.map((_, i) => i + 1));
   expect(run.lastSeq, where).toBe(timeline.length);
   expect(timeline[0]?.type, where).toBe('RUN_STARTED');
   const last = timeline[timeline.length - 1]!;

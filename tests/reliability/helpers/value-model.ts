@@ -78,7 +78,12 @@ export function expectedOutcome(plan: CasePlan, caseId: string): ExpectedOutcome
   let outputs: Record<string, unknown> = {};
   let refusedResumes = 0;
   const failed = (nodeId: string, code: string, message?: string): ExpectedOutcome => ({
-    start: 'created', status: 'FAILED', state, outputs, error: { code, nodeId, message }, refusedResumes,
+    start: 'created',
+    status: 'FAILED',
+    state,
+    outputs,
+    error: { code, nodeId, message },
+    refusedResumes,
   });
   const apply = (step: Step, nodeId: string): ExpectedOutcome | null => {
     if (!step.ok) return failed(nodeId, step.code, step.message);
