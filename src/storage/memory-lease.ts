@@ -46,41 +46,22 @@ export function recordOf(row: RunRow, now: number, shared = false): FlowRunRecor
         attempts: JSON.parse(row.attempts),
         branches: JSON.parse(row.branches),
       };
-  const dueAt = row.nextAttemptAt?.getTime();
-  // Field by field (not a spread of the row): one object shape, and no internal field leaks out.
   return {
-    runId: row.runId,
-    flowId: row.flowId,
-    flowVersion: row.flowVersion,
-    tenantId: row.tenantId,
-    status: row.status,
-    currentNodeId: row.currentNodeId,
+    ...summaryWith(row, now, json.branches as FlowRunRecord['branches']),
     inputJson: json.input,
     stateJson: json.state as Record<string, unknown>,
     outputsJson: json.outputs as Record<string, unknown>,
-    createdAt: new Date(row.createdAt),
-    updatedAt: new Date(row.updatedAt),
-    branches: json.branches as FlowRunRecord['branches'],
-    readAt: new Date(now),
-    parentRunId: row.parentRunId,
-    parentNodeId: row.parentNodeId,
-    hasInbox: row.hasInbox,
-    idempotencyKey: row.idempotencyKey,
-    version: row.version,
-    lastSeq: row.lastSeq,
-    attempt: row.attempt,
     attemptsJson: json.attempts as Record<string, number>,
-    attemptInFlight: row.attemptInFlight,
-    recoveries: row.recoveries,
-    nextAttemptAt: row.nextAttemptAt ? new Date(row.nextAttemptAt) : null,
-    dueInMs: dueAt === undefined ? 0 : Math.max(0, dueAt - now),
-    waitReason: row.waitReason,
-    error: row.error ? { ...row.error } : null,
   };
 }
 
 /** A run as a list shows it (`listRuns` with `summary`): no JSON value parsed but the branches. */
 export function summaryOf(row: RunRow, now: number): FlowRunSummary {
+  return summaryWith(row, now, JSON.parse(row.branches) as FlowRunRecord['branches']);
+}
+
+/** The fields a summary and a full record share, field by field (one object shape; no internal field leaks out). */
+function summaryWith(row: RunRow, now: number, branches: FlowRunRecord['branches']): FlowRunSummary {
   const dueAt = row.nextAttemptAt?.getTime();
   return {
     runId: row.runId,
@@ -91,7 +72,7 @@ export function summaryOf(row: RunRow, now: number): FlowRunSummary {
     currentNodeId: row.currentNodeId,
     createdAt: new Date(row.createdAt),
     updatedAt: new Date(row.updatedAt),
-    branches: JSON.parse(row.branches) as FlowRunRecord['branches'],
+    branches,
     readAt: new Date(now),
     parentRunId: row.parentRunId,
     parentNodeId: row.parentNodeId,

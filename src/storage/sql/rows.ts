@@ -144,33 +144,11 @@ function toError(value: unknown): ErrorRecord | null {
 
 export function toRunRecord(row: SqlRow): FlowRunRecord {
   return {
-    runId: row.run_id as string,
-    flowId: row.flow_id as string,
-    flowVersion: row.flow_version as string,
-    tenantId: (row.tenant_id as string | null) ?? null,
-    status: row.status as FlowRunStatus,
-    currentNodeId: (row.current_node_id as string | null) ?? null,
+    ...toRunSummary(row),
     inputJson: row.input_json,
     stateJson: row.state_json as Record<string, unknown>,
     outputsJson: row.outputs_json as Record<string, unknown>,
-    createdAt: toDate(row.created_at),
-    updatedAt: toDate(row.updated_at),
-    branches: row.branches_json as BranchRecord[],
-    readAt: toDate(row.read_at),
-    parentRunId: (row.parent_run_id as string | null) ?? null,
-    parentNodeId: (row.parent_node_id as string | null) ?? null,
-    hasInbox: row.has_inbox === true,
-    idempotencyKey: (row.idempotency_key as string | null) ?? null,
-    version: Number(row.version),
-    lastSeq: Number(row.last_seq),
-    attempt: Number(row.attempt),
     attemptsJson: row.attempts_json as Record<string, number>,
-    attemptInFlight: row.attempt_in_flight === true,
-    recoveries: Number(row.recoveries),
-    nextAttemptAt: toDateOrNull(row.next_attempt_at),
-    dueInMs: row.due_in_ms === null || row.due_in_ms === undefined ? 0 : Number(row.due_in_ms),
-    waitReason: (row.wait_reason as string | null) ?? null,
-    error: toError(row.error_json),
   };
 }
 
