@@ -109,8 +109,11 @@ export function buildLeaseQueries(names: SqlNames, opts: { notify: boolean; fres
       SELECT e ->> 'node_id' AS node_id, e ->> 'kind' AS kind, (e ->> 'item_index')::int AS item_index, e -> 'value' AS value
       FROM jsonb_array_elements($22::jsonb) e
     ), cleared AS (
+      -- The first condition stands alone (a one-time filter): a commit that clears no map, as
+      -- nearly all do, must not even scan the run's item rows, which grow with the map.
       DELETE FROM ${names.nodeValues} v USING upd
-      WHERE v.run_id = upd.run_id AND v.kind IN ('items', 'item')
+      WHERE jsonb_array_length($23::jsonb) > 0
+        AND v.run_id = upd.run_id AND v.kind IN ('items', 'item')
         AND v.node_id IN (SELECT jsonb_array_elements_text($23::jsonb))
         AND NOT EXISTS (SELECT 1 FROM w WHERE w.node_id = v.node_id AND w.kind = v.kind AND w.item_index = v.item_index)
     ), vals AS (
