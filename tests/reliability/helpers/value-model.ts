@@ -99,7 +99,7 @@ export function expectedOutcome(plan: CasePlan, caseId: string): ExpectedOutcome
         end = apply(applyOk(id, state, outputs, node.output, node.patch, false), id);
         break;
       case 'idempotent': {
-        const key = `${caseId}|${node.key}`;
+        const key = `${caseId}|${id}|${node.key}`;
         if (key.length > 512 || !isStorableText(key)) return failed(id, 'INVALID_IDEMPOTENCY_KEY');
         end = apply(applyOk(id, state, outputs, node.output, node.patch, true), id);
         break;

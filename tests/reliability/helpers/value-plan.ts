@@ -78,7 +78,8 @@ export function buildCaseFlow(flowId: string, plan: CasePlan, caseId: string): F
         break;
       case 'idempotent':
         builder = builder.node(id, () => ({ status: 'ok', output: node.output, patch: node.patch }) as NodeResult, {
-          idempotencyKey: () => `${caseId}|${node.key}`,
+          // One key per node of the case: two nodes sharing a key would rightly share one result.
+          idempotencyKey: () => `${caseId}|${id}|${node.key}`,
         });
         break;
       case 'wait':
