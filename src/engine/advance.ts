@@ -60,11 +60,6 @@ export interface AdvanceResult {
   stale: boolean;
 }
 
-/** True when a WAITING run has a timer that is due now (by the store's clock). */
-export function isTimerDue(run: FlowRunRecord): boolean {
-  return run.status === 'WAITING' && run.nextAttemptAt !== null && run.dueInMs <= 0;
-}
-
 export async function advanceRun(lease: RunLease, def: FlowDefinition, env: StepEnv, options: AdvanceOptions): Promise<AdvanceResult> {
   const driver = new RunDriver(lease, def, env, options);
   try {

@@ -7,7 +7,8 @@
 import { AmbiguousResumeError, InvalidRunStateError, LockBusyError, RunNotFoundError } from '../errors.js';
 import type { FlowRunStatus } from '../definitions/types.js';
 import type { BranchRecord, FlowRunRecord, FlowStorage, JsonText, RunLease } from '../storage/types.js';
-import { advanceRun, isTimerDue, type StepEnv } from './advance.js';
+import { advanceRun, type StepEnv } from './advance.js';
+import { isDueNow } from '../storage/due.js';
 import type { Clock } from '../core/clock.js';
 import type { DefinitionRegistry } from './registry.js';
 
@@ -19,12 +20,6 @@ export interface DriveHost {
 }
 
 export const RESTING: ReadonlySet<FlowRunStatus> = new Set(['COMPLETED', 'FAILED', 'CANCELLED']);
-
-/** Something in the run can be done now by whoever holds it: a due attempt, a due timer, an inbox entry. */
-function hasWorkNow(run: FlowRunRecord): boolean {
-  if (RESTING.has(run.status)) return false;
-  return run.hasInbox || isTimerDue(run) || (run.status === 'RUNNING' && run.dueInMs <= 0);
-}
 
 export async function mustGetRun(host: DriveHost, runId: string): Promise<FlowRunRecord> {
   const run = await host.storage.getRun(runId);
@@ -49,7 +44,7 @@ export async function tickRun(host: DriveHost, runId: string): Promise<FlowRunRe
       await lease?.release();
       throw new RunNotFoundError(runId);
     }
-    if (lease && hasWorkNow(run)) {
+    if (lease && isDueNow(run)) {
       const def = await definitionFor(host, lease, run);
       return (await advanceRun(lease, def, host.stepEnv, { maxSteps: 1 })).run;
     }
@@ -58,7 +53,7 @@ export async function tickRun(host: DriveHost, runId: string): Promise<FlowRunRe
       await host.clock.sleep(run.dueInMs);
       continue;
     }
-    if (!lease && hasWorkNow(run)) throw new LockBusyError(runId);
+    if (!lease && isDueNow(run)) throw new LockBusyError(runId);
     return run;
   }
 }
@@ -88,7 +83,7 @@ export async function resumeWaitingRun(host: DriveHost, runId: string, resume: {
     const lease = await host.storage.lockRun(runId);
     if (!lease) continue;
     const locked = lease.run;
-    if (!locked || !hasWorkNow(locked)) {
+    if (!locked || !isDueNow(locked)) {
       // Another holder applied it meanwhile.
       await lease.release();
       return locked ?? mustGetRun(host, runId);
@@ -142,14 +137,14 @@ export async function driveToRest(host: DriveHost, runId: string, options: { max
   let busyDelay = 5;
   let known: FlowRunRecord | null = null;
   for (;;) {
-    if (known && !hasWorkNow(known)) {
+    if (known && !isDueNow(known)) {
       if (RESTING.has(known.status)) return known;
       const children = depth < 64 ? awaitedChildren(known) : [];
       if (children.length > 0) {
         // Drive the children; their ends land in this run's inbox.
         const ends = await Promise.all(children.map((id) => driveToRest(host, id, options, depth + 1)));
         known = await mustGetRun(host, runId);
-        if (hasWorkNow(known)) continue;
+        if (isDueNow(known)) continue;
         if (ends.some((c) => !RESTING.has(c.status))) return known; // a child waits for a person or an event
         continue;
       }
@@ -170,7 +165,7 @@ export async function driveToRest(host: DriveHost, runId: string, options: { max
     }
     busyDelay = 5;
     const locked = lease.run;
-    if (!locked || !hasWorkNow(locked)) {
+    if (!locked || !isDueNow(locked)) {
       // Nothing to do under the lock (it moved since we last saw it): decide from what it is now.
       await lease.release();
       if (!locked) throw new RunNotFoundError(runId);

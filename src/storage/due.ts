@@ -1,6 +1,7 @@
 /**
- * `LockRunOptions.onlyIfDue` decided on a run record as read (by the memory store, and by the SQL
- * store outside session mode, where the lock statement cannot check it itself).
+ * Whether a run has work now, decided on a run record as read: `LockRunOptions.onlyIfDue` (the
+ * memory store, and the SQL store outside session mode, where the lock statement cannot check it
+ * itself), and the engine's tick / resume / runToCompletion deciding whether to drive a run.
  */
 import type { FlowRunRecord } from './types.js';
 
