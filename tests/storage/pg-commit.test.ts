@@ -1,12 +1,13 @@
 /**
- * The hot path on pg: lockRun is one round trip, a commit is one statement (so one round trip and
- * one transaction) that writes run + node values + events + idempotency record together or not at all.
+ * The hot path on pg: lockRun is one round trip on the store's lock session, a commit is one
+ * statement through the pool (so one round trip and one transaction) that writes run + node
+ * values + events + idempotency record together or not at all.
  */
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { StaleRunError } from '../../src/errors.js';
 import { createPostgresExecutor } from '../../src/storage/postgres.js';
-import type { SqlExecutor, SqlSession } from '../../src/storage/sql/executor.js';
+import type { SqlExecutor, SqlParam, SqlSession } from '../../src/storage/sql/executor.js';
 import { SqlFlowStorage } from '../../src/storage/sql/sql-storage.js';
 import type { FlowRunRecord, JsonText, NewRun, Transition } from '../../src/storage/types.js';
 import { createTestSchema, flowLocksHeld, HAVE_PG, TEST_DATABASE_URL, type TestSchema } from '../helpers/pg.js';
@@ -27,16 +28,19 @@ const runFields = (overrides: Partial<NewRun> = {}): NewRun => ({
   ...overrides,
 });
 
-/** Counts the statements sent on lease connections. */
-function countingExecutor(inner: SqlExecutor): SqlExecutor & { leaseStatements: string[] } {
-  const leaseStatements: string[] = [];
+/** Records the statements sent on the lock session (`lockStatements`) and through the pool (`poolStatements`). */
+function countingExecutor(inner: SqlExecutor): SqlExecutor & { lockStatements: string[]; poolStatements: string[] } {
+  const lockStatements: string[] = [];
+  const poolStatements: string[] = [];
   return Object.assign(Object.create(inner) as SqlExecutor, {
-    leaseStatements,
+    lockStatements,
+    poolStatements,
+    query: (sql: string, params?: readonly SqlParam[]) => (poolStatements.push(sql), inner.query(sql, params)),
     hold: async (): Promise<SqlSession> => {
       const session = await inner.hold!();
       return {
         query: (sql, params) => {
-          leaseStatements.push(sql);
+          lockStatements.push(sql);
           return session.query(sql, params);
         },
         release: (broken) => session.release(broken),
@@ -87,16 +91,18 @@ describe.skipIf(!HAVE_PG)('pg commit path', () => {
     await t?.drop();
   });
 
-  it('lockRun, commit, and commit+release are one statement each on the lease connection', async () => {
+  it('lockRun is one statement on the lock session, a commit one through the pool, a release one on the lock session', async () => {
     const run = await newRun();
-    executor.leaseStatements.length = 0;
+    executor.lockStatements.length = 0;
+    executor.poolStatements.length = 0;
     const lease = (await s.lockRun(run.runId))!;
-    expect(executor.leaseStatements).toHaveLength(1);
+    expect(executor.lockStatements).toEqual([s.leaseQueries.lockRuns]);
     const key = 'k-' + randomUUID();
     const next = await lease.commit(transition(run, { idempotency: { key, runId: run.runId, nodeId: 'a', result: j({ output: { ok: true } }) } }));
-    expect(executor.leaseStatements).toHaveLength(2);
+    expect(executor.poolStatements).toEqual([s.leaseQueries.commit]);
     await lease.commit({ ...transition(next), events: [{ type: 'NODE_FINISHED', nodeId: 'b' }], release: true });
-    expect(executor.leaseStatements).toHaveLength(3);
+    expect(executor.poolStatements).toEqual([s.leaseQueries.commit, s.leaseQueries.commit]);
+    expect(executor.lockStatements).toEqual([s.leaseQueries.lockRuns, s.leaseQueries.unlockRuns]);
     expect(await flowLocksHeld(t)).toBe(0);
     expect(await s.getIdempotencyRecord(key)).toMatchObject({ nodeId: 'a', result: { output: { ok: true } } });
   });

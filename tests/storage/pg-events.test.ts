@@ -1,6 +1,6 @@
 /**
- * Events on pg: a commit that registers event waits is a short transaction on the lease's
- * connection (BEGIN, the name locks, the commit, COMMIT), serialized with `sendEvent` of the same
+ * Events on pg: a commit that registers event waits is a short transaction of its own (BEGIN, the
+ * name locks, the commit, COMMIT), outside any commit group, serialized with `sendEvent` of the same
  * name; the name locks are two-int advisory locks, apart from the run locks; the inbox is woken
  * over NOTIFY from another process.
  */
@@ -8,26 +8,31 @@ import { randomUUID } from 'node:crypto';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createPostgresExecutor, createPostgresStorage } from '../../src/storage/postgres.js';
-import type { SqlExecutor, SqlSession } from '../../src/storage/sql/executor.js';
+import type { SqlExecutor, SqlParam } from '../../src/storage/sql/executor.js';
 import { SqlFlowStorage } from '../../src/storage/sql/sql-storage.js';
 import type { FlowRunRecord, JsonText, Transition } from '../../src/storage/types.js';
 import { createTestSchema, flowLocksHeld, HAVE_PG, TEST_DATABASE_URL, type TestSchema } from '../helpers/pg.js';
 
 const j = (v: unknown) => JSON.stringify(v) as JsonText;
 
-/** Records the statements sent on lease connections. */
-function recording(inner: SqlExecutor): SqlExecutor & { leaseStatements: string[] } {
-  const leaseStatements: string[] = [];
-  return Object.assign(Object.create(inner) as SqlExecutor, {
-    leaseStatements,
-    hold: async (): Promise<SqlSession> => {
-      const session = await inner.hold!();
-      return {
-        query: (sql, params) => (leaseStatements.push(sql), session.query(sql, params)),
-        release: (broken) => session.release(broken),
-      };
+/** Records the statements of commits: those sent alone and those sent in transactions. */
+function recording(inner: SqlExecutor): SqlExecutor & { commitStatements: string[] } {
+  const commitStatements: string[] = [];
+  const isCommit = (sql: string) => sql.startsWith('WITH t AS MATERIALIZED');
+  const wrapped: SqlExecutor & { commitStatements: string[] } = Object.assign(Object.create(inner) as SqlExecutor, {
+    commitStatements,
+    query: (sql: string, params?: readonly SqlParam[]) => {
+      if (isCommit(sql)) commitStatements.push(sql);
+      return inner.query(sql, params);
     },
+    transaction: <T>(fn: Parameters<SqlExecutor['transaction']>[0]) =>
+      inner.transaction((tx) => {
+        commitStatements.push('BEGIN');
+        const query = (sql: string, params?: readonly SqlParam[]) => (commitStatements.push(sql), tx.query(sql, params));
+        return (fn as (t: typeof tx) => Promise<T>)({ ...tx, query: query as typeof tx.query }).then((r) => (commitStatements.push('COMMIT'), r));
+      }),
   });
+  return wrapped;
 }
 
 function parkOn(run: FlowRunRecord, name: string, extra: Partial<Transition> = {}): Transition {
@@ -108,20 +113,20 @@ describe.skipIf(!HAVE_PG)('events on pg', () => {
     await t?.drop();
   });
 
-  it('a commit that registers waits is BEGIN, the name locks, the commit, COMMIT on the lease connection; nothing stays locked', async () => {
+  it('a commit that registers waits is BEGIN, the name locks, the commit, COMMIT in a transaction of its own; nothing stays locked', async () => {
     const run = await newRun();
     const name = 'ev-' + randomUUID();
     const lease = (await s.lockRun(run.runId))!;
-    executor.leaseStatements.length = 0;
+    executor.commitStatements.length = 0;
     const parked = await lease.commit(parkOn(run, name, { release: true }));
     expect(parked.status).toBe('WAITING');
-    expect(executor.leaseStatements).toEqual(['BEGIN', s.inboxQueries.lockEvents, s.leaseQueries.commitAndUnlock, 'COMMIT']);
+    expect(executor.commitStatements).toEqual(['BEGIN', s.inboxQueries.lockEvents, s.leaseQueries.commit, 'COMMIT']);
     expect(await flowLocksHeld(t)).toBe(0);
     // Commits that register no wait stay one statement.
     const again = (await s.lockRun(run.runId))!;
-    executor.leaseStatements.length = 0;
+    executor.commitStatements.length = 0;
     await again.commit({ ...parkOn(parked, name), addWaits: [], release: true });
-    expect(executor.leaseStatements).toEqual([s.leaseQueries.commitAndUnlock]);
+    expect(executor.commitStatements).toEqual([s.leaseQueries.commit]);
     expect((await other.sendEvent({ eventId: randomUUID(), name, key: 'k', payload: j(1) })).delivered).toEqual([
       { runId: run.runId, branchId: 'b1', waitId: 2 },
     ]);

@@ -77,7 +77,7 @@ describe.skipIf(!HAVE_PG)('advisory run locks across processes (pg)', () => {
     expect(await flowLocksHeld(t)).toBe(0);
   });
 
-  it('a commit with release lets go in the same statement, after the commit is visible', async () => {
+  it('a commit with release lets go of the lock after the commit is visible', async () => {
     const run = await newRun();
     let current = run;
     // Ping-pong between the two "processes": each new holder must read the previous holder's

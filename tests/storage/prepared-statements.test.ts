@@ -76,7 +76,7 @@ function describeHotPath(
       await h?.close();
     });
 
-    it('runs a 3-node flow to completion in 5 statements: the lock, the first begin, then one commit per step', async () => {
+    it('runs a 3-node flow to completion in one statement per step, plus the lock, the first begin and (pg) the unlock', async () => {
       const { runId } = await engine.startRun({ flowId: 'prepared-3', version: '1', input: { n: 1 } });
       h.executor.sent.length = 0;
       const run = await engine.runToCompletion(runId);
@@ -84,10 +84,12 @@ function describeHotPath(
       expect(run.stateJson).toEqual({ a: 1 });
       expect(run.outputsJson).toEqual({ b: 'b' });
       const q = h.storage.leaseQueries;
-      const lock = h.storage.executor.lockMode === 'session' ? q.lockAndReadSession : h.storage.runQueries.getRun;
-      const last = h.storage.executor.lockMode === 'session' ? q.commitAndUnlock : q.commit;
-      // Each commit but the last begins the next attempt (the first: a's).
-      expect(h.executor.sent).toEqual([lock, q.commit, q.commit, q.commit, last]);
+      const session = h.storage.executor.lockMode === 'session';
+      // Each commit but the last begins the next attempt (the first: a's). On pg the lock and the
+      // unlock go on the store's lock session (shared with the other runs' locks of the moment).
+      expect(h.executor.sent).toEqual(
+        session ? [q.lockRuns, q.commit, q.commit, q.commit, q.commit, q.unlockRuns] : [h.storage.runQueries.getRun, q.commit, q.commit, q.commit, q.commit],
+      );
       // What the commits returned (built without reading the JSON back) is what a read gives.
       expect(run).toEqual({ ...(await engine.getRun(runId))!, dueInMs: 0, readAt: run.readAt });
       const timeline = await engine.getTimeline(runId);
@@ -103,7 +105,7 @@ function describeHotPath(
       ]);
     });
 
-    it('ticks in 3 statements (lock, begin, step), and resumes in 6 (read, inbox entry, lock, inbox, resume + begin, step)', async () => {
+    it('ticks in 3 statements (lock, begin, step; pg: + unlock), and resumes in 6 (read, inbox entry, lock, inbox, resume + begin, step; pg: + unlock)', async () => {
       const waits = flow('prepared-wait', '1')
         .entry('ask')
         .node('ask', (ctx) =>
@@ -114,20 +116,21 @@ function describeHotPath(
       const { runId } = await engine.startRun({ flowId: 'prepared-wait', version: '1', input: {} });
       h.executor.sent.length = 0;
       expect((await engine.tick(runId)).status).toBe('WAITING');
-      expect(h.executor.sent).toHaveLength(3);
+      const session = h.storage.executor.lockMode === 'session';
+      expect(h.executor.sent).toHaveLength(session ? 4 : 3);
       h.executor.sent.length = 0;
       const done = await engine.resumeRun(runId, { yes: true });
       expect(done).toMatchObject({ status: 'COMPLETED', outputsJson: { ask: { yes: true } } });
       // The resume goes through the run's inbox (written without the lock), then is applied by the holder.
       const q = h.storage.leaseQueries;
-      const session = h.storage.executor.lockMode === 'session';
       expect(h.executor.sent).toEqual([
         h.storage.runQueries.getRun,
         h.storage.inboxQueries.addToInbox,
-        session ? q.lockAndReadSession : h.storage.runQueries.getRun,
+        session ? q.lockRuns : h.storage.runQueries.getRun,
         h.storage.inboxQueries.getInbox,
         q.commit,
-        session ? q.commitAndUnlock : q.commit,
+        q.commit,
+        ...(session ? [q.unlockRuns] : []),
       ]);
       expect((await engine.getTimeline(runId)).map((e) => e.type)).toEqual([
         'RUN_STARTED',

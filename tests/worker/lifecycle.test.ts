@@ -103,8 +103,10 @@ describe.each(workerStoreCases)('worker lifecycle on $name', ({ name, skip }) =>
   it.skipIf(skip)('cancelRun aborts the in-flight handler, and a cancelled run is never claimed again', async () => {
     cluster = await WorkerCluster.open(name);
     const aborted = deferred<unknown>();
+    const entered = deferred<void>();
     const engine = await cluster.engine([
       twoStepFlow(async (ctx) => {
+        entered.resolve();
         await new Promise((r) => ctx.signal.addEventListener('abort', r, { once: true }));
         aborted.resolve(ctx.signal.reason);
         return { status: 'ok' };
@@ -118,7 +120,9 @@ describe.each(workerStoreCases)('worker lifecycle on $name', ({ name, skip }) =>
     };
     const worker = cluster.startWorker(engine, { pollIntervalMs: 10 });
     const { runId } = await engine.startRun({ flowId: 'two-step', version: '1', input: {} });
-    await waitFor('handler running', () => worker.status().inFlight === 1);
+    // The handler has begun (a cancel before its begin commit would leave nothing to abort).
+    await entered.promise;
+    expect(worker.status().inFlight).toBe(1);
     await engine.cancelRun(runId, 'no longer needed');
     await aborted.promise;
     await waitFor('worker let go', () => worker.status().inFlight === 0);

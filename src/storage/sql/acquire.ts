@@ -1,20 +1,22 @@
 /**
- * Taking a run's lock and reading its row in one round trip where the lock mode allows it (see
- * `LockMode` in executor.ts):
- * - session (pg): lock and read in one statement on the lease's connection (with `onlyIfDue`,
- *   the statement tries the lock only on a due run);
+ * Taking a run's lock and reading its row (see `LockMode` in executor.ts):
+ * - session (pg): on the store's lock session, lock and read in one statement shared with the
+ *   other requests of the moment (with `onlyIfDue`, the lock is tried only on a due run);
  * - process (PGlite): the in-process lock, then the read;
  * - transaction (Prisma): the lock in the holding transaction, then the read in it.
  */
 import { isDueNow } from '../due.js';
 import type { LockRunOptions } from '../types.js';
 import type { SqlExecutor, SqlRow } from './executor.js';
-import { ProcessLease, SessionLease, TransactionLease, type LeaseHost, type SqlLease } from './leases.js';
+import type { LeaseQueries } from './lease-queries.js';
+import { SqlLease, type LeaseHost } from './leases.js';
+import type { LockSession } from './lock-session.js';
 import { toRunRecord } from './rows.js';
 
 /** The store's side of an acquisition. */
 export interface AcquireHost extends LeaseHost {
   readonly executor: SqlExecutor;
+  readonly leaseQueries: LeaseQueries;
 }
 
 const runOf = (row: SqlRow | undefined) => (row && row.run_id != null ? toRunRecord(row) : null);
@@ -31,41 +33,40 @@ export async function dueOrNotAsked(host: AcquireHost, runId: string, options: L
 
 /** `process` mode: `claim` has already taken the in-process lock; `unclaim` gives it back. */
 export async function acquireInProcess(host: AcquireHost, runId: string, unclaim: () => void): Promise<SqlLease | null> {
-  const { executor } = host;
   try {
-    const [row] = await executor.query(host.runQueries.getRun, [runId]);
-    return new ProcessLease(host, runId, runOf(row), executor, unclaim);
+    const [row] = await host.executor.query(host.runQueries.getRun, [runId]);
+    return new SqlLease(host, runId, runOf(row), { lost: () => false, unlock: async () => unclaim() });
   } catch (err) {
     unclaim();
     throw err;
   }
 }
 
-/** `session` and `transaction` modes. Null when another holder has the lock. */
-export async function acquireHeld(host: AcquireHost, runId: string, options: LockRunOptions | undefined): Promise<SqlLease | null> {
+/** `session` mode. Null when another holder has the lock (or, with `onlyIfDue`, the run is not due). */
+export async function acquireOnLockSession(host: AcquireHost, locks: LockSession, runId: string, options: LockRunOptions | undefined): Promise<SqlLease | null> {
+  const grant = await locks.lock(runId, options?.onlyIfDue === true);
+  if (!grant) return null;
+  const { generation } = grant;
+  return new SqlLease(host, runId, runOf(grant.row), { lost: () => locks.lost(generation), unlock: () => locks.unlock(runId, generation) });
+}
+
+/** `transaction` mode. Null when another holder has the lock. */
+export async function acquireInTransaction(host: AcquireHost, runId: string, options: LockRunOptions | undefined): Promise<SqlLease | null> {
   const { executor } = host;
-  if (executor.lockMode === 'transaction' && !(await dueOrNotAsked(host, runId, options))) return null;
-  const session = await executor.hold!();
+  if (!(await dueOrNotAsked(host, runId, options))) return null;
+  const holder = await executor.hold!();
   try {
-    if (executor.lockMode === 'session') {
-      const q = host.leaseQueries;
-      const [row] = await session.query(options?.onlyIfDue ? q.lockDueSession : q.lockAndReadSession, [runId]);
-      if (row?.locked !== true) {
-        await session.release();
-        return null;
-      }
-      return new SessionLease(host, runId, runOf(row), session);
-    }
-    const [lock] = await session.query(host.leaseQueries.tryTransactionLock, [runId]);
+    const [lock] = await holder.query(host.leaseQueries.tryTransactionLock, [runId]);
     if (lock?.locked !== true) {
-      await session.release();
+      await holder.release();
       return null;
     }
     // A statement of its own, so its snapshot is taken after the lock was granted.
-    const [row] = await session.query(host.runQueries.getRun, [runId]);
-    return new TransactionLease(host, runId, runOf(row), session, executor);
+    const [row] = await holder.query(host.runQueries.getRun, [runId]);
+    // Ending the holding transaction releases its transaction-level lock.
+    return new SqlLease(host, runId, runOf(row), { lost: () => holder.lost === true, unlock: () => holder.release() });
   } catch (err) {
-    await session.release(true).catch(() => undefined);
+    await holder.release(true).catch(() => undefined);
     throw err;
   }
 }

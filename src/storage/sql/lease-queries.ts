@@ -1,57 +1,46 @@
 /**
- * The SQL of a lease: take the run's lock and read it (one round trip), commit a transition (one
- * statement, so one round trip and one commit), let go of the lock. Every statement is fixed text
- * per store, so drivers can prepare them once per connection.
+ * The SQL of leases: take runs' locks and read them (one round trip for many), commit the
+ * transitions of many runs (one statement, so one round trip and one commit for all, each run
+ * fenced by its own version), let go of the locks. Every statement is fixed text per store, so
+ * drivers can prepare them once per connection.
  */
 import type { Transition } from '../types.js';
-import type { SqlParam } from './executor.js';
 import type { SqlNames } from './names.js';
 import { addWaitsJson, endWaitsJson, inboxIdsJson, receiptsJson } from './inbox-rows.js';
 import { eventEntrySql } from './inbox-queries.js';
 import { insertEventsSql, notifySql } from './run-queries.js';
-import { committedColumnsSql, dueInMsSql, errorJson, eventsJson, hasInboxSql, outputsSql, runColumnsSql, runReadSql, valuesJson } from './rows.js';
+import { committedColumnsSql, dueInMsSql, errorJson, eventsJson, hasInboxSql, outputsSql, runReadSql, valuesJson } from './rows.js';
 
 export interface LeaseQueries {
   /**
-   * session mode, $1 runId: `pg_try_advisory_lock` and the read in one statement. The row is read
-   * by `flow_run_fresh`, its outputs by `flow_run_outputs` and `has_inbox` by `flow_run_has_inbox`,
-   * volatile functions, so their snapshots are taken AFTER the lock is granted: a plain join would
-   * read with the statement's snapshot, taken before the lock, and could miss the commit of the
-   * holder that just let go. Without the functions (tables created by someone else's migrations)
-   * plain reads are used; the commit fence still catches a stale row (but not stale outputs).
-   * Row: `locked` + the run (NULLs when unlocked or absent).
+   * session mode (the store's lock session, see lock-session.ts), $1 JSON array of
+   * `{run_id, only_if_due}`: `pg_try_advisory_lock` on each run and its read, in one statement.
+   * With `only_if_due` the lock is only tried on a run that is due by the statement's snapshot (a
+   * run that is not is never held, not even for the statement): no row then. The row is read by
+   * `flow_run_fresh`, its outputs by `flow_run_outputs` and `has_inbox` by `flow_run_has_inbox`,
+   * volatile functions, so their snapshots are taken AFTER the lock is granted: a plain join
+   * would read with the statement's snapshot, taken before the lock, and could miss the commit
+   * of the holder that just let go. Without the functions (tables created by someone else's
+   * migrations) plain reads are used; the commit fence still catches a stale row (but not stale
+   * outputs). Rows: `asked` (the run id), `locked` + the run (NULLs when unlocked or absent).
    */
-  lockAndReadSession: string;
-  /**
-   * `lockAndReadSession` for `onlyIfDue`: the lock is only tried on a run that is due by the
-   * statement's snapshot; no row when it was not tried (the caller treats that as not locked).
-   */
-  lockDueSession: string;
+  lockRuns: string;
+  /** session mode, $1 JSON array of run ids: `pg_advisory_unlock` on each. */
+  unlockRuns: string;
   /** transaction mode, $1 runId: the transaction-scoped lock, held until the holding transaction ends. */
   tryTransactionLock: string;
-  /** session mode, $1 runId. */
-  unlockSession: string;
   /**
-   * $1…$27, see `commitParams`. One row: the committed columns (see rows.ts; all NULL when the
-   * fence failed) + `due_in_ms`, `read_at`, `woke`, `has_inbox` (as of this commit),
-   * `delivered_early` (entries put in the run's inbox for the waits it registered) and
-   * `ended_parent` (the parent woken by the end of this child run, else NULL). The caller
-   * rebuilds the JSON columns (`toCommittedRecord`). A commit that registers event waits is sent
-   * after `lockEvents` in the same transaction (see inbox-queries.ts).
+   * $1 a JSON array of transitions (`transitionJson`), of different runs: one commit for all,
+   * each fenced by its own version. One row per transition, in their order: `asked` (its run
+   * id), the committed columns (see rows.ts; all NULL when its fence failed) + `due_in_ms`,
+   * `read_at`, `has_inbox` (as of this commit), `delivered_early` (entries put in the run's
+   * inbox for the waits it registered) and `ended_parent` (the parent woken by the end of this
+   * child run, else NULL). The caller rebuilds the JSON columns (`toCommittedRecord`). A commit
+   * that registers event waits is sent alone, after `lockEvents` in the same transaction (see
+   * inbox-queries.ts).
    */
   commit: string;
-  /** session mode: `commit` that also lets go of the lock in the same statement (+ `unlocked`). */
-  commitAndUnlock: string;
-  /**
-   * `commit` returning every column, for a holder whose row is not the one at `expectedVersion`.
-   * Its `outputs_json` is read with the statement's snapshot, before this commit's own values:
-   * the caller writes those over it (`withWrittenOutputs`).
-   */
-  commitFull: string;
-  /** `commitAndUnlock` returning every column. */
-  commitFullAndUnlock: string;
 }
-
 /**
  * Due by the database clock: RUNNING with nothing to wait for, WAITING with a due timer, or
  * either with entries in its inbox (findDueRuns' rule).
@@ -65,84 +54,98 @@ function dueNow(names: SqlNames, a: string): string {
 }
 
 export function buildLeaseQueries(names: SqlNames, opts: { notify: boolean; freshReadFn: boolean }): LeaseQueries {
-  const key = names.lockKey('$1');
   const readAfterLock = (cond: string) =>
-    opts.freshReadFn ? `LEFT JOIN LATERAL ${names.freshRunFn}($1, ${cond}) r ON true` : `LEFT JOIN ${names.runs} r ON ${cond} AND r.run_id = $1`;
+    opts.freshReadFn
+      ? `LEFT JOIN LATERAL ${names.freshRunFn}(ids.run_id, ${cond}) r ON true`
+      : `LEFT JOIN ${names.runs} r ON ${cond} AND r.run_id = ids.run_id`;
   const readColumns = runReadSql(names, 'r', { outputs: outputsSql(names, 'r', opts.freshReadFn), inbox: hasInboxSql(names, 'r', opts.freshReadFn) });
 
-  // The run row first: every other part writes only when it matched (the fence), through `upd`.
-  // `prev` is the row as the statement's snapshot has it: when the fence holds, the row the
-  // UPDATE changed (any later write would have moved the version), so `prev_status` says whether
-  // this commit ends the run.
-  // Node values: the maps of $23 are cleared of the rows this commit does not write again, and
-  // the rows it writes ($22) are upserted, so no row is touched twice by the one statement.
-  // Inbox: the entries applied ($24) are deleted; the waits that ended ($26) are unregistered,
-  // every wait once the run is over; the events received ($27) are recorded; each wait
-  // registered ($25) gets the earliest stored event for it, sent at or after the run's creation
-  // and not yet received by the run. The terminal-run rule: a commit that ends a child run puts
-  // `{childRunId, status}` in its parent's inbox and wakes the parent.
-  const commitCtes = (returning: string) => `WITH upd AS (
-      UPDATE ${names.runs} SET
-        status = $3::text::${names.statusType},
-        current_node_id = $4,
-        state_json = COALESCE($5::jsonb, state_json),
-        branches_json = COALESCE($6::jsonb, branches_json),
-        attempt = $7::int,
-        attempts_json = COALESCE($8::jsonb, attempts_json),
-        attempt_in_flight = $9::boolean,
-        recoveries = $10::int,
+  // `t`: the transitions, one row each (see `transitionJson`). The run rows first: every other
+  // part writes only for the runs whose fence held, through `upd`, which carries each run's
+  // transition along. `prev` is the row as the statement's snapshot has it: when the fence holds,
+  // the row the UPDATE changed (any later write would have moved the version), so `prev_status`
+  // says whether this commit ends the run.
+  // Node values: the maps named in `clear_maps` are cleared of the rows this commit does not
+  // write again, and the rows it writes (`vals`) are upserted, so no row is touched twice.
+  // Inbox: the entries applied (`consumed`) are deleted; the waits that ended (`end_waits`) are
+  // unregistered, every wait once the run is over; the events received (`receipts`) are
+  // recorded; each wait registered (`add_waits`) gets the earliest stored event for it, sent at
+  // or after the run's creation and not yet received by the run. The terminal-run rule: a commit
+  // that ends a child run puts `{childRunId, status}` in its parent's inbox and wakes the parent.
+  const commit = `WITH t AS MATERIALIZED (
+      SELECT x ->> 'run_id' AS run_id, (x ->> 'version')::int AS expected_version, a.ord,
+             x ->> 'status' AS status, x ->> 'current_node_id' AS current_node_id,
+             x -> 'state' AS state, x -> 'branches' AS branches, (x ->> 'attempt')::int AS attempt,
+             x -> 'attempts' AS attempts, (x ->> 'attempt_in_flight')::boolean AS attempt_in_flight,
+             (x ->> 'recoveries')::int AS recoveries, (x ->> 'delay_ms')::float8 AS delay_ms,
+             (x ->> 'due_at')::timestamptz AS due_at, x ->> 'wait_reason' AS wait_reason, x -> 'error' AS error,
+             x -> 'events' AS events, x ->> 'idem_key' AS idem_key, x ->> 'idem_run_id' AS idem_run_id,
+             x ->> 'idem_node_id' AS idem_node_id, x -> 'idem_result' AS idem_result, (x ->> 'wake')::boolean AS wake,
+             x -> 'vals' AS vals, x -> 'clear_maps' AS clear_maps, x -> 'consumed' AS consumed,
+             x -> 'add_waits' AS add_waits, x -> 'end_waits' AS end_waits, x -> 'receipts' AS receipts
+      FROM jsonb_array_elements($1::jsonb) WITH ORDINALITY AS a(x, ord)
+    ), upd AS (
+      UPDATE ${names.runs} r SET
+        status = t.status::${names.statusType},
+        current_node_id = t.current_node_id,
+        state_json = COALESCE(t.state, r.state_json),
+        branches_json = COALESCE(t.branches, r.branches_json),
+        attempt = t.attempt,
+        attempts_json = COALESCE(t.attempts, r.attempts_json),
+        attempt_in_flight = t.attempt_in_flight,
+        recoveries = t.recoveries,
         -- Relative delays are added to the database clock, never the worker's. Truncated (the
         -- column would round) to whole ms, so a delay never reads back as longer than asked.
-        next_attempt_at = CASE WHEN $11::float8 IS NOT NULL
-                               THEN date_trunc('milliseconds', clock_timestamp() + make_interval(secs => $11::float8 / 1000))
-                               ELSE $12::timestamptz END,
-        wait_reason = $13,
-        error_json = $14::jsonb,
-        version = version + 1,
-        last_seq = last_seq + $15::int,
+        next_attempt_at = CASE WHEN t.delay_ms IS NOT NULL
+                               THEN date_trunc('milliseconds', clock_timestamp() + make_interval(secs => t.delay_ms / 1000))
+                               ELSE t.due_at END,
+        wait_reason = t.wait_reason,
+        error_json = t.error,
+        version = r.version + 1,
+        last_seq = r.last_seq + jsonb_array_length(t.events),
         updated_at = statement_timestamp()
-      FROM (SELECT p.status AS prev_status FROM ${names.runs} p WHERE p.run_id = $1) prev
-      WHERE run_id = $1 AND version = $2::int
-      RETURNING ${returning}, prev.prev_status, created_at AS run_created_at, parent_run_id AS run_parent_id
+      FROM t JOIN ${names.runs} prev ON prev.run_id = t.run_id
+      WHERE r.run_id = t.run_id AND r.version = t.expected_version
+      RETURNING ${committedColumnsSql('r')}, r.created_at AS run_created_at, r.parent_run_id AS run_parent_id, prev.status AS prev_status,
+        t.events, t.idem_key, t.idem_run_id, t.idem_node_id, t.idem_result, t.wake, t.vals, t.clear_maps, t.consumed,
+        t.add_waits, t.end_waits, t.receipts
     ), w AS MATERIALIZED (
       -- '->', not jsonb_to_recordset: a value that is JSON null must stay JSON null, not SQL NULL.
-      SELECT e ->> 'node_id' AS node_id, e ->> 'kind' AS kind, (e ->> 'item_index')::int AS item_index, e -> 'value' AS value
-      FROM jsonb_array_elements($22::jsonb) e
+      SELECT upd.run_id, e ->> 'node_id' AS node_id, e ->> 'kind' AS kind, (e ->> 'item_index')::int AS item_index, e -> 'value' AS value
+      FROM upd, jsonb_array_elements(upd.vals) e
     ), cleared AS (
-      -- The first condition stands alone (a one-time filter): a commit that clears no map, as
-      -- nearly all do, must not even scan the run's item rows, which grow with the map.
-      DELETE FROM ${names.nodeValues} v USING upd
-      WHERE jsonb_array_length($23::jsonb) > 0
-        AND v.run_id = upd.run_id AND v.kind IN ('items', 'item')
-        AND v.node_id IN (SELECT jsonb_array_elements_text($23::jsonb))
-        AND NOT EXISTS (SELECT 1 FROM w WHERE w.node_id = v.node_id AND w.kind = v.kind AND w.item_index = v.item_index)
+      -- Nearly no commit clears a map: then there is no row here, and the run's item rows, which
+      -- grow with the map, are not even scanned.
+      DELETE FROM ${names.nodeValues} v USING (SELECT upd.run_id, m.node_id FROM upd, jsonb_array_elements_text(upd.clear_maps) m(node_id)) c
+      WHERE v.run_id = c.run_id AND v.node_id = c.node_id AND v.kind IN ('items', 'item')
+        AND NOT EXISTS (SELECT 1 FROM w WHERE w.run_id = v.run_id AND w.node_id = v.node_id AND w.kind = v.kind AND w.item_index = v.item_index)
     ), vals AS (
       INSERT INTO ${names.nodeValues} (run_id, node_id, kind, item_index, value_json, created_at)
-      SELECT upd.run_id, w.node_id, w.kind, w.item_index, w.value, statement_timestamp() FROM upd, w
+      SELECT w.run_id, w.node_id, w.kind, w.item_index, w.value, statement_timestamp() FROM w
       ON CONFLICT (run_id, node_id, kind, item_index) DO UPDATE SET value_json = EXCLUDED.value_json
     ), ev AS (
-      ${insertEventsSql(names, 'upd', 'upd.last_seq - $15::int', '$16')}
+      ${insertEventsSql(names, 'upd', 'upd.last_seq - jsonb_array_length(upd.events)', 'upd.events')}
     ), idem AS (
       INSERT INTO ${names.idempotency} (key, run_id, node_id, result_json, created_at)
-      SELECT $17, $18, $19, $20::jsonb, statement_timestamp() FROM upd WHERE $17::text IS NOT NULL
+      SELECT upd.idem_key, upd.idem_run_id, upd.idem_node_id, upd.idem_result, statement_timestamp() FROM upd WHERE upd.idem_key IS NOT NULL
       ON CONFLICT (key) DO NOTHING
     ), consumed AS (
-      DELETE FROM ${names.inbox} i USING upd
-      WHERE i.run_id = upd.run_id AND i.id IN (SELECT jsonb_array_elements_text($24::jsonb)::bigint)
+      DELETE FROM ${names.inbox} i USING upd, jsonb_array_elements_text(upd.consumed) c(id)
+      WHERE i.run_id = upd.run_id AND i.id = c.id::bigint
       RETURNING i.id
     ), waits_ended AS (
       DELETE FROM ${names.eventWaits} x USING upd
       WHERE x.run_id = upd.run_id
         AND (upd.status::text IN ('COMPLETED', 'FAILED', 'CANCELLED')
-          OR (x.branch_id, x.wait_id) IN (SELECT e ->> 'branch_id', (e ->> 'wait_id')::int FROM jsonb_array_elements($26::jsonb) e))
+          OR (x.branch_id, x.wait_id) IN (SELECT e ->> 'branch_id', (e ->> 'wait_id')::int FROM jsonb_array_elements(upd.end_waits) e))
     ), received AS (
       INSERT INTO ${names.eventReceipts} (run_id, event_id)
-      SELECT upd.run_id, r.event_id FROM upd, jsonb_array_elements_text($27::jsonb) AS r(event_id)
+      SELECT upd.run_id, r.event_id FROM upd, jsonb_array_elements_text(upd.receipts) AS r(event_id)
       ON CONFLICT DO NOTHING
     ), aw AS MATERIALIZED (
-      SELECT upd.run_id, upd.run_created_at, e ->> 'branch_id' AS branch_id, (e ->> 'wait_id')::int AS wait_id,
+      SELECT upd.run_id, upd.run_created_at, upd.receipts, e ->> 'branch_id' AS branch_id, (e ->> 'wait_id')::int AS wait_id,
              e ->> 'name' AS name, e ->> 'key' AS key
-      FROM upd, jsonb_array_elements($25::jsonb) e
+      FROM upd, jsonb_array_elements(upd.add_waits) e
       WHERE upd.status::text IN ('RUNNING', 'WAITING')
     ), waits_added AS (
       INSERT INTO ${names.eventWaits} (run_id, branch_id, wait_id, name, key, created_at)
@@ -155,7 +158,7 @@ export function buildLeaseQueries(names: SqlNames, opts: { notify: boolean; fres
         SELECT s.event_id, s.name, s.key, s.payload_json FROM ${names.sentEvents} s
         WHERE s.name = aw.name AND (aw.key IS NULL OR s.key = aw.key) AND s.sent_at >= aw.run_created_at
           AND NOT EXISTS (SELECT 1 FROM ${names.eventReceipts} x WHERE x.run_id = aw.run_id AND x.event_id = s.event_id)
-          AND s.event_id NOT IN (SELECT jsonb_array_elements_text($27::jsonb))
+          AND s.event_id NOT IN (SELECT jsonb_array_elements_text(aw.receipts))
         ORDER BY s.sent_at, s.event_id
         LIMIT 1
       ) s
@@ -168,95 +171,80 @@ export function buildLeaseQueries(names: SqlNames, opts: { notify: boolean; fres
       WHERE upd.run_parent_id IS NOT NULL
         AND upd.status::text IN ('COMPLETED', 'FAILED', 'CANCELLED') AND upd.prev_status::text IN ('RUNNING', 'WAITING')
         AND EXISTS (SELECT 1 FROM ${names.runs} p WHERE p.run_id = upd.run_parent_id) -- a pruned parent hears nothing
-      RETURNING run_id
+      RETURNING run_id AS parent_id, payload_json ->> 'childRunId' AS child_id
     ), wake AS (
-      SELECT upd.run_id FROM upd WHERE $21::boolean OR EXISTS (SELECT 1 FROM early)
+      SELECT upd.run_id FROM upd WHERE upd.wake OR upd.run_id IN (SELECT run_id FROM early)
       UNION ALL
-      SELECT child_ended.run_id FROM child_ended
+      SELECT child_ended.parent_id FROM child_ended
     ), woke AS (
       ${notifySql(names, opts.notify, 'wake')}
-    )`;
-  // The inbox as of this commit: the statement's snapshot, less what it consumed, plus what it delivered.
-  const hasInboxAfter = `(EXISTS (SELECT 1 FROM ${names.inbox} i WHERE i.run_id = upd.run_id AND i.id NOT IN (SELECT id FROM consumed))
-      OR EXISTS (SELECT 1 FROM early))`;
-  const commitSelect = (columns: string) =>
-    `SELECT ${columns}, ${dueInMsSql('upd')} AS due_in_ms, clock_timestamp() AS read_at, (SELECT count(*) FROM woke)::int AS woke,
-      upd.run_id IS NOT NULL AND ${hasInboxAfter} AS has_inbox,
-      (SELECT count(*) FROM early)::int AS delivered_early, (SELECT min(run_id) FROM child_ended) AS ended_parent`;
-  // LEFT JOIN from one constant row: exactly one result row, whose run_id is NULL when the fence failed.
-  const commitFrom = `FROM (VALUES (1)) AS one(x) LEFT JOIN upd ON true`;
-  const commit = (returning: string, selected: string) => `${commitCtes(returning)}\n${commitSelect(selected)}\n${commitFrom}`;
-  // Releasing inside the statement would free the lock before the commit is visible: the next
-  // holder could read the old row. So first take the same key at transaction level (granted at
-  // once: this session holds it), then drop the session hold; the lock ends with the commit.
-  const commitAndUnlock = (returning: string, selected: string) => `${commitCtes(returning)}, held AS MATERIALIZED (
-      SELECT pg_advisory_xact_lock(${key}) AS x
-    ), unlocked AS (
-      SELECT pg_advisory_unlock(${key}) AS ok FROM held
     )
-    ${commitSelect(selected)}, (SELECT bool_and(ok) FROM unlocked) AS unlocked
-    ${commitFrom}`;
-  const slim = [committedColumnsSql(), committedColumnsSql('upd')] as const;
-  const full = [runColumnsSql(), `${runColumnsSql('upd')}, ${outputsSql(names, 'upd')} AS outputs_json`] as const;
+    -- One row per transition, in their order; a run whose fence failed has NULLs. The inbox as
+    -- of this commit: the statement's snapshot, less what it consumed, plus what it delivered.
+    SELECT t.run_id AS asked, ${committedColumnsSql('upd')}, ${dueInMsSql('upd')} AS due_in_ms, clock_timestamp() AS read_at,
+      upd.run_id IS NOT NULL AND (EXISTS (SELECT 1 FROM ${names.inbox} i WHERE i.run_id = upd.run_id AND i.id NOT IN (SELECT id FROM consumed))
+        OR upd.run_id IN (SELECT run_id FROM early)) AS has_inbox,
+      (SELECT count(*) FROM early WHERE early.run_id = upd.run_id)::int AS delivered_early,
+      (SELECT min(parent_id) FROM child_ended WHERE child_ended.child_id = upd.run_id) AS ended_parent,
+      (SELECT count(*) FROM woke)::int AS woke
+    FROM t LEFT JOIN upd ON upd.run_id = t.run_id
+    ORDER BY t.ord`;
 
+  const key = names.lockKey('ids.run_id');
   return {
-    lockAndReadSession: `SELECT l.locked, ${readColumns}
-      FROM (SELECT pg_try_advisory_lock(${key}) AS locked OFFSET 0) l
+    lockRuns: `SELECT ids.run_id AS asked, l.locked, ${readColumns}
+      FROM jsonb_to_recordset($1::jsonb) AS ids(run_id text, only_if_due boolean)
+      CROSS JOIN LATERAL (
+        SELECT pg_try_advisory_lock(${key}) AS locked
+        WHERE NOT ids.only_if_due OR EXISTS (SELECT 1 FROM ${names.runs} q WHERE q.run_id = ids.run_id AND ${dueNow(names, 'q')})
+        OFFSET 0
+      ) l
       ${readAfterLock('l.locked')}`,
-    // The lock is only tried on a run that is due (by the statement's snapshot): a run that is not
-    // is never held, not even for the statement, so a resumeRun or tick on it never finds it busy.
-    lockDueSession: `SELECT l.locked, ${readColumns}
-      FROM (SELECT pg_try_advisory_lock(${key}) AS locked FROM ${names.runs} q WHERE q.run_id = $1 AND ${dueNow(names, 'q')} OFFSET 0) l
-      ${readAfterLock('l.locked')}`,
-    tryTransactionLock: `SELECT pg_try_advisory_xact_lock(${key}) AS locked`,
-    unlockSession: `SELECT pg_advisory_unlock(${key}) AS unlocked`,
-    commit: commit(...slim),
-    commitAndUnlock: commitAndUnlock(...slim),
-    commitFull: commit(...full),
-    commitFullAndUnlock: commitAndUnlock(...full),
+    unlockRuns: `SELECT ids.run_id, pg_advisory_unlock(${key}) AS unlocked FROM jsonb_array_elements_text($1::jsonb) AS ids(run_id)`,
+    tryTransactionLock: `SELECT pg_try_advisory_xact_lock(${names.lockKey('$1')}) AS locked`,
+    commit,
   };
 }
 
-/** Parameters of the commit statements, in order. */
-export function commitParams(runId: string, t: Transition): SqlParam[] {
+/**
+ * One transition of `commit`'s $1, as JSON text: the texts it already holds (state, branches,
+ * values, events…) are embedded as they are, not parsed and printed again. Keys whose value is
+ * left as it was are omitted (`->` then reads SQL NULL, and the column keeps its value).
+ */
+export function transitionJson(runId: string, t: Transition): string {
   const u = t.update;
   const due = u.nextAttemptAt;
-  const delayMs = due && 'delayMs' in due ? Math.max(0, Number(due.delayMs)) : null;
-  const at = due && 'at' in due ? due.at.toISOString() : null;
   const idem = t.idempotency;
-  return [
-    runId,
-    t.expectedVersion,
-    u.status,
-    u.currentNodeId,
-    u.state ?? null,
-    u.branches ?? null,
-    u.attempt,
-    u.attempts ?? null,
-    u.attemptInFlight,
-    u.recoveries,
-    delayMs,
-    at,
-    u.waitReason,
-    u.error ? JSON.stringify(errorJson(u.error)) : null,
-    t.events.length,
-    eventsJson(t.events),
-    idem?.key ?? null,
-    idem?.runId ?? null,
-    idem?.nodeId ?? null,
-    idem?.result ?? null,
-    t.wake === true,
-    valuesJson(t.values),
-    JSON.stringify(t.clearMaps ?? []),
-    inboxIdsJson(t.consumeInbox),
-    addWaitsJson(t.addWaits),
-    endWaitsJson(t.endWaits),
-    receiptsJson(t.receipts),
+  const fields = [
+    `"run_id":${JSON.stringify(runId)}`,
+    `"version":${Math.trunc(t.expectedVersion)}`,
+    `"status":${JSON.stringify(u.status)}`,
+    `"current_node_id":${u.currentNodeId === null ? 'null' : JSON.stringify(u.currentNodeId)}`,
+    `"attempt":${Math.trunc(u.attempt)}`,
+    `"attempt_in_flight":${u.attemptInFlight === true}`,
+    `"recoveries":${Math.trunc(u.recoveries)}`,
+    `"wait_reason":${u.waitReason === null ? 'null' : JSON.stringify(u.waitReason)}`,
+    `"wake":${t.wake === true}`,
+    `"events":${eventsJson(t.events)}`,
+    `"vals":${valuesJson(t.values)}`,
+    `"clear_maps":${JSON.stringify(t.clearMaps ?? [])}`,
+    `"consumed":${inboxIdsJson(t.consumeInbox)}`,
+    `"add_waits":${addWaitsJson(t.addWaits)}`,
+    `"end_waits":${endWaitsJson(t.endWaits)}`,
+    `"receipts":${receiptsJson(t.receipts)}`,
   ];
+  if (u.state !== undefined) fields.push(`"state":${u.state}`);
+  if (u.branches !== undefined) fields.push(`"branches":${u.branches}`);
+  if (u.attempts !== undefined) fields.push(`"attempts":${u.attempts}`);
+  if (u.error) fields.push(`"error":${JSON.stringify(errorJson(u.error))}`);
+  if (due && 'delayMs' in due) fields.push(`"delay_ms":${Math.max(0, Number(due.delayMs))}`);
+  if (due && 'at' in due) fields.push(`"due_at":${JSON.stringify(due.at.toISOString())}`);
+  if (idem) {
+    fields.push(`"idem_key":${JSON.stringify(idem.key)}`, `"idem_run_id":${JSON.stringify(idem.runId)}`, `"idem_node_id":${JSON.stringify(idem.nodeId)}`);
+    fields.push(`"idem_result":${idem.result}`);
+  }
+  return `{${fields.join(',')}}`;
 }
-
-/** Index of the error JSON text in `commitParams`. */
-export const COMMIT_ERROR_PARAM = 13;
 
 /** True when a commit row says the fence held (the UPDATE matched). */
 export function commitApplied(row: Record<string, unknown> | undefined): row is Record<string, unknown> {

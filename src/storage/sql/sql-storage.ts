@@ -12,11 +12,13 @@ import type { PruneRunsQuery, RunFilter, RunLease, RunPage, SentEvent } from '..
 import { normalizePruneQuery, type NormalizedPruneQuery } from '../prune.js';
 import { toStorageError } from './errors.js';
 import type { SqlExecutor, SqlParam, SqlRow } from './executor.js';
-import { acquireHeld, acquireInProcess, dueOrNotAsked, type AcquireHost } from './acquire.js';
+import { acquireInProcess, acquireInTransaction, acquireOnLockSession, dueOrNotAsked, type AcquireHost } from './acquire.js';
+import { CommitGroup, type GroupCommitOptions } from './commit-group.js';
 import { buildInboxQueries, preparableInboxQueries, type InboxQueries } from './inbox-queries.js';
 import { SqlInbox } from './inbox.js';
 import { buildLeaseQueries, type LeaseQueries } from './lease-queries.js';
 import type { SqlLease } from './leases.js';
+import { LockSession } from './lock-session.js';
 import { buildListRunsQuery, parseSummaryPage } from './list-runs-query.js';
 import { migrate } from './migrate.js';
 import { DEFAULT_SCHEMA, sqlNames, type SqlNames } from './names.js';
@@ -38,6 +40,8 @@ export interface SqlStorageOptions {
   migrationsDir?: string;
   /** Failures of the background LISTEN connection (default: ignored; polling covers for it). */
   onBackgroundError?: (err: unknown) => void;
+  /** How commits of different runs are grouped into one statement (see commit-group.ts). */
+  groupCommit?: GroupCommitOptions;
 }
 
 const TERMINAL = new Set(['COMPLETED', 'FAILED', 'CANCELLED']);
@@ -56,6 +60,9 @@ export class SqlFlowStorage implements FlowStorage, AcquireHost {
   leaseQueries: LeaseQueries;
   private readonly wake: WakeHub;
   private readonly inbox: SqlInbox;
+  readonly commits: CommitGroup;
+  /** `session` mode: where the run locks of this store live. */
+  private readonly lockSession: LockSession | null;
   private readonly held = new Map<string, SqlLease>();
   /** False for PGlite: one session in one process, where NOTIFY only echoes back and pg_locks holds no leases. */
   private readonly sharedDatabase: boolean;
@@ -81,6 +88,13 @@ export class SqlFlowStorage implements FlowStorage, AcquireHost {
     executor.registerPrepared?.([...preparableRunQueries(this.runQueries), ...preparableInboxQueries(this.inboxQueries), ...Object.values(this.leaseQueries)]);
     this.wake = new WakeHub(executor, this.names.wakeChannel, options.onBackgroundError ?? (() => undefined));
     this.inbox = new SqlInbox(executor, this.inboxQueries, this.wake, this.sharedDatabase);
+    this.commits = new CommitGroup(
+      executor,
+      () => this.leaseQueries.commit,
+      (locks, sql, params) => this.inbox.queryUnderEventLocks(locks, sql, params),
+      { ...options.groupCommit, defaultInFlight: this.embedded ? 1 : 2 },
+    );
+    this.lockSession = executor.lockMode === 'session' ? new LockSession(() => executor.hold!(), () => this.leaseQueries) : null;
   }
 
   /** Connect, migrate (or check the tables), once; a failed attempt is retried by the next call. */
@@ -122,6 +136,7 @@ export class SqlFlowStorage implements FlowStorage, AcquireHost {
     await this.wake.close();
     await Promise.allSettled([...this.held.values()].map((lease) => lease.release()));
     this.held.clear();
+    await this.lockSession?.close();
     if (this.options.ownsExecutor ?? true) await this.executor.close();
   }
 
@@ -145,10 +160,6 @@ export class SqlFlowStorage implements FlowStorage, AcquireHost {
 
   leaseEnded(lease: SqlLease): void {
     if (this.held.get(lease.runId) === lease) this.held.delete(lease.runId);
-  }
-
-  queryUnderEventLocks(locks: string, sql: string, params: readonly SqlParam[]): Promise<SqlRow[]> {
-    return this.inbox.queryUnderEventLocks(locks, sql, params);
   }
 
   // ---- FlowStorage ----
@@ -311,7 +322,8 @@ export class SqlFlowStorage implements FlowStorage, AcquireHost {
   }
 
   private async acquire(runId: string, options: LockRunOptions | undefined): Promise<SqlLease | null> {
-    if (this.executor.lockMode !== 'process') return acquireHeld(this, runId, options);
+    if (this.lockSession) return acquireOnLockSession(this, this.lockSession, runId, options);
+    if (this.executor.lockMode === 'transaction') return acquireInTransaction(this, runId, options);
     const key = this.processLockKey(runId);
     if (this.processLocks.has(key)) return null;
     if (options?.onlyIfDue && (!(await dueOrNotAsked(this, runId, options)) || this.processLocks.has(key))) return null;
