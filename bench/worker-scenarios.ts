@@ -7,7 +7,13 @@ import { performance } from 'node:perf_hooks';
 import { FlowEngine, flow, type FlowDefinition } from '../src/index.js';
 import { createPostgresStorage } from '../src/storage/postgres.js';
 
+/** Concurrent clients (and callers of DBOS). */
 export const CONCURRENCY = 8;
+/**
+ * Runs a worker advances at once. Runs in flight pin no connection (their locks share the store's
+ * lock session, their commits are grouped), so a worker can hold many more than it has connections.
+ */
+export const WORKER_CONCURRENCY = Number(process.env.BENCH_WORKER_CONCURRENCY ?? 64);
 
 /** a → b → c, each node trivial: what is measured is the engine, the worker and the database. */
 export const threeNodeFlow: FlowDefinition = flow('bench-3', '1')
@@ -86,7 +92,7 @@ export interface ThroughputResult {
   stepsPerSec: number;
 }
 
-/** N runs created first; then a worker (concurrency 8) drives them all to COMPLETED. */
+/** N runs created first; then a worker (`WORKER_CONCURRENCY`) drives them all to COMPLETED. */
 export async function workerDrain(url: string, schema: string, runs: number): Promise<ThroughputResult> {
   const client = engineOn(url, schema, 4);
   const workerEngine = engineOn(url, schema);
@@ -95,20 +101,20 @@ export async function workerDrain(url: string, schema: string, runs: number): Pr
   await inLanes(runs, CONCURRENCY, (i) => client.startRun({ flowId: 'bench-3', version: '1', input: { i } }));
   const done = completions(workerEngine, runs);
   const t0 = performance.now();
-  workerEngine.startWorker({ concurrency: CONCURRENCY, logger: quietLogger });
+  workerEngine.startWorker({ concurrency: WORKER_CONCURRENCY, logger: quietLogger });
   await done;
   const seconds = (performance.now() - t0) / 1000;
   await Promise.all([client.close(), workerEngine.close()]);
   return { runs, seconds, runsPerSec: runs / seconds, stepsPerSec: (3 * runs) / seconds };
 }
 
-/** A worker (concurrency 8) running while 8 concurrent clients start N runs: start to last completion. */
+/** A worker (`WORKER_CONCURRENCY`) running while 8 concurrent clients start N runs: start to last completion. */
 export async function workerEndToEnd(url: string, schema: string, runs: number): Promise<ThroughputResult> {
   const client = engineOn(url, schema, CONCURRENCY);
   const workerEngine = engineOn(url, schema);
   await client.registerDefinition(threeNodeFlow);
   await workerEngine.registerDefinition(threeNodeFlow);
-  const worker = workerEngine.startWorker({ concurrency: CONCURRENCY, logger: quietLogger });
+  const worker = workerEngine.startWorker({ concurrency: WORKER_CONCURRENCY, logger: quietLogger });
   await worker.started;
   const done = completions(workerEngine, runs);
   const t0 = performance.now();

@@ -62,9 +62,10 @@ export function buildLeaseQueries(names: SqlNames, opts: { notify: boolean; fres
 
   // `t`: the transitions, one row each (see `transitionJson`). The run rows first: every other
   // part writes only for the runs whose fence held, through `upd`, which carries each run's
-  // transition along. `prev` is the row as the statement's snapshot has it: when the fence holds,
-  // the row the UPDATE changed (any later write would have moved the version), so `prev_status`
-  // says whether this commit ends the run.
+  // transition along. `prev_status` is read with the statement's snapshot: when the fence holds,
+  // the row the UPDATE changed (any later write would have moved the version), so it says
+  // whether this commit ends the run. (A subquery, not a join: a join of the runs table to the
+  // transitions could be planned as a scan of the whole table.)
   // Node values: the maps named in `clear_maps` are cleared of the rows this commit does not
   // write again, and the rows it writes (`vals`) are upserted, so no row is touched twice.
   // Inbox: the entries applied (`consumed`) are deleted; the waits that ended (`end_waits`) are
@@ -104,9 +105,10 @@ export function buildLeaseQueries(names: SqlNames, opts: { notify: boolean; fres
         version = r.version + 1,
         last_seq = r.last_seq + jsonb_array_length(t.events),
         updated_at = statement_timestamp()
-      FROM t JOIN ${names.runs} prev ON prev.run_id = t.run_id
+      FROM t
       WHERE r.run_id = t.run_id AND r.version = t.expected_version
-      RETURNING ${committedColumnsSql('r')}, r.created_at AS run_created_at, r.parent_run_id AS run_parent_id, prev.status AS prev_status,
+      RETURNING ${committedColumnsSql('r')}, r.created_at AS run_created_at, r.parent_run_id AS run_parent_id,
+        (SELECT p.status FROM ${names.runs} p WHERE p.run_id = r.run_id) AS prev_status,
         t.events, t.idem_key, t.idem_run_id, t.idem_node_id, t.idem_result, t.wake, t.vals, t.clear_maps, t.consumed,
         t.add_waits, t.end_waits, t.receipts
     ), w AS MATERIALIZED (
