@@ -14,6 +14,7 @@ import { environment } from './config.js';
 import { StorageError } from './errors.js';
 import { describeConnectionString } from './storage/sql/errors.js';
 import { PrismaExecutor, type PrismaClientLike, type PrismaExecutorOptions } from './storage/sql/prisma-executor.js';
+import type { GroupCommitOptions } from './storage/sql/commit-group.js';
 import { SqlFlowStorage } from './storage/sql/sql-storage.js';
 
 export type { PrismaClientLike, PrismaRawClient } from './storage/sql/prisma-executor.js';
@@ -22,6 +23,8 @@ export { SqlFlowStorage } from './storage/sql/sql-storage.js';
 export interface PrismaStorageOptions extends Omit<PrismaExecutorOptions, 'target'> {
   /** Postgres schema of the flow tables (default 'public'): the schema your client's tables live in. */
   schema?: string;
+  /** How commits of different runs are grouped into one statement (see `GroupCommitOptions`). */
+  groupCommit?: GroupCommitOptions;
   /**
    * Apply this package's migrations through the client at `init()` (default false: migrations
    * belong to your Prisma workflow). They are recorded in `_prisma_migrations` of `schema`, so
@@ -40,6 +43,7 @@ export function createPrismaStorage(prisma: PrismaClientLike, options: PrismaSto
     ownsExecutor: true, // closing the executor only disconnects when disconnectOnClose is set
     durable: true,
     onBackgroundError: options.onBackgroundError,
+    groupCommit: options.groupCommit,
   });
 }
 

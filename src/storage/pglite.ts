@@ -10,10 +10,13 @@ import { resolve } from 'node:path';
 import { PGlite } from '@electric-sql/pglite';
 import { canPrepare, queryPrepared } from './pglite-prepared.js';
 import type { SqlExecutor, SqlParam, SqlRow, SqlRunner } from './sql/executor.js';
+import type { GroupCommitOptions } from './sql/commit-group.js';
 import { SqlFlowStorage } from './sql/sql-storage.js';
 import { StatementNames } from './sql/statement-names.js';
 
 export interface PGliteStorageOptions {
+  /** How commits of different runs are grouped into one statement (see `GroupCommitOptions`). */
+  groupCommit?: GroupCommitOptions;
   /** Directory of the database files (created if absent). Undefined = in memory, gone at close. */
   dataDir?: string;
   /** Use this PGlite instance instead of opening one (it is not closed by `close()`). */
@@ -120,5 +123,6 @@ export function createPGliteStorage(options: PGliteStorageOptions = {}): SqlFlow
     autoMigrate: options.autoMigrate ?? true,
     ownsExecutor: true,
     durable: options.dataDir !== undefined || options.pglite?.dataDir !== undefined,
+    groupCommit: options.groupCommit,
   });
 }

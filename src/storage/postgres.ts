@@ -1,7 +1,8 @@
 /**
- * Postgres through `pg`: the fast path. One pool; each lease holds one pooled connection for its
- * whole life (its session advisory lock lives there), so size the pool above the number of runs
- * a process advances at once. Wake-ups arrive by LISTEN on one extra connection.
+ * Postgres through `pg`: the fast path. One pool; the store holds one of its connections for
+ * good, the lock session where every run lock of the store lives (sql/lock-session.ts), and
+ * commits of many runs share statements (sql/commit-group.ts), so runs in flight pin no
+ * connection. Wake-ups arrive by LISTEN on one extra connection.
  */
 import pg from 'pg';
 import { StorageError } from '../errors.js';
@@ -9,6 +10,7 @@ import { environment } from '../config.js';
 import { describeConnectionString, redactConnectionString } from './sql/errors.js';
 import { serialQueue, type SqlExecutor, type SqlParam, type SqlRow, type SqlRunner, type SqlSession } from './sql/executor.js';
 import { listenWithReconnect } from './sql/pg-listener.js';
+import type { GroupCommitOptions } from './sql/commit-group.js';
 import { SqlFlowStorage } from './sql/sql-storage.js';
 import { isStalePreparedStatement, StatementNames } from './sql/statement-names.js';
 
@@ -21,7 +23,7 @@ export interface PostgresStorageOptions {
   schema?: string;
   /** Apply pending migrations at `init()` (default true). When false, `init()` checks the tables exist. */
   autoMigrate?: boolean;
-  /** Connections in the created pool (default 10). Each held lease uses one. */
+  /** Connections in the created pool (default 10). One is held for the run locks (the lock session); commits use at most `groupCommit.maxInFlight` at once. */
   poolSize?: number;
   /** LISTEN for wake-ups from other processes (default true). */
   listen?: boolean;
@@ -33,6 +35,12 @@ export interface PostgresStorageOptions {
    * before 1.21 — which cannot keep the session advisory locks of leases either).
    */
   preparedStatements?: boolean;
+  /**
+   * How commits of different runs are grouped into one statement (see `GroupCommitOptions`):
+   * by default a commit goes at the next turn of the event loop with those that came meanwhile,
+   * at most 64 per statement, at most 2 statements in flight.
+   */
+  groupCommit?: GroupCommitOptions;
 }
 
 /**
@@ -221,5 +229,6 @@ export function createPostgresStorage(options: PostgresStorageOptions = {}): Sql
     ownsExecutor: true,
     durable: true,
     onBackgroundError: options.onBackgroundError,
+    groupCommit: options.groupCommit,
   });
 }
