@@ -65,7 +65,7 @@ export { SqlFlowStorage } from './storage/sql/sql-storage.js';
 export type { PostgresStorageOptions } from './storage/postgres.js';
 export { createPGliteStorage } from './storage/pglite.js';
 export type { PGliteStorageOptions } from './storage/pglite.js';
-export type { GroupCommitOptions } from './storage/sql/commit-group.js';
+export type { GroupCommitOptions } from './storage/sql/statement-group.js';
 export { migrateDatabase } from './storage/migrate-database.js';
 export type { MigrateDatabaseOptions } from './storage/migrate-database.js';
 /** 0.5.x's names for the run row and a run's creation, kept for code written against it. */

@@ -14,7 +14,7 @@ import { environment } from './config.js';
 import { StorageError } from './errors.js';
 import { describeConnectionString } from './storage/sql/errors.js';
 import { PrismaExecutor, type PrismaClientLike, type PrismaExecutorOptions } from './storage/sql/prisma-executor.js';
-import type { GroupCommitOptions } from './storage/sql/commit-group.js';
+import type { GroupCommitOptions } from './storage/sql/statement-group.js';
 import { SqlFlowStorage } from './storage/sql/sql-storage.js';
 
 export type { PrismaClientLike, PrismaRawClient } from './storage/sql/prisma-executor.js';

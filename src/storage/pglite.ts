@@ -10,7 +10,7 @@ import { resolve } from 'node:path';
 import { PGlite } from '@electric-sql/pglite';
 import { canPrepare, queryPrepared } from './pglite-prepared.js';
 import type { SqlExecutor, SqlParam, SqlRow, SqlRunner } from './sql/executor.js';
-import type { GroupCommitOptions } from './sql/commit-group.js';
+import type { GroupCommitOptions } from './sql/statement-group.js';
 import { SqlFlowStorage } from './sql/sql-storage.js';
 import { StatementNames } from './sql/statement-names.js';
 

@@ -10,7 +10,7 @@ import { environment } from '../config.js';
 import { describeConnectionString, redactConnectionString } from './sql/errors.js';
 import { serialQueue, type SqlExecutor, type SqlParam, type SqlRow, type SqlRunner, type SqlSession } from './sql/executor.js';
 import { listenWithReconnect } from './sql/pg-listener.js';
-import type { GroupCommitOptions } from './sql/commit-group.js';
+import type { GroupCommitOptions } from './sql/statement-group.js';
 import { SqlFlowStorage } from './sql/sql-storage.js';
 import { isStalePreparedStatement, StatementNames } from './sql/statement-names.js';
 

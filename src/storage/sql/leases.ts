@@ -9,9 +9,10 @@
  */
 import { StaleRunError } from '../../errors.js';
 import type { FlowRunRecord, RunLease, Transition } from '../types.js';
-import type { SqlRunner } from './executor.js';
-import type { CommitGroup } from './commit-group.js';
-import { commitApplied } from './lease-queries.js';
+import type { SqlParam, SqlRow, SqlRunner } from './executor.js';
+import { waitLocks } from './inbox-rows.js';
+import { commitApplied, transitionJson } from './lease-queries.js';
+import type { StatementGroup } from './statement-group.js';
 import { errorJson, toCommittedRecord, toRunRecord } from './rows.js';
 import type { RunQueries } from './run-queries.js';
 
@@ -28,7 +29,12 @@ export interface LeaseHost {
   /** The store's own statements (through its pool). */
   readonly executor: SqlRunner;
   readonly runQueries: RunQueries;
-  readonly commits: CommitGroup;
+  /** The commit statement (lease-queries.ts). */
+  readonly commitSql: string;
+  /** Where commits are grouped with other runs' (statement-group.ts). */
+  readonly commits: StatementGroup;
+  /** A commit that registers event waits: alone, in a transaction after the locks of their names (see inbox-queries.ts). */
+  queryUnderEventLocks(locks: string, sql: string, params: readonly SqlParam[]): Promise<SqlRow[]>;
   /** Maps any failure to a typed error (StorageError; FlowErrors pass through). */
   fail(err: unknown, what: string): Error;
   /** A commit that NOTIFYs is about to be sent: skip its echo. */
@@ -66,9 +72,9 @@ export class SqlLease implements RunLease {
     }
     const before = this.current;
     if (t.wake) this.host.expectWake(this.runId);
-    let row: Record<string, unknown>;
+    let row: SqlRow | undefined;
     try {
-      row = await this.host.commits.commit(this.runId, t);
+      row = await this.send(t);
     } catch (err) {
       throw this.host.fail(err, 'commit');
     }
@@ -89,6 +95,19 @@ export class SqlLease implements RunLease {
     if (typeof row.ended_parent === 'string') this.host.wakeLocal(row.ended_parent);
     if (t.release) await this.release();
     return this.current!;
+  }
+
+  /**
+   * One commit, with other runs' in a shared statement — unless it registers event waits: then
+   * alone, after their names' locks (taking several commits' name locks in one transaction could
+   * deadlock with another process doing the same in another order).
+   */
+  private async send(t: Transition): Promise<SqlRow | undefined> {
+    const json = transitionJson(this.runId, t);
+    const locks = waitLocks(t);
+    if (locks === null) return this.host.commits.add(this.runId, json);
+    const [row] = await this.host.queryUnderEventLocks(locks, this.host.commitSql, [`[${json}]`]);
+    return row;
   }
 
   async reload(): Promise<FlowRunRecord | null> {

@@ -3,9 +3,10 @@
  * Values are always parameters ($n, cast in SQL); only schema-qualified names, fixed fragments
  * and constants computed from the store's own configuration are spliced into the text.
  */
+import type { NewRun } from '../types.js';
 import type { SqlNames } from './names.js';
 import { quoteLiteral } from './names.js';
-import { dueInMsSql, runColumnsSql, runReadSql } from './rows.js';
+import { dueInMsSql, eventsJson, runColumnsSql, runReadSql } from './rows.js';
 
 /** Events of a write (`$events` = JSON array text from `eventsJson`) numbered after `base`. */
 export function insertEventsSql(names: SqlNames, from: string, baseSeqSql: string, eventsParam: string): string {
@@ -23,16 +24,26 @@ export function notifySql(names: SqlNames, notify: boolean, from: string, condit
     : `SELECT NULL FROM ${from} WHERE (${condition}) AND false`; // keeps any parameter of the condition typed
 }
 
+/** One new run of `createRuns`' $1, as JSON text: input, state, branches and events embedded as they are. */
+export function newRunJson(run: NewRun): string {
+  const text = (v: string | null | undefined) => (v === null || v === undefined ? 'null' : JSON.stringify(v));
+  return (
+    `{"run_id":${text(run.runId)},"flow_id":${text(run.flowId)},"flow_version":${text(run.flowVersion)},"tenant_id":${text(run.tenantId)},` +
+    `"current_node_id":${text(run.currentNodeId)},"input":${run.input},"state":${run.state},"branches":${run.branches},` +
+    `"idempotency_key":${text(run.idempotencyKey)},"events":${eventsJson(run.events)},` +
+    `"parent_run_id":${text(run.parentRunId)},"parent_node_id":${text(run.parentNodeId)}}`
+  );
+}
+
 export interface RunQueries {
   /**
-   * $1 runId, $2 flowId, $3 flowVersion, $4 tenantId, $5 currentNodeId, $6 input, $7 state,
-   * $8 idempotencyKey, $9 events count, $10 events JSON, $11 branches, $12 parentRunId,
-   * $13 parentNodeId. Rows: the run + `created`
-   * (when created, `input_json`, `state_json` and `branches_json` are NULL: they are $6, $7 and
-   * $11); none when another transaction inserted the same key concurrently (its row is not in our
-   * snapshot: re-read).
+   * $1 a JSON array of new runs (`newRunJson`), inserted in one statement. Rows: per run,
+   * `asked` (its run id), the run + `created` (when created, `input_json`, `state_json` and
+   * `branches_json` are NULL: the caller has them); none for a run whose idempotency key another
+   * transaction, or another run of this statement, took concurrently (its row is not in our
+   * snapshot: re-read by the key).
    */
-  createRun: string;
+  createRuns: string;
   /** $1 idempotency key: the run that holds it. */
   runByIdempotencyKey: string;
   /** $1 runId. */
@@ -71,7 +82,7 @@ export interface RunQueries {
  * generic plan made when the table was small). The looks for due work are planned on every call.
  */
 export function preparableRunQueries(q: RunQueries): string[] {
-  return [q.createRun, q.runByIdempotencyKey, q.getRun, q.getEvents, q.getMapValues, q.getIdempotency];
+  return [q.createRuns, q.runByIdempotencyKey, q.getRun, q.getEvents, q.getMapValues, q.getIdempotency];
 }
 
 export function buildRunQueries(names: SqlNames, opts: { notify: boolean; skipLocked: boolean }): RunQueries {
@@ -92,24 +103,38 @@ export function buildRunQueries(names: SqlNames, opts: { notify: boolean; skipLo
     : '';
 
   return {
-    createRun: `WITH ins AS (
+    // `n`: the new runs, one row each (see `newRunJson`); those whose idempotency key is taken
+    // are not inserted, and the run holding the key is returned instead (when this statement's
+    // snapshot has it: a key taken by a transaction that committed after it, or by another run
+    // of this very statement, returns no row).
+    createRuns: `WITH n AS MATERIALIZED (
+        SELECT x ->> 'run_id' AS run_id, x ->> 'flow_id' AS flow_id, x ->> 'flow_version' AS flow_version,
+               x ->> 'tenant_id' AS tenant_id, x ->> 'current_node_id' AS current_node_id, x -> 'input' AS input,
+               x -> 'state' AS state, x -> 'branches' AS branches, x ->> 'idempotency_key' AS idempotency_key,
+               x -> 'events' AS events, x ->> 'parent_run_id' AS parent_run_id, x ->> 'parent_node_id' AS parent_node_id, a.ord
+        FROM jsonb_array_elements($1::jsonb) WITH ORDINALITY AS a(x, ord)
+      ), ins AS (
         INSERT INTO ${names.runs} (run_id, flow_id, flow_version, tenant_id, status, current_node_id, input_json, state_json,
                                    branches_json, idempotency_key, version, last_seq, created_at, updated_at, parent_run_id, parent_node_id)
-        VALUES ($1, $2, $3, $4, 'RUNNING', $5, $6::jsonb, $7::jsonb, $11::jsonb, $8, 1, $9::int, statement_timestamp(), statement_timestamp(), $12, $13)
+        SELECT run_id, flow_id, flow_version, tenant_id, 'RUNNING', current_node_id, input, state, branches, idempotency_key, 1,
+               jsonb_array_length(events), statement_timestamp(), statement_timestamp(), parent_run_id, parent_node_id
+        FROM n ORDER BY ord
         ON CONFLICT (idempotency_key) DO NOTHING
         RETURNING ${cols()}
+      ), ins_events AS MATERIALIZED (
+        SELECT ins.run_id, n.events FROM ins JOIN n ON n.run_id = ins.run_id
       ), ev AS (
-        ${insertEventsSql(names, 'ins', '0', '$10')}
+        ${insertEventsSql(names, 'ins_events', '0', 'ins_events.events')}
       ), woke AS (
         ${notifySql(names, opts.notify, 'ins')}
       )
       -- The input, state and branches just inserted are not sent back: the caller has them (see
       -- createRun). A new run has no outputs yet, and an empty inbox.
-      SELECT ${runReadSql(names, 'ins', { outputs: `'{}'::jsonb`, inbox: 'false', nulled: ['input_json', 'state_json', 'branches_json'] })},
+      SELECT ins.run_id AS asked, ${runReadSql(names, 'ins', { outputs: `'{}'::jsonb`, inbox: 'false', nulled: ['input_json', 'state_json', 'branches_json'] })},
              true AS created, (SELECT count(*) FROM woke)::int AS woke FROM ins
       UNION ALL
-      SELECT ${read('r')}, false, 0 FROM ${names.runs} r
-      WHERE $8::text IS NOT NULL AND r.idempotency_key = $8 AND NOT EXISTS (SELECT 1 FROM ins)`,
+      SELECT n.run_id, ${read('r')}, false, 0 FROM n JOIN ${names.runs} r ON r.idempotency_key = n.idempotency_key
+      WHERE n.idempotency_key IS NOT NULL AND NOT EXISTS (SELECT 1 FROM ins WHERE ins.run_id = n.run_id)`,
 
     runByIdempotencyKey: `SELECT ${read('r')} FROM ${names.runs} r WHERE r.idempotency_key = $1`,
     getRun: `SELECT ${read('r')} FROM ${names.runs} r WHERE r.run_id = $1`,

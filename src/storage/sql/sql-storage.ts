@@ -13,7 +13,7 @@ import { normalizePruneQuery, type NormalizedPruneQuery } from '../prune.js';
 import { toStorageError } from './errors.js';
 import type { SqlExecutor, SqlParam, SqlRow } from './executor.js';
 import { acquireInProcess, acquireInTransaction, acquireOnLockSession, dueOrNotAsked, type AcquireHost } from './acquire.js';
-import { CommitGroup, type GroupCommitOptions } from './commit-group.js';
+import { StatementGroup, type GroupCommitOptions } from './statement-group.js';
 import { buildInboxQueries, preparableInboxQueries, type InboxQueries } from './inbox-queries.js';
 import { SqlInbox } from './inbox.js';
 import { buildLeaseQueries, type LeaseQueries } from './lease-queries.js';
@@ -24,7 +24,7 @@ import { migrate } from './migrate.js';
 import { DEFAULT_SCHEMA, sqlNames, type SqlNames } from './names.js';
 import { buildPruneQueries, type PruneQueries } from './prune-queries.js';
 import { errorJson, eventsJson, toDefinitionRecord, toEventRecord, toIdempotencyRecord, toMapValues, toRunRecord, toRunSummary } from './rows.js';
-import { buildRunQueries, preparableRunQueries, type RunQueries } from './run-queries.js';
+import { buildRunQueries, newRunJson, preparableRunQueries, type RunQueries } from './run-queries.js';
 import { WakeHub } from './wake.js';
 
 export interface SqlStorageOptions {
@@ -60,7 +60,9 @@ export class SqlFlowStorage implements FlowStorage, AcquireHost {
   leaseQueries: LeaseQueries;
   private readonly wake: WakeHub;
   private readonly inbox: SqlInbox;
-  readonly commits: CommitGroup;
+  /** Commits of leases, and new runs: each grouped with others of the moment into one statement. */
+  readonly commits: StatementGroup;
+  private readonly creates: StatementGroup;
   /** `session` mode: where the run locks of this store live. */
   private readonly lockSession: LockSession | null;
   private readonly held = new Map<string, SqlLease>();
@@ -88,12 +90,9 @@ export class SqlFlowStorage implements FlowStorage, AcquireHost {
     executor.registerPrepared?.([...preparableRunQueries(this.runQueries), ...preparableInboxQueries(this.inboxQueries), ...Object.values(this.leaseQueries)]);
     this.wake = new WakeHub(executor, this.names.wakeChannel, options.onBackgroundError ?? (() => undefined));
     this.inbox = new SqlInbox(executor, this.inboxQueries, this.wake, this.sharedDatabase);
-    this.commits = new CommitGroup(
-      executor,
-      () => this.leaseQueries.commit,
-      (locks, sql, params) => this.inbox.queryUnderEventLocks(locks, sql, params),
-      { ...options.groupCommit, defaultInFlight: this.embedded ? 1 : 2 },
-    );
+    const grouping = { ...options.groupCommit, defaultInFlight: this.embedded ? 1 : 2 };
+    this.commits = new StatementGroup(executor, () => this.leaseQueries.commit, grouping);
+    this.creates = new StatementGroup(executor, () => this.runQueries.createRuns, grouping);
     this.lockSession = executor.lockMode === 'session' ? new LockSession(() => executor.hold!(), () => this.leaseQueries) : null;
   }
 
@@ -158,6 +157,14 @@ export class SqlFlowStorage implements FlowStorage, AcquireHost {
     this.wake.emitLocal(runId);
   }
 
+  get commitSql(): string {
+    return this.leaseQueries.commit;
+  }
+
+  queryUnderEventLocks(locks: string, sql: string, params: readonly SqlParam[]): Promise<SqlRow[]> {
+    return this.inbox.queryUnderEventLocks(locks, sql, params);
+  }
+
   leaseEnded(lease: SqlLease): void {
     if (this.held.get(lease.runId) === lease) this.held.delete(lease.runId);
   }
@@ -189,25 +196,12 @@ export class SqlFlowStorage implements FlowStorage, AcquireHost {
 
   createRun(run: NewRun): Promise<{ run: FlowRunRecord; created: boolean }> {
     return this.run('createRun', async () => {
-      const params = [
-        run.runId,
-        run.flowId,
-        run.flowVersion,
-        run.tenantId,
-        run.currentNodeId,
-        run.input,
-        run.state,
-        run.idempotencyKey,
-        run.events.length,
-        eventsJson(run.events),
-        run.branches,
-        run.parentRunId ?? null,
-        run.parentNodeId ?? null,
-      ];
       this.wake.expectLocal(run.runId);
-      let [row] = await this.executor.query(this.runQueries.createRun, params);
+      // Grouped with the other runs created at this moment in this process: one statement for all.
+      let row = await this.creates.add(run.runId, newRunJson(run));
       if (!row && run.idempotencyKey !== null) {
-        // The key was taken by a transaction that committed after our snapshot: read its run now.
+        // The key was taken by a transaction that committed after our snapshot, or by another run
+        // of the same statement: read its run now.
         [row] = await this.executor.query(this.runQueries.runByIdempotencyKey, [run.idempotencyKey]);
       }
       if (!row) throw new StorageError('CREATE_RUN_FAILED', `createRun ${run.runId}: neither inserted nor found under its idempotency key`);
