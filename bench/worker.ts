@@ -11,14 +11,18 @@
  *   7. children       one parent whose forEach (concurrency 20) starts N child runs of the 3-node flow,
  *                     against N plain runs of that flow one after the other (6 and 7: bench/worker-waits.ts)
  *   8. scale-out      N pre-created runs drained by 1, then 4 worker processes (concurrency 8 each)
+ *   9. stored         the drain on an empty schema, on one holding 1M generated finished runs, and on an empty one again (bench/stored-runs.ts)
  *
- * Targets (reported, not asserted): worker ≥ 5× DBOS workflows/s; worker steps/s ≥ 0.6 × raw
- * commits/s; resume p50 ≤ 5 ms and p99 ≤ 25 ms; 4 processes ≥ 1.5× one. Events and children have
+ * Targets (reported, not asserted): worker ≥ 5× DBOS workflows/s; worker steps/s ≥ 1.0 × raw
+ * commits/s; resume p50 ≤ 5 ms and p99 ≤ 25 ms; 4 processes ≥ 1.5× one; with 1M finished runs
+ * stored ≥ 0.8× the empty schema's throughput. Events and children have
  * no target: their figures are reported for the record.
  * Env: BENCH_DB_URL (default postgres://postgres@127.0.0.1:5432/test), BENCH_RUNS (default 2000),
  * BENCH_RESUME_SAMPLES (default 300), BENCH_EVENTS (default 1000), BENCH_CHILDREN (default 100),
  * BENCH_EVENT_LANES (concurrent sendEvent callers, default 8), BENCH_CHILD_FAN_OUT (the parent's
- * forEach concurrency, default 20), BENCH_ONLY (a comma list of raw,drain,e2e,dbos,resume,events,children,scale; default all).
+ * forEach concurrency, default 20), BENCH_WORKER_CONCURRENCY (runs the worker advances at once, default 64),
+ * BENCH_STORED_RUNS (finished runs generated for `stored`, default 1,000,000; quick 100,000),
+ * BENCH_ONLY (a comma list of raw,drain,e2e,dbos,resume,events,children,scale,stored; default all).
  * `npm run bench:worker -- --quick` (or BENCH_QUICK=1): a smoke run, 200 runs, 50 resume samples,
  * 200 events and 100 children, too short to quote.
  */
@@ -30,7 +34,8 @@ import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { measurePgUpdateBaseline } from './raw-baseline.js';
 import { dbosWorkflows } from './worker-dbos.js';
-import { CONCURRENCY, engineOn, inLanes, resumeLatency, threeNodeFlow, workerDrain, workerEndToEnd, type ThroughputResult } from './worker-scenarios.js';
+import { storedRunsThroughput } from './stored-runs.js';
+import { CONCURRENCY, engineOn, inLanes, resumeLatency, threeNodeFlow, WORKER_CONCURRENCY, workerDrain, workerEndToEnd, type ThroughputResult } from './worker-scenarios.js';
 import { childFanOut, eventLatency } from './worker-waits.js';
 
 const URL_ = process.env.BENCH_DB_URL ?? process.env.TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
@@ -41,7 +46,8 @@ const EVENTS = Number(process.env.BENCH_EVENTS ?? (QUICK ? 200 : 1000));
 const EVENT_LANES = Number(process.env.BENCH_EVENT_LANES ?? CONCURRENCY);
 const CHILDREN = Number(process.env.BENCH_CHILDREN ?? 100);
 const CHILD_FAN_OUT = Number(process.env.BENCH_CHILD_FAN_OUT ?? 20);
-const ONLY = new Set((process.env.BENCH_ONLY ?? 'raw,drain,e2e,dbos,resume,events,children,scale').split(',').map((s) => s.trim()));
+const STORED_RUNS = Number(process.env.BENCH_STORED_RUNS ?? (QUICK ? 100_000 : 1_000_000));
+const ONLY = new Set((process.env.BENCH_ONLY ?? 'raw,drain,e2e,dbos,resume,events,children,scale,stored').split(',').map((s) => s.trim()));
 const admin = new pg.Pool({ connectionString: URL_, max: 2 });
 const schemas: string[] = [];
 
@@ -83,7 +89,7 @@ const verdict = (ok: boolean) => (ok ? 'met' : 'NOT met');
 async function main(): Promise<void> {
   const [{ server_version: version }] = (await admin.query<{ server_version: string }>('SHOW server_version')).rows;
   console.log(
-    `worker bench${QUICK ? ' (quick: smoke figures, too short to quote)' : ''}: Postgres ${version} at ${new URL(URL_).host}, ${RUNS} runs of a 3-node flow, concurrency ${CONCURRENCY}, Node ${process.version}, ${cpus().length} CPU(s), load average ${loadavg()[0]!.toFixed(1)}\n`,
+    `worker bench${QUICK ? ' (quick: smoke figures, too short to quote)' : ''}: Postgres ${version} at ${new URL(URL_).host}, ${RUNS} runs of a 3-node flow, ${CONCURRENCY} clients, worker concurrency ${WORKER_CONCURRENCY}, Node ${process.version}, ${cpus().length} CPU(s), load average ${loadavg()[0]!.toFixed(1)}\n`,
   );
   const ratios: string[] = [];
 
@@ -115,7 +121,7 @@ async function main(): Promise<void> {
   }
   if (drain && raw) {
     const stepRatio = drain.stepsPerSec / raw.commitsPerSec;
-    ratios.push(`  worker steps/s / raw commits/s  ≥ 0.6   → ${fmt(stepRatio, 2)}  ${verdict(stepRatio >= 0.6)}`);
+    ratios.push(`  worker steps/s / raw commits/s  ≥ 1.0   → ${fmt(stepRatio, 2)}  ${verdict(stepRatio >= 1.0)}`);
   }
 
   if (ONLY.has('resume')) {
@@ -182,6 +188,15 @@ async function main(): Promise<void> {
     console.log(`4 processes      ${fmt(four.runsPerSec)} runs/s, ${fmt(four.stepsPerSec)} steps/s`);
     const scaleRatio = four.runsPerSec / one.runsPerSec;
     ratios.push(`  4 processes / 1 process         ≥ 1.5   → ${fmt(scaleRatio, 2)}  ${verdict(scaleRatio >= 1.5)}`);
+  }
+
+  if (ONLY.has('stored')) {
+    const stored = await storedRunsThroughput(URL_, freshSchema, STORED_RUNS, RUNS);
+    console.log(
+      `stored runs      drain ${fmt(stored.full.runsPerSec)} runs/s with ${fmt(stored.stored)} finished runs stored (generated in ${fmt(stored.fillSeconds, 0)} s), ` +
+        `${fmt(stored.empty[0]!.runsPerSec)} and ${fmt(stored.empty[1]!.runsPerSec)} runs/s on an empty schema before and after`,
+    );
+    ratios.push(`  with ${fmt(stored.stored)} runs stored / empty  ≥ 0.8 → ${fmt(stored.ratio, 2)}  ${verdict(stored.ratio >= 0.8)}`);
   }
 
   console.log('\nratios (target → result)');

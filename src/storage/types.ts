@@ -8,7 +8,9 @@
  *   lockRun(runId)            -> one round trip: take the run's lock and read its row
  *   lease.commit(transition)  -> one round trip, one commit: run row + node values + events +
  *                                idempotency record, fenced by the row version; with `release`
- *                                the lock is let go too
+ *                                the lock is let go once it is done
+ * (A SQL store shares each of these round trips with other runs' of the same moment: see
+ * storage/sql/statement-group.ts and lock-session.ts.)
  * Values arrive already serialized (`JsonText`, produced and checked by the serializer in core/json.ts)
  * and come back parsed, so every store shows callers exactly what a JSON round trip gives.
  */
@@ -343,7 +345,7 @@ export interface Transition {
   events: NewEvent[];
   /** Recorded in the same transaction; an existing record under the key is kept (first commit wins). */
   idempotency?: IdempotencyRecordInput;
-  /** Let go of the run's lock after the commit (a SQL store may do both in one round trip). */
+  /** Let go of the run's lock once the commit is done. */
   release?: boolean;
   /** Tell sleeping workers that this run has work (a SQL store NOTIFYs in the same transaction). */
   wake?: boolean;

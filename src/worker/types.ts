@@ -13,9 +13,10 @@ export interface WorkerLogger {
 
 export interface WorkerOptions {
   /**
-   * Runs advanced at once by this worker. Each one holds its run's lock — on Postgres a pooled
-   * connection — while it runs, so size the pool at `concurrency + 2` or more (the poll and the
-   * LISTEN connection need their own). Default 8.
+   * Runs advanced at once by this worker. On Postgres (`pg`) a run in flight pins no connection:
+   * the run locks live on the store's lock session and commits are grouped, so a worker can hold
+   * many more runs than its pool has connections (with Prisma, each holds an interactive
+   * transaction: size its pool above this). Default 8.
    */
   concurrency?: number;
   /**

@@ -49,8 +49,9 @@ export interface SqlSession extends SqlRunner {
 
 /**
  * How the run lock of a lease is held, which decides where the lease's statements go:
- * - `session`: a session-level advisory lock on a dedicated connection (`hold()`); the lock,
- *   every commit and the unlock travel on that one connection (pg).
+ * - `session`: a session-level advisory lock on the store's lock session, one dedicated
+ *   connection (`hold()`) holding every run lock of the store (pg; see lock-session.ts); commits
+ *   go through the pool.
  * - `transaction`: a transaction-level advisory lock inside a transaction kept open by `hold()`
  *   for the whole lease; commits go through other connections, ending the transaction releases
  *   the lock (Prisma, whose connections can only be pinned by an interactive transaction).
@@ -81,7 +82,7 @@ export interface SqlExecutor extends SqlRunner {
   /** Run `fn` in one transaction on one connection; commit when it resolves, roll back when it throws. */
   transaction<T>(fn: (tx: SqlRunner & { exec(script: string): Promise<void> }) => Promise<T>): Promise<T>;
 
-  /** Reserve a connection (`session`) or open a transaction (`transaction`) for one lease. Not used in `process` mode. */
+  /** Reserve a connection (`session`: the lock session) or open a transaction (`transaction`: one lease's). Not used in `process` mode. */
   hold?(): Promise<SqlSession>;
 
   /**
