@@ -35,7 +35,17 @@ import pg from 'pg';
 import { measurePgUpdateBaseline } from './raw-baseline.js';
 import { dbosWorkflows } from './worker-dbos.js';
 import { storedRunsThroughput } from './stored-runs.js';
-import { CONCURRENCY, engineOn, inLanes, resumeLatency, threeNodeFlow, WORKER_CONCURRENCY, workerDrain, workerEndToEnd, type ThroughputResult } from './worker-scenarios.js';
+import {
+  CONCURRENCY,
+  engineOn,
+  inLanes,
+  resumeLatency,
+  threeNodeFlow,
+  WORKER_CONCURRENCY,
+  workerDrain,
+  workerEndToEnd,
+  type ThroughputResult,
+} from './worker-scenarios.js';
 import { childFanOut, eventLatency } from './worker-waits.js';
 
 const URL_ = process.env.BENCH_DB_URL ?? process.env.TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';

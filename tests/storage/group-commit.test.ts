@@ -57,7 +57,16 @@ const threeNodes = flow('grouped-3', '1')
 function step(run: FlowRunRecord, extra: Partial<Transition> = {}): Transition {
   return {
     expectedVersion: run.version,
-    update: { status: 'RUNNING', currentNodeId: 'n', attempt: run.attempt + 1, attemptInFlight: false, recoveries: 0, nextAttemptAt: null, waitReason: null, error: null },
+    update: {
+      status: 'RUNNING',
+      currentNodeId: 'n',
+      attempt: run.attempt + 1,
+      attemptInFlight: false,
+      recoveries: 0,
+      nextAttemptAt: null,
+      waitReason: null,
+      error: null,
+    },
     values: [{ nodeId: 'n', kind: 'output', value: j(run.attempt + 1) }],
     events: [{ type: 'NODE_FINISHED', nodeId: 'n' }],
     ...extra,
@@ -66,7 +75,9 @@ function step(run: FlowRunRecord, extra: Partial<Transition> = {}): Transition {
 
 interface Case {
   name: string;
-  open(options?: ConstructorParameters<typeof SqlFlowStorage>[1]): Promise<{ storage: SqlFlowStorage; executor: ReturnType<typeof recording>; close(): Promise<void> }>;
+  open(
+    options?: ConstructorParameters<typeof SqlFlowStorage>[1],
+  ): Promise<{ storage: SqlFlowStorage; executor: ReturnType<typeof recording>; close(): Promise<void> }>;
 }
 
 const cases: Case[] = [
@@ -124,7 +135,9 @@ describe.each(cases)('group commit on $name', (c) => {
   it('runs advanced together share commit statements, and each ends as if it had run alone', async () => {
     const engine = new FlowEngine({ storage: h.storage });
     await engine.registerDefinition(threeNodes);
-    const runIds = await Promise.all(Array.from({ length: 20 }, (_, i) => engine.startRun({ flowId: 'grouped-3', version: '1', input: i }).then((r) => r.runId)));
+    const runIds = await Promise.all(
+      Array.from({ length: 20 }, (_, i) => engine.startRun({ flowId: 'grouped-3', version: '1', input: i }).then((r) => r.runId)),
+    );
     h.executor.groups.length = 0;
     const runs = await Promise.all(runIds.map((id) => engine.runToCompletion(id)));
     // Each run: its first begin, then one commit per step (3) — 80 transitions in all.

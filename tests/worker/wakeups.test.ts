@@ -83,6 +83,32 @@ describe.each(workerStoreCases)('worker wake-ups on $name', ({ name, skip }) => 
     await waitFor('completed', async () => (await client.getRun(runId))?.status === 'COMPLETED');
   });
 
+  it.skipIf(skip)('a run let go with work left wakes the idle worker once its lock is free: 30 resumes sent as the worker lets go', async () => {
+    cluster = await WorkerCluster.open(name);
+    const nextStarted = new Map<string, number>();
+    const def = approvalFlow(nextStarted);
+    const workerEngine = await cluster.engine([def]);
+    const worker = cluster.startWorker(workerEngine, { pollIntervalMs: SLOW_POLL_MS });
+    const client = await cluster.engine([def]);
+    await worker.started;
+    // Resumed from the worker's `run:waiting` hook, while the worker is letting go of the run: the
+    // client's resume finds it held, or takes it and runs the resumed node once, then lets go of a
+    // run whose next node is ready — the worker must hear of it after the lock is free, not before.
+    const resumes: Array<Promise<unknown>> = [];
+    const off = workerEngine.on('run:waiting', ({ run }) => void resumes.push(client.resumeRun(run.runId, { ok: true })));
+    try {
+      for (let i = 0; i < 30; i++) {
+        const { runId } = await client.startRun({ flowId: 'approval', version: '1', input: i });
+        await waitFor(`next node of run ${i + 1} started`, () => nextStarted.has(runId), 5_000, 1);
+        await waitFor(`run ${i + 1} completed`, async () => (await client.getRun(runId))?.status === 'COMPLETED', 5_000);
+      }
+      await Promise.all(resumes);
+    } finally {
+      off();
+    }
+    expect(resumes).toHaveLength(30);
+  });
+
   it.skipIf(skip)('leaves runs of a flow it does not register untouched, and says why once', async () => {
     cluster = await WorkerCluster.open(name);
     const nextStarted = new Map<string, number>();

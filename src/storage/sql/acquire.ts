@@ -35,6 +35,7 @@ export async function dueOrNotAsked(host: AcquireHost, runId: string, options: L
 export async function acquireInProcess(host: AcquireHost, runId: string, unclaim: () => void): Promise<SqlLease | null> {
   try {
     const [row] = await host.executor.query(host.runQueries.getRun, [runId]);
+    // One process: the wake-up is this process's own, sent by the lease once the lock is free.
     return new SqlLease(host, runId, runOf(row), { lost: () => false, unlock: async () => unclaim() });
   } catch (err) {
     unclaim();
@@ -43,11 +44,16 @@ export async function acquireInProcess(host: AcquireHost, runId: string, unclaim
 }
 
 /** `session` mode. Null when another holder has the lock (or, with `onlyIfDue`, the run is not due). */
-export async function acquireOnLockSession(host: AcquireHost, locks: LockSession, runId: string, options: LockRunOptions | undefined): Promise<SqlLease | null> {
+export async function acquireOnLockSession(
+  host: AcquireHost,
+  locks: LockSession,
+  runId: string,
+  options: LockRunOptions | undefined,
+): Promise<SqlLease | null> {
   const grant = await locks.lock(runId, options?.onlyIfDue === true);
   if (!grant) return null;
   const { generation } = grant;
-  return new SqlLease(host, runId, runOf(grant.row), { lost: () => locks.lost(generation), unlock: () => locks.unlock(runId, generation) });
+  return new SqlLease(host, runId, runOf(grant.row), { lost: () => locks.lost(generation), unlock: (wake) => locks.unlock(runId, generation, wake) });
 }
 
 /** `transaction` mode. Null when another holder has the lock. */
@@ -64,7 +70,12 @@ export async function acquireInTransaction(host: AcquireHost, runId: string, opt
     // A statement of its own, so its snapshot is taken after the lock was granted.
     const [row] = await holder.query(host.runQueries.getRun, [runId]);
     // Ending the holding transaction releases its transaction-level lock.
-    return new SqlLease(host, runId, runOf(row), { lost: () => holder.lost === true, unlock: () => holder.release() });
+    const unlock = async (wake: boolean) => {
+      await holder.release();
+      // The lock ended with the holding transaction: now other processes may be told.
+      if (wake) await executor.query(host.leaseQueries.wakeRun, [runId]).catch(() => undefined); // else: found at the next poll
+    };
+    return new SqlLease(host, runId, runOf(row), { lost: () => holder.lost === true, unlock });
   } catch (err) {
     await holder.release(true).catch(() => undefined);
     throw err;

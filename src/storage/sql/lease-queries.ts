@@ -25,8 +25,14 @@ export interface LeaseQueries {
    * outputs). Rows: `asked` (the run id), `locked` + the run (NULLs when unlocked or absent).
    */
   lockRuns: string;
-  /** session mode, $1 JSON array of run ids: `pg_advisory_unlock` on each. */
+  /**
+   * session mode, $1 JSON array of `{run_id, unlock, wake}`: `pg_advisory_unlock` on each run to
+   * unlock, then a NOTIFY for each to wake — delivered when the statement ends, so a worker woken
+   * by it finds the run's lock already free.
+   */
   unlockRuns: string;
+  /** $1 runId: wakes sleeping workers for a run just let go with work left (see `SqlLease.release`). */
+  wakeRun: string;
   /** transaction mode, $1 runId: the transaction-scoped lock, held until the holding transaction ends. */
   tryTransactionLock: string;
   /**
@@ -202,7 +208,12 @@ export function buildLeaseQueries(names: SqlNames, opts: { notify: boolean; fres
         OFFSET 0
       ) l
       ${readAfterLock('l.locked')}`,
-    unlockRuns: `SELECT ids.run_id, pg_advisory_unlock(${key}) AS unlocked FROM jsonb_array_elements_text($1::jsonb) AS ids(run_id)`,
+    unlockRuns: `WITH ids AS MATERIALIZED (SELECT * FROM jsonb_to_recordset($1::jsonb) AS ids(run_id text, unlock boolean, wake boolean)),
+      unlocked AS MATERIALIZED (SELECT ids.run_id, CASE WHEN ids.unlock THEN pg_advisory_unlock(${key}) END AS unlocked FROM ids),
+      wake AS (SELECT ids.run_id FROM ids WHERE ids.wake AND (SELECT count(*) FROM unlocked) >= 0),
+      woke AS (${notifySql(names, opts.notify, 'wake')})
+      SELECT (SELECT count(*) FROM unlocked)::int AS unlocked, (SELECT count(*) FROM woke)::int AS woke`,
+    wakeRun: `WITH wake AS (SELECT $1::text AS run_id), woke AS (${notifySql(names, opts.notify, 'wake')}) SELECT (SELECT count(*) FROM woke)::int AS woke`,
     tryTransactionLock: `SELECT pg_try_advisory_xact_lock(${names.lockKey('$1')}) AS locked`,
     commit,
   };

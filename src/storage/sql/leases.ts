@@ -20,8 +20,11 @@ import type { RunQueries } from './run-queries.js';
 export interface LockHold {
   /** The lock is known to be gone (its connection was lost): a commit would be a stale holder's. */
   lost(): boolean;
-  /** Lets go of the lock (called once). */
-  unlock(): Promise<void>;
+  /**
+   * Lets go of the lock (called once). With `wake`, sleeping workers are told the run has work
+   * once the lock is free — not before, or a worker woken could find it still held and give up.
+   */
+  unlock(wake: boolean): Promise<void>;
 }
 
 /** What a lease needs from its store. */
@@ -71,10 +74,12 @@ export class SqlLease implements RunLease {
       throw new StaleRunError(this.runId, t.expectedVersion);
     }
     const before = this.current;
-    if (t.wake) this.host.expectWake(this.runId);
+    // A run let go with work left is announced after the unlock (see `LockHold.unlock`), not by the commit.
+    const wakeOnRelease = t.release === true && t.wake === true;
+    if (t.wake && !wakeOnRelease) this.host.expectWake(this.runId);
     let row: SqlRow | undefined;
     try {
-      row = await this.send(t);
+      row = await this.send(wakeOnRelease ? { ...t, wake: false } : t);
     } catch (err) {
       throw this.host.fail(err, 'commit');
     }
@@ -91,9 +96,9 @@ export class SqlLease implements RunLease {
         : await this.read();
     // Woken too: this run, when a wait it registered found its event already stored; the parent
     // of a child run this commit ended.
-    if (t.wake || Number(row.delivered_early) > 0) this.host.wakeLocal(this.runId);
+    if ((t.wake && !wakeOnRelease) || Number(row.delivered_early) > 0) this.host.wakeLocal(this.runId);
     if (typeof row.ended_parent === 'string') this.host.wakeLocal(row.ended_parent);
-    if (t.release) await this.release();
+    if (t.release) await this.letGo(wakeOnRelease);
     return this.current!;
   }
 
@@ -124,13 +129,19 @@ export class SqlLease implements RunLease {
     }
   }
 
-  async release(): Promise<void> {
+  release(): Promise<void> {
+    return this.letGo(false);
+  }
+
+  private async letGo(wake: boolean): Promise<void> {
     if (this.released) return;
     this.released = true;
     try {
-      await this.hold.unlock();
+      if (wake) this.host.expectWake(this.runId);
+      await this.hold.unlock(wake);
     } finally {
       this.host.leaseEnded(this);
     }
+    if (wake) this.host.wakeLocal(this.runId);
   }
 }

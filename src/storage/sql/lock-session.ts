@@ -32,6 +32,8 @@ interface LockRequest {
 interface UnlockRequest {
   runId: string;
   generation: number;
+  /** NOTIFY the run's wake-up once it is unlocked. */
+  wake: boolean;
   resolve(): void;
 }
 
@@ -67,14 +69,18 @@ export class LockSession {
     });
   }
 
-  /** Lets go of a lock granted in `generation`. Never fails: a lock it cannot let go of goes with its connection. */
-  unlock(runId: string, generation: number): Promise<void> {
-    if (generation !== this.generation || this.session === null) {
+  /**
+   * Lets go of a lock granted in `generation` and, with `wake`, then wakes the workers for the run
+   * (in the same statement: a worker woken finds the lock free). Never fails: a lock it cannot let
+   * go of goes with its connection.
+   */
+  unlock(runId: string, generation: number, wake: boolean): Promise<void> {
+    if (!wake && (generation !== this.generation || this.session === null)) {
       this.claimed.delete(runId); // that session is gone, and its locks with it
       return Promise.resolve();
     }
     return new Promise<void>((resolve) => {
-      this.unlocks.push({ runId, generation, resolve });
+      this.unlocks.push({ runId, generation, wake, resolve });
       this.kick();
     });
   }
@@ -156,12 +162,15 @@ export class LockSession {
   }
 
   private async sendUnlocks(batch: UnlockRequest[]): Promise<void> {
-    const current = batch.filter((r) => r.generation === this.generation && this.session !== null);
-    if (current.length > 0) {
+    // A lock of an older session is gone with it; its wake-up is still owed.
+    const asked = batch.map((r) => ({ run_id: r.runId, unlock: r.generation === this.generation && this.session !== null, wake: r.wake }));
+    if (asked.some((r) => r.unlock || r.wake)) {
       try {
-        await this.session!.query(this.queries().unlockRuns, [JSON.stringify(current.map((r) => r.runId))]);
+        const session = asked.some((r) => r.unlock) ? this.session! : await this.connected();
+        await session.query(this.queries().unlockRuns, [JSON.stringify(asked)]);
       } catch {
-        // Could not unlock (connection lost?): dropping the connection frees the locks for sure.
+        // Could not unlock (connection lost?): dropping the connection frees the locks for sure
+        // (a wake-up lost with it is made up by the workers' next poll).
         await this.discard();
       }
     }

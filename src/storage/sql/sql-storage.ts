@@ -93,7 +93,13 @@ export class SqlFlowStorage implements FlowStorage, AcquireHost {
     const grouping = { ...options.groupCommit, defaultInFlight: this.embedded ? 1 : 2 };
     this.commits = new StatementGroup(executor, () => this.leaseQueries.commit, grouping);
     this.creates = new StatementGroup(executor, () => this.runQueries.createRuns, grouping);
-    this.lockSession = executor.lockMode === 'session' ? new LockSession(() => executor.hold!(), () => this.leaseQueries) : null;
+    this.lockSession =
+      executor.lockMode === 'session'
+        ? new LockSession(
+            () => executor.hold!(),
+            () => this.leaseQueries,
+          )
+        : null;
   }
 
   /** Connect, migrate (or check the tables), once; a failed attempt is retried by the next call. */
