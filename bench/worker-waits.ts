@@ -16,7 +16,7 @@
  */
 import { performance } from 'node:perf_hooks';
 import { flow, type FlowEngine, type FlowRunRecord, type NodeResult } from '../src/index.js';
-import { CONCURRENCY, engineOn, inLanes, quietLogger, stats, threeNodeFlow, within, type Stats } from './worker-scenarios.js';
+import { CONCURRENCY, engineOn, inLanes, quietLogger, stats, threeNodeFlow, within, WORKER_CONCURRENCY, type Stats } from './worker-scenarios.js';
 
 /** No phase of these scenarios should go this long without a run moving; one that does has lost a wake-up or an answer. */
 const STALL_MS = 20_000;
@@ -125,7 +125,7 @@ export async function eventLatency(url: string, schema: string, events: number, 
   const parked = counter(workerEngine, 'run:waiting');
   const completed = counter(workerEngine, 'run:completed');
   try {
-    const worker = workerEngine.startWorker({ concurrency: CONCURRENCY, pollIntervalMs: IDLE_POLL_MS, logger: quietLogger });
+    const worker = workerEngine.startWorker({ concurrency: WORKER_CONCURRENCY, pollIntervalMs: IDLE_POLL_MS, logger: quietLogger });
     await worker.started;
     const runIds: string[] = new Array(events);
     const p0 = performance.now();
@@ -232,7 +232,7 @@ export async function childFanOut(url: string, schema: string, children: number,
   }
   const ends = runEnds(workerEngine);
   try {
-    const worker = workerEngine.startWorker({ concurrency: CONCURRENCY, pollIntervalMs: IDLE_POLL_MS, logger: quietLogger });
+    const worker = workerEngine.startWorker({ concurrency: WORKER_CONCURRENCY, pollIntervalMs: IDLE_POLL_MS, logger: quietLogger });
     await worker.started;
     // Warm-up: a few plain runs, so that neither measurement pays for first connections and the JIT.
     for (let i = 0; i < 5; i++) {

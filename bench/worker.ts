@@ -10,7 +10,7 @@
  *                     from a client (8 lanes) while the worker drives: event → next node latency
  *   7. children       one parent whose forEach (concurrency 20) starts N child runs of the 3-node flow,
  *                     against N plain runs of that flow one after the other (6 and 7: bench/worker-waits.ts)
- *   8. scale-out      N pre-created runs drained by 1, then 4 worker processes (concurrency 8 each)
+ *   8. scale-out      N pre-created runs drained by 1, then 4 worker processes (worker concurrency as above)
  *   9. stored         the drain on an empty schema, on one holding 1M generated finished runs, and on an empty one again (bench/stored-runs.ts)
  *
  * Targets (reported, not asserted): worker ≥ 5× DBOS workflows/s; worker steps/s ≥ 1.0 × raw
