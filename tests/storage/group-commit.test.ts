@@ -4,7 +4,6 @@
  * neither refuses nor fails the others. On pg, the run locks of a store live on its lock session:
  * taken in batches, exclusive within the process too, and all gone at once with that connection.
  */
-import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { flow } from '../../src/definitions/builder.js';
 import { InvalidArgumentError, StaleRunError } from '../../src/errors.js';
@@ -14,6 +13,7 @@ import { createPostgresExecutor, createPostgresStorage } from '../../src/storage
 import type { SqlExecutor, SqlParam, SqlSession } from '../../src/storage/sql/executor.js';
 import { SqlFlowStorage } from '../../src/storage/sql/sql-storage.js';
 import type { FlowRunRecord, JsonText, Transition } from '../../src/storage/types.js';
+import { createBareRun } from '../helpers/bare-run.js';
 import { createTestSchema, flowLocksHeld, HAVE_PG, TEST_DATABASE_URL, type TestSchema } from '../helpers/pg.js';
 import { migratedTemplate } from '../helpers/pglite-template.js';
 
@@ -106,21 +106,7 @@ afterAll(async () => {
   await pgSchema?.drop();
 });
 
-const newRun = async (s: SqlFlowStorage) =>
-  (
-    await s.createRun({
-      runId: randomUUID(),
-      flowId: 'grouped',
-      flowVersion: '1',
-      tenantId: null,
-      idempotencyKey: null,
-      currentNodeId: 'n',
-      input: j({}),
-      state: j({}),
-      branches: j([]),
-      events: [{ type: 'RUN_STARTED' }],
-    })
-  ).run;
+const newRun = (s: SqlFlowStorage) => createBareRun(s, { flowId: 'grouped' });
 
 describe.each(cases)('group commit on $name', (c) => {
   let h: Awaited<ReturnType<Case['open']>>;

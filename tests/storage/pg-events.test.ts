@@ -11,6 +11,7 @@ import { createPostgresExecutor, createPostgresStorage } from '../../src/storage
 import type { SqlExecutor, SqlParam } from '../../src/storage/sql/executor.js';
 import { SqlFlowStorage } from '../../src/storage/sql/sql-storage.js';
 import type { FlowRunRecord, JsonText, Transition } from '../../src/storage/types.js';
+import { createBareRun } from '../helpers/bare-run.js';
 import { createTestSchema, flowLocksHeld, HAVE_PG, TEST_DATABASE_URL, type TestSchema } from '../helpers/pg.js';
 
 const j = (v: unknown) => JSON.stringify(v) as JsonText;
@@ -73,21 +74,7 @@ describe.skipIf(!HAVE_PG)('events on pg', () => {
   let executor: ReturnType<typeof recording>;
   let s: SqlFlowStorage;
   let other: SqlFlowStorage;
-  const newRun = async () =>
-    (
-      await s.createRun({
-        runId: randomUUID(),
-        flowId: 'events',
-        flowVersion: '1',
-        tenantId: null,
-        idempotencyKey: null,
-        currentNodeId: 'a',
-        input: j({}),
-        state: j({}),
-        branches: j([]),
-        events: [{ type: 'RUN_STARTED' }],
-      })
-    ).run;
+  const newRun = () => createBareRun(s, { flowId: 'events', currentNodeId: 'a' });
   /** Advisory locks held on `name`'s key, as two-int locks (objsubid 2) and as bigint ones (objsubid 1). */
   const nameLocks = async (name: string) => {
     const [row] = await t.query<{ pairs: number; bigints: number }>(

@@ -7,6 +7,7 @@ import { StaleRunError } from '../../src/errors.js';
 import { createPostgresStorage } from '../../src/storage/postgres.js';
 import type { SqlFlowStorage } from '../../src/storage/sql/sql-storage.js';
 import type { FlowRunRecord, JsonText, Transition } from '../../src/storage/types.js';
+import { createBareRun } from '../helpers/bare-run.js';
 import { createTestSchema, flowLocksHeld, HAVE_PG, TEST_DATABASE_URL, type TestSchema } from '../helpers/pg.js';
 
 const j = (v: unknown) => JSON.stringify(v) as JsonText;
@@ -33,21 +34,7 @@ describe.skipIf(!HAVE_PG)('advisory run locks across processes (pg)', () => {
   let t: TestSchema;
   let a: SqlFlowStorage;
   let b: SqlFlowStorage;
-  const newRun = async () =>
-    (
-      await a.createRun({
-        runId: randomUUID(),
-        flowId: 'locks',
-        flowVersion: '1',
-        tenantId: null,
-        idempotencyKey: null,
-        currentNodeId: 'n',
-        input: j({}),
-        state: j({}),
-        branches: j([]),
-        events: [{ type: 'RUN_STARTED' }],
-      })
-    ).run;
+  const newRun = () => createBareRun(a, { flowId: 'locks' });
 
   beforeAll(async () => {
     t = await createTestSchema('flow_locks');
