@@ -10,6 +10,7 @@
  * Commits do not travel here: they go through the pool, grouped (commit-group.ts), fenced by
  * version — the fence, not the lock, is what makes a stale holder's commit harmless.
  */
+import { StorageError } from '../../errors.js';
 import type { SqlRow, SqlSession } from './executor.js';
 import type { LeaseQueries } from './lease-queries.js';
 
@@ -118,6 +119,8 @@ export class LockSession {
 
   /** The live connection, a new one (a new generation) when it was lost. */
   private async connected(): Promise<SqlSession> {
+    // Never a new connection after close(): it would hold the pool open.
+    if (this.closed) throw new StorageError('STORAGE_CLOSED', 'The flow storage was closed');
     if (this.session !== null && this.session.lost !== true) return this.session;
     await this.discard();
     this.session = await this.connect();

@@ -90,7 +90,8 @@ export class SqlFlowStorage implements FlowStorage, AcquireHost {
     executor.registerPrepared?.([...preparableRunQueries(this.runQueries), ...preparableInboxQueries(this.inboxQueries), ...Object.values(this.leaseQueries)]);
     this.wake = new WakeHub(executor, this.names.wakeChannel, options.onBackgroundError ?? (() => undefined));
     this.inbox = new SqlInbox(executor, this.inboxQueries, this.wake, this.sharedDatabase);
-    const grouping = { ...options.groupCommit, defaultInFlight: this.embedded ? 1 : 2 };
+    // PGlite runs each statement on this process's event loop: smaller groups keep it responsive.
+    const grouping = { ...options.groupCommit, defaultInFlight: this.embedded ? 1 : 2, defaultBatch: this.embedded ? 16 : 64 };
     this.commits = new StatementGroup(executor, () => this.leaseQueries.commit, grouping);
     this.creates = new StatementGroup(executor, () => this.runQueries.createRuns, grouping);
     this.lockSession =

@@ -21,7 +21,7 @@ export interface GroupCommitOptions {
    * to trade latency for larger groups.
    */
   maxWaitMs?: number;
-  /** Most writes in one statement (default 64). */
+  /** Most writes in one statement (default 64; 16 on PGlite, whose statements run on the process's event loop). */
   maxBatch?: number;
   /** Statements of one group (commits, or new runs) in flight at once (default 2; 1 on a store with one connection, PGlite). */
   maxInFlight?: number;
@@ -46,10 +46,10 @@ export class StatementGroup {
     private readonly runner: SqlRunner,
     /** The statement, whose $1 is the JSON array (a getter: the store may rebuild its statements once it has looked at the tables). */
     private readonly statement: () => string,
-    options: GroupCommitOptions & { defaultInFlight: number },
+    options: GroupCommitOptions & { defaultInFlight: number; defaultBatch: number },
   ) {
     this.maxWaitMs = positiveOr(options.maxWaitMs, 0, 'maxWaitMs');
-    this.maxBatch = Math.max(1, Math.floor(positiveOr(options.maxBatch, 64, 'maxBatch')));
+    this.maxBatch = Math.max(1, Math.floor(positiveOr(options.maxBatch, options.defaultBatch, 'maxBatch')));
     this.maxInFlight = Math.max(1, Math.floor(positiveOr(options.maxInFlight, options.defaultInFlight, 'maxInFlight')));
   }
 
