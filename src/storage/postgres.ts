@@ -1,7 +1,7 @@
 /**
  * Postgres through `pg`: the fast path. One pool; the store holds one of its connections for
  * good, the lock session where every run lock of the store lives (sql/lock-session.ts), and
- * commits of many runs share statements (sql/commit-group.ts), so runs in flight pin no
+ * commits of many runs share statements (sql/statement-group.ts), so runs in flight pin no
  * connection. Wake-ups arrive by LISTEN on one extra connection.
  */
 import pg from 'pg';

@@ -347,7 +347,11 @@ export interface Transition {
   idempotency?: IdempotencyRecordInput;
   /** Let go of the run's lock once the commit is done. */
   release?: boolean;
-  /** Tell sleeping workers that this run has work (a SQL store NOTIFYs in the same transaction). */
+  /**
+   * Tell sleeping workers that this run has work (a SQL store NOTIFYs). With `release`, only once
+   * the lock is let go: a worker woken while the lock is still held would find the run busy and
+   * give up on it until its next poll.
+   */
   wake?: boolean;
 }
 

@@ -13,6 +13,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { FlowEngine, StaleRunError, createPostgresStorage, flow } from '@hazeljs/flow';
 import { createFlowPrismaClient, createPrismaStorage, type PrismaClientLike } from '@hazeljs/flow/prisma';
 import type { FlowStorage, JsonText, Transition } from '../../src/storage/types.js';
+import { createBareRun } from '../helpers/bare-run.js';
 import { createTestSchema, HAVE_PG, TEST_DATABASE_URL, type TestSchema } from '../helpers/pg.js';
 
 type WatchedClient = { _activeQuery?: unknown; _queryQueue?: unknown[]; _sentQueryQueue?: unknown[] };
@@ -69,18 +70,7 @@ function hygieneFlows() {
 
 /** Callers that overlap on one lease: three commits at once (one wins the fence), then a commit racing a release. */
 async function overlappingLeaseCalls(storage: FlowStorage): Promise<void> {
-  const { run } = await storage.createRun({
-    runId: crypto.randomUUID(),
-    flowId: 'overlap',
-    flowVersion: '1',
-    tenantId: null,
-    idempotencyKey: null,
-    currentNodeId: 'a',
-    input: j({}),
-    state: j({}),
-    branches: j([]),
-    events: [{ type: 'RUN_STARTED', nodeId: 'a' }],
-  });
+  const run = await createBareRun(storage, { flowId: 'overlap', currentNodeId: 'a', events: [{ type: 'RUN_STARTED', nodeId: 'a' }] });
   const step = (nodeId: string, extra: Partial<Transition> = {}): Transition => ({
     expectedVersion: run.version,
     update: { status: 'RUNNING', currentNodeId: nodeId, attempt: 0, attemptInFlight: false, recoveries: 0, nextAttemptAt: null, waitReason: null, error: null },

@@ -213,20 +213,7 @@ describe.skipIf(!HAVE_PG)('events on pg', () => {
       await (await s.lockRun(waiting.runId))!.commit(parkOn(waiting, name, { release: true }));
       await s.sendEvent({ eventId: randomUUID(), name, key: null, payload: j(1) });
       const parent = await newRun();
-      const { run: child } = await s.createRun({
-        runId: randomUUID(),
-        flowId: 'events',
-        flowVersion: '1',
-        tenantId: null,
-        idempotencyKey: null,
-        currentNodeId: 'a',
-        input: j({}),
-        state: j({}),
-        branches: j([]),
-        events: [],
-        parentRunId: parent.runId,
-        parentNodeId: 'spawn',
-      });
+      const child = await createBareRun(s, { flowId: 'events', currentNodeId: 'a', events: [], parentRunId: parent.runId, parentNodeId: 'spawn' });
       await s.cancelRun(child.runId, [], { code: 'CANCELLED', message: 'x' });
       const deadline = Date.now() + 5000;
       while (![answered, waiting, parent].every((r) => woken.includes(r.runId)) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));

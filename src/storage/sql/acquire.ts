@@ -8,7 +8,6 @@
 import { isDueNow } from '../due.js';
 import type { LockRunOptions } from '../types.js';
 import type { SqlExecutor, SqlRow } from './executor.js';
-import type { LeaseQueries } from './lease-queries.js';
 import { SqlLease, type LeaseHost } from './leases.js';
 import type { LockSession } from './lock-session.js';
 import { toRunRecord } from './rows.js';
@@ -16,7 +15,6 @@ import { toRunRecord } from './rows.js';
 /** The store's side of an acquisition. */
 export interface AcquireHost extends LeaseHost {
   readonly executor: SqlExecutor;
-  readonly leaseQueries: LeaseQueries;
 }
 
 const runOf = (row: SqlRow | undefined) => (row && row.run_id != null ? toRunRecord(row) : null);

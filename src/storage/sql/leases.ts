@@ -1,5 +1,5 @@
 /**
- * A run lease of the SQL store. Its commits go through the store's commit group (commit-group.ts:
+ * A run lease of the SQL store. Its commits go through the store's commit group (statement-group.ts:
  * grouped with other runs' commits, each fenced by its version); how its lock is held depends on
  * the lock mode (see `LockMode` in executor.ts), behind `LockHold`:
  * - session (pg): a session advisory lock on the store's lock session (lock-session.ts);
@@ -11,7 +11,7 @@ import { StaleRunError } from '../../errors.js';
 import type { FlowRunRecord, RunLease, Transition } from '../types.js';
 import type { SqlParam, SqlRow, SqlRunner } from './executor.js';
 import { waitLocks } from './inbox-rows.js';
-import { commitApplied, transitionJson } from './lease-queries.js';
+import { commitApplied, transitionJson, type LeaseQueries } from './lease-queries.js';
 import type { StatementGroup } from './statement-group.js';
 import { errorJson, toCommittedRecord, toRunRecord } from './rows.js';
 import type { RunQueries } from './run-queries.js';
@@ -32,8 +32,7 @@ export interface LeaseHost {
   /** The store's own statements (through its pool). */
   readonly executor: SqlRunner;
   readonly runQueries: RunQueries;
-  /** The commit statement (lease-queries.ts). */
-  readonly commitSql: string;
+  readonly leaseQueries: LeaseQueries;
   /** Where commits are grouped with other runs' (statement-group.ts). */
   readonly commits: StatementGroup;
   /** A commit that registers event waits: alone, in a transaction after the locks of their names (see inbox-queries.ts). */
@@ -111,7 +110,7 @@ export class SqlLease implements RunLease {
     const json = transitionJson(this.runId, t);
     const locks = waitLocks(t);
     if (locks === null) return this.host.commits.add(this.runId, json);
-    const [row] = await this.host.queryUnderEventLocks(locks, this.host.commitSql, [`[${json}]`]);
+    const [row] = await this.host.queryUnderEventLocks(locks, this.host.leaseQueries.commit, [`[${json}]`]);
     return row;
   }
 

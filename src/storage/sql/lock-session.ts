@@ -7,7 +7,7 @@
  * If the process dies, the connection dies and Postgres drops every lock with it at once. If the
  * connection alone is lost, so are its locks: the leases taken on it (its `generation`) are lost,
  * and refuse to commit from then on (StaleRunError); a new connection serves later requests.
- * Commits do not travel here: they go through the pool, grouped (commit-group.ts), fenced by
+ * Commits do not travel here: they go through the pool, grouped (statement-group.ts), fenced by
  * version — the fence, not the lock, is what makes a stale holder's commit harmless.
  */
 import { StorageError } from '../../errors.js';

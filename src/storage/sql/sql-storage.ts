@@ -40,7 +40,7 @@ export interface SqlStorageOptions {
   migrationsDir?: string;
   /** Failures of the background LISTEN connection (default: ignored; polling covers for it). */
   onBackgroundError?: (err: unknown) => void;
-  /** How commits of different runs are grouped into one statement (see commit-group.ts). */
+  /** How commits of different runs are grouped into one statement (see statement-group.ts). */
   groupCommit?: GroupCommitOptions;
 }
 
@@ -162,10 +162,6 @@ export class SqlFlowStorage implements FlowStorage, AcquireHost {
 
   wakeLocal(runId: string): void {
     this.wake.emitLocal(runId);
-  }
-
-  get commitSql(): string {
-    return this.leaseQueries.commit;
   }
 
   queryUnderEventLocks(locks: string, sql: string, params: readonly SqlParam[]): Promise<SqlRow[]> {

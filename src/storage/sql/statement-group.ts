@@ -48,9 +48,9 @@ export class StatementGroup {
     private readonly statement: () => string,
     options: GroupCommitOptions & { defaultInFlight: number; defaultBatch: number },
   ) {
-    this.maxWaitMs = positiveOr(options.maxWaitMs, 0, 'maxWaitMs');
-    this.maxBatch = Math.max(1, Math.floor(positiveOr(options.maxBatch, options.defaultBatch, 'maxBatch')));
-    this.maxInFlight = Math.max(1, Math.floor(positiveOr(options.maxInFlight, options.defaultInFlight, 'maxInFlight')));
+    this.maxWaitMs = nonNegativeOr(options.maxWaitMs, 0, 'maxWaitMs');
+    this.maxBatch = Math.max(1, Math.floor(nonNegativeOr(options.maxBatch, options.defaultBatch, 'maxBatch')));
+    this.maxInFlight = Math.max(1, Math.floor(nonNegativeOr(options.maxInFlight, options.defaultInFlight, 'maxInFlight')));
   }
 
   /**
@@ -119,7 +119,7 @@ export class StatementGroup {
       // One bad write must not fail the others: each goes again alone. The failed statement
       // changed nothing (one transaction); should it have committed after all (a connection lost
       // at COMMIT), a commit's fence refuses the second try (its holder stops as stale), and a
-      // new run's second insert finds the first (its run id or idempotency key).
+      // new run's second insert fails on its run id (or, with an idempotency key, returns the run).
       for (const p of group) await this.run([p]);
       return;
     }
@@ -129,7 +129,7 @@ export class StatementGroup {
   }
 }
 
-function positiveOr(value: number | undefined, fallback: number, name: string): number {
+function nonNegativeOr(value: number | undefined, fallback: number, name: string): number {
   if (value === undefined) return fallback;
   if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) {
     throw new InvalidArgumentError(`groupCommit.${name} must be a finite number ≥ 0 (got ${String(value)})`);
