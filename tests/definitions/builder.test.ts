@@ -1,19 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { FlowDefinitionError } from '../../src/errors.js';
 import { flow, FlowBuilder, type FlowContext, type NodeResult } from '../../src/definitions/index.js';
-import { makeCtx } from './helpers.js';
+import { makeCtx, problemsOf } from './helpers.js';
 
 const ok = async (): Promise<NodeResult> => ({ status: 'ok' });
-
-function problemsOf(fn: () => unknown): string[] {
-  try {
-    fn();
-  } catch (e) {
-    if (e instanceof FlowDefinitionError) return e.problems;
-    throw e;
-  }
-  throw new Error('expected a FlowDefinitionError');
-}
 
 describe('flow() builder', () => {
   it('builds the seed example', async () => {

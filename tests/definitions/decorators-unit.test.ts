@@ -7,26 +7,15 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import ts from 'typescript';
 import { describe, expect, it } from 'vitest';
-import { FlowDefinitionError } from '../../src/errors.js';
 import { Edge, Entry, Flow, Node, buildFlowDefinition } from '../../src/definitions/index.js';
 import type { NodeResult } from '../../src/definitions/index.js';
-import { makeCtx } from './helpers.js';
+import { makeCtx, problemsOf } from './helpers.js';
 
 const ok = (): NodeResult => ({ status: 'ok' });
 const desc = (value: unknown): PropertyDescriptor => ({ value, writable: true, enumerable: false, configurable: true });
 /** A standard method-decorator context, as TypeScript/esbuild build it. */
 const methodCtx = (name: string | symbol, extra: Record<string, unknown> = {}) =>
   ({ kind: 'method', name, static: false, private: false, access: {}, addInitializer() {}, ...extra }) as never;
-
-function problemsOf(fn: () => unknown): string[] {
-  try {
-    fn();
-  } catch (e) {
-    if (e instanceof FlowDefinitionError) return e.problems;
-    throw e;
-  }
-  throw new Error('expected a FlowDefinitionError');
-}
 
 describe('decorators called by hand', () => {
   it('standard form without metadata: keyed by the method function', () => {

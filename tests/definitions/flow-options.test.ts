@@ -7,19 +7,10 @@ import { describe, expect, it } from 'vitest';
 import { FlowDefinitionError } from '../../src/errors.js';
 import { Entry, Flow, Node, buildFlowDefinition, describeGraph, fingerprintDefinition, flow, validateDefinition } from '../../src/definitions/index.js';
 import type { FlowDefinition, NodeResult } from '../../src/definitions/index.js';
+import { problemsOf } from './helpers.js';
 
 const ok = (): NodeResult => ({ status: 'ok' });
 const desc = (value: unknown): PropertyDescriptor => ({ value, writable: true, enumerable: false, configurable: true });
-
-function problemsOf(fn: () => unknown): string[] {
-  try {
-    fn();
-  } catch (e) {
-    if (e instanceof FlowDefinitionError) return e.problems;
-    throw e;
-  }
-  throw new Error('expected a FlowDefinitionError');
-}
 
 const built = (options?: unknown) =>
   flow('kept', '1', options as never)

@@ -4,7 +4,6 @@
  * refuses keys that are no option at all, and the graph description and fingerprint include them.
  */
 import { describe, expect, it } from 'vitest';
-import { FlowDefinitionError } from '../../src/errors.js';
 import {
   DEFAULT_FOREACH_CONCURRENCY,
   Edge,
@@ -23,23 +22,13 @@ import {
   type NodeResult,
 } from '../../src/definitions/index.js';
 import { NODE_OPTION_KEYS, suggestOption } from '../../src/definitions/validate.js';
-import { makeCtx } from './helpers.js';
+import { makeCtx, problemsOf } from './helpers.js';
 
 const ok = async (): Promise<NodeResult> => ({ status: 'ok' });
 const items = (ctx: FlowContext): unknown[] => (ctx.input as { items: unknown[] }).items;
 const any = (v: unknown) => v as never;
 const desc = (value: unknown): PropertyDescriptor => ({ value, writable: true, enumerable: false, configurable: true });
 const methodCtx = (name: string) => ({ kind: 'method', name, static: false, private: false, access: {}, addInitializer() {} }) as never;
-
-function problemsOf(fn: () => unknown): string[] {
-  try {
-    fn();
-  } catch (e) {
-    if (e instanceof FlowDefinitionError) return e.problems;
-    throw e;
-  }
-  throw new Error('expected a FlowDefinitionError');
-}
 
 /** s splits to a and b, both go on to j. */
 const diamond = (opts: { s?: NodeOptions; a?: NodeOptions; j?: NodeOptions } = {}): FlowBuilder =>
