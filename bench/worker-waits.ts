@@ -191,11 +191,9 @@ async function childRuns(client: FlowEngine, parentId: string): Promise<Array<Pi
 async function fanOutState(client: FlowEngine, parentId: string): Promise<string> {
   const parent = await client.getRun(parentId);
   const kids = new Map((await childRuns(client, parentId)).map((r) => [r.runId, r.status]));
-  const map = parent?.branches.find((b) => b.map)?.map;
+  const map = parent?.branches.flatMap((b) => (b.status === 'RUNNING' && b.map ? [b.map] : []))[0];
   if (!parent || !map) return `the parent is ${parent?.status ?? 'gone'} at ${parent?.currentNodeId ?? '?'}`;
-  const waitingOnEnded = map.items.filter(
-    (i) => i.status === 'WAITING' && i.child && ['COMPLETED', 'FAILED', 'CANCELLED'].includes(kids.get(i.child.runId) ?? ''),
-  ).length;
+  const waitingOnEnded = map.items.filter((i) => i.status === 'WAITING' && ['COMPLETED', 'FAILED', 'CANCELLED'].includes(kids.get(i.child.runId) ?? '')).length;
   const ended = [...kids.values()].filter((s) => s !== 'RUNNING' && s !== 'WAITING').length;
   return (
     `the parent is ${parent.status} with ${map.done} of ${map.total} items done and ${map.started} started, ` +

@@ -49,7 +49,8 @@ export async function runEventsExample(engine: FlowEngine) {
 if (import.meta.url === `file://${process.argv[1]}`) {
   const engine = new FlowEngine();
   const r = await runEventsExample(engine);
-  console.log(r.parked.status, r.parked.branches[0]?.event, '→', r.sent.delivered, 'delivered');
+  const parkedAt = r.parked.branches[0];
+  console.log(r.parked.status, parkedAt?.status === 'WAITING' && parkedAt.waitFor === 'event' ? parkedAt.event : null, '→', r.sent.delivered, 'delivered');
   for (const run of [r.paidLater, r.paidEarly, r.neverPaid]) console.log(run.status, run.outputsJson['await-payment']);
   await engine.close();
 }

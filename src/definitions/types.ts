@@ -6,8 +6,9 @@ import type { ErrorRecord } from '../errors.js';
 
 export type NodeId = string;
 
-/** Run status as stored (the database enum has the same values). */
-export type FlowRunStatus = 'RUNNING' | 'WAITING' | 'COMPLETED' | 'FAILED' | 'CANCELLED';
+import type { FlowRunStatus } from '../core/states.js';
+
+export type { FlowRunStatus };
 
 /**
  * What a handler receives. `state`, `outputs` and `input` are fresh JSON copies: mutating them has

@@ -14,6 +14,7 @@ import type { FlowRunRecord, InboxEntry, MapValues, NewEvent, RunLease } from '.
 import { AbandonedAttempt, CancelledAttempt, invokeHandler, type AttemptOutcome } from './attempt.js';
 import { buildContext } from './context.js';
 import { unstorableTextReason } from '../core/json.js';
+import { dueAtOf, isFinished, mapOf } from '../core/states.js';
 import { mapKey, RunDraft, stateFor, type BegunAttempt, type FinishedAttempt, type MapCache, type TransitionEnv } from './transition.js';
 
 export interface StepEnv extends TransitionEnv {
@@ -103,7 +104,7 @@ class RunDriver {
   async drive(): Promise<AdvanceResult> {
     if (this.run.status !== 'RUNNING' && this.run.status !== 'WAITING') return this.result(false);
     for (const b of this.run.branches) {
-      if (b.map) this.maps.set(b.branchId, toCache(await this.env.loadMap(this.run.runId, mapKey(b.branchId, b.nodeId))));
+      if (mapOf(b)) this.maps.set(b.branchId, toCache(await this.env.loadMap(this.run.runId, mapKey(b.branchId, b.nodeId))));
     }
     let first = true;
     for (;;) {
@@ -200,7 +201,7 @@ class RunDriver {
     for (const m of draft.mapsStarted) this.maps.set(m.branchId, { items: m.items, outputs: new Map() });
     for (const o of draft.itemOutputs) this.maps.get(o.branchId)?.outputs.set(o.index, o.value);
     for (const branchId of this.maps.keys()) {
-      if (!this.run.branches.some((b) => b.branchId === branchId && b.map)) this.maps.delete(branchId);
+      if (!this.run.branches.some((b) => b.branchId === branchId && mapOf(b))) this.maps.delete(branchId);
     }
     for (const begun of draft.begun) this.launch(begun);
   }
@@ -241,8 +242,8 @@ class RunDriver {
       if (best === null || ms < best) best = ms;
     };
     for (const b of this.run.branches) {
-      if (b.status === 'READY' || b.status === 'RETRY' || b.status === 'WAITING') consider(b.dueAt);
-      for (const item of b.map?.items ?? []) if (item.status === 'READY' || item.status === 'RETRY') consider(item.dueAt);
+      consider(dueAtOf(b));
+      for (const item of mapOf(b)?.items ?? []) consider(dueAtOf(item));
     }
     return best;
   }
@@ -264,7 +265,7 @@ class RunDriver {
       item: begun.itemIndex === undefined ? undefined : this.maps.get(begun.branchId)?.items[begun.itemIndex],
       signal: controller.signal,
       copy: true,
-      waitTimedOut: begun.itemIndex === undefined && branch.waitTimedOut === true,
+      waitTimedOut: begun.itemIndex === undefined && branch.status === 'RUNNING' && branch.waitTimedOut === true,
     });
     this.running.set(keyOf(begun), { attempt: begun, controller });
     void this.attempt(node, ctx, controller, begun).then((completion) => {
@@ -280,7 +281,7 @@ class RunDriver {
     this.startingChildren += 1;
     try {
       const child = await this.env.startChild(this.run, { nodeId: begun.nodeId, key: childKey(this.run.runId, begun) }, o);
-      const ended = child.status === 'COMPLETED' || child.status === 'FAILED' || child.status === 'CANCELLED';
+      const ended = isFinished(child.status);
       return { kind: 'child-started', childRunId: child.runId, flowId: o.flowId, version: o.version, ...(ended ? { ended: child } : {}) };
     } catch (err) {
       return { kind: 'error', error: toErrorRecord(err, 'CHILD_START_FAILED') };

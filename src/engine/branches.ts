@@ -7,18 +7,14 @@
  * the newest record it got back (`readAt`, the database's clock at that statement) plus the time
  * elapsed locally since: a few milliseconds of drift at most, and never the worker's wall clock.
  */
-import type { ErrorRecord } from '../errors.js';
 import type { FlowDefinition, FlowRunStatus } from '../definitions/types.js';
-import type { BranchRecord, MapItemRecord, MapProgress } from '../storage/types.js';
+import { isLiveBranch as isLive, mapOf, type BranchRecord, type MapItemRecord, type MapProgress, type ReadyBranch } from '../core/states.js';
+
+export { isLive };
 
 /** The run's first branch: `b1`, named after the RUN_STARTED event (seq 1) that creates it. */
 export function firstBranch(nodeId: string): BranchRecord {
-  return { branchId: 'b1', nodeId, status: 'READY', attempt: 0, recoveries: 0, dueAt: null, waitReason: null, error: null };
-}
-
-/** Branches that still take part in the run (a FAILED one only records where the run failed). */
-export function isLive(b: BranchRecord): boolean {
-  return b.status !== 'FAILED';
+  return { branchId: 'b1', nodeId, status: 'READY', attempt: 0, recoveries: 0 };
 }
 
 const dueMs = (dueAt: string | null): number => (dueAt === null ? Number.NEGATIVE_INFINITY : Date.parse(dueAt));
@@ -40,13 +36,14 @@ export function mapRoom(map: MapProgress): number {
 function branchDue(b: BranchRecord): string | null | undefined {
   switch (b.status) {
     case 'READY':
+      return null;
     case 'RETRY':
       return b.dueAt;
     case 'RUNNING':
       return b.map ? mapDue(b.map) : null;
     // WAITING: a timer, an event wait's timeout, or never by itself (a manual resume, a child run).
     case 'WAITING':
-      return b.dueAt ?? undefined;
+      return b.waitFor === 'timer' || b.waitFor === 'event' ? (b.dueAt ?? undefined) : undefined;
     default:
       return undefined;
   }
@@ -57,7 +54,7 @@ function mapDue(map: MapProgress): string | null | undefined {
   let best: string | null | undefined;
   for (const item of map.items) {
     // An item waiting for its child run is due when the child's end arrives (in the inbox), not by time.
-    const due = item.status === 'RUNNING' ? null : item.status === 'FAILED' || item.status === 'WAITING' ? undefined : item.dueAt;
+    const due = item.status === 'RUNNING' || item.status === 'READY' ? null : item.status === 'RETRY' ? item.dueAt : undefined;
     if (due === null) return null;
     if (due !== undefined && (best === undefined || best === null || Date.parse(due) < Date.parse(best))) best = due;
   }
@@ -94,7 +91,7 @@ export function summarize(branches: readonly BranchRecord[], failed: { nodeId: s
     if (due === null) now = true;
     else if (due !== undefined && (earliest == null || Date.parse(due) < Date.parse(earliest))) earliest = due;
   }
-  const inFlight = branches.some((b) => (b.status === 'RUNNING' && !b.map) || (b.map?.items.some((i) => i.status === 'RUNNING') ?? false));
+  const inFlight = branches.some((b) => (b.status === 'RUNNING' && !b.map) || (mapOf(b)?.items.some((i) => i.status === 'RUNNING') ?? false));
   if (active) {
     return { ...base, attemptInFlight: inFlight, status: 'RUNNING', nextAttemptAt: now || earliest == null ? null : new Date(earliest), waitReason: null };
   }
@@ -126,17 +123,11 @@ export function canReach(def: FlowDefinition, from: string, to: string): boolean
   return set.has(to);
 }
 
-/** A fresh READY branch state at `nodeId` (entering a node resets its attempt counters). */
-export function enterNode(b: BranchRecord, nodeId: string): BranchRecord {
-  const { map: _map, resumePayload: _payload, joined: _joined, waitId: _waitId, event: _event, child: _child, waitTimedOut: _timedOut, ...rest } = b;
-  void [_map, _payload, _joined, _waitId, _event, _child, _timedOut];
-  return { ...rest, nodeId, status: 'READY', attempt: 0, recoveries: 0, dueAt: null, waitReason: null, error: null };
+/** The branch entering node `nodeId`: READY there, with its attempt counters reset. */
+export function enterNode(b: BranchRecord, nodeId: string): ReadyBranch {
+  return { branchId: b.branchId, nodeId, status: 'READY', attempt: 0, recoveries: 0 };
 }
 
-export function newItem(index: number): MapItemRecord {
-  return { index, status: 'READY', attempt: 0, recoveries: 0, dueAt: null, error: null };
-}
-
-export function failedBranch(b: BranchRecord, error: ErrorRecord): BranchRecord {
-  return { ...b, status: 'FAILED', dueAt: null, error };
+export function newItem(index: number): MapItemRecord & { status: 'READY' } {
+  return { index, status: 'READY', attempt: 0, recoveries: 0 };
 }

@@ -5,8 +5,8 @@
  * itself when the run is free (otherwise its holder, or the next, does).
  */
 import { AmbiguousResumeError, InvalidRunStateError, LockBusyError, RunNotFoundError } from '../errors.js';
-import type { FlowRunStatus } from '../definitions/types.js';
-import type { BranchRecord, FlowRunRecord, FlowStorage, JsonText, RunLease } from '../storage/types.js';
+import type { FlowRunRecord, FlowStorage, JsonText, RunLease } from '../storage/types.js';
+import { awaitedChildren, isFinished, LIVE_STATUSES, type WaitingBranch } from '../core/states.js';
 import { advanceRun, type StepEnv } from './advance.js';
 import { isDueNow } from '../storage/due.js';
 import type { Clock } from '../core/clock.js';
@@ -18,8 +18,6 @@ export interface DriveHost {
   readonly clock: Clock;
   readonly stepEnv: StepEnv;
 }
-
-export const RESTING: ReadonlySet<FlowRunStatus> = new Set(['COMPLETED', 'FAILED', 'CANCELLED']);
 
 export async function mustGetRun(host: DriveHost, runId: string): Promise<FlowRunRecord> {
   const run = await host.storage.getRun(runId);
@@ -70,7 +68,7 @@ const RESUME_LOCK_TRIES_MS = [0, 2, 5, 10, 20, 40];
 export async function resumeWaitingRun(host: DriveHost, runId: string, resume: { payload: JsonText; nodeId?: string }): Promise<FlowRunRecord> {
   const run = await mustGetRun(host, runId);
   const branch = waitingBranch(run, resume.nodeId);
-  const taken = await host.storage.addToInbox({ runId, kind: 'resume', waitId: branch.waitId ?? 0, branchId: branch.branchId, payload: resume.payload });
+  const taken = await host.storage.addToInbox({ runId, kind: 'resume', waitId: branch.waitId, branchId: branch.branchId, payload: resume.payload });
   if (!taken)
     throw new InvalidRunStateError(
       runId,
@@ -95,10 +93,10 @@ export async function resumeWaitingRun(host: DriveHost, runId: string, resume: {
 }
 
 /** The branch a resume is for; the typed errors of `resumeRun` when there is none, or no way to choose. */
-function waitingBranch(run: FlowRunRecord, nodeId: string | undefined): BranchRecord {
-  const live = run.status === 'RUNNING' || run.status === 'WAITING';
+function waitingBranch(run: FlowRunRecord, nodeId: string | undefined): WaitingBranch {
+  const live = LIVE_STATUSES.includes(run.status);
   // A branch waiting for its child run is answered by the child, not by a resume.
-  const waiting = live ? run.branches.filter((b) => b.status === 'WAITING' && !b.child) : [];
+  const waiting = live ? run.branches.filter((b): b is WaitingBranch => b.status === 'WAITING' && b.waitFor !== 'child') : [];
   if (waiting.length === 0) throw new InvalidRunStateError(run.runId, run.status, 'resume', 'WAITING');
   const candidates = nodeId === undefined ? waiting : waiting.filter((b) => b.nodeId === nodeId);
   if (candidates.length === 0) {
@@ -118,16 +116,6 @@ function waitingBranch(run: FlowRunRecord, nodeId: string | undefined): BranchRe
   return candidates[0]!;
 }
 
-/** Child runs that branches or map items of `run` wait for. */
-function awaitedChildren(run: FlowRunRecord): string[] {
-  const ids: string[] = [];
-  for (const b of run.branches) {
-    if (b.status === 'WAITING' && b.child) ids.push(b.child.runId);
-    for (const item of b.map?.items ?? []) if (item.status === 'WAITING' && item.child) ids.push(item.child.runId);
-  }
-  return ids;
-}
-
 /**
  * Drives the run until it rests (or waits for a person or an event): `known` is the run as last
  * seen when it says what to do without the lock (sleep, return); otherwise the next move is to
@@ -138,14 +126,14 @@ export async function driveToRest(host: DriveHost, runId: string, options: { max
   let known: FlowRunRecord | null = null;
   for (;;) {
     if (known && !isDueNow(known)) {
-      if (RESTING.has(known.status)) return known;
-      const children = depth < 64 ? awaitedChildren(known) : [];
+      if (isFinished(known.status)) return known;
+      const children = depth < 64 ? awaitedChildren(known.branches) : [];
       if (children.length > 0) {
         // Drive the children; their ends land in this run's inbox.
         const ends = await Promise.all(children.map((id) => driveToRest(host, id, options, depth + 1)));
         known = await mustGetRun(host, runId);
         if (isDueNow(known)) continue;
-        if (ends.some((c) => !RESTING.has(c.status))) return known; // a child waits for a person or an event
+        if (ends.some((c) => !isFinished(c.status))) return known; // a child waits for a person or an event
         continue;
       }
       const dueInMs = known.status === 'WAITING' ? (known.nextAttemptAt === null ? null : known.dueInMs) : known.dueInMs;

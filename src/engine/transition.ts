@@ -18,10 +18,12 @@
 import { FlowError, SerializationError, toErrorRecord, type ErrorRecord } from '../errors.js';
 import { DEFAULT_FOREACH_CONCURRENCY, type FlowContext, type FlowDefinition, type NodeDefinition } from '../definitions/types.js';
 import { flowKey } from '../definitions/flow-key.js';
-import type { BranchRecord, EventWait, FlowRunRecord, InboxEntry, JsonText, MapItemRecord, NewEvent, NodeValueWrite, Transition } from '../storage/types.js';
+import type { EventWait, FlowRunRecord, InboxEntry, JsonText, NewEvent, NodeValueWrite, Transition } from '../storage/types.js';
+import { moveBranch, moveItem, type BranchRecord, type MapItemRecord, type RunningBranch, type WaitingBranch } from '../core/states.js';
 import type { AttemptOutcome } from './attempt.js';
 import { retryDelayMs } from './backoff.js';
-import { canReach, enterNode, failedBranch, isDue, isLive, mapRoom, newItem, summarize } from './branches.js';
+import { canReach, enterNode, isDue, isLive, mapRoom, newItem, summarize } from './branches.js';
+import { timeline, type EventSite } from './timeline.js';
 import { buildContext, type ContextEnv } from './context.js';
 import { selectNextNode } from './edges.js';
 import { checkJsonSize, serializeJson, toStorableText } from '../core/json.js';
@@ -90,6 +92,21 @@ export function storableError(error: ErrorRecord): ErrorRecord {
 
 const nonRetryable = (code: string, message: string): ErrorRecord => ({ code, message, retryable: false });
 
+/** The node or map item an attempt outcome belongs to. */
+type Slot = { b: RunningBranch; item?: undefined } | { b: RunningBranch; item: MapItemRecord };
+
+const siteOf = (b: BranchRecord, itemIndex?: number): EventSite => ({ nodeId: b.nodeId, branchId: b.branchId, itemIndex });
+
+/** What carries over from an attempt to the next attempt at the same node (a retry, a re-run). */
+function attemptContext(b: BranchRecord) {
+  const keep: Pick<RunningBranch, 'resumePayload' | 'waitTimedOut' | 'joined' | 'attemptKey'> = {};
+  if (b.status === 'WAITING' || b.status === 'JOINING' || b.status === 'FAILED') return keep;
+  if (b.resumePayload !== undefined) keep.resumePayload = b.resumePayload;
+  if (b.waitTimedOut) keep.waitTimedOut = true;
+  if (b.joined) keep.joined = b.joined;
+  return keep;
+}
+
 export class RunDraft {
   branches: BranchRecord[];
   readonly events: NewEvent[] = [];
@@ -127,7 +144,9 @@ export class RunDraft {
     private readonly maps: ReadonlyMap<string, MapCache>,
   ) {
     // Copies: the record's objects may be shared with the store's cache (memory) and must not change.
-    this.branches = run.branches.map((b) => (b.map ? { ...b, map: { ...b.map, items: b.map.items.map((i) => ({ ...i })) } } : { ...b }));
+    this.branches = run.branches.map((b) =>
+      b.status === 'RUNNING' && b.map ? { ...b, map: { ...b.map, items: b.map.items.map((i) => ({ ...i })) } } : { ...b },
+    );
     this.state = run.stateJson;
     this.attempts = run.attemptsJson;
     this.outputs = run.outputsJson;
@@ -148,27 +167,35 @@ export class RunDraft {
   recoverInterrupted(): void {
     for (const b of [...this.branches]) {
       if (this.failed) return;
-      if (b.status === 'RUNNING' && !b.map) this.interrupt(b, b, undefined);
-      for (const item of b.map?.items ?? []) if (item.status === 'RUNNING') this.interrupt(b, item, item.index);
+      if (b.status !== 'RUNNING') continue;
+      if (!b.map) {
+        // Re-run under the same attempt name (`attemptKey`): a child it started is found again.
+        moveBranch(b, { ...b, status: 'READY', recoveries: b.recoveries + 1 });
+        this.interrupted(b, b.attempt, b.recoveries, undefined);
+        continue;
+      }
+      for (const item of b.map.items) {
+        if (this.failed || item.status !== 'RUNNING') continue;
+        moveItem(item, { ...item, status: 'READY', recoveries: item.recoveries + 1 });
+        this.interrupted(b, item.attempt, item.recoveries, item.index);
+      }
     }
   }
 
-  private interrupt(b: BranchRecord, rec: BranchRecord | MapItemRecord, itemIndex: number | undefined): void {
-    rec.recoveries += 1;
-    rec.status = 'READY';
+  private interrupted(b: BranchRecord, attempt: number, recoveries: number, itemIndex: number | undefined): void {
     const where = itemIndex === undefined ? `node "${b.nodeId}"` : `item ${itemIndex} of node "${b.nodeId}"`;
     const error = {
       code: 'ATTEMPT_INTERRUPTED',
-      message: `Attempt ${rec.attempt} of ${where} was interrupted (its worker stopped or lost its lock before committing)`,
+      message: `Attempt ${attempt} of ${where} was interrupted (its worker stopped or lost its lock before committing)`,
       retryable: true,
     };
-    this.events.push({ type: 'NODE_INTERRUPTED', nodeId: b.nodeId, branchId: b.branchId, itemIndex, attempt: rec.attempt, error });
-    if (rec.recoveries > this.env.maxRecoveries) {
+    this.events.push(timeline.nodeInterrupted(siteOf(b, itemIndex), attempt, error));
+    if (recoveries > this.env.maxRecoveries) {
       this.failRun(
         b,
         nonRetryable(
           'POISON_PILL',
-          `${where[0]!.toUpperCase()}${where.slice(1)} was interrupted ${rec.recoveries} times in a row (limit ${this.env.maxRecoveries}); failing the run instead of crashing more workers`,
+          `${where[0]!.toUpperCase()}${where.slice(1)} was interrupted ${recoveries} times in a row (limit ${this.env.maxRecoveries}); failing the run instead of crashing more workers`,
         ),
       );
     }
@@ -180,30 +207,21 @@ export class RunDraft {
    */
   wakeDueTimers(): void {
     for (const b of this.branches) {
-      if (b.status !== 'WAITING' || b.dueAt === null || !isDue(b.dueAt, this.nowMs)) continue;
-      if (b.event) {
-        this.endWaits.push({ branchId: b.branchId, waitId: b.waitId ?? 0 });
+      if (b.status !== 'WAITING' || (b.waitFor !== 'timer' && b.waitFor !== 'event') || b.dueAt === null || !isDue(b.dueAt, this.nowMs)) continue;
+      if (b.waitFor === 'event') {
+        this.endWaits.push({ branchId: b.branchId, waitId: b.waitId });
+        this.events.push(timeline.runResumed(siteOf(b), { timer: true, waitTimedOut: true }));
         this.wake(b, { waitTimedOut: true });
-        this.events.push({
-          type: 'RUN_RESUMED',
-          nodeId: b.nodeId,
-          branchId: b.branchId,
-          payload: JSON.stringify({ timer: true, waitTimedOut: true }) as JsonText,
-        });
       } else {
+        this.events.push(timeline.runResumed(siteOf(b), { timer: true }));
         this.wake(b, {});
-        this.events.push({ type: 'RUN_RESUMED', nodeId: b.nodeId, branchId: b.branchId, payload: JSON.stringify({ timer: true }) as JsonText });
       }
     }
   }
 
-  /** A WAITING branch goes on: its node runs again (seeing `resumePayload`, when given). */
-  private wake(b: BranchRecord, how: { resumePayload?: unknown; waitTimedOut?: boolean }): void {
-    delete b.event;
-    delete b.waitId;
-    delete b.resumePayload;
-    delete b.waitTimedOut;
-    Object.assign(b, { status: 'READY', dueAt: null, waitReason: null, attempt: 0, recoveries: 0 }, how);
+  /** A WAITING branch goes on: its node runs again, as a new activation (seeing `resumePayload`, when given). */
+  private wake(b: WaitingBranch, how: { resumePayload?: unknown; waitTimedOut?: true }): void {
+    moveBranch(b, { branchId: b.branchId, nodeId: b.nodeId, status: 'READY', attempt: 0, recoveries: 0, ...how });
   }
 
   /**
@@ -225,28 +243,20 @@ export class RunDraft {
         continue;
       }
       this.consumed.push(e.id);
-      const b = this.branches.find((x) => x.branchId === e.branchId && x.status === 'WAITING' && !x.child && (x.waitId ?? 0) === e.waitId);
+      const b = this.branches.find(
+        (x): x is WaitingBranch => x.status === 'WAITING' && x.waitFor !== 'child' && x.branchId === e.branchId && x.waitId === e.waitId,
+      );
       if (!b) continue;
-      if (b.event) this.endWaits.push({ branchId: b.branchId, waitId: e.waitId ?? 0 });
+      if (b.waitFor === 'event') this.endWaits.push({ branchId: b.branchId, waitId: b.waitId });
       if (e.kind === 'resume') {
         // `{ payload }`, or `{}` for a resume without one (the node then sees no payload).
         const resume = e.payload as { payload?: unknown };
-        this.events.push({
-          type: 'RUN_RESUMED',
-          nodeId: b.nodeId,
-          branchId: b.branchId,
-          payload: JSON.stringify({ payload: resume.payload ?? null }) as JsonText,
-        });
+        this.events.push(timeline.runResumed(siteOf(b), { payload: resume.payload ?? null }));
         this.wake(b, Object.hasOwn(resume, 'payload') ? { resumePayload: resume.payload } : {});
       } else {
         const ev = e.payload as { eventId: string; name: string; key: string | null; payload: unknown };
         this.receipts.push(ev.eventId);
-        this.events.push({
-          type: 'EVENT_RECEIVED',
-          nodeId: b.nodeId,
-          branchId: b.branchId,
-          payload: JSON.stringify({ eventId: ev.eventId, name: ev.name, key: ev.key }) as JsonText,
-        });
+        this.events.push(timeline.eventReceived(siteOf(b), ev));
         this.wake(b, { resumePayload: ev.payload });
       }
     }
@@ -257,34 +267,36 @@ export class RunDraft {
   /** Applies one attempt's outcome; an outcome whose branch or item moved on (aborted, cancelled) is dropped. */
   apply(f: FinishedAttempt): boolean {
     const b = this.branches.find((x) => x.branchId === f.branchId);
-    if (!b || b.nodeId !== f.nodeId) return false;
-    const item = f.itemIndex === undefined ? undefined : b.map?.items.find((i) => i.index === f.itemIndex);
-    const rec: BranchRecord | MapItemRecord | undefined = f.itemIndex === undefined ? (b.map ? undefined : b) : item;
-    if (!rec || rec.status !== 'RUNNING' || rec.attempt !== f.attempt) return false;
-    this.applyOutcome(b, rec, item, f);
+    if (!b || b.nodeId !== f.nodeId || b.status !== 'RUNNING') return false;
+    if (f.itemIndex === undefined) {
+      if (b.map || b.attempt !== f.attempt) return false;
+      this.applyOutcome({ b }, f);
+      return true;
+    }
+    const item = b.map?.items.find((i) => i.index === f.itemIndex);
+    if (!item || item.status !== 'RUNNING' || item.attempt !== f.attempt) return false;
+    this.applyOutcome({ b, item }, f);
     return true;
   }
 
   /** The child run a node or item waited for ended: its outputs are the node's (or item's) output, or the attempt fails. */
   private childEnded(child: FlowRunRecord): boolean {
     for (const b of this.branches) {
-      const rec =
-        b.status === 'WAITING' && b.child?.runId === child.runId ? b : b.map?.items.find((i) => i.status === 'WAITING' && i.child?.runId === child.runId);
-      if (!rec) continue;
-      const item = rec === b ? undefined : (rec as MapItemRecord);
-      this.events.push({
-        type: 'CHILD_FINISHED',
-        nodeId: b.nodeId,
-        branchId: b.branchId,
-        itemIndex: item?.index,
-        attempt: rec.attempt,
-        payload: JSON.stringify({ childRunId: child.runId, status: child.status }) as JsonText,
-      });
-      delete rec.child;
-      delete rec.waitId;
-      delete rec.attemptKey;
-      rec.status = 'RUNNING';
-      if (!item) Object.assign(b, { waitReason: null });
+      let slot: Slot | undefined;
+      if (b.status === 'WAITING' && b.waitFor === 'child' && b.child.runId === child.runId) {
+        this.events.push(timeline.childFinished(siteOf(b), b.attempt, { childRunId: child.runId, status: child.status }));
+        // The waiting attempt is over: its outcome is the child's end.
+        moveBranch(b, { branchId: b.branchId, nodeId: b.nodeId, status: 'RUNNING', attempt: b.attempt, recoveries: b.recoveries });
+        slot = { b: b as BranchRecord as RunningBranch };
+      } else if (b.status === 'RUNNING' && b.map) {
+        const item = b.map.items.find((i) => i.status === 'WAITING' && i.child.runId === child.runId);
+        if (!item) continue;
+        this.events.push(timeline.childFinished(siteOf(b, item.index), item.attempt, { childRunId: child.runId, status: child.status }));
+        moveItem(item, { index: item.index, status: 'RUNNING', attempt: item.attempt, recoveries: item.recoveries });
+        slot = { b, item };
+      } else {
+        continue;
+      }
       const outcome: AttemptOutcome =
         child.status === 'COMPLETED'
           ? { kind: 'ok', output: child.outputsJson, patch: undefined }
@@ -296,10 +308,11 @@ export class RunDraft {
                 retryable: true,
               },
             };
-      this.applyOutcome(b, rec, item, {
+      const rec = slot.item ?? slot.b;
+      this.applyOutcome(slot, {
         branchId: b.branchId,
         nodeId: b.nodeId,
-        itemIndex: item?.index,
+        itemIndex: slot.item?.index,
         attempt: rec.attempt,
         outcome,
         durationMs: null,
@@ -310,22 +323,21 @@ export class RunDraft {
     return false;
   }
 
-  private applyOutcome(b: BranchRecord, rec: BranchRecord | MapItemRecord, item: MapItemRecord | undefined, f: FinishedAttempt): void {
+  private applyOutcome(slot: Slot, f: FinishedAttempt): void {
+    const { b, item } = slot;
     const node = this.def.nodes[b.nodeId]!;
     const o = f.outcome;
-    if (o.kind !== 'child-started') delete rec.attemptKey;
-    if (o.kind === 'error') return this.attemptFailed(b, rec, node, f, o.error);
+    if (o.kind === 'error') return this.attemptFailed(slot, node, f, o.error);
     if (o.kind === 'child-started') {
-      this.childStarted(b, rec, item, o);
+      this.childStarted(slot, o);
       // The child had already ended (started before a crash, found again by its key): its end is now.
       if (o.ended) this.childEnded(o.ended);
       return;
     }
-    if (o.kind === 'child') return this.attemptFailed(b, rec, node, f, nonRetryable('CHILD_NOT_STARTED', `Node "${node.id}": the child run was not started`));
+    if (o.kind === 'child') return this.attemptFailed(slot, node, f, nonRetryable('CHILD_NOT_STARTED', `Node "${node.id}": the child run was not started`));
     if (o.kind === 'wait' && item) {
       return this.attemptFailed(
-        b,
-        rec,
+        slot,
         node,
         f,
         nonRetryable(
@@ -356,7 +368,7 @@ export class RunDraft {
       }
     } catch (err) {
       const error = err instanceof SerializationError ? nonRetryable(err.code, err.message) : { ...toErrorRecord(err), retryable: false };
-      return this.attemptFailed(b, rec, node, f, error);
+      return this.attemptFailed(slot, node, f, error);
     }
     if (state !== this.state) this.setState(state);
     if (idemText !== undefined) this.idempotency = { key: f.idemKey!, runId: this.run.runId, nodeId: node.id, result: idemText };
@@ -366,74 +378,79 @@ export class RunDraft {
     } else if (o.kind === 'wait') {
       if (outputText !== undefined) this.writeOutput(node.id, outputText);
       const waitId = this.nextSeq();
-      const timer = o.event?.timeoutMs !== undefined ? new Date(this.nowMs + o.event.timeoutMs) : parseTimer(o.until);
-      delete b.waitTimedOut;
-      delete b.event;
-      Object.assign(b, {
-        status: 'WAITING',
-        attempt: 0,
+      const parked = {
+        branchId: b.branchId,
+        nodeId: b.nodeId,
+        status: 'WAITING' as const,
+        attempt: f.attempt,
         recoveries: 0,
-        dueAt: timer?.toISOString() ?? null,
-        waitReason: o.reason ?? null,
-        error: null,
         waitId,
-      });
+        waitReason: o.reason ?? null,
+      };
       if (o.event) {
-        b.event = { name: o.event.name, key: o.event.key };
+        const timeoutAt = o.event.timeoutMs === undefined ? null : new Date(this.nowMs + o.event.timeoutMs).toISOString();
+        moveBranch(b, { ...parked, waitFor: 'event', event: { name: o.event.name, key: o.event.key }, dueAt: timeoutAt });
         this.addWaits.push({ branchId: b.branchId, waitId, name: o.event.name, key: o.event.key });
+      } else {
+        const timer = parseTimer(o.until);
+        moveBranch(b, timer ? { ...parked, waitFor: 'timer', dueAt: timer.toISOString() } : { ...parked, waitFor: 'resume' });
       }
-      this.events.push({ type: 'RUN_WAITING', nodeId: node.id, branchId: b.branchId, attempt: f.attempt, durationMs: f.durationMs, payload: waitText });
+      this.events.push(timeline.runWaiting(siteOf(b), f.attempt, f.durationMs, waitText!));
     } else {
       this.nodeFinished(b, node, outputText, { attempt: f.attempt, durationMs: f.durationMs, cached: f.cached });
     }
   }
 
   /** A node (or item) started its child run: it waits for the child's end, which arrives in the inbox. */
-  private childStarted(
-    b: BranchRecord,
-    rec: BranchRecord | MapItemRecord,
-    item: MapItemRecord | undefined,
-    o: { childRunId: string; flowId: string; version: string },
-  ): void {
+  private childStarted(slot: Slot, o: { childRunId: string; flowId: string; version: string }): void {
+    const { b, item } = slot;
     const waitId = this.nextSeq();
-    Object.assign(rec, { status: 'WAITING', child: { runId: o.childRunId }, waitId, dueAt: null, error: null });
-    if (!item) b.waitReason = `child ${flowKey(o.flowId, o.version)}`;
-    this.events.push({
-      type: 'CHILD_STARTED',
-      nodeId: b.nodeId,
-      branchId: b.branchId,
-      itemIndex: item?.index,
-      attempt: rec.attempt,
-      payload: JSON.stringify({ childRunId: o.childRunId, flowId: o.flowId, version: o.version }) as JsonText,
-    });
+    const child = { runId: o.childRunId };
+    if (item) {
+      moveItem(item, { index: item.index, status: 'WAITING', attempt: item.attempt, recoveries: item.recoveries, waitId, child });
+    } else {
+      const waitReason = `child ${flowKey(o.flowId, o.version)}`;
+      moveBranch(b, {
+        branchId: b.branchId,
+        nodeId: b.nodeId,
+        status: 'WAITING',
+        attempt: b.attempt,
+        recoveries: b.recoveries,
+        waitId,
+        waitReason,
+        waitFor: 'child',
+        child,
+      });
+    }
+    const rec = item ?? b;
+    this.events.push(timeline.childStarted(siteOf(b, item?.index), rec.attempt, { childRunId: o.childRunId, flowId: o.flowId, version: o.version }));
   }
 
-  private attemptFailed(b: BranchRecord, rec: BranchRecord | MapItemRecord, node: NodeDefinition, f: FinishedAttempt, failure: ErrorRecord): void {
+  private attemptFailed(slot: Slot, node: NodeDefinition, f: FinishedAttempt, failure: ErrorRecord): void {
+    const { b, item } = slot;
     const error = storableError(failure);
-    this.events.push({
-      type: 'NODE_FAILED',
-      nodeId: node.id,
-      branchId: b.branchId,
-      itemIndex: f.itemIndex,
-      attempt: f.attempt,
-      durationMs: f.durationMs,
-      error,
-    });
+    this.events.push(timeline.nodeFailed(siteOf(b, f.itemIndex), f.attempt, f.durationMs, error));
+    const rec = item ?? b;
     const policy = node.retry;
     if (error.retryable !== false && policy && rec.attempt - rec.recoveries < policy.maxAttempts) {
       const delayMs = retryDelayMs(policy, rec.attempt + 1);
-      Object.assign(rec, { status: 'RETRY', dueAt: new Date(this.nowMs + delayMs).toISOString(), error });
-      this.events.push({
-        type: 'NODE_RETRY_SCHEDULED',
-        nodeId: node.id,
-        branchId: b.branchId,
-        itemIndex: f.itemIndex,
-        attempt: rec.attempt + 1,
-        payload: JSON.stringify({ delayMs }) as JsonText,
-      });
+      const dueAt = new Date(this.nowMs + delayMs).toISOString();
+      if (item) moveItem(item, { index: item.index, status: 'RETRY', attempt: item.attempt, recoveries: item.recoveries, dueAt, error });
+      else
+        moveBranch(b, {
+          branchId: b.branchId,
+          nodeId: b.nodeId,
+          status: 'RETRY',
+          attempt: b.attempt,
+          recoveries: b.recoveries,
+          ...attemptContext(b),
+          dueAt,
+          error,
+        });
+      this.events.push(timeline.retryScheduled(siteOf(b, f.itemIndex), rec.attempt + 1, delayMs));
       return;
     }
-    if (f.itemIndex !== undefined) Object.assign(rec, { status: 'FAILED', error });
+    if (item) moveItem(item, { index: item.index, status: 'FAILED', attempt: item.attempt, recoveries: item.recoveries, error });
     this.failRun(b, error);
   }
 
@@ -445,34 +462,22 @@ export class RunDraft {
     for (const other of this.branches) {
       if (other.branchId === b.branchId || !isLive(other)) continue;
       this.stopped.push(other.branchId);
-      this.events.push({
-        type: 'BRANCH_ABORTED',
-        nodeId: other.nodeId,
-        branchId: other.branchId,
-        payload: JSON.stringify({ reason: 'run failed', by: b.branchId }) as JsonText,
-      });
+      this.events.push(timeline.branchAborted(siteOf(other), { reason: 'run failed', by: b.branchId }));
     }
     this.stopped.push(b.branchId);
-    this.branches = [failedBranch(b, error)];
+    moveBranch(b, { branchId: b.branchId, nodeId: b.nodeId, status: 'FAILED', attempt: b.attempt, recoveries: b.recoveries, error });
+    this.branches = [b];
     this.failure = { nodeId: b.nodeId, error };
-    this.events.push({ type: 'RUN_ABORTED', nodeId: b.nodeId, branchId: b.branchId, error, payload: JSON.stringify({ error }) as JsonText });
+    this.events.push(timeline.runAborted(siteOf(b), error));
   }
 
-  private itemFinished(b: BranchRecord, item: MapItemRecord, f: FinishedAttempt, outputText: JsonText | undefined): void {
+  private itemFinished(b: RunningBranch, item: MapItemRecord, f: FinishedAttempt, outputText: JsonText | undefined): void {
     const map = b.map!;
     map.items = map.items.filter((i) => i !== item);
     map.done += 1;
     const value = outputText === undefined ? null : JSON.parse(outputText);
     this.itemOutputs.push({ branchId: b.branchId, index: item.index, value });
-    this.events.push({
-      type: 'NODE_FINISHED',
-      nodeId: b.nodeId,
-      branchId: b.branchId,
-      itemIndex: item.index,
-      attempt: f.attempt,
-      durationMs: f.durationMs,
-      payload: f.cached ? (JSON.stringify({ cached: true }) as JsonText) : null,
-    });
+    this.events.push(timeline.nodeFinished(siteOf(b, item.index), f.attempt, f.durationMs, { cached: f.cached }));
     // The last item's output goes straight into the node's output (its item rows are cleared then).
     if (map.done < map.total) {
       this.values.push({ nodeId: mapKey(b.branchId, b.nodeId), kind: 'item', itemIndex: item.index, value: outputText ?? ('null' as JsonText) });
@@ -481,7 +486,7 @@ export class RunDraft {
     this.finishMap(b, item.index, value);
   }
 
-  private finishMap(b: BranchRecord, lastIndex: number | null, lastValue: unknown): void {
+  private finishMap(b: RunningBranch, lastIndex: number | null, lastValue: unknown): void {
     const node = this.def.nodes[b.nodeId]!;
     const outputs = new Map(this.maps.get(b.branchId)?.outputs);
     // Items finished earlier in this same transition are not in the driver's cache yet.
@@ -505,20 +510,14 @@ export class RunDraft {
 
   /** The node of branch `b` succeeded: record its output and move the branch along its edges. */
   private nodeFinished(
-    b: BranchRecord,
+    b: RunningBranch,
     node: NodeDefinition,
     outputText: JsonText | undefined,
     at: { attempt: number; durationMs: number | null; cached: boolean; items?: number },
   ): void {
     if (outputText !== undefined) this.writeOutput(node.id, outputText);
-    const finished = (next: string | string[] | null): NewEvent => ({
-      type: 'NODE_FINISHED',
-      nodeId: node.id,
-      branchId: b.branchId,
-      attempt: at.attempt,
-      durationMs: at.durationMs,
-      payload: JSON.stringify(definedOnly({ next, cached: at.cached || undefined, items: at.items })) as JsonText,
-    });
+    const finished = (next: string | string[] | null): NewEvent =>
+      timeline.nodeFinished(siteOf(b), at.attempt, at.durationMs, { next, cached: at.cached, items: at.items });
     let targets: string[];
     try {
       // Conditions see the state and outputs after this result; they are predicates and get no copies.
@@ -548,19 +547,19 @@ export class RunDraft {
     const index = this.branches.indexOf(b);
     if (targets.length === 0) {
       this.branches.splice(index, 1);
-      if (this.branches.some(isLive)) this.events.push({ type: 'BRANCH_ENDED', nodeId: node.id, branchId: b.branchId });
+      if (this.branches.some(isLive)) this.events.push(timeline.branchEnded(siteOf(b)));
       return;
     }
     if (node.split !== 'all') {
-      this.branches[index] = enterNode(b, targets[0]!);
-      this.arrive(this.branches[index]!);
+      moveBranch(b, enterNode(b, targets[0]!));
+      this.arrive(b);
       return;
     }
     // A split: the branch ends here and each target starts a branch of its own, in edge order.
     const children = targets.map((to) => {
-      const branchId = `b${this.nextSeq()}`;
-      this.events.push({ type: 'BRANCH_STARTED', nodeId: to, branchId, payload: JSON.stringify({ from: b.branchId, splitNodeId: node.id }) as JsonText });
-      return enterNode({ ...b, branchId }, to);
+      const started = enterNode({ ...b, branchId: `b${this.nextSeq()}` }, to);
+      this.events.push(timeline.branchStarted(siteOf(started), { from: b.branchId, splitNodeId: node.id }));
+      return started;
     });
     this.branches.splice(index, 1, ...children);
     for (const child of children) this.arrive(child);
@@ -573,30 +572,21 @@ export class RunDraft {
       const aborted = this.branches.filter((o) => o !== b && isLive(o) && canReach(this.def, o.nodeId, b.nodeId));
       for (const o of aborted) {
         this.stopped.push(o.branchId);
-        this.events.push({
-          type: 'BRANCH_ABORTED',
-          nodeId: o.nodeId,
-          branchId: o.branchId,
-          payload: JSON.stringify({ reason: 'join any', by: b.nodeId }) as JsonText,
-        });
+        this.events.push(timeline.branchAborted(siteOf(o), { reason: 'join any', by: b.nodeId }));
       }
       this.branches = this.branches.filter((o) => !aborted.includes(o));
-      b.joined = [b.branchId];
-      this.events.push({
-        type: 'JOIN_COMPLETED',
-        nodeId: b.nodeId,
-        branchId: b.branchId,
-        payload: JSON.stringify({ joined: [b.branchId], aborted: aborted.map((o) => o.branchId) }) as JsonText,
-      });
+      moveBranch(b, { branchId: b.branchId, nodeId: b.nodeId, status: 'READY', attempt: b.attempt, recoveries: b.recoveries, joined: [b.branchId] });
+      this.events.push(
+        timeline.joinCompleted(
+          siteOf(b),
+          [b.branchId],
+          aborted.map((o) => o.branchId),
+        ),
+      );
     } else if (join === 'all') {
-      b.status = 'JOINING';
       const waitingFor = this.branchesThatCanReach(b.nodeId).map((o) => o.branchId);
-      this.events.push({
-        type: 'JOIN_ARRIVED',
-        nodeId: b.nodeId,
-        branchId: b.branchId,
-        payload: JSON.stringify({ joinNodeId: b.nodeId, waitingFor }) as JsonText,
-      });
+      moveBranch(b, { branchId: b.branchId, nodeId: b.nodeId, status: 'JOINING', attempt: b.attempt, recoveries: b.recoveries });
+      this.events.push(timeline.joinArrived(siteOf(b), waitingFor));
     }
   }
 
@@ -612,11 +602,11 @@ export class RunDraft {
       for (const joinNode of new Set(this.branches.filter((b) => b.status === 'JOINING').map((b) => b.nodeId))) {
         if (this.branchesThatCanReach(joinNode).length > 0) continue;
         const parked = this.branches.filter((b) => b.status === 'JOINING' && b.nodeId === joinNode);
-        const [first] = parked;
+        const first = parked[0]!;
         const joined = parked.map((b) => b.branchId);
         this.branches = this.branches.filter((b) => b === first || !parked.includes(b));
-        Object.assign(first!, { status: 'READY', joined });
-        this.events.push({ type: 'JOIN_COMPLETED', nodeId: joinNode, branchId: first!.branchId, payload: JSON.stringify({ joined }) as JsonText });
+        moveBranch(first, { branchId: first.branchId, nodeId: first.nodeId, status: 'READY', attempt: first.attempt, recoveries: first.recoveries, joined });
+        this.events.push(timeline.joinCompleted(siteOf(first), joined));
         changed = true;
       }
     }
@@ -633,7 +623,7 @@ export class RunDraft {
     for (const b of [...this.branches]) {
       if (this.failed || count >= limit) break;
       if (!this.branches.includes(b)) continue;
-      if ((b.status === 'READY' || b.status === 'RETRY') && isDue(b.dueAt, this.nowMs)) {
+      if (b.status === 'READY' || (b.status === 'RETRY' && isDue(b.dueAt, this.nowMs))) {
         const node = this.def.nodes[b.nodeId];
         if (!node) {
           this.failRun(
@@ -646,18 +636,18 @@ export class RunDraft {
           break;
         }
         if (!node.forEach) {
-          this.beginAttempt(b, b, undefined);
+          this.beginAttempt(b);
           count += 1;
           continue;
         }
-        if (!b.map) this.startMap(b, node);
+        this.startMap(b, node);
       }
+      if (b.status !== 'RUNNING' || !b.map) continue;
       const map = b.map;
-      if (b.status !== 'RUNNING' || !map) continue;
       for (const item of map.items) {
         if (count >= limit) break;
-        if ((item.status === 'READY' || item.status === 'RETRY') && isDue(item.dueAt, this.nowMs)) {
-          this.beginAttempt(b, item, item.index);
+        if (item.status === 'READY' || (item.status === 'RETRY' && isDue(item.dueAt, this.nowMs))) {
+          this.beginItem(b, item);
           count += 1;
         }
       }
@@ -665,26 +655,37 @@ export class RunDraft {
         const item = newItem(map.started);
         map.started += 1;
         map.items.push(item);
-        this.beginAttempt(b, item, item.index);
+        this.beginItem(b, item);
         count += 1;
       }
     }
     return count;
   }
 
-  private beginAttempt(b: BranchRecord, rec: BranchRecord | MapItemRecord, itemIndex: number | undefined): void {
+  /** A READY or due RETRY branch begins its next attempt. */
+  private beginAttempt(b: BranchRecord & { status: 'READY' | 'RETRY' }): void {
     // The NODE_STARTED below is this attempt's name, unless it re-runs an interrupted one.
-    rec.attemptKey ??= this.nextSeq();
-    rec.attempt += 1;
-    rec.status = 'RUNNING';
-    rec.dueAt = null;
-    this.attempts = withKey(this.attempts, b.nodeId, (Object.hasOwn(this.attempts, b.nodeId) ? this.attempts[b.nodeId]! : 0) + 1);
-    this.attemptsChanged = true;
-    this.events.push({ type: 'NODE_STARTED', nodeId: b.nodeId, branchId: b.branchId, itemIndex, attempt: rec.attempt });
-    this.begun.push({ branchId: b.branchId, nodeId: b.nodeId, attempt: rec.attempt, itemIndex, attemptKey: rec.attemptKey });
+    const attemptKey = (b.status === 'READY' ? b.attemptKey : undefined) ?? this.nextSeq();
+    const attempt = b.attempt + 1;
+    moveBranch(b, { branchId: b.branchId, nodeId: b.nodeId, status: 'RUNNING', attempt, recoveries: b.recoveries, ...attemptContext(b), attemptKey });
+    this.attemptBegun(b, attempt, attemptKey, undefined);
   }
 
-  private startMap(b: BranchRecord, node: NodeDefinition): void {
+  private beginItem(b: RunningBranch, item: MapItemRecord & { status: 'READY' | 'RETRY' }): void {
+    const attemptKey = (item.status === 'READY' ? item.attemptKey : undefined) ?? this.nextSeq();
+    const attempt = item.attempt + 1;
+    moveItem(item, { index: item.index, status: 'RUNNING', attempt, recoveries: item.recoveries, attemptKey });
+    this.attemptBegun(b, attempt, attemptKey, item.index);
+  }
+
+  private attemptBegun(b: BranchRecord, attempt: number, attemptKey: number, itemIndex: number | undefined): void {
+    this.attempts = withKey(this.attempts, b.nodeId, (Object.hasOwn(this.attempts, b.nodeId) ? this.attempts[b.nodeId]! : 0) + 1);
+    this.attemptsChanged = true;
+    this.events.push(timeline.nodeStarted(siteOf(b, itemIndex), attempt));
+    this.begun.push({ branchId: b.branchId, nodeId: b.nodeId, attempt, itemIndex, attemptKey });
+  }
+
+  private startMap(b: BranchRecord & { status: 'READY' | 'RETRY' }, node: NodeDefinition): void {
     let items: unknown[];
     let text: JsonText;
     try {
@@ -714,10 +715,11 @@ export class RunDraft {
     this.clearMaps.push(key);
     this.values.push({ nodeId: key, kind: 'items', value: text });
     const concurrency = node.concurrency ?? DEFAULT_FOREACH_CONCURRENCY;
-    Object.assign(b, { status: 'RUNNING', attempt: 1, map: { total: items.length, concurrency, done: 0, started: 0, items: [] } });
+    const map = { total: items.length, concurrency, done: 0, started: 0, items: [] };
+    moveBranch(b, { branchId: b.branchId, nodeId: b.nodeId, status: 'RUNNING', attempt: 1, recoveries: b.recoveries, ...attemptContext(b), map });
     this.mapsStarted.push({ branchId: b.branchId, nodeId: node.id, items });
-    this.events.push({ type: 'MAP_STARTED', nodeId: node.id, branchId: b.branchId, payload: JSON.stringify({ items: items.length, concurrency }) as JsonText });
-    if (items.length === 0) this.finishMap(b, null, null);
+    this.events.push(timeline.mapStarted(siteOf(b), items.length, concurrency));
+    if (items.length === 0) this.finishMap(b as BranchRecord as RunningBranch, null, null);
   }
 
   // ---- the commit ------------------------------------------------------------------------
@@ -726,7 +728,7 @@ export class RunDraft {
   toTransition(release: boolean): Transition {
     if (!this.failed) this.settleJoins();
     const summary = summarize(this.branches, this.failure);
-    if (summary.status === 'COMPLETED' && this.run.status !== 'COMPLETED') this.events.push({ type: 'RUN_COMPLETED', nodeId: null, payload: null });
+    if (summary.status === 'COMPLETED' && this.run.status !== 'COMPLETED') this.events.push(timeline.runCompleted());
     const done = summary.status !== 'RUNNING';
     return {
       expectedVersion: this.run.version,
@@ -774,7 +776,8 @@ export class RunDraft {
 
 /** The state a branch's attempt sees: the run's, plus the branch's resume payload when it has one. */
 export function stateFor(state: Record<string, unknown>, b: BranchRecord): Record<string, unknown> {
-  return b.resumePayload === undefined ? state : { ...state, [RESUME_PAYLOAD_KEY]: b.resumePayload };
+  const payload = 'resumePayload' in b ? b.resumePayload : undefined;
+  return payload === undefined ? state : { ...state, [RESUME_PAYLOAD_KEY]: payload };
 }
 
 function withKey<T>(record: Record<string, T>, key: string, value: T): Record<string, T> {

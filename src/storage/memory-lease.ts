@@ -3,6 +3,7 @@
  * every JSON value as the text the engine produced, parsed on each read (see `recordOf`).
  */
 import { StaleRunError } from '../errors.js';
+import { readBranches } from '../core/states.js';
 import type { FlowEventRecord, FlowRunRecord, FlowRunSummary, JsonText, RunLease, Transition } from './types.js';
 
 /** A stored row: like FlowRunRecord but with JSON kept as text. */
@@ -37,14 +38,14 @@ export function recordOf(row: RunRow, now: number, shared = false): FlowRunRecor
         state: (p.state ??= JSON.parse(row.state)),
         outputs: (p.outputs ??= parseOutputs(row.outputs)),
         attempts: (p.attempts ??= JSON.parse(row.attempts)),
-        branches: (p.branches ??= JSON.parse(row.branches)),
+        branches: (p.branches ??= readBranches(JSON.parse(row.branches))),
       }
     : {
         input: JSON.parse(row.input),
         state: JSON.parse(row.state),
         outputs: parseOutputs(row.outputs),
         attempts: JSON.parse(row.attempts),
-        branches: JSON.parse(row.branches),
+        branches: readBranches(JSON.parse(row.branches)),
       };
   return {
     ...summaryWith(row, now, json.branches as FlowRunRecord['branches']),
@@ -57,7 +58,7 @@ export function recordOf(row: RunRow, now: number, shared = false): FlowRunRecor
 
 /** A run as a list shows it (`listRuns` with `summary`): no JSON value parsed but the branches. */
 export function summaryOf(row: RunRow, now: number): FlowRunSummary {
-  return summaryWith(row, now, JSON.parse(row.branches) as FlowRunRecord['branches']);
+  return summaryWith(row, now, readBranches(JSON.parse(row.branches)));
 }
 
 /** The fields a summary and a full record share, field by field (one object shape; no internal field leaks out). */

@@ -17,6 +17,7 @@
 import type { ErrorRecord } from '../errors.js';
 import type { FlowRunStatus } from '../definitions/types.js';
 import type { JsonText } from '../core/json.js';
+import type { BranchRecord } from '../core/states.js';
 
 export type { JsonText };
 
@@ -52,75 +53,7 @@ export type FlowEventType =
   /** The child run the node (or item) waited for ended; payload `{ childRunId, status }`. */
   | 'CHILD_FINISHED';
 
-/** Where a branch is: see `BranchRecord`. */
-export type BranchStatus = 'READY' | 'RUNNING' | 'RETRY' | 'WAITING' | 'JOINING' | 'FAILED';
-
-/**
- * One live branch (token) of a run, as stored in the run row (`branches`). A run without `split`
- * nodes has exactly one. The list is bounded by the branches alive at once, never by history.
- */
-export interface BranchRecord {
-  /** `b<seq>`: the timeline sequence number of the event that created it (`b1` is the run's first branch). */
-  branchId: string;
-  nodeId: string;
-  /**
-   * READY: due to begin (at or after `dueAt` when set). RUNNING: an attempt is in flight (or, for a
-   * map, items are). RETRY: a failed attempt's retry is scheduled at `dueAt`. WAITING: parked by a
-   * `wait` result (timer at `dueAt`, or a manual resume). JOINING: arrived at a join node, waiting
-   * for the other branches that can still reach it. FAILED: the branch that failed the run.
-   */
-  status: BranchStatus;
-  /** Attempts begun at this node by this branch (0 before the first). */
-  attempt: number;
-  /** Interrupted attempts in a row at this node (poison-pill guard). */
-  recoveries: number;
-  /** ISO-8601 time (the store's clock): when a RETRY/READY branch may begin, or a WAITING branch's timer. */
-  dueAt: string | null;
-  waitReason: string | null;
-  /** The last failed attempt's error (RETRY), or why the branch FAILED. */
-  error: ErrorRecord | null;
-  /** A resume's (or event's) payload, given to this branch's attempts at this node as `ctx.state._resumePayload`. */
-  resumePayload?: unknown;
-  /** WAITING: which wait this is (the sequence number of the event that parked it); answers name it. */
-  waitId?: number;
-  /** WAITING for an event: its name and key (null: any key). */
-  event?: { name: string; key: string | null };
-  /** WAITING for a child run (this branch's node returned `{ status: 'child' }`). */
-  child?: { runId: string };
-  /** The event wait's `timeoutMs` passed without an event: the next attempt sees `ctx.meta.waitTimedOut`. */
-  waitTimedOut?: boolean;
-  /** The current attempt's name, kept when an interrupted attempt is re-run (a child run is started once per name). */
-  attemptKey?: number;
-  /** The joined node only: ids of the branches it gathered. */
-  joined?: string[];
-  /** A `forEach` node's progress. */
-  map?: MapProgress;
-}
-
-/** Progress of a map (a `forEach` node's branch). Items are begun in index order. */
-export interface MapProgress {
-  total: number;
-  concurrency: number;
-  /** Items finished (their outputs are stored). */
-  done: number;
-  /** Items [0, started) have been begun at least once; those not in `items` are done. */
-  started: number;
-  /** Begun but unfinished items: at most `concurrency`. */
-  items: MapItemRecord[];
-}
-
-export interface MapItemRecord {
-  index: number;
-  /** WAITING: for the child run in `child` (an item whose handler returned `{ status: 'child' }`). */
-  status: 'READY' | 'RUNNING' | 'RETRY' | 'WAITING' | 'FAILED';
-  attempt: number;
-  recoveries: number;
-  dueAt: string | null;
-  error: ErrorRecord | null;
-  waitId?: number;
-  child?: { runId: string };
-  attemptKey?: number;
-}
+export type { BranchRecord, BranchStatus, BranchWait, MapItemRecord, MapProgress, WaitingBranch } from '../core/states.js';
 
 /** The run row. Field names up to `updatedAt` are the seed's. */
 export interface FlowRunRecord {

@@ -37,8 +37,9 @@ export function branchesContract(handle: () => StoreHandle): void {
         dueAt: '2030-01-01T00:00:00.000Z',
         error: { code: 'E', message: 'boom', retryable: true },
       }),
-      branch('ask', { branchId: 'b5', status: 'WAITING', waitReason: 'approval', resumePayload: { ok: [1, 'two'] } }),
-      branch('join', { branchId: 'b6', status: 'JOINING', joined: ['b3', 'b4'] }),
+      branch('ask', { branchId: 'b5', status: 'WAITING', waitId: 4, waitReason: 'approval', waitFor: 'resume' }),
+      branch('asked', { branchId: 'b8', status: 'READY', resumePayload: { ok: [1, 'two'] } }),
+      branch('join', { branchId: 'b6', status: 'READY', joined: ['b3', 'b4'] }),
       branch('each', {
         branchId: 'b7',
         status: 'RUNNING',
@@ -48,7 +49,7 @@ export function branchesContract(handle: () => StoreHandle): void {
           done: 2,
           started: 4,
           items: [
-            { index: 2, status: 'RUNNING', attempt: 1, recoveries: 0, dueAt: null, error: null },
+            { index: 2, status: 'RUNNING', attempt: 1, recoveries: 0 },
             { index: 3, status: 'RETRY', attempt: 2, recoveries: 0, dueAt: '2030-01-01T00:00:01.000Z', error: { code: 'X', message: 'y' } },
           ],
         },

@@ -2,12 +2,16 @@
 import { randomUUID } from 'node:crypto';
 import { expect } from 'vitest';
 import type { BranchRecord, FlowRunRecord, JsonText, NewRun, Transition } from '../../src/storage/types.js';
+import { readBranches } from '../../src/core/states.js';
 
 export const j = (v: unknown) => JSON.stringify(v) as JsonText;
 
-/** A branch as the engine stores it; READY at `nodeId` by default. */
-export function branch(nodeId: string, overrides: Partial<BranchRecord> = {}): BranchRecord {
-  return { branchId: 'b1', nodeId, status: 'READY', attempt: 0, recoveries: 0, dueAt: null, waitReason: null, error: null, ...overrides };
+/**
+ * A branch as the engine stores it; READY at `nodeId` by default (`overrides` give another state's
+ * fields; a WAITING one without `waitFor` gets it as a store reads it, from its other fields).
+ */
+export function branch(nodeId: string, overrides: Record<string, unknown> = {}): BranchRecord {
+  return readBranches([{ branchId: 'b1', nodeId, status: 'READY', attempt: 0, recoveries: 0, ...overrides }])[0]!;
 }
 
 export function newRun(overrides: Partial<NewRun> = {}): NewRun {

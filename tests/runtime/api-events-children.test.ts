@@ -276,9 +276,6 @@ describe('parent and child runs in the run resource', () => {
       status: 'READY',
       attempt: 1,
       recoveries: 0,
-      dueAt: null,
-      waitReason: null,
-      error: null,
       waitTimedOut: true,
     });
     expect(dto).toMatchObject({ waitTimedOut: true, event: null, child: null, map: null });

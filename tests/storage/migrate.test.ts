@@ -232,17 +232,19 @@ async function checkUpgradeFromInit(executor: SqlExecutor, schema: string): Prom
     );
     const storage = new SqlFlowStorage(executor, { schema, ownsExecutor: false });
     try {
-      const b1 = (nodeId: string, more: Partial<BranchRecord> = {}): BranchRecord => ({
-        branchId: 'b1',
-        nodeId,
-        status: 'READY',
-        attempt: 0,
-        recoveries: 0,
-        dueAt: null,
-        waitReason: null,
-        error: null,
-        ...more,
-      });
+      // The branches migration's shape (every field on every branch); a WAITING one is read with its `waitFor`.
+      const b1 = (nodeId: string, more: Record<string, unknown> = {}): BranchRecord =>
+        ({
+          branchId: 'b1',
+          nodeId,
+          status: 'READY',
+          attempt: 0,
+          recoveries: 0,
+          dueAt: null,
+          waitReason: null,
+          error: null,
+          ...more,
+        }) as BranchRecord;
       const running = (await storage.getRun('running'))!;
       expect(running).toMatchObject({
         status: 'RUNNING',
@@ -261,7 +263,7 @@ async function checkUpgradeFromInit(executor: SqlExecutor, schema: string): Prom
       ]);
       expect((await storage.getRun('waiting'))!).toMatchObject({
         outputsJson: { a: 1 },
-        branches: [b1('ask', { status: 'WAITING', dueAt: '2030-01-02T03:04:05.678Z', waitReason: 'timer' })],
+        branches: [b1('ask', { status: 'WAITING', dueAt: '2030-01-02T03:04:05.678Z', waitReason: 'timer', waitFor: 'timer', waitId: 0 })],
       });
       expect(await storage.getRun('failed')).toMatchObject({ status: 'FAILED', branches: [], outputsJson: { a: 1 } });
       expect(await storage.getRun('done')).toMatchObject({ status: 'COMPLETED', branches: [], outputsJson: { a: 1, b: 2 } });

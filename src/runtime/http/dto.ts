@@ -5,6 +5,7 @@
  */
 import type { FlowSummary } from '../../flow-engine.js';
 import type { BranchRecord, FlowEventRecord, FlowRunRecord, FlowRunSummary } from '../../storage/types.js';
+import { childOf, dueAtOf, errorOf, eventOf, mapOf, waitReasonOf } from '../../core/states.js';
 
 const iso = (d: Date | null): string | null => (d ? d.toISOString() : null);
 
@@ -34,16 +35,19 @@ function childRef(child: { runId: string } | undefined, children?: ReadonlyMap<s
  * wide the runs are).
  */
 export function branchSummaryDto(branch: BranchRecord) {
+  const event = eventOf(branch);
+  const child = childOf(branch);
+  const map = mapOf(branch);
   return {
     branchId: branch.branchId,
     nodeId: branch.nodeId,
     status: branch.status,
     attempt: branch.attempt,
-    dueAt: branch.dueAt,
-    waitReason: branch.waitReason,
-    event: branch.event ? { name: branch.event.name, key: branch.event.key } : null,
-    child: branch.child ? { runId: branch.child.runId } : null,
-    map: branch.map ? { total: branch.map.total, concurrency: branch.map.concurrency, done: branch.map.done, started: branch.map.started } : null,
+    dueAt: dueAtOf(branch),
+    waitReason: waitReasonOf(branch),
+    event: event ? { name: event.name, key: event.key } : null,
+    child: child ? { runId: child.runId } : null,
+    map: map ? { total: map.total, concurrency: map.concurrency, done: map.done, started: map.started } : null,
   };
 }
 
@@ -53,32 +57,34 @@ export function branchSummaryDto(branch: BranchRecord) {
  * an item) waits for when `children` knows them.
  */
 export function branchDto(branch: BranchRecord, children?: ReadonlyMap<string, ChildRunInfo>) {
+  const map = mapOf(branch);
+  // What the next attempt at the node is given (a branch resumed and not yet re-run has a payload).
+  const next = branch.status === 'READY' || branch.status === 'RUNNING' || branch.status === 'RETRY' ? branch : null;
   const dto = {
     ...branchSummaryDto(branch),
-    child: childRef(branch.child, children),
-    waitTimedOut: branch.waitTimedOut === true,
+    child: childRef(childOf(branch), children),
+    waitTimedOut: next?.waitTimedOut === true,
     recoveries: branch.recoveries,
-    error: branch.error,
-    joined: branch.joined ?? null,
-    map: branch.map
+    error: errorOf(branch),
+    joined: next?.joined ?? null,
+    map: map
       ? {
-          total: branch.map.total,
-          concurrency: branch.map.concurrency,
-          done: branch.map.done,
-          started: branch.map.started,
-          items: branch.map.items.map((item) => ({
+          total: map.total,
+          concurrency: map.concurrency,
+          done: map.done,
+          started: map.started,
+          items: map.items.map((item) => ({
             index: item.index,
             status: item.status,
             attempt: item.attempt,
-            dueAt: item.dueAt,
-            error: item.error,
-            child: childRef(item.child, children),
+            dueAt: dueAtOf(item),
+            error: errorOf(item),
+            child: childRef(childOf(item), children),
           })),
         }
       : null,
   };
-  // Only a branch resumed and not yet re-run has one; it is what its next attempt will see.
-  return branch.resumePayload === undefined ? dto : { ...dto, resumePayload: branch.resumePayload };
+  return next?.resumePayload === undefined ? dto : { ...dto, resumePayload: next.resumePayload };
 }
 
 export function runSummaryDto(run: FlowRunSummary) {

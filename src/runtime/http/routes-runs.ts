@@ -3,6 +3,7 @@
  * store as a bound parameter (the stores never build SQL from values), and every body is
  * validated by schema before the engine sees it, so a bad request writes nothing.
  */
+import { awaitedChildren } from '../../core/states.js';
 import type { FastifyInstance } from 'fastify';
 import type { FlowEngine } from '../../flow-engine.js';
 import type { FlowRunStatus } from '../../definitions/types.js';
@@ -51,10 +52,7 @@ export async function runResource(engine: FlowEngine, run: FlowRunRecord) {
   const runs = page.runs.map(childRunDto);
   const listed = new Set(runs.map((c) => c.runId));
   const waitedFor = new Set<string>();
-  for (const b of run.branches ?? []) {
-    if (b.child && !listed.has(b.child.runId)) waitedFor.add(b.child.runId);
-    for (const item of b.map?.items ?? []) if (item.child && !listed.has(item.child.runId)) waitedFor.add(item.child.runId);
-  }
+  for (const childRunId of awaitedChildren(run.branches ?? [])) if (!listed.has(childRunId)) waitedFor.add(childRunId);
   const others = (await Promise.all([...waitedFor].slice(0, MAX_CHILD_LOOKUPS).map((id) => engine.getRun(id))))
     .filter((c): c is FlowRunRecord => c !== null)
     .map(childRunDto);

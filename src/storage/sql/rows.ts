@@ -3,10 +3,10 @@
  * timestamptz as Date (every executor guarantees it); the events and the node values of a write
  * leave as one JSON array text each, so a whole batch binds as a single parameter on any driver.
  */
+import { readBranches } from '../../core/states.js';
 import type { ErrorRecord } from '../../errors.js';
 import type { FlowRunStatus } from '../../definitions/types.js';
 import type {
-  BranchRecord,
   DefinitionRecord,
   FlowEventRecord,
   FlowEventType,
@@ -163,7 +163,7 @@ export function toRunSummary(row: SqlRow): FlowRunSummary {
     currentNodeId: (row.current_node_id as string | null) ?? null,
     createdAt: toDate(row.created_at),
     updatedAt: toDate(row.updated_at),
-    branches: row.branches_json as BranchRecord[],
+    branches: readBranches(row.branches_json),
     readAt: toDate(row.read_at),
     parentRunId: (row.parent_run_id as string | null) ?? null,
     parentNodeId: (row.parent_node_id as string | null) ?? null,

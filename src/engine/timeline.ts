@@ -1,0 +1,108 @@
+/**
+ * The timeline events the engine writes, one typed constructor per event type: what each event
+ * says (its payload) is declared here once, and an event can only be built with the payload its
+ * type has. The payload is made JSON text here, in one place.
+ *
+ * Payloads hold only what the engine made (ids, counts, error records already made storable) —
+ * except RUN_WAITING's and RUN_CANCELLED's, which hold a user's text and arrive serialized and
+ * checked by the serializer (core/json.ts).
+ */
+import type { ErrorRecord } from '../errors.js';
+import type { FlowRunStatus } from '../core/states.js';
+import type { JsonText, NewEvent } from '../storage/types.js';
+
+/** Where an event happened: the node, its branch, the map item and the attempt. */
+export interface EventSite {
+  nodeId: string;
+  branchId: string;
+  itemIndex?: number;
+}
+
+const text = (payload: object): JsonText => JSON.stringify(payload) as JsonText;
+
+function at(site: EventSite): Pick<NewEvent, 'nodeId' | 'branchId' | 'itemIndex'> {
+  return site.itemIndex === undefined
+    ? { nodeId: site.nodeId, branchId: site.branchId }
+    : { nodeId: site.nodeId, branchId: site.branchId, itemIndex: site.itemIndex };
+}
+
+export const timeline = {
+  runStarted(nodeId: string, parent?: { parentRunId: string; parentNodeId: string }): NewEvent {
+    return { type: 'RUN_STARTED', nodeId, branchId: 'b1', payload: parent ? text(parent) : null };
+  },
+  /** `reason`: `{ reason }`, serialized and checked by the caller. */
+  runCancelled(reason: JsonText): NewEvent {
+    return { type: 'RUN_CANCELLED', payload: reason };
+  },
+  runCompleted(): NewEvent {
+    return { type: 'RUN_COMPLETED', nodeId: null, payload: null };
+  },
+  runAborted(site: EventSite, error: ErrorRecord): NewEvent {
+    return { type: 'RUN_ABORTED', nodeId: site.nodeId, branchId: site.branchId, error, payload: text({ error }) };
+  },
+
+  nodeStarted(site: EventSite, attempt: number): NewEvent {
+    return { type: 'NODE_STARTED', ...at(site), attempt };
+  },
+  /** A node's attempt (or a map's last item) succeeded; `next`: the node(s) the branch goes on to. */
+  nodeFinished(
+    site: EventSite,
+    attempt: number,
+    durationMs: number | null,
+    done: { next?: string | string[] | null; cached?: boolean; items?: number },
+  ): NewEvent {
+    const payload: Record<string, unknown> = {};
+    if (done.next !== undefined) payload.next = done.next;
+    if (done.cached) payload.cached = true;
+    if (done.items !== undefined) payload.items = done.items;
+    return { type: 'NODE_FINISHED', ...at(site), attempt, durationMs, payload: Object.keys(payload).length > 0 ? text(payload) : null };
+  },
+  nodeFailed(site: EventSite, attempt: number, durationMs: number | null, error: ErrorRecord): NewEvent {
+    return { type: 'NODE_FAILED', ...at(site), attempt, durationMs, error };
+  },
+  /** An attempt was begun by a holder that disappeared before committing it. */
+  nodeInterrupted(site: EventSite, attempt: number, error: ErrorRecord): NewEvent {
+    return { type: 'NODE_INTERRUPTED', ...at(site), attempt, error };
+  },
+  /** `attempt`: the number the retry will have. */
+  retryScheduled(site: EventSite, attempt: number, delayMs: number): NewEvent {
+    return { type: 'NODE_RETRY_SCHEDULED', ...at(site), attempt, payload: text({ delayMs }) };
+  },
+
+  /** `wait`: `{ reason, until, timer, event }`, serialized and checked by the caller. */
+  runWaiting(site: EventSite, attempt: number, durationMs: number | null, wait: JsonText): NewEvent {
+    return { type: 'RUN_WAITING', ...at(site), attempt, durationMs, payload: wait };
+  },
+  /** A wait ended: its timer fired (`waitTimedOut`: an event wait's timeout) or a resume answered it. */
+  runResumed(site: EventSite, how: { timer: true; waitTimedOut?: true } | { payload: unknown }): NewEvent {
+    return { type: 'RUN_RESUMED', ...at(site), payload: text(how) };
+  },
+  eventReceived(site: EventSite, event: { eventId: string; name: string; key: string | null }): NewEvent {
+    return { type: 'EVENT_RECEIVED', ...at(site), payload: text({ eventId: event.eventId, name: event.name, key: event.key }) };
+  },
+  childStarted(site: EventSite, attempt: number, child: { childRunId: string; flowId: string; version: string }): NewEvent {
+    return { type: 'CHILD_STARTED', ...at(site), attempt, payload: text(child) };
+  },
+  childFinished(site: EventSite, attempt: number, child: { childRunId: string; status: FlowRunStatus }): NewEvent {
+    return { type: 'CHILD_FINISHED', ...at(site), attempt, payload: text(child) };
+  },
+
+  branchStarted(site: EventSite, from: { from: string; splitNodeId: string }): NewEvent {
+    return { type: 'BRANCH_STARTED', ...at(site), payload: text(from) };
+  },
+  branchEnded(site: EventSite): NewEvent {
+    return { type: 'BRANCH_ENDED', ...at(site) };
+  },
+  branchAborted(site: EventSite, why: { reason: 'join any' | 'run failed'; by: string }): NewEvent {
+    return { type: 'BRANCH_ABORTED', ...at(site), payload: text(why) };
+  },
+  joinArrived(site: EventSite, waitingFor: string[]): NewEvent {
+    return { type: 'JOIN_ARRIVED', ...at(site), payload: text({ joinNodeId: site.nodeId, waitingFor }) };
+  },
+  joinCompleted(site: EventSite, joined: string[], aborted?: string[]): NewEvent {
+    return { type: 'JOIN_COMPLETED', ...at(site), payload: text(aborted === undefined ? { joined } : { joined, aborted }) };
+  },
+  mapStarted(site: EventSite, items: number, concurrency: number): NewEvent {
+    return { type: 'MAP_STARTED', ...at(site), payload: text({ items, concurrency }) };
+  },
+};
