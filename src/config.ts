@@ -3,18 +3,13 @@
  * nowhere else in src/. Each is read when it is asked for, not at import, so that what a caller or
  * a test sets before a call is what the call sees. An explicit option always wins over its variable.
  *
- * Which store, when none is given: the library and the runtime choose differently, on purpose.
- * - The library (`new FlowEngine()`, storage/resolve.ts): Postgres at the `databaseUrl` option or
- *   DATABASE_URL; else an in-memory store, which is not durable (`storage.durable` is false). A
- *   library writes no files it was not asked to write, and every test gets a fresh store.
- * - The runtime (`npm start`, `hazel-flow serve|worker|migrate`, `runFlowRuntime`;
- *   runtime/storage-choice.ts): Postgres at `databaseUrl` (--database-url) or DATABASE_URL; else
- *   the embedded PGlite store in `dataDir` (--data-dir), else FLOW_DATA_DIR, else ./.flow-data. A
- *   service keeps its runs across restarts with no database server to install.
+ * Which store, when none is given: one rule for the library and the runtime, in storage/choose.ts
+ * (`chooseStorage`): Postgres at DATABASE_URL, else PGlite in FLOW_DATA_DIR, else — for the
+ * runtime — PGlite in DEFAULT_DATA_DIR, for the library memory.
  */
 import { FlowError } from './errors.js';
 
-/** The runtime's PGlite folder when neither `dataDir` nor FLOW_DATA_DIR is given (relative to the working directory). */
+/** The runtime's PGlite folder when neither `dataDir` nor FLOW_DATA_DIR is given (relative to the working directory; the library uses memory then). */
 export const DEFAULT_DATA_DIR = '.flow-data';
 /** The runtime's TCP port when neither `port` nor PORT is given. */
 export const DEFAULT_PORT = 3000;
@@ -31,9 +26,9 @@ export const environment = {
   get databaseUrl(): string | undefined {
     return process.env.DATABASE_URL || undefined;
   },
-  /** FLOW_DATA_DIR: the runtime's PGlite folder (unset or empty: DEFAULT_DATA_DIR). */
-  get dataDir(): string {
-    return process.env.FLOW_DATA_DIR || DEFAULT_DATA_DIR;
+  /** FLOW_DATA_DIR: the PGlite folder of every entry point given no store, connection string or folder (unset or empty: none). */
+  get dataDir(): string | undefined {
+    return process.env.FLOW_DATA_DIR || undefined;
   },
   /** PORT: the runtime's TCP port (unset or empty: DEFAULT_PORT); anything but an integer from 0 to 65535 is refused. */
   get port(): number {

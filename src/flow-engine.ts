@@ -12,7 +12,7 @@ import { DEFAULT_MAX_JSON_BYTES, serializeJson, unstorableTextReason } from './c
 import type { FlowDefinition, FlowRunStatus } from './definitions/types.js';
 import { flowKey } from './definitions/flow-key.js';
 import type { FlowEventRecord, FlowRunRecord, FlowRunSummary, FlowStorage, JsonText, PruneRunsQuery, RunFilter, RunLease, RunPage } from './storage/types.js';
-import { resolveStorage } from './storage/resolve.js';
+import { chooseStorage } from './storage/choose.js';
 import { advanceRun, type AdvanceOptions, type AdvanceResult, type StepEnv } from './engine/advance.js';
 import { CancelledAttempt, eventKeyProblem, eventNameProblem } from './engine/attempt.js';
 import { firstBranch } from './engine/branches.js';
@@ -31,10 +31,12 @@ export const DEFAULT_PRUNE_BATCH_SIZE = 500;
 const DEFAULT_MAX_CHILD_DEPTH = 16;
 
 export interface FlowEngineOptions {
-  /** Where runs live. Default: Postgres at `databaseUrl`/`DATABASE_URL` if set, else memory (not durable). */
+  /** Where runs live. Default: Postgres at `databaseUrl`/DATABASE_URL, else PGlite in `dataDir`/FLOW_DATA_DIR, else memory (not durable); see storage/choose.ts. */
   storage?: FlowStorage;
   /** Postgres connection string; overrides the `DATABASE_URL` environment variable. */
   databaseUrl?: string;
+  /** PGlite data folder, used without `storage` and a connection string; overrides FLOW_DATA_DIR. */
+  dataDir?: string;
   /** Passed to every handler as `ctx.services` (clients, repositories …). */
   services?: Record<string, unknown>;
   /** Time source for durations and memory-store due times (default: system clock). Tests inject a `ManualClock`. */
@@ -120,7 +122,7 @@ export class FlowEngine extends FlowEvents implements WorkerHost {
     super();
     if (options === null || typeof options !== 'object') throw new InvalidArgumentError('FlowEngine: options must be an object');
     this.clock = options.clock ?? systemClock;
-    this.storage = resolveStorage(options.storage, options.databaseUrl, options.clock);
+    this.storage = chooseStorage({ storage: options.storage, databaseUrl: options.databaseUrl, dataDir: options.dataDir, clock: options.clock });
     const maxJsonBytes = options.maxJsonBytes ?? DEFAULT_MAX_JSON_BYTES;
     const maxRecoveries = options.maxRecoveries ?? 3;
     if (!Number.isInteger(maxJsonBytes) || maxJsonBytes < 16) throw new InvalidArgumentError('FlowEngine: maxJsonBytes must be an integer >= 16');

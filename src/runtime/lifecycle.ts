@@ -10,7 +10,7 @@
  * (exit by signal) in the middle of opening its store.
  */
 import type { FlowRuntime } from './runtime.js';
-import { describeStorage } from './storage-choice.js';
+import { describeStorage } from '../storage/choose.js';
 
 export function describeStartup(runtime: FlowRuntime, flowSource: string): string {
   const storage = runtime.engine.storage;

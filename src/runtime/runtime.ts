@@ -5,7 +5,7 @@
 import type { FastifyInstance } from 'fastify';
 import type { FlowDefinition } from '../definitions/types.js';
 import { FlowEngine, type FlowEngineOptions } from '../flow-engine.js';
-import { environment } from '../config.js';
+import { DEFAULT_DATA_DIR, environment } from '../config.js';
 import { FlowError } from '../errors.js';
 import type { FlowStorage } from '../storage/types.js';
 import type { WorkerOptions } from '../worker/types.js';
@@ -14,7 +14,7 @@ import { assertSafeBind, assertValidApiToken } from './http/auth.js';
 import type { HeavyRequestLimits } from './http/gate.js';
 import { buildApiServer } from './http/server.js';
 import { checkPruneOptions, startPruneSchedule, type PruneSchedule, type PruneScheduleOptions } from './prune-schedule.js';
-import { chooseStorage } from './storage-choice.js';
+import { chooseStorage } from '../storage/choose.js';
 
 export interface FlowRuntimeOptions {
   /** The flows this service executes (from `flow(...).build()` or `buildFlowDefinition(Class)`). */
@@ -23,7 +23,7 @@ export interface FlowRuntimeOptions {
   port?: number;
   /** Address to bind (default: HOST, else 127.0.0.1). A non-loopback address needs `apiToken` or `allowInsecureBind`. */
   host?: string;
-  /** Postgres connection string (default: DATABASE_URL). Without one the embedded PGlite store is used. */
+  /** Postgres connection string (default: DATABASE_URL). Without one the embedded PGlite store is used (storage/choose.ts). */
   databaseUrl?: string;
   /** An explicit store; wins over `databaseUrl`. */
   storage?: FlowStorage;
@@ -83,7 +83,7 @@ export async function runFlowRuntime(options: FlowRuntimeOptions): Promise<FlowR
   assertSafeBind(host, apiToken, options.allowInsecureBind ?? false);
   const prune = pruneSchedule(options);
 
-  const storage = chooseStorage({ storage: options.storage, databaseUrl: options.databaseUrl, dataDir: options.dataDir });
+  const storage = chooseStorage({ storage: options.storage, databaseUrl: options.databaseUrl, dataDir: options.dataDir, defaultDataDir: DEFAULT_DATA_DIR });
   const engine = new FlowEngine({ ...options.engine, storage, services: options.services });
   let worker: FlowWorker | null = null;
   let server: FastifyInstance | undefined;

@@ -2,16 +2,16 @@
  * CLI commands that open the store themselves: serve (API + dashboard + worker), worker (a
  * worker process only, to scale out against one Postgres), migrate (apply the schema).
  */
-import { environment } from '../../config.js';
+import { DEFAULT_DATA_DIR, environment } from '../../config.js';
 import type { FlowDefinition } from '../../definitions/types.js';
 import { FlowEngine } from '../../flow-engine.js';
+import { chooseStorage, describeStorage } from '../../storage/choose.js';
 import { SqlFlowStorage } from '../../storage/sql/sql-storage.js';
 import { migrate } from '../../storage/sql/migrate.js';
 import { loadExampleFlows, loadFlowsFromModule } from '../flow-modules.js';
 import { describeStartup, handleStopSignals } from '../lifecycle.js';
 import type { PruneScheduleOptions } from '../prune-schedule.js';
 import { runFlowRuntime } from '../runtime.js';
-import { chooseStorage, describeStorage } from '../storage-choice.js';
 import { parseIntOption } from './usage.js';
 
 export interface StoreOptions {
@@ -53,7 +53,7 @@ export async function workerCommand(opts: StoreOptions & { flows?: string; concu
   const stop = handleStopSignals('worker');
   console.log('[hazel-flow] starting the worker…');
   const { flows, source } = await loadFlows(opts.flows);
-  const engine = new FlowEngine({ storage: chooseStorage(opts) });
+  const engine = new FlowEngine({ storage: chooseStorage({ ...opts, defaultDataDir: DEFAULT_DATA_DIR }) });
   try {
     for (const def of flows) await engine.registerDefinition(def);
   } catch (err) {
@@ -68,7 +68,7 @@ export async function workerCommand(opts: StoreOptions & { flows?: string; concu
 }
 
 export async function migrateCommand(opts: StoreOptions & { json: boolean }) {
-  const storage = chooseStorage(opts);
+  const storage = chooseStorage({ ...opts, defaultDataDir: DEFAULT_DATA_DIR });
   try {
     // SqlFlowStorage exposes its executor: run the migrator directly to report what it applied.
     const applied = storage instanceof SqlFlowStorage ? (await migrate(storage.executor)).applied : (await storage.init(), []);

@@ -48,22 +48,16 @@ export interface SqlSession extends SqlRunner {
 }
 
 /**
- * How the run lock of a lease is held, which decides where the lease's statements go:
- * - `session`: a session-level advisory lock on the store's lock session, one dedicated
- *   connection (`hold()`) holding every run lock of the store (pg; see lock-session.ts); commits
- *   go through the pool.
- * - `transaction`: a transaction-level advisory lock inside a transaction kept open by `hold()`
- *   for the whole lease; commits go through other connections, ending the transaction releases
- *   the lock (Prisma, whose connections can only be pinned by an interactive transaction).
- * - `process`: an in-process lock table (PGlite: one session in one process, where advisory
- *   locks cannot exclude anything).
+ * How the store locks its runs, which decides where a lease's statements go: `session` (pg: the
+ * store's lock session), `transaction` (Prisma: a transaction held open per lease), `process`
+ * (PGlite: an in-process lock table). Each is a strategy in lock-modes.ts.
  */
-export type LockMode = 'session' | 'transaction' | 'process';
+export type LockModeName = 'session' | 'transaction' | 'process';
 
 export interface SqlExecutor extends SqlRunner {
   /** 'postgres' | 'pglite' | 'prisma'. */
   readonly kind: string;
-  readonly lockMode: LockMode;
+  readonly lockMode: LockModeName;
   /** Where this executor points, for messages: `postgres://host:port/db` — never a password. */
   readonly target: string;
   /**

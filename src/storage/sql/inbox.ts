@@ -4,9 +4,10 @@
  * lives in inbox-queries.ts; the store's `FlowStorage` methods delegate here.
  */
 import type { InboxEntry, NewFlowEvent, NewInboxEntry, SentEvent } from '../types.js';
-import type { SqlExecutor, SqlParam, SqlRow } from './executor.js';
+import type { SqlExecutor } from './executor.js';
 import type { InboxQueries } from './inbox-queries.js';
 import { sendEventLocks, toInboxEntry, toSentEvent } from './inbox-rows.js';
+import type { LockMode } from './lock-modes.js';
 import type { WakeHub } from './wake.js';
 
 export class SqlInbox {
@@ -14,22 +15,9 @@ export class SqlInbox {
     private readonly executor: SqlExecutor,
     private readonly queries: InboxQueries,
     private readonly wake: WakeHub,
-    /** False for PGlite: one session running one statement at a time, where no lock is needed. */
-    private readonly sharedDatabase: boolean,
+    /** Where an event's name is locked while it is sent (lock-modes.ts). */
+    private readonly locks: Pick<LockMode, 'underEventLocks'>,
   ) {}
-
-  /**
-   * `sql` (a commit, or `sendEvent`) in one transaction after the event locks (a JSON
-   * array of `EventLock`): a statement of their own, so that the snapshot of `sql` sees what the transaction that
-   * held them last committed.
-   */
-  queryUnderEventLocks(locks: string, sql: string, params: readonly SqlParam[]): Promise<SqlRow[]> {
-    if (!this.sharedDatabase) return this.executor.query(sql, params);
-    return this.executor.transaction(async (tx) => {
-      await tx.query(this.queries.lockEvents, [locks]);
-      return tx.query(sql, params);
-    });
-  }
 
   async add(entry: NewInboxEntry): Promise<boolean> {
     this.wake.expectLocal(entry.runId);
@@ -45,7 +33,7 @@ export class SqlInbox {
 
   async send(event: NewFlowEvent): Promise<SentEvent> {
     const params = [event.eventId, event.name, event.key, event.payload];
-    const [row] = await this.queryUnderEventLocks(sendEventLocks(event.name, event.key), this.queries.sendEvent, params);
+    const [row] = await this.locks.underEventLocks(sendEventLocks(event.name, event.key), this.queries.sendEvent, params);
     const sent = toSentEvent(row!);
     for (const runId of new Set(sent.delivered.map((d) => d.runId))) this.wake.emitLocal(runId);
     return sent;

@@ -1,11 +1,8 @@
 /**
  * A run lease of the SQL store. Its commits go through the store's commit group (statement-group.ts:
- * grouped with other runs' commits, each fenced by its version); how its lock is held depends on
- * the lock mode (see `LockMode` in executor.ts), behind `LockHold`:
- * - session (pg): a session advisory lock on the store's lock session (lock-session.ts);
- * - transaction (Prisma): a transaction advisory lock in a transaction held open for the lease;
- * - process (PGlite): an entry in the store's in-process lock table.
- * If the process dies, its connections die and Postgres drops the locks with them.
+ * grouped with other runs' commits, each fenced by its version); how its lock is held and let go
+ * is its lock mode's (lock-modes.ts), behind `LockHold`. If the process dies, its connections die
+ * and Postgres drops the locks with them.
  */
 import { StaleRunError } from '../../errors.js';
 import type { FlowRunRecord, RunLease, Transition } from '../types.js';

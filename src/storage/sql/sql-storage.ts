@@ -1,24 +1,24 @@
 /**
  * The one SQL implementation of `FlowStorage`, over any `SqlExecutor` (pg, PGlite, Prisma).
  * This file holds the logic; the SQL lives in run-queries.ts, lease-queries.ts, inbox-queries.ts
- * and list-runs-query.ts; leases in leases.ts; the inbox and events in inbox.ts; wake-ups in
- * wake.ts; migrations in migrate.ts.
+ * and list-runs-query.ts; leases in leases.ts; what differs between the lock modes (pg, Prisma,
+ * PGlite) in lock-modes.ts; the inbox and events in inbox.ts; wake-ups in wake.ts; migrations in
+ * migrate.ts.
  */
 import { StorageError, type ErrorRecord } from '../../errors.js';
 import { normalizeRunFilter, encodeCursor } from '../run-filter.js';
 import type { DefinitionRecord, DueRunQuery, FlowEventRecord, FlowRunRecord, FlowRunSummary, FlowStorage, IdempotencyRecord, InboxEntry } from '../types.js';
 import type { JsonText, LockRunOptions, MapValues, NewEvent, NewFlowEvent, NewInboxEntry, NewRun } from '../types.js';
 import type { PruneRunsQuery, RunFilter, RunLease, RunPage, SentEvent } from '../types.js';
-import { normalizePruneQuery, type NormalizedPruneQuery } from '../prune.js';
+import { normalizePruneQuery } from '../prune.js';
 import { toStorageError } from './errors.js';
 import type { SqlExecutor, SqlParam, SqlRow } from './executor.js';
-import { acquireInProcess, acquireInTransaction, acquireOnLockSession, dueOrNotAsked, type AcquireHost } from './acquire.js';
 import { StatementGroup, type GroupCommitOptions } from './statement-group.js';
 import { buildInboxQueries, preparableInboxQueries, type InboxQueries } from './inbox-queries.js';
 import { SqlInbox } from './inbox.js';
 import { buildLeaseQueries, type LeaseQueries } from './lease-queries.js';
 import type { SqlLease } from './leases.js';
-import { LockSession } from './lock-session.js';
+import { lockModeOf, type LockHost, type LockMode } from './lock-modes.js';
 import { buildListRunsQuery, parseSummaryPage } from './list-runs-query.js';
 import { migrate } from './migrate.js';
 import { DEFAULT_SCHEMA, sqlNames, type SqlNames } from './names.js';
@@ -48,7 +48,7 @@ const TERMINAL = new Set(['COMPLETED', 'FAILED', 'CANCELLED']);
 /** The flow tables (`flow_<name>`), as `tablesPresent` names them. */
 const TABLES = ['runs', 'events', 'definitions', 'idempotency', 'node_values', 'inbox', 'sent_events', 'event_waits', 'event_receipts'];
 
-export class SqlFlowStorage implements FlowStorage, AcquireHost {
+export class SqlFlowStorage implements FlowStorage, LockHost {
   readonly kind: string;
   readonly durable: boolean;
   /** PGlite: the database runs on this process's event loop. */
@@ -56,20 +56,17 @@ export class SqlFlowStorage implements FlowStorage, AcquireHost {
   readonly names: SqlNames;
   readonly runQueries: RunQueries;
   readonly inboxQueries: InboxQueries;
-  private readonly pruneQueries: PruneQueries;
+  readonly pruneQueries: PruneQueries;
   leaseQueries: LeaseQueries;
   private readonly wake: WakeHub;
   private readonly inbox: SqlInbox;
   /** Commits of leases, and new runs: each grouped with others of the moment into one statement. */
   readonly commits: StatementGroup;
   private readonly creates: StatementGroup;
-  /** `session` mode: where the run locks of this store live. */
-  private readonly lockSession: LockSession | null;
-  private readonly held = new Map<string, SqlLease>();
-  /** False for PGlite: one session in one process, where NOTIFY only echoes back and pg_locks holds no leases. */
-  private readonly sharedDatabase: boolean;
-  /** `process` mode: the lock table of this database in this process (shared with other stores on it). */
-  private readonly processLocks: Set<string>;
+  /** How this store's runs are locked, by the executor's lock mode. */
+  private readonly locks: LockMode;
+  /** The leases this store holds, by run: released at close (and, on a shared database, the runs a look for due ones skips). */
+  readonly held = new Map<string, SqlLease>();
   private ready: Promise<void> | null = null;
   private closed = false;
 
@@ -80,27 +77,21 @@ export class SqlFlowStorage implements FlowStorage, AcquireHost {
     this.kind = executor.kind;
     this.durable = options.durable ?? true;
     this.names = sqlNames(options.schema ?? DEFAULT_SCHEMA);
-    this.sharedDatabase = executor.lockMode !== 'process';
-    this.embedded = executor.lockMode === 'process';
-    this.processLocks = executor.processLocks ?? new Set();
-    this.runQueries = buildRunQueries(this.names, { notify: this.sharedDatabase, skipLocked: this.sharedDatabase });
-    this.inboxQueries = buildInboxQueries(this.names, { notify: this.sharedDatabase });
-    this.leaseQueries = buildLeaseQueries(this.names, { notify: this.sharedDatabase, freshReadFn: true });
+    // Its methods read the queries below when called, not now.
+    this.locks = lockModeOf(this);
+    this.embedded = this.locks.embedded;
+    const statements = this.locks.statements;
+    this.runQueries = buildRunQueries(this.names, statements);
+    this.inboxQueries = buildInboxQueries(this.names, statements);
+    this.leaseQueries = buildLeaseQueries(this.names, { ...statements, freshReadFn: true });
     this.pruneQueries = buildPruneQueries(this.names);
     executor.registerPrepared?.([...preparableRunQueries(this.runQueries), ...preparableInboxQueries(this.inboxQueries), ...Object.values(this.leaseQueries)]);
     this.wake = new WakeHub(executor, this.names.wakeChannel, options.onBackgroundError ?? (() => undefined));
-    this.inbox = new SqlInbox(executor, this.inboxQueries, this.wake, this.sharedDatabase);
+    this.inbox = new SqlInbox(executor, this.inboxQueries, this.wake, this.locks);
     // PGlite runs each statement on this process's event loop: smaller groups keep it responsive.
     const grouping = { ...options.groupCommit, defaultInFlight: this.embedded ? 1 : 2, defaultBatch: this.embedded ? 16 : 64 };
     this.commits = new StatementGroup(executor, () => this.leaseQueries.commit, grouping);
     this.creates = new StatementGroup(executor, () => this.runQueries.createRuns, grouping);
-    this.lockSession =
-      executor.lockMode === 'session'
-        ? new LockSession(
-            () => executor.hold!(),
-            () => this.leaseQueries,
-          )
-        : null;
   }
 
   /** Connect, migrate (or check the tables), once; a failed attempt is retried by the next call. */
@@ -131,7 +122,7 @@ export class SqlFlowStorage implements FlowStorage, AcquireHost {
     }
     // Tables created by someone else's migrations lack our read-after-lock functions: plain reads (see lease-queries.ts).
     if (present?.fresh_fn !== true) {
-      this.leaseQueries = buildLeaseQueries(this.names, { notify: this.sharedDatabase, freshReadFn: false });
+      this.leaseQueries = buildLeaseQueries(this.names, { ...this.locks.statements, freshReadFn: false });
       this.executor.registerPrepared?.(Object.values(this.leaseQueries));
     }
   }
@@ -142,12 +133,8 @@ export class SqlFlowStorage implements FlowStorage, AcquireHost {
     await this.wake.close();
     await Promise.allSettled([...this.held.values()].map((lease) => lease.release()));
     this.held.clear();
-    await this.lockSession?.close();
+    await this.locks.close();
     if (this.options.ownsExecutor ?? true) await this.executor.close();
-  }
-
-  private processLockKey(runId: string): string {
-    return `${this.names.schema}\0${runId}`;
   }
 
   // ---- LeaseHost ----
@@ -165,7 +152,7 @@ export class SqlFlowStorage implements FlowStorage, AcquireHost {
   }
 
   queryUnderEventLocks(locks: string, sql: string, params: readonly SqlParam[]): Promise<SqlRow[]> {
-    return this.inbox.queryUnderEventLocks(locks, sql, params);
+    return this.locks.underEventLocks(locks, sql, params);
   }
 
   leaseEnded(lease: SqlLease): void {
@@ -264,11 +251,7 @@ export class SqlFlowStorage implements FlowStorage, AcquireHost {
 
   async pruneRuns(query: PruneRunsQuery): Promise<number> {
     const q = normalizePruneQuery(query); // a bad query rejects the promise, never throws synchronously
-    return this.run('pruneRuns', () => (this.sharedDatabase ? this.pruneShared(q) : this.pruneInProcess(q)));
-  }
-
-  private pruneParams(q: NormalizedPruneQuery, limit: number) {
-    return [
+    const params = (limit: number) => [
       JSON.stringify(q.statuses),
       q.before?.toISOString() ?? null,
       q.ageMs,
@@ -277,30 +260,7 @@ export class SqlFlowStorage implements FlowStorage, AcquireHost {
       q.exceptFlowKeys ? JSON.stringify(q.exceptFlowKeys) : null,
       limit,
     ];
-  }
-
-  private async pruneShared(q: NormalizedPruneQuery): Promise<number> {
-    const [row] = await this.executor.query(this.pruneQueries.pruneShared, this.pruneParams(q, q.limit));
-    return Number(row?.deleted ?? 0);
-  }
-
-  /** PGlite: candidates first, then only those this store could claim in its lock table, deleted while claimed. */
-  private async pruneInProcess(q: NormalizedPruneQuery): Promise<number> {
-    const rows = await this.executor.query<{ run_id: string }>(this.pruneQueries.selectPrunable, this.pruneParams(q, q.limit + this.processLocks.size));
-    const claimed: string[] = [];
-    for (const { run_id: runId } of rows) {
-      const key = this.processLockKey(runId);
-      if (claimed.length >= q.limit || this.processLocks.has(key)) continue;
-      this.processLocks.add(key);
-      claimed.push(runId);
-    }
-    if (claimed.length === 0) return 0;
-    try {
-      const [row] = await this.executor.query(this.pruneQueries.deleteClaimed, [JSON.stringify(claimed)]);
-      return Number(row?.deleted ?? 0);
-    } finally {
-      for (const runId of claimed) this.processLocks.delete(this.processLockKey(runId));
-    }
+    return this.run('pruneRuns', () => this.locks.prune(params, q.limit));
   }
 
   getIdempotencyRecord(key: string): Promise<IdempotencyRecord | null> {
@@ -312,21 +272,10 @@ export class SqlFlowStorage implements FlowStorage, AcquireHost {
 
   lockRun(runId: string, options?: LockRunOptions): Promise<RunLease | null> {
     return this.run('lockRun', async () => {
-      const lease = await this.acquire(runId, options);
+      const lease = await this.locks.acquire(runId, options);
       if (lease) this.held.set(runId, lease);
       return lease;
     });
-  }
-
-  private async acquire(runId: string, options: LockRunOptions | undefined): Promise<SqlLease | null> {
-    if (this.lockSession) return acquireOnLockSession(this, this.lockSession, runId, options);
-    if (this.executor.lockMode === 'transaction') return acquireInTransaction(this, runId, options);
-    const key = this.processLockKey(runId);
-    if (this.processLocks.has(key)) return null;
-    if (options?.onlyIfDue && (!(await dueOrNotAsked(this, runId, options)) || this.processLocks.has(key))) return null;
-    // Claimed before the read, so a concurrent lockRun in this process sees it taken.
-    this.processLocks.add(key);
-    return acquireInProcess(this, runId, () => this.processLocks.delete(key));
   }
 
   cancelRun(runId: string, events: NewEvent[], error: ErrorRecord): Promise<FlowRunRecord | null> {
@@ -347,16 +296,15 @@ export class SqlFlowStorage implements FlowStorage, AcquireHost {
     return this.run('findDueRuns', async () => {
       const limit = Math.max(0, Math.floor(query.limit));
       if (limit === 0) return [];
-      // Runs locked in this process are skipped (in SQL through pg_locks too; PGlite only has the lock table).
-      const lockedHere = this.sharedDatabase ? this.held.size : this.processLocks.size;
+      // Runs locked in this process are skipped (on a shared database, the statement skips those locked anywhere).
+      const here = this.locks.heldHere;
       const rows = await this.executor.query<{ run_id: string }>(this.runQueries.findDueRuns, [
-        limit + lockedHere,
+        limit + here.size,
         query.flowKeys ? JSON.stringify(query.flowKeys) : null,
       ]);
-      const free = (id: string) => (this.sharedDatabase ? !this.held.has(id) : !this.processLocks.has(this.processLockKey(id)));
       return rows
         .map((r) => r.run_id)
-        .filter(free)
+        .filter((id) => !here.has(id))
         .slice(0, limit);
     });
   }

@@ -1,0 +1,232 @@
+/**
+ * How a SQL store locks its runs: one strategy per lock mode, chosen once from the executor's
+ * `lockMode` (`lockModeOf`, the one place that looks at it). A strategy owns all that differs
+ * between the modes: taking a run's lock and reading the run under it, letting go of it and
+ * announcing the run's wake-up then, which runs are held here (a look for due runs skips them),
+ * whether statements NOTIFY, how `pruneRuns` keeps clear of held runs, and whether sending an
+ * event locks its name.
+ * - session (pg, `SessionLocks`): a session advisory lock on the store's lock session, one
+ *   dedicated connection holding every run lock of the store (lock-session.ts); lock and read in
+ *   one statement shared with the other requests of the moment.
+ * - transaction (Prisma, `TransactionLocks`): a transaction advisory lock inside a transaction
+ *   kept open by `executor.hold()` for the whole lease; ending the transaction releases the lock.
+ *   Prisma's connections can only be pinned by an interactive transaction.
+ * - process (PGlite, `ProcessLocks`): an in-process lock table. PGlite is one session in one
+ *   process, where advisory locks cannot exclude anything, NOTIFY only echoes back and pg_locks
+ *   holds no leases; no other process can open its data folder, so the table is exact.
+ * In every mode commits go through the store's pool, grouped and fenced by version (leases.ts).
+ */
+import { isDueNow } from '../due.js';
+import type { LockRunOptions } from '../types.js';
+import type { SqlExecutor, SqlParam, SqlRow } from './executor.js';
+import type { InboxQueries } from './inbox-queries.js';
+import { SqlLease, type LeaseHost } from './leases.js';
+import { LockSession } from './lock-session.js';
+import type { SqlNames } from './names.js';
+import type { PruneQueries } from './prune-queries.js';
+import { toRunRecord } from './rows.js';
+
+/** What the strategies need of their store. */
+export interface LockHost extends LeaseHost {
+  readonly executor: SqlExecutor;
+  readonly names: SqlNames;
+  readonly inboxQueries: InboxQueries;
+  readonly pruneQueries: PruneQueries;
+  /** The store's leases, by run. */
+  readonly held: ReadonlyMap<string, SqlLease>;
+}
+
+export interface LockMode {
+  /** The database runs on this process's event loop (`FlowStorage.embedded`). */
+  readonly embedded: boolean;
+  /**
+   * Options of the statements (run-queries.ts, inbox-queries.ts, lease-queries.ts): whether they
+   * announce wake-ups by NOTIFY to other processes, and whether a look for due runs skips those
+   * whose advisory lock is held, by any session (pg_locks).
+   */
+  readonly statements: { readonly notify: boolean; readonly skipLocked: boolean };
+  /** Takes `runId`'s lock and reads the run. Null when another holder has it (in this process too) or, with `onlyIfDue`, it is not due. */
+  acquire(runId: string, options: LockRunOptions | undefined): Promise<SqlLease | null>;
+  /** The runs locked in this process: a look for due runs asks for `size` more, then drops them. */
+  readonly heldHere: { readonly size: number; has(runId: string): boolean };
+  /** Deletes up to `limit` prunable runs (`params(n)`: the prune statement's parameters, asking for n), none held by anyone. */
+  prune(params: (limit: number) => readonly SqlParam[], limit: number): Promise<number>;
+  /** Runs `sql` after the event locks `locks` (a JSON array of `EventLock`, see inbox-queries.ts), where they are needed. */
+  underEventLocks(locks: string, sql: string, params: readonly SqlParam[]): Promise<SqlRow[]>;
+  /** Lets go of whatever the strategy holds (the lock session). */
+  close(): Promise<void>;
+}
+
+/** The lock mode of `host`'s executor. */
+export function lockModeOf(host: LockHost): LockMode {
+  switch (host.executor.lockMode) {
+    case 'session':
+      return new SessionLocks(host);
+    case 'transaction':
+      return new TransactionLocks(host);
+    case 'process':
+      return new ProcessLocks(host);
+  }
+}
+
+const runOf = (row: SqlRow | undefined) => (row && row.run_id != null ? toRunRecord(row) : null);
+
+/** Whether to go on locking: with `onlyIfDue`, only a run that is due, read without the lock, so a run that is not is never held. */
+async function dueOrNotAsked(host: LockHost, runId: string, options: LockRunOptions | undefined): Promise<boolean> {
+  if (!options?.onlyIfDue) return true;
+  const [row] = await host.executor.query(host.runQueries.getRun, [runId]);
+  return isDueNow(runOf(row));
+}
+
+/** A database other sessions share (pg, Prisma): what the session and transaction modes have in common. */
+abstract class SharedDatabaseLocks implements LockMode {
+  readonly embedded = false;
+  readonly statements = { notify: true, skipLocked: true };
+
+  constructor(protected readonly host: LockHost) {}
+
+  abstract acquire(runId: string, options: LockRunOptions | undefined): Promise<SqlLease | null>;
+
+  /** The store's leases; other sessions' locks are skipped by the statement itself (pg_locks). */
+  get heldHere(): LockMode['heldHere'] {
+    return this.host.held;
+  }
+
+  /** One statement: it skips rows being written (`FOR UPDATE SKIP LOCKED`) and runs whose advisory lock it cannot take. */
+  async prune(params: (limit: number) => readonly SqlParam[], limit: number): Promise<number> {
+    const [row] = await this.host.executor.query(this.host.pruneQueries.pruneShared, params(limit));
+    return Number(row?.deleted ?? 0);
+  }
+
+  /** A statement of its own takes the locks, so that the snapshot of `sql` sees what the transaction that held them last committed. */
+  underEventLocks(locks: string, sql: string, params: readonly SqlParam[]): Promise<SqlRow[]> {
+    return this.host.executor.transaction(async (tx) => {
+      await tx.query(this.host.inboxQueries.lockEvents, [locks]);
+      return tx.query(sql, params);
+    });
+  }
+
+  async close(): Promise<void> {}
+}
+
+/** session mode (pg). */
+class SessionLocks extends SharedDatabaseLocks {
+  /** Where the run locks of this store live. */
+  private readonly session: LockSession;
+
+  constructor(host: LockHost) {
+    super(host);
+    this.session = new LockSession(
+      () => host.executor.hold!(),
+      () => host.leaseQueries,
+    );
+  }
+
+  /** The lock statement itself checks `onlyIfDue`. */
+  async acquire(runId: string, options: LockRunOptions | undefined): Promise<SqlLease | null> {
+    const locks = this.session;
+    const grant = await locks.lock(runId, options?.onlyIfDue === true);
+    if (!grant) return null;
+    const { generation } = grant;
+    // The unlock statement NOTIFYs the run's wake-up: delivered once the lock is free.
+    return new SqlLease(this.host, runId, runOf(grant.row), { lost: () => locks.lost(generation), unlock: (wake) => locks.unlock(runId, generation, wake) });
+  }
+
+  /** Drops the connection, and every lock with it. */
+  override close(): Promise<void> {
+    return this.session.close();
+  }
+}
+
+/** transaction mode (Prisma). */
+class TransactionLocks extends SharedDatabaseLocks {
+  async acquire(runId: string, options: LockRunOptions | undefined): Promise<SqlLease | null> {
+    const { executor, leaseQueries, runQueries } = this.host;
+    if (!(await dueOrNotAsked(this.host, runId, options))) return null;
+    const holder = await executor.hold!();
+    try {
+      const [lock] = await holder.query(leaseQueries.tryTransactionLock, [runId]);
+      if (lock?.locked !== true) {
+        await holder.release();
+        return null;
+      }
+      // A statement of its own, so its snapshot is taken after the lock was granted.
+      const [row] = await holder.query(runQueries.getRun, [runId]);
+      // Ending the holding transaction releases its transaction-level lock.
+      const unlock = async (wake: boolean) => {
+        await holder.release();
+        // The lock ended with the holding transaction: now other processes may be told.
+        if (wake) await executor.query(this.host.leaseQueries.wakeRun, [runId]).catch(() => undefined); // else: found at the next poll
+      };
+      return new SqlLease(this.host, runId, runOf(row), { lost: () => holder.lost === true, unlock });
+    } catch (err) {
+      await holder.release(true).catch(() => undefined);
+      throw err;
+    }
+  }
+}
+
+/** process mode (PGlite): one session, one statement at a time, in this process. */
+class ProcessLocks implements LockMode {
+  readonly embedded = true;
+  readonly statements = { notify: false, skipLocked: false };
+  /** The lock table of this database in this process, shared with the other stores on it (keys `schema\0runId`). */
+  private readonly locks: Set<string>;
+
+  constructor(private readonly host: LockHost) {
+    this.locks = host.executor.processLocks ?? new Set();
+  }
+
+  private key(runId: string): string {
+    return `${this.host.names.schema}\0${runId}`;
+  }
+
+  /** The lock table, every schema's entries counted in `size` (an upper bound is enough). */
+  get heldHere(): LockMode['heldHere'] {
+    return { size: this.locks.size, has: (runId) => this.locks.has(this.key(runId)) };
+  }
+
+  async acquire(runId: string, options: LockRunOptions | undefined): Promise<SqlLease | null> {
+    const key = this.key(runId);
+    if (this.locks.has(key)) return null;
+    if (options?.onlyIfDue && (!(await dueOrNotAsked(this.host, runId, options)) || this.locks.has(key))) return null;
+    // Claimed before the read, so a concurrent lockRun in this process sees it taken.
+    this.locks.add(key);
+    const unclaim = () => this.locks.delete(key);
+    try {
+      const [row] = await this.host.executor.query(this.host.runQueries.getRun, [runId]);
+      // One process: the wake-up is this process's own, sent by the lease once the lock is free.
+      return new SqlLease(this.host, runId, runOf(row), { lost: () => false, unlock: async () => void unclaim() });
+    } catch (err) {
+      unclaim();
+      throw err;
+    }
+  }
+
+  /** Candidates first, then only those this store could claim in its lock table, deleted while claimed. */
+  async prune(params: (limit: number) => readonly SqlParam[], limit: number): Promise<number> {
+    const { executor, pruneQueries } = this.host;
+    const rows = await executor.query<{ run_id: string }>(pruneQueries.selectPrunable, params(limit + this.locks.size));
+    const claimed: string[] = [];
+    for (const { run_id: runId } of rows) {
+      const key = this.key(runId);
+      if (claimed.length >= limit || this.locks.has(key)) continue;
+      this.locks.add(key);
+      claimed.push(runId);
+    }
+    if (claimed.length === 0) return 0;
+    try {
+      const [row] = await executor.query(pruneQueries.deleteClaimed, [JSON.stringify(claimed)]);
+      return Number(row?.deleted ?? 0);
+    } finally {
+      for (const runId of claimed) this.locks.delete(this.key(runId));
+    }
+  }
+
+  /** One session running one statement at a time: no event lock is needed. */
+  underEventLocks(_locks: string, sql: string, params: readonly SqlParam[]): Promise<SqlRow[]> {
+    return this.host.executor.query(sql, params);
+  }
+
+  async close(): Promise<void> {}
+}
