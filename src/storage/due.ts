@@ -1,17 +1,73 @@
 /**
- * Whether a run has work now, decided on a run record as read: `LockRunOptions.onlyIfDue` (the
- * memory store, and the SQL store outside session mode, where the lock statement cannot check it
- * itself), and the engine's tick / resume / runToCompletion deciding whether to drive a run.
+ * What "due" means, and in which order due runs are claimed: the rule, once, for every store.
+ *
+ * A run is due — a worker should take it now — when it is live (RUNNING or WAITING) and
+ *   - answers wait in its inbox (resumes, events, child ends), or
+ *   - it is RUNNING and its next due time is unset (something can begin now) or past, or
+ *   - it is WAITING and its earliest timer is past.
+ * Claim order: runs with answers first (someone waits for them), then by due time, unset first,
+ * then the oldest run, then the run id.
+ *
+ * The memory store and the engine use the functions below; the SQL statements spell the same
+ * rule with the same status sets (`dueSql`, and findDueRuns' index-shaped form of it), and the
+ * contract suite checks that every store finds the same runs due, in the same order.
  */
+import { LIVE_STATUSES, sqlStatusList, type FlowRunStatus } from '../core/states.js';
 import type { FlowRunRecord } from './types.js';
 
+/** What the rule reads of a run. */
+export interface DueFacts {
+  status: FlowRunStatus;
+  hasInbox: boolean;
+  /** Null: no due time. */
+  nextAttemptAt: Date | null;
+}
+
+/** Due at `nowMs` (the store's clock). */
+export function isDueAt(run: DueFacts, nowMs: number): boolean {
+  if (!LIVE_STATUSES.includes(run.status)) return false;
+  if (run.hasInbox) return true;
+  if (run.nextAttemptAt === null) return run.status === 'RUNNING';
+  return run.nextAttemptAt.getTime() <= nowMs;
+}
+
 /**
- * Due by the store's clock (as read): RUNNING with nothing to wait for, WAITING with a due timer,
- * or RUNNING/WAITING with inbox entries to apply.
+ * Due by the store's clock as the record was read (`dueInMs`: its time left then): the engine's
+ * tick / resume / runToCompletion deciding whether to drive a run, and `onlyIfDue` on the stores
+ * that decide it after reading.
  */
 export function isDueNow(run: FlowRunRecord | null): boolean {
-  if (!run || (run.status !== 'RUNNING' && run.status !== 'WAITING')) return false;
-  if (run.hasInbox) return true;
-  if (run.dueInMs > 0) return false;
-  return run.status === 'RUNNING' || run.nextAttemptAt !== null;
+  if (!run) return false;
+  return isDueAt(run, run.nextAttemptAt === null ? 0 : run.nextAttemptAt.getTime() - run.dueInMs);
+}
+
+/** What the claim order reads of a run. */
+export interface ClaimFacts {
+  runId: string;
+  hasInbox: boolean;
+  nextAttemptAt: Date | null;
+  createdAt: Date;
+}
+
+/** The claim order, as a comparator (the SQL: `ORDER BY has_inbox DESC, next_attempt_at ASC NULLS FIRST, created_at, run_id`). */
+export function compareClaimOrder(a: ClaimFacts, b: ClaimFacts): number {
+  if (a.hasInbox !== b.hasInbox) return a.hasInbox ? -1 : 1;
+  const da = a.nextAttemptAt?.getTime() ?? Number.NEGATIVE_INFINITY;
+  const db = b.nextAttemptAt?.getTime() ?? Number.NEGATIVE_INFINITY;
+  if (da !== db) return da < db ? -1 : 1;
+  if (a.createdAt.getTime() !== b.createdAt.getTime()) return a.createdAt.getTime() - b.createdAt.getTime();
+  return a.runId < b.runId ? -1 : a.runId > b.runId ? 1 : 0;
+}
+
+/**
+ * The rule in SQL, over run row `r`: `now` is the time to judge by (an SQL expression) and
+ * `hasInbox` an SQL boolean saying whether the run's inbox holds entries. The status is compared
+ * as text so that only the primary key can serve the row: a prepared statement's generic plan,
+ * made while the table was small, must not pick a status index and scan it.
+ */
+export function dueSql(r: string, now: string, hasInbox: string): string {
+  return `(${r}.status::text IN (${sqlStatusList(LIVE_STATUSES)})
+        AND (${hasInbox}
+          OR (${r}.status::text = 'RUNNING' AND (${r}.next_attempt_at IS NULL OR ${r}.next_attempt_at <= ${now}))
+          OR (${r}.status::text = 'WAITING' AND ${r}.next_attempt_at <= ${now})))`;
 }

@@ -20,7 +20,7 @@ import type {
 import type { JsonText, LockRunOptions, NewEvent, NewRun, PruneRunsQuery, RunFilter, RunLease, RunPage, Transition } from './types.js';
 import type { BranchRecord, InboxEntry, NewFlowEvent, NewInboxEntry, SentEvent } from './types.js';
 import { decodeCursor, encodeCursor, normalizeRunFilter } from './run-filter.js';
-import { isDueNow } from './due.js';
+import { compareClaimOrder, isDueAt, isDueNow } from './due.js';
 import { MemoryLease, recordOf, summaryOf, type EventRow, type RunRow } from './memory-lease.js';
 import { normalizePruneQuery } from './prune.js';
 
@@ -295,13 +295,12 @@ export class MemoryStorage implements FlowStorage {
     const due: RunRow[] = [];
     for (const row of this.runs.values()) {
       if (query.flowKeys && !query.flowKeys.includes(flowKey(row.flowId, row.flowVersion))) continue;
-      if (this.locked.has(row.runId)) continue;
-      const dueAt = row.nextAttemptAt?.getTime() ?? 0;
-      if (row.status === 'RUNNING' && (dueAt <= now || row.hasInbox)) due.push(row);
-      else if (row.status === 'WAITING' && ((row.nextAttemptAt && dueAt <= now) || row.hasInbox)) due.push(row);
+      if (!this.locked.has(row.runId) && isDueAt(row, now)) due.push(row);
     }
-    due.sort((a, b) => (a.nextAttemptAt?.getTime() ?? 0) - (b.nextAttemptAt?.getTime() ?? 0));
-    return due.slice(0, query.limit).map((r) => r.runId);
+    return due
+      .sort(compareClaimOrder)
+      .slice(0, Math.max(0, Math.floor(query.limit)))
+      .map((r) => r.runId);
   }
 
   async msUntilNextDue(flowKeys?: string[]): Promise<number | null> {

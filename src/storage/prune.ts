@@ -2,13 +2,14 @@
  * Validation of `pruneRuns` queries, shared by every store so that all of them accept the same
  * queries and refuse the same bad ones: only finished runs may be deleted, ever.
  */
+import { FINISHED_STATUSES } from '../core/states.js';
 import { InvalidArgumentError } from '../errors.js';
 import type { FlowRunStatus } from '../definitions/types.js';
 import { unstorableTextReason } from '../core/json.js';
 import type { PruneRunsQuery } from './types.js';
 
 /** The statuses of a finished run: the only runs `pruneRuns` deletes. */
-export const FINISHED_STATUSES: readonly FlowRunStatus[] = ['COMPLETED', 'FAILED', 'CANCELLED'];
+export { FINISHED_STATUSES };
 /** Largest batch of one `pruneRuns` call. */
 export const MAX_PRUNE_BATCH = 10_000;
 /** Longest age a prune may name: what a Postgres interval and a JavaScript date both hold comfortably (1,000 years). */

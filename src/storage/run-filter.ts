@@ -3,12 +3,13 @@
  * accept the same filters, reject the same bad ones, and page in the same order
  * (newest first, ties broken by run id descending).
  */
+import { RUN_STATUSES } from '../core/states.js';
 import { InvalidArgumentError } from '../errors.js';
 import type { FlowRunStatus } from '../definitions/types.js';
 import type { RunFilter } from './types.js';
 import { unstorableTextReason } from '../core/json.js';
 
-export const RUN_STATUSES: readonly FlowRunStatus[] = ['RUNNING', 'WAITING', 'COMPLETED', 'FAILED', 'CANCELLED'];
+export { RUN_STATUSES };
 export const DEFAULT_PAGE_SIZE = 50;
 export const MAX_PAGE_SIZE = 1000;
 

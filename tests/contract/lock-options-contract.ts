@@ -86,6 +86,39 @@ export function lockOptionsContract(handle: () => StoreHandle): void {
     expect(first.outputsJson).toEqual({ a: { first: true } });
   });
 
+  it('every store finds the same runs due, in the claim order of storage/due.ts', async () => {
+    const s = store();
+    const flowId = 'claim-' + randomUUID();
+    const key = [`${flowId}@1`];
+    const make = async (patch?: Parameters<typeof step>[1]) => {
+      const { run } = await s.createRun(newRun({ flowId }));
+      if (!patch) return run;
+      const lease = (await s.lockRun(run.runId))!;
+      return lease.commit(step(run, patch, { release: true }));
+    };
+    const past = (ms: number) => ({ at: new Date(Date.now() - ms) });
+    const now = await make(); // RUNNING, nothing to wait for
+    const retry = await make({ attempt: 1, nextAttemptAt: past(20_000) });
+    const timer = await make({ status: 'WAITING', waitReason: 'timer', nextAttemptAt: past(10_000) });
+    const parked = { status: 'WAITING', waitReason: 'approval', branches: j([branch('a', { status: 'WAITING', waitId: 1 })]) } as const;
+    const answered = await make(parked);
+    expect(await s.addToInbox({ runId: answered.runId, kind: 'resume', waitId: 1, branchId: 'b1', payload: j({}) })).toBe(true);
+    const later = await make({ nextAttemptAt: { delayMs: 60_000 } });
+    const manual = await make(parked);
+    const done = await make({ status: 'COMPLETED', currentNodeId: null, branches: j([]) });
+
+    // Answers first, then by due time (none first), then the oldest run.
+    expect(await s.findDueRuns({ limit: 100, flowKeys: key })).toEqual([answered.runId, now.runId, retry.runId, timer.runId]);
+    expect(await s.findDueRuns({ limit: 2, flowKeys: key })).toEqual([answered.runId, now.runId]);
+    // And `onlyIfDue` agrees, run by run.
+    for (const run of [now, retry, timer, answered]) {
+      const lease = await s.lockRun(run.runId, { onlyIfDue: true });
+      expect(lease).not.toBeNull();
+      await lease!.release();
+    }
+    for (const run of [later, manual, done]) expect(await s.lockRun(run.runId, { onlyIfDue: true })).toBeNull();
+  });
+
   it('msUntilNextDue counts due times still in the future only', async () => {
     const s = store();
     const flowId = 'due-' + randomUUID();

@@ -2,13 +2,13 @@
  * CLI commands that act on runs through a running server's API: runs list|show|timeline,
  * flows, start, resume, cancel, send-event. Each prints a readable view, or the API's JSON with --json.
  */
+import { RUN_STATUSES } from '../../core/states.js';
 import { flowKey, parseFlowKey } from '../../definitions/flow-key.js';
 import type { eventDto, flowDto, runDto, runSummaryDto } from '../http/dto.js';
 import { type ApiClient, runPath } from './client.js';
 import { formatMs, keyValues, table, truncate } from './table.js';
 import { UsageError, parseIntOption, parseJsonOption } from './usage.js';
 
-const RUN_STATUSES = ['RUNNING', 'WAITING', 'COMPLETED', 'FAILED', 'CANCELLED'];
 const MAX_PAGE_SIZE = 1000;
 
 type RunJson = ReturnType<typeof runDto>;
@@ -36,7 +36,7 @@ export async function listRunsCommand(
   const params = new URLSearchParams();
   if (filter.status !== undefined) {
     const statuses = filter.status.toUpperCase().split(',');
-    const unknown = statuses.find((s) => !RUN_STATUSES.includes(s));
+    const unknown = statuses.find((s) => !(RUN_STATUSES as readonly string[]).includes(s));
     if (unknown !== undefined)
       throw new UsageError(`--status must be one or more of ${RUN_STATUSES.join(', ')} (comma-separated), got ${JSON.stringify(filter.status)}`);
     params.set('status', statuses.join(','));

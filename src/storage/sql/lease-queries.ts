@@ -6,6 +6,7 @@
  */
 import type { Transition } from '../types.js';
 import type { SqlNames } from './names.js';
+import { dueSql } from '../due.js';
 import { addWaitsJson, endWaitsJson, inboxIdsJson, receiptsJson } from './inbox-rows.js';
 import { eventEntrySql } from './inbox-queries.js';
 import { insertEventsSql, notifySql } from './run-queries.js';
@@ -47,18 +48,6 @@ export interface LeaseQueries {
    */
   commit: string;
 }
-/**
- * Due by the database clock: RUNNING with nothing to wait for, WAITING with a due timer, or
- * either with entries in its inbox (findDueRuns' rule).
- */
-function dueNow(names: SqlNames, a: string): string {
-  // The status is compared as text so that only the primary key can serve the row: a prepared
-  // statement's generic plan, made while the table was small, must not pick a status index and scan it.
-  return `((${a}.status::text = 'RUNNING' AND (${a}.next_attempt_at IS NULL OR ${a}.next_attempt_at <= clock_timestamp()))
-        OR (${a}.status::text = 'WAITING' AND ${a}.next_attempt_at <= clock_timestamp())
-        OR (${a}.status::text IN ('RUNNING', 'WAITING') AND ${hasInboxSql(names, a)}))`;
-}
-
 export function buildLeaseQueries(names: SqlNames, opts: { notify: boolean; freshReadFn: boolean }): LeaseQueries {
   const readAfterLock = (cond: string) =>
     opts.freshReadFn
@@ -204,7 +193,7 @@ export function buildLeaseQueries(names: SqlNames, opts: { notify: boolean; fres
       FROM jsonb_to_recordset($1::jsonb) AS ids(run_id text, only_if_due boolean)
       CROSS JOIN LATERAL (
         SELECT pg_try_advisory_lock(${key}) AS locked
-        WHERE NOT ids.only_if_due OR EXISTS (SELECT 1 FROM ${names.runs} q WHERE q.run_id = ids.run_id AND ${dueNow(names, 'q')})
+        WHERE NOT ids.only_if_due OR EXISTS (SELECT 1 FROM ${names.runs} q WHERE q.run_id = ids.run_id AND ${dueSql('q', 'clock_timestamp()', hasInboxSql(names, 'q'))})
         OFFSET 0
       ) l
       ${readAfterLock('l.locked')}`,
