@@ -1,6 +1,6 @@
 /**
  * The flow() builder as 0.5.x code uses it. Ported from the original package's
- * test/dsl.flow.test.ts, plus the behaviours README "Coming from 0.5.x" lists as different.
+ * test/dsl.flow.test.ts, plus the behaviours docs/upgrading.md lists as different.
  */
 import { describe, expect, it } from 'vitest';
 import { FlowDefinitionError, flow, type FlowContext, type FlowDefinition, type NodeResult, type RetryPolicy } from '@hazeljs/flow';
@@ -98,7 +98,7 @@ describe('0.5.x builder usage that keeps working', () => {
   });
 });
 
-describe('deliberate differences from 0.5.x (README "Coming from 0.5.x")', () => {
+describe('deliberate differences from 0.5.x (docs/upgrading.md)', () => {
   const ok = async (): Promise<NodeResult> => ({ status: 'ok' });
 
   it('each call returns a new builder: statements that drop the result are told so at build()', () => {

@@ -1,7 +1,7 @@
 /**
  * Decorated flow classes written as for 0.5.x (experimentalDecorators, `@Node(id)` or
  * `@Node(options)`), built with buildFlowDefinition. Ported from the original package's
- * test/decorators.test.ts, plus the behaviours README "Coming from 0.5.x" lists as different.
+ * test/decorators.test.ts, plus the behaviours docs/upgrading.md lists as different.
  */
 import { describe, expect, it } from 'vitest';
 import { Edge, Entry, Flow, FlowDefinitionError, FlowError, Node, buildFlowDefinition } from '@hazeljs/flow';
@@ -145,7 +145,7 @@ describe('0.5.x decorator usage that keeps working', () => {
   });
 });
 
-describe('deliberate differences from 0.5.x (README "Coming from 0.5.x")', () => {
+describe('deliberate differences from 0.5.x (docs/upgrading.md)', () => {
   it("an @Edge starts at the node's id, not at the method name", () => {
     @Flow('renamed', '1.0.0')
     class Renamed {

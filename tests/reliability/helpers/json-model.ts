@@ -1,7 +1,7 @@
 /**
  * The reference model the property tests judge the engine by: which values a durable store can
- * hold, what they read back as, and how a patch merges. Written from the spec (README, Run
- * lifecycle, "Values are JSON"), not from src/core/json.ts, so that a bug there shows up as a
+ * hold, what they read back as, and how a patch merges. Written from the spec (docs/concepts.md,
+ * Run lifecycle, "Values are JSON"), not from src/core/json.ts, so that a bug there shows up as a
  * disagreement instead of being copied into the oracle.
  */
 
