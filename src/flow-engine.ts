@@ -15,7 +15,8 @@ import type { FlowEventRecord, FlowRunRecord, FlowRunSummary, FlowStorage, JsonT
 import { chooseStorage } from './storage/choose.js';
 import { advanceRun, type AdvanceOptions, type AdvanceResult, type StepEnv } from './engine/advance.js';
 import { CancelledAttempt, eventKeyProblem, eventNameProblem } from './engine/attempt.js';
-import { firstBranch } from './engine/branches.js';
+import { AttemptsInFlight } from './engine/in-flight.js';
+import { newRunOf } from './engine/start.js';
 import { driveToRest, mustGetRun, resumeWaitingRun, tickRun } from './engine/drive.js';
 import { FlowEvents } from './engine/events.js';
 import { isPlainObject } from './engine/merge.js';
@@ -112,7 +113,8 @@ export class FlowEngine extends FlowEvents implements WorkerHost {
   readonly clock: Clock;
   /** @internal the run machinery's (engine/drive.ts) */
   readonly stepEnv: StepEnv;
-  private readonly inflight = new Map<string, Set<AbortController>>();
+  /** Attempts in flight in this process, which `cancelRun` aborts. */
+  private readonly inFlight = new AttemptsInFlight();
   private readonly eventRetentionMs: number;
   private readonly maxChildDepth: number;
   private initPromise?: Promise<void>;
@@ -133,18 +135,15 @@ export class FlowEngine extends FlowEvents implements WorkerHost {
       throw new InvalidArgumentError('FlowEngine: eventRetentionMs must be a number > 0');
     if (!Number.isInteger(this.maxChildDepth) || this.maxChildDepth < 0) throw new InvalidArgumentError('FlowEngine: maxChildDepth must be an integer >= 0');
     this.stepEnv = {
+      storage: this.storage,
+      registry: this.registry,
+      clock: this.clock,
       services: options.services,
       maxJsonBytes,
       maxRecoveries,
-      now: () => this.clock.now(),
-      sleep: (ms, signal) => this.clock.sleep(ms, signal),
-      loadMap: (runId, key) => this.storage.getMapValues(runId, key),
-      readInbox: (runId) => this.storage.getInbox(runId),
-      readRun: (runId) => this.storage.getRun(runId),
-      startChild: (parent, at, child) => this.startChildRun(parent, at, child),
-      lookupIdempotent: (key) => this.storage.getIdempotencyRecord(key),
-      trackAttempt: (runId, controller) => this.trackAttempt(runId, controller),
-      onCommitted: (run, events) => this.emitCommitted(run, events),
+      maxChildDepth: this.maxChildDepth,
+      inFlight: this.inFlight,
+      hooks: this,
     };
   }
 
@@ -179,25 +178,16 @@ export class FlowEngine extends FlowEvents implements WorkerHost {
     const limits = { maxBytes: this.stepEnv.maxJsonBytes };
     const input = serializeJson(args.input === undefined ? null : args.input, { what: 'input', ...limits });
     const state = serializeJson(args.initialState ?? {}, { what: 'initialState', ...limits });
-    const { run, created } = await this.storage.createRun({
-      runId: randomUUID(),
-      flowId: def.flowId,
-      flowVersion: def.version,
-      tenantId: args.tenantId ?? null,
-      idempotencyKey: args.idempotencyKey ?? null,
-      currentNodeId: def.entry,
-      input,
-      state,
-      branches: JSON.stringify([firstBranch(def.entry)]) as JsonText,
-      events: [{ type: 'RUN_STARTED', nodeId: def.entry, branchId: 'b1' }],
-    });
+    const { run, created } = await this.storage.createRun(
+      newRunOf(def, { input, state, tenantId: args.tenantId ?? null, idempotencyKey: args.idempotencyKey ?? null }),
+    );
     if (!created && (run.flowId !== def.flowId || run.flowVersion !== def.version)) {
       throw new FlowError(
         'IDEMPOTENCY_KEY_CONFLICT',
         `idempotencyKey ${JSON.stringify(args.idempotencyKey)} already started run ${run.runId} of ${flowKey(run.flowId, run.flowVersion)}, not ${flowKey(def.flowId, def.version)}`,
       );
     }
-    if (created) this.emit('run:started', { run });
+    if (created) this.runStarted(run);
     return { runId: run.runId, status: run.status, created };
   }
 
@@ -273,7 +263,7 @@ export class FlowEngine extends FlowEvents implements WorkerHost {
     // Ended meanwhile — or cancelled by a concurrent call with another reason (the first one counts).
     const ours = run.status === 'CANCELLED' && run.error?.message === message;
     if (!ours) throw new InvalidRunStateError(runId, run.status, 'cancel', 'RUNNING or WAITING');
-    for (const controller of this.inflight.get(runId) ?? []) controller.abort(new CancelledAttempt());
+    this.inFlight.abort(runId, new CancelledAttempt());
     this.emit('run:cancelled', { run });
     await this.cancelChildren(runId, message);
     return run;
@@ -291,58 +281,6 @@ export class FlowEngine extends FlowEvents implements WorkerHost {
       }
       cursor = page.nextCursor ?? undefined;
     } while (cursor);
-  }
-
-  /**
-   * Starts the child run a node asked for (see StepEnv.startChild): the flow must be registered
-   * here, and the nesting within `maxChildDepth`. The key makes it once per attempt name.
-   */
-  private async startChildRun(
-    parent: FlowRunRecord,
-    at: { nodeId: string; key: string },
-    child: { flowId: string; version: string; input: unknown; tenantId?: string },
-  ): Promise<FlowRunRecord> {
-    const def = this.registry.get(child.flowId, child.version);
-    if (!def)
-      throw FlowError.nonRetryable(
-        'CHILD_FLOW_NOT_FOUND',
-        `Node "${at.nodeId}" asked for a child run of ${flowKey(child.flowId, child.version)}, which is not registered with this engine`,
-      );
-    let depth = 1;
-    for (let up = parent.parentRunId; up !== null; depth++) {
-      if (depth > this.maxChildDepth) {
-        throw FlowError.nonRetryable(
-          'CHILD_DEPTH_EXCEEDED',
-          `Node "${at.nodeId}": a child run would be nested ${depth + 1} deep, over maxChildDepth ${this.maxChildDepth} (runaway recursion?)`,
-        );
-      }
-      up = (await this.storage.getRun(up))?.parentRunId ?? null;
-    }
-    if (depth > this.maxChildDepth) {
-      throw FlowError.nonRetryable(
-        'CHILD_DEPTH_EXCEEDED',
-        `Node "${at.nodeId}": a child run would be nested ${depth} deep, over maxChildDepth ${this.maxChildDepth}`,
-      );
-    }
-    const input = serializeJson(child.input, { what: 'child input', nodeId: at.nodeId, maxBytes: this.stepEnv.maxJsonBytes });
-    const { run, created } = await this.storage.createRun({
-      runId: randomUUID(),
-      flowId: def.flowId,
-      flowVersion: def.version,
-      tenantId: child.tenantId ?? parent.tenantId,
-      idempotencyKey: at.key,
-      currentNodeId: def.entry,
-      input,
-      state: '{}' as JsonText,
-      branches: JSON.stringify([firstBranch(def.entry)]) as JsonText,
-      parentRunId: parent.runId,
-      parentNodeId: at.nodeId,
-      events: [
-        { type: 'RUN_STARTED', nodeId: def.entry, branchId: 'b1', payload: JSON.stringify({ parentRunId: parent.runId, parentNodeId: at.nodeId }) as JsonText },
-      ],
-    });
-    if (created) this.emit('run:started', { run });
-    return run;
   }
 
   async getRun(runId: string): Promise<FlowRunRecord | null> {
@@ -504,34 +442,8 @@ export class FlowEngine extends FlowEvents implements WorkerHost {
   }
 
   /** @internal WorkerHost: drives a run a worker has locked; the worker also tracks each attempt's controller. */
-  advanceLocked(
-    lease: RunLease,
-    def: FlowDefinition,
-    options: AdvanceOptions & { trackAttempt(controller: AbortController): () => void },
-  ): Promise<AdvanceResult> {
-    const { trackAttempt, ...advance } = options;
-    const env: StepEnv = {
-      ...this.stepEnv,
-      trackAttempt: (runId, controller) => {
-        const untrack = this.trackAttempt(runId, controller);
-        const release = trackAttempt(controller);
-        return () => {
-          untrack();
-          release();
-        };
-      },
-    };
-    return advanceRun(lease, def, env, advance);
-  }
-
-  private trackAttempt(runId: string, controller: AbortController): () => void {
-    let set = this.inflight.get(runId);
-    if (!set) this.inflight.set(runId, (set = new Set()));
-    set.add(controller);
-    return () => {
-      set!.delete(controller);
-      if (set!.size === 0) this.inflight.delete(runId);
-    };
+  advanceLocked(lease: RunLease, def: FlowDefinition, options: AdvanceOptions): Promise<AdvanceResult> {
+    return advanceRun(lease, def, this.stepEnv, options);
   }
 }
 

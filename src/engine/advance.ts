@@ -11,36 +11,25 @@
 import { FlowError, StaleRunError, toErrorRecord } from '../errors.js';
 import type { FlowDefinition } from '../definitions/types.js';
 import type { FlowRunRecord, InboxEntry, MapValues, NewEvent, RunLease } from '../storage/types.js';
+import type { Clock } from '../core/clock.js';
+import type { AttemptsInFlight } from './in-flight.js';
+import { startChildRun, type ChildRunEnv } from './start.js';
 import { AbandonedAttempt, CancelledAttempt, invokeHandler, type AttemptOutcome } from './attempt.js';
 import { buildContext } from './context.js';
 import { unstorableTextReason } from '../core/json.js';
 import { dueAtOf, isFinished, mapOf } from '../core/states.js';
 import { mapKey, RunDraft, stateFor, type BegunAttempt, type FinishedAttempt, type MapCache, type TransitionEnv } from './transition.js';
 
-export interface StepEnv extends TransitionEnv {
-  now(): number;
-  /** Sleeps on the engine's clock (a test's ManualClock included). */
-  sleep(ms: number, signal?: AbortSignal): Promise<void>;
-  /** Registers the attempt's controller so `cancelRun` can abort it; returns the unregister function. */
-  trackAttempt(runId: string, controller: AbortController): () => void;
-  /** Reads a committed idempotent result (not run-scoped, so it is not on the lease). */
-  lookupIdempotent(key: string): Promise<{ result: { output?: unknown; patch?: Record<string, unknown> } } | null>;
-  /** Reads a map's stored items and item outputs (a holder resuming a map another holder began). */
-  loadMap(runId: string, key: string): Promise<MapValues>;
-  /** Reads the run's inbox, and a run (a child whose end is in it). */
-  readInbox(runId: string): Promise<InboxEntry[]>;
-  readRun(runId: string): Promise<FlowRunRecord | null>;
-  /**
-   * Starts the child run a handler asked for, once per `key` (the same key returns the same child,
-   * with the run as it is when it already ended). Fails with a FlowError when it cannot be started.
-   */
-  startChild(
-    parent: FlowRunRecord,
-    at: { nodeId: string; key: string },
-    child: { flowId: string; version: string; input: unknown; tenantId?: string },
-  ): Promise<FlowRunRecord>;
-  /** Observability hook: called after each commit with the events it wrote. */
-  onCommitted?(run: FlowRunRecord, events: NewEvent[]): void;
+/**
+ * What driving a run needs: the store, the definitions, the clock, the attempts in flight and the
+ * hooks — objects of this layer and below, never callbacks into the engine's front door.
+ */
+export interface StepEnv extends TransitionEnv, ChildRunEnv {
+  readonly clock: Clock;
+  /** Where each attempt's controller is registered, so that `cancelRun` can abort it. */
+  readonly inFlight: AttemptsInFlight;
+  /** Called when a child run starts, and after each commit with the events it wrote. */
+  readonly hooks: { runStarted(run: FlowRunRecord): void; committed(run: FlowRunRecord, events: NewEvent[]): void };
 }
 
 export interface AdvanceOptions {
@@ -51,6 +40,8 @@ export interface AdvanceOptions {
   maxSteps: number;
   /** When aborted, begin nothing more: finish the attempts in flight, commit them and stop (a worker's graceful stop). */
   drain?: AbortSignal;
+  /** Told of each attempt's controller (a worker's own count of attempts in flight); returns the function that forgets it. */
+  trackAttempt?(controller: AbortController): () => void;
 }
 
 export interface AdvanceResult {
@@ -104,7 +95,7 @@ class RunDriver {
   async drive(): Promise<AdvanceResult> {
     if (this.run.status !== 'RUNNING' && this.run.status !== 'WAITING') return this.result(false);
     for (const b of this.run.branches) {
-      if (mapOf(b)) this.maps.set(b.branchId, toCache(await this.env.loadMap(this.run.runId, mapKey(b.branchId, b.nodeId))));
+      if (mapOf(b)) this.maps.set(b.branchId, toCache(await this.env.storage.getMapValues(this.run.runId, mapKey(b.branchId, b.nodeId))));
     }
     let first = true;
     for (;;) {
@@ -153,7 +144,7 @@ class RunDriver {
         this.setRun((await this.lease.reload().catch(() => null)) ?? this.run);
         return this.result(true);
       }
-      this.env.onCommitted?.(this.run, transition.events);
+      this.env.hooks.committed(this.run, transition.events);
       this.afterCommit(draft);
       if (transition.release) return this.result(false);
     }
@@ -161,12 +152,12 @@ class RunDriver {
 
   /** The run's inbox, with the child runs whose ends it holds. */
   private async readInbox(): Promise<{ entries: InboxEntry[]; children: Map<string, FlowRunRecord> }> {
-    const entries = await this.env.readInbox(this.run.runId);
+    const entries = await this.env.storage.getInbox(this.run.runId);
     const children = new Map<string, FlowRunRecord>();
     for (const e of entries) {
       if (e.kind !== 'child') continue;
       const { childRunId } = e.payload as { childRunId: string };
-      const child = await this.env.readRun(childRunId);
+      const child = await this.env.storage.getRun(childRunId);
       if (child) children.set(childRunId, child);
     }
     return { entries, children };
@@ -189,12 +180,12 @@ class RunDriver {
 
   private setRun(run: FlowRunRecord): void {
     this.run = run;
-    this.anchor = { store: run.readAt.getTime(), local: this.env.now() };
+    this.anchor = { store: run.readAt.getTime(), local: this.env.clock.now() };
   }
 
   /** The store's clock now, reckoned from the newest record (see branches.ts). */
   private storeNow(): number {
-    return this.anchor.store + (this.env.now() - this.anchor.local);
+    return this.anchor.store + (this.env.clock.now() - this.anchor.local);
   }
 
   private afterCommit(draft: RunDraft): void {
@@ -225,7 +216,7 @@ class RunDriver {
         await woken;
       } else {
         const timer = new AbortController();
-        await Promise.race([woken, this.env.sleep(dueInMs, timer.signal).catch(() => undefined)]);
+        await Promise.race([woken, this.env.clock.sleep(dueInMs, timer.signal).catch(() => undefined)]);
         timer.abort();
       }
       this.wakeUp = null;
@@ -280,7 +271,7 @@ class RunDriver {
   private async startChild(begun: BegunAttempt, o: Extract<AttemptOutcome, { kind: 'child' }>): Promise<AttemptOutcome> {
     this.startingChildren += 1;
     try {
-      const child = await this.env.startChild(this.run, { nodeId: begun.nodeId, key: childKey(this.run.runId, begun) }, o);
+      const child = await startChildRun(this.env, this.run, { nodeId: begun.nodeId, key: childKey(this.run.runId, begun) }, o);
       const ended = isFinished(child.status);
       return { kind: 'child-started', childRunId: child.runId, flowId: o.flowId, version: o.version, ...(ended ? { ended: child } : {}) };
     } catch (err) {
@@ -306,14 +297,15 @@ class RunDriver {
     controller: AbortController,
     begun: BegunAttempt,
   ): Promise<Completion> {
-    const started = this.env.now();
+    const started = this.env.clock.now();
     let idemKey: string | undefined;
     let outcome: AttemptOutcome;
     let cached = false;
-    const untrack = this.env.trackAttempt(this.run.runId, controller);
+    const untrack = this.env.inFlight.track(this.run.runId, controller);
+    const untrackHere = this.options.trackAttempt?.(controller);
     try {
       idemKey = node.idempotencyKey ? checkIdempotencyKey(node.id, node.idempotencyKey(ctx)) : undefined;
-      const record = idemKey === undefined ? null : await this.env.lookupIdempotent(idemKey);
+      const record = idemKey === undefined ? null : await this.env.storage.getIdempotencyRecord(idemKey);
       if (record) {
         cached = true;
         outcome = { kind: 'ok', output: record.result.output, patch: record.result.patch };
@@ -324,10 +316,11 @@ class RunDriver {
       outcome = { kind: 'error', error: toErrorRecord(err, 'IDEMPOTENCY_KEY_ERROR') };
     } finally {
       untrack();
+      untrackHere?.();
     }
     if (outcome.kind === 'child' && !controller.signal.aborted) outcome = await this.startChild(begun, outcome);
     return {
-      finished: { ...begun, outcome, durationMs: this.env.now() - started, idemKey, cached },
+      finished: { ...begun, outcome, durationMs: this.env.clock.now() - started, idemKey, cached },
       abandoned: controller.signal.reason instanceof AbandonedAttempt,
     };
   }

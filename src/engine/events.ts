@@ -70,8 +70,13 @@ export class FlowEvents {
     }
   }
 
-  /** Maps the events of one commit to hooks. Cheap when nobody listens (the hot path). */
-  protected emitCommitted(run: FlowRunRecord, events: NewEvent[]): void {
+  /** @internal the run machinery's: a run was started (a child run, by a node). */
+  runStarted(run: FlowRunRecord): void {
+    this.emit('run:started', { run });
+  }
+
+  /** @internal the run machinery's: maps the events of one commit to hooks. Cheap when nobody listens (the hot path). */
+  committed(run: FlowRunRecord, events: NewEvent[]): void {
     if (this.listeners.size === 0) return;
     for (const event of events) {
       const hook = HOOK_OF_EVENT[event.type];
