@@ -372,7 +372,9 @@ export class FlowEngine extends FlowEvents implements WorkerHost {
    * records their steps committed (a later run with the same key then runs the step again). In
    * batches of `batchSize`, each its own short statement: a worker is never blocked, and a run
    * someone holds is skipped. A run with a child still RUNNING or WAITING is kept until the child
-   * has finished (the child's end is written to its parent); a child outlives its deleted parent.
+   * has finished (the child's end is written to its parent), and a finished child is kept until
+   * its parent has finished (the parent reads the child when it applies its end); a child
+   * outlives its deleted parent.
    */
   async pruneRuns(options: PruneRunsOptions): Promise<{ deleted: number }> {
     if (!isPlainObject(options)) throw new InvalidArgumentError('pruneRuns: expected { olderThan, status?, flowId? }');

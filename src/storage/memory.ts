@@ -256,15 +256,18 @@ export class MemoryStorage implements FlowStorage {
     const q = normalizePruneQuery(query);
     const cutoff = q.before ? q.before.getTime() : this.clock.now() - q.ageMs!;
     const except = new Set(q.exceptFlowKeys ?? []);
-    // Runs with a child still RUNNING or WAITING: the child's end goes to their inbox.
+    // Runs with a child still RUNNING or WAITING (the child's end goes to their inbox), and
+    // children of a parent still RUNNING or WAITING (its holder reads the child it waited for).
+    const live = (r: RunRow | undefined) => r !== undefined && (r.status === 'RUNNING' || r.status === 'WAITING');
     const waitedOn = new Set<string>();
-    for (const r of this.runs.values()) if (r.parentRunId !== null && (r.status === 'RUNNING' || r.status === 'WAITING')) waitedOn.add(r.parentRunId);
+    for (const r of this.runs.values()) if (r.parentRunId !== null && live(r)) waitedOn.add(r.parentRunId);
     const doomed = new Set<string>();
     for (const row of this.runs.values()) {
       if (doomed.size >= q.limit) break;
       if (!q.statuses.includes(row.status) || row.updatedAt.getTime() >= cutoff) continue;
       if ((q.flowId !== undefined && row.flowId !== q.flowId) || (q.flowVersion !== undefined && row.flowVersion !== q.flowVersion)) continue;
       if (except.has(flowKey(row.flowId, row.flowVersion)) || this.locked.has(row.runId) || waitedOn.has(row.runId)) continue;
+      if (row.parentRunId !== null && live(this.runs.get(row.parentRunId))) continue;
       doomed.add(row.runId);
     }
     for (const runId of doomed) {

@@ -426,8 +426,11 @@ export interface RunPage<R extends FlowRunSummary = FlowRunRecord> {
 
 /**
  * Which finished runs `pruneRuns` deletes: one batch of at most `limit`. Only finished runs
- * (COMPLETED, FAILED, CANCELLED) are ever deleted, and never one that is locked (held by a lease)
- * or that has a child run still RUNNING or WAITING (the child's end goes to its parent's inbox).
+ * (COMPLETED, FAILED, CANCELLED) are ever deleted, and never one that is locked (held by a lease),
+ * one that has a child run still RUNNING or WAITING (the child's end goes to its parent's inbox),
+ * or a child run whose parent is still RUNNING or WAITING (the parent's holder reads the child
+ * when it applies the child's end, and finds it by its key when it runs the attempt again): a
+ * child's end is never lost to retention.
  */
 export interface PruneRunsQuery {
   /**
@@ -506,8 +509,9 @@ export interface FlowStorage {
    * Delete one batch of finished runs (see `PruneRunsQuery`) with everything that belongs to them:
    * events, node values, inbox entries, event waits and receipts, and the idempotency records
    * their steps committed. Returns how many runs were deleted. Locked runs are skipped, never
-   * waited for, and nothing a worker holds is blocked (SQL: `FOR UPDATE SKIP LOCKED`). A child
-   * run outlives its deleted parent (its `parentRunId` then names no run).
+   * waited for, and nothing a worker holds is blocked (SQL: `FOR UPDATE SKIP LOCKED`). Parent and
+   * child keep each other while the other is RUNNING or WAITING; a child run outlives its deleted
+   * parent (its `parentRunId` then names no run).
    */
   pruneRuns(query: PruneRunsQuery): Promise<number>;
   getIdempotencyRecord(key: string): Promise<IdempotencyRecord | null>;

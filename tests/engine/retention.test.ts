@@ -1,7 +1,7 @@
 /**
  * Retention through the engine, on every store: `pruneRuns` deletes finished runs in batches
- * (never live ones, never a parent before its live children), and `applyRetention` applies each
- * flow's `retention` and the default for the others.
+ * (never live ones, never a parent before its live children, never a child before its live
+ * parent), and `applyRetention` applies each flow's `retention` and the default for the others.
  */
 import { describe, expect, it } from 'vitest';
 import { InvalidArgumentError, flow } from '@hazeljs/flow';
@@ -79,6 +79,42 @@ describe.each(storeCases)('retention on $name', (store) => {
     await engine.cancelRun(child!.runId, 'now');
     expect(await engine.pruneRuns({ olderThan: future(), flowId: parentDef.flowId })).toEqual({ deleted: 1 });
     expect(await engine.getRun(parentId)).toBeNull();
+  });
+
+  it('keeps a finished child until its parent, still live, has taken its end', async () => {
+    const { engine } = t;
+    let slept = false;
+    const childDef = flow(t.uniq('child'), '1')
+      .entry('c')
+      .node('c', async () => ({ status: 'ok', output: 'from the child' }))
+      .build();
+    const parentDef = flow(t.uniq('parent'), '1')
+      .entry('start')
+      .node('start', () => ({ status: 'ok' }), { split: 'all' })
+      .node('a', async () => ({ status: 'child', flowId: childDef.flowId, version: '1' }))
+      .node('b', async () => (slept ? { status: 'ok' } : ((slept = true), { status: 'wait', until: new Date(Date.now() + 200).toISOString() })))
+      .edge('start', 'a')
+      .edge('start', 'b')
+      .build();
+    await engine.registerDefinition(childDef);
+    const parentId = await t.start(parentDef);
+    // Step the parent until branch a has started its child (branch b sleeps on its timer).
+    let childId: string | undefined;
+    for (let i = 0; i < 10 && !childId; i++) {
+      await engine.tick(parentId);
+      childId = (await engine.listRuns({ parentRunId: parentId, summary: true })).runs[0]?.runId;
+    }
+    expect(childId).toBeDefined();
+    // The child ends at once; its end waits in the parent's inbox when the prune comes.
+    expect((await engine.runToCompletion(childId!)).status).toBe('COMPLETED');
+    expect(await engine.pruneRuns({ olderThan: 0, flowId: childDef.flowId })).toEqual({ deleted: 0 });
+    expect((await engine.getRun(childId!))?.status).toBe('COMPLETED');
+
+    const parent = await engine.runToCompletion(parentId, { maxWaitMs: 10_000 });
+    expect(parent.status).toBe('COMPLETED');
+    expect(parent.outputsJson).toMatchObject({ a: { c: 'from the child' } });
+    // Once the parent has finished, the child may go.
+    expect(await engine.pruneRuns({ olderThan: future(), flowId: childDef.flowId })).toEqual({ deleted: 1 });
   });
 
   it('applyRetention applies each flow its retention and the default to the others', async () => {
