@@ -286,7 +286,10 @@ export interface InboxEntry {
   kind: 'resume' | 'event' | 'child';
   waitId: number | null;
   branchId: string | null;
-  /** resume: the payload; event: `{ eventId, name, key, payload }`; child: `{ childRunId, status }`. */
+  /**
+   * resume: the payload; event: `{ eventId, name, key, payload }` (read from the stored event the
+   * entry names: a payload is stored once, however many runs it reached); child: `{ childRunId, status }`.
+   */
   payload: unknown;
   createdAt: Date;
 }
@@ -503,7 +506,11 @@ export interface FlowStorage {
    * `addWaits` of the same name, so that no event and wait can miss each other.
    */
   sendEvent(event: NewFlowEvent): Promise<SentEvent>;
-  /** Delete stored events sent before `before`, at most `limit`; returns how many. */
+  /**
+   * Delete stored events sent before `before`, at most `limit`, oldest first; returns how many.
+   * Never an event an inbox entry still names (its delivery has not been applied yet): the entry
+   * reads the payload from it. Skips, never waits for, an event a commit is delivering meanwhile.
+   */
   pruneEvents(before: Date, limit: number): Promise<number>;
   /**
    * Delete one batch of finished runs (see `PruneRunsQuery`) with everything that belongs to them:
