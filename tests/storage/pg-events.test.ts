@@ -229,6 +229,45 @@ describe.skipIf(!HAVE_PG)('events on pg', () => {
     }
   });
 
+  it('a commit delivering a stored event that a prune is deleting waits for it, then delivers nothing: no entry names a pruned event', async () => {
+    const name = 'ev-' + randomUUID();
+    const run = await newRun(); // created before the event: a wait it registers later matches it
+    const eventId = randomUUID();
+    await s.sendEvent({ eventId, name, key: null, payload: j({ late: true }) });
+    let deleted!: () => void;
+    const inPrune = new Promise<void>((resolve) => (deleted = resolve));
+    let finish!: () => void;
+    const finishPrune = new Promise<void>((resolve) => (finish = resolve));
+    // A prune, held open between its delete and its COMMIT.
+    const pruning = executor.transaction(async (tx) => {
+      const doomed = await tx.query<{ event_id: string }>(s.inboxQueries.lockPrunableEvents, [new Date(Date.now() + 60_000).toISOString(), 1000]);
+      expect(doomed.map((r) => r.event_id)).toContain(eventId);
+      await tx.query(s.inboxQueries.deleteEvents, [JSON.stringify(doomed.map((r) => r.event_id))]);
+      deleted();
+      await finishPrune;
+    });
+    await inPrune;
+    const lease = (await other.lockRun(run.runId))!;
+    const parking = lease.commit(parkOn(run, name, { release: true }));
+    // The commit waits for the event's row lock…
+    const deadline = Date.now() + 5000;
+    let waiting = false;
+    while (!waiting && Date.now() < deadline) {
+      const [row] = await t.query<{ n: number }>(
+        `SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE 'WITH t AS MATERIALIZED%'`,
+      );
+      waiting = row!.n > 0;
+      if (!waiting) await new Promise((r) => setTimeout(r, 10));
+    }
+    finish();
+    await pruning;
+    // …then finds the event gone: the wait is registered, with nothing in the inbox.
+    const parked = await parking;
+    expect(await s.getInbox(run.runId)).toEqual([]);
+    expect(parked).toMatchObject({ status: 'WAITING', hasInbox: false });
+    expect(waiting).toBe(true);
+  });
+
   it('wakes another process for an answer, an event, and the end of a child', async () => {
     const woken: string[] = [];
     const off = other.onWake((id) => woken.push(id));
