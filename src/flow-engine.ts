@@ -27,6 +27,14 @@ import type { WorkerOptions } from './worker/types.js';
 import { FlowWorker } from './worker/worker.js';
 
 const DEFAULT_EVENT_RETENTION_MS = 7 * 24 * 60 * 60 * 1000;
+/** Events deleted per statement (and transaction) when events past their retention are pruned. */
+const EVENT_PRUNE_BATCH = 1000;
+/**
+ * Batches of one event prune at most (100,000 events), so that one pass cannot run for ever; a
+ * backlog beyond that is left to the next pass. One worker sends about 190 events a second, 11,400
+ * a minute: far below the bound.
+ */
+const EVENT_PRUNE_MAX_BATCHES = 100;
 /** Runs `pruneRuns` deletes per statement (and transaction) unless told otherwise. */
 export const DEFAULT_PRUNE_BATCH_SIZE = 500;
 const DEFAULT_MAX_CHILD_DEPTH = 16;
@@ -234,18 +242,43 @@ export class FlowEngine extends FlowEvents implements WorkerHost {
     const payload = serializeJson(args.payload === undefined ? null : args.payload, { what: 'event payload', maxBytes: this.stepEnv.maxJsonBytes });
     await this.ready();
     const sent = await this.storage.sendEvent({ eventId: randomUUID(), name: args.name, key: args.key ?? null, payload });
-    await this.pruneEventsNow(sent.sentAt);
+    this.pruneEventsInBackground(sent.sentAt);
     return { eventId: sent.eventId, delivered: sent.delivered.length };
   }
 
-  /** Drops events past their retention, a bounded batch at a time and at most once a minute. */
-  private async pruneEventsNow(now: Date): Promise<void> {
-    if (now.getTime() - this.lastEventPrune < 60_000) return;
+  /**
+   * At most once a minute, and one at a time: prunes the events past their retention (as of
+   * `now`, the store's clock at the send) without making the send wait for it. `close()` waits
+   * for it; a failure is left to the next one.
+   */
+  private pruneEventsInBackground(now: Date): void {
+    if (this.eventPrune || now.getTime() - this.lastEventPrune < 60_000) return;
     this.lastEventPrune = now.getTime();
-    await this.storage.pruneEvents(new Date(now.getTime() - this.eventRetentionMs), 1000).catch(() => 0);
+    this.eventPrune = this.pruneExpiredEvents(now)
+      .catch(() => 0)
+      .finally(() => (this.eventPrune = null));
   }
 
   private lastEventPrune = 0;
+  private eventPrune: Promise<number> | null = null;
+
+  /**
+   * Deletes the events sent more than `eventRetentionMs` before `now`, batch after batch until one
+   * comes back short (every event that was due is gone), at most `EVENT_PRUNE_MAX_BATCHES`; the
+   * event loop gets a turn between batches. An event whose delivery still waits in an inbox is
+   * kept (the entry reads its payload from it). Returns how many went.
+   */
+  private async pruneExpiredEvents(now: Date): Promise<number> {
+    const before = new Date(now.getTime() - this.eventRetentionMs);
+    let pruned = 0;
+    for (let batch = 0; batch < EVENT_PRUNE_MAX_BATCHES && !this.closed; batch++) {
+      const n = await this.storage.pruneEvents(before, EVENT_PRUNE_BATCH);
+      pruned += n;
+      if (n < EVENT_PRUNE_BATCH) break;
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    return pruned;
+  }
 
   /** Cancels a RUNNING or WAITING run; an attempt in flight in this process sees `ctx.signal` abort. */
   async cancelRun(runId: string, reason?: string): Promise<FlowRunRecord> {
@@ -312,7 +345,9 @@ export class FlowEngine extends FlowEvents implements WorkerHost {
    * records their steps committed (a later run with the same key then runs the step again). In
    * batches of `batchSize`, each its own short statement: a worker is never blocked, and a run
    * someone holds is skipped. A run with a child still RUNNING or WAITING is kept until the child
-   * has finished (the child's end is written to its parent); a child outlives its deleted parent.
+   * has finished (the child's end is written to its parent), and a finished child is kept until
+   * its parent has finished (the parent reads the child when it applies its end); a child
+   * outlives its deleted parent.
    */
   async pruneRuns(options: PruneRunsOptions): Promise<{ deleted: number }> {
     if (!isPlainObject(options)) throw new InvalidArgumentError('pruneRuns: expected { olderThan, status?, flowId? }');
@@ -330,9 +365,11 @@ export class FlowEngine extends FlowEvents implements WorkerHost {
    * Applies retention: each flow registered here with a `retention` loses its runs finished
    * longer ago than its `finishedRunsMs`; with `defaultOlderThanMs`, the runs of every other flow
    * finished longer ago than that go too. What the runtime's scheduled prune calls. `byFlow`: the
-   * runs deleted per `flowId@version`, and under `'*'` those the default deleted.
+   * runs deleted per `flowId@version`, and under `'*'` those the default deleted. Sent events past
+   * `eventRetentionMs` go too (`events`: how many), every one that is due, except those whose
+   * delivery still waits in an inbox.
    */
-  async applyRetention(options: RetentionOptions = {}): Promise<{ deleted: number; byFlow: Record<string, number> }> {
+  async applyRetention(options: RetentionOptions = {}): Promise<{ deleted: number; byFlow: Record<string, number>; events: number }> {
     if (!isPlainObject(options)) throw new InvalidArgumentError('applyRetention: options must be an object like { defaultOlderThanMs }');
     const fallback = options.defaultOlderThanMs;
     if (fallback !== undefined && !(typeof fallback === 'number' && Number.isFinite(fallback) && fallback >= 0)) {
@@ -353,7 +390,8 @@ export class FlowEngine extends FlowEvents implements WorkerHost {
       byFlow['*'] = others;
       deleted += others;
     }
-    return { deleted, byFlow };
+    const events = await this.pruneExpiredEvents(new Date(this.clock.now()));
+    return { deleted, byFlow, events };
   }
 
   /** Batches until one deletes fewer than a full batch; the event loop gets a turn between them. */
@@ -414,6 +452,7 @@ export class FlowEngine extends FlowEvents implements WorkerHost {
     if (this.closed) return;
     this.closed = true;
     await this.beforeClose();
+    await this.eventPrune;
     await this.storage.close();
   }
 

@@ -1,7 +1,8 @@
 /**
  * The runtime's scheduled prune: every `everyMs`, `engine.applyRetention()` deletes the finished
  * runs each flow's `retention` lets go (and, with `olderThanMs`, those of every other flow
- * finished longer ago than that), in short batches that never block a worker. One prune at a
+ * finished longer ago than that), and the sent events past the engine's `eventRetentionMs`, in
+ * short batches that never block a worker. One prune at a
  * time: a slow one delays the next instead of overlapping it. The first comes a minute after the
  * start (or after `everyMs`, when shorter), not while the runtime is still starting its work.
  */
@@ -54,8 +55,9 @@ export function startPruneSchedule(engine: FlowEngine, options: PruneScheduleOpt
 
   const prune = async () => {
     try {
-      const { deleted } = await engine.applyRetention({ defaultOlderThanMs: olderThanMs, batchSize });
+      const { deleted, events } = await engine.applyRetention({ defaultOlderThanMs: olderThanMs, batchSize });
       if (deleted > 0) log.info(`[hazel-flow] pruned ${deleted} finished run(s)`);
+      if (events > 0) log.info(`[hazel-flow] pruned ${events} sent event(s) past their retention`);
       failing = false;
     } catch (err) {
       // Said once per streak of failures (a store down for an hour is not sixty lines).

@@ -31,6 +31,9 @@ export interface MemoryStorageOptions {
 
 const EMPTY_OBJECT = '{}' as JsonText;
 
+/** An inbox entry as stored: an answer's payload, or the stored event an event's entry names. */
+type InboxRow = Omit<InboxEntry, 'payload'> & { payload: JsonText | null; eventId: string | null };
+
 export class MemoryStorage implements FlowStorage {
   readonly kind = 'memory';
   readonly durable = false;
@@ -42,11 +45,14 @@ export class MemoryStorage implements FlowStorage {
   private readonly idempotency = new Map<string, { runId: string; nodeId: string; result: JsonText; createdAt: Date }>();
   private readonly locked = new Set<string>();
   private readonly wakeListeners = new Set<(runId: string) => void>();
-  /** Each run's inbox (the SQL store's flow_inbox rows), and the id of the last entry. */
-  private readonly inbox = new Map<string, Array<Omit<InboxEntry, 'payload'> & { payload: JsonText }>>();
+  /**
+   * Each run's inbox (the SQL store's flow_inbox rows), and the id of the last entry. An event's
+   * entry names the stored event (`eventId`) instead of holding a copy of it.
+   */
+  private readonly inbox = new Map<string, InboxRow[]>();
   private inboxSeq = 0;
-  /** Stored events in sending order, registered event waits, and events each run has received. */
-  private sentEvents: Array<NewFlowEvent & { sentAt: Date }> = [];
+  /** Stored events by id, in sending order; registered event waits; events each run has received. */
+  private readonly sentEvents = new Map<string, NewFlowEvent & { sentAt: Date }>();
   private readonly eventWaits = new Map<string, { runId: string; branchId: string; waitId: number; name: string; key: string | null }>();
   private readonly receipts = new Set<string>();
 
@@ -205,7 +211,7 @@ export class MemoryStorage implements FlowStorage {
     if (!row) return false;
     // An answer to a wait goes in only while the branch still waits there.
     if (entry.waitId !== null && !this.waitsAt(entry.runId, entry.branchId, entry.waitId)) return false;
-    return this.putInInbox(entry);
+    return this.putInInbox({ ...entry, eventId: null });
   }
 
   /** The run's branch `branchId` waits at `waitId` now. */
@@ -216,7 +222,7 @@ export class MemoryStorage implements FlowStorage {
   }
 
   /** Adds an inbox entry (one per wait) and wakes the run: for answers already known to be current. */
-  private putInInbox(entry: NewInboxEntry): boolean {
+  private putInInbox(entry: Omit<InboxRow, 'id' | 'createdAt'>): boolean {
     const row = this.runs.get(entry.runId);
     if (!row) return false;
     let list = this.inbox.get(entry.runId);
@@ -229,26 +235,36 @@ export class MemoryStorage implements FlowStorage {
   }
 
   async getInbox(runId: string): Promise<InboxEntry[]> {
-    return (this.inbox.get(runId) ?? []).map((e) => ({ ...e, createdAt: new Date(e.createdAt), payload: JSON.parse(e.payload) }));
+    return (this.inbox.get(runId) ?? []).map(({ eventId, ...e }) => ({
+      ...e,
+      createdAt: new Date(e.createdAt),
+      payload: JSON.parse(eventId === null ? e.payload! : eventEntry(this.sentEvents.get(eventId)!)),
+    }));
   }
 
   async sendEvent(event: NewFlowEvent): Promise<SentEvent> {
     const sentAt = this.nowDate();
-    this.sentEvents.push({ ...event, sentAt });
+    this.sentEvents.set(event.eventId, { ...event, sentAt });
     const delivered: SentEvent['delivered'] = [];
     for (const w of this.eventWaits.values()) {
       if (w.name !== event.name || (w.key !== null && w.key !== event.key)) continue;
       if (!this.waitsAt(w.runId, w.branchId, w.waitId)) continue; // a wait that is over
-      if (this.putInInbox({ runId: w.runId, kind: 'event', waitId: w.waitId, branchId: w.branchId, payload: eventEntry(event) })) {
+      if (this.putInInbox({ runId: w.runId, kind: 'event', waitId: w.waitId, branchId: w.branchId, payload: null, eventId: event.eventId })) {
         delivered.push({ runId: w.runId, branchId: w.branchId, waitId: w.waitId });
       }
     }
     return { eventId: event.eventId, delivered, sentAt };
   }
 
+  /** Never an event an inbox entry names: the entry reads its payload from it. */
   async pruneEvents(before: Date, limit: number): Promise<number> {
+    const named = new Set<string>();
+    for (const list of this.inbox.values()) for (const e of list) if (e.eventId !== null) named.add(e.eventId);
     let pruned = 0;
-    this.sentEvents = this.sentEvents.filter((e) => (e.sentAt < before && pruned < limit ? (pruned++, false) : true));
+    for (const e of this.sentEvents.values()) {
+      if (pruned >= limit) break;
+      if (e.sentAt < before && !named.has(e.eventId)) pruned += this.sentEvents.delete(e.eventId) ? 1 : 0;
+    }
     return pruned;
   }
 
@@ -256,15 +272,18 @@ export class MemoryStorage implements FlowStorage {
     const q = normalizePruneQuery(query);
     const cutoff = q.before ? q.before.getTime() : this.clock.now() - q.ageMs!;
     const except = new Set(q.exceptFlowKeys ?? []);
-    // Runs with a child still RUNNING or WAITING: the child's end goes to their inbox.
+    // Runs with a child still RUNNING or WAITING (the child's end goes to their inbox), and
+    // children of a parent still RUNNING or WAITING (its holder reads the child it waited for).
+    const live = (r: RunRow | undefined) => r !== undefined && (r.status === 'RUNNING' || r.status === 'WAITING');
     const waitedOn = new Set<string>();
-    for (const r of this.runs.values()) if (r.parentRunId !== null && (r.status === 'RUNNING' || r.status === 'WAITING')) waitedOn.add(r.parentRunId);
+    for (const r of this.runs.values()) if (r.parentRunId !== null && live(r)) waitedOn.add(r.parentRunId);
     const doomed = new Set<string>();
     for (const row of this.runs.values()) {
       if (doomed.size >= q.limit) break;
       if (!q.statuses.includes(row.status) || row.updatedAt.getTime() >= cutoff) continue;
       if ((q.flowId !== undefined && row.flowId !== q.flowId) || (q.flowVersion !== undefined && row.flowVersion !== q.flowVersion)) continue;
       if (except.has(flowKey(row.flowId, row.flowVersion)) || this.locked.has(row.runId) || waitedOn.has(row.runId)) continue;
+      if (row.parentRunId !== null && live(this.runs.get(row.parentRunId))) continue;
       doomed.add(row.runId);
     }
     for (const runId of doomed) {
@@ -287,7 +306,7 @@ export class MemoryStorage implements FlowStorage {
     for (const [key, w] of this.eventWaits) if (w.runId === row.runId) this.eventWaits.delete(key);
     if (row.parentRunId === null) return;
     const payload = JSON.stringify({ childRunId: row.runId, status: row.status }) as JsonText;
-    this.putInInbox({ runId: row.parentRunId, kind: 'child', waitId: null, branchId: null, payload });
+    this.putInInbox({ runId: row.parentRunId, kind: 'child', waitId: null, branchId: null, payload, eventId: null });
   }
 
   async findDueRuns(query: DueRunQuery): Promise<string[]> {
@@ -393,10 +412,10 @@ export class MemoryStorage implements FlowStorage {
     for (const w of live ? (t.addWaits ?? []) : []) {
       this.eventWaits.set(`${runId}\u0000${w.branchId}\u0000${w.waitId}`, { runId, ...w });
       // An event sent since the run was created, not yet received by it, answers the wait at once.
-      const sent = this.sentEvents.find(
+      const sent = [...this.sentEvents.values()].find(
         (e) => e.name === w.name && (w.key === null || e.key === w.key) && e.sentAt >= row.createdAt && !this.receipts.has(`${runId}\u0000${e.eventId}`),
       );
-      if (sent) this.putInInbox({ runId, kind: 'event', waitId: w.waitId, branchId: w.branchId, payload: eventEntry(sent) });
+      if (sent) this.putInInbox({ runId, kind: 'event', waitId: w.waitId, branchId: w.branchId, payload: null, eventId: sent.eventId });
     }
     if (!live && wasLive) this.runEnded(row);
   }

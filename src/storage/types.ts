@@ -219,7 +219,10 @@ export interface InboxEntry {
   kind: 'resume' | 'event' | 'child';
   waitId: number | null;
   branchId: string | null;
-  /** resume: the payload; event: `{ eventId, name, key, payload }`; child: `{ childRunId, status }`. */
+  /**
+   * resume: the payload; event: `{ eventId, name, key, payload }` (read from the stored event the
+   * entry names: a payload is stored once, however many runs it reached); child: `{ childRunId, status }`.
+   */
   payload: unknown;
   createdAt: Date;
 }
@@ -359,8 +362,11 @@ export interface RunPage<R extends FlowRunSummary = FlowRunRecord> {
 
 /**
  * Which finished runs `pruneRuns` deletes: one batch of at most `limit`. Only finished runs
- * (COMPLETED, FAILED, CANCELLED) are ever deleted, and never one that is locked (held by a lease)
- * or that has a child run still RUNNING or WAITING (the child's end goes to its parent's inbox).
+ * (COMPLETED, FAILED, CANCELLED) are ever deleted, and never one that is locked (held by a lease),
+ * one that has a child run still RUNNING or WAITING (the child's end goes to its parent's inbox),
+ * or a child run whose parent is still RUNNING or WAITING (the parent's holder reads the child
+ * when it applies the child's end, and finds it by its key when it runs the attempt again): a
+ * child's end is never lost to retention.
  */
 export interface PruneRunsQuery {
   /**
@@ -433,14 +439,19 @@ export interface FlowStorage {
    * `addWaits` of the same name, so that no event and wait can miss each other.
    */
   sendEvent(event: NewFlowEvent): Promise<SentEvent>;
-  /** Delete stored events sent before `before`, at most `limit`; returns how many. */
+  /**
+   * Delete stored events sent before `before`, at most `limit`, oldest first; returns how many.
+   * Never an event an inbox entry still names (its delivery has not been applied yet): the entry
+   * reads the payload from it. Skips, never waits for, an event a commit is delivering meanwhile.
+   */
   pruneEvents(before: Date, limit: number): Promise<number>;
   /**
    * Delete one batch of finished runs (see `PruneRunsQuery`) with everything that belongs to them:
    * events, node values, inbox entries, event waits and receipts, and the idempotency records
    * their steps committed. Returns how many runs were deleted. Locked runs are skipped, never
-   * waited for, and nothing a worker holds is blocked (SQL: `FOR UPDATE SKIP LOCKED`). A child
-   * run outlives its deleted parent (its `parentRunId` then names no run).
+   * waited for, and nothing a worker holds is blocked (SQL: `FOR UPDATE SKIP LOCKED`). Parent and
+   * child keep each other while the other is RUNNING or WAITING; a child run outlives its deleted
+   * parent (its `parentRunId` then names no run).
    */
   pruneRuns(query: PruneRunsQuery): Promise<number>;
   getIdempotencyRecord(key: string): Promise<IdempotencyRecord | null>;

@@ -388,6 +388,41 @@ export function inboxContract(handle: () => StoreHandle): void {
     expect((await s.sendEvent(event(late, null))).delivered).toEqual([]);
   });
 
+  it('never prunes an event whose delivery is still in an inbox; once every delivery is applied, it goes', async () => {
+    const s = store();
+    const name = uniqueName();
+    const { run: first } = await s.createRun(newRun());
+    const { run: late } = await s.createRun(newRun());
+    const { run: later } = await s.createRun(newRun());
+    await park(s, first.runId, [wait(name, null)]);
+    const sent = event(name, null, { big: 'y'.repeat(10_000) });
+    expect((await s.sendEvent(sent)).delivered).toEqual([{ runId: first.runId, branchId: 'b1', waitId: 3 }]);
+    const delivery = { eventId: sent.eventId, name, key: null, payload: { big: 'y'.repeat(10_000) } };
+
+    // Past its retention, but delivered and not yet applied: kept, and read whole.
+    while ((await s.pruneEvents(new Date(Date.now() + 60_000), 1000)) > 0);
+    const [entry] = await s.getInbox(first.runId);
+    expect(entry).toMatchObject({ kind: 'event', waitId: 3, payload: delivery });
+    // Still stored: a wait of a run created before it was sent gets it too.
+    const parked = await park(s, late.runId, [wait(name, null)]);
+    expect(parked.hasInbox).toBe(true);
+    const [lateEntry] = await s.getInbox(late.runId);
+    expect(lateEntry!.payload).toEqual(delivery);
+
+    // Both deliveries applied: nothing names the event any more, and the next prune takes it.
+    const applied = (run: FlowRunRecord, id: number) =>
+      commitTo(
+        s,
+        run.runId,
+        { status: 'RUNNING', branches: j([branch('a')]) },
+        { consumeInbox: [id], endWaits: [{ branchId: 'b1', waitId: 3 }], receipts: [sent.eventId] },
+      );
+    await applied((await s.getRun(first.runId))!, entry!.id);
+    await applied(parked, lateEntry!.id);
+    while ((await s.pruneEvents(new Date(Date.now() + 60_000), 1000)) > 0);
+    expect((await park(s, later.runId, [wait(name, null)])).hasInbox).toBe(false);
+  });
+
   it('prunes events sent before a time, at most `limit` at a time', async () => {
     const s = store();
     const name = uniqueName();

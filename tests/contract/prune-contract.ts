@@ -1,8 +1,9 @@
 /**
  * Contract of retention and of run lists: `pruneRuns` deletes one batch of finished runs with
  * everything that belongs to them (events, node values, inbox, event waits and receipts,
- * idempotency records), never a live run, a locked run or a parent whose child is still live;
- * `listRuns({ summary: true })` pages exactly like a full list, without the runs' JSON values.
+ * idempotency records), never a live run, a locked run, a parent whose child is still live or a
+ * child whose parent is still live; `listRuns({ summary: true })` pages exactly like a full list,
+ * without the runs' JSON values.
  */
 import { randomUUID } from 'node:crypto';
 import { expect, it } from 'vitest';
@@ -176,5 +177,21 @@ export function pruneContract(handle: () => StoreHandle): void {
     expect((await commitTo(s, orphan.runId, { status: 'FAILED', ...ended, error: { code: 'X', message: 'x' } })).status).toBe('FAILED');
     const { run: orphan2 } = await s.createRun(newRun({ flowId, parentRunId: randomUUID(), parentNodeId: 'a' }));
     expect((await s.cancelRun(orphan2.runId, [{ type: 'RUN_CANCELLED' }], { code: 'CANCELLED', message: 'x' }))?.status).toBe('CANCELLED');
+  });
+
+  it('keeps a finished child while its parent is live (the parent reads it when it applies its end)', async () => {
+    const s = store();
+    const flowId = `prune-${randomUUID()}`;
+    const parent = await runIn(s, `${flowId}-parent`, 'WAITING');
+    const { run: child } = await s.createRun(newRun({ flowId, parentRunId: parent.runId, parentNodeId: 'a' }));
+    await commitTo(s, child.runId, { status: 'COMPLETED', ...ended }, { events: [{ type: 'RUN_COMPLETED' }] });
+    expect((await s.getInbox(parent.runId)).map((e) => e.payload)).toEqual([{ childRunId: child.runId, status: 'COMPLETED' }]);
+
+    expect(await s.pruneRuns({ olderThan: future(), flowId, limit: 100 })).toBe(0);
+    expect((await s.getRun(child.runId))?.status).toBe('COMPLETED');
+    // The parent has finished: nothing reads the child any more.
+    await commitTo(s, parent.runId, { status: 'COMPLETED', ...ended }, { consumeInbox: (await s.getInbox(parent.runId)).map((e) => e.id) });
+    expect(await s.pruneRuns({ olderThan: future(), flowId, limit: 100 })).toBe(1);
+    expect(await s.getRun(child.runId)).toBeNull();
   });
 }

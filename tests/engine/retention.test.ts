@@ -1,10 +1,12 @@
 /**
  * Retention through the engine, on every store: `pruneRuns` deletes finished runs in batches
- * (never live ones, never a parent before its live children), and `applyRetention` applies each
- * flow's `retention` and the default for the others.
+ * (never live ones, never a parent before its live children, never a child before its live
+ * parent), and `applyRetention` applies each flow's `retention` and the default for the others.
  */
+import { randomUUID } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { InvalidArgumentError, flow } from '@hazeljs/flow';
+import { FlowEngine, InvalidArgumentError, createMemoryStorage, flow } from '@hazeljs/flow';
+import type { JsonText } from '../../src/storage/types.js';
 import { engineOnStore } from '../helpers/engine-on-store.js';
 import { storeCases } from '../helpers/stores.js';
 
@@ -12,7 +14,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const future = () => new Date(Date.now() + 60_000);
 
 describe.each(storeCases)('retention on $name', (store) => {
-  const t = engineOnStore(store);
+  const t = engineOnStore(store, { eventRetentionMs: 50 });
 
   const quick = (flowId: string, retention?: { finishedRunsMs: number }) =>
     flow(flowId, '1', retention ? { retention } : undefined)
@@ -81,6 +83,42 @@ describe.each(storeCases)('retention on $name', (store) => {
     expect(await engine.getRun(parentId)).toBeNull();
   });
 
+  it('keeps a finished child until its parent, still live, has taken its end', async () => {
+    const { engine } = t;
+    let slept = false;
+    const childDef = flow(t.uniq('child'), '1')
+      .entry('c')
+      .node('c', async () => ({ status: 'ok', output: 'from the child' }))
+      .build();
+    const parentDef = flow(t.uniq('parent'), '1')
+      .entry('start')
+      .node('start', () => ({ status: 'ok' }), { split: 'all' })
+      .node('a', async () => ({ status: 'child', flowId: childDef.flowId, version: '1' }))
+      .node('b', async () => (slept ? { status: 'ok' } : ((slept = true), { status: 'wait', until: new Date(Date.now() + 200).toISOString() })))
+      .edge('start', 'a')
+      .edge('start', 'b')
+      .build();
+    await engine.registerDefinition(childDef);
+    const parentId = await t.start(parentDef);
+    // Step the parent until branch a has started its child (branch b sleeps on its timer).
+    let childId: string | undefined;
+    for (let i = 0; i < 10 && !childId; i++) {
+      await engine.tick(parentId);
+      childId = (await engine.listRuns({ parentRunId: parentId, summary: true })).runs[0]?.runId;
+    }
+    expect(childId).toBeDefined();
+    // The child ends at once; its end waits in the parent's inbox when the prune comes.
+    expect((await engine.runToCompletion(childId!)).status).toBe('COMPLETED');
+    expect(await engine.pruneRuns({ olderThan: 0, flowId: childDef.flowId })).toEqual({ deleted: 0 });
+    expect((await engine.getRun(childId!))?.status).toBe('COMPLETED');
+
+    const parent = await engine.runToCompletion(parentId, { maxWaitMs: 10_000 });
+    expect(parent.status).toBe('COMPLETED');
+    expect(parent.outputsJson).toMatchObject({ a: { c: 'from the child' } });
+    // Once the parent has finished, the child may go.
+    expect(await engine.pruneRuns({ olderThan: future(), flowId: childDef.flowId })).toEqual({ deleted: 1 });
+  });
+
   it('applyRetention applies each flow its retention and the default to the others', async () => {
     const { engine } = t;
     const kept = quick(t.uniq('kept'), { finishedRunsMs: 60 * 60_000 });
@@ -103,5 +141,59 @@ describe.each(storeCases)('retention on $name', (store) => {
     expect(second.byFlow['*']).toBeGreaterThanOrEqual(1);
     expect(await engine.getRun(ids[plain.flowId]!)).toBeNull();
     expect((await engine.getRun(ids[kept.flowId]!))?.status).toBe('COMPLETED');
+  });
+  it('applyRetention deletes every event past its retention, batch after batch, but none still in an inbox', async () => {
+    const { engine, storage } = t;
+    const name = t.uniq('paid');
+    const waits = flow(t.uniq('waits'), '1')
+      .entry('w')
+      .node('w', async (ctx) =>
+        ctx.state._resumePayload === undefined ? { status: 'wait', event: { name } } : { status: 'ok', output: ctx.state._resumePayload },
+      )
+      .build();
+    const waiter = await t.start(waits);
+    expect((await engine.runToCompletion(waiter)).status).toBe('WAITING');
+    // More events than one batch deletes (1,000), none waited for; and one delivered to the waiter.
+    const old = t.uniq('nobody');
+    for (let i = 0; i < 1_500; i += 50) {
+      await Promise.all(Array.from({ length: 50 }, () => storage.sendEvent({ eventId: randomUUID(), name: old, key: null, payload: '{"n":1}' as JsonText })));
+    }
+    const delivered = await storage.sendEvent({ eventId: randomUUID(), name, key: null, payload: '{"amount":3}' as JsonText });
+    expect(delivered.delivered).toHaveLength(1);
+    await sleep(100); // all of them past eventRetentionMs (50 ms)
+
+    expect((await engine.applyRetention()).events).toBe(1_500);
+    // The delivered one was kept for its waiter, which still reads its payload.
+    const done = await engine.runToCompletion(waiter);
+    expect(done.status).toBe('COMPLETED');
+    expect(done.outputsJson).toEqual({ w: { amount: 3 } });
+    expect((await engine.applyRetention()).events).toBe(1);
+  }, 60_000);
+});
+
+describe('event retention on sendEvent (memory)', () => {
+  it('a send starts a pass (once a minute) that deletes every event that is due, batch after batch', async () => {
+    const storage = createMemoryStorage();
+    const engine = new FlowEngine({ storage, eventRetentionMs: 50 });
+    for (let i = 0; i < 1_500; i++) await storage.sendEvent({ eventId: randomUUID(), name: 'nobody', key: null, payload: '1' as JsonText });
+    await sleep(100);
+    // The batches of the pass, as the store returns them.
+    const batches: number[] = [];
+    let passDone!: () => void;
+    const pass = new Promise<void>((resolve) => (passDone = resolve));
+    const prune = storage.pruneEvents.bind(storage);
+    storage.pruneEvents = async (before, limit) => {
+      const n = await prune(before, limit);
+      batches.push(n);
+      if (n < limit) passDone();
+      return n;
+    };
+    await engine.sendEvent({ name: 'fresh' });
+    await Promise.race([pass, sleep(5_000)]);
+    expect(batches).toEqual([1000, 500]);
+    // A send within the minute starts none.
+    await engine.sendEvent({ name: 'fresh' });
+    await engine.close();
+    expect(batches).toEqual([1000, 500]);
   });
 });

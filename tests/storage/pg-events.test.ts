@@ -201,6 +201,73 @@ describe.skipIf(!HAVE_PG)('events on pg', () => {
     }
   });
 
+  it('stores an event sent to many waiters once: its inbox entries name it, and every waiter reads its payload', async () => {
+    const name = 'ev-' + randomUUID();
+    const waiters: FlowRunRecord[] = [];
+    for (let i = 0; i < 20; i++) {
+      const run = await newRun();
+      // Half parked before the send (delivered by sendEvent), half after (delivered by their commit).
+      if (i < 10) await (await s.lockRun(run.runId))!.commit(parkOn(run, name, { release: true }));
+      waiters.push(run);
+    }
+    const payload = { blob: 'x'.repeat(100_000) };
+    const eventId = randomUUID();
+    expect((await s.sendEvent({ eventId, name, key: null, payload: j(payload) })).delivered).toHaveLength(10);
+    for (const run of waiters.slice(10)) expect((await (await s.lockRun(run.runId))!.commit(parkOn(run, name, { release: true }))).hasInbox).toBe(true);
+
+    const [bytes] = await t.query<{ entries: number; inbox: number; sent: number }>(
+      `SELECT count(*)::int AS entries, COALESCE(sum(pg_column_size(i.payload_json)), 0)::int AS inbox,
+              (SELECT pg_column_size(e.payload_json) FROM ${t.schema}.flow_sent_events e WHERE e.event_id = $1)::int AS sent
+       FROM ${t.schema}.flow_inbox i WHERE i.run_id = ANY($2::text[])`,
+      [eventId, waiters.map((r) => r.runId)],
+    );
+    expect(bytes!.entries).toBe(20);
+    expect(bytes!.sent).toBeGreaterThan(0);
+    expect(bytes!.inbox).toBe(0); // no copy of the payload, not even a compressed one
+    for (const run of waiters) {
+      expect((await s.getInbox(run.runId)).map((e) => e.payload)).toEqual([{ eventId, name, key: null, payload }]);
+    }
+  });
+
+  it('a commit delivering a stored event that a prune is deleting waits for it, then delivers nothing: no entry names a pruned event', async () => {
+    const name = 'ev-' + randomUUID();
+    const run = await newRun(); // created before the event: a wait it registers later matches it
+    const eventId = randomUUID();
+    await s.sendEvent({ eventId, name, key: null, payload: j({ late: true }) });
+    let deleted!: () => void;
+    const inPrune = new Promise<void>((resolve) => (deleted = resolve));
+    let finish!: () => void;
+    const finishPrune = new Promise<void>((resolve) => (finish = resolve));
+    // A prune, held open between its delete and its COMMIT.
+    const pruning = executor.transaction(async (tx) => {
+      const doomed = await tx.query<{ event_id: string }>(s.inboxQueries.lockPrunableEvents, [new Date(Date.now() + 60_000).toISOString(), 1000]);
+      expect(doomed.map((r) => r.event_id)).toContain(eventId);
+      await tx.query(s.inboxQueries.deleteEvents, [JSON.stringify(doomed.map((r) => r.event_id))]);
+      deleted();
+      await finishPrune;
+    });
+    await inPrune;
+    const lease = (await other.lockRun(run.runId))!;
+    const parking = lease.commit(parkOn(run, name, { release: true }));
+    // The commit waits for the event's row lock…
+    const deadline = Date.now() + 5000;
+    let waiting = false;
+    while (!waiting && Date.now() < deadline) {
+      const [row] = await t.query<{ n: number }>(
+        `SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE 'WITH t AS MATERIALIZED%'`,
+      );
+      waiting = row!.n > 0;
+      if (!waiting) await new Promise((r) => setTimeout(r, 10));
+    }
+    finish();
+    await pruning;
+    // …then finds the event gone: the wait is registered, with nothing in the inbox.
+    const parked = await parking;
+    expect(await s.getInbox(run.runId)).toEqual([]);
+    expect(parked).toMatchObject({ status: 'WAITING', hasInbox: false });
+    expect(waiting).toBe(true);
+  });
+
   it('wakes another process for an answer, an event, and the end of a child', async () => {
     const woken: string[] = [];
     const off = other.onWake((id) => woken.push(id));

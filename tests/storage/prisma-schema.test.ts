@@ -242,6 +242,7 @@ describe.skipIf(!HAVE_PG)('Prisma schema and migrations agree', () => {
       waitId: 4,
       branchId: 'b1',
       payloadJson: { ok: true },
+      eventId: null,
       createdAt: expect.any(Date),
     });
     expect(second.id > first.id).toBe(true);
@@ -252,6 +253,14 @@ describe.skipIf(!HAVE_PG)('Prisma schema and migrations agree', () => {
     const sent = await prisma.flowSentEvent.create({ data: { eventId: 'e-1', name: 'paid', key: 'order-1', payloadJson: { amount: 3 } } });
     expect(sent).toEqual({ eventId: 'e-1', name: 'paid', key: 'order-1', payloadJson: { amount: 3 }, sentAt: expect.any(Date) });
     expect(await prisma.flowSentEvent.create({ data: { eventId: 'e-2', name: 'paid', payloadJson: {}, sentAt: at } })).toMatchObject({ key: null, sentAt: at });
+    // An event's entry names the event and holds no payload; an entry holds one of the two, never both or neither.
+    expect(await prisma.flowInboxEntry.create({ data: { runId: 'r-1', kind: 'event', waitId: 8, eventId: 'e-1' } })).toMatchObject({
+      eventId: 'e-1',
+      payloadJson: null,
+    });
+    await expect(prisma.flowInboxEntry.create({ data: { runId: 'r-1', kind: 'event', waitId: 9, eventId: 'e-1', payloadJson: {} } })).rejects.toThrow();
+    await expect(prisma.flowInboxEntry.create({ data: { runId: 'r-1', kind: 'resume', waitId: 9 } })).rejects.toThrow();
+    await expect(prisma.flowInboxEntry.create({ data: { runId: 'r-1', kind: 'resume', waitId: 9, eventId: 'e-1' } })).rejects.toThrow();
     const wait = await prisma.flowEventWait.create({ data: { runId: 'r-1', branchId: 'b1', waitId: 7, name: 'paid', key: null } });
     expect(wait).toEqual({ runId: 'r-1', branchId: 'b1', waitId: 7, name: 'paid', key: null, createdAt: expect.any(Date) });
     expect(await prisma.flowEventWait.findUnique({ where: { runId_branchId_waitId: { runId: 'r-1', branchId: 'b1', waitId: 7 } } })).toEqual(wait);

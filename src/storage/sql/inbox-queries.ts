@@ -9,6 +9,10 @@
  * event's name first, in a statement of its own (a statement's snapshot is taken before any lock
  * it takes itself), then do their work in the next statement, whose snapshot sees everything the
  * other committed. PGlite is one session running one statement at a time: no lock is needed there.
+ *
+ * An event's payload is stored once, in its flow_sent_events row: an inbox entry of an event
+ * names it (`event_id`, `payload_json` NULL) and `getInbox` reads the payload from there. So an
+ * event is pruned only once no entry names it, in two statements (see `lockPrunableEvents`).
  */
 import type { SqlNames } from './names.js';
 import { notifySql } from './run-queries.js';
@@ -19,7 +23,10 @@ export interface InboxQueries {
    * wait already has an entry, or the run does not exist), `woke`.
    */
   addToInbox: string;
-  /** $1 runId: its entries in arrival order. */
+  /**
+   * $1 runId: its entries in arrival order; an event's entry with the event
+   * (`{eventId, name, key, payload}`, read from the sent event it names) as its payload.
+   */
   getInbox: string;
   /**
    * $1 JSON array of `EventLock`s (see inbox-rows.ts): takes their transaction-scoped locks,
@@ -33,18 +40,19 @@ export interface InboxQueries {
    * `{runId, branchId, waitId}`), `woke`.
    */
   sendEvent: string;
-  /** $1 before (timestamptz), $2 limit. One row: `pruned`. */
-  pruneEvents: string;
+  /**
+   * $1 before (timestamptz), $2 limit: locks (FOR UPDATE SKIP LOCKED) up to $2 of the events sent
+   * before $1 that no inbox entry names, oldest first. Rows: `event_id`. Run in the transaction
+   * of `deleteEvents`, which checks again with a snapshot taken after these locks.
+   */
+  lockPrunableEvents: string;
+  /** $1 JSON array of event ids locked by `lockPrunableEvents`: deletes those no entry names. One row: `pruned`. */
+  deleteEvents: string;
 }
 
 /** The statements a driver may prepare (served by unique indexes; see `preparableRunQueries`). */
 export function preparableInboxQueries(q: InboxQueries): string[] {
   return [q.addToInbox, q.getInbox];
-}
-
-/** `{eventId, name, key, payload}`: what an event's inbox entry holds, built from sent-event row `e`. */
-export function eventEntrySql(e: string): string {
-  return `jsonb_build_object('eventId', ${e}.event_id, 'name', ${e}.name, 'key', ${e}.key, 'payload', ${e}.payload_json)`;
 }
 
 export function buildInboxQueries(names: SqlNames, opts: { notify: boolean }): InboxQueries {
@@ -72,8 +80,12 @@ export function buildInboxQueries(names: SqlNames, opts: { notify: boolean }): I
       )
       SELECT (SELECT count(*) FROM ins)::int AS inserted, (SELECT count(*) FROM woke)::int AS woke`,
 
-    getInbox: `SELECT id, run_id, kind, wait_id, branch_id, payload_json, created_at FROM ${names.inbox}
-      WHERE run_id = $1 ORDER BY id`,
+    // An entry written before payloads were stored once holds its copy (event_id NULL).
+    getInbox: `SELECT i.id, i.run_id, i.kind, i.wait_id, i.branch_id, i.created_at,
+        CASE WHEN i.event_id IS NULL THEN i.payload_json
+             ELSE jsonb_build_object('eventId', e.event_id, 'name', e.name, 'key', e.key, 'payload', e.payload_json) END AS payload_json
+      FROM ${names.inbox} i LEFT JOIN ${names.sentEvents} e ON e.event_id = i.event_id
+      WHERE i.run_id = $1 ORDER BY i.id`,
 
     // The locks, de-duplicated (exclusive wins) and sorted in a fenced subquery (OFFSET 0), are
     // taken in that order. A void function's result is cast to text: one row per lock, no void column.
@@ -95,7 +107,7 @@ export function buildInboxQueries(names: SqlNames, opts: { notify: boolean }): I
     sendEvent: `WITH sent AS (
         INSERT INTO ${names.sentEvents} (event_id, name, key, payload_json, sent_at)
         VALUES ($1, $2, $3, $4::jsonb, clock_timestamp())
-        RETURNING event_id, name, key, payload_json, sent_at
+        RETURNING event_id, name, key, sent_at
       ), current AS (
         -- Registered waits that are still current, read FOR SHARE as addToInbox does: a commit of
         -- the run in progress (one that may end the wait) is waited for, then checked again.
@@ -108,8 +120,9 @@ export function buildInboxQueries(names: SqlNames, opts: { notify: boolean }): I
         )
         FOR SHARE OF r
       ), delivered AS (
-        INSERT INTO ${names.inbox} (run_id, kind, wait_id, branch_id, payload_json, created_at)
-        SELECT c.run_id, 'event', c.wait_id, c.branch_id, ${eventEntrySql('sent')}, statement_timestamp()
+        -- Each entry names the event: its payload is stored once, however many waits it reaches.
+        INSERT INTO ${names.inbox} (run_id, kind, wait_id, branch_id, event_id, created_at)
+        SELECT c.run_id, 'event', c.wait_id, c.branch_id, sent.event_id, statement_timestamp()
         FROM sent, current c
         ORDER BY c.run_id, c.wait_id
         ON CONFLICT (run_id, wait_id) DO NOTHING
@@ -125,10 +138,21 @@ export function buildInboxQueries(names: SqlNames, opts: { notify: boolean }): I
         (SELECT count(*) FROM woke)::int AS woke
       FROM sent`,
 
-    pruneEvents: `WITH doomed AS (
-        SELECT event_id FROM ${names.sentEvents} WHERE sent_at < $1::timestamptz ORDER BY sent_at LIMIT $2::int
-      ), pruned AS (
-        DELETE FROM ${names.sentEvents} e USING doomed WHERE e.event_id = doomed.event_id
+    // Why two statements: a commit that delivers a stored event to a wait it registers (its
+    // `early` part, lease-queries.ts) locks the event FOR KEY SHARE first. An event it has locked
+    // is skipped here; one it locked and named in an entry just before is seen named by
+    // `deleteEvents`, whose snapshot is taken after these locks (a single statement's snapshot,
+    // taken before its locks, would miss that entry); and a commit that comes after the lock
+    // waits, then finds the event gone and takes the next one, if any.
+    lockPrunableEvents: `SELECT e.event_id FROM ${names.sentEvents} e
+      WHERE e.sent_at < $1::timestamptz AND NOT EXISTS (SELECT 1 FROM ${names.inbox} i WHERE i.event_id = e.event_id)
+      ORDER BY e.sent_at LIMIT $2::int
+      FOR UPDATE SKIP LOCKED`,
+
+    deleteEvents: `WITH pruned AS (
+        DELETE FROM ${names.sentEvents} e
+        WHERE e.event_id IN (SELECT jsonb_array_elements_text($1::jsonb))
+          AND NOT EXISTS (SELECT 1 FROM ${names.inbox} i WHERE i.event_id = e.event_id)
         RETURNING 1
       )
       SELECT count(*)::int AS pruned FROM pruned`,

@@ -39,10 +39,15 @@ export class SqlInbox {
     return sent;
   }
 
+  /** One batch: the events no inbox entry names are locked, then deleted (see `lockPrunableEvents`). */
   async prune(before: Date, limit: number): Promise<number> {
     const n = Math.max(0, Math.floor(limit));
     if (n === 0) return 0;
-    const [row] = await this.executor.query(this.queries.pruneEvents, [before.toISOString(), n]);
-    return Number(row?.pruned ?? 0);
+    return this.executor.transaction(async (tx) => {
+      const doomed = await tx.query<{ event_id: string }>(this.queries.lockPrunableEvents, [before.toISOString(), n]);
+      if (doomed.length === 0) return 0;
+      const [row] = await tx.query(this.queries.deleteEvents, [JSON.stringify(doomed.map((r) => r.event_id))]);
+      return Number(row?.pruned ?? 0);
+    });
   }
 }

@@ -8,7 +8,6 @@ import type { Transition } from '../types.js';
 import type { SqlNames } from './names.js';
 import { dueSql } from '../due.js';
 import { addWaitsJson, endWaitsJson, inboxIdsJson, receiptsJson } from './inbox-rows.js';
-import { eventEntrySql } from './inbox-queries.js';
 import { insertEventsSql, notifySql } from './run-queries.js';
 import { committedColumnsSql, dueInMsSql, errorJson, eventsJson, hasInboxSql, outputsSql, runReadSql, valuesJson } from './rows.js';
 
@@ -149,15 +148,18 @@ export function buildLeaseQueries(names: SqlNames, opts: { notify: boolean; fres
       SELECT aw.run_id, aw.branch_id, aw.wait_id, aw.name, aw.key, statement_timestamp() FROM aw
       ON CONFLICT DO NOTHING
     ), early AS (
-      INSERT INTO ${names.inbox} (run_id, kind, wait_id, branch_id, payload_json, created_at)
-      SELECT aw.run_id, 'event', aw.wait_id, aw.branch_id, ${eventEntrySql('s')}, statement_timestamp()
+      -- The entry names the event (its payload is stored once). FOR KEY SHARE: an event being
+      -- pruned is skipped for the next one, and one named here is not pruned (see pruneEvents).
+      INSERT INTO ${names.inbox} (run_id, kind, wait_id, branch_id, event_id, created_at)
+      SELECT aw.run_id, 'event', aw.wait_id, aw.branch_id, s.event_id, statement_timestamp()
       FROM aw CROSS JOIN LATERAL (
-        SELECT s.event_id, s.name, s.key, s.payload_json FROM ${names.sentEvents} s
+        SELECT s.event_id FROM ${names.sentEvents} s
         WHERE s.name = aw.name AND (aw.key IS NULL OR s.key = aw.key) AND s.sent_at >= aw.run_created_at
           AND NOT EXISTS (SELECT 1 FROM ${names.eventReceipts} x WHERE x.run_id = aw.run_id AND x.event_id = s.event_id)
           AND s.event_id NOT IN (SELECT jsonb_array_elements_text(aw.receipts))
         ORDER BY s.sent_at, s.event_id
         LIMIT 1
+        FOR KEY SHARE
       ) s
       ON CONFLICT (run_id, wait_id) DO NOTHING
       RETURNING run_id

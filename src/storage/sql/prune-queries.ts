@@ -5,7 +5,9 @@
  * global), so they are deleted by `run_id` (index from the retention migration).
  *
  * What a batch never touches: a run that is not finished; a run with a child still RUNNING or
- * WAITING (the child's end is written to its parent's inbox); a run someone holds. On a shared
+ * WAITING (the child's end is written to its parent's inbox); a child run whose parent is still
+ * RUNNING or WAITING (the parent's holder reads the child when it applies the child's end, and a
+ * parent that re-runs the attempt finds the same child by its key); a run someone holds. On a shared
  * database "holds" means a row lock (`FOR UPDATE SKIP LOCKED`: a commit in progress) or the run's
  * advisory lock (a lease, in session or transaction mode: `pg_try_advisory_xact_lock` fails, and
  * once taken keeps a new lease out until the batch commits). Nothing is waited for. On PGlite
@@ -28,8 +30,11 @@ export interface PruneQueries {
 }
 
 export function buildPruneQueries(names: SqlNames): PruneQueries {
-  const noLiveChild = (alias: string) =>
-    `NOT EXISTS (SELECT 1 FROM ${names.runs} c WHERE c.parent_run_id = ${alias}.run_id AND c.status IN ('RUNNING', 'WAITING'))`;
+  // Parent and child keep each other while the other is live. A finished parent never becomes
+  // live again, so a parent read finished by the statement's snapshot stays finished.
+  const noLiveKin = (alias: string) =>
+    `NOT EXISTS (SELECT 1 FROM ${names.runs} c WHERE c.parent_run_id = ${alias}.run_id AND c.status IN ('RUNNING', 'WAITING'))
+        AND NOT EXISTS (SELECT 1 FROM ${names.runs} p WHERE p.run_id = ${alias}.parent_run_id AND p.status IN ('RUNNING', 'WAITING'))`;
   // The cutoff is a time given, or an age reckoned by the database's clock.
   const candidates = `SELECT r.run_id FROM ${names.runs} r
       WHERE r.status IN (SELECT jsonb_array_elements_text($1::jsonb)::${names.statusType})
@@ -37,7 +42,7 @@ export function buildPruneQueries(names: SqlNames): PruneQueries {
         AND ($4::text IS NULL OR r.flow_id = $4)
         AND ($5::text IS NULL OR r.flow_version = $5)
         AND ($6::jsonb IS NULL OR (r.flow_id || '@' || r.flow_version) NOT IN (SELECT jsonb_array_elements_text($6::jsonb)))
-        AND ${noLiveChild('r')}
+        AND ${noLiveKin('r')}
       LIMIT $7::int`;
   const deleteRuns = (from: string) => `idem AS (
         DELETE FROM ${names.idempotency} i USING ${from} WHERE i.run_id = ${from}.run_id
@@ -62,7 +67,7 @@ export function buildPruneQueries(names: SqlNames): PruneQueries {
     deleteClaimed: `WITH claimed AS MATERIALIZED (
         SELECT r.run_id FROM ${names.runs} r
         WHERE r.run_id IN (SELECT jsonb_array_elements_text($1::jsonb))
-          AND r.status IN ('COMPLETED', 'FAILED', 'CANCELLED') AND ${noLiveChild('r')}
+          AND r.status IN ('COMPLETED', 'FAILED', 'CANCELLED') AND ${noLiveKin('r')}
       ), ${deleteRuns('claimed')}`,
   };
 }
