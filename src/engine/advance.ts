@@ -8,7 +8,7 @@
  * Used by `tick` (one round: everything ready now, once), `resumeRun`, `runToCompletion` and the
  * worker (many). The lease is always released on the way out, whatever happens.
  */
-import { FlowError, StaleRunError, toErrorRecord } from '../errors.js';
+import { FlowError, StaleRunError, WaitAnsweredError, toErrorRecord } from '../errors.js';
 import type { FlowDefinition } from '../definitions/types.js';
 import type { FlowRunRecord, InboxEntry, MapValues, NewEvent, RunLease } from '../storage/types.js';
 import { AbandonedAttempt, CancelledAttempt, invokeHandler, type AttemptOutcome } from './attempt.js';
@@ -120,6 +120,19 @@ class RunDriver {
           this.running.delete(keyOf(finished));
         }
       }
+      const step = await this.step(first, finished);
+      first = false;
+      if (step !== 'go on') return this.result(step === 'stale');
+    }
+  }
+
+  /**
+   * One round: a draft over the run as last committed (the attempt that finished, the inbox, due
+   * timers, what can begin), committed. A commit refused because an answer came in for a wait it
+   * times out is drafted again from the inbox as it now is: the answer applies, not the timeout.
+   */
+  private async step(first: boolean, finished: FinishedAttempt | undefined): Promise<'go on' | 'done' | 'stale'> {
+    for (;;) {
       const inbox = this.run.hasInbox ? await this.readInbox() : null;
       const draft = new RunDraft(this.run, this.def, this.env, this.storeNow(), this.maps);
       if (first) draft.recoverInterrupted();
@@ -127,34 +140,39 @@ class RunDriver {
       if (finished) draft.apply(finished);
       if (inbox) draft.applyInbox(inbox.entries, inbox.children, (id) => this.childOnItsWay(id));
       this.inboxDeferred = draft.deferredInbox;
-      const mayBegin = !this.options.drain?.aborted && !draft.failed;
-      if (mayBegin) {
+      if (!this.options.drain?.aborted && !draft.failed) {
         draft.wakeDueTimers();
         draft.settleJoins();
         const limit = first ? Number.POSITIVE_INFINITY : this.options.maxSteps - this.steps;
-        if (limit > 0) this.steps += draft.beginReady(limit);
+        if (limit > 0) draft.beginReady(limit);
       }
-      first = false;
       for (const branchId of draft.stopped) this.stopBranch(branchId);
-      if (draft.empty) {
-        if (this.running.size === 0 && this.completed.length === 0) return this.result(false);
-        continue;
-      }
+      if (draft.empty) return this.running.size === 0 && this.completed.length === 0 ? 'done' : 'go on';
       const last = draft.begun.length === 0 && this.running.size === 0 && this.completed.length === 0;
       const transition = draft.toTransition(last);
       try {
         this.setRun(await this.lease.commit(transition));
       } catch (err) {
-        if (!(err instanceof StaleRunError)) throw err;
+        if (err instanceof WaitAnsweredError) {
+          // Nothing was written and the lock is still ours, unless the row moved meanwhile (then stale, below).
+          const run = await this.lease.reload();
+          if (run && run.version === transition.expectedVersion) {
+            this.setRun(run);
+            continue;
+          }
+        } else if (!(err instanceof StaleRunError)) {
+          throw err;
+        }
         // Someone else moved the run (a cancel, or another holder after this one lost its lock):
         // our transition was discarded; report the run as it now is.
         this.stopAll(new CancelledAttempt());
         this.setRun((await this.lease.reload().catch(() => null)) ?? this.run);
-        return this.result(true);
+        return 'stale';
       }
+      this.steps += draft.begun.length;
       this.env.onCommitted?.(this.run, transition.events);
       this.afterCommit(draft);
-      if (transition.release) return this.result(false);
+      return transition.release ? 'done' : 'go on';
     }
   }
 

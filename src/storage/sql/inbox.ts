@@ -20,13 +20,20 @@ export class SqlInbox {
 
   /**
    * `sql` (a commit, or `sendEvent`) in one transaction after the event locks (a JSON
-   * array of `EventLock`): a statement of their own, so that the snapshot of `sql` sees what the transaction that
-   * held them last committed.
+   * array of `EventLock`, or null) and `rowLock` (a commit's, see `lockRow` in lease-queries.ts):
+   * statements of their own, so that the snapshot of `sql` sees what the transactions that held
+   * those locks last committed.
    */
-  queryUnderEventLocks(locks: string, sql: string, params: readonly SqlParam[]): Promise<SqlRow[]> {
+  queryUnderEventLocks(
+    locks: string | null,
+    sql: string,
+    params: readonly SqlParam[],
+    rowLock?: { sql: string; params: readonly SqlParam[] },
+  ): Promise<SqlRow[]> {
     if (!this.sharedDatabase) return this.executor.query(sql, params);
     return this.executor.transaction(async (tx) => {
-      await tx.query(this.queries.lockEvents, [locks]);
+      if (locks !== null) await tx.query(this.queries.lockEvents, [locks]);
+      if (rowLock) await tx.query(rowLock.sql, rowLock.params);
       return tx.query(sql, params);
     });
   }

@@ -164,8 +164,13 @@ export class SqlFlowStorage implements FlowStorage, AcquireHost {
     this.wake.emitLocal(runId);
   }
 
-  queryUnderEventLocks(locks: string, sql: string, params: readonly SqlParam[]): Promise<SqlRow[]> {
-    return this.inbox.queryUnderEventLocks(locks, sql, params);
+  queryUnderEventLocks(
+    locks: string | null,
+    sql: string,
+    params: readonly SqlParam[],
+    rowLock?: { sql: string; params: readonly SqlParam[] },
+  ): Promise<SqlRow[]> {
+    return this.inbox.queryUnderEventLocks(locks, sql, params, rowLock);
   }
 
   leaseEnded(lease: SqlLease): void {
