@@ -138,6 +138,7 @@ export class FlowEngine extends FlowEvents implements WorkerHost {
       sleep: (ms, signal) => this.clock.sleep(ms, signal),
       loadMap: (runId, key) => this.storage.getMapValues(runId, key),
       readInbox: (runId) => this.storage.getInbox(runId),
+      onRunWake: (runId, listener) => this.onRunWake(runId, listener),
       readRun: (runId) => this.storage.getRun(runId),
       startChild: (parent, at, child) => this.startChildRun(parent, at, child),
       lookupIdempotent: (key) => this.storage.getIdempotencyRecord(key),
@@ -521,6 +522,30 @@ export class FlowEngine extends FlowEvents implements WorkerHost {
     };
     return advanceRun(lease, def, env, advance);
   }
+
+  /**
+   * StepEnv.onRunWake: the store's wake-ups, handed to the holders of the runs they name. One
+   * subscription to the store while any holder listens (a worker's is open anyway; without one,
+   * listening may take a connection of its own, so it is dropped with the last holder).
+   */
+  private onRunWake(runId: string, listener: () => void): () => void {
+    let set = this.wakeListeners.get(runId);
+    if (!set) this.wakeListeners.set(runId, (set = new Set()));
+    set.add(listener);
+    this.stopWakes ??= this.storage.onWake((id) => {
+      for (const l of this.wakeListeners.get(id) ?? []) l();
+    });
+    return () => {
+      if (!set.delete(listener)) return;
+      if (set.size === 0 && this.wakeListeners.get(runId) === set) this.wakeListeners.delete(runId);
+      if (this.wakeListeners.size > 0) return;
+      this.stopWakes?.();
+      this.stopWakes = null;
+    };
+  }
+
+  private readonly wakeListeners = new Map<string, Set<() => void>>();
+  private stopWakes: (() => void) | null = null;
 
   private trackAttempt(runId: string, controller: AbortController): () => void {
     let set = this.inflight.get(runId);

@@ -28,6 +28,11 @@ export interface StepEnv extends TransitionEnv {
   loadMap(runId: string, key: string): Promise<MapValues>;
   /** Reads the run's inbox, and a run (a child whose end is in it). */
   readInbox(runId: string): Promise<InboxEntry[]>;
+  /**
+   * Calls `listener` on each wake-up for the run (an answer put in its inbox, in this process or,
+   * through the store's notifications, another); returns the unsubscribe function.
+   */
+  onRunWake(runId: string, listener: () => void): () => void;
   readRun(runId: string): Promise<FlowRunRecord | null>;
   /**
    * Starts the child run a handler asked for, once per `key` (the same key returns the same child,
@@ -66,9 +71,17 @@ export async function advanceRun(lease: RunLease, def: FlowDefinition, env: Step
     return await driver.drive();
   } finally {
     if (driver.busy) driver.stopAll(new CancelledAttempt());
+    driver.stopListening?.();
     await lease.release();
   }
 }
+
+/**
+ * How often a holder whose attempts are in flight looks at the inbox of a run with a branch that
+ * waits for an answer: the correctness path when a wake-up is lost (real time, not the engine's
+ * clock: it is about notifications, and a test's ManualClock must not be moved by it).
+ */
+const ANSWER_POLL_MS = 1_000;
 
 interface Running {
   attempt: BegunAttempt;
@@ -88,6 +101,10 @@ class RunDriver {
   /** Children being started by attempts of this holder, and whether the last draft left a child's end in the inbox for later. */
   private startingChildren = 0;
   private inboxDeferred = false;
+  /** A wake-up for the run, or the poll, says an answer may be in the inbox (the last commit may not know it). */
+  private answerMaybe = false;
+  /** Unsubscribes from the run's wake-ups (subscribed while attempts run and a branch waits for an answer). */
+  stopListening: (() => void) | null = null;
   private steps = 0;
 
   constructor(
@@ -133,7 +150,9 @@ class RunDriver {
    */
   private async step(first: boolean, finished: FinishedAttempt | undefined): Promise<'go on' | 'done' | 'stale'> {
     for (;;) {
-      const inbox = this.run.hasInbox ? await this.readInbox() : null;
+      const inboxMaybe = this.run.hasInbox || this.answerMaybe;
+      this.answerMaybe = false;
+      const inbox = inboxMaybe ? await this.readInbox() : null;
       const draft = new RunDraft(this.run, this.def, this.env, this.storeNow(), this.maps);
       if (first) draft.recoverInterrupted();
       // The attempt first: a child it started may have ended already, its end waiting in the inbox.
@@ -231,23 +250,37 @@ class RunDriver {
     }
   }
 
-  /** The next finished attempt; null when a due time passed first (so that it can begin). */
+  /** The next finished attempt; null when a due time passed first (so that it can begin), or an answer may have come. */
   private async nextCompletion(): Promise<Completion | null> {
-    // Answers arrived (the last commit saw them): apply them now rather than after the next attempt.
-    if (this.completed.length === 0 && this.run.hasInbox && !this.inboxDeferred) return null;
+    // Answers arrived (the last commit saw them, or a wake-up said so): apply them now rather than after the next attempt.
+    if (this.completed.length === 0 && ((this.run.hasInbox && !this.inboxDeferred) || this.answerMaybe)) return null;
     if (this.completed.length === 0) {
       const dueInMs = this.options.drain?.aborted ? null : this.msUntilNextDue();
       const woken = new Promise<void>((resolve) => (this.wakeUp = resolve));
-      if (dueInMs === null) {
-        await woken;
-      } else {
-        const timer = new AbortController();
-        await Promise.race([woken, this.env.sleep(dueInMs, timer.signal).catch(() => undefined)]);
-        timer.abort();
+      const timer = new AbortController();
+      // An answer for a waiting branch must not wait for the other branches' attempts: a wake-up
+      // for the run ends this wait, and so does the poll, as a wake-up can be lost.
+      let poll: ReturnType<typeof setTimeout> | undefined;
+      if (this.running.size > 0 && this.awaitsAnswer()) {
+        this.stopListening ??= this.env.onRunWake(this.run.runId, () => this.answerArrived());
+        poll = setTimeout(() => this.answerArrived(), ANSWER_POLL_MS);
       }
+      await Promise.race(dueInMs === null ? [woken] : [woken, this.env.sleep(dueInMs, timer.signal).catch(() => undefined)]);
+      timer.abort();
+      clearTimeout(poll);
       this.wakeUp = null;
     }
     return this.completed.shift() ?? null;
+  }
+
+  private answerArrived(): void {
+    this.answerMaybe = true;
+    this.wakeUp?.();
+  }
+
+  /** A branch or map item waits for an answer (a resume, an event, a child's end). */
+  private awaitsAnswer(): boolean {
+    return this.run.branches.some((b) => b.status === 'WAITING' || b.map?.items.some((i) => i.status === 'WAITING'));
   }
 
   /** Milliseconds until the earliest future due time among branches and items (null if none). */

@@ -14,6 +14,8 @@ import { FlowEngine, flow, type FlowDefinition, type FlowStorage, type NodeResul
 import type { RunLease, Transition } from '../../src/storage/types.js';
 import { storeCases } from '../helpers/stores.js';
 
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
 /** A transition that ends a wait by its timer (the engine's RUN_RESUMED of a timer). */
 const endsWaitByTimer = (t: Transition) =>
   t.events.some((e) => e.type === 'RUN_RESUMED' && typeof e.payload === 'string' && JSON.parse(e.payload).timer === true);
@@ -133,5 +135,97 @@ describe.each(storeCases)('answers to waits on $name', (store) => {
     expect(run.outputsJson.ask).toEqual({ approved: 'yes' });
     const resumes = (await engine.getTimeline(runId)).filter((e) => e.type === 'RUN_RESUMED');
     expect(resumes.map((e) => e.payloadJson)).toEqual([{ payload: 'yes' }]);
+  });
+
+  /**
+   * `start` splits into `ask`, which waits for an answer (a resume, or the event `event` keyed by
+   * the run; no timeout), and `slow`, whose handler blocks until `release()`; both join at `done`.
+   */
+  const slowSibling = (event?: string) => {
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    const def = flow(uniq('slow-sibling'), '1')
+      .entry('start')
+      .node('start', () => ({ status: 'ok' }), { split: 'all' })
+      .node('ask', (ctx): NodeResult => {
+        if (ctx.state._resumePayload !== undefined) return { status: 'ok', output: ctx.state._resumePayload };
+        return event ? { status: 'wait', event: { name: event, key: ctx.runId } } : { status: 'wait', reason: 'approval' };
+      })
+      .node('slow', async () => (await gate, { status: 'ok', output: 'slow' }))
+      .node('done', (ctx) => ({ status: 'ok', output: [ctx.outputs.ask, ctx.outputs.slow] }), { join: 'all' })
+      .edge('start', 'ask')
+      .edge('start', 'slow')
+      .edge('ask', 'done')
+      .edge('slow', 'done')
+      .build();
+    return { def, release };
+  };
+
+  /** Reads until `check` holds of what was read, for at most `ms`; the last read either way. */
+  async function until<T>(read: () => Promise<T>, check: (v: T) => boolean, ms: number): Promise<T> {
+    const deadline = Date.now() + ms;
+    let value = await read();
+    while (!check(value) && Date.now() < deadline) {
+      await sleep(20);
+      value = await read();
+    }
+    return value;
+  }
+
+  const modes = [
+    { how: 'a worker holds the run; resumeRun', worker: true, answer: 'resume', lost: false },
+    { how: 'a worker holds the run; sendEvent', worker: true, answer: 'event', lost: false },
+    { how: 'runToCompletion holds the run; resumeRun', worker: false, answer: 'resume', lost: false },
+    { how: 'runToCompletion holds the run; resumeRun, its wake-up lost (the holder polls its inbox)', worker: false, answer: 'resume', lost: true },
+  ] as const;
+  it.each(modes)('an answer for one branch applies while a sibling’s handler runs: $how', async ({ worker, answer, lost }) => {
+    const event = answer === 'event' ? uniq('approved') : undefined;
+    const { def, release } = slowSibling(event);
+    const runId = await start(def);
+    const w = worker ? engine.startWorker({ concurrency: 2, pollIntervalMs: 50 }) : null;
+    const driving = w ? null : engine.runToCompletion(runId);
+    try {
+      const parked = await until(
+        () => engine.getRun(runId),
+        (r) => r!.branches.some((b) => b.nodeId === 'ask' && b.status === 'WAITING'),
+        10_000,
+      );
+      expect(parked!.branches.map((b) => [b.nodeId, b.status])).toEqual([
+        ['ask', 'WAITING'],
+        ['slow', 'RUNNING'],
+      ]);
+      hooks.wakeUps = !lost;
+      if (event) expect((await engine.sendEvent({ name: event, key: runId, payload: 'yes' })).delivered).toBe(1);
+      else await engine.resumeRun(runId, 'yes', { nodeId: 'ask' });
+      // `slow` is still blocked: the resumed node runs again and its output is committed anyway.
+      const types = await until(
+        () => timeline(runId),
+        (list) => list.includes('NODE_FINISHED ask'),
+        5_000,
+      );
+      expect(types.filter((e) => e.endsWith(' ask'))).toEqual([
+        'BRANCH_STARTED ask',
+        'NODE_STARTED ask',
+        'RUN_WAITING ask',
+        event ? 'EVENT_RECEIVED ask' : 'RUN_RESUMED ask',
+        'NODE_STARTED ask',
+        'NODE_FINISHED ask',
+      ]);
+      expect(types).not.toContain('NODE_FINISHED slow');
+      expect((await engine.getRun(runId))!.outputsJson.ask).toBe('yes');
+    } finally {
+      hooks.wakeUps = true;
+      release();
+    }
+    const run = w
+      ? await until(
+          () => engine.getRun(runId),
+          (r) => r!.status === 'COMPLETED',
+          10_000,
+        )
+      : await driving!;
+    await w?.stop();
+    expect(run!.status).toBe('COMPLETED');
+    expect(run!.outputsJson.done).toEqual(['yes', 'slow']);
   });
 });
