@@ -1,8 +1,8 @@
 /**
  * Contract of the run's inbox, child runs and events: answers written without the run's lock and
- * consumed by a fenced commit, runs with answers found due, events delivered to registered waits
- * (and to waits registered after the event was sent), and the rule for a run that ends (its
- * parent hears of it, its waits go).
+ * consumed by a fenced commit (which refuses to time out a wait that has an answer), runs with
+ * answers found due, events delivered to registered waits (and to waits registered after the event
+ * was sent), and the rule for a run that ends (its parent hears of it, its waits go).
  */
 import { randomUUID } from 'node:crypto';
 import { expect, it } from 'vitest';
