@@ -181,6 +181,20 @@ export class StaleRunError extends FlowError {
   }
 }
 
+/**
+ * A commit was refused because it ends a wait by its timer while an answer to that wait (a resume,
+ * an event) is in the run's inbox: the answer was accepted, so it must be received. The holder
+ * still holds the run; it reads the inbox and drafts again (see `Transition.timedOutWaits`).
+ */
+export class WaitAnsweredError extends FlowError {
+  constructor(
+    readonly runId: string,
+    readonly expectedVersion: number,
+  ) {
+    super('WAIT_ANSWERED', `Run ${runId}: a wait this transition timed out has an answer in the inbox; the transition was discarded`, { retryable: true });
+  }
+}
+
 /** The storage backend failed (connection, schema, configuration). */
 export class StorageError extends FlowError {
   constructor(code: string, message: string, options: FlowErrorOptions = {}) {

@@ -17,6 +17,7 @@ import { advanceRun, type AdvanceOptions, type AdvanceResult, type StepEnv } fro
 import { CancelledAttempt, eventKeyProblem, eventNameProblem } from './engine/attempt.js';
 import { AttemptsInFlight } from './engine/in-flight.js';
 import { newRunOf } from './engine/start.js';
+import { RunWakes } from './engine/run-wakes.js';
 import { driveToRest, mustGetRun, resumeWaitingRun, tickRun } from './engine/drive.js';
 import { FlowEvents } from './engine/events.js';
 import { isPlainObject } from './engine/merge.js';
@@ -152,6 +153,7 @@ export class FlowEngine extends FlowEvents implements WorkerHost {
       maxChildDepth: this.maxChildDepth,
       inFlight: this.inFlight,
       hooks: this,
+      wakes: new RunWakes(this.storage),
     };
   }
 

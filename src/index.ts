@@ -52,6 +52,7 @@ export {
   SerializationError,
   InvalidArgumentError,
   StaleRunError,
+  WaitAnsweredError,
   AmbiguousResumeError,
   StorageError,
 } from './errors.js';

@@ -8,12 +8,13 @@
  * Used by `tick` (one round: everything ready now, once), `resumeRun`, `runToCompletion` and the
  * worker (many). The lease is always released on the way out, whatever happens.
  */
-import { FlowError, StaleRunError, toErrorRecord } from '../errors.js';
+import { FlowError, StaleRunError, WaitAnsweredError, toErrorRecord } from '../errors.js';
 import type { FlowDefinition } from '../definitions/types.js';
 import type { FlowRunRecord, InboxEntry, MapValues, NewEvent, RunLease } from '../storage/types.js';
 import type { Clock } from '../core/clock.js';
 import type { AttemptsInFlight } from './in-flight.js';
 import { startChildRun, type ChildRunEnv } from './start.js';
+import type { RunWakes } from './run-wakes.js';
 import { AbandonedAttempt, CancelledAttempt, invokeHandler, type AttemptOutcome } from './attempt.js';
 import { buildContext } from './context.js';
 import { unstorableTextReason } from '../core/json.js';
@@ -30,6 +31,8 @@ export interface StepEnv extends TransitionEnv, ChildRunEnv {
   readonly inFlight: AttemptsInFlight;
   /** Called when a child run starts, and after each commit with the events it wrote. */
   readonly hooks: { runStarted(run: FlowRunRecord): void; committed(run: FlowRunRecord, events: NewEvent[]): void };
+  /** Wake-ups for the runs held here: an answer arrived in a run's inbox. */
+  readonly wakes: RunWakes;
 }
 
 export interface AdvanceOptions {
@@ -58,9 +61,17 @@ export async function advanceRun(lease: RunLease, def: FlowDefinition, env: Step
     return await driver.drive();
   } finally {
     if (driver.busy) driver.stopAll(new CancelledAttempt());
+    driver.stopListening?.();
     await lease.release();
   }
 }
+
+/**
+ * How often a holder whose attempts are in flight looks at the inbox of a run with a branch that
+ * waits for an answer: the correctness path when a wake-up is lost (real time, not the engine's
+ * clock: it is about notifications, and a test's ManualClock must not be moved by it).
+ */
+const ANSWER_POLL_MS = 1_000;
 
 interface Running {
   attempt: BegunAttempt;
@@ -80,6 +91,10 @@ class RunDriver {
   /** Children being started by attempts of this holder, and whether the last draft left a child's end in the inbox for later. */
   private startingChildren = 0;
   private inboxDeferred = false;
+  /** A wake-up for the run, or the poll, says an answer may be in the inbox (the last commit may not know it). */
+  private answerMaybe = false;
+  /** Unsubscribes from the run's wake-ups (subscribed while attempts run and a branch waits for an answer). */
+  stopListening: (() => void) | null = null;
   private steps = 0;
 
   constructor(
@@ -112,41 +127,61 @@ class RunDriver {
           this.running.delete(keyOf(finished));
         }
       }
-      const inbox = this.run.hasInbox ? await this.readInbox() : null;
+      const step = await this.step(first, finished);
+      first = false;
+      if (step !== 'go on') return this.result(step === 'stale');
+    }
+  }
+
+  /**
+   * One round: a draft over the run as last committed (the attempt that finished, the inbox, due
+   * timers, what can begin), committed. A commit refused because an answer came in for a wait it
+   * times out is drafted again from the inbox as it now is: the answer applies, not the timeout.
+   */
+  private async step(first: boolean, finished: FinishedAttempt | undefined): Promise<'go on' | 'done' | 'stale'> {
+    for (;;) {
+      const inboxMaybe = this.run.hasInbox || this.answerMaybe;
+      this.answerMaybe = false;
+      const inbox = inboxMaybe ? await this.readInbox() : null;
       const draft = new RunDraft(this.run, this.def, this.env, this.storeNow(), this.maps);
       if (first) draft.recoverInterrupted();
       // The attempt first: a child it started may have ended already, its end waiting in the inbox.
       if (finished) draft.apply(finished);
       if (inbox) draft.applyInbox(inbox.entries, inbox.children, (id) => this.childOnItsWay(id));
       this.inboxDeferred = draft.deferredInbox;
-      const mayBegin = !this.options.drain?.aborted && !draft.failed;
-      if (mayBegin) {
+      if (!this.options.drain?.aborted && !draft.failed) {
         draft.wakeDueTimers();
         draft.settleJoins();
         const limit = first ? Number.POSITIVE_INFINITY : this.options.maxSteps - this.steps;
-        if (limit > 0) this.steps += draft.beginReady(limit);
+        if (limit > 0) draft.beginReady(limit);
       }
-      first = false;
       for (const branchId of draft.stopped) this.stopBranch(branchId);
-      if (draft.empty) {
-        if (this.running.size === 0 && this.completed.length === 0) return this.result(false);
-        continue;
-      }
+      if (draft.empty) return this.running.size === 0 && this.completed.length === 0 ? 'done' : 'go on';
       const last = draft.begun.length === 0 && this.running.size === 0 && this.completed.length === 0;
       const transition = draft.toTransition(last);
       try {
         this.setRun(await this.lease.commit(transition));
       } catch (err) {
-        if (!(err instanceof StaleRunError)) throw err;
+        if (err instanceof WaitAnsweredError) {
+          // Nothing was written and the lock is still ours, unless the row moved meanwhile (then stale, below).
+          const run = await this.lease.reload();
+          if (run && run.version === transition.expectedVersion) {
+            this.setRun(run);
+            continue;
+          }
+        } else if (!(err instanceof StaleRunError)) {
+          throw err;
+        }
         // Someone else moved the run (a cancel, or another holder after this one lost its lock):
         // our transition was discarded; report the run as it now is.
         this.stopAll(new CancelledAttempt());
         this.setRun((await this.lease.reload().catch(() => null)) ?? this.run);
-        return this.result(true);
+        return 'stale';
       }
+      this.steps += draft.begun.length;
       this.env.hooks.committed(this.run, transition.events);
       this.afterCommit(draft);
-      if (transition.release) return this.result(false);
+      return transition.release ? 'done' : 'go on';
     }
   }
 
@@ -205,23 +240,37 @@ class RunDriver {
     }
   }
 
-  /** The next finished attempt; null when a due time passed first (so that it can begin). */
+  /** The next finished attempt; null when a due time passed first (so that it can begin), or an answer may have come. */
   private async nextCompletion(): Promise<Completion | null> {
-    // Answers arrived (the last commit saw them): apply them now rather than after the next attempt.
-    if (this.completed.length === 0 && this.run.hasInbox && !this.inboxDeferred) return null;
+    // Answers arrived (the last commit saw them, or a wake-up said so): apply them now rather than after the next attempt.
+    if (this.completed.length === 0 && ((this.run.hasInbox && !this.inboxDeferred) || this.answerMaybe)) return null;
     if (this.completed.length === 0) {
       const dueInMs = this.options.drain?.aborted ? null : this.msUntilNextDue();
       const woken = new Promise<void>((resolve) => (this.wakeUp = resolve));
-      if (dueInMs === null) {
-        await woken;
-      } else {
-        const timer = new AbortController();
-        await Promise.race([woken, this.env.clock.sleep(dueInMs, timer.signal).catch(() => undefined)]);
-        timer.abort();
+      const timer = new AbortController();
+      // An answer for a waiting branch must not wait for the other branches' attempts: a wake-up
+      // for the run ends this wait, and so does the poll, as a wake-up can be lost.
+      let poll: ReturnType<typeof setTimeout> | undefined;
+      if (this.running.size > 0 && this.awaitsAnswer()) {
+        this.stopListening ??= this.env.wakes.listen(this.run.runId, () => this.answerArrived());
+        poll = setTimeout(() => this.answerArrived(), ANSWER_POLL_MS);
       }
+      await Promise.race(dueInMs === null ? [woken] : [woken, this.env.clock.sleep(dueInMs, timer.signal).catch(() => undefined)]);
+      timer.abort();
+      clearTimeout(poll);
       this.wakeUp = null;
     }
     return this.completed.shift() ?? null;
+  }
+
+  private answerArrived(): void {
+    this.answerMaybe = true;
+    this.wakeUp?.();
+  }
+
+  /** A branch or map item waits for an answer (a resume, an event, a child's end). */
+  private awaitsAnswer(): boolean {
+    return this.run.branches.some((b) => b.status === 'WAITING' || mapOf(b)?.items.some((i) => i.status === 'WAITING'));
   }
 
   /** Milliseconds until the earliest future due time among branches and items (null if none). */

@@ -123,6 +123,7 @@ export class RunDraft {
   private readonly addWaits: EventWait[] = [];
   private readonly endWaits: Array<{ branchId: string; waitId: number }> = [];
   private readonly receipts: string[] = [];
+  private readonly timedOut: Array<{ branchId: string; waitId: number }> = [];
   /** Maps this transition started, and item outputs it recorded, for the driver's cache. */
   readonly mapsStarted: Array<{ branchId: string; nodeId: string; items: unknown[] }> = [];
   readonly itemOutputs: Array<{ branchId: string; index: number; value: unknown }> = [];
@@ -208,6 +209,8 @@ export class RunDraft {
   wakeDueTimers(): void {
     for (const b of this.branches) {
       if (b.status !== 'WAITING' || (b.waitFor !== 'timer' && b.waitFor !== 'event') || b.dueAt === null || !isDue(b.dueAt, this.nowMs)) continue;
+      // The store refuses the commit if an answer to this wait came in since the inbox was read.
+      this.timedOut.push({ branchId: b.branchId, waitId: b.waitId });
       if (b.waitFor === 'event') {
         this.endWaits.push({ branchId: b.branchId, waitId: b.waitId });
         this.events.push(timeline.runResumed(siteOf(b), { timer: true, waitTimedOut: true }));
@@ -753,6 +756,7 @@ export class RunDraft {
       addWaits: this.addWaits.length > 0 ? this.addWaits : undefined,
       endWaits: this.endWaits.length > 0 ? this.endWaits : undefined,
       receipts: this.receipts.length > 0 ? this.receipts : undefined,
+      timedOutWaits: this.timedOut.length > 0 ? this.timedOut : undefined,
       release: release || done,
       // A run let go while it still has work: tell the workers.
       wake: (release || done) && summary.status === 'RUNNING',

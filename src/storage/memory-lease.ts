@@ -2,7 +2,7 @@
  * The memory store's leases and rows: a lease is an entry in the store's lock table; rows keep
  * every JSON value as the text the engine produced, parsed on each read (see `recordOf`).
  */
-import { StaleRunError } from '../errors.js';
+import { StaleRunError, WaitAnsweredError } from '../errors.js';
 import { readBranches } from '../core/states.js';
 import type { FlowEventRecord, FlowRunRecord, FlowRunSummary, JsonText, RunLease, Transition } from './types.js';
 
@@ -102,6 +102,8 @@ function parseOutputs(outputs: Map<string, JsonText>): Record<string, unknown> {
 export interface MemoryLeaseHost {
   commitTransition(runId: string, t: Transition): FlowRunRecord;
   readRun(runId: string): FlowRunRecord | null;
+  /** The waits the run's inbox holds answers for. */
+  answeredWaits(runId: string): ReadonlyArray<{ branchId: string | null; waitId: number | null }>;
 }
 
 export class MemoryLease implements RunLease {
@@ -123,6 +125,13 @@ export class MemoryLease implements RunLease {
 
   async commit(transition: Transition): Promise<FlowRunRecord> {
     if (this.released) throw new StaleRunError(this.runId, transition.expectedVersion);
+    // An answer to a wait this transition times out arrived since the holder read the inbox: it
+    // must be received, so nothing is written and the lock is kept (see `Transition.timedOutWaits`).
+    const answered = (w: { branchId: string; waitId: number }) =>
+      this.store.answeredWaits(this.runId).some((a) => a.branchId === w.branchId && a.waitId === w.waitId);
+    if (transition.timedOutWaits?.some(answered)) {
+      throw new WaitAnsweredError(this.runId, transition.expectedVersion);
+    }
     try {
       this.current = this.store.commitTransition(this.runId, transition);
       return this.current;

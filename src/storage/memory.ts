@@ -342,6 +342,11 @@ export class MemoryStorage implements FlowStorage {
   // ---- used by MemoryLease ----
 
   /** @internal */
+  answeredWaits(runId: string): ReadonlyArray<{ branchId: string | null; waitId: number | null }> {
+    return this.inbox.get(runId) ?? [];
+  }
+
+  /** @internal */
   commitTransition(runId: string, t: Transition): FlowRunRecord {
     const row = this.runs.get(runId);
     if (!row || row.version !== t.expectedVersion) throw new StaleRunError(runId, t.expectedVersion);

@@ -277,6 +277,13 @@ export interface Transition {
   endWaits?: Array<{ branchId: string; waitId: number }>;
   /** Events this run received in this transition (a later wait of the run never matches them again). */
   receipts?: string[];
+  /**
+   * Waits this transition ends by their timer (an event's `timeoutMs`, a wait's `until`). The
+   * commit is refused with `WaitAnsweredError`, writing nothing and keeping the lock, while the
+   * inbox holds an answer to one of them (same branch and wait): an answer that was taken
+   * (`resumeRun`) or counted as delivered (`sendEvent`) must be received, not dropped.
+   */
+  timedOutWaits?: Array<{ branchId: string; waitId: number }>;
   /** Appended with seq lastSeq+1, lastSeq+2 … in this order, in the same transaction. */
   events: NewEvent[];
   /** Recorded in the same transaction; an existing record under the key is kept (first commit wins). */
@@ -299,7 +306,10 @@ export interface RunLease {
    * not exist. Its JSON values may be shared with the store: holders treat them as read-only.
    */
   readonly run: FlowRunRecord | null;
-  /** Commit a transition; returns the new row (and updates `run`). Throws `StaleRunError` on a fence failure. */
+  /**
+   * Commit a transition; returns the new row (and updates `run`). Throws `StaleRunError` on a fence
+   * failure, `WaitAnsweredError` when a wait it times out has an answer (see `Transition.timedOutWaits`).
+   */
   commit(transition: Transition): Promise<FlowRunRecord>;
   /** Re-read the row under the lock. */
   reload(): Promise<FlowRunRecord | null>;

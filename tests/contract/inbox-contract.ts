@@ -1,12 +1,12 @@
 /**
  * Contract of the run's inbox, child runs and events: answers written without the run's lock and
- * consumed by a fenced commit, runs with answers found due, events delivered to registered waits
- * (and to waits registered after the event was sent), and the rule for a run that ends (its
- * parent hears of it, its waits go).
+ * consumed by a fenced commit (which refuses to time out a wait that has an answer), runs with
+ * answers found due, events delivered to registered waits (and to waits registered after the event
+ * was sent), and the rule for a run that ends (its parent hears of it, its waits go).
  */
 import { randomUUID } from 'node:crypto';
 import { expect, it } from 'vitest';
-import { InvalidArgumentError, StaleRunError } from '../../src/errors.js';
+import { InvalidArgumentError, StaleRunError, WaitAnsweredError } from '../../src/errors.js';
 import type { EventWait, FlowRunRecord, FlowStorage, NewFlowEvent, NewInboxEntry, Transition } from '../../src/storage/types.js';
 import { asRead, branch, j, newRun, step, waitFor } from './contract-helpers.js';
 import type { StoreHandle } from './storage-contract.js';
@@ -119,6 +119,32 @@ export function inboxContract(handle: () => StoreHandle): void {
     const again = (await s.lockRun(run.runId))!;
     expect(again.run!.hasInbox).toBe(true);
     await again.release();
+  });
+
+  it('refuses a commit that times out a wait with an answer in the inbox: WaitAnsweredError, nothing written, the lock kept', async () => {
+    const s = store();
+    const parked = { status: 'WAITING', waitReason: 'approval' } as const;
+    const run = await commitTo(s, (await s.createRun(newRun())).run.runId, { ...parked, branches: waitingAt(['b1', 5], ['b2', 6]) });
+    const lease = (await s.lockRun(run.runId))!;
+    // The holder read an empty inbox and drafts the timeout of b1's wait; a resume of it is taken meanwhile.
+    expect(await s.addToInbox(resume(run.runId, 5, { late: true }))).toBe(true);
+    const woken = (...ids: string[]) => j(ids.map((branchId) => branch('a', { branchId })));
+    const timeout = (branchId: string, waitId: number) => ({
+      timedOutWaits: [{ branchId, waitId }],
+      events: [{ type: 'RUN_RESUMED' as const, nodeId: 'a', branchId, payload: j({ timer: true }) }],
+    });
+    await expect(lease.commit(step(run, { status: 'RUNNING', branches: woken('b1', 'b2') }, { ...timeout('b1', 5), release: true }))).rejects.toBeInstanceOf(
+      WaitAnsweredError,
+    );
+    expect(await s.getRun(run.runId)).toMatchObject({ version: run.version, lastSeq: run.lastSeq, status: 'WAITING', hasInbox: true });
+    expect(await s.lockRun(run.runId)).toBeNull(); // still held
+    // Drafted again: the answer applies to b1, and b2's wait (no answer) times out.
+    const [answer] = await s.getInbox(run.runId);
+    const next = await lease.commit(
+      step(run, { status: 'RUNNING', branches: woken('b1', 'b2') }, { ...timeout('b2', 6), consumeInbox: [answer!.id], release: true }),
+    );
+    expect(next).toMatchObject({ version: run.version + 1, lastSeq: run.lastSeq + 1, status: 'RUNNING', hasInbox: false });
+    expect(await s.getEvents(run.runId)).toHaveLength(run.lastSeq + 1);
   });
 
   it('finds runs with answers in their inbox due, whatever their due time, and onlyIfDue takes them', async () => {

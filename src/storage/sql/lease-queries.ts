@@ -40,12 +40,22 @@ export interface LeaseQueries {
    * each fenced by its own version. One row per transition, in their order: `asked` (its run
    * id), the committed columns (see rows.ts; all NULL when its fence failed) + `due_in_ms`,
    * `read_at`, `has_inbox` (as of this commit), `delivered_early` (entries put in the run's
-   * inbox for the waits it registered) and `ended_parent` (the parent woken by the end of this
-   * child run, else NULL). The caller rebuilds the JSON columns (`toCommittedRecord`). A commit
-   * that registers event waits is sent alone, after `lockEvents` in the same transaction (see
-   * inbox-queries.ts).
+   * inbox for the waits it registered), `ended_parent` (the parent woken by the end of this
+   * child run, else NULL) and `answered` (refused: a wait it ends by its timer has an answer in
+   * the inbox, see `Transition.timedOutWaits`). The caller rebuilds the JSON columns
+   * (`toCommittedRecord`). A commit that registers event waits is sent alone, after `lockEvents`
+   * in the same transaction (see inbox-queries.ts); one that ends waits by their timers, alone
+   * after `lockRow`.
    */
   commit: string;
+  /**
+   * transaction mode, $1 runId: the run's row lock, the one the commit's UPDATE takes, in a
+   * statement of its own before a commit that ends waits by their timers. An answer being written
+   * (`addToInbox`, `sendEvent` read the row FOR SHARE until they commit) is waited for, so the
+   * commit's snapshot sees it and the fence refuses the commit; an answer written later waits for
+   * the commit, then finds the wait over and is not taken.
+   */
+  lockRow: string;
 }
 export function buildLeaseQueries(names: SqlNames, opts: { notify: boolean; freshReadFn: boolean }): LeaseQueries {
   const readAfterLock = (cond: string) =>
@@ -60,6 +70,8 @@ export function buildLeaseQueries(names: SqlNames, opts: { notify: boolean; fres
   // the row the UPDATE changed (any later write would have moved the version), so it says
   // whether this commit ends the run. (A subquery, not a join: a join of the runs table to the
   // transitions could be planned as a scan of the whole table.)
+  // The fence: the version read, and no answer in the inbox to a wait the transition ends by its
+  // timer (`answered`; `timed_out` is absent, and `answered` false, for nearly every commit).
   // Node values: the maps named in `clear_maps` are cleared of the rows this commit does not
   // write again, and the rows it writes (`vals`) are upserted, so no row is touched twice.
   // Inbox: the entries applied (`consumed`) are deleted; the waits that ended (`end_waits`) are
@@ -77,7 +89,9 @@ export function buildLeaseQueries(names: SqlNames, opts: { notify: boolean; fres
              x -> 'events' AS events, x ->> 'idem_key' AS idem_key, x ->> 'idem_run_id' AS idem_run_id,
              x ->> 'idem_node_id' AS idem_node_id, x -> 'idem_result' AS idem_result, (x ->> 'wake')::boolean AS wake,
              x -> 'vals' AS vals, x -> 'clear_maps' AS clear_maps, x -> 'consumed' AS consumed,
-             x -> 'add_waits' AS add_waits, x -> 'end_waits' AS end_waits, x -> 'receipts' AS receipts
+             x -> 'add_waits' AS add_waits, x -> 'end_waits' AS end_waits, x -> 'receipts' AS receipts,
+             EXISTS (SELECT 1 FROM jsonb_array_elements(x -> 'timed_out') w JOIN ${names.inbox} i
+                     ON i.run_id = x ->> 'run_id' AND i.branch_id = w ->> 'branch_id' AND i.wait_id = (w ->> 'wait_id')::int) AS answered
       FROM jsonb_array_elements($1::jsonb) WITH ORDINALITY AS a(x, ord)
     ), upd AS (
       UPDATE ${names.runs} r SET
@@ -100,7 +114,7 @@ export function buildLeaseQueries(names: SqlNames, opts: { notify: boolean; fres
         last_seq = r.last_seq + jsonb_array_length(t.events),
         updated_at = statement_timestamp()
       FROM t
-      WHERE r.run_id = t.run_id AND r.version = t.expected_version
+      WHERE r.run_id = t.run_id AND r.version = t.expected_version AND NOT t.answered
       RETURNING ${committedColumnsSql('r')}, r.created_at AS run_created_at, r.parent_run_id AS run_parent_id,
         (SELECT p.status FROM ${names.runs} p WHERE p.run_id = r.run_id) AS prev_status,
         t.events, t.idem_key, t.idem_run_id, t.idem_node_id, t.idem_result, t.wake, t.vals, t.clear_maps, t.consumed,
@@ -185,6 +199,7 @@ export function buildLeaseQueries(names: SqlNames, opts: { notify: boolean; fres
         OR upd.run_id IN (SELECT run_id FROM early)) AS has_inbox,
       (SELECT count(*) FROM early WHERE early.run_id = upd.run_id)::int AS delivered_early,
       (SELECT min(parent_id) FROM child_ended WHERE child_ended.child_id = upd.run_id) AS ended_parent,
+      upd.run_id IS NULL AND t.answered AS answered,
       (SELECT count(*) FROM woke)::int AS woke
     FROM t LEFT JOIN upd ON upd.run_id = t.run_id
     ORDER BY t.ord`;
@@ -207,6 +222,7 @@ export function buildLeaseQueries(names: SqlNames, opts: { notify: boolean; fres
     wakeRun: `WITH wake AS (SELECT $1::text AS run_id), woke AS (${notifySql(names, opts.notify, 'wake')}) SELECT (SELECT count(*) FROM woke)::int AS woke`,
     tryTransactionLock: `SELECT pg_try_advisory_xact_lock(${names.lockKey('$1')}) AS locked`,
     commit,
+    lockRow: `SELECT run_id FROM ${names.runs} WHERE run_id = $1 FOR NO KEY UPDATE`,
   };
 }
 
@@ -237,6 +253,7 @@ export function transitionJson(runId: string, t: Transition): string {
     `"end_waits":${endWaitsJson(t.endWaits)}`,
     `"receipts":${receiptsJson(t.receipts)}`,
   ];
+  if (t.timedOutWaits?.length) fields.push(`"timed_out":${endWaitsJson(t.timedOutWaits)}`);
   if (u.state !== undefined) fields.push(`"state":${u.state}`);
   if (u.branches !== undefined) fields.push(`"branches":${u.branches}`);
   if (u.attempts !== undefined) fields.push(`"attempts":${u.attempts}`);

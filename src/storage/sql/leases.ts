@@ -4,7 +4,7 @@
  * is its lock mode's (lock-modes.ts), behind `LockHold`. If the process dies, its connections die
  * and Postgres drops the locks with them.
  */
-import { StaleRunError } from '../../errors.js';
+import { StaleRunError, WaitAnsweredError } from '../../errors.js';
 import type { FlowRunRecord, RunLease, Transition } from '../types.js';
 import type { SqlParam, SqlRow, SqlRunner } from './executor.js';
 import { waitLocks } from './inbox-rows.js';
@@ -32,8 +32,16 @@ export interface LeaseHost {
   readonly leaseQueries: LeaseQueries;
   /** Where commits are grouped with other runs' (statement-group.ts). */
   readonly commits: StatementGroup;
-  /** A commit that registers event waits: alone, in a transaction after the locks of their names (see inbox-queries.ts). */
-  queryUnderEventLocks(locks: string, sql: string, params: readonly SqlParam[]): Promise<SqlRow[]>;
+  /**
+   * A commit that registers event waits, or ends waits by their timers: alone, in a transaction
+   * after the locks of the waits' names (see inbox-queries.ts) and the given row lock.
+   */
+  queryUnderEventLocks(
+    locks: string | null,
+    sql: string,
+    params: readonly SqlParam[],
+    rowLock?: { sql: string; params: readonly SqlParam[] },
+  ): Promise<SqlRow[]>;
   /** Maps any failure to a typed error (StorageError; FlowErrors pass through). */
   fail(err: unknown, what: string): Error;
   /** A commit that NOTIFYs is about to be sent: skip its echo. */
@@ -79,6 +87,8 @@ export class SqlLease implements RunLease {
     } catch (err) {
       throw this.host.fail(err, 'commit');
     }
+    // Refused for an answer to a wait it times out: nothing was written and the lock is kept.
+    if (row?.answered === true) throw new WaitAnsweredError(this.runId, t.expectedVersion);
     if (!commitApplied(row)) {
       if (t.release) await this.release();
       throw new StaleRunError(this.runId, t.expectedVersion);
@@ -101,13 +111,16 @@ export class SqlLease implements RunLease {
   /**
    * One commit, with other runs' in a shared statement — unless it registers event waits: then
    * alone, after their names' locks (taking several commits' name locks in one transaction could
-   * deadlock with another process doing the same in another order).
+   * deadlock with another process doing the same in another order); or ends waits by their
+   * timers: then alone, after the run's row lock (`lockRow`), so that its fence sees every answer
+   * written before it.
    */
   private async send(t: Transition): Promise<SqlRow | undefined> {
     const json = transitionJson(this.runId, t);
     const locks = waitLocks(t);
-    if (locks === null) return this.host.commits.add(this.runId, json);
-    const [row] = await this.host.queryUnderEventLocks(locks, this.host.leaseQueries.commit, [`[${json}]`]);
+    const rowLock = t.timedOutWaits?.length ? { sql: this.host.leaseQueries.lockRow, params: [this.runId] } : undefined;
+    if (locks === null && !rowLock) return this.host.commits.add(this.runId, json);
+    const [row] = await this.host.queryUnderEventLocks(locks, this.host.leaseQueries.commit, [`[${json}]`], rowLock);
     return row;
   }
 

@@ -51,10 +51,21 @@ export interface LockMode {
   readonly heldHere: { readonly size: number; has(runId: string): boolean };
   /** Deletes up to `limit` prunable runs (`params(n)`: the prune statement's parameters, asking for n), none held by anyone. */
   prune(params: (limit: number) => readonly SqlParam[], limit: number): Promise<number>;
-  /** Runs `sql` after the event locks `locks` (a JSON array of `EventLock`, see inbox-queries.ts), where they are needed. */
-  underEventLocks(locks: string, sql: string, params: readonly SqlParam[]): Promise<SqlRow[]>;
+  /**
+   * Runs `sql` in one transaction after the event locks `locks` (a JSON array of `EventLock`, see
+   * inbox-queries.ts, or null) and `rowLock` (a commit's, see `lockRow` in lease-queries.ts), where
+   * they are needed: statements of their own, so that the snapshot of `sql` sees what the
+   * transactions that held those locks last committed.
+   */
+  underEventLocks(locks: string | null, sql: string, params: readonly SqlParam[], rowLock?: RowLock): Promise<SqlRow[]>;
   /** Lets go of whatever the strategy holds (the lock session). */
   close(): Promise<void>;
+}
+
+/** A statement that locks rows before the one it precedes (see `LockMode.underEventLocks`). */
+export interface RowLock {
+  sql: string;
+  params: readonly SqlParam[];
 }
 
 /** The lock mode of `host`'s executor. */
@@ -98,10 +109,10 @@ abstract class SharedDatabaseLocks implements LockMode {
     return Number(row?.deleted ?? 0);
   }
 
-  /** A statement of its own takes the locks, so that the snapshot of `sql` sees what the transaction that held them last committed. */
-  underEventLocks(locks: string, sql: string, params: readonly SqlParam[]): Promise<SqlRow[]> {
+  underEventLocks(locks: string | null, sql: string, params: readonly SqlParam[], rowLock?: RowLock): Promise<SqlRow[]> {
     return this.host.executor.transaction(async (tx) => {
-      await tx.query(this.host.inboxQueries.lockEvents, [locks]);
+      if (locks !== null) await tx.query(this.host.inboxQueries.lockEvents, [locks]);
+      if (rowLock) await tx.query(rowLock.sql, rowLock.params);
       return tx.query(sql, params);
     });
   }
@@ -223,8 +234,8 @@ class ProcessLocks implements LockMode {
     }
   }
 
-  /** One session running one statement at a time: no event lock is needed. */
-  underEventLocks(_locks: string, sql: string, params: readonly SqlParam[]): Promise<SqlRow[]> {
+  /** One session running one statement at a time: no event or row lock is needed. */
+  underEventLocks(_locks: string | null, sql: string, params: readonly SqlParam[]): Promise<SqlRow[]> {
     return this.host.executor.query(sql, params);
   }
 

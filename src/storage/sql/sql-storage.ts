@@ -151,8 +151,13 @@ export class SqlFlowStorage implements FlowStorage, LockHost {
     this.wake.emitLocal(runId);
   }
 
-  queryUnderEventLocks(locks: string, sql: string, params: readonly SqlParam[]): Promise<SqlRow[]> {
-    return this.locks.underEventLocks(locks, sql, params);
+  queryUnderEventLocks(
+    locks: string | null,
+    sql: string,
+    params: readonly SqlParam[],
+    rowLock?: { sql: string; params: readonly SqlParam[] },
+  ): Promise<SqlRow[]> {
+    return this.locks.underEventLocks(locks, sql, params, rowLock);
   }
 
   leaseEnded(lease: SqlLease): void {
