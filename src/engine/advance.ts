@@ -108,7 +108,7 @@ class RunDriver {
   }
 
   async drive(): Promise<AdvanceResult> {
-    if (this.run.status !== 'RUNNING' && this.run.status !== 'WAITING') return this.result(false);
+    if (isFinished(this.run.status)) return this.result(false);
     for (const b of this.run.branches) {
       if (mapOf(b)) this.maps.set(b.branchId, toCache(await this.env.storage.getMapValues(this.run.runId, mapKey(b.branchId, b.nodeId))));
     }

@@ -2,14 +2,13 @@
  * Row <-> record conversion for the inbox and events of the SQL store, and the JSON array texts
  * in which a transition's inbox parts travel (one parameter each, as `eventsJson` in rows.ts).
  */
+import { isFinished } from '../../core/states.js';
 import type { EventWait, InboxEntry, SentEvent, Transition } from '../types.js';
 import type { SqlRow } from './executor.js';
 
-const TERMINAL_STATUSES = ['COMPLETED', 'FAILED', 'CANCELLED'] as const;
-
-/** A commit that makes the run COMPLETED, FAILED or CANCELLED (see the terminal-run rule in lease-queries.ts). */
+/** A commit that finishes the run (COMPLETED, FAILED or CANCELLED: see the terminal-run rule in lease-queries.ts). */
 export function endsRun(t: Transition): boolean {
-  return (TERMINAL_STATUSES as readonly string[]).includes(t.update.status);
+  return isFinished(t.update.status);
 }
 
 export function toInboxEntry(row: SqlRow): InboxEntry {
