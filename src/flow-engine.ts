@@ -115,6 +115,7 @@ export class FlowEngine extends FlowEvents implements WorkerHost {
   private readonly maxChildDepth: number;
   private initPromise?: Promise<void>;
   private closed = false;
+  private readonly stopHearingCancels: () => void;
 
   constructor(options: FlowEngineOptions = {}) {
     super();
@@ -144,6 +145,7 @@ export class FlowEngine extends FlowEvents implements WorkerHost {
       trackAttempt: (runId, controller) => this.trackAttempt(runId, controller),
       onCommitted: (run, events) => this.emitCommitted(run, events),
     };
+    this.stopHearingCancels = this.storage.onRunsCancelled?.((runIds) => this.descendantsCancelled(runIds)) ?? (() => undefined);
   }
 
   /** Connects and applies pending migrations (also done on first use). */
@@ -255,7 +257,10 @@ export class FlowEngine extends FlowEvents implements WorkerHost {
 
   private lastEventPrune = 0;
 
-  /** Cancels a RUNNING or WAITING run; an attempt in flight in this process sees `ctx.signal` abort. */
+  /**
+   * Cancels a RUNNING or WAITING run and, in the same store write, all its unfinished descendant
+   * runs; their attempts in flight in this process see `ctx.signal` abort.
+   */
   async cancelRun(runId: string, reason?: string): Promise<FlowRunRecord> {
     requireString('cancelRun', 'runId', runId);
     optionalString('cancelRun', 'reason', reason);
@@ -273,22 +278,20 @@ export class FlowEngine extends FlowEvents implements WorkerHost {
     if (!ours) throw new InvalidRunStateError(runId, run.status, 'cancel', 'RUNNING or WAITING');
     for (const controller of this.inflight.get(runId) ?? []) controller.abort(new CancelledAttempt());
     this.emit('run:cancelled', { run });
-    await this.cancelChildren(runId, message);
     return run;
   }
 
-  /** Cancels the unfinished children of a cancelled run, and theirs. */
-  private async cancelChildren(parentRunId: string, reason: string): Promise<void> {
-    let cursor: string | undefined;
-    do {
-      const page = await this.storage.listRuns({ parentRunId, status: ['RUNNING', 'WAITING'], limit: 1000, cursor, summary: true });
-      for (const child of page.runs) {
-        await this.cancelRun(child.runId, `parent run ${parentRunId} was cancelled: ${reason}`).catch((err: unknown) => {
-          if (!(err instanceof InvalidRunStateError)) throw err; // it ended meanwhile
-        });
-      }
-      cursor = page.nextCursor ?? undefined;
-    } while (cursor);
+  /**
+   * The store cancelled these runs as descendants (of a run cancelled or failed, or of a branch
+   * that stopped waiting for its child), in the write that decided it: their attempts in flight in
+   * this process are aborted, and `run:cancelled` fires for each.
+   */
+  private descendantsCancelled(runIds: readonly string[]): void {
+    for (const runId of runIds) for (const controller of this.inflight.get(runId) ?? []) controller.abort(new CancelledAttempt());
+    void Promise.all(runIds.map((runId) => this.storage.getRun(runId))).then(
+      (runs) => runs.forEach((run) => run && this.emit('run:cancelled', { run })),
+      (error: unknown) => this.emit('error', { hook: 'run:cancelled', error }),
+    );
   }
 
   /**
@@ -474,6 +477,7 @@ export class FlowEngine extends FlowEvents implements WorkerHost {
     if (this.closed) return;
     this.closed = true;
     await this.beforeClose();
+    this.stopHearingCancels();
     await this.storage.close();
   }
 

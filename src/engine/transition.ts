@@ -101,6 +101,9 @@ export class RunDraft {
   readonly stopped: string[] = [];
   /** A child's end was left in the inbox for a later transition (see `applyInbox`). */
   deferredInbox = false;
+  /** Child runs started for outcomes of this draft (their branch may be aborted before the commit), and those whose end it applied. */
+  private readonly childrenStarted: string[] = [];
+  private readonly childrenEnded = new Set<string>();
   /** Inbox entries applied, event waits registered / ended, events received: written with the transition. */
   private readonly consumed: number[] = [];
   private readonly addWaits: EventWait[] = [];
@@ -139,7 +142,12 @@ export class RunDraft {
 
   /** True when committing would change nothing. */
   get empty(): boolean {
-    return this.events.length === 0 && !this.stateChanged && this.values.length === 0 && this.consumed.length === 0;
+    return this.events.length === 0 && !this.stateChanged && this.values.length === 0 && this.consumed.length === 0 && this.abandoned().length === 0;
+  }
+
+  /** The children nothing waits for any more since the run's last commit: cancelled with this one (`Transition.cancelChildren`). */
+  private abandoned(): string[] {
+    return abandonedChildren([...waitedChildren(this.run.branches), ...this.childrenStarted], this.branches, this.childrenEnded);
   }
 
   // ---- recovery, timers, resumes ---------------------------------------------------------
@@ -256,6 +264,8 @@ export class RunDraft {
 
   /** Applies one attempt's outcome; an outcome whose branch or item moved on (aborted, cancelled) is dropped. */
   apply(f: FinishedAttempt): boolean {
+    // A child started for an outcome that is dropped here is abandoned at once (see `abandoned`).
+    if (f.outcome.kind === 'child-started') this.childrenStarted.push(f.outcome.childRunId);
     const b = this.branches.find((x) => x.branchId === f.branchId);
     if (!b || b.nodeId !== f.nodeId) return false;
     const item = f.itemIndex === undefined ? undefined : b.map?.items.find((i) => i.index === f.itemIndex);
@@ -271,6 +281,7 @@ export class RunDraft {
       const rec =
         b.status === 'WAITING' && b.child?.runId === child.runId ? b : b.map?.items.find((i) => i.status === 'WAITING' && i.child?.runId === child.runId);
       if (!rec) continue;
+      this.childrenEnded.add(child.runId);
       const item = rec === b ? undefined : (rec as MapItemRecord);
       this.events.push({
         type: 'CHILD_FINISHED',
@@ -728,6 +739,7 @@ export class RunDraft {
     const summary = summarize(this.branches, this.failure);
     if (summary.status === 'COMPLETED' && this.run.status !== 'COMPLETED') this.events.push({ type: 'RUN_COMPLETED', nodeId: null, payload: null });
     const done = summary.status !== 'RUNNING';
+    const abandoned = this.abandoned();
     return {
       expectedVersion: this.run.version,
       update: {
@@ -751,6 +763,7 @@ export class RunDraft {
       addWaits: this.addWaits.length > 0 ? this.addWaits : undefined,
       endWaits: this.endWaits.length > 0 ? this.endWaits : undefined,
       receipts: this.receipts.length > 0 ? this.receipts : undefined,
+      cancelChildren: abandoned.length > 0 ? abandoned : undefined,
       release: release || done,
       // A run let go while it still has work: tell the workers.
       wake: (release || done) && summary.status === 'RUNNING',
@@ -770,6 +783,27 @@ export class RunDraft {
   private json(value: unknown, what: string, nodeId: string): JsonText {
     return serializeJson(value, { what, nodeId, maxBytes: this.env.maxJsonBytes });
   }
+}
+
+/** The child runs the live branches and map items of `branches` wait for. */
+function waitedChildren(branches: readonly BranchRecord[]): string[] {
+  const ids: string[] = [];
+  for (const b of branches) {
+    if (!isLive(b)) continue;
+    if (b.status === 'WAITING' && b.child) ids.push(b.child.runId);
+    for (const item of b.map?.items ?? []) if (item.status === 'WAITING' && item.child) ids.push(item.child.runId);
+  }
+  return ids;
+}
+
+/**
+ * The children of `waited` that nothing in `branches` waits for any more and that have not
+ * `ended`: their branch or item was aborted or dropped, and the store cancels them with the
+ * commit (`Transition.cancelChildren`).
+ */
+function abandonedChildren(waited: readonly string[], branches: readonly BranchRecord[], ended: ReadonlySet<string>): string[] {
+  const still = new Set(waitedChildren(branches));
+  return [...new Set(waited)].filter((id) => !still.has(id) && !ended.has(id));
 }
 
 /** The state a branch's attempt sees: the run's, plus the branch's resume payload when it has one. */

@@ -11,7 +11,7 @@ import { StaleRunError } from '../../errors.js';
 import type { FlowRunRecord, RunLease, Transition } from '../types.js';
 import type { SqlParam, SqlRow, SqlRunner } from './executor.js';
 import { waitLocks } from './inbox-rows.js';
-import { commitApplied, transitionJson, type LeaseQueries } from './lease-queries.js';
+import { cascades, commitApplied, transitionJson, type LeaseQueries } from './lease-queries.js';
 import type { StatementGroup } from './statement-group.js';
 import { errorJson, toCommittedRecord, toRunRecord } from './rows.js';
 import type { RunQueries } from './run-queries.js';
@@ -45,6 +45,8 @@ export interface LeaseHost {
   wakeLocal(runId: string): void;
   /** The lease ended (for the store's table of held leases). */
   leaseEnded(lease: SqlLease): void;
+  /** A commit cancelled descendant runs: its `cancelled` column, for the store's `onRunsCancelled` listeners. */
+  runsCancelled(column: unknown): void;
 }
 
 export class SqlLease implements RunLease {
@@ -97,6 +99,7 @@ export class SqlLease implements RunLease {
     // of a child run this commit ended.
     if ((t.wake && !wakeOnRelease) || Number(row.delivered_early) > 0) this.host.wakeLocal(this.runId);
     if (typeof row.ended_parent === 'string') this.host.wakeLocal(row.ended_parent);
+    this.host.runsCancelled(row.cancelled);
     if (t.release) await this.letGo(wakeOnRelease);
     return this.current!;
   }
@@ -104,11 +107,14 @@ export class SqlLease implements RunLease {
   /**
    * One commit, with other runs' in a shared statement — unless it registers event waits: then
    * alone, after their names' locks (taking several commits' name locks in one transaction could
-   * deadlock with another process doing the same in another order).
+   * deadlock with another process doing the same in another order). A commit that may cancel
+   * descendant runs (`cascades`) is sent alone too: a run it cancels could be committing in the
+   * same statement, and one statement must not write a row twice.
    */
   private async send(t: Transition): Promise<SqlRow | undefined> {
     const json = transitionJson(this.runId, t);
     const locks = waitLocks(t);
+    if (locks === null && cascades(t)) return (await this.host.executor.query(this.host.leaseQueries.commit, [`[${json}]`]))[0];
     if (locks === null) return this.host.commits.add(this.runId, json);
     const [row] = await this.host.queryUnderEventLocks(locks, this.host.leaseQueries.commit, [`[${json}]`]);
     return row;
