@@ -119,6 +119,47 @@ describe.each(storeCases)('children cancelled with what waited for them, on $nam
     expect(below.filter((r) => r.status !== 'CANCELLED')).toEqual([]);
   });
 
+  it('a run that fails aborts the attempt in flight of its child in this process (ctx.signal)', async () => {
+    let started!: () => void;
+    const childStarted = new Promise<void>((r) => (started = r));
+    let sawAbort = false;
+    const child = flow(uniq('busy-child'), '1')
+      .entry('work')
+      .node('work', async (ctx): Promise<NodeResult> => {
+        started();
+        await new Promise((r) => ctx.signal.addEventListener('abort', r));
+        sawAbort = true;
+        return { status: 'ok' };
+      })
+      .build();
+    await t.engine.registerDefinition(child);
+    let childDriven: Promise<unknown> | undefined;
+    const def = flow(uniq('fails-busy'), '1')
+      .entry('start')
+      .node('start', () => ({ status: 'ok' }), { split: 'all' })
+      .node('spawn', (): NodeResult => ({ status: 'child', flowId: child.flowId, version: '1' }))
+      .node('boom', async (ctx): Promise<NodeResult> => {
+        for (;;) {
+          const [c] = (await t.engine.listRuns({ parentRunId: ctx.runId, summary: true })).runs;
+          if (c) {
+            childDriven = t.engine.runToCompletion(c.runId);
+            break;
+          }
+          await new Promise((r) => setTimeout(r, 5));
+        }
+        await childStarted;
+        return { status: 'error', error: { code: 'BOOM', message: 'no', retryable: false } };
+      })
+      .edge('start', 'spawn')
+      .edge('start', 'boom')
+      .build();
+    const runId = await start(def);
+    expect((await t.engine.runToCompletion(runId)).status).toBe('FAILED');
+    await childDriven;
+    expect(sawAbort).toBe(true);
+    expect((await descendants(runId)).map((r) => r.status)).toEqual(['CANCELLED']);
+  });
+
   it('cancelling a parent cancels its 50 waiting children and their children in one store call', async () => {
     const child = await waitingChild();
     const def = flow(uniq('many'), '1')
