@@ -70,9 +70,9 @@ export interface RunQueries {
   /** $1 flow keys JSON array or null. */
   msUntilNextDue: string;
   /**
-   * Which of the tables exist, and whether the three read-after-lock functions do: `{runs, events,
-   * definitions, idempotency, node_values, inbox, sent_events, event_waits, event_receipts,
-   * fresh_fn, cancel_fn}` as booleans.
+   * Which of the tables exist, whether the three read-after-lock functions do, and whether the
+   * cancel cascade's does: `{runs, events, definitions, idempotency, node_values, inbox,
+   * sent_events, event_waits, event_receipts, fresh_fn, cancel_fn}` as booleans.
    */
   tablesPresent: string;
 }
