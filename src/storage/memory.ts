@@ -347,7 +347,7 @@ export class MemoryStorage implements FlowStorage {
       list.push(r.runId);
     }
     const ended = parent?.status === 'FAILED' || parent?.status === 'CANCELLED';
-    const roots = new Set([...abandoned, ...(ended ? (childrenOf.get(parentId) ?? []) : [])]);
+    const roots = new Set((childrenOf.get(parentId) ?? []).filter((id) => ended || abandoned.includes(id))); // its children only
     const queue = [...roots].map((runId) => ({ runId, reason }));
     const cancelled: string[] = [];
     const now = this.nowDate();

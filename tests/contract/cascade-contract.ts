@@ -109,9 +109,12 @@ export function cascadeContract(handle: () => StoreHandle): void {
     const dropped = await childOf(s, parent.runId);
     const below = await childOf(s, dropped);
     const kept = await childOf(s, parent.runId);
+    const { run: stranger } = await s.createRun(newRun());
     const stale = (await s.getRun(parent.runId))!;
-    const next = await commitTo(s, parent.runId, { status: 'WAITING', waitReason: 'child' }, { cancelChildren: [dropped] });
+    // Only the run's own children are cancelled: an id that is not one (or its own) is ignored.
+    const next = await commitTo(s, parent.runId, { status: 'WAITING', waitReason: 'child' }, { cancelChildren: [dropped, stranger.runId, parent.runId] });
     expect(next.status).toBe('WAITING');
+    expect(await statusOf(s, stranger.runId)).toBe('RUNNING');
     await expectCancelledBelow(s, dropped, `parent run ${parent.runId} no longer waits for it`);
     await expectCancelledBelow(s, below, `parent run ${dropped} was cancelled`);
     expect(await statusOf(s, kept)).toBe('RUNNING');

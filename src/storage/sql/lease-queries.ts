@@ -187,8 +187,8 @@ export function buildLeaseQueries(names: SqlNames, opts: { notify: boolean; fres
       -- (see cascades() below), and the function writes only the rows of runs below this one.
       SELECT upd.run_id AS parent_id, c.run_id
       FROM upd CROSS JOIN LATERAL ${names.cancelRunsFn}(
-        ARRAY(SELECT jsonb_array_elements_text(upd.cancel_children)
-              UNION SELECT k.run_id FROM ${names.runs} k WHERE k.parent_run_id = upd.run_id AND upd.status::text IN ('FAILED', 'CANCELLED')),
+        ARRAY(SELECT k.run_id FROM ${names.runs} k WHERE k.parent_run_id = upd.run_id -- its children only, never itself
+                AND (upd.status::text IN ('FAILED', 'CANCELLED') OR k.run_id IN (SELECT jsonb_array_elements_text(upd.cancel_children)))),
         'parent run ' || upd.run_id || CASE upd.status::text WHEN 'FAILED' THEN ' failed' WHEN 'CANCELLED' THEN ' was cancelled' ELSE ' no longer waits for it' END
       ) AS c(run_id)
       WHERE jsonb_array_length(upd.cancel_children) > 0 OR upd.status::text IN ('FAILED', 'CANCELLED')
