@@ -342,11 +342,12 @@ export interface Transition {
   /** Events this run received in this transition (a later wait of the run never matches them again). */
   receipts?: string[];
   /**
-   * Child runs whose wait this transition abandons (the branch or map item that waited for them
-   * was aborted or dropped): in the same transaction they are cancelled, with all their unfinished
-   * descendants — and so are all unfinished descendants of a run this transition ends FAILED or
-   * CANCELLED, listed here or not. No end of a run cancelled so is put in its parent's inbox: its
-   * parent no longer waits for it, or is cancelled in the same write.
+   * Child runs of this run whose wait this transition abandons (the branch or map item that
+   * waited for them was aborted or dropped; other ids are ignored): in the same transaction they
+   * are cancelled, with all their unfinished descendants — and so are all unfinished descendants
+   * of a run this transition ends FAILED or CANCELLED, listed here or not. No end of a run
+   * cancelled so is put in its parent's inbox: its parent no longer waits for it, or is cancelled
+   * in the same write.
    */
   cancelChildren?: string[];
   /** Appended with seq lastSeq+1, lastSeq+2 … in this order, in the same transaction. */
