@@ -128,6 +128,7 @@ export class FlowEngine extends FlowEvents implements WorkerHost {
   private readonly maxChildDepth: number;
   private initPromise?: Promise<void>;
   private closed = false;
+  private readonly stopHearingCancels: () => void;
 
   constructor(options: FlowEngineOptions = {}) {
     super();
@@ -155,6 +156,7 @@ export class FlowEngine extends FlowEvents implements WorkerHost {
       hooks: this,
       wakes: new RunWakes(this.storage),
     };
+    this.stopHearingCancels = this.storage.onRunsCancelled?.((runIds) => this.descendantsCancelled(runIds)) ?? (() => undefined);
   }
 
   /** Connects and applies pending migrations (also done on first use). */
@@ -282,7 +284,10 @@ export class FlowEngine extends FlowEvents implements WorkerHost {
     return pruned;
   }
 
-  /** Cancels a RUNNING or WAITING run; an attempt in flight in this process sees `ctx.signal` abort. */
+  /**
+   * Cancels a RUNNING or WAITING run and, in the same store write, all its unfinished descendant
+   * runs; their attempts in flight in this process see `ctx.signal` abort.
+   */
   async cancelRun(runId: string, reason?: string): Promise<FlowRunRecord> {
     requireString('cancelRun', 'runId', runId);
     optionalString('cancelRun', 'reason', reason);
@@ -300,22 +305,20 @@ export class FlowEngine extends FlowEvents implements WorkerHost {
     if (!ours) throw new InvalidRunStateError(runId, run.status, 'cancel', 'RUNNING or WAITING');
     this.inFlight.abort(runId, new CancelledAttempt());
     this.emit('run:cancelled', { run });
-    await this.cancelChildren(runId, message);
     return run;
   }
 
-  /** Cancels the unfinished children of a cancelled run, and theirs. */
-  private async cancelChildren(parentRunId: string, reason: string): Promise<void> {
-    let cursor: string | undefined;
-    do {
-      const page = await this.storage.listRuns({ parentRunId, status: ['RUNNING', 'WAITING'], limit: 1000, cursor, summary: true });
-      for (const child of page.runs) {
-        await this.cancelRun(child.runId, `parent run ${parentRunId} was cancelled: ${reason}`).catch((err: unknown) => {
-          if (!(err instanceof InvalidRunStateError)) throw err; // it ended meanwhile
-        });
-      }
-      cursor = page.nextCursor ?? undefined;
-    } while (cursor);
+  /**
+   * The store cancelled these runs as descendants (of a run cancelled or failed, or of a branch
+   * that stopped waiting for its child), in the write that decided it: their attempts in flight in
+   * this process are aborted, and `run:cancelled` fires for each.
+   */
+  private descendantsCancelled(runIds: readonly string[]): void {
+    for (const runId of runIds) this.inFlight.abort(runId, new CancelledAttempt());
+    void Promise.all(runIds.map((runId) => this.storage.getRun(runId))).then(
+      (runs) => runs.forEach((run) => run && this.emit('run:cancelled', { run })),
+      (error: unknown) => this.emit('error', { hook: 'run:cancelled', error }),
+    );
   }
 
   async getRun(runId: string): Promise<FlowRunRecord | null> {
@@ -455,6 +458,7 @@ export class FlowEngine extends FlowEvents implements WorkerHost {
     this.closed = true;
     await this.beforeClose();
     await this.eventPrune;
+    this.stopHearingCancels();
     await this.storage.close();
   }
 

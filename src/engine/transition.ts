@@ -19,7 +19,7 @@ import { FlowError, SerializationError, toErrorRecord, type ErrorRecord } from '
 import { DEFAULT_FOREACH_CONCURRENCY, type FlowContext, type FlowDefinition, type NodeDefinition } from '../definitions/types.js';
 import { flowKey } from '../definitions/flow-key.js';
 import type { EventWait, FlowRunRecord, InboxEntry, JsonText, NewEvent, NodeValueWrite, Transition } from '../storage/types.js';
-import { moveBranch, moveItem, type BranchRecord, type MapItemRecord, type RunningBranch, type WaitingBranch } from '../core/states.js';
+import { awaitedChildren, moveBranch, moveItem, type BranchRecord, type MapItemRecord, type RunningBranch, type WaitingBranch } from '../core/states.js';
 import type { AttemptOutcome } from './attempt.js';
 import { retryDelayMs } from './backoff.js';
 import { canReach, enterNode, isDue, isLive, mapRoom, newItem, summarize } from './branches.js';
@@ -118,6 +118,9 @@ export class RunDraft {
   readonly stopped: string[] = [];
   /** A child's end was left in the inbox for a later transition (see `applyInbox`). */
   deferredInbox = false;
+  /** Child runs started for outcomes of this draft (their branch may be aborted before the commit), and those whose end it applied. */
+  private readonly childrenStarted: string[] = [];
+  private readonly childrenEnded = new Set<string>();
   /** Inbox entries applied, event waits registered / ended, events received: written with the transition. */
   private readonly consumed: number[] = [];
   private readonly addWaits: EventWait[] = [];
@@ -159,7 +162,12 @@ export class RunDraft {
 
   /** True when committing would change nothing. */
   get empty(): boolean {
-    return this.events.length === 0 && !this.stateChanged && this.values.length === 0 && this.consumed.length === 0;
+    return this.events.length === 0 && !this.stateChanged && this.values.length === 0 && this.consumed.length === 0 && this.abandoned().length === 0;
+  }
+
+  /** The children nothing waits for any more since the run's last commit: cancelled with this one (`Transition.cancelChildren`). */
+  private abandoned(): string[] {
+    return abandonedChildren([...awaitedChildren(this.run.branches), ...this.childrenStarted], this.branches, this.childrenEnded);
   }
 
   // ---- recovery, timers, resumes ---------------------------------------------------------
@@ -269,6 +277,8 @@ export class RunDraft {
 
   /** Applies one attempt's outcome; an outcome whose branch or item moved on (aborted, cancelled) is dropped. */
   apply(f: FinishedAttempt): boolean {
+    // A child started for an outcome that is dropped here is abandoned at once (see `abandoned`).
+    if (f.outcome.kind === 'child-started') this.childrenStarted.push(f.outcome.childRunId);
     const b = this.branches.find((x) => x.branchId === f.branchId);
     if (!b || b.nodeId !== f.nodeId || b.status !== 'RUNNING') return false;
     if (f.itemIndex === undefined) {
@@ -300,6 +310,7 @@ export class RunDraft {
       } else {
         continue;
       }
+      this.childrenEnded.add(child.runId);
       const outcome: AttemptOutcome =
         child.status === 'COMPLETED'
           ? { kind: 'ok', output: child.outputsJson, patch: undefined }
@@ -733,6 +744,7 @@ export class RunDraft {
     const summary = summarize(this.branches, this.failure);
     if (summary.status === 'COMPLETED' && this.run.status !== 'COMPLETED') this.events.push(timeline.runCompleted());
     const done = summary.status !== 'RUNNING';
+    const abandoned = this.abandoned();
     return {
       expectedVersion: this.run.version,
       update: {
@@ -757,6 +769,7 @@ export class RunDraft {
       endWaits: this.endWaits.length > 0 ? this.endWaits : undefined,
       receipts: this.receipts.length > 0 ? this.receipts : undefined,
       timedOutWaits: this.timedOut.length > 0 ? this.timedOut : undefined,
+      cancelChildren: abandoned.length > 0 ? abandoned : undefined,
       release: release || done,
       // A run let go while it still has work: tell the workers.
       wake: (release || done) && summary.status === 'RUNNING',
@@ -776,6 +789,16 @@ export class RunDraft {
   private json(value: unknown, what: string, nodeId: string): JsonText {
     return serializeJson(value, { what, nodeId, maxBytes: this.env.maxJsonBytes });
   }
+}
+
+/**
+ * The children of `waited` that nothing in `branches` waits for any more and that have not
+ * `ended`: their branch or item was aborted or dropped, and the store cancels them with the
+ * commit (`Transition.cancelChildren`).
+ */
+function abandonedChildren(waited: readonly string[], branches: readonly BranchRecord[], ended: ReadonlySet<string>): string[] {
+  const still = new Set(awaitedChildren(branches));
+  return [...new Set(waited)].filter((id) => !still.has(id) && !ended.has(id));
 }
 
 /** The state a branch's attempt sees: the run's, plus the branch's resume payload when it has one. */

@@ -45,6 +45,7 @@ export class MemoryStorage implements FlowStorage {
   private readonly idempotency = new Map<string, { runId: string; nodeId: string; result: JsonText; createdAt: Date }>();
   private readonly locked = new Set<string>();
   private readonly wakeListeners = new Set<(runId: string) => void>();
+  private readonly cancelListeners = new Set<(runIds: readonly string[]) => void>();
   /**
    * Each run's inbox (the SQL store's flow_inbox rows), and the id of the last entry. An event's
    * entry names the stored event (`eventId`) instead of holding a copy of it.
@@ -70,6 +71,7 @@ export class MemoryStorage implements FlowStorage {
   async close(): Promise<void> {
     this.locked.clear();
     this.wakeListeners.clear();
+    this.cancelListeners.clear();
   }
 
   async saveDefinition(def: Omit<DefinitionRecord, 'createdAt'> & { graph: JsonText }): Promise<DefinitionRecord> {
@@ -197,11 +199,14 @@ export class MemoryStorage implements FlowStorage {
     if (!row) return null;
     if (row.status === 'RUNNING' || row.status === 'WAITING') {
       const now = this.nowDate();
-      Object.assign(row, { status: 'CANCELLED', error: { ...error }, attemptInFlight: false, nextAttemptAt: null });
+      // No live branch is left; the current node still says where the run stopped.
+      Object.assign(row, { status: 'CANCELLED', error: { ...error }, branches: '[]', attemptInFlight: false, nextAttemptAt: null, waitReason: null });
+      row.parsed.branches = undefined;
       row.version += 1;
       row.updatedAt = now;
       this.appendEvents(row, events, now);
       this.runEnded(row);
+      this.cancelBelow(runId, [], `parent run ${runId} was cancelled: ${error.message}`);
     }
     return this.record(row);
   }
@@ -339,6 +344,48 @@ export class MemoryStorage implements FlowStorage {
     return () => this.wakeListeners.delete(listener);
   }
 
+  onRunsCancelled(listener: (runIds: readonly string[]) => void): () => void {
+    this.cancelListeners.add(listener);
+    return () => this.cancelListeners.delete(listener);
+  }
+
+  /**
+   * The cancel cascade (the SQL store's flow_cancel_runs): the runs `abandoned` (children of
+   * `parentId` it no longer waits for) and, when the parent has ended FAILED or CANCELLED, all its
+   * children, are cancelled with their unfinished descendants. No end goes to a parent's inbox:
+   * each parent is cancelled too, or no longer waits.
+   */
+  private cancelBelow(parentId: string, abandoned: readonly string[], reason: string): void {
+    const parent = this.runs.get(parentId);
+    const childrenOf = new Map<string, string[]>();
+    for (const r of this.runs.values()) {
+      if (r.parentRunId === null) continue;
+      let list = childrenOf.get(r.parentRunId);
+      if (!list) childrenOf.set(r.parentRunId, (list = []));
+      list.push(r.runId);
+    }
+    const ended = parent?.status === 'FAILED' || parent?.status === 'CANCELLED';
+    const roots = new Set((childrenOf.get(parentId) ?? []).filter((id) => ended || abandoned.includes(id))); // its children only
+    const queue = [...roots].map((runId) => ({ runId, reason }));
+    const cancelled: string[] = [];
+    const now = this.nowDate();
+    for (let next = queue.shift(); next; next = queue.shift()) {
+      const row = this.runs.get(next.runId);
+      if (!row) continue;
+      for (const child of childrenOf.get(row.runId) ?? []) queue.push({ runId: child, reason: `parent run ${row.runId} was cancelled` });
+      if (row.status !== 'RUNNING' && row.status !== 'WAITING') continue;
+      const error = { code: 'CANCELLED', message: next.reason, retryable: false };
+      Object.assign(row, { status: 'CANCELLED', error, branches: '[]', attemptInFlight: false, nextAttemptAt: null, waitReason: null });
+      row.parsed.branches = undefined;
+      row.version += 1;
+      row.updatedAt = now;
+      this.appendEvents(row, [{ type: 'RUN_CANCELLED', payload: JSON.stringify({ reason: next.reason }) as JsonText }], now);
+      for (const [key, w] of this.eventWaits) if (w.runId === row.runId) this.eventWaits.delete(key);
+      cancelled.push(row.runId);
+    }
+    if (cancelled.length > 0) queueMicrotask(() => this.cancelListeners.forEach((listener) => listener(cancelled)));
+  }
+
   // ---- used by MemoryLease ----
 
   /** @internal */
@@ -423,6 +470,10 @@ export class MemoryStorage implements FlowStorage {
       if (sent) this.putInInbox({ runId, kind: 'event', waitId: w.waitId, branchId: w.branchId, payload: null, eventId: sent.eventId });
     }
     if (!live && wasLive) this.runEnded(row);
+    if (t.cancelChildren?.length || row.status === 'FAILED' || row.status === 'CANCELLED') {
+      const why = row.status === 'FAILED' ? 'failed' : row.status === 'CANCELLED' ? 'was cancelled' : 'no longer waits for it';
+      this.cancelBelow(runId, t.cancelChildren ?? [], `parent run ${runId} ${why}`);
+    }
   }
 
   /** @internal */

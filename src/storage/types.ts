@@ -284,6 +284,15 @@ export interface Transition {
    * (`resumeRun`) or counted as delivered (`sendEvent`) must be received, not dropped.
    */
   timedOutWaits?: Array<{ branchId: string; waitId: number }>;
+  /**
+   * Child runs of this run whose wait this transition abandons (the branch or map item that
+   * waited for them was aborted or dropped; other ids are ignored): in the same transaction they
+   * are cancelled, with all their unfinished descendants — and so are all unfinished descendants
+   * of a run this transition ends FAILED or CANCELLED, listed here or not. No end of a run
+   * cancelled so is put in its parent's inbox: its parent no longer waits for it, or is cancelled
+   * in the same write.
+   */
+  cancelChildren?: string[];
   /** Appended with seq lastSeq+1, lastSeq+2 … in this order, in the same transaction. */
   events: NewEvent[];
   /** Recorded in the same transaction; an existing record under the key is kept (first commit wins). */
@@ -477,6 +486,11 @@ export interface FlowStorage {
    * Without the lock: move a RUNNING/WAITING run to CANCELLED (fenced by status, bumps version so that an
    * in-flight holder's commit fails). Returns the row (unchanged when already terminal) or null if unknown.
    *
+   * The cancelled run keeps no live branch (`branches` is emptied; `currentNodeId` still says
+   * where it was), and every unfinished descendant run (children, theirs…) is cancelled in the same
+   * statement, with a RUN_CANCELLED event each (see `Transition.cancelChildren`): a crash never
+   * leaves a child waiting under a cancelled parent. Their ids go to the `onRunsCancelled` listeners.
+   *
    * Rule of every store, for this and for any commit that ends a run (COMPLETED, FAILED,
    * CANCELLED): in the same transaction, a run with a parent puts a `child` entry
    * (`{ childRunId, status }`) in its parent's inbox and wakes it, and the run's event waits
@@ -490,6 +504,12 @@ export interface FlowStorage {
   msUntilNextDue(flowKeys?: string[]): Promise<number | null>;
   /** Wake-ups for sleeping workers (a run was started, resumed, or scheduled). Returns an unsubscribe function. */
   onWake(listener: (runId: string) => void): () => void;
+  /**
+   * Optional: told the ids of the runs this store object cancelled as descendants (a `cancelRun`'s
+   * or a commit's cascade), once the write is done, so the engine aborts their attempts in flight
+   * in this process. Returns an unsubscribe function.
+   */
+  onRunsCancelled?(listener: (runIds: readonly string[]) => void): () => void;
   /**
    * Optional: resolves once wake-ups from other processes reach the listeners of `onWake` (on
    * Postgres, once LISTEN is in place); a worker waits for it before it says it has started, so

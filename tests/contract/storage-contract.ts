@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { StaleRunError, InvalidArgumentError } from '../../src/errors.js';
 import type { FlowStorage } from '../../src/storage/types.js';
 import { branchesContract } from './branches-contract.js';
+import { cascadeContract } from './cascade-contract.js';
 import { inboxContract } from './inbox-contract.js';
 import { lockOptionsContract } from './lock-options-contract.js';
 import { pruneContract } from './prune-contract.js';
@@ -36,6 +37,7 @@ export function describeStorageContract(name: string, makeStore: () => Promise<S
     branchesContract(() => handle);
     inboxContract(() => handle);
     pruneContract(() => handle);
+    cascadeContract(() => handle);
 
     it('creates a run and reads it back with JSON values parsed', async () => {
       const input = { a: [1, 'two', { three: true }], u: 'ünïcødé ✓', n: null, big: 1e21, neg: -0.5 };
@@ -206,7 +208,7 @@ export function describeStorageContract(name: string, makeStore: () => Promise<S
       const cancelled = await s.cancelRun(run.runId, [{ type: 'RUN_CANCELLED', payload: j({ reason: 'test' }) }], { code: 'CANCELLED', message: 'test' });
       expect(cancelled!.status).toBe('CANCELLED');
       expect(cancelled!.error).toEqual({ code: 'CANCELLED', message: 'test' });
-      expect(cancelled!.branches).toEqual(run.branches); // left as they were: the run's last position
+      expect(cancelled!).toMatchObject({ branches: [], currentNodeId: run.currentNodeId }); // no live branch; the node says where it stopped
       expectReadNow(cancelled);
       await expect(lease.commit(step(run, { currentNodeId: 'b' }))).rejects.toBeInstanceOf(StaleRunError);
       await lease.release();

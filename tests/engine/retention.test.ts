@@ -74,8 +74,24 @@ describe.each(storeCases)('retention on $name', (store) => {
     const parentId = await t.start(parentDef);
     await engine.runToCompletion(parentId);
     const [child] = (await engine.listRuns({ parentRunId: parentId, summary: true })).runs;
-    // The parent ends while its child waits on (the store's cancel, which leaves children alone).
-    await storage.cancelRun(parentId, [{ type: 'RUN_CANCELLED' }], { code: 'CANCELLED', message: 'parent only' });
+    // The parent ends while its child waits on (a bare commit: a cancel or a failure would cancel the child too).
+    const lease = (await storage.lockRun(parentId))!;
+    await lease.commit({
+      expectedVersion: lease.run!.version,
+      update: {
+        status: 'COMPLETED',
+        currentNodeId: null,
+        branches: '[]' as JsonText,
+        attempt: 0,
+        attemptInFlight: false,
+        recoveries: 0,
+        nextAttemptAt: null,
+        waitReason: null,
+        error: null,
+      },
+      events: [{ type: 'RUN_COMPLETED' }],
+      release: true,
+    });
     expect((await engine.getRun(child!.runId))?.status).toBe('WAITING');
     expect(await engine.pruneRuns({ olderThan: future(), flowId: parentDef.flowId })).toEqual({ deleted: 0 });
     await engine.cancelRun(child!.runId, 'now');

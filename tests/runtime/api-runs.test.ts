@@ -116,6 +116,10 @@ describe('runs', () => {
     const res = await call('POST', `/v1/runs/${a}/cancel`, { json: { reason: 'duplicate' } });
     expect(res.status).toBe(200);
     expect(res.body.run).toMatchObject({ status: 'CANCELLED', error: { code: 'CANCELLED', message: 'duplicate' } });
+    // A cancelled run has no live branch, in the resource and in the list.
+    expect(res.body.run).toMatchObject({ branches: [], nextAttemptAt: null, waitReason: null });
+    const listed = await call('GET', `/v1/runs?status=CANCELLED&flowId=demo-greeting`);
+    expect(listed.body.runs.find((r: { runId: string }) => r.runId === a)).toMatchObject({ branches: [] });
     const b = await start('demo-greeting');
     const bare = await call('POST', `/v1/runs/${b}/cancel`, { json: {} });
     expect(bare.status).toBe(200);

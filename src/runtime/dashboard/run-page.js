@@ -106,7 +106,7 @@ export function RunPage({ runId }) {
     ${
       branches.length > 0 &&
       html`<section class="card" data-testid="branches-card">
-      <h3>Branches <span class="muted small">${branches.length} live${waitingCount(branches) ? `, ${waitingCount(branches)} waiting` : ''}</span></h3>
+      <h3>Branches <span class="muted small">${liveCount(branches)} live${waitingCount(branches) ? `, ${waitingCount(branches)} waiting` : ''}</span></h3>
       <${BranchesTable}
         run=${{ ...run, branches }}
         graph=${flow?.definitionJson}
@@ -200,6 +200,8 @@ function InboxNote({ runId, onDone }) {
 }
 
 const waitingCount = (branches) => branches.filter((b) => b.status === 'WAITING').length;
+// A FAILED branch stays only to record where the run failed: it is not live.
+const liveCount = (branches) => branches.filter((b) => b.status !== 'FAILED').length;
 
 /** The state the run's actions share: the resume payload (used by the form and the branches' buttons), busy, the last error. */
 function useActions(onDone) {

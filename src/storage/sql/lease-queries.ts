@@ -41,11 +41,12 @@ export interface LeaseQueries {
    * id), the committed columns (see rows.ts; all NULL when its fence failed) + `due_in_ms`,
    * `read_at`, `has_inbox` (as of this commit), `delivered_early` (entries put in the run's
    * inbox for the waits it registered), `ended_parent` (the parent woken by the end of this
-   * child run, else NULL) and `answered` (refused: a wait it ends by its timer has an answer in
-   * the inbox, see `Transition.timedOutWaits`). The caller rebuilds the JSON columns
-   * (`toCommittedRecord`). A commit that registers event waits is sent alone, after `lockEvents`
-   * in the same transaction (see inbox-queries.ts); one that ends waits by their timers, alone
-   * after `lockRow`.
+   * child run, else NULL), `answered` (refused: a wait it ends by its timer has an answer in
+   * the inbox, see `Transition.timedOutWaits`) and `cancelled` (JSON array of the runs its
+   * cascade cancelled, else NULL). The caller rebuilds the JSON columns (`toCommittedRecord`). A
+   * commit that registers event waits is sent alone, after `lockEvents` in the same transaction
+   * (see inbox-queries.ts); one that ends waits by their timers, alone after `lockRow`; one that
+   * may cancel descendants (`cascades`), alone.
    */
   commit: string;
   /**
@@ -91,7 +92,8 @@ export function buildLeaseQueries(names: SqlNames, opts: { notify: boolean; fres
              x -> 'vals' AS vals, x -> 'clear_maps' AS clear_maps, x -> 'consumed' AS consumed,
              x -> 'add_waits' AS add_waits, x -> 'end_waits' AS end_waits, x -> 'receipts' AS receipts,
              EXISTS (SELECT 1 FROM jsonb_array_elements(x -> 'timed_out') w JOIN ${names.inbox} i
-                     ON i.run_id = x ->> 'run_id' AND i.branch_id = w ->> 'branch_id' AND i.wait_id = (w ->> 'wait_id')::int) AS answered
+                     ON i.run_id = x ->> 'run_id' AND i.branch_id = w ->> 'branch_id' AND i.wait_id = (w ->> 'wait_id')::int) AS answered,
+             x -> 'cancel_children' AS cancel_children
       FROM jsonb_array_elements($1::jsonb) WITH ORDINALITY AS a(x, ord)
     ), upd AS (
       UPDATE ${names.runs} r SET
@@ -118,7 +120,7 @@ export function buildLeaseQueries(names: SqlNames, opts: { notify: boolean; fres
       RETURNING ${committedColumnsSql('r')}, r.created_at AS run_created_at, r.parent_run_id AS run_parent_id,
         (SELECT p.status FROM ${names.runs} p WHERE p.run_id = r.run_id) AS prev_status,
         t.events, t.idem_key, t.idem_run_id, t.idem_node_id, t.idem_result, t.wake, t.vals, t.clear_maps, t.consumed,
-        t.add_waits, t.end_waits, t.receipts
+        t.add_waits, t.end_waits, t.receipts, t.cancel_children
     ), w AS MATERIALIZED (
       -- '->', not jsonb_to_recordset: a value that is JSON null must stay JSON null, not SQL NULL.
       SELECT upd.run_id, e ->> 'node_id' AS node_id, e ->> 'kind' AS kind, (e ->> 'item_index')::int AS item_index, e -> 'value' AS value
@@ -185,6 +187,16 @@ export function buildLeaseQueries(names: SqlNames, opts: { notify: boolean; fres
         AND upd.status::text IN ('COMPLETED', 'FAILED', 'CANCELLED') AND upd.prev_status::text IN ('RUNNING', 'WAITING')
         AND EXISTS (SELECT 1 FROM ${names.runs} p WHERE p.run_id = upd.run_parent_id) -- a pruned parent hears nothing
       RETURNING run_id AS parent_id, payload_json ->> 'childRunId' AS child_id
+    ), cancelled AS MATERIALIZED (
+      -- The cascade (see the cancel_cascade migration). A commit that may have one is sent alone
+      -- (see cascades() below), and the function writes only the rows of runs below this one.
+      SELECT upd.run_id AS parent_id, c.run_id
+      FROM upd CROSS JOIN LATERAL ${names.cancelRunsFn}(
+        ARRAY(SELECT k.run_id FROM ${names.runs} k WHERE k.parent_run_id = upd.run_id -- its children only, never itself
+                AND (upd.status::text IN ('FAILED', 'CANCELLED') OR k.run_id IN (SELECT jsonb_array_elements_text(upd.cancel_children)))),
+        'parent run ' || upd.run_id || CASE upd.status::text WHEN 'FAILED' THEN ' failed' WHEN 'CANCELLED' THEN ' was cancelled' ELSE ' no longer waits for it' END
+      ) AS c(run_id)
+      WHERE jsonb_array_length(upd.cancel_children) > 0 OR upd.status::text IN ('FAILED', 'CANCELLED')
     ), wake AS (
       SELECT upd.run_id FROM upd WHERE upd.wake OR upd.run_id IN (SELECT run_id FROM early)
       UNION ALL
@@ -200,7 +212,8 @@ export function buildLeaseQueries(names: SqlNames, opts: { notify: boolean; fres
       (SELECT count(*) FROM early WHERE early.run_id = upd.run_id)::int AS delivered_early,
       (SELECT min(parent_id) FROM child_ended WHERE child_ended.child_id = upd.run_id) AS ended_parent,
       upd.run_id IS NULL AND t.answered AS answered,
-      (SELECT count(*) FROM woke)::int AS woke
+      (SELECT count(*) FROM woke)::int AS woke,
+      (SELECT jsonb_agg(cancelled.run_id) FROM cancelled WHERE cancelled.parent_id = upd.run_id) AS cancelled
     FROM t LEFT JOIN upd ON upd.run_id = t.run_id
     ORDER BY t.ord`;
 
@@ -252,6 +265,7 @@ export function transitionJson(runId: string, t: Transition): string {
     `"add_waits":${addWaitsJson(t.addWaits)}`,
     `"end_waits":${endWaitsJson(t.endWaits)}`,
     `"receipts":${receiptsJson(t.receipts)}`,
+    `"cancel_children":${JSON.stringify(t.cancelChildren ?? [])}`,
   ];
   if (t.timedOutWaits?.length) fields.push(`"timed_out":${endWaitsJson(t.timedOutWaits)}`);
   if (u.state !== undefined) fields.push(`"state":${u.state}`);
@@ -267,7 +281,18 @@ export function transitionJson(runId: string, t: Transition): string {
   return `{${fields.join(',')}}`;
 }
 
+/** The commit may cancel runs below its own (`Transition.cancelChildren`): it is then sent alone. */
+export function cascades(t: Transition): boolean {
+  return (t.cancelChildren?.length ?? 0) > 0 || t.update.status === 'FAILED' || t.update.status === 'CANCELLED';
+}
+
 /** True when a commit row says the fence held (the UPDATE matched). */
 export function commitApplied(row: Record<string, unknown> | undefined): row is Record<string, unknown> {
   return row !== undefined && row.run_id !== null && row.run_id !== undefined;
+}
+
+/** The run ids of a `cancelled` column (a JSON array, parsed or not by the driver; NULL when none). */
+export function cancelledIds(column: unknown): string[] {
+  const value: unknown = typeof column === 'string' ? JSON.parse(column) : column;
+  return Array.isArray(value) ? value.map(String) : [];
 }

@@ -8,7 +8,7 @@ import { StaleRunError, WaitAnsweredError } from '../../errors.js';
 import type { FlowRunRecord, RunLease, Transition } from '../types.js';
 import type { SqlParam, SqlRow, SqlRunner } from './executor.js';
 import { waitLocks } from './inbox-rows.js';
-import { commitApplied, transitionJson, type LeaseQueries } from './lease-queries.js';
+import { cascades, commitApplied, transitionJson, type LeaseQueries } from './lease-queries.js';
 import type { StatementGroup } from './statement-group.js';
 import { errorJson, toCommittedRecord, toRunRecord } from './rows.js';
 import type { RunQueries } from './run-queries.js';
@@ -50,6 +50,8 @@ export interface LeaseHost {
   wakeLocal(runId: string): void;
   /** The lease ended (for the store's table of held leases). */
   leaseEnded(lease: SqlLease): void;
+  /** A commit cancelled descendant runs: its `cancelled` column, for the store's `onRunsCancelled` listeners. */
+  runsCancelled(column: unknown): void;
 }
 
 export class SqlLease implements RunLease {
@@ -104,6 +106,7 @@ export class SqlLease implements RunLease {
     // of a child run this commit ended.
     if ((t.wake && !wakeOnRelease) || Number(row.delivered_early) > 0) this.host.wakeLocal(this.runId);
     if (typeof row.ended_parent === 'string') this.host.wakeLocal(row.ended_parent);
+    this.host.runsCancelled(row.cancelled);
     if (t.release) await this.letGo(wakeOnRelease);
     return this.current!;
   }
@@ -113,13 +116,18 @@ export class SqlLease implements RunLease {
    * alone, after their names' locks (taking several commits' name locks in one transaction could
    * deadlock with another process doing the same in another order); or ends waits by their
    * timers: then alone, after the run's row lock (`lockRow`), so that its fence sees every answer
-   * written before it.
+   * written before it. A commit that may cancel descendant runs (`cascades`) is sent alone too: a
+   * run it cancels could be committing in the same statement, and one statement must not write a
+   * row twice.
    */
   private async send(t: Transition): Promise<SqlRow | undefined> {
     const json = transitionJson(this.runId, t);
     const locks = waitLocks(t);
     const rowLock = t.timedOutWaits?.length ? { sql: this.host.leaseQueries.lockRow, params: [this.runId] } : undefined;
-    if (locks === null && !rowLock) return this.host.commits.add(this.runId, json);
+    if (locks === null && !rowLock) {
+      if (!cascades(t)) return this.host.commits.add(this.runId, json);
+      return (await this.host.executor.query(this.host.leaseQueries.commit, [`[${json}]`]))[0];
+    }
     const [row] = await this.host.queryUnderEventLocks(locks, this.host.leaseQueries.commit, [`[${json}]`], rowLock);
     return row;
   }

@@ -54,6 +54,8 @@ export interface SqlNames {
   freshOutputsFn: string;
   /** Its companion for whether the run's inbox holds entries (see the inbox_events migration), qualified. */
   freshInboxFn: string;
+  /** Cancels runs and all their unfinished descendants (see the cancel_cascade migration), qualified. */
+  cancelRunsFn: string;
   /**
    * SQL expression of a run's 64-bit advisory-lock key given a text expression of its id.
    * Namespaced by package and schema so that it collides neither with other users of
@@ -94,6 +96,7 @@ export function sqlNames(schema: string = DEFAULT_SCHEMA): SqlNames {
     freshRunFn: `${s}.flow_run_fresh`,
     freshOutputsFn: `${s}.flow_run_outputs`,
     freshInboxFn: `${s}.flow_run_has_inbox`,
+    cancelRunsFn: `${s}.flow_cancel_runs`,
     lockKey: (runIdSql) => `hashtextextended(${keyPrefix} || ${runIdSql}, 0)`,
     eventLockNamespace: `hashtext(${quoteLiteral(`hazel-flow-event:${schema}`)})`,
     eventKeyLockNamespace: `hashtext(${quoteLiteral(`hazel-flow-event-key:${schema}`)})`,

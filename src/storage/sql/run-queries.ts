@@ -61,7 +61,8 @@ export interface RunQueries {
   listDefinitions: string;
   /**
    * $1 runId, $2 error JSON, $3 events count, $4 events JSON. Rows: the run + `changed` +
-   * `ended_parent` (the parent woken by the end of this child run, else NULL).
+   * `ended_parent` (the parent woken by the end of this child run, else NULL) + `cancelled` (JSON
+   * array of the descendants cancelled with it, else NULL).
    */
   cancelRun: string;
   /** $1 limit, $2 flow keys JSON array or null. */
@@ -69,9 +70,9 @@ export interface RunQueries {
   /** $1 flow keys JSON array or null. */
   msUntilNextDue: string;
   /**
-   * Which of the tables exist, and whether the three read-after-lock functions do: `{runs, events,
-   * definitions, idempotency, node_values, inbox, sent_events, event_waits, event_receipts,
-   * fresh_fn}` as booleans.
+   * Which of the tables exist, whether the three read-after-lock functions do, and whether the
+   * cancel cascade's does: `{runs, events, definitions, idempotency, node_values, inbox,
+   * sent_events, event_waits, event_receipts, fresh_fn, cancel_fn}` as booleans.
    */
   tablesPresent: string;
 }
@@ -156,15 +157,21 @@ export function buildRunQueries(names: SqlNames, opts: { notify: boolean; skipLo
     getDefinition: `SELECT * FROM ${names.definitions} WHERE flow_id = $1 AND version = $2`,
     listDefinitions: `SELECT * FROM ${names.definitions} ORDER BY created_at, flow_id, version`,
 
-    // Lock-free: fenced by status, and version+1 makes any in-flight holder's commit fail. The
+    // Lock-free: fenced by status, and version+1 makes any in-flight holder's commit fail. A
+    // cancelled run has no live branch (the current node still says where it stopped). The
     // terminal-run rule (see lease-queries.ts): a child run's end goes to its parent's inbox, and
-    // the run's event waits are unregistered.
+    // the run's event waits are unregistered. Its unfinished descendants are cancelled by the same
+    // statement (flow_cancel_runs, which writes only their rows), so a crash leaves none behind.
     cancelRun: `WITH upd AS (
         UPDATE ${names.runs}
-        SET status = 'CANCELLED', error_json = $2::jsonb, attempt_in_flight = false, next_attempt_at = NULL,
-            version = version + 1, last_seq = last_seq + $3::int, updated_at = statement_timestamp()
+        SET status = 'CANCELLED', error_json = $2::jsonb, branches_json = '[]', attempt_in_flight = false, next_attempt_at = NULL,
+            wait_reason = NULL, version = version + 1, last_seq = last_seq + $3::int, updated_at = statement_timestamp()
         WHERE run_id = $1 AND status::text IN ('RUNNING', 'WAITING') -- as text: by primary key only (see lease-queries.ts)
         RETURNING ${cols()}
+      ), cancelled AS MATERIALIZED (
+        SELECT c.run_id FROM upd CROSS JOIN LATERAL ${names.cancelRunsFn}(
+          ARRAY(SELECT k.run_id FROM ${names.runs} k WHERE k.parent_run_id = upd.run_id),
+          'parent run ' || upd.run_id || ' was cancelled: ' || ($2::jsonb ->> 'message')) AS c(run_id)
       ), ev AS (
         ${insertEventsSql(names, 'upd', 'upd.last_seq - $3::int', '$4')}
       ), waits_ended AS (
@@ -178,9 +185,10 @@ export function buildRunQueries(names: SqlNames, opts: { notify: boolean; skipLo
       ), woke AS (
         ${notifySql(names, opts.notify, 'child_ended')}
       )
-      SELECT ${read('upd')}, true AS changed, (SELECT min(run_id) FROM child_ended) AS ended_parent, (SELECT count(*) FROM woke)::int AS woke FROM upd
+      SELECT ${read('upd')}, true AS changed, (SELECT min(run_id) FROM child_ended) AS ended_parent, (SELECT count(*) FROM woke)::int AS woke,
+        (SELECT jsonb_agg(run_id) FROM cancelled) AS cancelled FROM upd
       UNION ALL
-      SELECT ${read('r')}, false, NULL, 0 FROM ${names.runs} r WHERE r.run_id = $1 AND NOT EXISTS (SELECT 1 FROM upd)`,
+      SELECT ${read('r')}, false, NULL, 0, NULL FROM ${names.runs} r WHERE r.run_id = $1 AND NOT EXISTS (SELECT 1 FROM upd)`,
 
     // Two kinds of due runs, one statement. Runs with entries in their inbox are found from the
     // inbox (a handful of rows: answers wait there only until their run's holder applies them),
@@ -223,6 +231,7 @@ export function buildRunQueries(names: SqlNames, opts: { notify: boolean; skipLo
         to_regclass(${quoteLiteral(names.eventReceipts)}) IS NOT NULL AS event_receipts,
         to_regprocedure(${quoteLiteral(`${names.freshRunFn}(text,boolean)`)}) IS NOT NULL
           AND to_regprocedure(${quoteLiteral(`${names.freshOutputsFn}(text)`)}) IS NOT NULL
-          AND to_regprocedure(${quoteLiteral(`${names.freshInboxFn}(text)`)}) IS NOT NULL AS fresh_fn`,
+          AND to_regprocedure(${quoteLiteral(`${names.freshInboxFn}(text)`)}) IS NOT NULL AS fresh_fn,
+        to_regprocedure(${quoteLiteral(`${names.cancelRunsFn}(text[],text)`)}) IS NOT NULL AS cancel_fn`,
   };
 }

@@ -16,7 +16,7 @@ import type { SqlExecutor, SqlParam, SqlRow } from './executor.js';
 import { StatementGroup, type GroupCommitOptions } from './statement-group.js';
 import { buildInboxQueries, preparableInboxQueries, type InboxQueries } from './inbox-queries.js';
 import { SqlInbox } from './inbox.js';
-import { buildLeaseQueries, type LeaseQueries } from './lease-queries.js';
+import { buildLeaseQueries, cancelledIds, type LeaseQueries } from './lease-queries.js';
 import type { SqlLease } from './leases.js';
 import { lockModeOf, type LockHost, type LockMode } from './lock-modes.js';
 import { buildListRunsQuery, parseSummaryPage } from './list-runs-query.js';
@@ -69,6 +69,7 @@ export class SqlFlowStorage implements FlowStorage, LockHost {
   readonly held = new Map<string, SqlLease>();
   private ready: Promise<void> | null = null;
   private closed = false;
+  private readonly cancelListeners = new Set<(runIds: readonly string[]) => void>();
 
   constructor(
     readonly executor: SqlExecutor,
@@ -118,6 +119,14 @@ export class SqlFlowStorage implements FlowStorage, LockHost {
         `The flow tables (${missing.map((t) => `flow_${t}`).join(', ')}) do not exist in schema "${this.names.schema}" of ${this.executor.target}. ` +
           'Apply the migrations with `prisma migrate deploy` (prisma/migrations of @hazeljs/flow), or create the storage with autoMigrate: true. ' +
           'If the tables live in another schema, pass its name as `schema`.',
+      );
+    }
+    // The cancel cascade has no plain-SQL stand-in: without its function, cancels and failures would leave children behind.
+    if (present?.cancel_fn !== true) {
+      throw new StorageError(
+        'SCHEMA_MISSING',
+        `The function flow_cancel_runs does not exist in schema "${this.names.schema}" of ${this.executor.target}. ` +
+          'Apply the migrations with `prisma migrate deploy` (prisma/migrations of @hazeljs/flow), or create the storage with autoMigrate: true.',
       );
     }
     // Tables created by someone else's migrations lack our read-after-lock functions: plain reads (see lease-queries.ts).
@@ -292,6 +301,7 @@ export class SqlFlowStorage implements FlowStorage, LockHost {
         const [row] = await this.executor.query(this.runQueries.cancelRun, params);
         if (!row) return null;
         if (typeof row.ended_parent === 'string') this.wake.emitLocal(row.ended_parent);
+        this.runsCancelled(row.cancelled);
         if (row.changed === true || TERMINAL.has(row.status as string) || attempt >= 2) return toRunRecord(row);
       }
     });
@@ -323,6 +333,17 @@ export class SqlFlowStorage implements FlowStorage, LockHost {
 
   onWake(listener: (runId: string) => void): () => void {
     return this.wake.subscribe(listener);
+  }
+
+  onRunsCancelled(listener: (runIds: readonly string[]) => void): () => void {
+    this.cancelListeners.add(listener);
+    return () => this.cancelListeners.delete(listener);
+  }
+
+  /** LeaseHost: a statement's `cancelled` column (JSON array of run ids, or NULL) told to the listeners. */
+  runsCancelled(column: unknown): void {
+    const ids = cancelledIds(column);
+    if (ids.length > 0) for (const listener of this.cancelListeners) listener(ids);
   }
 
   wakeReady(): Promise<void> {
