@@ -223,10 +223,10 @@ describe.skipIf(!HAVE_PG)('the lock session (pg)', () => {
     a.lockStatements.length = 0;
     const leases = await Promise.all(runs.map((r) => s.lockRun(r.runId)));
     expect(leases.every((l) => l !== null)).toBe(true);
-    expect(a.lockStatements).toEqual([s.leaseQueries.lockRuns]);
+    expect(a.lockStatements).toEqual([s.sql.lockRuns]);
     expect(await flowLocksHeld(t)).toBe(10);
     await Promise.all(leases.map((l) => l!.release()));
-    expect(a.lockStatements).toEqual([s.leaseQueries.lockRuns, s.leaseQueries.unlockRuns]);
+    expect(a.lockStatements).toEqual([s.sql.lockRuns, s.sql.unlockRuns]);
     expect(await flowLocksHeld(t)).toBe(0);
   });
 

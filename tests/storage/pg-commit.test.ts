@@ -96,13 +96,13 @@ describe.skipIf(!HAVE_PG)('pg commit path', () => {
     executor.lockStatements.length = 0;
     executor.poolStatements.length = 0;
     const lease = (await s.lockRun(run.runId))!;
-    expect(executor.lockStatements).toEqual([s.leaseQueries.lockRuns]);
+    expect(executor.lockStatements).toEqual([s.sql.lockRuns]);
     const key = 'k-' + randomUUID();
     const next = await lease.commit(transition(run, { idempotency: { key, runId: run.runId, nodeId: 'a', result: j({ output: { ok: true } }) } }));
-    expect(executor.poolStatements).toEqual([s.leaseQueries.commit]);
+    expect(executor.poolStatements).toEqual([s.sql.commit]);
     await lease.commit({ ...transition(next), events: [{ type: 'NODE_FINISHED', nodeId: 'b' }], release: true });
-    expect(executor.poolStatements).toEqual([s.leaseQueries.commit, s.leaseQueries.commit]);
-    expect(executor.lockStatements).toEqual([s.leaseQueries.lockRuns, s.leaseQueries.unlockRuns]);
+    expect(executor.poolStatements).toEqual([s.sql.commit, s.sql.commit]);
+    expect(executor.lockStatements).toEqual([s.sql.lockRuns, s.sql.unlockRuns]);
     expect(await flowLocksHeld(t)).toBe(0);
     expect(await s.getIdempotencyRecord(key)).toMatchObject({ nodeId: 'a', result: { output: { ok: true } } });
   });

@@ -107,13 +107,13 @@ describe.skipIf(!HAVE_PG)('events on pg', () => {
     executor.commitStatements.length = 0;
     const parked = await lease.commit(parkOn(run, name, { release: true }));
     expect(parked.status).toBe('WAITING');
-    expect(executor.commitStatements).toEqual(['BEGIN', s.inboxQueries.lockEvents, s.leaseQueries.commit, 'COMMIT']);
+    expect(executor.commitStatements).toEqual(['BEGIN', s.sql.lockEvents, s.sql.commit, 'COMMIT']);
     expect(await flowLocksHeld(t)).toBe(0);
     // Commits that register no wait stay one statement.
     const again = (await s.lockRun(run.runId))!;
     executor.commitStatements.length = 0;
     await again.commit({ ...parkOn(parked, name), addWaits: [], release: true });
-    expect(executor.commitStatements).toEqual([s.leaseQueries.commit]);
+    expect(executor.commitStatements).toEqual([s.sql.commit]);
     expect((await other.sendEvent({ eventId: randomUUID(), name, key: 'k', payload: j(1) })).delivered).toEqual([
       { runId: run.runId, branchId: 'b1', waitId: 2 },
     ]);
@@ -143,7 +143,7 @@ describe.skipIf(!HAVE_PG)('events on pg', () => {
       expect(await nameLocks(name)).toEqual({ pairs: 0, bigints: 0 });
       await blocker.query('BEGIN');
       // What a commit registering a wait for `name` with any key takes: the name, exclusively.
-      await blocker.query(s.inboxQueries.lockEvents, [
+      await blocker.query(s.sql.lockEvents, [
         JSON.stringify([
           { ns: 1, h: name, x: true },
           { ns: 1, h: name, x: true },
@@ -177,7 +177,7 @@ describe.skipIf(!HAVE_PG)('events on pg', () => {
     try {
       await blocker.query('BEGIN');
       // What a commit registering a wait for `name`/`k` takes: the name shared, (name, k) exclusively.
-      await blocker.query(s.inboxQueries.lockEvents, [
+      await blocker.query(s.sql.lockEvents, [
         JSON.stringify([
           { ns: 1, h: name, x: false },
           { ns: 2, h: JSON.stringify([name, 'k']), x: true },
@@ -240,9 +240,9 @@ describe.skipIf(!HAVE_PG)('events on pg', () => {
     const finishPrune = new Promise<void>((resolve) => (finish = resolve));
     // A prune, held open between its delete and its COMMIT.
     const pruning = executor.transaction(async (tx) => {
-      const doomed = await tx.query<{ event_id: string }>(s.inboxQueries.lockPrunableEvents, [new Date(Date.now() + 60_000).toISOString(), 1000]);
+      const doomed = await tx.query<{ event_id: string }>(s.sql.lockPrunableEvents, [new Date(Date.now() + 60_000).toISOString(), 1000]);
       expect(doomed.map((r) => r.event_id)).toContain(eventId);
-      await tx.query(s.inboxQueries.deleteEvents, [JSON.stringify(doomed.map((r) => r.event_id))]);
+      await tx.query(s.sql.deleteEvents, [JSON.stringify(doomed.map((r) => r.event_id))]);
       deleted();
       await finishPrune;
     });

@@ -72,13 +72,13 @@ describe.skipIf(!HAVE_PG)('the timeout fence on pg, against an answer being comm
   const answers = {
     /** `sendEvent`'s own transaction: the name locks, then the statement that delivers. */
     event: async (run: FlowRunRecord, name: string) => {
-      await answerer.query(s.inboxQueries.lockEvents, [sendEventLocks(name, null)]);
-      const { rows } = await answerer.query(s.inboxQueries.sendEvent, [randomUUID(), name, null, j({ paid: 1 })]);
+      await answerer.query(s.sql.lockEvents, [sendEventLocks(name, null)]);
+      const { rows } = await answerer.query(s.sql.sendEvent, [randomUUID(), name, null, j({ paid: 1 })]);
       return (rows[0] as { delivered: unknown[] }).delivered.length;
     },
     /** `addToInbox` (a resume), as a statement of a transaction not yet committed. */
     resume: async (run: FlowRunRecord) => {
-      const { rows } = await answerer.query(s.inboxQueries.addToInbox, [run.runId, 'resume', 2, 'b1', j({ payload: 'yes' })]);
+      const { rows } = await answerer.query(s.sql.addToInbox, [run.runId, 'resume', 2, 'b1', j({ payload: 'yes' })]);
       return (rows[0] as { inserted: number }).inserted;
     },
   };

@@ -83,12 +83,12 @@ function describeHotPath(
       expect(run.status).toBe('COMPLETED');
       expect(run.stateJson).toEqual({ a: 1 });
       expect(run.outputsJson).toEqual({ b: 'b' });
-      const q = h.storage.leaseQueries;
+      const q = h.storage.sql;
       const session = h.storage.executor.lockMode === 'session';
       // Each commit but the last begins the next attempt (the first: a's). On pg the lock and the
       // unlock go on the store's lock session (shared with the other runs' locks of the moment).
       expect(h.executor.sent).toEqual(
-        session ? [q.lockRuns, q.commit, q.commit, q.commit, q.commit, q.unlockRuns] : [h.storage.runQueries.getRun, q.commit, q.commit, q.commit, q.commit],
+        session ? [q.lockRuns, q.commit, q.commit, q.commit, q.commit, q.unlockRuns] : [h.storage.sql.getRun, q.commit, q.commit, q.commit, q.commit],
       );
       // What the commits returned (built without reading the JSON back) is what a read gives.
       expect(run).toEqual({ ...(await engine.getRun(runId))!, dueInMs: 0, readAt: run.readAt });
@@ -122,12 +122,12 @@ function describeHotPath(
       const done = await engine.resumeRun(runId, { yes: true });
       expect(done).toMatchObject({ status: 'COMPLETED', outputsJson: { ask: { yes: true } } });
       // The resume goes through the run's inbox (written without the lock), then is applied by the holder.
-      const q = h.storage.leaseQueries;
+      const q = h.storage.sql;
       expect(h.executor.sent).toEqual([
-        h.storage.runQueries.getRun,
-        h.storage.inboxQueries.addToInbox,
-        session ? q.lockRuns : h.storage.runQueries.getRun,
-        h.storage.inboxQueries.getInbox,
+        h.storage.sql.getRun,
+        h.storage.sql.addToInbox,
+        session ? q.lockRuns : h.storage.sql.getRun,
+        h.storage.sql.getInbox,
         q.commit,
         q.commit,
         ...(session ? [q.unlockRuns] : []),
@@ -226,7 +226,7 @@ if (HAVE_PG) {
       for (let i = 0; i < 3; i++) await storage.getRun(run.runId);
       const [row] = await storage.executor.query<{ n: number; calls: number }>(
         `SELECT count(*)::int AS n, count(*) FILTER (WHERE statement = $1)::int AS calls FROM pg_prepared_statements WHERE name LIKE 'hazel\\_flow\\_%'`,
-        [storage.runQueries.getRun],
+        [storage.sql.getRun],
       );
       expect(row!.calls).toBe(1);
       expect(row!.n).toBeGreaterThanOrEqual(2);

@@ -5,7 +5,7 @@
  */
 import type { InboxEntry, NewFlowEvent, NewInboxEntry, SentEvent } from '../types.js';
 import type { SqlExecutor } from './executor.js';
-import type { InboxQueries } from './inbox-queries.js';
+import type { Statements } from './statements/index.js';
 import { sendEventLocks, toInboxEntry, toSentEvent } from './inbox-rows.js';
 import type { LockMode } from './lock-modes.js';
 import type { WakeHub } from './wake.js';
@@ -13,7 +13,7 @@ import type { WakeHub } from './wake.js';
 export class SqlInbox {
   constructor(
     private readonly executor: SqlExecutor,
-    private readonly queries: InboxQueries,
+    private readonly sql: Statements,
     private readonly wake: WakeHub,
     /** Where an event's name is locked while it is sent (lock-modes.ts). */
     private readonly locks: Pick<LockMode, 'underEventLocks'>,
@@ -21,19 +21,19 @@ export class SqlInbox {
 
   async add(entry: NewInboxEntry): Promise<boolean> {
     this.wake.expectLocal(entry.runId);
-    const [row] = await this.executor.query(this.queries.addToInbox, [entry.runId, entry.kind, entry.waitId, entry.branchId, entry.payload]);
+    const [row] = await this.executor.query(this.sql.addToInbox, [entry.runId, entry.kind, entry.waitId, entry.branchId, entry.payload]);
     const inserted = Number(row?.inserted ?? 0) > 0;
     if (inserted) this.wake.emitLocal(entry.runId);
     return inserted;
   }
 
   async list(runId: string): Promise<InboxEntry[]> {
-    return (await this.executor.query(this.queries.getInbox, [runId])).map(toInboxEntry);
+    return (await this.executor.query(this.sql.getInbox, [runId])).map(toInboxEntry);
   }
 
   async send(event: NewFlowEvent): Promise<SentEvent> {
     const params = [event.eventId, event.name, event.key, event.payload];
-    const [row] = await this.locks.underEventLocks(sendEventLocks(event.name, event.key), this.queries.sendEvent, params);
+    const [row] = await this.locks.underEventLocks(sendEventLocks(event.name, event.key), this.sql.sendEvent, params);
     const sent = toSentEvent(row!);
     for (const runId of new Set(sent.delivered.map((d) => d.runId))) this.wake.emitLocal(runId);
     return sent;
@@ -44,9 +44,9 @@ export class SqlInbox {
     const n = Math.max(0, Math.floor(limit));
     if (n === 0) return 0;
     return this.executor.transaction(async (tx) => {
-      const doomed = await tx.query<{ event_id: string }>(this.queries.lockPrunableEvents, [before.toISOString(), n]);
+      const doomed = await tx.query<{ event_id: string }>(this.sql.lockPrunableEvents, [before.toISOString(), n]);
       if (doomed.length === 0) return 0;
-      const [row] = await tx.query(this.queries.deleteEvents, [JSON.stringify(doomed.map((r) => r.event_id))]);
+      const [row] = await tx.query(this.sql.deleteEvents, [JSON.stringify(doomed.map((r) => r.event_id))]);
       return Number(row?.pruned ?? 0);
     });
   }

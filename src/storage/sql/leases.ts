@@ -8,10 +8,10 @@ import { StaleRunError, WaitAnsweredError } from '../../errors.js';
 import type { FlowRunRecord, RunLease, Transition } from '../types.js';
 import type { SqlParam, SqlRow, SqlRunner } from './executor.js';
 import { waitLocks } from './inbox-rows.js';
-import { cascades, commitApplied, transitionJson, type LeaseQueries } from './lease-queries.js';
+import { cascades, commitApplied, transitionJson } from './statements/commit.js';
+import type { Statements } from './statements/index.js';
 import type { StatementGroup } from './statement-group.js';
 import { errorJson, toCommittedRecord, toRunRecord } from './rows.js';
-import type { RunQueries } from './run-queries.js';
 
 /** How a lease's lock is held. */
 export interface LockHold {
@@ -28,8 +28,7 @@ export interface LockHold {
 export interface LeaseHost {
   /** The store's own statements (through its pool). */
   readonly executor: SqlRunner;
-  readonly runQueries: RunQueries;
-  readonly leaseQueries: LeaseQueries;
+  readonly sql: Statements;
   /** Where commits are grouped with other runs' (statement-group.ts). */
   readonly commits: StatementGroup;
   /**
@@ -123,12 +122,12 @@ export class SqlLease implements RunLease {
   private async send(t: Transition): Promise<SqlRow | undefined> {
     const json = transitionJson(this.runId, t);
     const locks = waitLocks(t);
-    const rowLock = t.timedOutWaits?.length ? { sql: this.host.leaseQueries.lockRow, params: [this.runId] } : undefined;
+    const rowLock = t.timedOutWaits?.length ? { sql: this.host.sql.lockRow, params: [this.runId] } : undefined;
     if (locks === null && !rowLock) {
       if (!cascades(t)) return this.host.commits.add(this.runId, json);
-      return (await this.host.executor.query(this.host.leaseQueries.commit, [`[${json}]`]))[0];
+      return (await this.host.executor.query(this.host.sql.commit, [`[${json}]`]))[0];
     }
-    const [row] = await this.host.queryUnderEventLocks(locks, this.host.leaseQueries.commit, [`[${json}]`], rowLock);
+    const [row] = await this.host.queryUnderEventLocks(locks, this.host.sql.commit, [`[${json}]`], rowLock);
     return row;
   }
 
@@ -139,7 +138,7 @@ export class SqlLease implements RunLease {
 
   private async read(): Promise<FlowRunRecord | null> {
     try {
-      const [row] = await this.host.executor.query(this.host.runQueries.getRun, [this.runId]);
+      const [row] = await this.host.executor.query(this.host.sql.getRun, [this.runId]);
       return row ? toRunRecord(row) : null;
     } catch (err) {
       throw this.host.fail(err, 'reload');

@@ -19,19 +19,19 @@
 import { isDueNow } from '../due.js';
 import type { LockRunOptions } from '../types.js';
 import type { SqlExecutor, SqlParam, SqlRow } from './executor.js';
-import type { InboxQueries } from './inbox-queries.js';
 import { SqlLease, type LeaseHost } from './leases.js';
 import { LockSession } from './lock-session.js';
 import type { SqlNames } from './names.js';
-import type { PruneQueries } from './prune-queries.js';
+import type { Statements } from './statements/index.js';
 import { toRunRecord } from './rows.js';
 
 /** What the strategies need of their store. */
 export interface LockHost extends LeaseHost {
   readonly executor: SqlExecutor;
   readonly names: SqlNames;
-  readonly inboxQueries: InboxQueries;
-  readonly pruneQueries: PruneQueries;
+  readonly sql: Statements;
+  /** `lockRuns`, as this store's schema allows (see statements/lock-runs.ts). */
+  readonly lockRunsStatement: string;
   /** The store's leases, by run. */
   readonly held: ReadonlyMap<string, SqlLease>;
 }
@@ -85,7 +85,7 @@ const runOf = (row: SqlRow | undefined) => (row && row.run_id != null ? toRunRec
 /** Whether to go on locking: with `onlyIfDue`, only a run that is due, read without the lock, so a run that is not is never held. */
 async function dueOrNotAsked(host: LockHost, runId: string, options: LockRunOptions | undefined): Promise<boolean> {
   if (!options?.onlyIfDue) return true;
-  const [row] = await host.executor.query(host.runQueries.getRun, [runId]);
+  const [row] = await host.executor.query(host.sql.getRun, [runId]);
   return isDueNow(runOf(row));
 }
 
@@ -105,13 +105,13 @@ abstract class SharedDatabaseLocks implements LockMode {
 
   /** One statement: it skips rows being written (`FOR UPDATE SKIP LOCKED`) and runs whose advisory lock it cannot take. */
   async prune(params: (limit: number) => readonly SqlParam[], limit: number): Promise<number> {
-    const [row] = await this.host.executor.query(this.host.pruneQueries.pruneShared, params(limit));
+    const [row] = await this.host.executor.query(this.host.sql.pruneShared, params(limit));
     return Number(row?.deleted ?? 0);
   }
 
   underEventLocks(locks: string | null, sql: string, params: readonly SqlParam[], rowLock?: RowLock): Promise<SqlRow[]> {
     return this.host.executor.transaction(async (tx) => {
-      if (locks !== null) await tx.query(this.host.inboxQueries.lockEvents, [locks]);
+      if (locks !== null) await tx.query(this.host.sql.lockEvents, [locks]);
       if (rowLock) await tx.query(rowLock.sql, rowLock.params);
       return tx.query(sql, params);
     });
@@ -127,10 +127,7 @@ class SessionLocks extends SharedDatabaseLocks {
 
   constructor(host: LockHost) {
     super(host);
-    this.session = new LockSession(
-      () => host.executor.hold!(),
-      () => host.leaseQueries,
-    );
+    this.session = new LockSession(() => host.executor.hold!(), host);
   }
 
   /** The lock statement itself checks `onlyIfDue`. */
@@ -152,22 +149,22 @@ class SessionLocks extends SharedDatabaseLocks {
 /** transaction mode (Prisma). */
 class TransactionLocks extends SharedDatabaseLocks {
   async acquire(runId: string, options: LockRunOptions | undefined): Promise<SqlLease | null> {
-    const { executor, leaseQueries, runQueries } = this.host;
+    const { executor, sql } = this.host;
     if (!(await dueOrNotAsked(this.host, runId, options))) return null;
     const holder = await executor.hold!();
     try {
-      const [lock] = await holder.query(leaseQueries.tryTransactionLock, [runId]);
+      const [lock] = await holder.query(sql.tryTransactionLock, [runId]);
       if (lock?.locked !== true) {
         await holder.release();
         return null;
       }
       // A statement of its own, so its snapshot is taken after the lock was granted.
-      const [row] = await holder.query(runQueries.getRun, [runId]);
+      const [row] = await holder.query(sql.getRun, [runId]);
       // Ending the holding transaction releases its transaction-level lock.
       const unlock = async (wake: boolean) => {
         await holder.release();
         // The lock ended with the holding transaction: now other processes may be told.
-        if (wake) await executor.query(this.host.leaseQueries.wakeRun, [runId]).catch(() => undefined); // else: found at the next poll
+        if (wake) await executor.query(this.host.sql.wakeRun, [runId]).catch(() => undefined); // else: found at the next poll
       };
       return new SqlLease(this.host, runId, runOf(row), { lost: () => holder.lost === true, unlock });
     } catch (err) {
@@ -205,7 +202,7 @@ class ProcessLocks implements LockMode {
     this.locks.add(key);
     const unclaim = () => this.locks.delete(key);
     try {
-      const [row] = await this.host.executor.query(this.host.runQueries.getRun, [runId]);
+      const [row] = await this.host.executor.query(this.host.sql.getRun, [runId]);
       // One process: the wake-up is this process's own, sent by the lease once the lock is free.
       return new SqlLease(this.host, runId, runOf(row), { lost: () => false, unlock: async () => void unclaim() });
     } catch (err) {
@@ -216,8 +213,8 @@ class ProcessLocks implements LockMode {
 
   /** Candidates first, then only those this store could claim in its lock table, deleted while claimed. */
   async prune(params: (limit: number) => readonly SqlParam[], limit: number): Promise<number> {
-    const { executor, pruneQueries } = this.host;
-    const rows = await executor.query<{ run_id: string }>(pruneQueries.selectPrunable, params(limit + this.locks.size));
+    const { executor, sql } = this.host;
+    const rows = await executor.query<{ run_id: string }>(sql.selectPrunable, params(limit + this.locks.size));
     const claimed: string[] = [];
     for (const { run_id: runId } of rows) {
       const key = this.key(runId);
@@ -227,7 +224,7 @@ class ProcessLocks implements LockMode {
     }
     if (claimed.length === 0) return 0;
     try {
-      const [row] = await executor.query(pruneQueries.deleteClaimed, [JSON.stringify(claimed)]);
+      const [row] = await executor.query(sql.deleteClaimed, [JSON.stringify(claimed)]);
       return Number(row?.deleted ?? 0);
     } finally {
       for (const runId of claimed) this.locks.delete(this.key(runId));

@@ -12,7 +12,6 @@
  */
 import { StorageError } from '../../errors.js';
 import type { SqlRow, SqlSession } from './executor.js';
-import type { LeaseQueries } from './lease-queries.js';
 
 /** A granted lock: the run as read after it was granted, and the session it lives on. */
 export interface LockGrant {
@@ -55,7 +54,8 @@ export class LockSession {
   constructor(
     /** A dedicated connection (the executor's `hold`). */
     private readonly connect: () => Promise<SqlSession>,
-    private readonly queries: () => LeaseQueries,
+    /** Where its two statements come from (read when used: the lock statement depends on the schema, known at init). */
+    private readonly statements: { readonly lockRunsStatement: string; readonly sql: { readonly unlockRuns: string } },
   ) {}
 
   /** Locks run `runId` (only if it is due, with `onlyIfDue`); null when it is held — here or elsewhere — or not due. */
@@ -140,7 +140,7 @@ export class LockSession {
     try {
       const session = await this.connected();
       const asked = batch.map((r) => ({ run_id: r.runId, only_if_due: r.onlyIfDue }));
-      rows = await session.query(this.queries().lockRuns, [JSON.stringify(asked)]);
+      rows = await session.query(this.statements.lockRunsStatement, [JSON.stringify(asked)]);
     } catch (err) {
       // A session lock taken by a statement that then failed stays held: only dropping the
       // connection surely frees it (and, with it, every other lease's lock: they turn stale).
@@ -170,7 +170,7 @@ export class LockSession {
     if (asked.some((r) => r.unlock || r.wake)) {
       try {
         const session = asked.some((r) => r.unlock) ? this.session! : await this.connected();
-        await session.query(this.queries().unlockRuns, [JSON.stringify(asked)]);
+        await session.query(this.statements.sql.unlockRuns, [JSON.stringify(asked)]);
       } catch {
         // Could not unlock (connection lost?): dropping the connection frees the locks for sure
         // (a wake-up lost with it is made up by the workers' next poll).

@@ -55,25 +55,6 @@ const RUN_COLUMNS = [
 /** The JSON columns a summary leaves out (see `FlowRunSummary`); `outputs_json` is not a column. */
 const SUMMARY_SKIPPED = new Set<string>(['input_json', 'state_json', 'attempts_json']);
 
-/**
- * What a commit reads back: the columns the database decides (version, sequence, clock times)
- * and the small ones it was given. The JSON columns are not shipped back: the lease builds them
- * from the transition's texts and the row it already holds (`toCommittedRecord`).
- */
-const COMMITTED_COLUMNS = [
-  'run_id',
-  'status',
-  'current_node_id',
-  'updated_at',
-  'version',
-  'last_seq',
-  'attempt',
-  'attempt_in_flight',
-  'recoveries',
-  'next_attempt_at',
-  'wait_reason',
-] as const;
-
 /** `a.run_id, a.flow_id, …` — every run column of `alias` (bare names without one); `nulled` ones as NULL jsonb. */
 export function runColumnsSql(alias?: string, nulled: readonly string[] = []): string {
   return RUN_COLUMNS.map((c) => (nulled.includes(c) ? `NULL::jsonb AS ${c}` : alias ? `${alias}.${c}` : c)).join(', ');
@@ -85,11 +66,6 @@ export function runSummaryReadSql(names: SqlNames, alias: string): string {
     .map((c) => `${alias}.${c}`)
     .join(', ');
   return `${columns}, ${hasInboxSql(names, alias)} AS has_inbox, ${dueInMsSql(alias)} AS due_in_ms, clock_timestamp() AS read_at`;
-}
-
-/** The columns `toCommittedRecord` needs, of `alias` (bare names without one). */
-export function committedColumnsSql(alias?: string): string {
-  return COMMITTED_COLUMNS.map((c) => (alias ? `${alias}.${c}` : c)).join(', ');
 }
 
 /** SQL for `dueInMs`: whole milliseconds until `next_attempt_at` by the database clock, 0 when due or unset. */
@@ -216,7 +192,7 @@ export function toCommittedRecord(row: SqlRow, before: FlowRunRecord, t: Transit
     outputsJson: withWrittenOutputs(before.outputsJson, t.values),
     createdAt: new Date(before.createdAt.getTime()),
     updatedAt: toDate(row.updated_at),
-    branches: parse(update.branches, before.branches),
+    branches: update.branches === undefined ? before.branches : readBranches(JSON.parse(update.branches)),
     readAt: toDate(row.read_at),
     parentRunId: before.parentRunId,
     parentNodeId: before.parentNodeId,

@@ -14,17 +14,16 @@ import { normalizePruneQuery } from '../prune.js';
 import { toStorageError } from './errors.js';
 import type { SqlExecutor, SqlParam, SqlRow } from './executor.js';
 import { StatementGroup, type GroupCommitOptions } from './statement-group.js';
-import { buildInboxQueries, preparableInboxQueries, type InboxQueries } from './inbox-queries.js';
 import { SqlInbox } from './inbox.js';
-import { buildLeaseQueries, cancelledIds, type LeaseQueries } from './lease-queries.js';
+import { buildStatements, preparableStatements, type Statements } from './statements/index.js';
+import { cancelledIds } from './statements/commit.js';
+import { newRunJson } from './statements/create-runs.js';
 import type { SqlLease } from './leases.js';
 import { lockModeOf, type LockHost, type LockMode } from './lock-modes.js';
 import { buildListRunsQuery, parseSummaryPage } from './list-runs-query.js';
 import { migrate } from './migrate.js';
 import { DEFAULT_SCHEMA, sqlNames, type SqlNames } from './names.js';
-import { buildPruneQueries, type PruneQueries } from './prune-queries.js';
 import { errorJson, eventsJson, toDefinitionRecord, toEventRecord, toIdempotencyRecord, toMapValues, toRunRecord, toRunSummary } from './rows.js';
-import { buildRunQueries, newRunJson, preparableRunQueries, type RunQueries } from './run-queries.js';
 import { WakeHub } from './wake.js';
 
 export interface SqlStorageOptions {
@@ -54,10 +53,10 @@ export class SqlFlowStorage implements FlowStorage, LockHost {
   /** PGlite: the database runs on this process's event loop. */
   readonly embedded: boolean;
   readonly names: SqlNames;
-  readonly runQueries: RunQueries;
-  readonly inboxQueries: InboxQueries;
-  readonly pruneQueries: PruneQueries;
-  leaseQueries: LeaseQueries;
+  /** Every statement of this store (statements/), built once for its schema and lock mode. */
+  readonly sql: Statements;
+  /** The read-after-lock functions exist (see statements/lock-runs.ts); found out at init. */
+  private freshReads = true;
   private readonly wake: WakeHub;
   private readonly inbox: SqlInbox;
   /** Commits of leases, and new runs: each grouped with others of the moment into one statement. */
@@ -78,21 +77,17 @@ export class SqlFlowStorage implements FlowStorage, LockHost {
     this.kind = executor.kind;
     this.durable = options.durable ?? true;
     this.names = sqlNames(options.schema ?? DEFAULT_SCHEMA);
-    // Its methods read the queries below when called, not now.
+    // Its methods read the statements below when called, not now.
     this.locks = lockModeOf(this);
     this.embedded = this.locks.embedded;
-    const statements = this.locks.statements;
-    this.runQueries = buildRunQueries(this.names, statements);
-    this.inboxQueries = buildInboxQueries(this.names, statements);
-    this.leaseQueries = buildLeaseQueries(this.names, { ...statements, freshReadFn: true });
-    this.pruneQueries = buildPruneQueries(this.names);
-    executor.registerPrepared?.([...preparableRunQueries(this.runQueries), ...preparableInboxQueries(this.inboxQueries), ...Object.values(this.leaseQueries)]);
+    this.sql = buildStatements(this.names, this.locks.statements);
+    executor.registerPrepared?.(preparableStatements(this.sql));
     this.wake = new WakeHub(executor, this.names.wakeChannel, options.onBackgroundError ?? (() => undefined));
-    this.inbox = new SqlInbox(executor, this.inboxQueries, this.wake, this.locks);
+    this.inbox = new SqlInbox(executor, this.sql, this.wake, this.locks);
     // PGlite runs each statement on this process's event loop: smaller groups keep it responsive.
     const grouping = { ...options.groupCommit, defaultInFlight: this.embedded ? 1 : 2, defaultBatch: this.embedded ? 16 : 64 };
-    this.commits = new StatementGroup(executor, () => this.leaseQueries.commit, grouping);
-    this.creates = new StatementGroup(executor, () => this.runQueries.createRuns, grouping);
+    this.commits = new StatementGroup(executor, this.sql.commit, grouping);
+    this.creates = new StatementGroup(executor, this.sql.createRuns, grouping);
   }
 
   /** Connect, migrate (or check the tables), once; a failed attempt is retried by the next call. */
@@ -111,7 +106,7 @@ export class SqlFlowStorage implements FlowStorage, LockHost {
     if (this.options.autoMigrate ?? true) {
       await migrate(this.executor, { schema: this.names.schema, migrationsDir: this.options.migrationsDir });
     }
-    const [present] = await this.executor.query(this.runQueries.tablesPresent);
+    const [present] = await this.executor.query(this.sql.tablesPresent);
     const missing = TABLES.filter((t) => present?.[t] !== true);
     if (missing.length > 0) {
       throw new StorageError(
@@ -129,11 +124,13 @@ export class SqlFlowStorage implements FlowStorage, LockHost {
           'Apply the migrations with `prisma migrate deploy` (prisma/migrations of @hazeljs/flow), or create the storage with autoMigrate: true.',
       );
     }
-    // Tables created by someone else's migrations lack our read-after-lock functions: plain reads (see lease-queries.ts).
-    if (present?.fresh_fn !== true) {
-      this.leaseQueries = buildLeaseQueries(this.names, { ...this.locks.statements, freshReadFn: false });
-      this.executor.registerPrepared?.(Object.values(this.leaseQueries));
-    }
+    // Tables created by someone else's migrations lack our read-after-lock functions: plain reads (see statements/lock-runs.ts).
+    this.freshReads = present?.fresh_fn === true;
+  }
+
+  /** The lock session's statement: with the read-after-lock functions when the schema has them. */
+  get lockRunsStatement(): string {
+    return this.freshReads ? this.sql.lockRuns : this.sql.lockRunsPlainRead;
   }
 
   async close(): Promise<void> {
@@ -187,15 +184,15 @@ export class SqlFlowStorage implements FlowStorage, LockHost {
   saveDefinition(def: Omit<DefinitionRecord, 'createdAt'> & { graph: JsonText }): Promise<DefinitionRecord> {
     return this.run('saveDefinition', async () => {
       const params = [def.flowId, def.version, def.fingerprint, def.graph];
-      let [row] = await this.executor.query(this.runQueries.saveDefinition, params);
+      let [row] = await this.executor.query(this.sql.saveDefinition, params);
       // None: another process inserted it after our snapshot was taken; read it now.
-      if (!row) [row] = await this.executor.query(this.runQueries.getDefinition, [def.flowId, def.version]);
+      if (!row) [row] = await this.executor.query(this.sql.getDefinition, [def.flowId, def.version]);
       return toDefinitionRecord(row!);
     });
   }
 
   listDefinitions(): Promise<DefinitionRecord[]> {
-    return this.run('listDefinitions', async () => (await this.executor.query(this.runQueries.listDefinitions)).map(toDefinitionRecord));
+    return this.run('listDefinitions', async () => (await this.executor.query(this.sql.listDefinitions)).map(toDefinitionRecord));
   }
 
   createRun(run: NewRun): Promise<{ run: FlowRunRecord; created: boolean }> {
@@ -206,7 +203,7 @@ export class SqlFlowStorage implements FlowStorage, LockHost {
       if (!row && run.idempotencyKey !== null) {
         // The key was taken by a transaction that committed after our snapshot, or by another run
         // of the same statement: read its run now.
-        [row] = await this.executor.query(this.runQueries.runByIdempotencyKey, [run.idempotencyKey]);
+        [row] = await this.executor.query(this.sql.runByIdempotencyKey, [run.idempotencyKey]);
       }
       if (!row) throw new StorageError('CREATE_RUN_FAILED', `createRun ${run.runId}: neither inserted nor found under its idempotency key`);
       const created = row.created === true;
@@ -218,7 +215,7 @@ export class SqlFlowStorage implements FlowStorage, LockHost {
 
   getRun(runId: string): Promise<FlowRunRecord | null> {
     return this.run('getRun', async () => {
-      const [row] = await this.executor.query(this.runQueries.getRun, [runId]);
+      const [row] = await this.executor.query(this.sql.getRun, [runId]);
       return row ? toRunRecord(row) : null;
     });
   }
@@ -240,11 +237,11 @@ export class SqlFlowStorage implements FlowStorage, LockHost {
   }
 
   getEvents(runId: string): Promise<FlowEventRecord[]> {
-    return this.run('getEvents', async () => (await this.executor.query(this.runQueries.getEvents, [runId])).map(toEventRecord));
+    return this.run('getEvents', async () => (await this.executor.query(this.sql.getEvents, [runId])).map(toEventRecord));
   }
 
   getMapValues(runId: string, nodeId: string): Promise<MapValues> {
-    return this.run('getMapValues', async () => toMapValues(await this.executor.query(this.runQueries.getMapValues, [runId, nodeId])));
+    return this.run('getMapValues', async () => toMapValues(await this.executor.query(this.sql.getMapValues, [runId, nodeId])));
   }
 
   addToInbox(entry: NewInboxEntry): Promise<boolean> {
@@ -279,7 +276,7 @@ export class SqlFlowStorage implements FlowStorage, LockHost {
 
   getIdempotencyRecord(key: string): Promise<IdempotencyRecord | null> {
     return this.run('getIdempotencyRecord', async () => {
-      const [row] = await this.executor.query(this.runQueries.getIdempotency, [key]);
+      const [row] = await this.executor.query(this.sql.getIdempotency, [key]);
       return row ? toIdempotencyRecord(row) : null;
     });
   }
@@ -298,7 +295,7 @@ export class SqlFlowStorage implements FlowStorage, LockHost {
       // A commit racing with us can leave our fallback read (statement snapshot) older than what the
       // UPDATE saw; a second attempt then sees the settled row.
       for (let attempt = 0; ; attempt++) {
-        const [row] = await this.executor.query(this.runQueries.cancelRun, params);
+        const [row] = await this.executor.query(this.sql.cancelRun, params);
         if (!row) return null;
         if (typeof row.ended_parent === 'string') this.wake.emitLocal(row.ended_parent);
         this.runsCancelled(row.cancelled);
@@ -313,7 +310,7 @@ export class SqlFlowStorage implements FlowStorage, LockHost {
       if (limit === 0) return [];
       // Runs locked in this process are skipped (on a shared database, the statement skips those locked anywhere).
       const here = this.locks.heldHere;
-      const rows = await this.executor.query<{ run_id: string }>(this.runQueries.findDueRuns, [
+      const rows = await this.executor.query<{ run_id: string }>(this.sql.findDueRuns, [
         limit + here.size,
         query.flowKeys ? JSON.stringify(query.flowKeys) : null,
       ]);
@@ -326,7 +323,7 @@ export class SqlFlowStorage implements FlowStorage, LockHost {
 
   msUntilNextDue(flowKeys?: string[]): Promise<number | null> {
     return this.run('msUntilNextDue', async () => {
-      const [row] = await this.executor.query(this.runQueries.msUntilNextDue, [flowKeys ? JSON.stringify(flowKeys) : null]);
+      const [row] = await this.executor.query(this.sql.msUntilNextDue, [flowKeys ? JSON.stringify(flowKeys) : null]);
       return row ? Number(row.ms) : null;
     });
   }

@@ -44,8 +44,8 @@ export class StatementGroup {
 
   constructor(
     private readonly runner: SqlRunner,
-    /** The statement, whose $1 is the JSON array (a getter: the store may rebuild its statements once it has looked at the tables). */
-    private readonly statement: () => string,
+    /** The statement, whose $1 is the JSON array. */
+    private readonly statement: string,
     options: GroupCommitOptions & { defaultInFlight: number; defaultBatch: number },
   ) {
     this.maxWaitMs = nonNegativeOr(options.maxWaitMs, 0, 'maxWaitMs');
@@ -113,7 +113,7 @@ export class StatementGroup {
   private async run(group: Pending[]): Promise<void> {
     let rows: SqlRow[];
     try {
-      rows = await this.runner.query(this.statement(), [`[${group.map((p) => p.json).join(',')}]`]);
+      rows = await this.runner.query(this.statement, [`[${group.map((p) => p.json).join(',')}]`]);
     } catch (err) {
       if (group.length === 1) return group[0]!.reject(err);
       // One bad write must not fail the others: each goes again alone. The failed statement

@@ -1,86 +1,51 @@
 /**
- * The SQL of leases: take runs' locks and read them (one round trip for many), commit the
- * transitions of many runs (one statement, so one round trip and one commit for all, each run
- * fenced by its own version), let go of the locks. Every statement is fixed text per store, so
- * drivers can prepare them once per connection.
+ * `commit`: the transitions of many runs (group commit: see statement-group.ts) in one statement,
+ * so one round trip and one commit for all, each run fenced by its own version. Everything one
+ * step writes is here, in the order it is written:
+ *
+ * `t`: the transitions, one row each (see `transitionJson`). The run rows first: every other
+ * part writes only for the runs whose fence held, through `upd`, which carries each run's
+ * transition along. `prev_status` is read with the statement's snapshot: when the fence holds,
+ * the row the UPDATE changed (any later write would have moved the version), so it says
+ * whether this commit ends the run. (A subquery, not a join: a join of the runs table to the
+ * transitions could be planned as a scan of the whole table.)
+ * The fence: the version read, and no answer in the inbox to a wait the transition ends by its
+ * timer (`answered`; `timed_out` is absent, and `answered` false, for nearly every commit).
+ * Node values: the maps named in `clear_maps` are cleared of the rows this commit does not
+ * write again, and the rows it writes (`vals`) are upserted, so no row is touched twice.
+ * Inbox: the entries applied (`consumed`) are deleted; the waits that ended (`end_waits`) are
+ * unregistered, every wait once the run is over; the events received (`receipts`) are
+ * recorded; each wait registered (`add_waits`) gets the earliest stored event for it, sent at
+ * or after the run's creation and not yet received by the run. The terminal-run rule: a commit
+ * that ends a child run puts `{childRunId, status}` in its parent's inbox and wakes the parent.
+ *
+ * The cascade: a commit that ends its run FAILED or CANCELLED cancels every unfinished run below
+ * it, and one that abandons children (`cancel_children`: the branch or item that waited for them
+ * is gone) cancels those and theirs, through `flow_cancel_runs` (the cancel_cascade migration),
+ * which writes only the rows of runs below this one. Such a commit is sent alone (`cascades`), as
+ * is one that registers event waits (after `lockEvents`, in one transaction: see lock-events.ts)
+ * or ends waits by their timers (after `lockRow`).
+ *
+ * $1 a JSON array of transitions (`transitionJson`), of different runs. One row per transition, in
+ * their order: `asked` (its run id); the columns the database decided (`CommittedRow`, rows.ts:
+ * all NULL when the fence failed) with `due_in_ms`, `read_at` and `has_inbox` (as of this
+ * commit); `delivered_early` (entries put in the run's inbox for the waits it registered);
+ * `ended_parent` (the parent woken by the end of this child run, else NULL); `answered` (refused:
+ * a wait it ends by its timer has an answer in the inbox); `woke`; `cancelled` (a JSON array of
+ * the runs its cascade cancelled, else NULL). The caller rebuilds the JSON columns from the
+ * transition (`toCommittedRecord`).
  */
-import type { Transition } from '../types.js';
-import type { SqlNames } from './names.js';
-import { dueSql } from '../due.js';
-import { addWaitsJson, endWaitsJson, inboxIdsJson, receiptsJson } from './inbox-rows.js';
-import { insertEventsSql, notifySql } from './run-queries.js';
-import { committedColumnsSql, dueInMsSql, errorJson, eventsJson, hasInboxSql, outputsSql, runReadSql, valuesJson } from './rows.js';
+import { FINISHED_STATUSES, LIVE_STATUSES, sqlStatusList } from '../../../core/states.js';
+import type { Transition } from '../../types.js';
+import { addWaitsJson, endWaitsJson, inboxIdsJson, receiptsJson } from '../inbox-rows.js';
+import type { SqlNames } from '../names.js';
+import { quoteLiteral } from '../names.js';
+import { errorJson, eventsJson, valuesJson } from '../rows.js';
 
-export interface LeaseQueries {
-  /**
-   * session mode (the store's lock session, see lock-session.ts), $1 JSON array of
-   * `{run_id, only_if_due}`: `pg_try_advisory_lock` on each run and its read, in one statement.
-   * With `only_if_due` the lock is only tried on a run that is due by the statement's snapshot (a
-   * run that is not is never held, not even for the statement): no row then. The row is read by
-   * `flow_run_fresh`, its outputs by `flow_run_outputs` and `has_inbox` by `flow_run_has_inbox`,
-   * volatile functions, so their snapshots are taken AFTER the lock is granted: a plain join
-   * would read with the statement's snapshot, taken before the lock, and could miss the commit
-   * of the holder that just let go. Without the functions (tables created by someone else's
-   * migrations) plain reads are used; the commit fence still catches a stale row (but not stale
-   * outputs). Rows: `asked` (the run id), `locked` + the run (NULLs when unlocked or absent).
-   */
-  lockRuns: string;
-  /**
-   * session mode, $1 JSON array of `{run_id, unlock, wake}`: `pg_advisory_unlock` on each run to
-   * unlock, then a NOTIFY for each to wake — delivered when the statement ends, so a worker woken
-   * by it finds the run's lock already free.
-   */
-  unlockRuns: string;
-  /** $1 runId: wakes sleeping workers for a run just let go with work left (see `SqlLease.release`). */
-  wakeRun: string;
-  /** transaction mode, $1 runId: the transaction-scoped lock, held until the holding transaction ends. */
-  tryTransactionLock: string;
-  /**
-   * $1 a JSON array of transitions (`transitionJson`), of different runs: one commit for all,
-   * each fenced by its own version. One row per transition, in their order: `asked` (its run
-   * id), the committed columns (see rows.ts; all NULL when its fence failed) + `due_in_ms`,
-   * `read_at`, `has_inbox` (as of this commit), `delivered_early` (entries put in the run's
-   * inbox for the waits it registered), `ended_parent` (the parent woken by the end of this
-   * child run, else NULL), `answered` (refused: a wait it ends by its timer has an answer in
-   * the inbox, see `Transition.timedOutWaits`) and `cancelled` (JSON array of the runs its
-   * cascade cancelled, else NULL). The caller rebuilds the JSON columns (`toCommittedRecord`). A
-   * commit that registers event waits is sent alone, after `lockEvents` in the same transaction
-   * (see inbox-queries.ts); one that ends waits by their timers, alone after `lockRow`; one that
-   * may cancel descendants (`cascades`), alone.
-   */
-  commit: string;
-  /**
-   * transaction mode, $1 runId: the run's row lock, the one the commit's UPDATE takes, in a
-   * statement of its own before a commit that ends waits by their timers. An answer being written
-   * (`addToInbox`, `sendEvent` read the row FOR SHARE until they commit) is waited for, so the
-   * commit's snapshot sees it and the fence refuses the commit; an answer written later waits for
-   * the commit, then finds the wait over and is not taken.
-   */
-  lockRow: string;
-}
-export function buildLeaseQueries(names: SqlNames, opts: { notify: boolean; freshReadFn: boolean }): LeaseQueries {
-  const readAfterLock = (cond: string) =>
-    opts.freshReadFn
-      ? `LEFT JOIN LATERAL ${names.freshRunFn}(ids.run_id, ${cond}) r ON true`
-      : `LEFT JOIN ${names.runs} r ON ${cond} AND r.run_id = ids.run_id`;
-  const readColumns = runReadSql(names, 'r', { outputs: outputsSql(names, 'r', opts.freshReadFn), inbox: hasInboxSql(names, 'r', opts.freshReadFn) });
-
-  // `t`: the transitions, one row each (see `transitionJson`). The run rows first: every other
-  // part writes only for the runs whose fence held, through `upd`, which carries each run's
-  // transition along. `prev_status` is read with the statement's snapshot: when the fence holds,
-  // the row the UPDATE changed (any later write would have moved the version), so it says
-  // whether this commit ends the run. (A subquery, not a join: a join of the runs table to the
-  // transitions could be planned as a scan of the whole table.)
-  // The fence: the version read, and no answer in the inbox to a wait the transition ends by its
-  // timer (`answered`; `timed_out` is absent, and `answered` false, for nearly every commit).
-  // Node values: the maps named in `clear_maps` are cleared of the rows this commit does not
-  // write again, and the rows it writes (`vals`) are upserted, so no row is touched twice.
-  // Inbox: the entries applied (`consumed`) are deleted; the waits that ended (`end_waits`) are
-  // unregistered, every wait once the run is over; the events received (`receipts`) are
-  // recorded; each wait registered (`add_waits`) gets the earliest stored event for it, sent at
-  // or after the run's creation and not yet received by the run. The terminal-run rule: a commit
-  // that ends a child run puts `{childRunId, status}` in its parent's inbox and wakes the parent.
-  const commit = `WITH t AS MATERIALIZED (
+export function commitSql(n: SqlNames, mode: { notify: boolean }): string {
+  const live = sqlStatusList(LIVE_STATUSES);
+  const finished = sqlStatusList(FINISHED_STATUSES);
+  return `WITH t AS MATERIALIZED (
       SELECT x ->> 'run_id' AS run_id, (x ->> 'version')::int AS expected_version, a.ord,
              x ->> 'status' AS status, x ->> 'current_node_id' AS current_node_id,
              x -> 'state' AS state, x -> 'branches' AS branches, (x ->> 'attempt')::int AS attempt,
@@ -91,13 +56,13 @@ export function buildLeaseQueries(names: SqlNames, opts: { notify: boolean; fres
              x ->> 'idem_node_id' AS idem_node_id, x -> 'idem_result' AS idem_result, (x ->> 'wake')::boolean AS wake,
              x -> 'vals' AS vals, x -> 'clear_maps' AS clear_maps, x -> 'consumed' AS consumed,
              x -> 'add_waits' AS add_waits, x -> 'end_waits' AS end_waits, x -> 'receipts' AS receipts,
-             EXISTS (SELECT 1 FROM jsonb_array_elements(x -> 'timed_out') w JOIN ${names.inbox} i
+             EXISTS (SELECT 1 FROM jsonb_array_elements(x -> 'timed_out') w JOIN ${n.inbox} i
                      ON i.run_id = x ->> 'run_id' AND i.branch_id = w ->> 'branch_id' AND i.wait_id = (w ->> 'wait_id')::int) AS answered,
              x -> 'cancel_children' AS cancel_children
       FROM jsonb_array_elements($1::jsonb) WITH ORDINALITY AS a(x, ord)
     ), upd AS (
-      UPDATE ${names.runs} r SET
-        status = t.status::${names.statusType},
+      UPDATE ${n.runs} r SET
+        status = t.status::${n.statusType},
         current_node_id = t.current_node_id,
         state_json = COALESCE(t.state, r.state_json),
         branches_json = COALESCE(t.branches, r.branches_json),
@@ -117,8 +82,9 @@ export function buildLeaseQueries(names: SqlNames, opts: { notify: boolean; fres
         updated_at = statement_timestamp()
       FROM t
       WHERE r.run_id = t.run_id AND r.version = t.expected_version AND NOT t.answered
-      RETURNING ${committedColumnsSql('r')}, r.created_at AS run_created_at, r.parent_run_id AS run_parent_id,
-        (SELECT p.status FROM ${names.runs} p WHERE p.run_id = r.run_id) AS prev_status,
+      RETURNING r.run_id, r.status, r.current_node_id, r.updated_at, r.version, r.last_seq, r.attempt, r.attempt_in_flight,
+        r.recoveries, r.next_attempt_at, r.wait_reason, r.created_at AS run_created_at, r.parent_run_id AS run_parent_id,
+        (SELECT p.status FROM ${n.runs} p WHERE p.run_id = r.run_id) AS prev_status,
         t.events, t.idem_key, t.idem_run_id, t.idem_node_id, t.idem_result, t.wake, t.vals, t.clear_maps, t.consumed,
         t.add_waits, t.end_waits, t.receipts, t.cancel_children
     ), w AS MATERIALIZED (
@@ -128,50 +94,56 @@ export function buildLeaseQueries(names: SqlNames, opts: { notify: boolean; fres
     ), cleared AS (
       -- Nearly no commit clears a map: then there is no row here, and the run's item rows, which
       -- grow with the map, are not even scanned.
-      DELETE FROM ${names.nodeValues} v USING (SELECT upd.run_id, m.node_id FROM upd, jsonb_array_elements_text(upd.clear_maps) m(node_id)) c
+      DELETE FROM ${n.nodeValues} v USING (SELECT upd.run_id, m.node_id FROM upd, jsonb_array_elements_text(upd.clear_maps) m(node_id)) c
       WHERE v.run_id = c.run_id AND v.node_id = c.node_id AND v.kind IN ('items', 'item')
         AND NOT EXISTS (SELECT 1 FROM w WHERE w.run_id = v.run_id AND w.node_id = v.node_id AND w.kind = v.kind AND w.item_index = v.item_index)
     ), vals AS (
-      INSERT INTO ${names.nodeValues} (run_id, node_id, kind, item_index, value_json, created_at)
+      INSERT INTO ${n.nodeValues} (run_id, node_id, kind, item_index, value_json, created_at)
       SELECT w.run_id, w.node_id, w.kind, w.item_index, w.value, statement_timestamp() FROM w
       ON CONFLICT (run_id, node_id, kind, item_index) DO UPDATE SET value_json = EXCLUDED.value_json
     ), ev AS (
-      ${insertEventsSql(names, 'upd', 'upd.last_seq - jsonb_array_length(upd.events)', 'upd.events')}
+      -- Numbered after the run's last event: its new last_seq less their count, plus their order.
+      INSERT INTO ${n.events} (run_id, seq, at, type, node_id, branch_id, item_index, attempt, duration_ms, error_json, payload_json)
+      SELECT upd.run_id, upd.last_seq - jsonb_array_length(upd.events) + e.ord::int, statement_timestamp(), e.type, e.node_id,
+             e.branch_id, e.item_index, e.attempt, e.duration_ms, e.error, e.payload
+      FROM upd, ROWS FROM (jsonb_to_recordset(upd.events)
+        AS (type text, node_id text, branch_id text, item_index int, attempt int, duration_ms int, error jsonb, payload jsonb))
+        WITH ORDINALITY AS e(type, node_id, branch_id, item_index, attempt, duration_ms, error, payload, ord)
     ), idem AS (
-      INSERT INTO ${names.idempotency} (key, run_id, node_id, result_json, created_at)
+      INSERT INTO ${n.idempotency} (key, run_id, node_id, result_json, created_at)
       SELECT upd.idem_key, upd.idem_run_id, upd.idem_node_id, upd.idem_result, statement_timestamp() FROM upd WHERE upd.idem_key IS NOT NULL
       ON CONFLICT (key) DO NOTHING
     ), consumed AS (
-      DELETE FROM ${names.inbox} i USING upd, jsonb_array_elements_text(upd.consumed) c(id)
+      DELETE FROM ${n.inbox} i USING upd, jsonb_array_elements_text(upd.consumed) c(id)
       WHERE i.run_id = upd.run_id AND i.id = c.id::bigint
       RETURNING i.id
     ), waits_ended AS (
-      DELETE FROM ${names.eventWaits} x USING upd
+      DELETE FROM ${n.eventWaits} x USING upd
       WHERE x.run_id = upd.run_id
-        AND (upd.status::text IN ('COMPLETED', 'FAILED', 'CANCELLED')
+        AND (upd.status::text IN (${finished})
           OR (x.branch_id, x.wait_id) IN (SELECT e ->> 'branch_id', (e ->> 'wait_id')::int FROM jsonb_array_elements(upd.end_waits) e))
     ), received AS (
-      INSERT INTO ${names.eventReceipts} (run_id, event_id)
+      INSERT INTO ${n.eventReceipts} (run_id, event_id)
       SELECT upd.run_id, r.event_id FROM upd, jsonb_array_elements_text(upd.receipts) AS r(event_id)
       ON CONFLICT DO NOTHING
     ), aw AS MATERIALIZED (
       SELECT upd.run_id, upd.run_created_at, upd.receipts, e ->> 'branch_id' AS branch_id, (e ->> 'wait_id')::int AS wait_id,
              e ->> 'name' AS name, e ->> 'key' AS key
       FROM upd, jsonb_array_elements(upd.add_waits) e
-      WHERE upd.status::text IN ('RUNNING', 'WAITING')
+      WHERE upd.status::text IN (${live})
     ), waits_added AS (
-      INSERT INTO ${names.eventWaits} (run_id, branch_id, wait_id, name, key, created_at)
+      INSERT INTO ${n.eventWaits} (run_id, branch_id, wait_id, name, key, created_at)
       SELECT aw.run_id, aw.branch_id, aw.wait_id, aw.name, aw.key, statement_timestamp() FROM aw
       ON CONFLICT DO NOTHING
     ), early AS (
       -- The entry names the event (its payload is stored once). FOR KEY SHARE: an event being
       -- pruned is skipped for the next one, and one named here is not pruned (see pruneEvents).
-      INSERT INTO ${names.inbox} (run_id, kind, wait_id, branch_id, event_id, created_at)
+      INSERT INTO ${n.inbox} (run_id, kind, wait_id, branch_id, event_id, created_at)
       SELECT aw.run_id, 'event', aw.wait_id, aw.branch_id, s.event_id, statement_timestamp()
       FROM aw CROSS JOIN LATERAL (
-        SELECT s.event_id FROM ${names.sentEvents} s
+        SELECT s.event_id FROM ${n.sentEvents} s
         WHERE s.name = aw.name AND (aw.key IS NULL OR s.key = aw.key) AND s.sent_at >= aw.run_created_at
-          AND NOT EXISTS (SELECT 1 FROM ${names.eventReceipts} x WHERE x.run_id = aw.run_id AND x.event_id = s.event_id)
+          AND NOT EXISTS (SELECT 1 FROM ${n.eventReceipts} x WHERE x.run_id = aw.run_id AND x.event_id = s.event_id)
           AND s.event_id NOT IN (SELECT jsonb_array_elements_text(aw.receipts))
         ORDER BY s.sent_at, s.event_id
         LIMIT 1
@@ -180,19 +152,19 @@ export function buildLeaseQueries(names: SqlNames, opts: { notify: boolean; fres
       ON CONFLICT (run_id, wait_id) DO NOTHING
       RETURNING run_id
     ), child_ended AS (
-      INSERT INTO ${names.inbox} (run_id, kind, wait_id, branch_id, payload_json, created_at)
+      INSERT INTO ${n.inbox} (run_id, kind, wait_id, branch_id, payload_json, created_at)
       SELECT upd.run_parent_id, 'child', NULL, NULL, jsonb_build_object('childRunId', upd.run_id, 'status', upd.status::text), statement_timestamp()
       FROM upd
       WHERE upd.run_parent_id IS NOT NULL
-        AND upd.status::text IN ('COMPLETED', 'FAILED', 'CANCELLED') AND upd.prev_status::text IN ('RUNNING', 'WAITING')
-        AND EXISTS (SELECT 1 FROM ${names.runs} p WHERE p.run_id = upd.run_parent_id) -- a pruned parent hears nothing
+        AND upd.status::text IN (${finished}) AND upd.prev_status::text IN (${live})
+        AND EXISTS (SELECT 1 FROM ${n.runs} p WHERE p.run_id = upd.run_parent_id) -- a pruned parent hears nothing
       RETURNING run_id AS parent_id, payload_json ->> 'childRunId' AS child_id
     ), cancelled AS MATERIALIZED (
       -- The cascade (see the cancel_cascade migration). A commit that may have one is sent alone
       -- (see cascades() below), and the function writes only the rows of runs below this one.
       SELECT upd.run_id AS parent_id, c.run_id
-      FROM upd CROSS JOIN LATERAL ${names.cancelRunsFn}(
-        ARRAY(SELECT k.run_id FROM ${names.runs} k WHERE k.parent_run_id = upd.run_id -- its children only, never itself
+      FROM upd CROSS JOIN LATERAL ${n.cancelRunsFn}(
+        ARRAY(SELECT k.run_id FROM ${n.runs} k WHERE k.parent_run_id = upd.run_id -- its children only, never itself
                 AND (upd.status::text IN ('FAILED', 'CANCELLED') OR k.run_id IN (SELECT jsonb_array_elements_text(upd.cancel_children)))),
         'parent run ' || upd.run_id || CASE upd.status::text WHEN 'FAILED' THEN ' failed' WHEN 'CANCELLED' THEN ' was cancelled' ELSE ' no longer waits for it' END
       ) AS c(run_id)
@@ -202,12 +174,14 @@ export function buildLeaseQueries(names: SqlNames, opts: { notify: boolean; fres
       UNION ALL
       SELECT child_ended.parent_id FROM child_ended
     ), woke AS (
-      ${notifySql(names, opts.notify, 'wake')}
+      SELECT pg_notify(${quoteLiteral(n.wakeChannel)}, wake.run_id) FROM wake WHERE ${mode.notify}
     )
     -- One row per transition, in their order; a run whose fence failed has NULLs. The inbox as
     -- of this commit: the statement's snapshot, less what it consumed, plus what it delivered.
-    SELECT t.run_id AS asked, ${committedColumnsSql('upd')}, ${dueInMsSql('upd')} AS due_in_ms, clock_timestamp() AS read_at,
-      upd.run_id IS NOT NULL AND (EXISTS (SELECT 1 FROM ${names.inbox} i WHERE i.run_id = upd.run_id AND i.id NOT IN (SELECT id FROM consumed))
+    SELECT t.run_id AS asked, upd.run_id, upd.status, upd.current_node_id, upd.updated_at, upd.version, upd.last_seq, upd.attempt,
+      upd.attempt_in_flight, upd.recoveries, upd.next_attempt_at, upd.wait_reason,
+      GREATEST(0, CEIL(EXTRACT(EPOCH FROM (upd.next_attempt_at - clock_timestamp())) * 1000))::float8 AS due_in_ms, clock_timestamp() AS read_at,
+      upd.run_id IS NOT NULL AND (EXISTS (SELECT 1 FROM ${n.inbox} i WHERE i.run_id = upd.run_id AND i.id NOT IN (SELECT id FROM consumed))
         OR upd.run_id IN (SELECT run_id FROM early)) AS has_inbox,
       (SELECT count(*) FROM early WHERE early.run_id = upd.run_id)::int AS delivered_early,
       (SELECT min(parent_id) FROM child_ended WHERE child_ended.child_id = upd.run_id) AS ended_parent,
@@ -216,27 +190,6 @@ export function buildLeaseQueries(names: SqlNames, opts: { notify: boolean; fres
       (SELECT jsonb_agg(cancelled.run_id) FROM cancelled WHERE cancelled.parent_id = upd.run_id) AS cancelled
     FROM t LEFT JOIN upd ON upd.run_id = t.run_id
     ORDER BY t.ord`;
-
-  const key = names.lockKey('ids.run_id');
-  return {
-    lockRuns: `SELECT ids.run_id AS asked, l.locked, ${readColumns}
-      FROM jsonb_to_recordset($1::jsonb) AS ids(run_id text, only_if_due boolean)
-      CROSS JOIN LATERAL (
-        SELECT pg_try_advisory_lock(${key}) AS locked
-        WHERE NOT ids.only_if_due OR EXISTS (SELECT 1 FROM ${names.runs} q WHERE q.run_id = ids.run_id AND ${dueSql('q', 'clock_timestamp()', hasInboxSql(names, 'q'))})
-        OFFSET 0
-      ) l
-      ${readAfterLock('l.locked')}`,
-    unlockRuns: `WITH ids AS MATERIALIZED (SELECT * FROM jsonb_to_recordset($1::jsonb) AS ids(run_id text, unlock boolean, wake boolean)),
-      unlocked AS MATERIALIZED (SELECT ids.run_id, CASE WHEN ids.unlock THEN pg_advisory_unlock(${key}) END AS unlocked FROM ids),
-      wake AS (SELECT ids.run_id FROM ids WHERE ids.wake AND (SELECT count(*) FROM unlocked) >= 0),
-      woke AS (${notifySql(names, opts.notify, 'wake')})
-      SELECT (SELECT count(*) FROM unlocked)::int AS unlocked, (SELECT count(*) FROM woke)::int AS woke`,
-    wakeRun: `WITH wake AS (SELECT $1::text AS run_id), woke AS (${notifySql(names, opts.notify, 'wake')}) SELECT (SELECT count(*) FROM woke)::int AS woke`,
-    tryTransactionLock: `SELECT pg_try_advisory_xact_lock(${names.lockKey('$1')}) AS locked`,
-    commit,
-    lockRow: `SELECT run_id FROM ${names.runs} WHERE run_id = $1 FOR NO KEY UPDATE`,
-  };
 }
 
 /**

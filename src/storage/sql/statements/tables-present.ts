@@ -1,0 +1,24 @@
+/**
+ * `tablesPresent`: which of the flow tables exist in the store's schema, whether the three
+ * read-after-lock functions do (without them `lockRuns` reads plainly), and whether the cancel
+ * cascade's function does (required). One row of booleans: `runs, events, definitions,
+ * idempotency, node_values, inbox, sent_events, event_waits, event_receipts, fresh_fn, cancel_fn`.
+ */
+import type { SqlNames } from '../names.js';
+import { quoteLiteral } from '../names.js';
+
+export function tablesPresentSql(n: SqlNames): string {
+  return `SELECT to_regclass(${quoteLiteral(n.runs)}) IS NOT NULL AS runs,
+      to_regclass(${quoteLiteral(n.events)}) IS NOT NULL AS events,
+      to_regclass(${quoteLiteral(n.definitions)}) IS NOT NULL AS definitions,
+      to_regclass(${quoteLiteral(n.idempotency)}) IS NOT NULL AS idempotency,
+      to_regclass(${quoteLiteral(n.nodeValues)}) IS NOT NULL AS node_values,
+      to_regclass(${quoteLiteral(n.inbox)}) IS NOT NULL AS inbox,
+      to_regclass(${quoteLiteral(n.sentEvents)}) IS NOT NULL AS sent_events,
+      to_regclass(${quoteLiteral(n.eventWaits)}) IS NOT NULL AS event_waits,
+      to_regclass(${quoteLiteral(n.eventReceipts)}) IS NOT NULL AS event_receipts,
+      to_regprocedure(${quoteLiteral(`${n.freshRunFn}(text,boolean)`)}) IS NOT NULL
+        AND to_regprocedure(${quoteLiteral(`${n.freshOutputsFn}(text)`)}) IS NOT NULL
+        AND to_regprocedure(${quoteLiteral(`${n.freshInboxFn}(text)`)}) IS NOT NULL AS fresh_fn,
+      to_regprocedure(${quoteLiteral(`${n.cancelRunsFn}(text[],text)`)}) IS NOT NULL AS cancel_fn`;
+}
