@@ -4,31 +4,43 @@
  */
 import { isFinished } from '../../core/states.js';
 import type { EventWait, InboxEntry, SentEvent, Transition } from '../types.js';
-import type { SqlRow } from './executor.js';
 
-/** A commit that finishes the run (COMPLETED, FAILED or CANCELLED: see the terminal-run rule in lease-queries.ts). */
+/** A commit that finishes the run (COMPLETED, FAILED or CANCELLED: see the terminal-run rule in statements/commit.ts). */
 export function endsRun(t: Transition): boolean {
   return isFinished(t.update.status);
 }
 
-export function toInboxEntry(row: SqlRow): InboxEntry {
+/** An entry of a run's inbox (statements/get-inbox.ts). */
+export type InboxRow = {
+  /** BIGSERIAL: a string from pg, a bigint from Prisma; far below 2^53 in any real inbox. */
+  id: string | number | bigint;
+  run_id: string;
+  kind: InboxEntry['kind'];
+  wait_id: number | null;
+  branch_id: string | null;
+  payload_json: unknown;
+  created_at: Date;
+};
+
+/** The row of `sendEvent` (statements/send-event.ts). */
+export type SentEventRow = { event_id: string; sent_at: Date; delivered: SentEvent['delivered'] | null };
+
+export function toInboxEntry(row: InboxRow): InboxEntry {
   return {
-    // BIGSERIAL: a string from pg, a bigint from Prisma; far below 2^53 in any real inbox.
     id: Number(row.id),
-    runId: row.run_id as string,
-    kind: row.kind as InboxEntry['kind'],
+    runId: row.run_id,
+    kind: row.kind,
     waitId: row.wait_id === null || row.wait_id === undefined ? null : Number(row.wait_id),
-    branchId: (row.branch_id as string | null) ?? null,
+    branchId: row.branch_id ?? null,
     payload: row.payload_json,
     createdAt: row.created_at instanceof Date ? row.created_at : new Date(String(row.created_at)),
   };
 }
 
-/** The row of `sendEvent`: `event_id`, `sent_at`, `delivered` (a JSON array of `{runId, branchId, waitId}`). */
-export function toSentEvent(row: SqlRow): SentEvent {
+export function toSentEvent(row: SentEventRow): SentEvent {
   return {
-    eventId: row.event_id as string,
-    delivered: (row.delivered as SentEvent['delivered'] | null) ?? [],
+    eventId: row.event_id,
+    delivered: row.delivered ?? [],
     sentAt: row.sent_at instanceof Date ? row.sent_at : new Date(String(row.sent_at)),
   };
 }
@@ -57,7 +69,7 @@ export function receiptsJson(eventIds: readonly string[] | undefined): string {
 
 /**
  * One advisory lock taken before an event is sent or a wait is registered, so that neither can
- * miss the other (see `lockEvents` in inbox-queries.ts): `ns` 1 is an event name, 2 a (name, key)
+ * miss the other (see statements/lock-events.ts): `ns` 1 is an event name, 2 a (name, key)
  * pair (`h` is what is hashed); `x` exclusive, else shared. The rule:
  * - sending `name`/`key`: shared on the name, and shared on (name, key) when there is a key;
  * - a wait for `name` with any key: exclusive on the name (it matches every send of the name);

@@ -1,12 +1,12 @@
 /**
  * The run's inbox and events on the SQL store: answers written without the run's lock, events
- * sent under the lock of their name (see inbox-queries.ts), and the wake-ups they owe. The SQL
- * lives in inbox-queries.ts; the store's `FlowStorage` methods delegate here.
+ * sent under the lock of their name (see statements/lock-events.ts), and the wake-ups they owe. The SQL
+ * lives in statements/; the store's `FlowStorage` methods delegate here.
  */
 import type { InboxEntry, NewFlowEvent, NewInboxEntry, SentEvent } from '../types.js';
 import type { SqlExecutor } from './executor.js';
 import type { Statements } from './statements/index.js';
-import { sendEventLocks, toInboxEntry, toSentEvent } from './inbox-rows.js';
+import { sendEventLocks, toInboxEntry, toSentEvent, type InboxRow, type SentEventRow } from './inbox-rows.js';
 import type { LockMode } from './lock-modes.js';
 import type { WakeHub } from './wake.js';
 
@@ -28,13 +28,13 @@ export class SqlInbox {
   }
 
   async list(runId: string): Promise<InboxEntry[]> {
-    return (await this.executor.query(this.sql.getInbox, [runId])).map(toInboxEntry);
+    return (await this.executor.query<InboxRow>(this.sql.getInbox, [runId])).map(toInboxEntry);
   }
 
   async send(event: NewFlowEvent): Promise<SentEvent> {
     const params = [event.eventId, event.name, event.key, event.payload];
     const [row] = await this.locks.underEventLocks(sendEventLocks(event.name, event.key), this.sql.sendEvent, params);
-    const sent = toSentEvent(row!);
+    const sent = toSentEvent(row as SentEventRow);
     for (const runId of new Set(sent.delivered.map((d) => d.runId))) this.wake.emitLocal(runId);
     return sent;
   }

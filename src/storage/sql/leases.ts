@@ -11,7 +11,7 @@ import { waitLocks } from './inbox-rows.js';
 import { cascades, commitApplied, transitionJson } from './statements/commit.js';
 import type { Statements } from './statements/index.js';
 import type { StatementGroup } from './statement-group.js';
-import { errorJson, toCommittedRecord, toRunRecord } from './rows.js';
+import { errorJson, toCommittedRecord, toRunRecord, type CommittedRow, type RunReadRow } from './rows.js';
 
 /** How a lease's lock is held. */
 export interface LockHold {
@@ -33,7 +33,7 @@ export interface LeaseHost {
   readonly commits: StatementGroup;
   /**
    * A commit that registers event waits, or ends waits by their timers: alone, in a transaction
-   * after the locks of the waits' names (see inbox-queries.ts) and the given row lock.
+   * after the locks of the waits' names (see statements/lock-events.ts) and the given row lock.
    */
   queryUnderEventLocks(
     locks: string | null,
@@ -99,7 +99,7 @@ export class SqlLease implements RunLease {
     // A holder committing over a row it does not have reads the run again (never, from the engine).
     this.current =
       before !== null && before.version === t.expectedVersion
-        ? toCommittedRecord(row, before, t, t.update.error ? JSON.stringify(errorJson(t.update.error)) : null)
+        ? toCommittedRecord(row as CommittedRow, before, t, t.update.error ? JSON.stringify(errorJson(t.update.error)) : null)
         : await this.read();
     // Woken too: this run, when a wait it registered found its event already stored; the parent
     // of a child run this commit ended.
@@ -138,7 +138,7 @@ export class SqlLease implements RunLease {
 
   private async read(): Promise<FlowRunRecord | null> {
     try {
-      const [row] = await this.host.executor.query(this.host.sql.getRun, [this.runId]);
+      const [row] = await this.host.executor.query<RunReadRow>(this.host.sql.getRun, [this.runId]);
       return row ? toRunRecord(row) : null;
     } catch (err) {
       throw this.host.fail(err, 'reload');

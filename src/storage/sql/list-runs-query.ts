@@ -9,7 +9,7 @@ import type { NormalizedRunFilter } from '../run-filter.js';
 import { decodeCursor } from '../run-filter.js';
 import type { SqlParam, SqlRow } from './executor.js';
 import type { SqlNames } from './names.js';
-import { runReadSql, runSummaryReadSql } from './rows.js';
+import { runReadSql, runSummaryReadSql, type RunSummaryRow } from './rows.js';
 
 export function buildListRunsQuery(names: SqlNames, f: NormalizedRunFilter, summary = false): { sql: string; params: SqlParam[] } {
   const params: SqlParam[] = [];
@@ -44,7 +44,7 @@ export function buildListRunsQuery(names: SqlNames, f: NormalizedRunFilter, summ
 }
 
 /** The rows of a summary page: the query's one row holds them as JSON text (times as ISO-8601 text). */
-export function parseSummaryPage(rows: readonly SqlRow[]): SqlRow[] {
+export function parseSummaryPage(rows: readonly SqlRow[]): RunSummaryRow[] {
   const text = rows[0]?.page;
-  return typeof text === 'string' ? (JSON.parse(text) as SqlRow[]) : [];
+  return typeof text === 'string' ? (JSON.parse(text) as RunSummaryRow[]) : [];
 }

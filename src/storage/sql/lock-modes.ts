@@ -23,7 +23,7 @@ import { SqlLease, type LeaseHost } from './leases.js';
 import { LockSession } from './lock-session.js';
 import type { SqlNames } from './names.js';
 import type { Statements } from './statements/index.js';
-import { toRunRecord } from './rows.js';
+import { toRunRecord, type RunReadRow } from './rows.js';
 
 /** What the strategies need of their store. */
 export interface LockHost extends LeaseHost {
@@ -40,7 +40,7 @@ export interface LockMode {
   /** The database runs on this process's event loop (`FlowStorage.embedded`). */
   readonly embedded: boolean;
   /**
-   * Options of the statements (run-queries.ts, inbox-queries.ts, lease-queries.ts): whether they
+   * Options of the statements (statements/index.ts): whether they
    * announce wake-ups by NOTIFY to other processes, and whether a look for due runs skips those
    * whose advisory lock is held, by any session (pg_locks).
    */
@@ -53,7 +53,7 @@ export interface LockMode {
   prune(params: (limit: number) => readonly SqlParam[], limit: number): Promise<number>;
   /**
    * Runs `sql` in one transaction after the event locks `locks` (a JSON array of `EventLock`, see
-   * inbox-queries.ts, or null) and `rowLock` (a commit's, see `lockRow` in lease-queries.ts), where
+   * statements/, or null) and `rowLock` (a commit's, see statements/lock-row.ts), where
    * they are needed: statements of their own, so that the snapshot of `sql` sees what the
    * transactions that held those locks last committed.
    */
@@ -80,12 +80,12 @@ export function lockModeOf(host: LockHost): LockMode {
   }
 }
 
-const runOf = (row: SqlRow | undefined) => (row && row.run_id != null ? toRunRecord(row) : null);
+const runOf = (row: RunReadRow | undefined) => (row && row.run_id != null ? toRunRecord(row) : null);
 
 /** Whether to go on locking: with `onlyIfDue`, only a run that is due, read without the lock, so a run that is not is never held. */
 async function dueOrNotAsked(host: LockHost, runId: string, options: LockRunOptions | undefined): Promise<boolean> {
   if (!options?.onlyIfDue) return true;
-  const [row] = await host.executor.query(host.sql.getRun, [runId]);
+  const [row] = await host.executor.query<RunReadRow>(host.sql.getRun, [runId]);
   return isDueNow(runOf(row));
 }
 
@@ -137,7 +137,10 @@ class SessionLocks extends SharedDatabaseLocks {
     if (!grant) return null;
     const { generation } = grant;
     // The unlock statement NOTIFYs the run's wake-up: delivered once the lock is free.
-    return new SqlLease(this.host, runId, runOf(grant.row), { lost: () => locks.lost(generation), unlock: (wake) => locks.unlock(runId, generation, wake) });
+    return new SqlLease(this.host, runId, runOf(grant.row as RunReadRow), {
+      lost: () => locks.lost(generation),
+      unlock: (wake) => locks.unlock(runId, generation, wake),
+    });
   }
 
   /** Drops the connection, and every lock with it. */
@@ -159,7 +162,7 @@ class TransactionLocks extends SharedDatabaseLocks {
         return null;
       }
       // A statement of its own, so its snapshot is taken after the lock was granted.
-      const [row] = await holder.query(sql.getRun, [runId]);
+      const [row] = await holder.query<RunReadRow>(sql.getRun, [runId]);
       // Ending the holding transaction releases its transaction-level lock.
       const unlock = async (wake: boolean) => {
         await holder.release();
@@ -202,7 +205,7 @@ class ProcessLocks implements LockMode {
     this.locks.add(key);
     const unclaim = () => this.locks.delete(key);
     try {
-      const [row] = await this.host.executor.query(this.host.sql.getRun, [runId]);
+      const [row] = await this.host.executor.query<RunReadRow>(this.host.sql.getRun, [runId]);
       // One process: the wake-up is this process's own, sent by the lease once the lock is free.
       return new SqlLease(this.host, runId, runOf(row), { lost: () => false, unlock: async () => void unclaim() });
     } catch (err) {

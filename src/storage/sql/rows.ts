@@ -19,7 +19,6 @@ import type {
   NodeValueWrite,
   Transition,
 } from '../types.js';
-import type { SqlRow } from './executor.js';
 import type { SqlNames } from './names.js';
 
 /**
@@ -76,7 +75,7 @@ export function dueInMsSql(alias: string): string {
 /**
  * SQL for `outputsJson` of run row `alias`: its 'output' rows as one object, read with the
  * statement's snapshot (`fresh`: by the volatile `flow_run_outputs`, with a snapshot of its own,
- * for the read after a lock — see lease-queries.ts).
+ * for the read after a lock — see statements/lock-runs.ts).
  */
 export function outputsSql(names: SqlNames, alias: string, fresh = false): string {
   if (fresh) return `${names.freshOutputsFn}(${alias}.run_id)`;
@@ -102,6 +101,89 @@ export function runReadSql(names: SqlNames, alias: string, opts: { outputs?: str
   return `${runColumnsSql(alias, opts.nulled)}, ${opts.outputs ?? outputsSql(names, alias)} AS outputs_json, ${opts.inbox ?? hasInboxSql(names, alias)} AS has_inbox, ${dueInMsSql(alias)} AS due_in_ms, clock_timestamp() AS read_at`;
 }
 
+/**
+ * A run as every read returns it (`runReadSql`): its columns, its outputs, whether its inbox holds
+ * entries, the milliseconds until it is due and the database clock at the read. Times are Dates
+ * (every executor makes them so), except in a summary page, which arrives as JSON text (ISO
+ * strings: see list-runs-query.ts). Integers may arrive as strings or bigints from some drivers.
+ */
+export type RunReadRow = {
+  run_id: string;
+  flow_id: string;
+  flow_version: string;
+  tenant_id: string | null;
+  status: FlowRunStatus;
+  current_node_id: string | null;
+  input_json: unknown;
+  state_json: Record<string, unknown>;
+  branches_json: unknown;
+  created_at: Date | string;
+  updated_at: Date | string;
+  idempotency_key: string | null;
+  version: number;
+  last_seq: number;
+  attempt: number;
+  attempts_json: Record<string, number>;
+  attempt_in_flight: boolean;
+  recoveries: number;
+  next_attempt_at: Date | string | null;
+  wait_reason: string | null;
+  error_json: ErrorRecord | null;
+  parent_run_id: string | null;
+  parent_node_id: string | null;
+  outputs_json: Record<string, unknown>;
+  has_inbox: boolean;
+  due_in_ms: number | null;
+  read_at: Date | string;
+};
+
+/** A run as a summary read returns it (`runSummaryReadSql`): without the JSON values, the branches excepted. */
+export type RunSummaryRow = Omit<RunReadRow, 'input_json' | 'state_json' | 'attempts_json' | 'outputs_json'>;
+
+/** What the commit statement returns of each run whose fence held (statements/commit.ts); the rest is the holder's. */
+export type CommittedRow = Pick<
+  RunReadRow,
+  | 'run_id'
+  | 'status'
+  | 'current_node_id'
+  | 'updated_at'
+  | 'version'
+  | 'last_seq'
+  | 'attempt'
+  | 'attempt_in_flight'
+  | 'recoveries'
+  | 'next_attempt_at'
+  | 'wait_reason'
+> & {
+  due_in_ms: number | null;
+  read_at: Date;
+  has_inbox: boolean;
+};
+
+/** A timeline event (statements/get-events.ts). */
+export type EventRow = {
+  run_id: string;
+  seq: number;
+  at: Date;
+  type: FlowEventType;
+  node_id: string | null;
+  branch_id: string | null;
+  item_index: number | null;
+  attempt: number | null;
+  duration_ms: number | null;
+  error_json: ErrorRecord | null;
+  payload_json: unknown;
+};
+
+/** A map's stored value (statements/get-map-values.ts). */
+export type MapValueRow = { kind: 'items' | 'item'; item_index: number; value_json: unknown };
+
+/** A stored definition (statements/definitions.ts). */
+export type DefinitionRow = { flow_id: string; version: string; fingerprint: string; graph_json: unknown; created_at: Date };
+
+/** A committed idempotent result (statements/get-idempotency.ts). */
+export type IdempotencyRow = { key: string; run_id: string; node_id: string; result_json: IdempotencyRecord['result']; created_at: Date };
+
 function toDate(value: unknown): Date {
   return value instanceof Date ? value : new Date(String(value));
 }
@@ -114,37 +196,33 @@ function toIntOrNull(value: unknown): number | null {
   return value === null || value === undefined ? null : Number(value);
 }
 
-function toError(value: unknown): ErrorRecord | null {
-  return value === null || value === undefined ? null : (value as ErrorRecord);
-}
-
-export function toRunRecord(row: SqlRow): FlowRunRecord {
+export function toRunRecord(row: RunReadRow): FlowRunRecord {
   return {
     ...toRunSummary(row),
     inputJson: row.input_json,
-    stateJson: row.state_json as Record<string, unknown>,
-    outputsJson: row.outputs_json as Record<string, unknown>,
-    attemptsJson: row.attempts_json as Record<string, number>,
+    stateJson: row.state_json,
+    outputsJson: row.outputs_json,
+    attemptsJson: row.attempts_json,
   };
 }
 
 /** A row of `runSummaryReadSql` as a summary (of the JSON values, only the branches were read). */
-export function toRunSummary(row: SqlRow): FlowRunSummary {
+export function toRunSummary(row: RunSummaryRow): FlowRunSummary {
   return {
-    runId: row.run_id as string,
-    flowId: row.flow_id as string,
-    flowVersion: row.flow_version as string,
-    tenantId: (row.tenant_id as string | null) ?? null,
-    status: row.status as FlowRunStatus,
-    currentNodeId: (row.current_node_id as string | null) ?? null,
+    runId: row.run_id,
+    flowId: row.flow_id,
+    flowVersion: row.flow_version,
+    tenantId: row.tenant_id ?? null,
+    status: row.status,
+    currentNodeId: row.current_node_id ?? null,
     createdAt: toDate(row.created_at),
     updatedAt: toDate(row.updated_at),
     branches: readBranches(row.branches_json),
     readAt: toDate(row.read_at),
-    parentRunId: (row.parent_run_id as string | null) ?? null,
-    parentNodeId: (row.parent_node_id as string | null) ?? null,
+    parentRunId: row.parent_run_id ?? null,
+    parentNodeId: row.parent_node_id ?? null,
     hasInbox: row.has_inbox === true,
-    idempotencyKey: (row.idempotency_key as string | null) ?? null,
+    idempotencyKey: row.idempotency_key ?? null,
     version: Number(row.version),
     lastSeq: Number(row.last_seq),
     attempt: Number(row.attempt),
@@ -152,8 +230,8 @@ export function toRunSummary(row: SqlRow): FlowRunSummary {
     recoveries: Number(row.recoveries),
     nextAttemptAt: toDateOrNull(row.next_attempt_at),
     dueInMs: row.due_in_ms === null || row.due_in_ms === undefined ? 0 : Number(row.due_in_ms),
-    waitReason: (row.wait_reason as string | null) ?? null,
-    error: toError(row.error_json),
+    waitReason: row.wait_reason ?? null,
+    error: row.error_json ?? null,
   };
 }
 
@@ -177,7 +255,7 @@ export function withWrittenOutputs(outputs: Record<string, unknown>, values: rea
  * left out keep the holder's values (JSON values shared, as lease rows may be); the new JSON
  * values are parsed from the very texts the statement stored.
  */
-export function toCommittedRecord(row: SqlRow, before: FlowRunRecord, t: Transition, errorText: string | null): FlowRunRecord {
+export function toCommittedRecord(row: CommittedRow, before: FlowRunRecord, t: Transition, errorText: string | null): FlowRunRecord {
   const update = t.update;
   const parse = <T>(text: JsonText | undefined, kept: T): T => (text === undefined ? kept : (JSON.parse(text) as T));
   return {
@@ -185,8 +263,8 @@ export function toCommittedRecord(row: SqlRow, before: FlowRunRecord, t: Transit
     flowId: before.flowId,
     flowVersion: before.flowVersion,
     tenantId: before.tenantId,
-    status: row.status as FlowRunStatus,
-    currentNodeId: (row.current_node_id as string | null) ?? null,
+    status: row.status,
+    currentNodeId: row.current_node_id ?? null,
     inputJson: before.inputJson,
     stateJson: parse(update.state, before.stateJson),
     outputsJson: withWrittenOutputs(before.outputsJson, t.values),
@@ -206,29 +284,29 @@ export function toCommittedRecord(row: SqlRow, before: FlowRunRecord, t: Transit
     recoveries: Number(row.recoveries),
     nextAttemptAt: toDateOrNull(row.next_attempt_at),
     dueInMs: row.due_in_ms === null || row.due_in_ms === undefined ? 0 : Number(row.due_in_ms),
-    waitReason: (row.wait_reason as string | null) ?? null,
+    waitReason: row.wait_reason ?? null,
     error: errorText === null ? null : (JSON.parse(errorText) as ErrorRecord),
   };
 }
 
-export function toEventRecord(row: SqlRow): FlowEventRecord {
+export function toEventRecord(row: EventRow): FlowEventRecord {
   return {
-    runId: row.run_id as string,
+    runId: row.run_id,
     seq: Number(row.seq),
     at: toDate(row.at),
-    type: row.type as FlowEventType,
-    nodeId: (row.node_id as string | null) ?? null,
-    branchId: (row.branch_id as string | null) ?? null,
+    type: row.type,
+    nodeId: row.node_id ?? null,
+    branchId: row.branch_id ?? null,
     itemIndex: toIntOrNull(row.item_index),
     attempt: toIntOrNull(row.attempt),
     durationMs: toIntOrNull(row.duration_ms),
-    error: toError(row.error_json),
+    error: row.error_json ?? null,
     payloadJson: row.payload_json ?? null,
   };
 }
 
 /** A map's rows (`kind`, `item_index`, `value_json`: its 'items' row and 'item' rows) as `MapValues`. */
-export function toMapValues(rows: readonly SqlRow[]): MapValues {
+export function toMapValues(rows: readonly MapValueRow[]): MapValues {
   const values: MapValues = { items: null, outputs: new Map() };
   for (const row of rows) {
     if (row.kind === 'items') values.items = row.value_json as unknown[];
@@ -237,22 +315,22 @@ export function toMapValues(rows: readonly SqlRow[]): MapValues {
   return values;
 }
 
-export function toDefinitionRecord(row: SqlRow): DefinitionRecord {
+export function toDefinitionRecord(row: DefinitionRow): DefinitionRecord {
   return {
-    flowId: row.flow_id as string,
-    version: row.version as string,
-    fingerprint: row.fingerprint as string,
+    flowId: row.flow_id,
+    version: row.version,
+    fingerprint: row.fingerprint,
     graph: row.graph_json,
     createdAt: toDate(row.created_at),
   };
 }
 
-export function toIdempotencyRecord(row: SqlRow): IdempotencyRecord {
+export function toIdempotencyRecord(row: IdempotencyRow): IdempotencyRecord {
   return {
-    key: row.key as string,
-    runId: row.run_id as string,
-    nodeId: row.node_id as string,
-    result: row.result_json as IdempotencyRecord['result'],
+    key: row.key,
+    runId: row.run_id,
+    nodeId: row.node_id,
+    result: row.result_json,
     createdAt: toDate(row.created_at),
   };
 }

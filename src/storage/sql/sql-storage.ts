@@ -1,7 +1,7 @@
 /**
  * The one SQL implementation of `FlowStorage`, over any `SqlExecutor` (pg, PGlite, Prisma).
- * This file holds the logic; the SQL lives in run-queries.ts, lease-queries.ts, inbox-queries.ts
- * and list-runs-query.ts; leases in leases.ts; what differs between the lock modes (pg, Prisma,
+ * This file holds the logic; the SQL lives in statements/ (one file per statement) and
+ * list-runs-query.ts; leases in leases.ts; what differs between the lock modes (pg, Prisma,
  * PGlite) in lock-modes.ts; the inbox and events in inbox.ts; wake-ups in wake.ts; migrations in
  * migrate.ts.
  */
@@ -24,6 +24,8 @@ import { buildListRunsQuery, parseSummaryPage } from './list-runs-query.js';
 import { migrate } from './migrate.js';
 import { DEFAULT_SCHEMA, sqlNames, type SqlNames } from './names.js';
 import { errorJson, eventsJson, toDefinitionRecord, toEventRecord, toIdempotencyRecord, toMapValues, toRunRecord, toRunSummary } from './rows.js';
+import type { DefinitionRow, EventRow, IdempotencyRow, MapValueRow, RunReadRow } from './rows.js';
+import { isFinished } from '../../core/states.js';
 import { WakeHub } from './wake.js';
 
 export interface SqlStorageOptions {
@@ -43,7 +45,6 @@ export interface SqlStorageOptions {
   groupCommit?: GroupCommitOptions;
 }
 
-const TERMINAL = new Set(['COMPLETED', 'FAILED', 'CANCELLED']);
 /** The flow tables (`flow_<name>`), as `tablesPresent` names them. */
 const TABLES = ['runs', 'events', 'definitions', 'idempotency', 'node_values', 'inbox', 'sent_events', 'event_waits', 'event_receipts'];
 
@@ -184,26 +185,26 @@ export class SqlFlowStorage implements FlowStorage, LockHost {
   saveDefinition(def: Omit<DefinitionRecord, 'createdAt'> & { graph: JsonText }): Promise<DefinitionRecord> {
     return this.run('saveDefinition', async () => {
       const params = [def.flowId, def.version, def.fingerprint, def.graph];
-      let [row] = await this.executor.query(this.sql.saveDefinition, params);
+      let [row] = await this.executor.query<DefinitionRow>(this.sql.saveDefinition, params);
       // None: another process inserted it after our snapshot was taken; read it now.
-      if (!row) [row] = await this.executor.query(this.sql.getDefinition, [def.flowId, def.version]);
+      if (!row) [row] = await this.executor.query<DefinitionRow>(this.sql.getDefinition, [def.flowId, def.version]);
       return toDefinitionRecord(row!);
     });
   }
 
   listDefinitions(): Promise<DefinitionRecord[]> {
-    return this.run('listDefinitions', async () => (await this.executor.query(this.sql.listDefinitions)).map(toDefinitionRecord));
+    return this.run('listDefinitions', async () => (await this.executor.query<DefinitionRow>(this.sql.listDefinitions)).map(toDefinitionRecord));
   }
 
   createRun(run: NewRun): Promise<{ run: FlowRunRecord; created: boolean }> {
     return this.run('createRun', async () => {
       this.wake.expectLocal(run.runId);
       // Grouped with the other runs created at this moment in this process: one statement for all.
-      let row = await this.creates.add(run.runId, newRunJson(run));
+      let row = (await this.creates.add(run.runId, newRunJson(run))) as (RunReadRow & { created: boolean }) | undefined;
       if (!row && run.idempotencyKey !== null) {
         // The key was taken by a transaction that committed after our snapshot, or by another run
         // of the same statement: read its run now.
-        [row] = await this.executor.query(this.sql.runByIdempotencyKey, [run.idempotencyKey]);
+        [row] = await this.executor.query<RunReadRow & { created: boolean }>(this.sql.runByIdempotencyKey, [run.idempotencyKey]);
       }
       if (!row) throw new StorageError('CREATE_RUN_FAILED', `createRun ${run.runId}: neither inserted nor found under its idempotency key`);
       const created = row.created === true;
@@ -215,7 +216,7 @@ export class SqlFlowStorage implements FlowStorage, LockHost {
 
   getRun(runId: string): Promise<FlowRunRecord | null> {
     return this.run('getRun', async () => {
-      const [row] = await this.executor.query(this.sql.getRun, [runId]);
+      const [row] = await this.executor.query<RunReadRow>(this.sql.getRun, [runId]);
       return row ? toRunRecord(row) : null;
     });
   }
@@ -229,7 +230,7 @@ export class SqlFlowStorage implements FlowStorage, LockHost {
     return this.run('listRuns', async () => {
       const { sql, params } = buildListRunsQuery(this.names, f, summary);
       const result = await this.executor.query(sql, params);
-      const rows = summary ? parseSummaryPage(result).map(toRunSummary) : result.map(toRunRecord);
+      const rows = summary ? parseSummaryPage(result).map(toRunSummary) : (result as RunReadRow[]).map(toRunRecord);
       const page = rows.slice(0, f.limit);
       const last = page[page.length - 1];
       return { runs: page, nextCursor: rows.length > f.limit && last ? encodeCursor(last.createdAt, last.runId) : null };
@@ -237,11 +238,11 @@ export class SqlFlowStorage implements FlowStorage, LockHost {
   }
 
   getEvents(runId: string): Promise<FlowEventRecord[]> {
-    return this.run('getEvents', async () => (await this.executor.query(this.sql.getEvents, [runId])).map(toEventRecord));
+    return this.run('getEvents', async () => (await this.executor.query<EventRow>(this.sql.getEvents, [runId])).map(toEventRecord));
   }
 
   getMapValues(runId: string, nodeId: string): Promise<MapValues> {
-    return this.run('getMapValues', async () => toMapValues(await this.executor.query(this.sql.getMapValues, [runId, nodeId])));
+    return this.run('getMapValues', async () => toMapValues(await this.executor.query<MapValueRow>(this.sql.getMapValues, [runId, nodeId])));
   }
 
   addToInbox(entry: NewInboxEntry): Promise<boolean> {
@@ -276,7 +277,7 @@ export class SqlFlowStorage implements FlowStorage, LockHost {
 
   getIdempotencyRecord(key: string): Promise<IdempotencyRecord | null> {
     return this.run('getIdempotencyRecord', async () => {
-      const [row] = await this.executor.query(this.sql.getIdempotency, [key]);
+      const [row] = await this.executor.query<IdempotencyRow>(this.sql.getIdempotency, [key]);
       return row ? toIdempotencyRecord(row) : null;
     });
   }
@@ -295,11 +296,11 @@ export class SqlFlowStorage implements FlowStorage, LockHost {
       // A commit racing with us can leave our fallback read (statement snapshot) older than what the
       // UPDATE saw; a second attempt then sees the settled row.
       for (let attempt = 0; ; attempt++) {
-        const [row] = await this.executor.query(this.sql.cancelRun, params);
+        const [row] = await this.executor.query<RunReadRow & { changed: boolean; ended_parent: string | null; cancelled: unknown }>(this.sql.cancelRun, params);
         if (!row) return null;
         if (typeof row.ended_parent === 'string') this.wake.emitLocal(row.ended_parent);
         this.runsCancelled(row.cancelled);
-        if (row.changed === true || TERMINAL.has(row.status as string) || attempt >= 2) return toRunRecord(row);
+        if (row.changed === true || isFinished(row.status) || attempt >= 2) return toRunRecord(row);
       }
     });
   }

@@ -1,9 +1,9 @@
 /**
  * Group commit: the writes of different runs that this store's callers send at about the same
  * time go to the database together, as one statement over a JSON array of them — one round trip,
- * one transaction, one WAL flush for all. Two kinds are grouped: commits of leases (the `commit`
- * statement of lease-queries.ts, each run fenced by its own version, so one run's stale holder
- * never refuses another's commit) and new runs (`createRuns` of run-queries.ts).
+ * one transaction, one WAL flush for all. Two kinds are grouped: commits of leases
+ * (statements/commit.ts, each run fenced by its own version, so one run's stale holder
+ * never refuses another's commit) and new runs (statements/create-runs.ts).
  *
  * A write is sent at the next turn of the event loop, with whatever came meanwhile, as soon as a
  * connection is free for it: at most `maxInFlight` statements of a group are in flight at once,
