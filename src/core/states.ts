@@ -106,6 +106,8 @@ export interface JoiningBranch extends BranchBase {
 export interface FailedBranch extends BranchBase {
   status: 'FAILED';
   error: ErrorRecord;
+  /** A `forEach` node's progress when it failed, with the item that failed it. */
+  map?: MapProgress;
 }
 
 /**
@@ -208,9 +210,9 @@ export function errorOf(b: BranchRecord | MapItemRecord): ErrorRecord | null {
   return 'error' in b ? b.error : null;
 }
 
-/** A RUNNING branch's map, if its node is a `forEach`. */
+/** The map of a `forEach` node's branch: in progress (RUNNING), or as it was when it failed the run (FAILED). */
 export function mapOf(b: BranchRecord): MapProgress | undefined {
-  return b.status === 'RUNNING' ? b.map : undefined;
+  return b.status === 'RUNNING' || b.status === 'FAILED' ? b.map : undefined;
 }
 
 /** The child run a WAITING branch waits for. */

@@ -479,7 +479,8 @@ export class RunDraft {
       this.events.push(timeline.branchAborted(siteOf(other), { reason: 'run failed', by: b.branchId }));
     }
     this.stopped.push(b.branchId);
-    moveBranch(b, { branchId: b.branchId, nodeId: b.nodeId, status: 'FAILED', attempt: b.attempt, recoveries: b.recoveries, error });
+    const map = b.status === 'RUNNING' ? b.map : undefined;
+    moveBranch(b, { branchId: b.branchId, nodeId: b.nodeId, status: 'FAILED', attempt: b.attempt, recoveries: b.recoveries, error, ...(map ? { map } : {}) });
     this.branches = [b];
     this.failure = { nodeId: b.nodeId, error };
     this.events.push(timeline.runAborted(siteOf(b), error));

@@ -33,13 +33,7 @@ export function pruneSharedSql(n: SqlNames): string {
     ), free AS MATERIALIZED (
       -- The lock filter runs on the picked rows only, once each.
       SELECT p.run_id FROM picked p WHERE pg_try_advisory_xact_lock(${n.lockKey('p.run_id')})
-    ), idem AS (
-      DELETE FROM ${n.idempotency} i USING free WHERE i.run_id = free.run_id
-    ), gone AS (
-      DELETE FROM ${n.runs} r USING free WHERE r.run_id = free.run_id
-      RETURNING r.run_id
-    )
-    SELECT count(*)::int AS deleted FROM gone`;
+    ), ${deleteRunsSql(n, 'free')}`;
 }
 
 /** Rows: `run_id` of up to $7 runs that may be deleted (it locks none). */
@@ -56,13 +50,7 @@ export function deleteClaimedSql(n: SqlNames): string {
         AND r.status IN (${sqlStatusList(FINISHED_STATUSES)})
         AND NOT EXISTS (SELECT 1 FROM ${n.runs} c WHERE c.parent_run_id = r.run_id AND c.status IN (${live}))
         AND NOT EXISTS (SELECT 1 FROM ${n.runs} p WHERE p.run_id = r.parent_run_id AND p.status IN (${live}))
-    ), idem AS (
-      DELETE FROM ${n.idempotency} i USING claimed WHERE i.run_id = claimed.run_id
-    ), gone AS (
-      DELETE FROM ${n.runs} r USING claimed WHERE r.run_id = claimed.run_id
-      RETURNING r.run_id
-    )
-    SELECT count(*)::int AS deleted FROM gone`;
+    ), ${deleteRunsSql(n, 'claimed')}`;
 }
 
 /** The runs a batch may take, by the query's parameters: the cutoff is a time given, or an age reckoned by the database's clock. */
@@ -77,4 +65,15 @@ function candidatesSql(n: SqlNames): string {
         AND NOT EXISTS (SELECT 1 FROM ${n.runs} c WHERE c.parent_run_id = r.run_id AND c.status IN (${live}))
         AND NOT EXISTS (SELECT 1 FROM ${n.runs} p WHERE p.run_id = r.parent_run_id AND p.status IN (${live}))
       LIMIT $7::int`;
+}
+
+/** The end of both deleting statements: the runs in CTE `from` go, with their idempotency records (the rest by foreign key). */
+function deleteRunsSql(n: SqlNames, from: string): string {
+  return `idem AS (
+      DELETE FROM ${n.idempotency} i USING ${from} WHERE i.run_id = ${from}.run_id
+    ), gone AS (
+      DELETE FROM ${n.runs} r USING ${from} WHERE r.run_id = ${from}.run_id
+      RETURNING r.run_id
+    )
+    SELECT count(*)::int AS deleted FROM gone`;
 }
