@@ -9,6 +9,7 @@ import { FlowEngine, InvalidArgumentError, createMemoryStorage, flow } from '@ha
 import type { JsonText } from '../../src/storage/types.js';
 import { engineOnStore } from '../helpers/engine-on-store.js';
 import { storeCases } from '../helpers/stores.js';
+import { j, step } from '../contract/contract-helpers.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const future = () => new Date(Date.now() + 60_000);
@@ -76,22 +77,7 @@ describe.each(storeCases)('retention on $name', (store) => {
     const [child] = (await engine.listRuns({ parentRunId: parentId, summary: true })).runs;
     // The parent ends while its child waits on (a bare commit: a cancel or a failure would cancel the child too).
     const lease = (await storage.lockRun(parentId))!;
-    await lease.commit({
-      expectedVersion: lease.run!.version,
-      update: {
-        status: 'COMPLETED',
-        currentNodeId: null,
-        branches: '[]' as JsonText,
-        attempt: 0,
-        attemptInFlight: false,
-        recoveries: 0,
-        nextAttemptAt: null,
-        waitReason: null,
-        error: null,
-      },
-      events: [{ type: 'RUN_COMPLETED' }],
-      release: true,
-    });
+    await lease.commit(step(lease.run!, { status: 'COMPLETED', currentNodeId: null, branches: j([]) }, { events: [{ type: 'RUN_COMPLETED' }], release: true }));
     expect((await engine.getRun(child!.runId))?.status).toBe('WAITING');
     expect(await engine.pruneRuns({ olderThan: future(), flowId: parentDef.flowId })).toEqual({ deleted: 0 });
     await engine.cancelRun(child!.runId, 'now');
