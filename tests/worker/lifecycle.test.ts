@@ -22,6 +22,8 @@ describe.each(workerStoreCases)('worker lifecycle on $name', ({ name, skip }) =>
     expect(worker.status()).toMatchObject({ state: 'RUNNING', concurrency: 2, flowKeys: ['two-step@1'], inFlight: 0 });
     const runs = await Promise.all([1, 2, 3].map((i) => engine.startRun({ flowId: 'two-step', version: '1', input: { i } })));
     for (const { runId } of runs) await waitFor(`run ${runId} completed`, async () => (await engine.getRun(runId))?.status === 'COMPLETED');
+    // The counters move once the worker has let a run go, a moment after its last commit is visible.
+    await waitFor('the worker counted the three runs', () => worker.status().counters.completed === 3);
     const status = worker.status();
     expect(status.counters.completed).toBe(3);
     expect(status.counters.steps).toBe(6);
