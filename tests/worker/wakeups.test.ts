@@ -7,6 +7,7 @@
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { flow } from '../../src/definitions/builder.js';
 import type { NodeResult } from '../../src/definitions/types.js';
+import type { JsonText } from '../../src/storage/types.js';
 import { ManualClock } from '../../src/core/clock.js';
 import { recordingLogger, waitFor, WorkerCluster, workerStoreCases } from '../helpers/worker-cluster.js';
 
@@ -166,6 +167,51 @@ describe.each(workerStoreCases)('worker wake-ups on $name', ({ name, skip }) => 
     },
     30_000,
   );
+
+  it.skipIf(skip)('a resume that came too late does not make the worker deaf to the next wake-up of its run', async () => {
+    cluster = await WorkerCluster.open(name);
+    const nextStarted = new Map<string, number>();
+    const def = flow('late', '1')
+      .entry('ask')
+      .node('ask', (ctx): NodeResult => (ctx.state._resumePayload === undefined ? { status: 'wait', reason: 'approval' } : { status: 'ok' }))
+      .node('hold', (ctx): NodeResult =>
+        ctx.state.held ? { status: 'ok' } : { status: 'wait', event: { name: 'late.go', key: ctx.runId }, patch: { held: true } },
+      )
+      .node('after', (ctx): NodeResult => {
+        nextStarted.set(ctx.runId, Date.now());
+        return { status: 'ok' };
+      })
+      .edge('ask', 'hold')
+      .edge('hold', 'after')
+      .build();
+    const workerEngine = await cluster.engine([def]);
+    const worker = cluster.startWorker(workerEngine, { pollIntervalMs: SLOW_POLL_MS });
+    const client = await cluster.engine([def]);
+    await worker.started;
+    const { runId } = await client.startRun({ flowId: 'late', version: '1', input: null });
+    await waitFor('run waiting', async () => (await client.getRun(runId))?.status === 'WAITING');
+    const asked = (await client.getRun(runId))!.branches[0]!;
+    await client.resumeRun(runId, { ok: true });
+    // The same answer again, in the worker's process: what a resume that lost the race writes —
+    // nothing (the wait it answers is gone), so no wake-up is sent for it.
+    const taken = await workerEngine.storage.addToInbox({
+      runId,
+      kind: 'resume',
+      waitId: asked.waitId ?? 0,
+      branchId: asked.branchId,
+      payload: '{}' as JsonText,
+    });
+    expect(taken).toBe(false);
+    await waitFor(
+      'run waiting for its event',
+      async () => (await client.getRun(runId))?.currentNodeId === 'hold' && (await client.getRun(runId))?.status === 'WAITING',
+    );
+    // The event, from the other process: its NOTIFY must wake the idle worker (within the echo window of the late resume).
+    const sentAt = Date.now();
+    expect((await client.sendEvent({ name: 'late.go', key: runId })).delivered).toBe(1);
+    await waitFor('next node started', () => nextStarted.has(runId), 5_000, 1);
+    expect(nextStarted.get(runId)! - sentAt).toBeLessThan(RESUME_TOLERANCE_MS);
+  });
 
   it.skipIf(skip)('leaves runs of a flow it does not register untouched, and says why once', async () => {
     cluster = await WorkerCluster.open(name);
