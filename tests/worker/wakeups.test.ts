@@ -7,6 +7,7 @@
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { flow } from '../../src/definitions/builder.js';
 import type { NodeResult } from '../../src/definitions/types.js';
+import type { JsonText } from '../../src/storage/types.js';
 import { ManualClock } from '../../src/core/clock.js';
 import { recordingLogger, waitFor, WorkerCluster, workerStoreCases } from '../helpers/worker-cluster.js';
 
@@ -15,6 +16,13 @@ const SLOW_POLL_MS = 30_000;
 const TIMER_TOLERANCE_MS = 150;
 /** The next node of a resumed run starts within this after `resumeRun` returns (measured: ~1-5 ms). */
 const RESUME_TOLERANCE_MS = 500;
+/**
+ * Poll of the burst test: a run whose wake-up was lost waits for it, far past the bound below.
+ * The bound is generous (measured: tens of ms even on a loaded loop): the test catches lost
+ * wake-ups, not slowness.
+ */
+const BURST_POLL_MS = 10_000;
+const BURST_START_BOUND_MS = 2_000;
 
 function timerFlow(delayMs: number, firedAt: Map<string, number>, now: () => number = Date.now) {
   return flow('timer', '1')
@@ -107,6 +115,103 @@ describe.each(workerStoreCases)('worker wake-ups on $name', ({ name, skip }) => 
       off();
     }
     expect(resumes).toHaveLength(30);
+  });
+
+  it.skipIf(skip)(
+    `starts in bursts on a busy event loop: every run's first node starts within ${BURST_START_BOUND_MS} ms (the poll is ${BURST_POLL_MS} ms)`,
+    async () => {
+      cluster = await WorkerCluster.open(name);
+      const firstNode = new Map<string, number>();
+      const def = flow('burst', '1')
+        .entry('a')
+        .node('a', (ctx): NodeResult => {
+          firstNode.set(ctx.runId, Date.now());
+          return { status: 'ok' };
+        })
+        .build();
+      const workerEngine = await cluster.engine([def]);
+      const client = await cluster.engine([def]);
+      // Fewer slots than a burst: some runs wait for a slot, announced while every slot is busy.
+      const worker = cluster.startWorker(workerEngine, { pollIntervalMs: BURST_POLL_MS, concurrency: 4 });
+      await worker.started;
+      // Busy-wait blocks on the event loop, as in a loaded process: wake-ups, replies and timers
+      // arrive late and bunched, while the worker is in the middle of a look or a claim.
+      let blocking = true;
+      const block = () => {
+        const until = Date.now() + 5 + Math.random() * 25;
+        while (Date.now() < until);
+        if (blocking) setTimeout(block, Math.random() * 20);
+      };
+      block();
+      const startedAt = new Map<string, number>();
+      try {
+        for (let burst = 0; burst < 6; burst++) {
+          // From both engines: a wake-up that is this process's own, and one through the store.
+          await Promise.all(
+            Array.from({ length: 12 }, async (_, i) => {
+              const engine = i % 2 === 0 ? client : workerEngine;
+              const calledAt = Date.now();
+              const { runId } = await engine.startRun({ flowId: 'burst', version: '1', input: { burst, i } });
+              startedAt.set(runId, calledAt);
+            }),
+          );
+          // Apart by more than the claimer's longest gap between looks: some bursts meet a worker whose look is overdue.
+          await new Promise((r) => setTimeout(r, burst % 2 === 0 ? 50 : 1_100));
+        }
+        await waitFor('every first node started', () => firstNode.size === startedAt.size, BURST_POLL_MS - 1_000, 5);
+      } finally {
+        blocking = false;
+      }
+      const slow = [...startedAt].filter(([runId, at]) => firstNode.get(runId)! - at > BURST_START_BOUND_MS);
+      expect(slow).toEqual([]);
+    },
+    30_000,
+  );
+
+  it.skipIf(skip)('a resume that came too late does not make the worker deaf to the next wake-up of its run', async () => {
+    cluster = await WorkerCluster.open(name);
+    const nextStarted = new Map<string, number>();
+    const def = flow('late', '1')
+      .entry('ask')
+      .node('ask', (ctx): NodeResult => (ctx.state._resumePayload === undefined ? { status: 'wait', reason: 'approval' } : { status: 'ok' }))
+      .node('hold', (ctx): NodeResult =>
+        ctx.state.held ? { status: 'ok' } : { status: 'wait', event: { name: 'late.go', key: ctx.runId }, patch: { held: true } },
+      )
+      .node('after', (ctx): NodeResult => {
+        nextStarted.set(ctx.runId, Date.now());
+        return { status: 'ok' };
+      })
+      .edge('ask', 'hold')
+      .edge('hold', 'after')
+      .build();
+    const workerEngine = await cluster.engine([def]);
+    const worker = cluster.startWorker(workerEngine, { pollIntervalMs: SLOW_POLL_MS });
+    const client = await cluster.engine([def]);
+    await worker.started;
+    const { runId } = await client.startRun({ flowId: 'late', version: '1', input: null });
+    await waitFor('run waiting', async () => (await client.getRun(runId))?.status === 'WAITING');
+    const asked = (await client.getRun(runId))!.branches[0]!;
+    if (asked.status !== 'WAITING') throw new Error(`expected a waiting branch, got ${asked.status}`);
+    await client.resumeRun(runId, { ok: true });
+    // The same answer again, in the worker's process: what a resume that lost the race writes —
+    // nothing (the wait it answers is gone), so no wake-up is sent for it.
+    const taken = await workerEngine.storage.addToInbox({
+      runId,
+      kind: 'resume',
+      waitId: asked.waitId,
+      branchId: asked.branchId,
+      payload: '{}' as JsonText,
+    });
+    expect(taken).toBe(false);
+    await waitFor(
+      'run waiting for its event',
+      async () => (await client.getRun(runId))?.currentNodeId === 'hold' && (await client.getRun(runId))?.status === 'WAITING',
+    );
+    // The event, from the other process: its NOTIFY must wake the idle worker (within the echo window of the late resume).
+    const sentAt = Date.now();
+    expect((await client.sendEvent({ name: 'late.go', key: runId })).delivered).toBe(1);
+    await waitFor('next node started', () => nextStarted.has(runId), 5_000, 1);
+    expect(nextStarted.get(runId)! - sentAt).toBeLessThan(RESUME_TOLERANCE_MS);
   });
 
   it.skipIf(skip)('leaves runs of a flow it does not register untouched, and says why once', async () => {

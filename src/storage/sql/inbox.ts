@@ -24,6 +24,7 @@ export class SqlInbox {
     const [row] = await this.executor.query(this.sql.addToInbox, [entry.runId, entry.kind, entry.waitId, entry.branchId, entry.payload]);
     const inserted = Number(row?.inserted ?? 0) > 0;
     if (inserted) this.wake.emitLocal(entry.runId);
+    else this.wake.unexpectLocal(entry.runId);
     return inserted;
   }
 

@@ -45,6 +45,8 @@ export interface LeaseHost {
   fail(err: unknown, what: string): Error;
   /** A commit that NOTIFYs is about to be sent: skip its echo. */
   expectWake(runId: string): void;
+  /** The statement announced by `expectWake` sent no NOTIFY (its fence failed). */
+  unexpectWake(runId: string): void;
   /** A commit asked for a wake-up: tell this process's listeners. */
   wakeLocal(runId: string): void;
   /** The lease ended (for the store's table of held leases). */
@@ -86,11 +88,13 @@ export class SqlLease implements RunLease {
     try {
       row = await this.send(wakeOnRelease ? { ...t, wake: false } : t);
     } catch (err) {
+      if (t.wake && !wakeOnRelease) this.host.unexpectWake(this.runId);
       throw this.host.fail(err, 'commit');
     }
     // Refused for an answer to a wait it times out: nothing was written and the lock is kept.
     if (row?.answered === true) throw new WaitAnsweredError(this.runId, t.expectedVersion);
     if (!commitApplied(row)) {
+      if (t.wake && !wakeOnRelease) this.host.unexpectWake(this.runId);
       if (t.release) await this.release();
       throw new StaleRunError(this.runId, t.expectedVersion);
     }

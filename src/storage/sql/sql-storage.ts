@@ -158,6 +158,10 @@ export class SqlFlowStorage implements FlowStorage, LockHost {
     this.wake.emitLocal(runId);
   }
 
+  unexpectWake(runId: string): void {
+    this.wake.unexpectLocal(runId);
+  }
+
   queryUnderEventLocks(
     locks: string | null,
     sql: string,
@@ -209,6 +213,7 @@ export class SqlFlowStorage implements FlowStorage, LockHost {
       if (!row) throw new StorageError('CREATE_RUN_FAILED', `createRun ${run.runId}: neither inserted nor found under its idempotency key`);
       const created = row.created === true;
       if (created) this.wake.emitLocal(run.runId);
+      else this.wake.unexpectLocal(run.runId);
       const inserted = () => ({ ...row, input_json: JSON.parse(run.input), state_json: JSON.parse(run.state), branches_json: JSON.parse(run.branches) });
       return { run: toRunRecord(created ? inserted() : row), created };
     });

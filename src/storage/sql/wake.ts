@@ -44,6 +44,18 @@ export class WakeHub {
     this.recentLocal.set(runId, Date.now() + ECHO_WINDOW_MS);
   }
 
+  /**
+   * The statement announced by `expectLocal` sent no NOTIFY after all (nothing inserted, a fence
+   * that failed): forget the expectation, or it would swallow the next NOTIFY for `runId` from
+   * another process, within the echo window, as if it were our own echo — a lost wake-up. If one
+   * was swallowed already (it came while the statement was in flight), it was another process's:
+   * pass it on now.
+   */
+  unexpectLocal(runId: string): void {
+    if (this.listeners.size === 0 || !this.stopListening) return;
+    if (!this.recentLocal.delete(runId)) this.emit(runId);
+  }
+
   /** This process made `runId` due: tell local listeners now. */
   emitLocal(runId: string): void {
     if (this.listeners.size === 0) return;
