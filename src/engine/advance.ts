@@ -247,7 +247,6 @@ class RunDriver {
     if (this.completed.length === 0) {
       const dueInMs = this.options.drain?.aborted ? null : this.msUntilNextDue();
       const woken = new Promise<void>((resolve) => (this.wakeUp = resolve));
-      const timer = new AbortController();
       // An answer for a waiting branch must not wait for the other branches' attempts: a wake-up
       // for the run ends this wait, and so does the poll, as a wake-up can be lost.
       let poll: ReturnType<typeof setTimeout> | undefined;
@@ -255,8 +254,14 @@ class RunDriver {
         this.stopListening ??= this.env.wakes.listen(this.run.runId, () => this.answerArrived());
         poll = setTimeout(() => this.answerArrived(), ANSWER_POLL_MS);
       }
-      await Promise.race(dueInMs === null ? [woken] : [woken, this.env.clock.sleep(dueInMs, timer.signal).catch(() => undefined)]);
-      timer.abort();
+      if (dueInMs === null) {
+        await woken;
+      } else {
+        // The sleep is cut short once woken (an abort makes an exception object: only when there is a sleep).
+        const timer = new AbortController();
+        await Promise.race([woken, this.env.clock.sleep(dueInMs, timer.signal).catch(() => undefined)]);
+        timer.abort();
+      }
       clearTimeout(poll);
       this.wakeUp = null;
     }
