@@ -8,11 +8,10 @@ import type { SqlExecutor } from '../../src/storage/sql/executor.js';
 import { loadMigrationFiles } from '../../src/storage/sql/migration-files.js';
 import { migrate } from '../../src/storage/sql/migrate.js';
 import { SqlFlowStorage } from '../../src/storage/sql/sql-storage.js';
-import type { JsonText } from '../../src/storage/types.js';
+import { j, step } from '../contract/contract-helpers.js';
 import { itUpgradesOnBoth, withMigrationsBefore } from '../helpers/upgrade.js';
 
 const MIGRATION = '20261207000000_event_payload_once';
-const j = (v: unknown) => JSON.stringify(v) as JsonText;
 
 async function checkUpgrade(executor: SqlExecutor, schema: string): Promise<void> {
   await withMigrationsBefore(MIGRATION, (dir) => migrate(executor, { schema, migrationsDir: dir }));
@@ -44,24 +43,18 @@ async function checkUpgrade(executor: SqlExecutor, schema: string): Promise<void
     expect((await storage.getInbox('old')).map((e) => e.payload)).toEqual([copy]);
     const lease = (await storage.lockRun('old', { onlyIfDue: true }))!;
     const run = lease.run!;
-    const next = await lease.commit({
-      expectedVersion: run.version,
-      update: {
-        status: 'COMPLETED',
-        currentNodeId: null,
-        branches: j([]),
-        attempt: 1,
-        attemptInFlight: false,
-        recoveries: 0,
-        nextAttemptAt: null,
-        waitReason: null,
-        error: null,
-      },
-      consumeInbox: [entry!.id],
-      receipts: ['e-old'],
-      events: [{ type: 'EVENT_RECEIVED', nodeId: 'ask', branchId: 'b1' }, { type: 'RUN_COMPLETED' }],
-      release: true,
-    });
+    const next = await lease.commit(
+      step(
+        run,
+        { status: 'COMPLETED', currentNodeId: null, branches: j([]), waitReason: null },
+        {
+          consumeInbox: [entry!.id],
+          receipts: ['e-old'],
+          events: [{ type: 'EVENT_RECEIVED', nodeId: 'ask', branchId: 'b1' }, { type: 'RUN_COMPLETED' }],
+          release: true,
+        },
+      ),
+    );
     expect(next).toMatchObject({ status: 'COMPLETED', hasInbox: false });
   } finally {
     await storage.close();

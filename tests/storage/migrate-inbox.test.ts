@@ -8,12 +8,11 @@ import type { SqlExecutor } from '../../src/storage/sql/executor.js';
 import { loadMigrationFiles } from '../../src/storage/sql/migration-files.js';
 import { assertMigrated, migrate } from '../../src/storage/sql/migrate.js';
 import { SqlFlowStorage } from '../../src/storage/sql/sql-storage.js';
-import type { JsonText } from '../../src/storage/types.js';
 import { createTestSchema, HAVE_PG, TEST_DATABASE_URL, type TestSchema } from '../helpers/pg.js';
+import { j, step } from '../contract/contract-helpers.js';
 import { itUpgradesOnBoth, withMigrationsBefore } from '../helpers/upgrade.js';
 
 const INBOX_MIGRATION = '20261130000000_inbox_events';
-const j = (v: unknown) => JSON.stringify(v) as JsonText;
 
 const schemas: TestSchema[] = [];
 afterAll(async () => {
@@ -64,24 +63,18 @@ async function checkUpgradeFromV2(executor: SqlExecutor, schema: string): Promis
     const lease = (await storage.lockRun('waiting', { onlyIfDue: true }))!;
     expect(lease.run).toEqual({ ...waiting, hasInbox: true, readAt: expect.any(Date) });
     const [entry] = await storage.getInbox('waiting');
-    const next = await lease.commit({
-      expectedVersion: waiting.version,
-      update: {
-        status: 'COMPLETED',
-        currentNodeId: null,
-        branches: j([]),
-        attempt: 0,
-        attemptInFlight: false,
-        recoveries: 0,
-        nextAttemptAt: null,
-        waitReason: null,
-        error: null,
-      },
-      consumeInbox: [entry!.id],
-      values: [{ nodeId: 'ask', kind: 'output', value: j({ yes: true }) }],
-      events: [{ type: 'RUN_RESUMED', nodeId: 'ask', branchId: 'b1' }, { type: 'RUN_COMPLETED' }],
-      release: true,
-    });
+    const next = await lease.commit(
+      step(
+        waiting,
+        { status: 'COMPLETED', currentNodeId: null, branches: j([]), waitReason: null },
+        {
+          consumeInbox: [entry!.id],
+          values: [{ nodeId: 'ask', kind: 'output', value: j({ yes: true }) }],
+          events: [{ type: 'RUN_RESUMED', nodeId: 'ask', branchId: 'b1' }, { type: 'RUN_COMPLETED' }],
+          release: true,
+        },
+      ),
+    );
     expect(next).toMatchObject({ status: 'COMPLETED', hasInbox: false, parentRunId: null, outputsJson: { ask: { yes: true } } });
     expect(await storage.getRun('waiting')).toEqual({ ...next, readAt: expect.any(Date) });
   } finally {
