@@ -97,9 +97,9 @@ type Slot = { b: RunningBranch; item?: undefined } | { b: RunningBranch; item: M
 
 const siteOf = (b: BranchRecord, itemIndex?: number): EventSite => ({ nodeId: b.nodeId, branchId: b.branchId, itemIndex });
 
-/** What carries over from an attempt to the next attempt at the same node (a retry, a re-run). */
+/** What carries over from an attempt to the next attempt at the same node (a retry, a map starting): what the node is given. */
 function attemptContext(b: BranchRecord) {
-  const keep: Pick<RunningBranch, 'resumePayload' | 'waitTimedOut' | 'joined' | 'attemptKey'> = {};
+  const keep: Pick<RunningBranch, 'resumePayload' | 'waitTimedOut' | 'joined'> = {};
   if (b.status === 'WAITING' || b.status === 'JOINING' || b.status === 'FAILED') return keep;
   if (b.resumePayload !== undefined) keep.resumePayload = b.resumePayload;
   if (b.waitTimedOut) keep.waitTimedOut = true;
