@@ -20,11 +20,12 @@ export class SqlInbox {
   ) {}
 
   async add(entry: NewInboxEntry): Promise<boolean> {
-    this.wake.expectLocal(entry.runId);
-    const [row] = await this.executor.query(this.sql.addToInbox, [entry.runId, entry.kind, entry.waitId, entry.branchId, entry.payload]);
-    const inserted = Number(row?.inserted ?? 0) > 0;
-    if (inserted) this.wake.emitLocal(entry.runId);
-    else this.wake.unexpectLocal(entry.runId);
+    const params = [entry.runId, entry.kind, entry.waitId, entry.branchId, entry.payload];
+    const inserted = await this.wake.announcing(
+      entry.runId,
+      async () => Number((await this.executor.query(this.sql.addToInbox, params))[0]?.inserted ?? 0) > 0,
+      (taken) => (taken ? [entry.runId] : []),
+    );
     return inserted;
   }
 
@@ -34,10 +35,11 @@ export class SqlInbox {
 
   async send(event: NewFlowEvent): Promise<SentEvent> {
     const params = [event.eventId, event.name, event.key, event.payload];
-    const [row] = await this.locks.underEventLocks(sendEventLocks(event.name, event.key), this.sql.sendEvent, params);
-    const sent = toSentEvent(row as SentEventRow);
-    for (const runId of new Set(sent.delivered.map((d) => d.runId))) this.wake.emitLocal(runId);
-    return sent;
+    return this.wake.announcing(
+      null,
+      async () => toSentEvent((await this.locks.underEventLocks(sendEventLocks(event.name, event.key), this.sql.sendEvent, params))[0] as SentEventRow),
+      (sent) => sent.delivered.map((d) => d.runId),
+    );
   }
 
   /** One batch: the events no inbox entry names are locked, then deleted (see `lockPrunableEvents`). */

@@ -43,12 +43,8 @@ export interface LeaseHost {
   ): Promise<SqlRow[]>;
   /** Maps any failure to a typed error (StorageError; FlowErrors pass through). */
   fail(err: unknown, what: string): Error;
-  /** A commit that NOTIFYs is about to be sent: skip its echo. */
-  expectWake(runId: string): void;
-  /** The statement announced by `expectWake` sent no NOTIFY (its fence failed). */
-  unexpectWake(runId: string): void;
-  /** A commit asked for a wake-up: tell this process's listeners. */
-  wakeLocal(runId: string): void;
+  /** Sends a statement that may NOTIFY, and tells this process of the runs it did announce (see `WakeHub.announcing`). */
+  announcing<R>(expected: string | null, send: () => Promise<R>, announced: (result: R) => Iterable<string>): Promise<R>;
   /** The lease ended (for the store's table of held leases). */
   leaseEnded(lease: SqlLease): void;
   /** A commit cancelled descendant runs: its `cancelled` column, for the store's `onRunsCancelled` listeners. */
@@ -83,18 +79,25 @@ export class SqlLease implements RunLease {
     const before = this.current;
     // A run let go with work left is announced after the unlock (see `LockHold.unlock`), not by the commit.
     const wakeOnRelease = t.release === true && t.wake === true;
-    if (t.wake && !wakeOnRelease) this.host.expectWake(this.runId);
+    const wakeNow = t.wake === true && !wakeOnRelease;
     let row: SqlRow | undefined;
     try {
-      row = await this.send(wakeOnRelease ? { ...t, wake: false } : t);
+      // What a commit that went through announces: this run when it asked to (or when a wait it
+      // registered found its event already stored), and the parent of a child run it ended.
+      row = await this.host.announcing(
+        wakeNow ? this.runId : null,
+        () => this.send(wakeOnRelease ? { ...t, wake: false } : t),
+        (r) =>
+          !commitApplied(r) || r.answered === true
+            ? []
+            : [...(wakeNow || Number(r.delivered_early) > 0 ? [this.runId] : []), ...(typeof r.ended_parent === 'string' ? [r.ended_parent] : [])],
+      );
     } catch (err) {
-      if (t.wake && !wakeOnRelease) this.host.unexpectWake(this.runId);
       throw this.host.fail(err, 'commit');
     }
     // Refused for an answer to a wait it times out: nothing was written and the lock is kept.
     if (row?.answered === true) throw new WaitAnsweredError(this.runId, t.expectedVersion);
     if (!commitApplied(row)) {
-      if (t.wake && !wakeOnRelease) this.host.unexpectWake(this.runId);
       if (t.release) await this.release();
       throw new StaleRunError(this.runId, t.expectedVersion);
     }
@@ -105,10 +108,6 @@ export class SqlLease implements RunLease {
       before !== null && before.version === t.expectedVersion
         ? toCommittedRecord(row as CommittedRow, before, t, t.update.error ? JSON.stringify(errorJson(t.update.error)) : null)
         : await this.read();
-    // Woken too: this run, when a wait it registered found its event already stored; the parent
-    // of a child run this commit ended.
-    if ((t.wake && !wakeOnRelease) || Number(row.delivered_early) > 0) this.host.wakeLocal(this.runId);
-    if (typeof row.ended_parent === 'string') this.host.wakeLocal(row.ended_parent);
     this.host.runsCancelled(row.cancelled);
     if (t.release) await this.letGo(wakeOnRelease);
     return this.current!;
@@ -157,11 +156,13 @@ export class SqlLease implements RunLease {
     if (this.released) return;
     this.released = true;
     try {
-      if (wake) this.host.expectWake(this.runId);
-      await this.hold.unlock(wake);
+      await this.host.announcing(
+        wake ? this.runId : null,
+        () => this.hold.unlock(wake),
+        () => (wake ? [this.runId] : []),
+      );
     } finally {
       this.host.leaseEnded(this);
     }
-    if (wake) this.host.wakeLocal(this.runId);
   }
 }

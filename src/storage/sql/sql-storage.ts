@@ -150,16 +150,8 @@ export class SqlFlowStorage implements FlowStorage, LockHost {
     return toStorageError(err, this.executor.target, what);
   }
 
-  expectWake(runId: string): void {
-    this.wake.expectLocal(runId);
-  }
-
-  wakeLocal(runId: string): void {
-    this.wake.emitLocal(runId);
-  }
-
-  unexpectWake(runId: string): void {
-    this.wake.unexpectLocal(runId);
+  announcing<R>(expected: string | null, send: () => Promise<R>, announced: (result: R) => Iterable<string>): Promise<R> {
+    return this.wake.announcing(expected, send, announced);
   }
 
   queryUnderEventLocks(
@@ -202,18 +194,20 @@ export class SqlFlowStorage implements FlowStorage, LockHost {
 
   createRun(run: NewRun): Promise<{ run: FlowRunRecord; created: boolean }> {
     return this.run('createRun', async () => {
-      this.wake.expectLocal(run.runId);
-      // Grouped with the other runs created at this moment in this process: one statement for all.
-      let row = (await this.creates.add(run.runId, newRunJson(run))) as (RunReadRow & { created: boolean }) | undefined;
-      if (!row && run.idempotencyKey !== null) {
-        // The key was taken by a transaction that committed after our snapshot, or by another run
-        // of the same statement: read its run now.
-        [row] = await this.executor.query<RunReadRow & { created: boolean }>(this.sql.runByIdempotencyKey, [run.idempotencyKey]);
-      }
+      const row = await this.wake.announcing(
+        run.runId,
+        async () => {
+          // Grouped with the other runs created at this moment in this process: one statement for all.
+          const created = (await this.creates.add(run.runId, newRunJson(run))) as (RunReadRow & { created: boolean }) | undefined;
+          if (created || run.idempotencyKey === null) return created;
+          // The key was taken by a transaction that committed after our snapshot, or by another run
+          // of the same statement: read its run now.
+          return (await this.executor.query<RunReadRow & { created: boolean }>(this.sql.runByIdempotencyKey, [run.idempotencyKey]))[0];
+        },
+        (r) => (r?.created === true ? [run.runId] : []),
+      );
       if (!row) throw new StorageError('CREATE_RUN_FAILED', `createRun ${run.runId}: neither inserted nor found under its idempotency key`);
       const created = row.created === true;
-      if (created) this.wake.emitLocal(run.runId);
-      else this.wake.unexpectLocal(run.runId);
       const inserted = () => ({ ...row, input_json: JSON.parse(run.input), state_json: JSON.parse(run.state), branches_json: JSON.parse(run.branches) });
       return { run: toRunRecord(created ? inserted() : row), created };
     });
@@ -301,9 +295,12 @@ export class SqlFlowStorage implements FlowStorage, LockHost {
       // A commit racing with us can leave our fallback read (statement snapshot) older than what the
       // UPDATE saw; a second attempt then sees the settled row.
       for (let attempt = 0; ; attempt++) {
-        const [row] = await this.executor.query<RunReadRow & { changed: boolean; ended_parent: string | null; cancelled: unknown }>(this.sql.cancelRun, params);
+        const [row] = await this.wake.announcing(
+          null,
+          () => this.executor.query<RunReadRow & { changed: boolean; ended_parent: string | null; cancelled: unknown }>(this.sql.cancelRun, params),
+          ([r]) => (typeof r?.ended_parent === 'string' ? [r.ended_parent] : []),
+        );
         if (!row) return null;
-        if (typeof row.ended_parent === 'string') this.wake.emitLocal(row.ended_parent);
         this.runsCancelled(row.cancelled);
         if (row.changed === true || isFinished(row.status) || attempt >= 2) return toRunRecord(row);
       }

@@ -35,10 +35,34 @@ export class WakeHub {
   }
 
   /**
+   * The one way the SQL store announces a wake-up it causes: sends a statement that may NOTIFY for
+   * the runs it makes due, then tells this process's listeners of those it did NOTIFY for
+   * (`announced`, from its result). `expected` is the run it is expected to NOTIFY for: that echo
+   * on the LISTEN connection is skipped (remembered before the statement is sent, as the echo may
+   * arrive before its reply), and when the statement did not NOTIFY for it after all — nothing
+   * inserted, a fence that failed, an error — the expectation is dropped at once, so that it
+   * cannot swallow another process's NOTIFY of that run (a lost wake-up).
+   */
+  async announcing<R>(expected: string | null, send: () => Promise<R>, announced: (result: R) => Iterable<string>): Promise<R> {
+    if (expected !== null) this.expectLocal(expected);
+    let result: R;
+    try {
+      result = await send();
+    } catch (err) {
+      if (expected !== null) this.unexpectLocal(expected);
+      throw err;
+    }
+    const said = new Set(announced(result));
+    if (expected !== null && !said.has(expected)) this.unexpectLocal(expected);
+    for (const runId of said) this.emitLocal(runId);
+    return result;
+  }
+
+  /**
    * This process is about to send a statement that NOTIFYs for `runId`: remember it first, so the
    * echo is skipped even when it arrives on the LISTEN connection before the statement's own reply.
    */
-  expectLocal(runId: string): void {
+  private expectLocal(runId: string): void {
     if (this.listeners.size === 0 || !this.stopListening) return;
     if (this.recentLocal.size > 10_000) this.sweep();
     this.recentLocal.set(runId, Date.now() + ECHO_WINDOW_MS);
@@ -51,13 +75,13 @@ export class WakeHub {
    * was swallowed already (it came while the statement was in flight), it was another process's:
    * pass it on now.
    */
-  unexpectLocal(runId: string): void {
+  private unexpectLocal(runId: string): void {
     if (this.listeners.size === 0 || !this.stopListening) return;
     if (!this.recentLocal.delete(runId)) this.emit(runId);
   }
 
   /** This process made `runId` due: tell local listeners now. */
-  emitLocal(runId: string): void {
+  private emitLocal(runId: string): void {
     if (this.listeners.size === 0) return;
     this.emit(runId);
   }
