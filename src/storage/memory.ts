@@ -20,6 +20,7 @@ import type {
 import type { JsonText, LockRunOptions, NewEvent, NewRun, PruneRunsQuery, RunFilter, RunLease, RunPage, Transition } from './types.js';
 import type { BranchRecord, InboxEntry, NewFlowEvent, NewInboxEntry, SentEvent } from './types.js';
 import { decodeCursor, encodeCursor, normalizeRunFilter } from './run-filter.js';
+import { isFinished } from '../core/states.js';
 import { compareClaimOrder, isDueAt, isDueNow } from './due.js';
 import { MemoryLease, recordOf, summaryOf, type EventRow, type RunRow } from './memory-lease.js';
 import { normalizePruneQuery } from './prune.js';
@@ -197,14 +198,8 @@ export class MemoryStorage implements FlowStorage {
   async cancelRun(runId: string, events: NewEvent[], error: ErrorRecord): Promise<FlowRunRecord | null> {
     const row = this.runs.get(runId);
     if (!row) return null;
-    if (row.status === 'RUNNING' || row.status === 'WAITING') {
-      const now = this.nowDate();
-      // No live branch is left; the current node still says where the run stopped.
-      Object.assign(row, { status: 'CANCELLED', error: { ...error }, branches: '[]', attemptInFlight: false, nextAttemptAt: null, waitReason: null });
-      row.parsed.branches = undefined;
-      row.version += 1;
-      row.updatedAt = now;
-      this.appendEvents(row, events, now);
+    if (!isFinished(row.status)) {
+      this.markCancelled(row, { ...error }, events, this.nowDate());
       this.runEnded(row);
       this.cancelBelow(runId, [], `parent run ${runId} was cancelled: ${error.message}`);
     }
@@ -373,17 +368,22 @@ export class MemoryStorage implements FlowStorage {
       const row = this.runs.get(next.runId);
       if (!row) continue;
       for (const child of childrenOf.get(row.runId) ?? []) queue.push({ runId: child, reason: `parent run ${row.runId} was cancelled` });
-      if (row.status !== 'RUNNING' && row.status !== 'WAITING') continue;
+      if (isFinished(row.status)) continue;
       const error = { code: 'CANCELLED', message: next.reason, retryable: false };
-      Object.assign(row, { status: 'CANCELLED', error, branches: '[]', attemptInFlight: false, nextAttemptAt: null, waitReason: null });
-      row.parsed.branches = undefined;
-      row.version += 1;
-      row.updatedAt = now;
-      this.appendEvents(row, [{ type: 'RUN_CANCELLED', payload: JSON.stringify({ reason: next.reason }) as JsonText }], now);
+      this.markCancelled(row, error, [{ type: 'RUN_CANCELLED', payload: JSON.stringify({ reason: next.reason }) as JsonText }], now);
       for (const [key, w] of this.eventWaits) if (w.runId === row.runId) this.eventWaits.delete(key);
       cancelled.push(row.runId);
     }
     if (cancelled.length > 0) queueMicrotask(() => this.cancelListeners.forEach((listener) => listener(cancelled)));
+  }
+
+  /** A live run to CANCELLED, as the SQL stores do it: no live branch is left; the current node still says where it stopped. */
+  private markCancelled(row: RunRow, error: ErrorRecord, events: readonly NewEvent[], now: Date): void {
+    Object.assign(row, { status: 'CANCELLED', error, branches: '[]', attemptInFlight: false, nextAttemptAt: null, waitReason: null });
+    row.parsed.branches = undefined;
+    row.version += 1;
+    row.updatedAt = now;
+    this.appendEvents(row, events, now);
   }
 
   // ---- used by MemoryLease ----
@@ -491,7 +491,7 @@ export class MemoryStorage implements FlowStorage {
     return 'at' in due ? new Date(due.at.getTime()) : new Date(this.clock.now() + due.delayMs);
   }
 
-  private appendEvents(row: RunRow, events: NewEvent[], at: Date): void {
+  private appendEvents(row: RunRow, events: readonly NewEvent[], at: Date): void {
     let list = this.events.get(row.runId);
     if (!list) this.events.set(row.runId, (list = []));
     for (const e of events) {

@@ -21,12 +21,11 @@ export class SqlInbox {
 
   async add(entry: NewInboxEntry): Promise<boolean> {
     const params = [entry.runId, entry.kind, entry.waitId, entry.branchId, entry.payload];
-    const inserted = await this.wake.announcing(
+    return this.wake.announcing(
       entry.runId,
       async () => Number((await this.executor.query(this.sql.addToInbox, params))[0]?.inserted ?? 0) > 0,
       (taken) => (taken ? [entry.runId] : []),
     );
-    return inserted;
   }
 
   async list(runId: string): Promise<InboxEntry[]> {

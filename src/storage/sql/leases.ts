@@ -13,6 +13,12 @@ import type { Statements } from './statements/index.js';
 import type { StatementGroup } from './statement-group.js';
 import { errorJson, toCommittedRecord, toRunRecord, type CommittedRow, type RunReadRow } from './rows.js';
 
+/** A statement that locks rows before the commit it precedes, in the commit's transaction (see `LeaseHost.queryUnderEventLocks`). */
+export interface RowLock {
+  sql: string;
+  params: readonly SqlParam[];
+}
+
 /** How a lease's lock is held. */
 export interface LockHold {
   /** The lock is known to be gone (its connection was lost): a commit would be a stale holder's. */
@@ -35,12 +41,7 @@ export interface LeaseHost {
    * A commit that registers event waits, or ends waits by their timers: alone, in a transaction
    * after the locks of the waits' names (see statements/lock-events.ts) and the given row lock.
    */
-  queryUnderEventLocks(
-    locks: string | null,
-    sql: string,
-    params: readonly SqlParam[],
-    rowLock?: { sql: string; params: readonly SqlParam[] },
-  ): Promise<SqlRow[]>;
+  queryUnderEventLocks(locks: string | null, sql: string, params: readonly SqlParam[], rowLock?: RowLock): Promise<SqlRow[]>;
   /** Maps any failure to a typed error (StorageError; FlowErrors pass through). */
   fail(err: unknown, what: string): Error;
   /** Sends a statement that may NOTIFY, and tells this process of the runs it did announce (see `WakeHub.announcing`). */
@@ -125,7 +126,7 @@ export class SqlLease implements RunLease {
   private async send(t: Transition): Promise<SqlRow | undefined> {
     const json = transitionJson(this.runId, t);
     const locks = waitLocks(t);
-    const rowLock = t.timedOutWaits?.length ? { sql: this.host.sql.lockRow, params: [this.runId] } : undefined;
+    const rowLock: RowLock | undefined = t.timedOutWaits?.length ? { sql: this.host.sql.lockRow, params: [this.runId] } : undefined;
     if (locks === null && !rowLock) {
       if (!cascades(t)) return this.host.commits.add(this.runId, json);
       return (await this.host.executor.query(this.host.sql.commit, [`[${json}]`]))[0];

@@ -19,7 +19,7 @@
 import { isDueNow } from '../due.js';
 import type { LockRunOptions } from '../types.js';
 import type { SqlExecutor, SqlParam, SqlRow } from './executor.js';
-import { SqlLease, type LeaseHost } from './leases.js';
+import { SqlLease, type LeaseHost, type RowLock } from './leases.js';
 import { LockSession } from './lock-session.js';
 import type { SqlNames } from './names.js';
 import type { Statements } from './statements/index.js';
@@ -60,12 +60,6 @@ export interface LockMode {
   underEventLocks(locks: string | null, sql: string, params: readonly SqlParam[], rowLock?: RowLock): Promise<SqlRow[]>;
   /** Lets go of whatever the strategy holds (the lock session). */
   close(): Promise<void>;
-}
-
-/** A statement that locks rows before the one it precedes (see `LockMode.underEventLocks`). */
-export interface RowLock {
-  sql: string;
-  params: readonly SqlParam[];
 }
 
 /** The lock mode of `host`'s executor. */

@@ -18,7 +18,7 @@ import { SqlInbox } from './inbox.js';
 import { buildStatements, preparableStatements, type Statements } from './statements/index.js';
 import { cancelledIds } from './statements/commit.js';
 import { newRunJson } from './statements/create-runs.js';
-import type { SqlLease } from './leases.js';
+import type { RowLock, SqlLease } from './leases.js';
 import { lockModeOf, type LockHost, type LockMode } from './lock-modes.js';
 import { buildListRunsQuery, parseSummaryPage } from './list-runs-query.js';
 import { migrate } from './migrate.js';
@@ -154,12 +154,7 @@ export class SqlFlowStorage implements FlowStorage, LockHost {
     return this.wake.announcing(expected, send, announced);
   }
 
-  queryUnderEventLocks(
-    locks: string | null,
-    sql: string,
-    params: readonly SqlParam[],
-    rowLock?: { sql: string; params: readonly SqlParam[] },
-  ): Promise<SqlRow[]> {
+  queryUnderEventLocks(locks: string | null, sql: string, params: readonly SqlParam[], rowLock?: RowLock): Promise<SqlRow[]> {
     return this.locks.underEventLocks(locks, sql, params, rowLock);
   }
 
