@@ -68,7 +68,9 @@ export class WorkerFleet {
   }
 
   randomSlot(): Slot | undefined {
-    const candidates = this.slots.filter((s) => s.ready && !s.paused && !s.proc.hasExited);
+    // Not one a kill fault is ending: between its SIGKILL and its exit it looks alive, and a pause
+    // fault that picked it would find it gone.
+    const candidates = this.slots.filter((s) => s.ready && !s.paused && !s.endedBySoak && !s.proc.hasExited);
     return candidates[Math.floor(Math.random() * candidates.length)];
   }
 
