@@ -54,10 +54,32 @@ export interface FlowContext {
   item?: unknown;
   /** The position of `item` in the array `forEach` returned (0-based); set only where `item` is. */
   itemIndex?: number;
+  /**
+   * Set only at the target of a `catch` (and in its retries): the failure that was caught. Also
+   * set in a `compensate` handler run because the run failed (the failure being compensated).
+   */
+  error?: CaughtError;
+}
+
+/** The failure a `catch` routed: the node that failed for good, why, and at which attempt. */
+export interface CaughtError {
+  nodeId: string;
+  code: string;
+  message: string;
+  attempt: number;
 }
 
 export type NodeResult =
-  | { status: 'ok'; patch?: Record<string, unknown>; output?: unknown }
+  | {
+      status: 'ok';
+      patch?: Record<string, unknown>;
+      output?: unknown;
+      /**
+       * A business outcome (`'refunded'`, `'declined'`…): becomes the run's `outcome`, shown in the
+       * runs list and filterable. A later node's outcome replaces an earlier one.
+       */
+      outcome?: string;
+    }
   | { status: 'error'; error: { code: string; message: string; retryable?: boolean } }
   | {
       status: 'wait';
@@ -152,7 +174,22 @@ export interface NodeOptions {
    * `DEFAULT_FOREACH_CONCURRENCY` (10). Only meaningful with `forEach` (alone it is a definition error).
    */
   concurrency?: number;
+  /**
+   * Where the branch goes when this node fails for good (after its retries; a timeout, a failed
+   * child run and a failed map item included) instead of failing the run: a node id, or
+   * `{ to, codes }` to catch only failures with one of `codes`. The target sees `ctx.error`.
+   */
+  catch?: NodeCatch;
+  /**
+   * The undo of this node once it has finished: run when the run fails (an uncaught failure) or
+   * is cancelled with `{ compensate: true }`, in reverse order of finishing. Durable and retried
+   * under the node's `retry` policy; on a `forEach` node it runs once per finished item.
+   */
+  compensate?: NodeHandler;
 }
+
+/** A node's `catch`: the node its branch goes to on a failure for good, optionally only for some error codes. */
+export type NodeCatch = NodeId | { to: NodeId; codes?: string[] };
 
 export interface NodeDefinition extends NodeOptions {
   id: NodeId;
@@ -189,6 +226,25 @@ export interface FlowRetention {
 /** Options of a whole flow: `flow(id, version, options)`, `@Flow(id, version, options)`. */
 export interface FlowOptions {
   retention?: FlowRetention;
+  /**
+   * A flow started exactly once when a run of this flow ends FAILED (after its compensations), with
+   * `{ runId, flowId, version, error }` as input.
+   */
+  onFailure?: FailureHandler;
+}
+
+/** The flow a failed run starts (`FlowOptions.onFailure`). */
+export interface FailureHandler {
+  flowId: string;
+  version: string;
+}
+
+/** The input of an `onFailure` flow's run. */
+export interface FailureHandlerInput {
+  runId: string;
+  flowId: string;
+  version: string;
+  error: ErrorRecord;
 }
 
 export interface FlowDefinition extends FlowOptions {

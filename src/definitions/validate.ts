@@ -39,6 +39,8 @@ const OPTION_KEYS: Record<keyof NodeOptions, true> = {
   join: true,
   forEach: true,
   concurrency: true,
+  catch: true,
+  compensate: true,
 };
 
 /** Every option a node may have. Any other key on a node (besides `id` and `handler`) is reported. */
@@ -120,7 +122,7 @@ export function optionsArgumentProblems(where: string, opts: unknown): string[] 
 }
 
 /** Typed as a record of every flow option, as `OPTION_KEYS` is for nodes. */
-const FLOW_OPTION_KEYS: Record<keyof FlowOptions, true> = { retention: true };
+const FLOW_OPTION_KEYS: Record<keyof FlowOptions, true> = { retention: true, onFailure: true };
 
 /**
  * Problems with the options argument of `flow(id, version, options)` / `@Flow(id, version,
