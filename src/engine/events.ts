@@ -42,7 +42,8 @@ const HOOK_OF_EVENT: Partial<Record<FlowEventType, FlowHookName>> = {
   RUN_CANCELLED: 'run:cancelled',
 };
 
-type Listener<K extends FlowHookName> = (payload: FlowHookMap[K]) => void;
+/** A listener may be async: its rejection is reported on 'error' like a throw. */
+type Listener<K extends FlowHookName> = (payload: FlowHookMap[K]) => unknown;
 
 export class FlowEvents {
   private readonly listeners = new Map<FlowHookName, Set<Listener<never>>>();
@@ -61,11 +62,16 @@ export class FlowEvents {
   protected emit<K extends FlowHookName>(hook: K, payload: FlowHookMap[K]): void {
     const set = this.listeners.get(hook);
     if (!set || set.size === 0) return;
+    const report = (error: unknown) => {
+      if (hook !== 'error') this.emit('error', { hook, error });
+    };
     for (const listener of set) {
       try {
-        (listener as Listener<K>)(payload);
+        const returned: unknown = (listener as Listener<K>)(payload);
+        // An async listener's rejection is reported like a throw, never left unhandled (it would end the process).
+        if (returned instanceof Promise) returned.catch(report);
       } catch (error) {
-        if (hook !== 'error') this.emit('error', { hook, error });
+        report(error);
       }
     }
   }

@@ -163,4 +163,26 @@ describe.each(storeCases)('lifecycle hooks on $name', (store) => {
       off();
     }
   });
+
+  it("an async listener's rejection is reported on 'error', not left unhandled", async () => {
+    const reported: Array<{ hook: string; error: unknown }> = [];
+    const offError = t.engine.on('error', (e) => void reported.push(e));
+    const offAsync = t.engine.on('run:completed', async () => {
+      await Promise.resolve();
+      throw new Error('listener broke');
+    });
+    try {
+      const def = flow(uniq('async-hook'), '1')
+        .entry('a')
+        .node('a', (): NodeResult => ({ status: 'ok' }))
+        .build();
+      const done = await t.engine.runToCompletion(await start(def));
+      expect(done.status).toBe('COMPLETED');
+      await new Promise((r) => setTimeout(r, 10));
+      expect(reported).toEqual([{ hook: 'run:completed', error: new Error('listener broke') }]);
+    } finally {
+      offAsync();
+      offError();
+    }
+  });
 });
