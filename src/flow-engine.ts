@@ -40,6 +40,32 @@ const EVENT_PRUNE_MAX_BATCHES = 100;
 export const DEFAULT_PRUNE_BATCH_SIZE = 500;
 const DEFAULT_MAX_CHILD_DEPTH = 16;
 
+/** `cancelRun`'s options. */
+export interface CancelRunOptions {
+  /** Shown as the run's error message and in RUN_CANCELLED (default 'Cancelled'). */
+  reason?: string;
+  /** Undo what the run finished (its nodes' `compensate` handlers, newest first) before it ends CANCELLED. */
+  compensate?: boolean;
+}
+
+function cancelOptions(options: string | CancelRunOptions | undefined): CancelRunOptions {
+  if (options === undefined || typeof options === 'string') {
+    optionalString('cancelRun', 'reason', options);
+    return { reason: options };
+  }
+  if (typeof options !== 'object' || options === null || Array.isArray(options)) {
+    throw new InvalidArgumentError('cancelRun: the second argument must be a reason (string) or { reason?, compensate? }');
+  }
+  for (const key of Object.keys(options)) {
+    if (key !== 'reason' && key !== 'compensate') throw new InvalidArgumentError(`cancelRun: unknown option "${key}" (the options are reason, compensate)`);
+  }
+  optionalString('cancelRun', 'reason', options.reason);
+  if (options.compensate !== undefined && typeof options.compensate !== 'boolean') {
+    throw new InvalidArgumentError('cancelRun: compensate must be a boolean');
+  }
+  return options;
+}
+
 export interface FlowEngineOptions {
   /** Where runs live. Default: Postgres at `databaseUrl`/DATABASE_URL, else PGlite in `dataDir`/FLOW_DATA_DIR, else memory (not durable); see storage/choose.ts. */
   storage?: FlowStorage;
@@ -286,11 +312,19 @@ export class FlowEngine extends FlowEvents implements WorkerHost {
 
   /**
    * Cancels a RUNNING or WAITING run and, in the same store write, all its unfinished descendant
-   * runs; their attempts in flight in this process see `ctx.signal` abort.
+   * runs; their attempts in flight in this process see `ctx.signal` abort. The second argument is
+   * the reason, or `{ reason?, compensate? }`.
+   *
+   * With `compensate: true` the run first undoes what it finished (the `compensate` handlers of
+   * its finished nodes, newest first), then ends CANCELLED with `compensated`. The cancel goes to
+   * the run's inbox and its holder applies it: attempts in flight finish (what they did is undone
+   * too), the other branches are aborted, their children cancelled. This call drives the
+   * compensations when the run is free and returns the run as they leave it (CANCELLED, or still
+   * RUNNING while a compensation waits for a retry or another process holds the run).
    */
-  async cancelRun(runId: string, reason?: string): Promise<FlowRunRecord> {
+  async cancelRun(runId: string, options?: string | CancelRunOptions): Promise<FlowRunRecord> {
     requireString('cancelRun', 'runId', runId);
-    optionalString('cancelRun', 'reason', reason);
+    const { reason, compensate } = cancelOptions(options);
     await this.ready();
     const message = reason ?? 'Cancelled';
     const payload = serializeJson({ reason: reason ?? null }, { what: 'cancel reason' });
@@ -298,6 +332,10 @@ export class FlowEngine extends FlowEvents implements WorkerHost {
     if (!before) throw new RunNotFoundError(runId);
     // A cancelled run is finished like any other: a second cancel is refused and its reason not lost silently.
     if (before.status !== 'RUNNING' && before.status !== 'WAITING') throw new InvalidRunStateError(runId, before.status, 'cancel', 'RUNNING or WAITING');
+    if (compensate) {
+      await this.storage.addToInbox({ runId, kind: 'cancel', waitId: null, branchId: null, payload });
+      return driveToRest(this, runId, { maxWaitMs: 0 });
+    }
     const run = await this.storage.cancelRun(runId, [{ type: 'RUN_CANCELLED', payload }], { code: 'CANCELLED', message, retryable: false });
     if (!run) throw new RunNotFoundError(runId);
     // Ended meanwhile — or cancelled by a concurrent call with another reason (the first one counts).

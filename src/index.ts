@@ -11,12 +11,16 @@ export { describeGraph, fingerprintDefinition } from './definitions/graph.js';
 export type { GraphDescription, GraphEdge, GraphNode } from './definitions/graph.js';
 export { DEFAULT_FOREACH_CONCURRENCY } from './definitions/types.js';
 export type {
+  CaughtError,
   EdgeDefinition,
+  FailureHandler,
+  FailureHandlerInput,
   FlowContext,
   FlowDefinition,
   FlowOptions,
   FlowRetention,
   FlowRunStatus,
+  NodeCatch,
   NodeDefinition,
   NodeHandler,
   NodeId,
@@ -27,7 +31,17 @@ export type {
 
 // engine
 export { FlowEngine, createFlowEngineFromEnv } from './flow-engine.js';
-export type { FlowEngineOptions, FlowRun, FlowEvent, FlowSummary, PruneRunsOptions, RetentionOptions, StartRunArgs, StartRunResult } from './flow-engine.js';
+export type {
+  CancelRunOptions,
+  FlowEngineOptions,
+  FlowRun,
+  FlowEvent,
+  FlowSummary,
+  PruneRunsOptions,
+  RetentionOptions,
+  StartRunArgs,
+  StartRunResult,
+} from './flow-engine.js';
 export type { FlowHookMap, FlowHookName, FlowHookPayload } from './engine/events.js';
 export { ManualClock, systemClock } from './core/clock.js';
 export type { Clock } from './core/clock.js';
@@ -77,6 +91,7 @@ export type {
   SentEvent,
   BranchRecord,
   BranchStatus,
+  CompensationLog,
   MapItemRecord,
   MapProgress,
   MapValues,

@@ -6,9 +6,9 @@ import type { ErrorRecord } from '../errors.js';
 
 export type NodeId = string;
 
-import type { FlowRunStatus } from '../core/states.js';
+import type { CaughtError, FlowRunStatus } from '../core/states.js';
 
-export type { FlowRunStatus };
+export type { CaughtError, FlowRunStatus };
 
 /**
  * What a handler receives. `state`, `outputs` and `input` are fresh JSON copies: mutating them has
@@ -59,14 +59,6 @@ export interface FlowContext {
    * set in a `compensate` handler run because the run failed (the failure being compensated).
    */
   error?: CaughtError;
-}
-
-/** The failure a `catch` routed: the node that failed for good, why, and at which attempt. */
-export interface CaughtError {
-  nodeId: string;
-  code: string;
-  message: string;
-  attempt: number;
 }
 
 export type NodeResult =

@@ -123,6 +123,8 @@ export class MemoryStorage implements FlowStorage {
       nextAttemptAt: null,
       waitReason: null,
       error: null,
+      compensation: null,
+      compensated: null,
       parsed: {},
     };
     this.runs.set(run.runId, row);
@@ -410,6 +412,8 @@ export class MemoryStorage implements FlowStorage {
       row.branches = u.branches;
       row.parsed.branches = undefined;
     }
+    if (u.compensation !== undefined) row.compensation = u.compensation;
+    if (u.compensated !== undefined) row.compensated = u.compensated;
     for (const nodeId of t.clearMaps ?? []) {
       row.mapItems.delete(nodeId);
       row.itemOutputs.delete(nodeId);
