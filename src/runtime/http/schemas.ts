@@ -233,6 +233,11 @@ const runSummaryProperties = {
     description:
       'Answers (a resume, an event, a child’s end) wait in the run’s inbox for its holder (a worker, a tick) to apply; until then the branches they answer still show WAITING.',
   },
+  compensated: nullable({
+    type: 'boolean',
+    description:
+      'Set when the run ended by undoing what it did (it failed, or was cancelled with compensate): true when every compensation succeeded, false when one failed for good.',
+  }),
   branches: { type: 'array', items: branchSummarySchema, description: 'The run’s live branches, compact (see Run.branches).' },
 } as const;
 
@@ -258,6 +263,10 @@ export const runSchema = {
     stateJson: { type: 'object' },
     outputsJson: { type: 'object' },
     attemptsJson: { type: 'object', additionalProperties: { type: 'integer' } },
+    compensation: {
+      description:
+        'Null, or { finished, phase }: the finished nodes the run could undo (in finishing order) and, while or after it undoes them, its compensation (cause, error, steps left, failures).',
+    },
     version: { type: 'integer' },
     branches: {
       type: 'array',
