@@ -23,6 +23,14 @@ export interface FlowHookMap {
   'run:completed': FlowHookPayload;
   'run:failed': FlowHookPayload;
   'run:cancelled': FlowHookPayload;
+  /** A node's failure for good was taken by its `catch` (NODE_CAUGHT). */
+  'node:caught': FlowHookPayload;
+  /** The run begins undoing what it finished (RUN_COMPENSATING). */
+  'run:compensating': FlowHookPayload;
+  /** One node's (or item's) compensation succeeded (NODE_COMPENSATED). */
+  'node:compensated': FlowHookPayload;
+  /** An attempt of a compensation failed (COMPENSATION_FAILED; `payload.final` when it will not be retried). */
+  'node:compensation-failed': FlowHookPayload;
   /** A hook listener threw. */
   error: { hook: string; error: unknown };
 }
@@ -40,6 +48,10 @@ const HOOK_OF_EVENT: Partial<Record<FlowEventType, FlowHookName>> = {
   RUN_COMPLETED: 'run:completed',
   RUN_ABORTED: 'run:failed',
   RUN_CANCELLED: 'run:cancelled',
+  NODE_CAUGHT: 'node:caught',
+  RUN_COMPENSATING: 'run:compensating',
+  NODE_COMPENSATED: 'node:compensated',
+  COMPENSATION_FAILED: 'node:compensation-failed',
 };
 
 /** A listener may be async: its rejection is reported on 'error' like a throw. */
