@@ -172,11 +172,16 @@ type AnyOutputs = Record<string, unknown>;
  * error); `TOutputs` declares outputs read before their node is added (a loop back). Without
  * type arguments, recorded outputs are typed and any other key reads as `unknown`, as before.
  */
-export function flow<TInput = Untyped, TState = Record<string, unknown>, TServices = DefaultServices, TOutputs = {}>(
+export function flow<TInput = Untyped, TState = Record<string, unknown>, TServices = DefaultServices, TOutputs = Record<never, never>>(
   flowId: string,
   version: string,
   options?: FlowOptions,
-): FlowBuilder<[TInput] extends [Untyped] ? unknown : TInput, TState, TServices, [TInput] extends [Untyped] ? AnyOutputs : Partial<TOutputs>>;
+): FlowBuilder<
+  [TInput] extends [Untyped] ? unknown : TInput,
+  TState,
+  TServices,
+  [TInput] extends [Untyped] ? AnyOutputs : { [K in keyof TOutputs]?: TOutputs[K] }
+>;
 export function flow(flowId: string, version: string, options?: FlowOptions): FlowBuilder {
   const usable = typeof options === 'object' && options !== null && !Array.isArray(options) ? options : {};
   const problems = flowOptionsArgumentProblems('flow()', options);

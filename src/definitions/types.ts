@@ -152,9 +152,10 @@ export type NodeResult<TOutput = unknown, TState = Record<string, unknown>> =
  * A patch of state `TState`: every key optional, and a nested plain object may itself be given in
  * part (patches deep-merge; arrays and other values replace). For untyped state, a record.
  */
-export type StatePatch<TState> = {
-  [K in keyof TState]?: TState[K] extends readonly unknown[] ? TState[K] : TState[K] extends object ? StatePatch<TState[K]> : TState[K];
-};
+export type StatePatch<TState> = { [K in keyof TState]?: PatchValue<TState[K]> };
+
+/** A value in a patch: a plain object in part (each member of a union on its own), anything else whole. */
+type PatchValue<V> = V extends readonly unknown[] ? V : V extends object ? StatePatch<V> : V;
 
 /** A node's handler; typed flows give it their context and result types. */
 export type NodeHandler<TContext extends AnyFlowContext = FlowContext, TResult = NodeResult> = (ctx: TContext) => Promise<TResult> | TResult;
