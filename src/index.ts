@@ -44,7 +44,17 @@ export type {
 
 // engine
 export { FlowEngine, createFlowEngineFromEnv } from './flow-engine.js';
-export type { FlowEngineOptions, FlowRun, FlowEvent, FlowSummary, PruneRunsOptions, RetentionOptions, StartRunArgs, StartRunResult } from './flow-engine.js';
+export type {
+  FlowEngineOptions,
+  FlowRun,
+  FlowEvent,
+  FlowSummary,
+  PruneRunsOptions,
+  RetentionOptions,
+  SendEventArgs,
+  StartRunArgs,
+  StartRunResult,
+} from './flow-engine.js';
 export type { FlowHookMap, FlowHookName, FlowHookPayload } from './engine/events.js';
 export { ManualClock, systemClock } from './core/clock.js';
 export type { Clock } from './core/clock.js';
