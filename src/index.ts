@@ -4,18 +4,31 @@
  */
 // definitions
 export { Flow, Entry, Node, Edge, buildFlowDefinition } from './definitions/decorators.js';
-export type { NodeDecoratorOptions } from './definitions/decorators.js';
+export type { ClassFlowDefinition, FlowClassDecorator, FlowMethodDecorator, HandlerContextsOf, NodeDecoratorOptions } from './definitions/decorators.js';
 export { flow, FlowBuilder } from './definitions/builder.js';
+export type { NodeOutput } from './definitions/builder.js';
+export { childRun, defineEvent, flowRef } from './definitions/typed.js';
+export type { ChildRunResult, EventDefinition } from './definitions/typed.js';
 export { validateDefinition } from './definitions/validate.js';
 export { describeGraph, fingerprintDefinition } from './definitions/graph.js';
 export type { GraphDescription, GraphEdge, GraphNode } from './definitions/graph.js';
 export { DEFAULT_FOREACH_CONCURRENCY } from './definitions/types.js';
 export type {
+  AnyFlowContext,
   CaughtError,
+  DefaultServices,
   EdgeDefinition,
   FailureHandler,
   FailureHandlerInput,
   FlowContext,
+  FlowContextFields,
+  FlowRef,
+  FlowTypes,
+  InputOf,
+  ResumeSlot,
+  ServicesField,
+  StateOf,
+  StatePatch,
   FlowDefinition,
   FlowOptions,
   FlowRetention,
@@ -39,6 +52,7 @@ export type {
   FlowSummary,
   PruneRunsOptions,
   RetentionOptions,
+  SendEventArgs,
   StartRunArgs,
   StartRunResult,
 } from './flow-engine.js';
