@@ -3,7 +3,7 @@
  * `@hazeljs/flow/prisma` and `@hazeljs/flow/runtime` subpaths).
  */
 // definitions
-export { Flow, Entry, Node, Edge, buildFlowDefinition } from './definitions/decorators.js';
+export { Flow, Entry, Node, Edge, Compensate, buildFlowDefinition } from './definitions/decorators.js';
 export type { ClassFlowDefinition, FlowClassDecorator, FlowMethodDecorator, HandlerContextsOf, NodeDecoratorOptions } from './definitions/decorators.js';
 export { flow, FlowBuilder } from './definitions/builder.js';
 export type { NodeOutput } from './definitions/builder.js';

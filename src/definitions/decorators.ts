@@ -107,6 +107,8 @@ interface MethodRecord {
   nodes: { id?: string; opts: NodeOptions; problems: string[] }[];
   entries: number;
   edges: Omit<EdgeDefinition, 'from'>[];
+  /** Nodes this method undoes (`@Compensate(nodeId)`). */
+  compensates: string[];
 }
 
 /** A class's @Flow marks: its id, version and options (copied), and the problems of its arguments. */
@@ -129,7 +131,7 @@ const ownMetadataObjects = (ctor: Function): unknown[] =>
 
 const isStandardContext = (v: unknown): v is DecoratorContext => typeof v === 'object' && v !== null && typeof (v as { kind?: unknown }).kind === 'string';
 
-const newRecord = (): MethodRecord => ({ nodes: [], entries: 0, edges: [] });
+const newRecord = (): MethodRecord => ({ nodes: [], entries: 0, edges: [], compensates: [] });
 
 function recordIn(scope: object, key: PropertyKey): MethodRecord {
   let members = scoped.get(scope);
@@ -241,6 +243,14 @@ export function Edge(to: string, when?: (ctx: FlowContext) => boolean, priority?
   });
 }
 
+/**
+ * Makes the method the `compensate` handler of node `nodeId` (the decorator form of the node
+ * option), run with `this` bound to the instance like the node's own handler.
+ */
+export function Compensate(nodeId: string): FlowMethodDecorator {
+  return methodDecorator('Compensate', (rec) => void rec.compensates.push(nodeId));
+}
+
 /** The record for member `key` declared directly on class `ctor` (not inherited), if any. */
 function ownRecord(ctor: Function, key: PropertyKey): MethodRecord | undefined {
   const proto = ctor.prototype as object;
@@ -295,11 +305,13 @@ export function buildFlowDefinition(Class: abstract new (...args: any[]) => obje
   const nodeOwner = new Map<string, string>();
   const entries: string[] = [];
   const edges: EdgeDefinition[] = [];
+  const compensations: Array<{ member: string; key: PropertyKey; nodeIds: string[]; alsoNode: boolean }> = [];
   for (const key of members) {
     const rec = resolved.get(key) as MethodRecord;
     const member = String(key);
+    if (rec.compensates.length > 0) compensations.push({ member, key, nodeIds: rec.compensates, alsoNode: rec.nodes.length > 0 });
     if (rec.nodes.length === 0) {
-      problems.push(`method "${member}" has @Entry/@Edge but no @Node`);
+      if (rec.entries > 0 || rec.edges.length > 0 || rec.compensates.length === 0) problems.push(`method "${member}" has @Entry/@Edge but no @Node`);
       continue;
     }
     if (rec.nodes.length > 1) problems.push(`method "${member}" has more than one @Node decorator`);
@@ -324,6 +336,15 @@ export function buildFlowDefinition(Class: abstract new (...args: any[]) => obje
     if (rec.entries > 1) problems.push(`method "${member}" has more than one @Entry decorator`);
     if (rec.entries > 0) entries.push(id);
     for (const e of rec.edges) edges.push({ from: id, ...e });
+  }
+  for (const c of compensations) {
+    if (c.alsoNode) problems.push(`method "${c.member}" has both @Node and @Compensate: a compensation is a method of its own`);
+    for (const nodeId of c.nodeIds) {
+      const node = nodes[nodeId];
+      if (!node) problems.push(`method "${c.member}": @Compensate("${nodeId}"): "${nodeId}" is not a node of this flow`);
+      else if (node.compensate) problems.push(`node "${nodeId}" has more than one compensate handler (method "${c.member}" and another)`);
+      else node.compensate = ((target as Record<PropertyKey, Function>)[c.key] as Function).bind(target) as NodeDefinition['compensate'];
+    }
   }
   if (entries.length > 1) problems.push(`more than one @Entry: nodes ${entries.map((e) => `"${e}"`).join(', ')}`);
   // An @Entry on a method already reported above (no @Node, symbol name) is not also "missing".

@@ -1,5 +1,5 @@
 export * from './types.js';
-export { Flow, Entry, Node, Edge, buildFlowDefinition } from './decorators.js';
+export { Flow, Entry, Node, Edge, Compensate, buildFlowDefinition } from './decorators.js';
 export type { FlowClassDecorator, FlowMethodDecorator, NodeDecoratorOptions } from './decorators.js';
 export { flow, FlowBuilder } from './builder.js';
 export { childRun, defineEvent, flowRef } from './typed.js';
