@@ -109,7 +109,7 @@ function methodDecorator(name: string, apply: (rec: MethodRecord) => void): Flow
   return ((...args: unknown[]): void => apply(methodRecord(name, args))) as FlowMethodDecorator;
 }
 
-/** Marks a class as flow `flowId` at `version`; `options`: the flow's own options (`{ retention }`). */
+/** Marks a class as flow `flowId` at `version`; `options`: the flow's own options (`{ retention, onFailure }`). */
 export function Flow(flowId: string, version: string, options?: FlowOptions): FlowClassDecorator {
   const problems = flowOptionsArgumentProblems('@Flow', options);
   const usable = typeof options === 'object' && options !== null && !Array.isArray(options) ? copyFlowOptions(options) : {};

@@ -49,6 +49,8 @@ const RUN_COLUMNS = [
   'error_json',
   'parent_run_id',
   'parent_node_id',
+  'failure_of',
+  'failure_handler_run_id',
 ] as const;
 
 /** The JSON columns a summary leaves out (see `FlowRunSummary`); `outputs_json` is not a column. */
@@ -131,6 +133,8 @@ export type RunReadRow = {
   error_json: ErrorRecord | null;
   parent_run_id: string | null;
   parent_node_id: string | null;
+  failure_of: string | null;
+  failure_handler_run_id: string | null;
   outputs_json: Record<string, unknown>;
   has_inbox: boolean;
   due_in_ms: number | null;
@@ -154,6 +158,7 @@ export type CommittedRow = Pick<
   | 'recoveries'
   | 'next_attempt_at'
   | 'wait_reason'
+  | 'failure_handler_run_id'
 > & {
   due_in_ms: number | null;
   read_at: Date;
@@ -221,6 +226,8 @@ export function toRunSummary(row: RunSummaryRow): FlowRunSummary {
     readAt: toDate(row.read_at),
     parentRunId: row.parent_run_id ?? null,
     parentNodeId: row.parent_node_id ?? null,
+    failureOf: row.failure_of ?? null,
+    failureHandlerRunId: row.failure_handler_run_id ?? null,
     hasInbox: row.has_inbox === true,
     idempotencyKey: row.idempotency_key ?? null,
     version: Number(row.version),
@@ -274,6 +281,8 @@ export function toCommittedRecord(row: CommittedRow, before: FlowRunRecord, t: T
     readAt: toDate(row.read_at),
     parentRunId: before.parentRunId,
     parentNodeId: before.parentNodeId,
+    failureOf: before.failureOf,
+    failureHandlerRunId: row.failure_handler_run_id ?? null,
     hasInbox: row.has_inbox === true,
     idempotencyKey: before.idempotencyKey,
     version: Number(row.version),
