@@ -25,7 +25,7 @@ import type { SqlNames } from './names.js';
  * The columns of a run row, named one by one: a prepared statement's result type must not change
  * when a later migration adds a column (Postgres refuses to run it then), which `*` would do.
  */
-const RUN_COLUMNS = [
+export const RUN_COLUMNS = [
   'run_id',
   'flow_id',
   'flow_version',
