@@ -12,6 +12,8 @@ export type { GraphDescription, GraphEdge, GraphNode } from './definitions/graph
 export { DEFAULT_FOREACH_CONCURRENCY } from './definitions/types.js';
 export type {
   EdgeDefinition,
+  FailureHandler,
+  FailureHandlerInput,
   FlowContext,
   FlowDefinition,
   FlowOptions,

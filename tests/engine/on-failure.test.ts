@@ -7,7 +7,8 @@
  * one store start exactly one handler per failed run.
  */
 import { describe, expect, it } from 'vitest';
-import { FlowEngine, flow, type FlowDefinition, type FlowRunRecord, type FlowStorage, type NodeResult } from '@hazeljs/flow';
+import { FlowEngine, flow, type FailureHandlerInput, type FlowDefinition, type FlowRunRecord, type FlowStorage, type NodeResult } from '@hazeljs/flow';
+import { createMemoryStorage } from '../../src/storage/memory.js';
 import { createPostgresStorage } from '../../src/storage/postgres.js';
 import { storeCases } from '../helpers/stores.js';
 import { engineOnStore } from '../helpers/engine-on-store.js';
@@ -214,3 +215,36 @@ describe.each(storeCases)('onFailure under concurrent workers on $name', (store)
 });
 
 const quiet = { debug() {}, info() {}, warn() {}, error() {} };
+
+describe('the example of docs/failures.md', () => {
+  it('runs as written', async () => {
+    const engine = new FlowEngine({ storage: createMemoryStorage() });
+    try {
+      const refund = flow('refund', '1')
+        .entry('refund')
+        .node('refund', (ctx): NodeResult => {
+          const failed = ctx.input as FailureHandlerInput; // { runId, flowId, version, error }
+          return { status: 'ok', output: { refunded: failed.runId, because: failed.error.code } };
+        })
+        .build();
+
+      const order = flow('order', '1', { onFailure: { flowId: 'refund', version: '1' } })
+        .entry('charge')
+        .node('charge', () => ({ status: 'ok', output: { charged: 42 } }))
+        .node('ship', () => ({ status: 'error', error: { code: 'NO_CARRIER', message: 'no carrier', retryable: false } }))
+        .edge('charge', 'ship')
+        .build();
+
+      await engine.registerDefinition(refund);
+      await engine.registerDefinition(order);
+      const { runId } = await engine.startRun({ flowId: 'order', version: '1', input: {} });
+      const failed = await engine.runToCompletion(runId); // FAILED, failureHandlerRunId set
+      const handled = await engine.runToCompletion(failed.failureHandlerRunId!); // COMPLETED, failureOf === runId
+
+      expect(failed.status).toBe('FAILED');
+      expect(handled).toMatchObject({ status: 'COMPLETED', failureOf: runId, outputsJson: { refund: { refunded: runId, because: 'NO_CARRIER' } } });
+    } finally {
+      await engine.close();
+    }
+  });
+});
