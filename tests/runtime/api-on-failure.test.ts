@@ -1,13 +1,15 @@
 /**
- * onFailure over the REST API: the failed run's JSON names its handler run, the handler run's
- * JSON names the failed run (in the run resource and the runs list), the timeline shows
- * FAILURE_HANDLER_STARTED, and the OpenAPI document describes both fields and both events.
+ * onFailure over the REST API and the CLI: the failed run's JSON names its handler run, the
+ * handler run's JSON names the failed run (in the run resource and the runs list), the timeline
+ * shows FAILURE_HANDLER_STARTED, `runs show` prints both links, and the OpenAPI document
+ * describes both fields and both events.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { FlowRuntime } from '../../src/runtime/index.js';
 import { flow } from '../../src/definitions/builder.js';
 import type { NodeResult } from '../../src/definitions/types.js';
 import { demoFlows } from '../../src/runtime/demo-flows.js';
+import { runCli } from './cli-helpers.js';
 import { http, startRuntime, waitForStatus } from './helpers.js';
 
 let rt: FlowRuntime;
@@ -46,6 +48,10 @@ describe('onFailure in the run JSON', () => {
     expect(listed).toEqual([expect.objectContaining({ runId: handlerId, failureOf: runId })]);
     const events = (await call('GET', `/v1/runs/${runId}/timeline`)).body.events as Array<{ type: string; payloadJson: unknown }>;
     expect(events.at(-1)).toMatchObject({ type: 'FAILURE_HANDLER_STARTED', payloadJson: { handlerRunId: handlerId, flowId: 'api-alert', version: '1' } });
+
+    const cli = (runIdToShow: string) => runCli(['runs', 'show', runIdToShow], { FLOW_URL: rt.url });
+    expect((await cli(runId)).stdout).toMatch(new RegExp(`^failure handler\\s+${handlerId}$`, 'm'));
+    expect((await cli(handlerId)).stdout).toMatch(new RegExp(`^handles failure of\\s+${runId}$`, 'm'));
   });
 
   it('is described by the OpenAPI document', async () => {
