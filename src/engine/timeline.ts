@@ -27,8 +27,9 @@ function at(site: EventSite): Pick<NewEvent, 'nodeId' | 'branchId' | 'itemIndex'
 }
 
 export const timeline = {
-  runStarted(nodeId: string, parent?: { parentRunId: string; parentNodeId: string }): NewEvent {
-    return { type: 'RUN_STARTED', nodeId, branchId: 'b1', payload: parent ? text(parent) : null };
+  /** `from`: the parent of a child run, or the failed run an `onFailure` run handles. */
+  runStarted(nodeId: string, from?: { parentRunId: string; parentNodeId: string } | { failureOf: string }): NewEvent {
+    return { type: 'RUN_STARTED', nodeId, branchId: 'b1', payload: from ? text(from) : null };
   },
   /** `reason`: `{ reason }`, serialized and checked by the caller. */
   runCancelled(reason: JsonText): NewEvent {
@@ -39,6 +40,14 @@ export const timeline = {
   },
   runAborted(site: EventSite, error: ErrorRecord): NewEvent {
     return { type: 'RUN_ABORTED', nodeId: site.nodeId, branchId: site.branchId, error, payload: text({ error }) };
+  },
+  /** The run ended FAILED and, in the same write, started its flow's `onFailure` run. */
+  failureHandlerStarted(handler: { handlerRunId: string; flowId: string; version: string }): NewEvent {
+    return { type: 'FAILURE_HANDLER_STARTED', nodeId: null, payload: text(handler) };
+  },
+  /** The run ended FAILED and its flow's `onFailure` run was not started, for `reason`. */
+  failureHandlerSkipped(skip: { flowId: string; version: string; reason: string }): NewEvent {
+    return { type: 'FAILURE_HANDLER_SKIPPED', nodeId: null, payload: text(skip) };
   },
 
   nodeStarted(site: EventSite, attempt: number): NewEvent {

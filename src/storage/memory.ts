@@ -90,9 +90,15 @@ export class MemoryStorage implements FlowStorage {
   }
 
   async createRun(run: NewRun): Promise<{ run: FlowRunRecord; created: boolean }> {
+    const { row, created } = this.insertRun(run);
+    return { run: this.record(row), created };
+  }
+
+  /** Inserts `run`, or finds the run that holds its idempotency key (`created` false). */
+  private insertRun(run: NewRun): { row: RunRow; created: boolean } {
     if (run.idempotencyKey !== null) {
       const existing = this.runIdsByKey.get(run.idempotencyKey);
-      if (existing) return { run: this.record(this.runs.get(existing)!), created: false };
+      if (existing) return { row: this.runs.get(existing)!, created: false };
     }
     const now = this.nowDate();
     const row: RunRow = {
@@ -107,6 +113,8 @@ export class MemoryStorage implements FlowStorage {
       branches: run.branches,
       parentRunId: run.parentRunId ?? null,
       parentNodeId: run.parentNodeId ?? null,
+      failureOf: run.failureOf ?? null,
+      failureHandlerRunId: null,
       hasInbox: false,
       outputs: new Map(),
       mapItems: new Map(),
@@ -131,7 +139,7 @@ export class MemoryStorage implements FlowStorage {
     if (run.idempotencyKey !== null) this.runIdsByKey.set(run.idempotencyKey, run.runId);
     this.appendEvents(row, run.events, now);
     this.wake(run.runId);
-    return { run: this.record(row), created: true };
+    return { row, created: true };
   }
 
   async getRun(runId: string): Promise<FlowRunRecord | null> {
@@ -444,6 +452,8 @@ export class MemoryStorage implements FlowStorage {
     row.version += 1;
     row.updatedAt = now;
     this.appendEvents(row, t.events, now);
+    // The failure handler is created with the commit that ends the run FAILED, and only then.
+    if (t.failureHandler && row.status === 'FAILED' && wasLive) row.failureHandlerRunId = this.insertRun(t.failureHandler).row.runId;
     this.applyInboxAndWaits(row, t, wasLive);
     if (t.idempotency && !this.idempotency.has(t.idempotency.key)) {
       const { key, runId: rid, nodeId, result } = t.idempotency;

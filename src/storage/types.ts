@@ -61,7 +61,11 @@ export type FlowEventType =
   /** A node's (or item's) compensation succeeded. */
   | 'NODE_COMPENSATED'
   /** An attempt of a compensation failed; payload `{ final, retryInMs? }` (final: it will not be tried again). */
-  | 'COMPENSATION_FAILED';
+  | 'COMPENSATION_FAILED'
+  /** The run ended FAILED and started its flow's `onFailure` flow, in the same write; payload `{ handlerRunId, flowId, version }`. */
+  | 'FAILURE_HANDLER_STARTED'
+  /** The run ended FAILED and its flow's `onFailure` flow was not started; payload `{ flowId, version, reason }`. */
+  | 'FAILURE_HANDLER_SKIPPED';
 
 export type { BranchRecord, BranchStatus, BranchWait, CompensationLog, MapItemRecord, MapProgress, WaitingBranch } from '../core/states.js';
 
@@ -88,6 +92,13 @@ export interface FlowRunRecord {
   /** The run that started this one as a child (null for a top-level run), and the node that did. */
   parentRunId: string | null;
   parentNodeId: string | null;
+  /**
+   * A run of an `onFailure` flow: the failed run it handles (null for any other run). Not a
+   * parent: the two runs end, are cancelled and are pruned independently of each other.
+   */
+  failureOf: string | null;
+  /** A run that ended FAILED: the `onFailure` run it started, in the same write (null when none). */
+  failureHandlerRunId: string | null;
   /** Entries wait in the run's inbox (resumes, events, child ends) for its holder to apply. */
   hasInbox: boolean;
 
@@ -168,6 +179,8 @@ export interface NewRun {
   /** A child run: its parent and the parent's node (both null for a top-level run). */
   parentRunId?: string | null;
   parentNodeId?: string | null;
+  /** A run of an `onFailure` flow: the failed run it handles (`Transition.failureHandler`). */
+  failureOf?: string | null;
   /** RUN_STARTED and whatever else the engine records at creation; seq 1.. */
   events: NewEvent[];
 }
@@ -321,6 +334,15 @@ export interface Transition {
    * in the same write.
    */
   cancelChildren?: string[];
+  /**
+   * Only on a commit that ends the run FAILED (ignored on any other): the run of the flow's
+   * `onFailure` handler, created in the same transaction — never by a write of its own, so a
+   * crash can leave neither a failed run without its handler nor a handler without its failure.
+   * The failed run's `failureHandlerRunId` names it; its `failureOf` names the failed run. Its
+   * idempotency key (the engine's `onFailure:<runId>`) keeps it to one: if a run already holds the
+   * key, nothing is created and `failureHandlerRunId` names that run.
+   */
+  failureHandler?: NewRun;
   /** Appended with seq lastSeq+1, lastSeq+2 … in this order, in the same transaction. */
   events: NewEvent[];
   /** Recorded in the same transaction; an existing record under the key is kept (first commit wins). */

@@ -83,6 +83,8 @@ function printRun(ctx: RemoteContext, run: RunJson, heading?: string) {
       ['node', run.currentNodeId],
       ['tenant', run.tenantId ?? undefined],
       ['parent', run.parentRunId ? `${run.parentRunId} (node ${run.parentNodeId ?? '?'})` : undefined],
+      ['handles failure of', run.failureOf ?? undefined],
+      ['failure handler', run.failureHandlerRunId ?? undefined],
       ['created', run.createdAt],
       ['updated', run.updatedAt],
       ['attempt', run.attempt],

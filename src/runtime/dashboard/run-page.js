@@ -70,6 +70,20 @@ export function RunPage({ runId }) {
           <dd><a class="parent-link" href=${runHref(run.parentRunId)} title=${run.parentRunId}><code>${shortId(run.parentRunId)}</code></a>${run.parentNodeId ? html` <span class="muted">at ${run.parentNodeId}</span>` : ''}</dd>
         </div>`
         }
+        ${
+          run.failureOf &&
+          html`<div data-testid="failure-of">
+          <dt>handles failure of</dt>
+          <dd><a class="failure-link" href=${runHref(run.failureOf)} title=${run.failureOf}><code>${shortId(run.failureOf)}</code></a></dd>
+        </div>`
+        }
+        ${
+          run.failureHandlerRunId &&
+          html`<div data-testid="failure-handler">
+          <dt>failure handler</dt>
+          <dd><a class="failure-link" href=${runHref(run.failureHandlerRunId)} title=${run.failureHandlerRunId}><code>${shortId(run.failureHandlerRunId)}</code></a></dd>
+        </div>`
+        }
         ${children.length > 0 && html`<div><dt>children</dt><dd>${children.length}${run.childrenNextCursor ? '+' : ''}</dd></div>`}
         ${run.nextAttemptAt && html`<div><dt>${dueLabel(run, branches)}</dt><dd title=${run.nextAttemptAt}>${formatTime(run.nextAttemptAt)}</dd></div>`}
       </dl>

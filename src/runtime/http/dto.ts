@@ -104,6 +104,8 @@ export function runSummaryDto(run: FlowRunSummary) {
     error: run.error,
     parentRunId: run.parentRunId ?? null,
     parentNodeId: run.parentNodeId ?? null,
+    failureOf: run.failureOf ?? null,
+    failureHandlerRunId: run.failureHandlerRunId ?? null,
     hasInbox: run.hasInbox === true,
     compensated: run.compensated ?? null,
     branches: (run.branches ?? []).map(branchSummaryDto),

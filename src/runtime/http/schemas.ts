@@ -228,6 +228,11 @@ const runSummaryProperties = {
   error: nullable(errorRecordSchema),
   parentRunId: nullable({ type: 'string', description: 'The run whose node started this one as a child run (null for a top-level run).' }),
   parentNodeId: nullable({ type: 'string', description: 'The parent’s node that started it.' }),
+  failureOf: nullable({
+    type: 'string',
+    description: 'A run of an onFailure flow: the failed run it handles (its input is { runId, flowId, version, error } of that run). Not a parent.',
+  }),
+  failureHandlerRunId: nullable({ type: 'string', description: 'A run that ended FAILED: the run of its flow’s onFailure flow, started in the same write.' }),
   hasInbox: {
     type: 'boolean',
     description:
@@ -302,7 +307,9 @@ export const eventSchema = {
         'MAP_STARTED (a forEach node began its map; payload { items, concurrency }); ' +
         'EVENT_RECEIVED (an event answered the branch’s event wait; payload { eventId, name, key }), ' +
         'CHILD_STARTED (the node or item started a child run; payload { childRunId, flowId, version }), ' +
-        'CHILD_FINISHED (that child run ended; payload { childRunId, status }).',
+        'CHILD_FINISHED (that child run ended; payload { childRunId, status }); ' +
+        'FAILURE_HANDLER_STARTED (the run ended FAILED and started its flow’s onFailure run; payload { handlerRunId, flowId, version }), ' +
+        'FAILURE_HANDLER_SKIPPED (the run ended FAILED and its onFailure run was not started; payload { flowId, version, reason }).',
     },
     nodeId: nullable({ type: 'string' }),
     branchId: nullable({ type: 'string', description: 'The branch the event belongs to (see Run.branches); null for run-wide events.' }),

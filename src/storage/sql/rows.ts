@@ -25,7 +25,7 @@ import type { SqlNames } from './names.js';
  * The columns of a run row, named one by one: a prepared statement's result type must not change
  * when a later migration adds a column (Postgres refuses to run it then), which `*` would do.
  */
-const RUN_COLUMNS = [
+export const RUN_COLUMNS = [
   'run_id',
   'flow_id',
   'flow_version',
@@ -51,6 +51,8 @@ const RUN_COLUMNS = [
   'parent_node_id',
   'compensation_json',
   'compensated',
+  'failure_of',
+  'failure_handler_run_id',
 ] as const;
 
 /** The JSON columns a summary leaves out (see `FlowRunSummary`); `outputs_json` is not a column. */
@@ -135,6 +137,8 @@ export type RunReadRow = {
   parent_node_id: string | null;
   compensation_json: CompensationLog | null;
   compensated: boolean | null;
+  failure_of: string | null;
+  failure_handler_run_id: string | null;
   outputs_json: Record<string, unknown>;
   has_inbox: boolean;
   due_in_ms: number | null;
@@ -158,6 +162,7 @@ export type CommittedRow = Pick<
   | 'recoveries'
   | 'next_attempt_at'
   | 'wait_reason'
+  | 'failure_handler_run_id'
 > & {
   due_in_ms: number | null;
   read_at: Date;
@@ -226,6 +231,8 @@ export function toRunSummary(row: RunSummaryRow): FlowRunSummary {
     readAt: toDate(row.read_at),
     parentRunId: row.parent_run_id ?? null,
     parentNodeId: row.parent_node_id ?? null,
+    failureOf: row.failure_of ?? null,
+    failureHandlerRunId: row.failure_handler_run_id ?? null,
     hasInbox: row.has_inbox === true,
     idempotencyKey: row.idempotency_key ?? null,
     version: Number(row.version),
@@ -280,6 +287,8 @@ export function toCommittedRecord(row: CommittedRow, before: FlowRunRecord, t: T
     readAt: toDate(row.read_at),
     parentRunId: before.parentRunId,
     parentNodeId: before.parentNodeId,
+    failureOf: before.failureOf,
+    failureHandlerRunId: row.failure_handler_run_id ?? null,
     hasInbox: row.has_inbox === true,
     idempotencyKey: before.idempotencyKey,
     version: Number(row.version),
