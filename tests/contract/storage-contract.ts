@@ -9,6 +9,7 @@ import { StaleRunError, InvalidArgumentError } from '../../src/errors.js';
 import type { FlowStorage } from '../../src/storage/types.js';
 import { branchesContract } from './branches-contract.js';
 import { cascadeContract } from './cascade-contract.js';
+import { compensationContract } from './compensation-contract.js';
 import { inboxContract } from './inbox-contract.js';
 import { lockOptionsContract } from './lock-options-contract.js';
 import { pruneContract } from './prune-contract.js';
@@ -38,6 +39,7 @@ export function describeStorageContract(name: string, makeStore: () => Promise<S
     inboxContract(() => handle);
     pruneContract(() => handle);
     cascadeContract(() => handle);
+    compensationContract(() => handle);
 
     it('creates a run and reads it back with JSON values parsed', async () => {
       const input = { a: [1, 'two', { three: true }], u: 'ünïcødé ✓', n: null, big: 1e21, neg: -0.5 };
