@@ -204,8 +204,11 @@ export interface RunUpdate {
   error: ErrorRecord | null;
   /** `CompensationLog` (omitted = unchanged). */
   compensation?: JsonText;
-  /** Omitted = unchanged. */
-  compensated?: boolean | null;
+  /**
+   * Omitted = unchanged. Written once, when the run's compensation ends: never back to null (the
+   * SQL stores could not tell a null from an omission, the memory store could).
+   */
+  compensated?: boolean;
 }
 
 export interface IdempotencyRecordInput {
