@@ -88,6 +88,7 @@ function summaryWith(row: RunRow, now: number, branches: FlowRunRecord['branches
     dueInMs: dueAt === undefined ? 0 : Math.max(0, dueAt - now),
     waitReason: row.waitReason,
     error: row.error ? { ...row.error } : null,
+    outcome: row.outcome,
   };
 }
 

@@ -104,6 +104,11 @@ export interface FlowRunRecord {
   waitReason: string | null;
   /** Why the run FAILED or was CANCELLED. */
   error: ErrorRecord | null;
+  /**
+   * The run's business outcome (`'refunded'`, `'declined'`…): the `outcome` of the last ok node
+   * result that carried one (null until one does). Kept whatever status the run ends with.
+   */
+  outcome: string | null;
 }
 
 export interface FlowEventRecord {
@@ -169,13 +174,15 @@ export interface RunUpdate {
   nextAttemptAt: DueAt;
   waitReason: string | null;
   error: ErrorRecord | null;
+  /** The run's new business outcome; omitted = unchanged (an outcome is replaced, never cleared). */
+  outcome?: string;
 }
 
 export interface IdempotencyRecordInput {
   key: string;
   runId: string;
   nodeId: string;
-  /** `{output?, patch?}` of the committed ok result. */
+  /** `{output?, patch?, outcome?}` of the committed ok result. */
   result: JsonText;
 }
 
@@ -183,7 +190,8 @@ export interface IdempotencyRecord {
   key: string;
   runId: string;
   nodeId: string;
-  result: { output?: unknown; patch?: Record<string, unknown> };
+  /** `outcome`: only in records written since outcomes exist. */
+  result: { output?: unknown; patch?: Record<string, unknown>; outcome?: string };
   createdAt: Date;
 }
 
@@ -362,6 +370,8 @@ export interface RunFilter {
   tenantId?: string;
   /** Only the children of this run. */
   parentRunId?: string;
+  /** Only runs whose business outcome is this one (or one of these); runs without an outcome never match. */
+  outcome?: string | string[];
   /** Page size (default 50, at most 1000). */
   limit?: number;
   /** Opaque cursor from a previous page's `nextCursor`. */

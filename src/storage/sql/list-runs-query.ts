@@ -25,6 +25,10 @@ export function buildListRunsQuery(names: SqlNames, f: NormalizedRunFilter, summ
   if (f.flowVersion !== undefined) where.push(`r.flow_version = ${param(f.flowVersion)}`);
   if (f.tenantId !== undefined) where.push(`r.tenant_id = ${param(f.tenantId)}`);
   if (f.parentRunId !== undefined) where.push(`r.parent_run_id = ${param(f.parentRunId)}`);
+  // One outcome as a plain equality, so the planner can read the partial index on
+  // (outcome, created_at, run_id) in the list's order (see the outcomes migration).
+  if (f.outcomes?.length === 1) where.push(`r.outcome = ${param(f.outcomes[0]!)}`);
+  else if (f.outcomes) where.push(`r.outcome IN (SELECT jsonb_array_elements_text(${param(JSON.stringify(f.outcomes))}::jsonb))`);
   if (f.cursor !== undefined) {
     const after = decodeCursor(f.cursor);
     where.push(`(r.created_at, r.run_id) < (${param(after.createdAt.toISOString())}::timestamptz, ${param(after.runId)}::text)`);

@@ -49,6 +49,7 @@ const RUN_COLUMNS = [
   'error_json',
   'parent_run_id',
   'parent_node_id',
+  'outcome',
 ] as const;
 
 /** The JSON columns a summary leaves out (see `FlowRunSummary`); `outputs_json` is not a column. */
@@ -131,6 +132,7 @@ export type RunReadRow = {
   error_json: ErrorRecord | null;
   parent_run_id: string | null;
   parent_node_id: string | null;
+  outcome: string | null;
   outputs_json: Record<string, unknown>;
   has_inbox: boolean;
   due_in_ms: number | null;
@@ -154,6 +156,7 @@ export type CommittedRow = Pick<
   | 'recoveries'
   | 'next_attempt_at'
   | 'wait_reason'
+  | 'outcome'
 > & {
   due_in_ms: number | null;
   read_at: Date;
@@ -232,6 +235,7 @@ export function toRunSummary(row: RunSummaryRow): FlowRunSummary {
     dueInMs: row.due_in_ms === null || row.due_in_ms === undefined ? 0 : Number(row.due_in_ms),
     waitReason: row.wait_reason ?? null,
     error: row.error_json ?? null,
+    outcome: row.outcome ?? null,
   };
 }
 
@@ -286,6 +290,7 @@ export function toCommittedRecord(row: CommittedRow, before: FlowRunRecord, t: T
     dueInMs: row.due_in_ms === null || row.due_in_ms === undefined ? 0 : Number(row.due_in_ms),
     waitReason: row.wait_reason ?? null,
     error: errorText === null ? null : (JSON.parse(errorText) as ErrorRecord),
+    outcome: row.outcome ?? null,
   };
 }
 
