@@ -1,4 +1,5 @@
 /** Every example in examples/ runs here, on every store, with its results checked. */
+import { readFileSync } from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
 import { FlowEngine } from '@hazeljs/flow';
 import { runLinearExample } from '../../examples/linear.js';
@@ -9,6 +10,7 @@ import { runParallelExample } from '../../examples/parallel.js';
 import { runMapExample } from '../../examples/map.js';
 import { runChildFlowsExample } from '../../examples/child-flows.js';
 import { runEventsExample } from '../../examples/events.js';
+import { runOutcomesExample } from '../../examples/outcomes.js';
 import { storeCases } from '../helpers/stores.js';
 
 describe.each(storeCases)('examples on $name', (store) => {
@@ -112,5 +114,26 @@ describe.each(storeCases)('examples on $name', (store) => {
     expect(r.paidLater.outputsJson['await-payment']).toEqual({ paid: true, amount: 10 });
     expect(r.paidEarly.outputsJson['await-payment']).toEqual({ paid: true, amount: 20 });
     expect(r.neverPaid.outputsJson['await-payment']).toEqual({ paid: false, reason: 'no payment in time' });
+  });
+
+  it('outcomes: a refund refunded or declined, both COMPLETED, listed by outcome', async () => {
+    const { refunded, declined, declinedRuns } = await runOutcomesExample(await engine());
+    expect(refunded).toMatchObject({ status: 'COMPLETED', outcome: 'refunded', error: null, outputsJson: { refund: { refunded: 40 } } });
+    expect(declined).toMatchObject({ status: 'COMPLETED', outcome: 'declined', error: null });
+    expect(declinedRuns.map((r) => r.runId)).toEqual([declined.runId]);
+  });
+});
+
+/** The part of `text` after the first `start`, up to the next `end`. */
+const between = (text: string, start: string, end: string) => text.split(start)[1]!.split(end)[0]!;
+
+describe('README examples are the examples run above', () => {
+  const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
+  const example = (name: string) => readFileSync(new URL(`../../examples/${name}`, import.meta.url), 'utf8');
+
+  it('Outcomes: the README block is examples/outcomes.ts, verbatim', () => {
+    const block = between(between(readme, '\n### Outcomes\n', '\n## '), '```typescript\n', '```');
+    const code = between(example('outcomes.ts'), '// ---- README: Outcomes ----\n', '// ---- end ----');
+    expect(block).toBe(`import { FlowEngine, flow } from '@hazeljs/flow';\n\n${code}`);
   });
 });

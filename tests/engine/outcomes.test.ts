@@ -77,7 +77,9 @@ describe.each(storeCases)('business outcomes on $name', (store) => {
     // Pages by outcome like any other list.
     const first = await t.engine.listRuns({ flowId: def.flowId, outcome: ['refunded', 'declined'], limit: 1 });
     const second = await t.engine.listRuns({ flowId: def.flowId, outcome: ['refunded', 'declined'], limit: 1, cursor: first.nextCursor! });
-    expect([first.runs[0]!.runId, second.runs[0]!.runId]).toEqual([declined.runId, refunded.runId]);
+    const whole = (await t.engine.listRuns({ flowId: def.flowId, outcome: ['refunded', 'declined'] })).runs.map((r) => r.runId);
+    expect(whole).toHaveLength(2);
+    expect([first.runs[0]!.runId, second.runs[0]!.runId]).toEqual(whole);
     expect(second.nextCursor).toBeNull();
   });
 
