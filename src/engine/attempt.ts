@@ -127,11 +127,10 @@ export function checkNodeResult(nodeId: string, result: unknown): AttemptOutcome
   if (reserved !== undefined) return bad(`patch sets ${JSON.stringify(reserved)}, a state key the engine reserves`);
   // A business outcome is an ok result's only (the planned end of a path); on a wait or a child
   // result it would be silently dropped, so it is refused there. An error result's is ignored.
-  if (r.outcome !== undefined && (r.status === 'ok' || r.status === 'wait' || r.status === 'child')) {
-    if (r.status !== 'ok') return bad(`outcome is taken on an ok result only, not on a ${r.status} result`);
-    const problem = outcomeProblem(r.outcome);
-    if (problem) return bad(`outcome ${problem}`);
-  }
+  if (r.outcome !== undefined && (r.status === 'wait' || r.status === 'child'))
+    return bad(`outcome is taken on an ok result only, not on a ${r.status} result`);
+  const outcomeBad = r.outcome !== undefined && r.status === 'ok' ? outcomeProblem(r.outcome) : null;
+  if (outcomeBad) return bad(`outcome ${outcomeBad}`);
   switch (r.status) {
     case 'ok': {
       const ok: AttemptOutcome = { kind: 'ok', output: r.output, patch: r.patch as Record<string, unknown> | undefined };

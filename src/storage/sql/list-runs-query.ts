@@ -41,7 +41,7 @@ export function buildListRunsQuery(names: SqlNames, f: NormalizedRunFilter, summ
     ORDER BY r.created_at DESC, r.run_id DESC
     LIMIT ${limit}::int`;
   // Several outcomes: one page per outcome, each read in order from the index, and the newest of
-  // them. (\`outcome IN (…)\` would be planned as a walk of all runs newest first, filtered: a
+  // them. (`outcome IN (…)` would be planned as a walk of all runs newest first, filtered: a
   // whole-table read for outcomes that few runs have.)
   const rows = (columns: string) =>
     outcomes === null
