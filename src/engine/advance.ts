@@ -450,7 +450,9 @@ class RunDriver {
       const record = idemKey === undefined ? null : await this.env.storage.getIdempotencyRecord(idemKey);
       if (record) {
         cached = true;
-        outcome = { kind: 'ok', output: record.result.output, patch: record.result.patch };
+        // The outcome too, when the record carries one (records written before outcomes existed do not).
+        const { output, patch, outcome: business } = record.result;
+        outcome = business === undefined ? { kind: 'ok', output, patch } : { kind: 'ok', output, patch, outcome: business };
       } else {
         outcome = await invokeHandler(node, ctx, controller);
       }

@@ -53,17 +53,21 @@ export const timeline = {
   nodeStarted(site: EventSite, attempt: number): NewEvent {
     return { type: 'NODE_STARTED', ...at(site), attempt };
   },
-  /** A node's attempt (or a map's last item) succeeded; `next`: the node(s) the branch goes on to. */
+  /**
+   * A node's attempt (or a map's last item) succeeded; `next`: the node(s) the branch goes on to;
+   * `outcome`: the business outcome its result set as the run's (checked by core/outcome.ts).
+   */
   nodeFinished(
     site: EventSite,
     attempt: number,
     durationMs: number | null,
-    done: { next?: string | string[] | null; cached?: boolean; items?: number },
+    done: { next?: string | string[] | null; cached?: boolean; items?: number; outcome?: string },
   ): NewEvent {
     const payload: Record<string, unknown> = {};
     if (done.next !== undefined) payload.next = done.next;
     if (done.cached) payload.cached = true;
     if (done.items !== undefined) payload.items = done.items;
+    if (done.outcome !== undefined) payload.outcome = done.outcome;
     return { type: 'NODE_FINISHED', ...at(site), attempt, durationMs, payload: Object.keys(payload).length > 0 ? text(payload) : null };
   },
   nodeFailed(site: EventSite, attempt: number, durationMs: number | null, error: ErrorRecord): NewEvent {

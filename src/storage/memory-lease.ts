@@ -97,6 +97,7 @@ function summaryWith(row: RunRow, now: number, branches: FlowRunRecord['branches
     waitReason: row.waitReason,
     error: row.error ? { ...row.error } : null,
     compensated: row.compensated,
+    outcome: row.outcome,
   };
 }
 

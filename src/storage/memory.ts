@@ -133,6 +133,7 @@ export class MemoryStorage implements FlowStorage {
       error: null,
       compensation: null,
       compensated: null,
+      outcome: null,
       parsed: {},
     };
     this.runs.set(run.runId, row);
@@ -161,7 +162,8 @@ export class MemoryStorage implements FlowStorage {
           (f.flowId === undefined || r.flowId === f.flowId) &&
           (f.flowVersion === undefined || r.flowVersion === f.flowVersion) &&
           (f.tenantId === undefined || r.tenantId === f.tenantId) &&
-          (f.parentRunId === undefined || r.parentRunId === f.parentRunId),
+          (f.parentRunId === undefined || r.parentRunId === f.parentRunId) &&
+          (!f.outcomes || (r.outcome !== null && f.outcomes.includes(r.outcome))),
       )
       .sort((a, b) => b.createdAt.getTime() - a.createdAt.getTime() || (a.runId < b.runId ? 1 : a.runId > b.runId ? -1 : 0))
       .filter(
@@ -449,6 +451,7 @@ export class MemoryStorage implements FlowStorage {
     row.nextAttemptAt = this.resolveDue(u.nextAttemptAt);
     row.waitReason = u.waitReason;
     row.error = u.error ? { ...u.error } : null;
+    if (u.outcome !== undefined) row.outcome = u.outcome;
     row.version += 1;
     row.updatedAt = now;
     this.appendEvents(row, t.events, now);

@@ -135,6 +135,11 @@ export interface FlowRunRecord {
    * true when every compensation succeeded, false when one failed for good. Null otherwise.
    */
   compensated: boolean | null;
+  /**
+   * The run's business outcome (`'refunded'`, `'declined'`…): the `outcome` of the last ok node
+   * result that carried one (null until one does). Kept whatever status the run ends with.
+   */
+  outcome: string | null;
 }
 
 export interface FlowEventRecord {
@@ -209,13 +214,15 @@ export interface RunUpdate {
    * SQL stores could not tell a null from an omission, the memory store could).
    */
   compensated?: boolean;
+  /** The run's new business outcome; omitted = unchanged (an outcome is replaced, never cleared). */
+  outcome?: string;
 }
 
 export interface IdempotencyRecordInput {
   key: string;
   runId: string;
   nodeId: string;
-  /** `{output?, patch?}` of the committed ok result. */
+  /** `{output?, patch?, outcome?}` of the committed ok result. */
   result: JsonText;
 }
 
@@ -223,7 +230,8 @@ export interface IdempotencyRecord {
   key: string;
   runId: string;
   nodeId: string;
-  result: { output?: unknown; patch?: Record<string, unknown> };
+  /** `outcome`: only in records written since outcomes exist. */
+  result: { output?: unknown; patch?: Record<string, unknown>; outcome?: string };
   createdAt: Date;
 }
 
@@ -415,6 +423,8 @@ export interface RunFilter {
   tenantId?: string;
   /** Only the children of this run. */
   parentRunId?: string;
+  /** Only runs whose business outcome is this one (or one of these); runs without an outcome never match. */
+  outcome?: string | string[];
   /** Page size (default 50, at most 1000). */
   limit?: number;
   /** Opaque cursor from a previous page's `nextCursor`. */

@@ -57,6 +57,7 @@ export function RunPage({ runId }) {
         <code class="run-id" title="Run id">${run.runId}</code>
       </div>
       <dl class="facts">
+        ${run.outcome && html`<div data-testid="outcome"><dt>outcome</dt><dd><a class="outcome-link" href=${`#/runs?outcome=${encodeURIComponent(run.outcome)}`} title="Show the runs with this outcome">${run.outcome}</a></dd></div>`}
         <div><dt>${branches.length > 1 ? 'current nodes' : 'current node'}</dt><dd>${branches.length > 1 ? [...new Set(branches.map((b) => b.nodeId))].join(', ') : (run.currentNodeId ?? '—')}</dd></div>
         ${branches.length > 1 && html`<div><dt>branches</dt><dd>${branches.length}</dd></div>`}
         <div><dt>created</dt><dd title=${run.createdAt}>${formatTime(run.createdAt)}</dd></div>

@@ -102,6 +102,7 @@ export function runSummaryDto(run: FlowRunSummary) {
     nextAttemptAt: iso(run.nextAttemptAt),
     waitReason: run.waitReason,
     error: run.error,
+    outcome: run.outcome ?? null,
     parentRunId: run.parentRunId ?? null,
     parentNodeId: run.parentNodeId ?? null,
     failureOf: run.failureOf ?? null,

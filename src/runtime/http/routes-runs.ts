@@ -30,6 +30,8 @@ interface ListQuery {
   flowVersion?: string;
   tenantId?: string;
   parentRunId?: string;
+  /** One, or several when the parameter is repeated. */
+  outcome?: string | string[];
   limit?: string;
   cursor?: string;
 }
@@ -147,6 +149,7 @@ export function registerRunRoutes(app: FastifyInstance, engine: FlowEngine, heav
       flowVersion: q.flowVersion,
       tenantId: q.tenantId,
       parentRunId: q.parentRunId,
+      outcome: q.outcome,
       limit: q.limit === undefined ? undefined : Number(q.limit),
       cursor: q.cursor,
       // The page shows summaries: the store need not read (nor ship) inputs, states and outputs.

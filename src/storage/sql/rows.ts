@@ -53,6 +53,7 @@ export const RUN_COLUMNS = [
   'compensated',
   'failure_of',
   'failure_handler_run_id',
+  'outcome',
 ] as const;
 
 /** The JSON columns a summary leaves out (see `FlowRunSummary`); `outputs_json` is not a column. */
@@ -139,6 +140,7 @@ export type RunReadRow = {
   compensated: boolean | null;
   failure_of: string | null;
   failure_handler_run_id: string | null;
+  outcome: string | null;
   outputs_json: Record<string, unknown>;
   has_inbox: boolean;
   due_in_ms: number | null;
@@ -163,6 +165,7 @@ export type CommittedRow = Pick<
   | 'next_attempt_at'
   | 'wait_reason'
   | 'failure_handler_run_id'
+  | 'outcome'
 > & {
   due_in_ms: number | null;
   read_at: Date;
@@ -245,6 +248,7 @@ export function toRunSummary(row: RunSummaryRow): FlowRunSummary {
     waitReason: row.wait_reason ?? null,
     error: row.error_json ?? null,
     compensated: row.compensated ?? null,
+    outcome: row.outcome ?? null,
   };
 }
 
@@ -303,6 +307,7 @@ export function toCommittedRecord(row: CommittedRow, before: FlowRunRecord, t: T
     error: errorText === null ? null : (JSON.parse(errorText) as ErrorRecord),
     compensation: parse(update.compensation, before.compensation),
     compensated: update.compensated ?? before.compensated,
+    outcome: row.outcome ?? null,
   };
 }
 

@@ -61,6 +61,7 @@ export function commitSql(n: SqlNames, mode: { notify: boolean }): string {
              x -> 'attempts' AS attempts, (x ->> 'attempt_in_flight')::boolean AS attempt_in_flight,
              (x ->> 'recoveries')::int AS recoveries, (x ->> 'delay_ms')::float8 AS delay_ms,
              (x ->> 'due_at')::timestamptz AS due_at, x ->> 'wait_reason' AS wait_reason, x -> 'error' AS error,
+             x ->> 'outcome' AS outcome,
              x -> 'events' AS events, x ->> 'idem_key' AS idem_key, x ->> 'idem_run_id' AS idem_run_id,
              x ->> 'idem_node_id' AS idem_node_id, x -> 'idem_result' AS idem_result, (x ->> 'wake')::boolean AS wake,
              x -> 'vals' AS vals, x -> 'clear_maps' AS clear_maps, x -> 'consumed' AS consumed,
@@ -94,13 +95,15 @@ export function commitSql(n: SqlNames, mode: { notify: boolean }): string {
           THEN COALESCE((SELECT k.run_id FROM ${n.runs} k WHERE k.idempotency_key = t.failure_handler ->> 'idempotency_key'),
                         t.failure_handler ->> 'run_id')
           ELSE r.failure_handler_run_id END,
+        -- A business outcome is replaced by the next one, never cleared: absent keeps it.
+        outcome = COALESCE(t.outcome, r.outcome),
         version = r.version + 1,
         last_seq = r.last_seq + jsonb_array_length(t.events),
         updated_at = statement_timestamp()
       FROM t
       WHERE r.run_id = t.run_id AND r.version = t.expected_version AND NOT t.answered
       RETURNING r.run_id, r.status, r.current_node_id, r.updated_at, r.version, r.last_seq, r.attempt, r.attempt_in_flight,
-        r.recoveries, r.next_attempt_at, r.wait_reason, r.created_at AS run_created_at, r.parent_run_id AS run_parent_id,
+        r.recoveries, r.next_attempt_at, r.wait_reason, r.outcome, r.created_at AS run_created_at, r.parent_run_id AS run_parent_id,
         r.failure_handler_run_id, t.failure_handler,
         (SELECT p.status FROM ${n.runs} p WHERE p.run_id = r.run_id) AS prev_status,
         t.events, t.idem_key, t.idem_run_id, t.idem_node_id, t.idem_result, t.wake, t.vals, t.clear_maps, t.consumed,
@@ -219,7 +222,7 @@ export function commitSql(n: SqlNames, mode: { notify: boolean }): string {
     -- One row per transition, in their order; a run whose fence failed has NULLs. The inbox as
     -- of this commit: the statement's snapshot, less what it consumed, plus what it delivered.
     SELECT t.run_id AS asked, upd.run_id, upd.status, upd.current_node_id, upd.updated_at, upd.version, upd.last_seq, upd.attempt,
-      upd.attempt_in_flight, upd.recoveries, upd.next_attempt_at, upd.wait_reason, upd.failure_handler_run_id,
+      upd.attempt_in_flight, upd.recoveries, upd.next_attempt_at, upd.wait_reason, upd.failure_handler_run_id, upd.outcome,
       GREATEST(0, CEIL(EXTRACT(EPOCH FROM (upd.next_attempt_at - clock_timestamp())) * 1000))::float8 AS due_in_ms, clock_timestamp() AS read_at,
       upd.run_id IS NOT NULL AND (EXISTS (SELECT 1 FROM ${n.inbox} i WHERE i.run_id = upd.run_id AND i.id NOT IN (SELECT id FROM consumed))
         OR upd.run_id IN (SELECT run_id FROM early)) AS has_inbox,
@@ -269,6 +272,7 @@ export function transitionJson(runId: string, t: Transition): string {
   if (u.compensation !== undefined) fields.push(`"compensation":${u.compensation}`);
   if (u.compensated !== undefined && u.compensated !== null) fields.push(`"compensated":${u.compensated}`);
   if (u.error) fields.push(`"error":${JSON.stringify(errorJson(u.error))}`);
+  if (u.outcome !== undefined) fields.push(`"outcome":${JSON.stringify(u.outcome)}`);
   if (due && 'delayMs' in due) fields.push(`"delay_ms":${Math.max(0, Number(due.delayMs))}`);
   if (due && 'at' in due) fields.push(`"due_at":${JSON.stringify(due.at.toISOString())}`);
   if (idem) {
