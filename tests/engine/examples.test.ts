@@ -123,7 +123,8 @@ describe.each(storeCases)('examples on $name', (store) => {
     const shipped = await runOrderSagaExample(e, { orderId: 'o-1', card: 'visa', address: 'Main St 1' });
     expect(shipped.status).toBe('COMPLETED');
     const declined = await runOrderSagaExample(e, { orderId: 'o-2', card: 'declined', address: 'Main St 2' });
-    expect(declined.status).toBe('COMPLETED');
+    expect(shipped.outcome).toBe('shipped');
+    expect(declined).toMatchObject({ status: 'COMPLETED', outcome: 'declined' });
     expect(declined.outputsJson.declined).toEqual({ told: 'card declined: The bank declined the card' });
     const failed = await runOrderSagaExample(e, { orderId: 'o-3', card: 'visa', address: 'nowhere' });
     expect(failed).toMatchObject({ status: 'FAILED', compensated: true, error: { code: 'CHILD_FAILED' } });
@@ -149,5 +150,10 @@ describe('README examples are the examples run above', () => {
     const block = between(between(readme, '\n### Outcomes\n', '\n## '), '```typescript\n', '```');
     const code = between(example('outcomes.ts'), '// ---- README: Outcomes ----\n', '// ---- end ----');
     expect(block).toBe(`import { FlowEngine, flow } from '@hazeljs/flow';\n\n${code}`);
+  });
+
+  it('Catch and compensation: the README block is the order saga of examples/order-saga.ts, verbatim', () => {
+    const block = between(between(readme, '\n### Catch and compensation\n', '\n### '), '```typescript\n', '```');
+    expect(block).toBe(between(example('order-saga.ts'), '// ---- README: Catch and compensation ----\n', '// ---- end ----'));
   });
 });
