@@ -4,24 +4,18 @@
  * and an outcome filter (kept in the URL), an outcome links to the runs that have it, and the run
  * page shows it. Saves test-output/dashboard-outcomes.png.
  */
-import { existsSync, mkdirSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import { mkdirSync } from 'node:fs';
+import type { Browser, Page } from 'playwright-core';
+import { HAVE_BROWSER, OUTPUT_DIR, openPage } from './browser.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { FlowRuntime } from '../../src/runtime/index.js';
 import { startRuntime, waitForStatus } from './helpers.js';
-
-const CHROMIUM = '/usr/bin/chromium';
-const HAVE_BROWSER = existsSync(CHROMIUM);
-if (!HAVE_BROWSER && process.env.FLOW_REQUIRE_BROWSER === '1')
-  throw new Error(`FLOW_REQUIRE_BROWSER=1 but ${CHROMIUM} is missing: apt-get install -y chromium`);
-const OUTPUT_DIR = fileURLToPath(new URL('../../test-output/', import.meta.url));
 
 describe.skipIf(!HAVE_BROWSER)('dashboard outcomes in headless Chromium', { timeout: 120_000 }, () => {
   let rt: FlowRuntime;
   let browser: Browser;
   let page: Page;
-  const pageErrors: string[] = [];
+  let pageErrors: string[] = [];
   const runs = { paid: '', rejected: '', waiting: '' };
 
   beforeAll(async () => {
@@ -39,23 +33,9 @@ describe.skipIf(!HAVE_BROWSER)('dashboard outcomes in headless Chromium', { time
       await rt.engine.resumeRun(runId, { approved });
       await waitForStatus(rt, runId, 'COMPLETED');
     }
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: [
-        '--headless',
-        '--no-sandbox',
-        '--disable-gpu',
-        '--no-first-run',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-      ],
-    });
-    page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
-    page.on('pageerror', (err) => pageErrors.push(err.message));
-    page.on('console', (msg) => {
-      if (msg.type() === 'error') pageErrors.push(msg.text());
-    });
+    let errors: string[];
+    ({ browser, page, pageErrors: errors } = await openPage({ width: 1280, height: 800 }));
+    pageErrors = errors;
   });
 
   afterAll(async () => {

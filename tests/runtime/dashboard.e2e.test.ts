@@ -15,8 +15,8 @@
  * (CI), where a missing browser is a failure. Install: apt-get install -y chromium
  */
 import { existsSync, mkdirSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
+import { HAVE_BROWSER, OUTPUT_DIR, openPage } from './browser.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { FlowRuntime } from '../../src/runtime/index.js';
 import { flow } from '../../src/definitions/builder.js';
@@ -24,16 +24,6 @@ import type { NodeResult } from '../../src/definitions/types.js';
 import { demoFlows } from '../../src/runtime/demo-flows.js';
 import { startRuntime, waitForStatus } from './helpers.js';
 import { orderSaga, shipParcel } from '../../examples/order-saga.js';
-
-const CHROMIUM = '/usr/bin/chromium';
-const HAVE_BROWSER = existsSync(CHROMIUM);
-if (!HAVE_BROWSER) {
-  if (process.env.FLOW_REQUIRE_BROWSER === '1') throw new Error(`FLOW_REQUIRE_BROWSER=1 but ${CHROMIUM} is missing: apt-get install -y chromium`);
-  console.warn(
-    `[tests] ${CHROMIUM} not found: skipping the dashboard browser test (apt-get install -y chromium; FLOW_REQUIRE_BROWSER=1 makes this a failure).`,
-  );
-}
-const OUTPUT_DIR = fileURLToPath(new URL('../../test-output/', import.meta.url));
 const SCREENSHOT = `${OUTPUT_DIR}dashboard.png`;
 
 /** One node that starts one child run (no map) and waits for it. */
@@ -58,7 +48,7 @@ describe.skipIf(!HAVE_BROWSER)('dashboard in headless Chromium', { timeout: 120_
   let rt: FlowRuntime;
   let browser: Browser;
   let page: Page;
-  const pageErrors: string[] = [];
+  let pageErrors: string[] = [];
   let waitingRunId: string;
 
   beforeAll(async () => {
@@ -70,24 +60,9 @@ describe.skipIf(!HAVE_BROWSER)('dashboard in headless Chromium', { timeout: 120_
     await waitForStatus(rt, failed.runId, 'FAILED');
     await waitForStatus(rt, waitingRunId, 'WAITING');
 
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: [
-        '--headless',
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-quic',
-        '--no-first-run',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-      ],
-    });
-    page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
-    page.on('pageerror', (err) => pageErrors.push(err.message));
-    page.on('console', (msg) => {
-      if (msg.type() === 'error') pageErrors.push(msg.text());
-    });
+    let errors: string[];
+    ({ browser, page, pageErrors: errors } = await openPage({ width: 1280, height: 900 }));
+    pageErrors = errors;
   });
 
   afterAll(async () => {
