@@ -123,8 +123,11 @@ export function flow(flowId: string, version: string, options?: FlowOptions): Fl
 /** The flow options of `options` that are set, copied (so later edits to the caller's objects change nothing). */
 export function copyFlowOptions(options: FlowOptions): FlowOptions {
   const retention = options.retention;
-  if (retention === undefined) return {};
-  return { retention: typeof retention === 'object' && retention !== null && !Array.isArray(retention) ? { ...retention } : retention };
+  const copy: FlowOptions = {};
+  if (retention !== undefined) copy.retention = typeof retention === 'object' && retention !== null && !Array.isArray(retention) ? { ...retention } : retention;
+  if (options.schedules !== undefined)
+    copy.schedules = Array.isArray(options.schedules) ? options.schedules.map((s) => (typeof s === 'object' && s !== null ? { ...s } : s)) : options.schedules;
+  return copy;
 }
 
 /**
@@ -134,6 +137,10 @@ export function copyFlowOptions(options: FlowOptions): FlowOptions {
  */
 export function freezeDefinition(def: FlowDefinition): FlowDefinition {
   if (def.retention) Object.freeze(def.retention);
+  if (Array.isArray(def.schedules)) {
+    def.schedules.forEach((s) => Object.freeze(s));
+    Object.freeze(def.schedules);
+  }
   for (const node of Object.values(def.nodes)) {
     if (node.retry) Object.freeze(node.retry);
     Object.freeze(node);

@@ -14,7 +14,7 @@ import { timeline } from './timeline.js';
 
 /** The new run of `def`: its first branch at the entry node and its RUN_STARTED event. */
 export function newRunOf(
-  def: FlowDefinition,
+  def: Pick<FlowDefinition, 'flowId' | 'version' | 'entry'>,
   run: { input: JsonText; state: JsonText; tenantId: string | null; idempotencyKey: string | null; parent?: { runId: string; nodeId: string } },
 ): NewRun {
   return {

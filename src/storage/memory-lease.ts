@@ -88,6 +88,8 @@ function summaryWith(row: RunRow, now: number, branches: FlowRunRecord['branches
     dueInMs: dueAt === undefined ? 0 : Math.max(0, dueAt - now),
     waitReason: row.waitReason,
     error: row.error ? { ...row.error } : null,
+    scheduleId: row.scheduleId,
+    scheduledAt: row.scheduledAt,
   };
 }
 

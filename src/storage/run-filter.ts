@@ -19,6 +19,7 @@ export interface NormalizedRunFilter {
   flowVersion?: string;
   tenantId?: string;
   parentRunId?: string;
+  scheduleId?: string;
   limit: number;
   cursor?: string;
 }
@@ -34,7 +35,7 @@ export function normalizeRunFilter(filter: RunFilter = {}): NormalizedRunFilter 
       }
     }
   }
-  for (const key of ['flowId', 'flowVersion', 'tenantId', 'parentRunId', 'cursor'] as const) {
+  for (const key of ['flowId', 'flowVersion', 'tenantId', 'parentRunId', 'scheduleId', 'cursor'] as const) {
     const v = filter[key];
     if (v !== undefined && (typeof v !== 'string' || v.length === 0)) {
       throw new InvalidArgumentError(`listRuns: ${key} must be a non-empty string`);
@@ -53,6 +54,7 @@ export function normalizeRunFilter(filter: RunFilter = {}): NormalizedRunFilter 
     flowVersion: filter.flowVersion,
     tenantId: filter.tenantId,
     parentRunId: filter.parentRunId,
+    scheduleId: filter.scheduleId,
     limit,
     cursor: filter.cursor,
   };

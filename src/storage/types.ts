@@ -18,6 +18,7 @@ import type { ErrorRecord } from '../errors.js';
 import type { FlowRunStatus } from '../definitions/types.js';
 import type { JsonText } from '../core/json.js';
 import type { BranchRecord } from '../core/states.js';
+import type { ScheduleClaim, ScheduleRecord, ScheduleStep, ScheduleStepResult, ScheduleWrite } from './schedule-types.js';
 
 export type { JsonText };
 
@@ -53,6 +54,8 @@ export type FlowEventType =
   /** The child run the node (or item) waited for ended; payload `{ childRunId, status }`. */
   | 'CHILD_FINISHED';
 
+export type { ClaimedSchedule, ScheduleClaim, ScheduleRecord, ScheduleSkip, ScheduleSkipReason } from './schedule-types.js';
+export type { ScheduleStep, ScheduleStepResult, ScheduleWrite } from './schedule-types.js';
 export type { BranchRecord, BranchStatus, BranchWait, MapItemRecord, MapProgress, WaitingBranch } from '../core/states.js';
 
 /** The run row. Field names up to `updatedAt` are the seed's. */
@@ -104,6 +107,10 @@ export interface FlowRunRecord {
   waitReason: string | null;
   /** Why the run FAILED or was CANCELLED. */
   error: ErrorRecord | null;
+  /** The schedule that started this run (null for any other run). */
+  scheduleId: string | null;
+  /** The schedule's tick that started it (ISO); null for any other run. */
+  scheduledAt: string | null;
 }
 
 export interface FlowEventRecord {
@@ -148,6 +155,9 @@ export interface NewRun {
   /** A child run: its parent and the parent's node (both null for a top-level run). */
   parentRunId?: string | null;
   parentNodeId?: string | null;
+  /** A run started by a schedule: the schedule, and its tick (at most one run per pair). */
+  scheduleId?: string | null;
+  scheduledAt?: Date | null;
   /** RUN_STARTED and whatever else the engine records at creation; seq 1.. */
   events: NewEvent[];
 }
@@ -362,6 +372,8 @@ export interface RunFilter {
   tenantId?: string;
   /** Only the children of this run. */
   parentRunId?: string;
+  /** Only the runs this schedule started. */
+  scheduleId?: string;
   /** Page size (default 50, at most 1000). */
   limit?: number;
   /** Opaque cursor from a previous page's `nextCursor`. */
@@ -516,4 +528,27 @@ export interface FlowStorage {
    * that no announcement made after that is missed.
    */
   wakeReady?(): Promise<void>;
+
+  // ---- Schedules (schedule-types.ts) ----
+
+  /**
+   * Insert (`expectedRevision` null) or replace (the row must still be at `expectedRevision`) a
+   * schedule. Returns null, writing nothing, when it exists already / has moved.
+   */
+  saveSchedule(schedule: ScheduleWrite, expectedRevision: number | null): Promise<ScheduleRecord | null>;
+  getSchedule(scheduleId: string): Promise<ScheduleRecord | null>;
+  /** By schedule id. */
+  listSchedules(filter: { flowId?: string }): Promise<ScheduleRecord[]>;
+  /** Deletes the schedule (its runs stay, with their `scheduleId`); false when there was none. */
+  deleteSchedule(scheduleId: string): Promise<boolean>;
+  /**
+   * Claims up to `limit` schedules that are due by the store's clock (not paused, `dueAt` past)
+   * and not claimed by someone else, earliest first, for `leaseMs`; across processes, each is
+   * claimed by one (SQL: `FOR UPDATE SKIP LOCKED`). A claim whose holder died ends with its lease.
+   */
+  claimDueSchedules(query: { limit: number; leaseMs: number }): Promise<ScheduleClaim>;
+  /** One step of a claimed schedule (see `ScheduleStep`), in one transaction; null when its revision moved. */
+  fireSchedule(step: ScheduleStep): Promise<ScheduleStepResult | null>;
+  /** Milliseconds until the earliest `dueAt` still in the future among active schedules; null if none. */
+  msUntilNextSchedule(): Promise<number | null>;
 }

@@ -25,6 +25,7 @@ export function buildListRunsQuery(names: SqlNames, f: NormalizedRunFilter, summ
   if (f.flowVersion !== undefined) where.push(`r.flow_version = ${param(f.flowVersion)}`);
   if (f.tenantId !== undefined) where.push(`r.tenant_id = ${param(f.tenantId)}`);
   if (f.parentRunId !== undefined) where.push(`r.parent_run_id = ${param(f.parentRunId)}`);
+  if (f.scheduleId !== undefined) where.push(`r.schedule_id = ${param(f.scheduleId)}`);
   if (f.cursor !== undefined) {
     const after = decodeCursor(f.cursor);
     where.push(`(r.created_at, r.run_id) < (${param(after.createdAt.toISOString())}::timestamptz, ${param(after.runId)}::text)`);

@@ -49,6 +49,8 @@ const RUN_COLUMNS = [
   'error_json',
   'parent_run_id',
   'parent_node_id',
+  'schedule_id',
+  'scheduled_at',
 ] as const;
 
 /** The JSON columns a summary leaves out (see `FlowRunSummary`); `outputs_json` is not a column. */
@@ -131,6 +133,8 @@ export type RunReadRow = {
   error_json: ErrorRecord | null;
   parent_run_id: string | null;
   parent_node_id: string | null;
+  schedule_id: string | null;
+  scheduled_at: Date | string | null;
   outputs_json: Record<string, unknown>;
   has_inbox: boolean;
   due_in_ms: number | null;
@@ -232,6 +236,8 @@ export function toRunSummary(row: RunSummaryRow): FlowRunSummary {
     dueInMs: row.due_in_ms === null || row.due_in_ms === undefined ? 0 : Number(row.due_in_ms),
     waitReason: row.wait_reason ?? null,
     error: row.error_json ?? null,
+    scheduleId: row.schedule_id ?? null,
+    scheduledAt: row.scheduled_at === null || row.scheduled_at === undefined ? null : toDate(row.scheduled_at).toISOString(),
   };
 }
 
@@ -286,6 +292,8 @@ export function toCommittedRecord(row: CommittedRow, before: FlowRunRecord, t: T
     dueInMs: row.due_in_ms === null || row.due_in_ms === undefined ? 0 : Number(row.due_in_ms),
     waitReason: row.wait_reason ?? null,
     error: errorText === null ? null : (JSON.parse(errorText) as ErrorRecord),
+    scheduleId: before.scheduleId,
+    scheduledAt: before.scheduledAt,
   };
 }
 

@@ -2,7 +2,7 @@
  * `tablesPresent`: which of the flow tables exist in the store's schema, whether the three
  * read-after-lock functions do (without them `lockRuns` reads plainly), and whether the cancel
  * cascade's function does (required). One row of booleans: `runs, events, definitions,
- * idempotency, node_values, inbox, sent_events, event_waits, event_receipts, fresh_fn, cancel_fn`.
+ * idempotency, node_values, inbox, sent_events, event_waits, event_receipts, fresh_fn, cancel_fn, schedules`.
  */
 import type { SqlNames } from '../names.js';
 import { quoteLiteral } from '../names.js';
@@ -20,5 +20,6 @@ export function tablesPresentSql(n: SqlNames): string {
       to_regprocedure(${quoteLiteral(`${n.freshRunFn}(text,boolean)`)}) IS NOT NULL
         AND to_regprocedure(${quoteLiteral(`${n.freshOutputsFn}(text)`)}) IS NOT NULL
         AND to_regprocedure(${quoteLiteral(`${n.freshInboxFn}(text)`)}) IS NOT NULL AS fresh_fn,
-      to_regprocedure(${quoteLiteral(`${n.cancelRunsFn}(text[],text)`)}) IS NOT NULL AS cancel_fn`;
+      to_regprocedure(${quoteLiteral(`${n.cancelRunsFn}(text[],text)`)}) IS NOT NULL AS cancel_fn,
+      to_regclass(${quoteLiteral(n.schedules)}) IS NOT NULL AS schedules`;
 }
