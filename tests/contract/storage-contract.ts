@@ -12,6 +12,7 @@ import { cascadeContract } from './cascade-contract.js';
 import { inboxContract } from './inbox-contract.js';
 import { lockOptionsContract } from './lock-options-contract.js';
 import { pruneContract } from './prune-contract.js';
+import { schedulesContract } from './schedules-contract.js';
 import { asRead, branch, expectReadNow, j, newRun, step, waitFor } from './contract-helpers.js';
 
 export interface StoreHandle {
@@ -38,6 +39,7 @@ export function describeStorageContract(name: string, makeStore: () => Promise<S
     inboxContract(() => handle);
     pruneContract(() => handle);
     cascadeContract(() => handle);
+    schedulesContract(() => handle);
 
     it('creates a run and reads it back with JSON values parsed', async () => {
       const input = { a: [1, 'two', { three: true }], u: 'ünïcødé ✓', n: null, big: 1e21, neg: -0.5 };
