@@ -105,6 +105,8 @@ export function runSummaryDto(run: FlowRunSummary) {
     parentRunId: run.parentRunId ?? null,
     parentNodeId: run.parentNodeId ?? null,
     hasInbox: run.hasInbox === true,
+    scheduleId: run.scheduleId ?? null,
+    scheduledAt: run.scheduledAt ?? null,
     branches: (run.branches ?? []).map(branchSummaryDto),
   };
 }

@@ -30,6 +30,7 @@ interface ListQuery {
   flowVersion?: string;
   tenantId?: string;
   parentRunId?: string;
+  scheduleId?: string;
   limit?: string;
   cursor?: string;
 }
@@ -147,6 +148,7 @@ export function registerRunRoutes(app: FastifyInstance, engine: FlowEngine, heav
       flowVersion: q.flowVersion,
       tenantId: q.tenantId,
       parentRunId: q.parentRunId,
+      scheduleId: q.scheduleId,
       limit: q.limit === undefined ? undefined : Number(q.limit),
       cursor: q.cursor,
       // The page shows summaries: the store need not read (nor ship) inputs, states and outputs.

@@ -73,6 +73,7 @@ export const listRunsQuery = {
       maxLength: 200,
       description: "Only the child runs of this run (started by its nodes with `{ status: 'child' }`).",
     },
+    scheduleId: { type: 'string', minLength: 1, maxLength: 200, description: 'Only the runs this schedule started.' },
     // A string with a pattern rather than a coerced integer: "abc" must be a 400, not silently NaN.
     limit: { type: 'string', pattern: '^[0-9]{1,4}$', description: `Page size, 1 to ${MAX_PAGE_SIZE} (default 50).` },
     cursor: { type: 'string', minLength: 1, maxLength: 500, description: 'nextCursor of the previous page.' },
@@ -233,6 +234,8 @@ const runSummaryProperties = {
     description:
       'Answers (a resume, an event, a child’s end) wait in the run’s inbox for its holder (a worker, a tick) to apply; until then the branches they answer still show WAITING.',
   },
+  scheduleId: nullable({ type: 'string', description: 'The schedule that started this run (null for any other run).' }),
+  scheduledAt: nullable({ ...isoDate, description: 'The schedule’s tick that started it (null for any other run).' }),
   branches: { type: 'array', items: branchSummarySchema, description: 'The run’s live branches, compact (see Run.branches).' },
 } as const;
 
