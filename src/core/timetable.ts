@@ -12,6 +12,7 @@
  * reading anything, and re-declaring a schedule never moves them.
  */
 import { Cron } from 'croner';
+import { parseDurationMs } from '../config.js';
 
 export interface TimetableDefinition {
   /** 5 fields, or 6 with seconds first; null with `everyMs`. */
@@ -79,18 +80,16 @@ function intervalTimetable(everyMs: number): Timetable {
   };
 }
 
-const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000, w: 604_800_000 };
-
 /**
- * An interval given as milliseconds or as a duration text: `'15m'`, `'1h30m'`, `'90s'`, `'2d'`,
- * `'500ms'` (units ms, s, m, h, d, w; whole numbers). Returns null for anything else.
+ * An interval given as milliseconds or as a duration text (`'15m'`, `'90s'`, `'2d'`, `'500ms'`,
+ * `'1.5h'`; config.ts `parseDurationMs`, the package's one reading of durations). Null for anything else.
  */
 export function parseDuration(value: number | string): number | null {
   if (typeof value === 'number') return Number.isSafeInteger(value) ? value : null;
-  if (typeof value !== 'string') return null;
-  const text = value.trim();
-  if (!/^(\d+(ms|s|m|h|d|w))+$/.test(text)) return null;
-  let total = 0;
-  for (const [, n, unit] of text.matchAll(/(\d+)(ms|s|m|h|d|w)/g)) total += Number(n) * UNIT_MS[unit!]!;
-  return Number.isSafeInteger(total) ? total : null;
+  if (typeof value !== 'string' || value.trim() === '') return null;
+  try {
+    return parseDurationMs('every', value) ?? null;
+  } catch {
+    return null;
+  }
 }

@@ -39,7 +39,7 @@ export interface ScheduleOptions {
   version?: string;
   /** A cron expression: 5 fields, or 6 with seconds first. Exactly one of `cron` and `every`. */
   cron?: string;
-  /** An interval: milliseconds, or a duration such as `'15m'`, `'1h30m'`; at least one second. Ticks at whole multiples of it since the Unix epoch. */
+  /** An interval: milliseconds, or a duration such as `'15m'`, `'12h'`; at least one second. Ticks at whole multiples of it since the Unix epoch. */
   every?: number | string;
   /** IANA time zone the cron expression is read in (default `'UTC'`). */
   timezone?: string;
@@ -139,7 +139,7 @@ export function timetableProblems(s: { cron?: unknown; every?: unknown; timezone
     }
   } else {
     const ms = typeof s.every === 'number' || typeof s.every === 'string' ? parseDuration(s.every) : null;
-    if (ms === null) problems.push(`every must be milliseconds or a duration such as '15m', '1h30m', '90s' (got ${show(s.every)})`);
+    if (ms === null) problems.push(`every must be milliseconds or a duration such as '15m', '12h', '90s' (got ${show(s.every)})`);
     else if (ms < MIN_SCHEDULE_INTERVAL_MS) problems.push(`every must be at least one second (got ${ms} ms)`);
     else if (ms > MAX_SCHEDULE_SPAN_MS) problems.push(`every must be at most ${MAX_SCHEDULE_SPAN_MS} ms (a year)`);
   }

@@ -46,7 +46,7 @@ export const setScheduleBody = {
         { type: 'integer', minimum: 1000 },
         { type: 'string', minLength: 1, maxLength: 50 },
       ],
-      description: "Interval: milliseconds, or a duration such as '15m', '1h30m'; at least one second.",
+      description: "Interval: milliseconds, or a duration such as '15m', '12h'; at least one second.",
     },
     timezone: { type: 'string', minLength: 1, maxLength: 100, description: "IANA time zone the cron expression is read in (default 'UTC')." },
     input: { description: 'Any JSON value: each run’s input (default null).' },
