@@ -28,6 +28,7 @@
  * outputs, side effects), however often their handlers ran.
  */
 import { flow, FlowError, type FlowContext, type FlowDefinition, type NodeResult } from '@hazeljs/flow';
+import { scheduleFlow } from './soak-schedule.js';
 
 export const SOAK_FLOW_ID = 'soak';
 export const SOAK_FLOW_VERSION = '1';
@@ -379,9 +380,9 @@ export function soakChildFlow(effects: SoakEffects): FlowDefinition {
     .build();
 }
 
-/** Both flows, as every process registers them (the soak's own engine too). */
+/** The flows every process registers (the soak's own engine too): the soak's two and the schedule's (soak-schedule.ts). */
 export function soakFlows(effects: SoakEffects): FlowDefinition[] {
-  return [soakChildFlow(effects), soakFlow(effects)];
+  return [soakChildFlow(effects), soakFlow(effects), scheduleFlow()];
 }
 
 function abortableSleep(ms: number, signal: AbortSignal): Promise<void> {

@@ -19,6 +19,7 @@ import { printReport } from './report.js';
 import { sideTables, soakEffects } from './side-tables.js';
 import { APPROVAL_REASON, approvalPayload, SIGNAL_EVENT, SIGNAL_NODE, signalPayload, SOAK_FLOW_ID, soakFlows, soakInput, type SoakInput } from './soak-flow.js';
 import { verifySoak, type SentSignal } from './verify.js';
+import { startSoakSchedule, stopSoakSchedule } from './soak-schedule.js';
 import { WorkerFleet } from './worker-fleet.js';
 
 const MAX_RECOVERIES = 50;
@@ -85,6 +86,7 @@ interface SoakParts {
 async function soak(options: SoakOptions, { admin, engine, fleet, schema, tag, side }: SoakParts): Promise<number> {
   await fleet.start(options.workers);
   log(`${options.workers} workers ready`);
+  await startSoakSchedule(engine);
 
   const startedAt = Date.now();
   let stop = false;
@@ -130,13 +132,17 @@ async function soak(options: SoakOptions, { admin, engine, fleet, schema, tag, s
   stop = true;
   await Promise.all([resumer, progress]);
   if (open > 0) log(`stopped waiting with ${open} runs not finished`);
+  const scheduleWindow = await stopSoakSchedule(engine, admin, schema);
+  log(
+    `schedule stopped: ticks from ${scheduleWindow.from === null ? '—' : new Date(scheduleWindow.from).toISOString()} to ${new Date(scheduleWindow.to).toISOString()}`,
+  );
 
   await fleet.stopAll();
   await engine.close();
   await side.end().catch(() => undefined);
   const leftSessions = await admin.sessionCount(`${tag}-`);
 
-  const verdict = await verifySoak(admin, schema, options.runs, signals);
+  const verdict = await verifySoak(admin, schema, options.runs, signals, scheduleWindow);
   if (leftSessions > 0)
     verdict.violations.push({ check: 'leftovers', message: `${leftSessions} database sessions of the soak still open after every process stopped` });
   for (const f of faultRecords) if (f.violation) verdict.violations.push({ check: f.kind === 'pause' ? 'takeover' : 'leftovers', message: f.violation });

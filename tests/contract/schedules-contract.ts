@@ -137,7 +137,7 @@ export function schedulesContract(get: () => StoreHandle): void {
     const tick = new Date(w.nextFireAt!.getTime());
     const run = newRun({ flowId, flowVersion: '2', currentNodeId: 'two', scheduleId: w.scheduleId, scheduledAt: tick });
     const next = new Date(tick.getTime() + 60_000);
-    const stepOf = (revision: number, runId = randomUUID()) => ({
+    const stepOf = (revision: number, runId: string = randomUUID()) => ({
       scheduleId: w.scheduleId,
       expectedRevision: revision,
       nextFireAt: next,

@@ -65,8 +65,8 @@ describe('cron across daylight-saving changes', () => {
 describe('intervals and durations', () => {
   it('ticks at whole multiples of the interval since the epoch', () => {
     const t = compileTimetable({ cron: null, everyMs: 15 * 60_000, timezone: 'UTC' });
-    expect(t.next(new Date('2030-01-01T00:07:00Z')).toISOString()).toBe('2030-01-01T00:15:00.000Z');
-    expect(t.next(new Date('2030-01-01T00:15:00Z')).toISOString()).toBe('2030-01-01T00:30:00.000Z');
+    expect(t.next(new Date('2030-01-01T00:07:00Z'))!.toISOString()).toBe('2030-01-01T00:15:00.000Z');
+    expect(t.next(new Date('2030-01-01T00:15:00Z'))!.toISOString()).toBe('2030-01-01T00:30:00.000Z');
     expect(t.latest(new Date('2030-01-01T00:29:59Z'), new Date(0))?.toISOString()).toBe('2030-01-01T00:15:00.000Z');
   });
 
