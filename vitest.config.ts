@@ -14,6 +14,9 @@ export default defineConfig({
   },
   test: {
     include: ['tests/**/*.test.ts'],
+    // Type tests (*.test-d.ts, expectTypeOf and @ts-expect-error): vitest runs tsc on them, so a
+    // type that stops holding fails `npm test` too, not only `npm run typecheck`.
+    typecheck: { enabled: true, include: ['tests/**/*.test-d.ts'], tsconfig: './tsconfig.typetests.json' },
     testTimeout: 30_000,
     hookTimeout: 60_000,
   },

@@ -159,7 +159,7 @@ export async function resumeLatency(url: string, schema: string, samples: number
     await worker.started;
     for (let i = 0; i < samples + 20; i++) {
       const waiting = new Promise<void>((resolve) => {
-        const off = workerEngine.on('run:waiting', () => (off(), resolve()));
+        const off: () => void = workerEngine.on('run:waiting', () => (off(), resolve()));
       });
       const { runId } = await client.startRun({ flowId: 'bench-approval', version: '1', input: { i } });
       await within(waiting, RESUME_STALL_MS, () => `run ${i + 1} of ${samples + 20} did not park`);

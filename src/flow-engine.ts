@@ -9,7 +9,8 @@ import { FlowError, InvalidArgumentError, InvalidRunStateError, RunNotFoundError
 import { flowPeerRequested } from './config.js';
 import { systemClock, type Clock } from './core/clock.js';
 import { DEFAULT_MAX_JSON_BYTES, serializeJson, unstorableTextReason } from './core/json.js';
-import type { FlowDefinition, FlowRunStatus } from './definitions/types.js';
+import type { FlowDefinition, FlowRef, FlowRunStatus, InputOf, StateOf, StatePatch } from './definitions/types.js';
+import type { EventDefinition } from './definitions/typed.js';
 import { flowKey } from './definitions/flow-key.js';
 import type { FlowEventRecord, FlowRunRecord, FlowRunSummary, FlowStorage, JsonText, PruneRunsQuery, RunFilter, RunLease, RunPage } from './storage/types.js';
 import { chooseStorage } from './storage/choose.js';
@@ -42,6 +43,32 @@ const EVENT_PRUNE_MAX_BATCHES = 100;
 export const DEFAULT_PRUNE_BATCH_SIZE = 500;
 const DEFAULT_MAX_CHILD_DEPTH = 16;
 
+/** `cancelRun`'s options. */
+export interface CancelRunOptions {
+  /** Shown as the run's error message and in RUN_CANCELLED (default 'Cancelled'). */
+  reason?: string;
+  /** Undo what the run finished (its nodes' `compensate` handlers, newest first) before it ends CANCELLED. */
+  compensate?: boolean;
+}
+
+function cancelOptions(options: string | CancelRunOptions | undefined): CancelRunOptions {
+  if (options === undefined || typeof options === 'string') {
+    optionalString('cancelRun', 'reason', options);
+    return { reason: options };
+  }
+  if (typeof options !== 'object' || options === null || Array.isArray(options)) {
+    throw new InvalidArgumentError('cancelRun: the second argument must be a reason (string) or { reason?, compensate? }');
+  }
+  for (const key of Object.keys(options)) {
+    if (key !== 'reason' && key !== 'compensate') throw new InvalidArgumentError(`cancelRun: unknown option "${key}" (the options are reason, compensate)`);
+  }
+  optionalString('cancelRun', 'reason', options.reason);
+  if (options.compensate !== undefined && typeof options.compensate !== 'boolean') {
+    throw new InvalidArgumentError('cancelRun: compensate must be a boolean');
+  }
+  return options;
+}
+
 export interface FlowEngineOptions {
   /** Where runs live. Default: Postgres at `databaseUrl`/DATABASE_URL, else PGlite in `dataDir`/FLOW_DATA_DIR, else memory (not durable); see storage/choose.ts. */
   storage?: FlowStorage;
@@ -63,15 +90,32 @@ export interface FlowEngineOptions {
   maxChildDepth?: number;
 }
 
-export interface StartRunArgs {
-  flowId: string;
-  version: string;
-  input: unknown;
-  tenantId?: string;
-  initialState?: Record<string, unknown>;
+/**
+ * What `startRun` takes: the flow, named by `flowId` and `version` (untyped: any input) or given
+ * as `flow` — a `FlowDefinition` or a `flowRef` — whose input type `input` is checked against.
+ * `tenantId` and `idempotencyKey` take what a `FlowRunRecord` holds (`null` = none).
+ */
+export type StartRunArgs<F extends FlowRef<unknown, unknown> = FlowRef> = (
+  | { flowId: string; version: string; flow?: undefined }
+  | {
+      /** The flow to start, typed: its id and version, and the type its input must have. */
+      flow: F;
+      flowId?: undefined;
+      version?: undefined;
+    }
+) & {
+  input: InputOf<F>;
+  tenantId?: string | null;
+  initialState?: StatePatch<StateOf<F>>;
   /** Starting twice with the same key returns the first run instead of creating another. */
-  idempotencyKey?: string;
-}
+  idempotencyKey?: string | null;
+};
+
+/** What `sendEvent` takes: the event named by `name` (any payload) or given as a `defineEvent` declaration (its payload type checked). */
+export type SendEventArgs<TPayload = unknown> = (
+  | { name: string; event?: undefined; payload?: unknown }
+  | ({ event: EventDefinition<TPayload>; name?: undefined } & (undefined extends TPayload ? { payload?: NoInfer<TPayload> } : { payload: NoInfer<TPayload> }))
+) & { key?: string };
 
 export interface StartRunResult {
   runId: string;
@@ -190,18 +234,22 @@ export class FlowEngine extends FlowEvents implements WorkerHost {
     for (const schedule of def.schedules ?? []) await this.schedules.set({ ...schedule, flowId: def.flowId });
   }
 
-  async startRun(args: StartRunArgs): Promise<StartRunResult> {
+  /**
+   * Starts a run of a registered flow. Typed: `startRun({ flow: orderFlow, input })` checks
+   * `input` against the flow's input type (`orderFlow` a `FlowDefinition` or a `flowRef`), as does
+   * `startRun<typeof orderFlow>({ flowId, version, input })`.
+   */
+  async startRun<F extends FlowRef<unknown, unknown> = FlowRef>(args: StartRunArgs<F>): Promise<StartRunResult> {
     assertNoReservedStateKeys('startRun: initialState', args?.initialState);
     if (!isPlainObject(args)) throw new InvalidArgumentError('startRun: expected { flowId, version, input }');
-    requireString('startRun', 'flowId', args.flowId);
-    requireString('startRun', 'version', args.version);
-    optionalString('startRun', 'tenantId', args.tenantId);
-    optionalString('startRun', 'idempotencyKey', args.idempotencyKey);
+    const { flowId, version } = flowNamed(args);
+    optionalString('startRun', 'tenantId', args.tenantId ?? undefined);
+    optionalString('startRun', 'idempotencyKey', args.idempotencyKey ?? undefined);
     if (args.initialState !== undefined && !isPlainObject(args.initialState)) {
       throw new InvalidArgumentError('startRun: initialState must be a plain object');
     }
     await this.ready();
-    const def = this.registry.require(args.flowId, args.version);
+    const def = this.registry.require(flowId, version);
     const limits = { maxBytes: this.stepEnv.maxJsonBytes };
     const input = serializeJson(args.input === undefined ? null : args.input, { what: 'input', ...limits });
     const state = serializeJson(args.initialState ?? {}, { what: 'initialState', ...limits });
@@ -252,15 +300,16 @@ export class FlowEngine extends FlowEvents implements WorkerHost {
    * name (and key) is resumed with the payload at `ctx.state._resumePayload`, each exactly once.
    * A run that reaches a wait for it later — but was created before it was sent — receives it then.
    */
-  async sendEvent(args: { name: string; key?: string; payload?: unknown }): Promise<{ eventId: string; delivered: number }> {
+  async sendEvent<TPayload = unknown>(args: SendEventArgs<TPayload>): Promise<{ eventId: string; delivered: number }> {
     if (!isPlainObject(args)) throw new InvalidArgumentError('sendEvent: expected { name, key?, payload? }');
-    const nameProblem = eventNameProblem(args.name);
+    const name = eventNamed(args);
+    const nameProblem = eventNameProblem(name);
     if (nameProblem) throw new InvalidArgumentError(`sendEvent: name ${nameProblem}`);
     const keyProblem = args.key === undefined ? null : eventKeyProblem(args.key);
     if (keyProblem) throw new InvalidArgumentError(`sendEvent: key ${keyProblem}`);
     const payload = serializeJson(args.payload === undefined ? null : args.payload, { what: 'event payload', maxBytes: this.stepEnv.maxJsonBytes });
     await this.ready();
-    const sent = await this.storage.sendEvent({ eventId: randomUUID(), name: args.name, key: args.key ?? null, payload });
+    const sent = await this.storage.sendEvent({ eventId: randomUUID(), name, key: args.key ?? null, payload });
     this.pruneEventsInBackground(sent.sentAt);
     return { eventId: sent.eventId, delivered: sent.delivered.length };
   }
@@ -301,11 +350,19 @@ export class FlowEngine extends FlowEvents implements WorkerHost {
 
   /**
    * Cancels a RUNNING or WAITING run and, in the same store write, all its unfinished descendant
-   * runs; their attempts in flight in this process see `ctx.signal` abort.
+   * runs; their attempts in flight in this process see `ctx.signal` abort. The second argument is
+   * the reason, or `{ reason?, compensate? }`.
+   *
+   * With `compensate: true` the run first undoes what it finished (the `compensate` handlers of
+   * its finished nodes, newest first), then ends CANCELLED with `compensated`. The cancel goes to
+   * the run's inbox and its holder applies it: attempts in flight finish (what they did is undone
+   * too), the other branches are aborted, their children cancelled. This call drives the
+   * compensations when the run is free and returns the run as they leave it (CANCELLED, or still
+   * RUNNING while a compensation waits for a retry or another process holds the run).
    */
-  async cancelRun(runId: string, reason?: string): Promise<FlowRunRecord> {
+  async cancelRun(runId: string, options?: string | CancelRunOptions): Promise<FlowRunRecord> {
     requireString('cancelRun', 'runId', runId);
-    optionalString('cancelRun', 'reason', reason);
+    const { reason, compensate } = cancelOptions(options);
     await this.ready();
     const message = reason ?? 'Cancelled';
     const payload = serializeJson({ reason: reason ?? null }, { what: 'cancel reason' });
@@ -313,6 +370,10 @@ export class FlowEngine extends FlowEvents implements WorkerHost {
     if (!before) throw new RunNotFoundError(runId);
     // A cancelled run is finished like any other: a second cancel is refused and its reason not lost silently.
     if (before.status !== 'RUNNING' && before.status !== 'WAITING') throw new InvalidRunStateError(runId, before.status, 'cancel', 'RUNNING or WAITING');
+    if (compensate) {
+      await this.storage.addToInbox({ runId, kind: 'cancel', waitId: null, branchId: null, payload });
+      return driveToRest(this, runId, { maxWaitMs: 0 });
+    }
     const run = await this.storage.cancelRun(runId, [{ type: 'RUN_CANCELLED', payload }], { code: 'CANCELLED', message, retryable: false });
     if (!run) throw new RunNotFoundError(runId);
     // Ended meanwhile — or cancelled by a concurrent call with another reason (the first one counts).
@@ -515,6 +576,34 @@ function requireString(method: string, name: string, value: unknown): asserts va
   // Ids, keys and reasons end up in text columns: refuse what Postgres cannot store, on every store alike.
   const problem = unstorableTextReason(value);
   if (problem) throw new InvalidArgumentError(`${method}: ${name} ${problem}`);
+}
+
+/** The flow `startRun` names: `flowId` and `version`, or those of the typed handle `flow` (not both). */
+function flowNamed(args: { flowId?: unknown; version?: unknown; flow?: unknown }): { flowId: string; version: string } {
+  if (args.flow === undefined) {
+    requireString('startRun', 'flowId', args.flowId);
+    requireString('startRun', 'version', args.version);
+    return { flowId: args.flowId, version: args.version };
+  }
+  if (args.flowId !== undefined || args.version !== undefined) {
+    throw new InvalidArgumentError('startRun: give the flow either as flow or as flowId and version, not both');
+  }
+  if (typeof args.flow !== 'object' || args.flow === null) {
+    throw new InvalidArgumentError('startRun: flow must be a flow definition or a flowRef(flowId, version)');
+  }
+  const { flowId, version } = args.flow as { flowId?: unknown; version?: unknown };
+  requireString('startRun', 'flow.flowId', flowId);
+  requireString('startRun', 'flow.version', version);
+  return { flowId, version };
+}
+
+/** The event `sendEvent` names: `name`, or that of the declaration `event` (not both). */
+function eventNamed(args: { name?: unknown; event?: unknown }): string {
+  // Checked by the caller (eventNameProblem), with the message every sendEvent gives.
+  if (args.event === undefined) return args.name as string;
+  if (args.name !== undefined) throw new InvalidArgumentError('sendEvent: give the event either as event or as name, not both');
+  if (typeof args.event !== 'object' || args.event === null) throw new InvalidArgumentError('sendEvent: event must be a defineEvent(name) declaration');
+  return (args.event as { name?: unknown }).name as string;
 }
 
 function optionalString(method: string, name: string, value: unknown): void {

@@ -3,20 +3,37 @@
  * `@hazeljs/flow/prisma` and `@hazeljs/flow/runtime` subpaths).
  */
 // definitions
-export { Flow, Entry, Node, Edge, buildFlowDefinition } from './definitions/decorators.js';
-export type { NodeDecoratorOptions } from './definitions/decorators.js';
+export { Flow, Entry, Node, Edge, Compensate, buildFlowDefinition } from './definitions/decorators.js';
+export type { ClassFlowDefinition, FlowClassDecorator, FlowMethodDecorator, HandlerContextsOf, NodeDecoratorOptions } from './definitions/decorators.js';
 export { flow, FlowBuilder } from './definitions/builder.js';
+export type { NodeOutput } from './definitions/builder.js';
+export { childRun, defineEvent, flowRef } from './definitions/typed.js';
+export type { ChildRunResult, EventDefinition } from './definitions/typed.js';
 export { validateDefinition } from './definitions/validate.js';
 export { describeGraph, fingerprintDefinition } from './definitions/graph.js';
 export type { GraphDescription, GraphEdge, GraphNode } from './definitions/graph.js';
 export { DEFAULT_FOREACH_CONCURRENCY } from './definitions/types.js';
 export type {
+  AnyFlowContext,
+  CaughtError,
+  DefaultServices,
   EdgeDefinition,
+  FailureHandler,
+  FailureHandlerInput,
   FlowContext,
+  FlowContextFields,
+  FlowRef,
+  FlowTypes,
+  InputOf,
+  ResumeSlot,
+  ServicesField,
+  StateOf,
+  StatePatch,
   FlowDefinition,
   FlowOptions,
   FlowRetention,
   FlowRunStatus,
+  NodeCatch,
   NodeDefinition,
   NodeHandler,
   NodeId,
@@ -27,7 +44,18 @@ export type {
 
 // engine
 export { FlowEngine, createFlowEngineFromEnv } from './flow-engine.js';
-export type { FlowEngineOptions, FlowRun, FlowEvent, FlowSummary, PruneRunsOptions, RetentionOptions, StartRunArgs, StartRunResult } from './flow-engine.js';
+export type {
+  CancelRunOptions,
+  FlowEngineOptions,
+  FlowRun,
+  FlowEvent,
+  FlowSummary,
+  PruneRunsOptions,
+  RetentionOptions,
+  SendEventArgs,
+  StartRunArgs,
+  StartRunResult,
+} from './flow-engine.js';
 export type { FlowHookMap, FlowHookName, FlowHookPayload } from './engine/events.js';
 export { ManualClock, systemClock } from './core/clock.js';
 // schedules
@@ -83,6 +111,7 @@ export type {
   SentEvent,
   BranchRecord,
   BranchStatus,
+  CompensationLog,
   MapItemRecord,
   MapProgress,
   MapValues,

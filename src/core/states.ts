@@ -30,6 +30,14 @@ export function sqlStatusList(statuses: readonly FlowRunStatus[]): string {
   return statuses.map((s) => `'${s}'`).join(', ');
 }
 
+/** The failure a `catch` routed (`ctx.error`): the node that failed for good, why, and at which attempt. */
+export interface CaughtError {
+  nodeId: string;
+  code: string;
+  message: string;
+  attempt: number;
+}
+
 // ---- branches --------------------------------------------------------------------------
 
 /** What every branch has, whatever its state. */
@@ -53,6 +61,8 @@ interface AttemptContext {
   joined?: string[];
   /** The current attempt's name, kept when an interrupted attempt is re-run (a child run is started once per name). */
   attemptKey?: number;
+  /** The branch came here by a `catch`: the failure it caught, shown to the node as `ctx.error`. */
+  caught?: CaughtError;
 }
 
 /** Due to begin its node's next attempt now. */
@@ -257,4 +267,82 @@ export function readBranches(stored: unknown): BranchRecord[] {
     const waitFor: WaitKind = b.child ? 'child' : b.event ? 'event' : b.dueAt ? 'timer' : 'resume';
     return { ...b, waitId: b.waitId ?? 0, waitReason: b.waitReason ?? null, waitFor, ...(waitFor === 'event' ? { dueAt: b.dueAt ?? null } : {}) };
   }) as unknown as BranchRecord[];
+}
+
+// ---- compensation ----------------------------------------------------------------------
+
+/**
+ * A finished node whose undo may be asked for: a node with a `compensate` handler (one item of
+ * a `forEach` node per entry), or a node whose output came from a child run that has
+ * compensations of its own (`childRunId`). Recorded in the order the nodes finish.
+ */
+export interface CompensationTarget {
+  nodeId: string;
+  branchId: string;
+  /** Items of a `forEach` node, in the order they finished (consecutive finishes share an entry). */
+  items?: number[];
+  /** The child run whose completion finished this node: its compensations follow the node's own. */
+  childRunId?: string;
+  /** The node has no `compensate` of its own: only the child run's compensations undo it. */
+  childOnly?: true;
+}
+
+/** One compensation to run: one node, or one item of a `forEach` node, with its attempts. */
+interface StepBase {
+  nodeId: string;
+  branchId: string;
+  itemIndex?: number;
+  /** Set when the node belongs to a child run, undone from here. */
+  runId?: string;
+  /** Set on a step that undoes a child run: replaced by that run's own steps when it comes up. */
+  childRunId?: string;
+  attempt: number;
+  recoveries: number;
+}
+
+export type CompensationStep =
+  | (StepBase & { status: 'READY'; attemptKey?: number })
+  | (StepBase & { status: 'RUNNING'; attemptKey: number })
+  | (StepBase & { status: 'RETRY'; dueAt: string; error: ErrorRecord });
+export type CompensationStepStatus = CompensationStep['status'];
+
+export const STEP_MOVES: { readonly [S in CompensationStepStatus]: readonly CompensationStepStatus[] } = {
+  READY: ['RUNNING'],
+  RUNNING: ['READY', 'RETRY'],
+  RETRY: ['RUNNING'],
+};
+
+export function moveStep(step: CompensationStep, next: CompensationStep): void {
+  if (!STEP_MOVES[step.status].includes(next.status)) throw illegalMove(`compensation of node "${step.nodeId}"`, step.status, next.status);
+  replaceFields(step, next);
+}
+
+/**
+ * A run undoing what it did: it failed (an uncaught failure) or was cancelled with
+ * `{ compensate: true }`. The steps run one at a time, newest finish first; a step that fails
+ * for good is counted and the next one goes on. When none is left the run ends FAILED or
+ * CANCELLED with `compensated: failures === 0`.
+ */
+export interface CompensationPhase {
+  cause: 'failed' | 'cancelled';
+  /** What the run ends with (the failure, or the cancel). */
+  error: ErrorRecord;
+  /** Where the run failed (null for a cancel). */
+  failedNodeId: string | null;
+  /** The failed attempt's number, shown in `ctx.error` (0 for a cancel). */
+  failedAttempt: number;
+  /** What is left, next first (`steps[0]` is the one in progress). */
+  steps: CompensationStep[];
+  /** Compensations that failed for good so far. */
+  failures: number;
+}
+
+/**
+ * The run's compensation column: what finished and could be undone (`finished`, while the run
+ * goes on), and, once the run is undoing it, the phase. Null on a run that never finished a node
+ * with anything to undo.
+ */
+export interface CompensationLog {
+  finished: CompensationTarget[];
+  phase: CompensationPhase | null;
 }

@@ -8,9 +8,14 @@
  * other. Nothing is checked until build(), which reports every problem at once.
  * (0.5.x's builder changed itself and returned itself; chained code behaves the same here, and
  * code that dropped the returned builder is told so by build().)
+ *
+ * Typed flows (docs/typed-flows.md): `flow<TInput, TState, TServices>(id, version)` gives every
+ * handler that context, and each node() records its output type (`TOutputs`), so a later node's
+ * `ctx.outputs.price` has the type `price` returned. The types live only in the builder's type
+ * arguments; at run time a typed builder is the same builder.
  */
 import { FlowDefinitionError } from '../errors.js';
-import type { EdgeDefinition, FlowContext, FlowDefinition, FlowOptions, NodeDefinition, NodeHandler, NodeId, NodeOptions } from './types.js';
+import type { DefaultServices, EdgeDefinition, FlowContext, FlowDefinition, FlowOptions, NodeDefinition, NodeId, NodeOptions, NodeResult } from './types.js';
 import { definitionProblems, flowKeyOf, flowOptionsArgumentProblems, optionsArgumentProblems } from './validate.js';
 
 interface BuilderState {
@@ -30,7 +35,24 @@ interface BuilderState {
 /** 0.5.x's headline for a flow without entry(): the message still starts with it. */
 const NO_ENTRY = 'Flow must have an entry node. Call .entry(nodeId) first.';
 
-export class FlowBuilder {
+/**
+ * What a node's result `R` puts at `ctx.outputs[nodeId]`: the `output` of an ok (or wait) result,
+ * nothing for a result without one, a child run's outputs. `TItems` is what a map node's
+ * `forEach` returns (`never` for any other node): a map's output is the array of its items' outputs.
+ */
+export type NodeOutput<R, TItems extends unknown[] = never> = [TItems] extends [never] ? ResultOutput<R> : ResultOutput<R>[];
+
+type ResultOutput<R> = R extends { status: 'ok' | 'wait' }
+  ? R extends { output?: infer O }
+    ? 'output' extends keyof R
+      ? O
+      : undefined
+    : undefined
+  : R extends { status: 'child' }
+    ? Record<string, unknown>
+    : never;
+
+export class FlowBuilder<TInput = unknown, TState = Record<string, unknown>, TServices = DefaultServices, TOutputs = Record<string, unknown>> {
   readonly #state: BuilderState;
   /** Set once a call on this builder returned a new one: only used to explain a failed build(). */
   #derived = false;
@@ -41,29 +63,49 @@ export class FlowBuilder {
   }
 
   /** The node the run starts at. */
-  entry(nodeId: NodeId): FlowBuilder {
+  entry(nodeId: NodeId): FlowBuilder<TInput, TState, TServices, TOutputs> {
     return this.#with({ entries: [...this.#state.entries, nodeId] });
   }
 
-  /** A node; `opts` are the node options (name, retry, timeoutMs, idempotencyKey, split, join, forEach, concurrency). */
-  node(id: NodeId, handler: NodeHandler, opts: NodeOptions = {}): FlowBuilder {
+  /**
+   * A node; `opts` are the node options (name, retry, timeoutMs, idempotencyKey, split, join,
+   * forEach, concurrency, catch, compensate). Its handler sees the outputs of the nodes added
+   * before it; what it returns as `output` is recorded for the nodes after it.
+   */
+  node<Id extends NodeId, R extends NodeResult<unknown, TState>, TItems extends unknown[] = never>(
+    id: Id,
+    handler: (ctx: FlowContext<TInput, TState, TServices, TOutputs>) => Promise<R> | R,
+    opts?: NodeOptions<
+      FlowContext<TInput, TState, TServices, TOutputs>,
+      FlowContext<TInput, TState, TServices, TOutputs & { [K in Id]: NodeOutput<R, TItems> }>
+    > & {
+      forEach?: (ctx: FlowContext<TInput, TState, TServices, TOutputs>) => TItems;
+    },
+  ): FlowBuilder<TInput, TState, TServices, TOutputs & { [K in Id]?: NodeOutput<R, TItems> }>;
+  node(id: NodeId, handler: (ctx: never) => unknown, opts: NodeOptions<never> = {}): FlowBuilder<TInput, TState, TServices, AnyOutputs> {
     const argumentProblems = optionsArgumentProblems(`node "${String(id)}"`, opts);
-    const usable: NodeOptions = typeof opts === 'object' && opts !== null && !Array.isArray(opts) ? opts : {};
+    const usable = (typeof opts === 'object' && opts !== null && !Array.isArray(opts) ? opts : {}) as NodeOptions;
     // Copy the options (and the retry policy) so later edits to the caller's object can't change the flow.
-    const node: NodeDefinition = { ...usable, id, handler };
+    // The handler's context type is the builder's: stored untyped, as every definition's is.
+    const node: NodeDefinition = { ...usable, id, handler: handler as NodeDefinition['handler'] };
     if (typeof usable.retry === 'object' && usable.retry !== null) node.retry = { ...usable.retry };
     return this.#with({ nodes: [...this.#state.nodes, node], problems: [...this.#state.problems, ...argumentProblems] });
   }
 
   /** An edge taken when `when(ctx)` holds; among matches the highest `priority` (default 0, filled in) wins. */
-  edge(from: NodeId, to: NodeId, when?: (ctx: FlowContext) => boolean, priority?: number): FlowBuilder {
+  edge(
+    from: NodeId,
+    to: NodeId,
+    when?: (ctx: FlowContext<TInput, TState, TServices, TOutputs>) => boolean,
+    priority?: number,
+  ): FlowBuilder<TInput, TState, TServices, TOutputs> {
     const edge: EdgeDefinition = { from, to, priority: priority ?? 0 };
-    if (when !== undefined) edge.when = when;
+    if (when !== undefined) edge.when = when as EdgeDefinition['when'];
     return this.#with({ edges: [...this.#state.edges, edge] });
   }
 
   /** Validates and returns a frozen definition; throws `FlowDefinitionError` listing every problem. */
-  build(): FlowDefinition {
+  build(): FlowDefinition<TInput, TState, TServices> {
     const { flowId, version, entries, nodes: nodeList, edges, options } = this.#state;
     const problems: string[] = [...this.#state.problems];
     const nodes: Record<NodeId, NodeDefinition> = {};
@@ -100,20 +142,46 @@ export class FlowBuilder {
       }
       throw new FlowDefinitionError(flowKeyOf(def), problems, entries.length === 0 ? NO_ENTRY : undefined);
     }
-    return freezeDefinition(def);
+    // The type arguments are only carried: the definition itself is the same for a typed flow.
+    return freezeDefinition(def) as FlowDefinition<TInput, TState, TServices>;
   }
 
-  #with(change: Partial<BuilderState>): FlowBuilder {
+  #with<TNext>(change: Partial<BuilderState>): FlowBuilder<TInput, TState, TServices, TNext> {
     this.#derived = true;
     const state = { ...this.#state, ...change };
-    return new FlowBuilder(state.flowId, state.version, state);
+    return new FlowBuilder<TInput, TState, TServices, TNext>(state.flowId, state.version, state);
   }
 }
+
+/** The type argument a flow has when none is given: marks an untyped flow (never a value). */
+declare const untyped: unique symbol;
+interface Untyped {
+  readonly [untyped]: true;
+}
+
+/** The outputs an untyped builder starts from: any key may be read (as `unknown`), recorded ones are typed. */
+type AnyOutputs = Record<string, unknown>;
 
 /**
  * Starts a flow definition: `flow(id, version).entry(...).node(...).edge(...).build()`. `options`:
  * the flow's own options, `{ retention: { finishedRunsMs } }` (how long its finished runs are kept).
+ *
+ * With type arguments the flow is typed: `flow<TInput, TState, TServices, TOutputs>(…)` gives
+ * every handler `ctx.input: TInput`, `ctx.state: TState`, `ctx.services: TServices`, and
+ * `ctx.outputs` with exactly the outputs of the nodes added before it (an unknown key is an
+ * error); `TOutputs` declares outputs read before their node is added (a loop back). Without
+ * type arguments, recorded outputs are typed and any other key reads as `unknown`, as before.
  */
+export function flow<TInput = Untyped, TState = Record<string, unknown>, TServices = DefaultServices, TOutputs = Record<never, never>>(
+  flowId: string,
+  version: string,
+  options?: FlowOptions,
+): FlowBuilder<
+  [TInput] extends [Untyped] ? unknown : TInput,
+  TState,
+  TServices,
+  [TInput] extends [Untyped] ? AnyOutputs : { [K in keyof TOutputs]?: TOutputs[K] }
+>;
 export function flow(flowId: string, version: string, options?: FlowOptions): FlowBuilder {
   const usable = typeof options === 'object' && options !== null && !Array.isArray(options) ? options : {};
   const problems = flowOptionsArgumentProblems('flow()', options);

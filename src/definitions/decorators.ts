@@ -21,7 +21,7 @@
 import { FlowDefinitionError } from '../errors.js';
 import { copyFlowOptions, freezeDefinition } from './builder.js';
 import { flowKey } from './flow-key.js';
-import type { EdgeDefinition, FlowContext, FlowDefinition, FlowOptions, NodeDefinition, NodeOptions } from './types.js';
+import type { AnyFlowContext, EdgeDefinition, ResumeSlot, FlowContext, FlowDefinition, FlowOptions, NodeDefinition, NodeOptions } from './types.js';
 import { definitionProblems, flowOptionsArgumentProblems, optionsArgumentProblems } from './validate.js';
 
 /** Usable as a legacy (`experimentalDecorators`) or a standard method decorator. */
@@ -30,11 +30,74 @@ export interface FlowMethodDecorator {
   (value: (this: any, ...args: any[]) => any, context: ClassMethodDecoratorContext): void;
 }
 
-/** Usable as a legacy or a standard class decorator. */
-export interface FlowClassDecorator {
-  (target: abstract new (...args: any[]) => object): void;
-  (target: abstract new (...args: any[]) => object, context: ClassDecoratorContext): void;
+/**
+ * Usable as a legacy or a standard class decorator. Typed (`@Flow<TInput, TState, TServices>`),
+ * it accepts only a class whose handler methods take a context of those types: a method whose
+ * `ctx` has another input, state or services type is a compile error naming it.
+ */
+export interface FlowClassDecorator<TInput = unknown, TState = unknown, TServices = unknown> {
+  <C extends abstract new (...args: any[]) => object>(target: C & ContextMismatch<InstanceType<C>, TInput, TState, TServices>): void;
+  <C extends abstract new (...args: any[]) => object>(
+    target: C & ContextMismatch<InstanceType<C>, TInput, TState, TServices>,
+    context: ClassDecoratorContext,
+  ): void;
 }
+
+/**
+ * The flow contexts the methods of `T` take: the first parameter of each method that has one
+ * and whose type is a flow context (helpers taking anything else are not handlers).
+ */
+export type HandlerContextsOf<T> = {
+  [K in keyof T]: T[K] extends () => unknown
+    ? never
+    : T[K] extends (ctx: infer P, ...rest: never[]) => unknown
+      ? P extends AnyFlowContext
+        ? P
+        : never
+      : never;
+}[keyof T];
+
+/**
+ * `unknown` when every handler method of `T` takes a context of the flow's types (the methods'
+ * own `TOutputs` are theirs to declare); otherwise an object naming the methods that do not.
+ */
+type ContextMismatch<T, TInput, TState, TServices> = [MismatchedMethods<T, TInput, TState, TServices>] extends [never]
+  ? unknown
+  : { 'these methods take a context of other types than @Flow declares': MismatchedMethods<T, TInput, TState, TServices> };
+
+type MismatchedMethods<T, TInput, TState, TServices> = {
+  [K in keyof T]: T[K] extends () => unknown
+    ? never
+    : T[K] extends (ctx: infer P, ...rest: never[]) => unknown
+      ? P extends AnyFlowContext
+        ? [Fits<TInput, P['input']>, unknown extends TState ? true : Fits<TState & ResumeSlot, P['state']>, Fits<TServices, P['services']>] extends [
+            true,
+            true,
+            true,
+          ]
+          ? never
+          : K
+        : never
+      : never;
+}[keyof T];
+
+/** Whether what the engine gives (`Given`, a type the flow declares) fits what a method takes; an undeclared type (`unknown`) fits anything. */
+type Fits<Given, Taken> = unknown extends Given ? true : [Given] extends [Taken] ? true : false;
+
+/** The types the handler methods' contexts give a decorated class's flow: `unknown` where they disagree or say nothing. */
+type ContextTypesOf<T> = {
+  input: OrUnknown<HandlerContextsOf<T> extends FlowContext<infer I, unknown, unknown, unknown> ? I : never>;
+  state: OrUnknown<HandlerContextsOf<T> extends { state: infer S } ? S : never>;
+  services: OrUnknown<HandlerContextsOf<T> extends { services?: infer V } ? V : never>;
+};
+type OrUnknown<T> = [T] extends [never] ? unknown : T;
+
+/**
+ * The definition of a @Flow class with instances `T`: its input, state and services types are
+ * those of the contexts its handler methods take (`unknown` if they take untyped ones), so that
+ * `engine.startRun({ flow, input })` checks the input of a typed class too.
+ */
+export type ClassFlowDefinition<T> = FlowDefinition<ContextTypesOf<T>['input'], ContextTypesOf<T>['state'], ContextTypesOf<T>['services']>;
 
 /** 0.5.x's name for the options of `@Node`: the same options as everywhere else. */
 export type NodeDecoratorOptions = NodeOptions;
@@ -44,6 +107,8 @@ interface MethodRecord {
   nodes: { id?: string; opts: NodeOptions; problems: string[] }[];
   entries: number;
   edges: Omit<EdgeDefinition, 'from'>[];
+  /** Nodes this method undoes (`@Compensate(nodeId)`). */
+  compensates: string[];
 }
 
 /** A class's @Flow marks: its id, version and options (copied), and the problems of its arguments. */
@@ -66,7 +131,7 @@ const ownMetadataObjects = (ctor: Function): unknown[] =>
 
 const isStandardContext = (v: unknown): v is DecoratorContext => typeof v === 'object' && v !== null && typeof (v as { kind?: unknown }).kind === 'string';
 
-const newRecord = (): MethodRecord => ({ nodes: [], entries: 0, edges: [] });
+const newRecord = (): MethodRecord => ({ nodes: [], entries: 0, edges: [], compensates: [] });
 
 function recordIn(scope: object, key: PropertyKey): MethodRecord {
   let members = scoped.get(scope);
@@ -109,7 +174,15 @@ function methodDecorator(name: string, apply: (rec: MethodRecord) => void): Flow
   return ((...args: unknown[]): void => apply(methodRecord(name, args))) as FlowMethodDecorator;
 }
 
-/** Marks a class as flow `flowId` at `version`; `options`: the flow's own options (`{ retention }`). */
+/**
+ * Marks a class as flow `flowId` at `version`; `options`: the flow's own options (`{ retention }`).
+ * `@Flow<TInput, TState, TServices>(…)` is the typed form: see `FlowClassDecorator`.
+ */
+export function Flow<TInput = unknown, TState = unknown, TServices = unknown>(
+  flowId: string,
+  version: string,
+  options?: FlowOptions,
+): FlowClassDecorator<TInput, TState, TServices>;
 export function Flow(flowId: string, version: string, options?: FlowOptions): FlowClassDecorator {
   const problems = flowOptionsArgumentProblems('@Flow', options);
   const usable = typeof options === 'object' && options !== null && !Array.isArray(options) ? copyFlowOptions(options) : {};
@@ -133,7 +206,13 @@ const isOptionsObject = (v: unknown): v is NodeOptions => typeof v === 'object' 
 /**
  * Makes the method a node: `@Node()`, `@Node(id)`, `@Node(id, options)` or `@Node(options)`
  * (0.5.x's `Node(nodeIdOrOptions?, options?)`). Without an id the node id is the method name.
+ * Callbacks in the options (`idempotencyKey`, `forEach`, `compensate`) may take a typed context
+ * (`TContext`, inferred from their parameter).
  */
+export function Node<TContext extends AnyFlowContext = FlowContext>(
+  nodeIdOrOptions?: string | NodeOptions<TContext>,
+  options?: NodeOptions<TContext>,
+): FlowMethodDecorator;
 export function Node(nodeIdOrOptions?: string | NodeOptions, options?: NodeOptions): FlowMethodDecorator {
   const problems: string[] = [];
   let id: string | undefined;
@@ -149,7 +228,11 @@ export function Node(nodeIdOrOptions?: string | NodeOptions, options?: NodeOptio
   return methodDecorator('Node', (rec) => void rec.nodes.push({ id, opts: usable, problems }));
 }
 
-/** An edge from this method's node to `to`, taken when `when(ctx)` holds; highest `priority` (default 0) wins. */
+/**
+ * An edge from this method's node to `to`, taken when `when(ctx)` holds; highest `priority`
+ * (default 0) wins. `when` may take a typed context (`TContext`, inferred from its parameter).
+ */
+export function Edge<TContext extends AnyFlowContext = FlowContext>(to: string, when?: (ctx: TContext) => boolean, priority?: number): FlowMethodDecorator;
 export function Edge(to: string, when?: (ctx: FlowContext) => boolean, priority?: number): FlowMethodDecorator {
   return methodDecorator('Edge', (rec) => {
     // priority is always filled in, as 0.5.x did (and it fingerprints the same as omitted).
@@ -158,6 +241,14 @@ export function Edge(to: string, when?: (ctx: FlowContext) => boolean, priority?
     // Decorators apply bottom-up; unshift keeps the edges in the order they are written.
     rec.edges.unshift(edge);
   });
+}
+
+/**
+ * Makes the method the `compensate` handler of node `nodeId` (the decorator form of the node
+ * option), run with `this` bound to the instance like the node's own handler.
+ */
+export function Compensate(nodeId: string): FlowMethodDecorator {
+  return methodDecorator('Compensate', (rec) => void rec.compensates.push(nodeId));
 }
 
 /** The record for member `key` declared directly on class `ctor` (not inherited), if any. */
@@ -178,9 +269,10 @@ function ownRecord(ctor: Function, key: PropertyKey): MethodRecord | undefined {
  * (default: `new Class()`; pass your own to inject services). A subclass sees its own and its
  * parents' decorated methods; a re-decorated override replaces the parent's decorations of that
  * method, an undecorated override keeps them (and runs the override). The nearest @Flow wins.
+ * The definition is typed by the contexts its methods take (`ClassFlowDefinition`).
  */
-export function buildFlowDefinition<T extends object>(Class: new () => T, instance?: T): FlowDefinition;
-export function buildFlowDefinition<T extends object>(Class: abstract new (...args: any[]) => T, instance: T): FlowDefinition;
+export function buildFlowDefinition<T extends object>(Class: new () => T, instance?: T): ClassFlowDefinition<T>;
+export function buildFlowDefinition<T extends object>(Class: abstract new (...args: any[]) => T, instance: T): ClassFlowDefinition<T>;
 export function buildFlowDefinition(Class: abstract new (...args: any[]) => object, instance?: object): FlowDefinition {
   if (typeof Class !== 'function') throw new TypeError('buildFlowDefinition() expects a class decorated with @Flow');
   const problems: string[] = [];
@@ -213,11 +305,13 @@ export function buildFlowDefinition(Class: abstract new (...args: any[]) => obje
   const nodeOwner = new Map<string, string>();
   const entries: string[] = [];
   const edges: EdgeDefinition[] = [];
+  const compensations: Array<{ member: string; key: PropertyKey; nodeIds: string[]; alsoNode: boolean }> = [];
   for (const key of members) {
     const rec = resolved.get(key) as MethodRecord;
     const member = String(key);
+    if (rec.compensates.length > 0) compensations.push({ member, key, nodeIds: rec.compensates, alsoNode: rec.nodes.length > 0 });
     if (rec.nodes.length === 0) {
-      problems.push(`method "${member}" has @Entry/@Edge but no @Node`);
+      if (rec.entries > 0 || rec.edges.length > 0 || rec.compensates.length === 0) problems.push(`method "${member}" has @Entry/@Edge but no @Node`);
       continue;
     }
     if (rec.nodes.length > 1) problems.push(`method "${member}" has more than one @Node decorator`);
@@ -242,6 +336,15 @@ export function buildFlowDefinition(Class: abstract new (...args: any[]) => obje
     if (rec.entries > 1) problems.push(`method "${member}" has more than one @Entry decorator`);
     if (rec.entries > 0) entries.push(id);
     for (const e of rec.edges) edges.push({ from: id, ...e });
+  }
+  for (const c of compensations) {
+    if (c.alsoNode) problems.push(`method "${c.member}" has both @Node and @Compensate: a compensation is a method of its own`);
+    for (const nodeId of c.nodeIds) {
+      const node = nodes[nodeId];
+      if (!node) problems.push(`method "${c.member}": @Compensate("${nodeId}"): "${nodeId}" is not a node of this flow`);
+      else if (node.compensate) problems.push(`node "${nodeId}" has more than one compensate handler (method "${c.member}" and another)`);
+      else node.compensate = ((target as Record<PropertyKey, Function>)[c.key] as Function).bind(target) as NodeDefinition['compensate'];
+    }
   }
   if (entries.length > 1) problems.push(`more than one @Entry: nodes ${entries.map((e) => `"${e}"`).join(', ')}`);
   // An @Entry on a method already reported above (no @Node, symbol name) is not also "missing".

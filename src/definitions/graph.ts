@@ -15,6 +15,7 @@
  */
 import { createHash } from 'node:crypto';
 import { DEFAULT_FOREACH_CONCURRENCY, type FlowDefinition, type RetryPolicy } from './types.js';
+import { catchRoute } from './catch.js';
 
 export interface GraphNode {
   id: string;
@@ -31,6 +32,10 @@ export interface GraphNode {
   forEach?: boolean;
   /** Items of a map node run at once (the default filled in); present only with `forEach`. */
   concurrency?: number;
+  /** Where a failure for good goes (`codes` null: every failure); absent without `catch`. */
+  catch?: { to: string; codes: string[] | null };
+  /** `true` on a node with a `compensate` handler; absent otherwise. */
+  compensate?: true;
 }
 
 export interface GraphEdge {
@@ -85,7 +90,11 @@ export function describeGraph(def: FlowDefinition): GraphDescription {
   return { flowId: def.flowId, version: def.version, entry: def.entry, nodes, edges };
 }
 
-/** Adds split/join/forEach/concurrency to `graphNode`, each only when the node uses it (defaults left out or filled in). */
+/**
+ * Adds split/join/forEach/concurrency/catch/compensate to `graphNode`, each only when the node
+ * uses it (defaults left out or filled in): a graph without them describes, and fingerprints, as
+ * before they existed.
+ */
 function withParallelOptions(node: FlowDefinition['nodes'][string], graphNode: GraphNode): GraphNode {
   if (node.split === 'all') graphNode.split = 'all';
   if (node.join === 'all' || node.join === 'any') graphNode.join = node.join;
@@ -93,6 +102,9 @@ function withParallelOptions(node: FlowDefinition['nodes'][string], graphNode: G
     graphNode.forEach = true;
     graphNode.concurrency = node.concurrency ?? DEFAULT_FOREACH_CONCURRENCY;
   }
+  const route = catchRoute(node);
+  if (route) graphNode.catch = { to: route.to, codes: route.codes === null ? null : [...route.codes].sort(cmp) };
+  if (typeof node.compensate === 'function') graphNode.compensate = true;
   return graphNode;
 }
 

@@ -6,28 +6,44 @@ import type { ErrorRecord } from '../errors.js';
 
 export type NodeId = string;
 
-import type { FlowRunStatus } from '../core/states.js';
+import type { CaughtError, FlowRunStatus } from '../core/states.js';
 import type { FlowScheduleOption } from './schedule-spec.js';
 
-export type { FlowRunStatus };
+export type { CaughtError, FlowRunStatus };
 
 /**
  * What a handler receives. `state`, `outputs` and `input` are fresh JSON copies: mutating them has
  * no effect. `outputs` is copied when first read, so a handler that never reads it pays nothing.
+ *
+ * The type arguments carry a typed flow's types (docs/typed-flows.md): `flow<TInput, TState,
+ * TServices>(id, version)` fills in the first three and records `TOutputs` node by node; without
+ * them a context has the untyped shapes (`unknown` input, records for state, services, outputs).
  */
-export interface FlowContext {
+export type FlowContext<
+  TInput = unknown,
+  TState = Record<string, unknown>,
+  TServices = DefaultServices,
+  TOutputs = Record<string, unknown>,
+> = FlowContextFields<TInput, TState, TOutputs> & ServicesField<TServices>;
+
+/** Every field of a `FlowContext` but `services`. */
+export interface FlowContextFields<TInput = unknown, TState = Record<string, unknown>, TOutputs = Record<string, unknown>> {
   runId: string;
   flowId: string;
   flowVersion: string;
   tenantId?: string;
-  input: unknown;
+  input: TInput;
   /**
    * Accumulated state: every `patch` deep-merged in commit order (parallel branches included). A
-   * resume payload is shown at `state._resumePayload` to the resumed node only.
+   * resume payload is shown at `state._resumePayload` to the resumed node only (typed when
+   * `TState` declares `_resumePayload`, `unknown` otherwise).
    */
-  state: Record<string, unknown>;
-  /** `outputs[nodeId]` is the last `output` of each node that has run. */
-  outputs: Record<string, unknown>;
+  state: TState & ResumeSlot;
+  /**
+   * `outputs[nodeId]` is the last `output` of each node that has run. In a typed builder each key
+   * is a node declared before this one, optional (a node on another path may not have run).
+   */
+  outputs: TOutputs;
   meta: {
     /** Attempts begun per node in this run, including the current one (1 on the first attempt). */
     attempts: Record<string, number>;
@@ -46,8 +62,6 @@ export interface FlowContext {
   };
   /** Fires when the node's `timeoutMs` elapses or the run is cancelled: stop work and return. */
   signal: AbortSignal;
-  /** Whatever the engine was given as `services` (clients, repositories…). */
-  services?: Record<string, unknown>;
   /**
    * The item this call is for: set only inside a `forEach` node's handler and its
    * `idempotencyKey` (one call per item); undefined everywhere else.
@@ -62,19 +76,36 @@ export interface FlowContext {
   error?: CaughtError;
 }
 
-/** The failure a `catch` routed: the node that failed for good, why, and at which attempt. */
-export interface CaughtError {
-  nodeId: string;
-  code: string;
-  message: string;
-  attempt: number;
+/** `ctx.services` of an untyped flow: the engine's `services` option, if it was given. */
+export type DefaultServices = Record<string, unknown> | undefined;
+
+/**
+ * `ctx.services`: whatever the engine was given as `services` (clients, repositories…), undefined
+ * when it was given none. A typed flow's `TServices` says what it expects the engine to have
+ * been given; unless it admits `undefined`, the field is required (no `!` in handlers).
+ */
+export type ServicesField<TServices> = undefined extends TServices ? { services?: TServices } : { services: TServices };
+
+/** Where the engine shows a resume (or event) payload in `ctx.state`; `unknown` unless the state type declares it. */
+export interface ResumeSlot {
+  _resumePayload?: unknown;
 }
 
-export type NodeResult =
+/**
+ * Any flow context, typed or not: the bound of the type parameters that take a context. Every
+ * field of a context is read-only in effect (a fresh copy), so a typed context is one of these.
+ */
+export type AnyFlowContext = FlowContext<unknown, unknown, unknown, unknown>;
+
+/**
+ * What a handler returns. `TOutput` is the type of `output` (what later nodes see at
+ * `ctx.outputs[nodeId]`), `TState` the flow's state, which `patch` is checked against.
+ */
+export type NodeResult<TOutput = unknown, TState = Record<string, unknown>> =
   | {
       status: 'ok';
-      patch?: Record<string, unknown>;
-      output?: unknown;
+      patch?: StatePatch<TState>;
+      output?: TOutput;
       /**
        * A business outcome (`'refunded'`, `'declined'`…): becomes the run's `outcome`, shown in the
        * runs list and filterable. A later node's outcome replaces an earlier one.
@@ -93,8 +124,8 @@ export type NodeResult =
        * `ctx.meta.waitTimedOut === true`.
        */
       event?: { name: string; key?: string; timeoutMs?: number };
-      patch?: Record<string, unknown>;
-      output?: unknown;
+      patch?: StatePatch<TState>;
+      output?: TOutput;
     }
   | {
       /**
@@ -110,7 +141,17 @@ export type NodeResult =
       tenantId?: string;
     };
 
-export type NodeHandler = (ctx: FlowContext) => Promise<NodeResult> | NodeResult;
+/**
+ * A patch of state `TState`: every key optional, and a nested plain object may itself be given in
+ * part (patches deep-merge; arrays and other values replace). For untyped state, a record.
+ */
+export type StatePatch<TState> = { [K in keyof TState]?: PatchValue<TState[K]> };
+
+/** A value in a patch: a plain object in part (each member of a union on its own), anything else whole. */
+type PatchValue<V> = V extends readonly unknown[] ? V : V extends object ? StatePatch<V> : V;
+
+/** A node's handler; typed flows give it their context and result types. */
+export type NodeHandler<TContext extends AnyFlowContext = FlowContext, TResult = NodeResult> = (ctx: TContext) => Promise<TResult> | TResult;
 
 /**
  * Upper bound of any retry delay (one year): a stored due time must stay inside what Postgres'
@@ -133,7 +174,12 @@ export interface RetryPolicy {
 /** How many items of a `forEach` node run at once when `concurrency` is not given. */
 export const DEFAULT_FOREACH_CONCURRENCY = 10;
 
-export interface NodeOptions {
+/**
+ * A node's options. `TContext` is the context its callbacks see (a typed flow's), and
+ * `TCompensateContext` the one its `compensate` sees (in a typed builder, with this node's own
+ * output too: it finished).
+ */
+export interface NodeOptions<TContext extends AnyFlowContext = FlowContext, TCompensateContext extends AnyFlowContext = TContext> {
   /** A readable name for timelines and dashboards (default: the node id). */
   name?: string;
   /** Retries of a failed attempt (for a `forEach` node: of each item). Default: no retry. */
@@ -145,7 +191,7 @@ export interface NodeOptions {
    * the handler. On a `forEach` node it is called once per item and sees `ctx.item`/`ctx.itemIndex`:
    * make the key depend on the item.
    */
-  idempotencyKey?: (ctx: FlowContext) => string;
+  idempotencyKey?: (ctx: TContext) => string;
   /**
    * What happens after the node succeeds. `'first'` (the default) is the single-path rule: among
    * the outgoing edges whose `when` holds the highest priority wins, a tie is `AMBIGUOUS_EDGE`, no
@@ -169,7 +215,7 @@ export interface NodeOptions {
    * retry policy, timeout and idempotency key. The node's output is the array of item outputs, in
    * item order. Returning anything but an array fails the node.
    */
-  forEach?: (ctx: FlowContext) => unknown[];
+  forEach?: (ctx: TContext) => unknown[];
   /**
    * At most this many items of a `forEach` node run at once: an integer >= 1, default
    * `DEFAULT_FOREACH_CONCURRENCY` (10). Only meaningful with `forEach` (alone it is a definition error).
@@ -186,7 +232,7 @@ export interface NodeOptions {
    * is cancelled with `{ compensate: true }`, in reverse order of finishing. Durable and retried
    * under the node's `retry` policy; on a `forEach` node it runs once per finished item.
    */
-  compensate?: NodeHandler;
+  compensate?: NodeHandler<TCompensateContext>;
 }
 
 /** A node's `catch`: the node its branch goes to on a failure for good, optionally only for some error codes. */
@@ -253,12 +299,48 @@ export interface FailureHandlerInput {
   error: ErrorRecord;
 }
 
-export interface FlowDefinition extends FlowOptions {
+/**
+ * The type-only key under which a typed flow's definition (or handle) carries its types. Never
+ * set at run time: `FlowDefinition<TInput>` and `FlowRef<TInput>` use it so that `startRun` can
+ * check an input against the flow it names.
+ */
+export declare const flowTypes: unique symbol;
+
+/** The types a typed flow carries (docs/typed-flows.md); each `unknown` in an untyped one. */
+export interface FlowTypes<TInput, TState, TServices> {
+  input: TInput;
+  state: TState;
+  services: TServices;
+}
+
+/**
+ * A flow named by id and version, and typed by its input: what `engine.startRun({ flow, input })`
+ * takes. A `FlowDefinition` is one; `flowRef<TInput>(flowId, version)` makes one where only the
+ * name is at hand (a process that starts runs of a flow it does not register).
+ */
+export interface FlowRef<TInput = unknown, TState = unknown> {
+  readonly flowId: string;
+  readonly version: string;
+  readonly [flowTypes]?: FlowTypes<TInput, TState, unknown>;
+}
+
+/** The input type of a flow's runs (`unknown` for an untyped flow). */
+export type InputOf<F> = F extends FlowRef<infer I, unknown> ? I : unknown;
+
+/** The state type of a flow's runs (a record for an untyped flow). */
+export type StateOf<F> = F extends FlowRef<unknown, infer S> ? (unknown extends S ? Record<string, unknown> : S) : Record<string, unknown>;
+
+/**
+ * A flow's graph and handlers. The type arguments are only carried (for `startRun` and
+ * `childRun` to check against): the nodes' handlers are stored untyped.
+ */
+export interface FlowDefinition<TInput = unknown, TState = unknown, TServices = unknown> extends FlowOptions, FlowRef<TInput, TState> {
   flowId: string;
   version: string;
   entry: NodeId;
   nodes: Record<NodeId, NodeDefinition>;
   edges: EdgeDefinition[];
+  readonly [flowTypes]?: FlowTypes<TInput, TState, TServices>;
 }
 
 export type { ErrorRecord };

@@ -195,6 +195,10 @@ export function nodeOptionProblems(where: string, node: Loose): string[] {
   if (node.forEach !== undefined && typeof node.forEach !== 'function') {
     problems.push(`${where}: forEach must be a function (ctx) => unknown[] (got ${show(node.forEach)})`);
   }
+  if (node.compensate !== undefined && typeof node.compensate !== 'function') {
+    problems.push(`${where}: compensate must be a function (ctx) => NodeResult (got ${show(node.compensate)})`);
+  }
+  if (node.catch !== undefined) problems.push(...catchProblems(where, node.catch));
   if (node.concurrency !== undefined) {
     if (!(Number.isSafeInteger(node.concurrency) && (node.concurrency as number) >= 1)) {
       problems.push(`${where}: concurrency must be an integer >= 1 (got ${show(node.concurrency)})`);
@@ -203,6 +207,20 @@ export function nodeOptionProblems(where: string, node: Loose): string[] {
     }
   }
   return problems;
+}
+
+/** The shape of a node's `catch` (whether its target exists is checked with the edges). */
+function catchProblems(where: string, c: unknown): string[] {
+  if (isNonEmptyString(c)) return [];
+  if (!isObject(c)) return [`${where}: catch must be a node id or { to, codes? } (got ${show(c)})`];
+  const p = ownKeys(c)
+    .filter((key) => key !== 'to' && key !== 'codes')
+    .map((key) => `${where}: catch: unknown option ${typeof key === 'symbol' ? String(key) : JSON.stringify(key)} (the options are to, codes)`);
+  if (!isNonEmptyString(c.to)) p.push(`${where}: catch.to must be a node id (got ${show(c.to)})`);
+  if (c.codes !== undefined && !(Array.isArray(c.codes) && c.codes.length > 0 && c.codes.every(isNonEmptyString))) {
+    p.push(`${where}: catch.codes must be a non-empty array of error codes (got ${show(c.codes)})`);
+  }
+  return p;
 }
 
 function retryProblems(where: string, retry: unknown): string[] {
@@ -267,12 +285,19 @@ export function definitionProblems(def: unknown): string[] {
     problems.push(`entry "${def.entry}" is not a node of this flow`);
   }
 
+  for (const [key, node] of Object.entries(nodes ?? {})) {
+    const to = isObject(node) && node.catch !== undefined ? catchTargetOf(node.catch) : undefined;
+    if (to === undefined) continue;
+    if (!nodeIds.has(to)) problems.push(`node "${key}": catch target "${to}" is not a node of this flow`);
+    else if (to === key) problems.push(`node "${key}": catch target is the node itself (a failure would run it again with no end: use retry)`);
+  }
+
   if (!Array.isArray(def.edges)) {
     problems.push(`edges must be an array (got ${show(def.edges)})`);
   } else {
     def.edges.forEach((edge: unknown, i: number) => problems.push(...edgeProblems(edge, i, nodes ? nodeIds : undefined)));
   }
-  if (nodes && Array.isArray(def.edges)) problems.push(...splitJoinProblems(nodes, def.edges));
+  if (nodes && Array.isArray(def.edges)) problems.push(...splitJoinProblems(nodes, [...def.edges, ...catchEdges(nodes)]));
   return problems;
 }
 
@@ -297,7 +322,8 @@ function splitJoinProblems(nodes: Loose, edges: unknown[]): string[] {
     const out = next.get(from);
     if (out) out.push(to);
     else next.set(from, [to]);
-    if (!splits.has(from)) return;
+    // A catch is followed like an edge (for joins), but it is not one of the split's edges.
+    if (!splits.has(from) || edge.isCatch === true) return;
     if (isFiniteNumber(edge.priority) && edge.priority !== 0) {
       p.push(
         `edge #${i} (${show(from)} -> ${show(to)}): priority ${edge.priority} has no effect: node "${from}" has split: 'all', which takes every edge whose when holds; remove the priority`,
@@ -330,6 +356,20 @@ function splitJoinProblems(nodes: Loose, edges: unknown[]): string[] {
     p.push(`node "${id}": join: '${node.join}' but no split: 'all' node leads to it (a join that no split can feed)`);
   }
   return p;
+}
+
+/** A well-formed `catch`'s target; undefined when malformed (reported by `catchProblems`). */
+function catchTargetOf(c: unknown): string | undefined {
+  if (isNonEmptyString(c)) return c;
+  return isObject(c) && isNonEmptyString(c.to) ? c.to : undefined;
+}
+
+/** Each node's `catch` as an edge: a caught branch arrives at its target like any other (joins included). */
+function catchEdges(nodes: Loose): Array<{ from: string; to: string; isCatch: true }> {
+  return Object.entries(nodes).flatMap(([from, node]) => {
+    const to = isObject(node) ? catchTargetOf(node.catch) : undefined;
+    return to === undefined ? [] : [{ from, to, isCatch: true as const }];
+  });
 }
 
 function edgeProblems(edge: unknown, index: number, nodeIds: Set<string> | undefined): string[] {

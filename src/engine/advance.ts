@@ -9,7 +9,7 @@
  * worker (many). The lease is always released on the way out, whatever happens.
  */
 import { FlowError, StaleRunError, WaitAnsweredError, toErrorRecord } from '../errors.js';
-import type { FlowDefinition } from '../definitions/types.js';
+import type { FlowDefinition, RetryPolicy } from '../definitions/types.js';
 import type { FlowRunRecord, InboxEntry, MapValues, NewEvent, RunLease } from '../storage/types.js';
 import type { Clock } from '../core/clock.js';
 import type { AttemptsInFlight } from './in-flight.js';
@@ -19,6 +19,7 @@ import { AbandonedAttempt, CancelledAttempt, invokeHandler, type AttemptOutcome 
 import { buildContext } from './context.js';
 import { unstorableTextReason } from '../core/json.js';
 import { dueAtOf, isFinished, mapOf } from '../core/states.js';
+import { failureUndone } from './compensation.js';
 import { mapKey, RunDraft, stateFor, type BegunAttempt, type FinishedAttempt, type MapCache, type TransitionEnv } from './transition.js';
 
 /**
@@ -88,6 +89,8 @@ class RunDriver {
   private readonly completed: Completion[] = [];
   private wakeUp: (() => void) | null = null;
   private readonly maps = new Map<string, MapCache>();
+  /** Child runs whose compensations this run runs, as read (null: gone). */
+  private readonly childrenToUndo = new Map<string, FlowRunRecord | null>();
   /** Children being started by attempts of this holder, and whether the last draft left a child's end in the inbox for later. */
   private startingChildren = 0;
   private inboxDeferred = false;
@@ -149,11 +152,19 @@ class RunDriver {
       if (finished) draft.apply(finished);
       if (inbox) draft.applyInbox(inbox.entries, inbox.children, (id) => this.childOnItsWay(id));
       this.inboxDeferred = draft.deferredInbox;
-      if (!this.options.drain?.aborted && !draft.failed) {
-        draft.wakeDueTimers();
-        draft.settleJoins();
+      if (!this.options.drain?.aborted) {
         const limit = first ? Number.POSITIVE_INFINITY : this.options.maxSteps - this.steps;
-        if (limit > 0) draft.beginReady(limit);
+        if (!draft.failed) {
+          draft.wakeDueTimers();
+          draft.settleJoins();
+          if (limit > 0) draft.beginReady(limit);
+        }
+        if (limit > 0) draft.beginCompensation(this.childrenToUndo);
+      }
+      if (draft.needsChild !== null) {
+        // The next compensations are a child run's: read it, and draft again with it.
+        this.childrenToUndo.set(draft.needsChild, await this.env.storage.getRun(draft.needsChild));
+        continue;
       }
       for (const branchId of draft.stopped) this.stopBranch(branchId);
       if (draft.empty) return this.running.size === 0 && this.completed.length === 0 ? 'done' : 'go on';
@@ -234,7 +245,7 @@ class RunDriver {
 
   private stopBranch(branchId: string): void {
     for (const [key, r] of this.running) {
-      if (r.attempt.branchId !== branchId) continue;
+      if (r.attempt.branchId !== branchId || r.attempt.compensation) continue;
       r.controller.abort(new CancelledAttempt());
       this.running.delete(key);
     }
@@ -290,10 +301,13 @@ class RunDriver {
       consider(dueAtOf(b));
       for (const item of mapOf(b)?.items ?? []) consider(dueAtOf(item));
     }
+    const step = this.run.compensation?.phase?.steps[0];
+    if (step?.status === 'RETRY') consider(step.dueAt);
     return best;
   }
 
   private launch(begun: BegunAttempt): void {
+    if (begun.compensation) return this.launchCompensation(begun);
     const run = this.run;
     const branch = run.branches.find((b) => b.branchId === begun.branchId)!;
     const node = this.def.nodes[begun.nodeId]!;
@@ -311,6 +325,7 @@ class RunDriver {
       signal: controller.signal,
       copy: true,
       waitTimedOut: begun.itemIndex === undefined && branch.status === 'RUNNING' && branch.waitTimedOut === true,
+      error: branch.status === 'RUNNING' ? branch.caught : undefined,
     });
     this.running.set(keyOf(begun), { attempt: begun, controller });
     void this.attempt(node, ctx, controller, begun).then((completion) => {
@@ -319,6 +334,67 @@ class RunDriver {
       this.completed.push(completion);
       this.wakeUp?.();
     });
+  }
+
+  private launchCompensation(begun: BegunAttempt): void {
+    const controller = new AbortController();
+    this.running.set(keyOf(begun), { attempt: begun, controller });
+    void this.compensate(begun, controller).then((completion) => {
+      if (!this.running.has(keyOf(begun)) && !completion.abandoned) return;
+      this.completed.push(completion);
+      this.wakeUp?.();
+    });
+  }
+
+  /**
+   * One attempt of a node's `compensate`, with the context of the run the node belongs to (this
+   * one, or a child run whose compensations this run runs) and the failure it undoes as
+   * `ctx.error`; an item of a `forEach` node sees its item.
+   */
+  private async compensate(begun: BegunAttempt, controller: AbortController): Promise<Completion> {
+    const started = this.env.clock.now();
+    const runId = begun.compensation!.runId;
+    let outcome: AttemptOutcome;
+    let retry: RetryPolicy | undefined;
+    const untrack = this.env.inFlight.track(this.run.runId, controller);
+    const untrackHere = this.options.trackAttempt?.(controller);
+    try {
+      const run = runId === undefined ? this.run : this.childrenToUndo.get(runId);
+      const def = runId === undefined ? this.def : run && this.env.registry.get(run.flowId, run.flowVersion);
+      const node = def?.nodes[begun.nodeId];
+      if (!run || !node?.compensate) {
+        const whose = runId === undefined ? '' : ` of child run ${runId}${run ? ` (${run.flowId}@${run.flowVersion}, registered here?)` : ''}`;
+        throw FlowError.nonRetryable('COMPENSATION_NOT_FOUND', `Node "${begun.nodeId}"${whose} has no compensate handler here`);
+      }
+      retry = node.retry;
+      const item =
+        begun.itemIndex === undefined
+          ? undefined
+          : (await this.env.storage.getMapValues(run.runId, mapKey(begun.branchId, begun.nodeId))).items?.[begun.itemIndex];
+      const ctx = buildContext(this.env, run, {
+        nodeId: begun.nodeId,
+        branchId: begun.branchId,
+        attempt: begun.attempt,
+        attempts: run.attemptsJson,
+        state: run.stateJson,
+        outputs: () => run.outputsJson,
+        itemIndex: begun.itemIndex,
+        item,
+        signal: controller.signal,
+        copy: true,
+        error: failureUndone(this.run.compensation?.phase),
+      });
+      outcome = await invokeHandler({ ...node, handler: node.compensate }, ctx, controller);
+    } catch (err) {
+      outcome = { kind: 'error', error: toErrorRecord(err) };
+    } finally {
+      untrack();
+      untrackHere?.();
+    }
+    return {
+      finished: { ...begun, outcome, durationMs: this.env.clock.now() - started, cached: false, compensation: { runId, retry } },
+      abandoned: controller.signal.reason instanceof AbandonedAttempt,
+    };
   }
 
   /** The handler asked for a child run: start it (once per attempt name) before the outcome is committed. */
@@ -383,7 +459,11 @@ class RunDriver {
 /** The child's idempotency key: one child per attempt name (an interrupted attempt's re-run finds the same child). */
 const childKey = (runId: string, begun: BegunAttempt) => `child:${runId}:${begun.attemptKey}${begun.itemIndex === undefined ? '' : `:${begun.itemIndex}`}`;
 
-const keyOf = (a: { branchId: string; itemIndex?: number }) => (a.itemIndex === undefined ? a.branchId : `${a.branchId}#${a.itemIndex}`);
+/** An attempt's key among those in flight: its branch (and item); a compensation's never equals a node attempt's. */
+const keyOf = (a: { branchId: string; nodeId: string; itemIndex?: number; compensation?: object }) => {
+  const key = a.itemIndex === undefined ? a.branchId : `${a.branchId}#${a.itemIndex}`;
+  return a.compensation ? `undo:${a.nodeId}:${key}` : key;
+};
 
 const toCache = (v: MapValues): MapCache => ({ items: v.items ?? [], outputs: v.outputs });
 

@@ -8,6 +8,7 @@
  * elapsed locally since: a few milliseconds of drift at most, and never the worker's wall clock.
  */
 import type { FlowDefinition, FlowRunStatus } from '../definitions/types.js';
+import { catchRoute } from '../definitions/catch.js';
 import { isLiveBranch as isLive, mapOf, type BranchRecord, type MapItemRecord, type MapProgress, type ReadyBranch } from '../core/states.js';
 
 export { isLive };
@@ -111,10 +112,14 @@ export function canReach(def: FlowDefinition, from: string, to: string): boolean
     const stack = [from];
     while (stack.length > 0) {
       const node = stack.pop()!;
-      for (const e of def.edges) {
-        if (e.from === node && !set.has(e.to)) {
-          set.add(e.to);
-          stack.push(e.to);
+      const next = def.edges.filter((e) => e.from === node).map((e) => e.to);
+      // A caught failure arrives at the catch target like a branch along an edge.
+      const caughtTo = def.nodes[node] ? catchRoute(def.nodes[node]!)?.to : undefined;
+      if (caughtTo !== undefined) next.push(caughtTo);
+      for (const to of next) {
+        if (!set.has(to)) {
+          set.add(to);
+          stack.push(to);
         }
       }
     }

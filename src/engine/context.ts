@@ -3,7 +3,7 @@
  * `ctx.outputs` is built when first read: a step's cost must not grow with what the run has
  * accumulated, and most handlers never look at other nodes' outputs.
  */
-import type { FlowContext } from '../definitions/types.js';
+import type { CaughtError, FlowContext } from '../definitions/types.js';
 import type { FlowRunRecord } from '../storage/types.js';
 
 export interface ContextEnv {
@@ -24,6 +24,8 @@ export interface ContextFields {
   /** Give the handler its own copies (handlers may mutate); conditions get the values themselves. */
   copy?: boolean;
   waitTimedOut?: boolean;
+  /** `ctx.error`: the failure a `catch` routed here, or the one a compensation undoes. */
+  error?: CaughtError;
 }
 
 const NEVER_ABORTED = new AbortController().signal;
@@ -50,6 +52,7 @@ export function buildContext(env: ContextEnv, run: FlowRunRecord, f: ContextFiel
     signal: f.signal ?? NEVER_ABORTED,
     services: env.services,
     ...(f.itemIndex === undefined ? {} : { item: copy(f.item), itemIndex: f.itemIndex }),
+    ...(f.error === undefined ? {} : { error: { ...f.error } }),
   } as unknown as FlowContext;
   Object.defineProperty(ctx, 'outputs', {
     enumerable: true,

@@ -23,6 +23,14 @@ export interface FlowHookMap {
   'run:completed': FlowHookPayload;
   'run:failed': FlowHookPayload;
   'run:cancelled': FlowHookPayload;
+  /** A node's failure for good was taken by its `catch` (NODE_CAUGHT). */
+  'node:caught': FlowHookPayload;
+  /** The run begins undoing what it finished (RUN_COMPENSATING). */
+  'run:compensating': FlowHookPayload;
+  /** One node's (or item's) compensation succeeded (NODE_COMPENSATED). */
+  'node:compensated': FlowHookPayload;
+  /** An attempt of a compensation failed (COMPENSATION_FAILED; `payload.final` when it will not be retried). */
+  'node:compensation-failed': FlowHookPayload;
   /** A hook listener threw. */
   error: { hook: string; error: unknown };
 }
@@ -40,9 +48,14 @@ const HOOK_OF_EVENT: Partial<Record<FlowEventType, FlowHookName>> = {
   RUN_COMPLETED: 'run:completed',
   RUN_ABORTED: 'run:failed',
   RUN_CANCELLED: 'run:cancelled',
+  NODE_CAUGHT: 'node:caught',
+  RUN_COMPENSATING: 'run:compensating',
+  NODE_COMPENSATED: 'node:compensated',
+  COMPENSATION_FAILED: 'node:compensation-failed',
 };
 
-type Listener<K extends FlowHookName> = (payload: FlowHookMap[K]) => void;
+/** A listener may be async: its rejection is reported on 'error' like a throw. */
+type Listener<K extends FlowHookName> = (payload: FlowHookMap[K]) => unknown;
 
 export class FlowEvents {
   private readonly listeners = new Map<FlowHookName, Set<Listener<never>>>();
@@ -61,11 +74,16 @@ export class FlowEvents {
   protected emit<K extends FlowHookName>(hook: K, payload: FlowHookMap[K]): void {
     const set = this.listeners.get(hook);
     if (!set || set.size === 0) return;
+    const report = (error: unknown) => {
+      if (hook !== 'error') this.emit('error', { hook, error });
+    };
     for (const listener of set) {
       try {
-        (listener as Listener<K>)(payload);
+        const returned: unknown = (listener as Listener<K>)(payload);
+        // An async listener's rejection is reported like a throw, never left unhandled (it would end the process).
+        if (returned instanceof Promise) returned.catch(report);
       } catch (error) {
-        if (hook !== 'error') this.emit('error', { hook, error });
+        report(error);
       }
     }
   }

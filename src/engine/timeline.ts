@@ -93,7 +93,7 @@ export const timeline = {
   branchEnded(site: EventSite): NewEvent {
     return { type: 'BRANCH_ENDED', ...at(site) };
   },
-  branchAborted(site: EventSite, why: { reason: 'join any' | 'run failed'; by: string }): NewEvent {
+  branchAborted(site: EventSite, why: { reason: 'join any' | 'run failed' | 'run cancelled'; by: string }): NewEvent {
     return { type: 'BRANCH_ABORTED', ...at(site), payload: text(why) };
   },
   joinArrived(site: EventSite, waitingFor: string[]): NewEvent {
@@ -102,6 +102,28 @@ export const timeline = {
   joinCompleted(site: EventSite, joined: string[], aborted?: string[]): NewEvent {
     return { type: 'JOIN_COMPLETED', ...at(site), payload: text(aborted === undefined ? { joined } : { joined, aborted }) };
   },
+  /** The node failed for good; its `catch` sends the branch to `to`. */
+  nodeCaught(site: EventSite, attempt: number, error: ErrorRecord, to: string): NewEvent {
+    return { type: 'NODE_CAUGHT', ...at(site), attempt, error, payload: text({ to }) };
+  },
+
+  runCompensating(cause: 'failed' | 'cancelled', steps: number, error: ErrorRecord): NewEvent {
+    return { type: 'RUN_COMPENSATING', nodeId: null, error, payload: text({ cause, steps }) };
+  },
+  /** `runId`: the child run whose node this is, when it is not this run's. */
+  compensationStarted(site: EventSite, attempt: number, runId?: string): NewEvent {
+    return { type: 'COMPENSATION_STARTED', ...at(site), attempt, payload: runId === undefined ? null : text({ runId }) };
+  },
+  nodeCompensated(site: EventSite, attempt: number, durationMs: number | null, runId?: string): NewEvent {
+    return { type: 'NODE_COMPENSATED', ...at(site), attempt, durationMs, payload: runId === undefined ? null : text({ runId }) };
+  },
+  compensationFailed(site: EventSite, attempt: number, durationMs: number | null, error: ErrorRecord, next: { retryInMs?: number; runId?: string }): NewEvent {
+    const payload: Record<string, unknown> = { final: next.retryInMs === undefined };
+    if (next.retryInMs !== undefined) payload.retryInMs = next.retryInMs;
+    if (next.runId !== undefined) payload.runId = next.runId;
+    return { type: 'COMPENSATION_FAILED', ...at(site), attempt, durationMs, error, payload: text(payload) };
+  },
+
   mapStarted(site: EventSite, items: number, concurrency: number): NewEvent {
     return { type: 'MAP_STARTED', ...at(site), payload: text({ items, concurrency }) };
   },

@@ -16,13 +16,28 @@
  * - a branch that fails after its retries fails the run and aborts the others.
  */
 import { FlowError, SerializationError, toErrorRecord, type ErrorRecord } from '../errors.js';
-import { DEFAULT_FOREACH_CONCURRENCY, type FlowContext, type FlowDefinition, type NodeDefinition } from '../definitions/types.js';
+import { DEFAULT_FOREACH_CONCURRENCY, type FlowContext, type FlowDefinition, type NodeDefinition, type RetryPolicy } from '../definitions/types.js';
+import { catchTarget } from '../definitions/catch.js';
 import { flowKey } from '../definitions/flow-key.js';
 import type { EventWait, FlowRunRecord, InboxEntry, JsonText, NewEvent, NodeValueWrite, Transition } from '../storage/types.js';
-import { awaitedChildren, moveBranch, moveItem, type BranchRecord, type MapItemRecord, type RunningBranch, type WaitingBranch } from '../core/states.js';
+import {
+  awaitedChildren,
+  mapOf,
+  moveBranch,
+  moveItem,
+  moveStep,
+  type BranchRecord,
+  type CompensationLog,
+  type CompensationPhase,
+  type CompensationStep,
+  type MapItemRecord,
+  type RunningBranch,
+  type WaitingBranch,
+} from '../core/states.js';
+import { compensatingSummary, copyLog, hasCompensation, logFinished, stepsToUndo, type FinishedNode } from './compensation.js';
 import type { AttemptOutcome } from './attempt.js';
 import { retryDelayMs } from './backoff.js';
-import { canReach, enterNode, isDue, isLive, mapRoom, newItem, summarize } from './branches.js';
+import { canReach, enterNode, isDue, isLive, mapRoom, newItem, summarize, type RunSummary } from './branches.js';
 import { timeline, type EventSite } from './timeline.js';
 import { buildContext, type ContextEnv } from './context.js';
 import { selectNextNode } from './edges.js';
@@ -48,6 +63,10 @@ export interface FinishedAttempt {
   idemKey?: string;
   /** The result came from a committed idempotency record, not the handler. */
   cached: boolean;
+  /** The outcome is a child run's end: the child, and whether it has compensations of its own. */
+  child?: { runId: string; undoable: boolean };
+  /** An attempt of the node's `compensate` (of a child run's node: `runId`), under the node's retry policy. */
+  compensation?: { runId?: string; retry?: RetryPolicy };
 }
 
 /** An attempt the committed transition began: the driver runs its handler. */
@@ -58,6 +77,8 @@ export interface BegunAttempt {
   itemIndex?: number;
   /** Names this attempt across an interruption (the re-run of an interrupted attempt keeps it): a child run is started once per key. */
   attemptKey: number;
+  /** An attempt of the node's `compensate` (`runId`: of a child run's node), not of its handler. */
+  compensation?: { runId?: string };
 }
 
 /** Where a map's item values are kept: per branch and node, so two branches never share them. */
@@ -96,14 +117,26 @@ const nonRetryable = (code: string, message: string): ErrorRecord => ({ code, me
 type Slot = { b: RunningBranch; item?: undefined } | { b: RunningBranch; item: MapItemRecord };
 
 const siteOf = (b: BranchRecord, itemIndex?: number): EventSite => ({ nodeId: b.nodeId, branchId: b.branchId, itemIndex });
+const stepSite = (step: CompensationStep): EventSite => ({ nodeId: step.nodeId, branchId: step.branchId, itemIndex: step.itemIndex });
+
+/** The fields of a compensation step that stay with it in every state. */
+function stepBase(step: CompensationStep) {
+  return {
+    nodeId: step.nodeId,
+    branchId: step.branchId,
+    ...(step.itemIndex === undefined ? {} : { itemIndex: step.itemIndex }),
+    ...(step.runId === undefined ? {} : { runId: step.runId }),
+  };
+}
 
 /** What carries over from an attempt to the next attempt at the same node (a retry, a map starting): what the node is given. */
 function attemptContext(b: BranchRecord) {
-  const keep: Pick<RunningBranch, 'resumePayload' | 'waitTimedOut' | 'joined'> = {};
+  const keep: Pick<RunningBranch, 'resumePayload' | 'waitTimedOut' | 'joined' | 'caught'> = {};
   if (b.status === 'WAITING' || b.status === 'JOINING' || b.status === 'FAILED') return keep;
   if (b.resumePayload !== undefined) keep.resumePayload = b.resumePayload;
   if (b.waitTimedOut) keep.waitTimedOut = true;
   if (b.joined) keep.joined = b.joined;
+  if (b.caught) keep.caught = b.caught;
   return keep;
 }
 
@@ -136,6 +169,13 @@ export class RunDraft {
   private attemptsChanged = false;
   private idempotency: Transition['idempotency'];
   private failure: { nodeId: string | null; error: ErrorRecord } | null = null;
+  /** What the run finished that could be undone, and its compensation once it undoes it. */
+  private compensation: CompensationLog | null;
+  private compensationChanged = false;
+  /** Set when this transition ends the run's compensation. */
+  private compensated: boolean | undefined;
+  /** The child run whose compensations come up next, when the driver has not given it yet (`beginCompensation`). */
+  needsChild: string | null = null;
   /** Node outputs as they will be after this transition (for edge conditions). */
   private outputs: Record<string, unknown>;
 
@@ -154,6 +194,14 @@ export class RunDraft {
     this.state = run.stateJson;
     this.attempts = run.attemptsJson;
     this.outputs = run.outputsJson;
+    this.compensation = copyLog(run.compensation);
+    // A run undoing what it did is ending: nothing but its compensation moves any more.
+    const phase = this.compensation?.phase;
+    if (phase) this.failure = { nodeId: phase.failedNodeId, error: phase.error };
+  }
+
+  private get phase(): CompensationPhase | null {
+    return this.compensation?.phase ?? null;
   }
 
   get failed(): boolean {
@@ -162,7 +210,14 @@ export class RunDraft {
 
   /** True when committing would change nothing. */
   get empty(): boolean {
-    return this.events.length === 0 && !this.stateChanged && this.values.length === 0 && this.consumed.length === 0 && this.abandoned().length === 0;
+    return (
+      this.events.length === 0 &&
+      !this.stateChanged &&
+      !this.compensationChanged &&
+      this.values.length === 0 &&
+      this.consumed.length === 0 &&
+      this.abandoned().length === 0
+    );
   }
 
   /** The children nothing waits for any more since the run's last commit: cancelled with this one (`Transition.cancelChildren`). */
@@ -174,6 +229,24 @@ export class RunDraft {
 
   /** Attempts a previous holder began and never committed: record them as interrupted, or fail the run past the limit. */
   recoverInterrupted(): void {
+    const step = this.phase?.steps[0];
+    if (step?.status === 'RUNNING') {
+      moveStep(step, { ...step, status: 'READY', recoveries: step.recoveries + 1 });
+      this.compensationChanged = true;
+      const error = {
+        code: 'ATTEMPT_INTERRUPTED',
+        message: `Attempt ${step.attempt} of the compensation of node "${step.nodeId}" was interrupted (its worker stopped or lost its lock before committing)`,
+        retryable: true,
+      };
+      this.events.push(timeline.nodeInterrupted(stepSite(step), step.attempt, error));
+      if (step.recoveries > this.env.maxRecoveries) {
+        const poison = nonRetryable(
+          'POISON_PILL',
+          `The compensation of node "${step.nodeId}" was interrupted ${step.recoveries} times in a row (limit ${this.env.maxRecoveries})`,
+        );
+        this.stepFailedForGood(step, null, poison);
+      }
+    }
     for (const b of [...this.branches]) {
       if (this.failed) return;
       if (b.status !== 'RUNNING') continue;
@@ -200,8 +273,9 @@ export class RunDraft {
     };
     this.events.push(timeline.nodeInterrupted(siteOf(b, itemIndex), attempt, error));
     if (recoveries > this.env.maxRecoveries) {
-      this.failRun(
+      this.failNode(
         b,
+        attempt,
         nonRetryable(
           'POISON_PILL',
           `${where[0]!.toUpperCase()}${where.slice(1)} was interrupted ${recoveries} times in a row (limit ${this.env.maxRecoveries}); failing the run instead of crashing more workers`,
@@ -244,7 +318,16 @@ export class RunDraft {
    */
   applyInbox(entries: readonly InboxEntry[], children: ReadonlyMap<string, FlowRunRecord>, defer: (childRunId: string) => boolean = () => false): void {
     for (const e of entries) {
-      if (this.failed) return;
+      if (this.failed) {
+        // The run is ending: answers are for waits that are over; they are dropped, not left due.
+        this.consumed.push(e.id);
+        continue;
+      }
+      if (e.kind === 'cancel') {
+        this.consumed.push(e.id);
+        this.cancelAndUndo((e.payload as { reason?: string | null }).reason ?? null);
+        continue;
+      }
       if (e.kind === 'child') {
         const { childRunId } = e.payload as { childRunId: string };
         const child = children.get(childRunId);
@@ -277,6 +360,7 @@ export class RunDraft {
 
   /** Applies one attempt's outcome; an outcome whose branch or item moved on (aborted, cancelled) is dropped. */
   apply(f: FinishedAttempt): boolean {
+    if (f.compensation) return this.applyCompensation(f);
     // A child started for an outcome that is dropped here is abandoned at once (see `abandoned`).
     if (f.outcome.kind === 'child-started') this.childrenStarted.push(f.outcome.childRunId);
     const b = this.branches.find((x) => x.branchId === f.branchId);
@@ -331,6 +415,7 @@ export class RunDraft {
         outcome,
         durationMs: null,
         cached: false,
+        child: { runId: child.runId, undoable: (child.compensation?.finished.length ?? 0) > 0 },
       });
       return true;
     }
@@ -411,7 +496,7 @@ export class RunDraft {
       }
       this.events.push(timeline.runWaiting(siteOf(b), f.attempt, f.durationMs, waitText!));
     } else {
-      this.nodeFinished(b, node, outputText, { attempt: f.attempt, durationMs: f.durationMs, cached: f.cached });
+      this.nodeFinished(b, node, outputText, { attempt: f.attempt, durationMs: f.durationMs, cached: f.cached, child: f.child });
     }
   }
 
@@ -465,7 +550,28 @@ export class RunDraft {
       return;
     }
     if (item) moveItem(item, { index: item.index, status: 'FAILED', attempt: item.attempt, recoveries: item.recoveries, error });
-    this.failRun(b, error);
+    this.failNode(b, f.attempt, error);
+  }
+
+  /**
+   * The node of branch `b` failed for good (its retries spent, or a failure no retry can mend):
+   * its `catch`, when it takes this failure, sends the branch on to the catch target — the map's
+   * other items in flight stop, the children they waited for are cancelled with the commit —
+   * and otherwise the run fails.
+   */
+  private failNode(b: BranchRecord, attempt: number, failure: ErrorRecord): void {
+    const error = storableError(failure);
+    const node = this.def.nodes[b.nodeId];
+    const to = node && !this.failed ? catchTarget(node, error.code) : null;
+    if (to === null) return this.failRun(b, error);
+    if (mapOf(b)) {
+      this.stopped.push(b.branchId);
+      // Items of a node with `compensate` stay: undoing an item shows it its item.
+      if (!node!.compensate) this.clearMaps.push(mapKey(b.branchId, b.nodeId));
+    }
+    this.events.push(timeline.nodeCaught(siteOf(b), attempt, error, to));
+    moveBranch(b, { ...enterNode(b, to), caught: { nodeId: b.nodeId, code: error.code, message: error.message, attempt } });
+    this.arrive(b);
   }
 
   /** The run fails at branch `b`: every other branch is aborted (their in-flight attempts are stopped by the driver). */
@@ -483,7 +589,11 @@ export class RunDraft {
     moveBranch(b, { branchId: b.branchId, nodeId: b.nodeId, status: 'FAILED', attempt: b.attempt, recoveries: b.recoveries, error, ...(map ? { map } : {}) });
     this.branches = [b];
     this.failure = { nodeId: b.nodeId, error };
-    this.events.push(timeline.runAborted(siteOf(b), error));
+    if ((this.compensation?.finished.length ?? 0) > 0 || hasCompensation(this.def)) {
+      this.beginUndo({ cause: 'failed', error, failedNodeId: b.nodeId, failedAttempt: b.attempt });
+    } else {
+      this.events.push(timeline.runAborted(siteOf(b), error));
+    }
   }
 
   private itemFinished(b: RunningBranch, item: MapItemRecord, f: FinishedAttempt, outputText: JsonText | undefined): void {
@@ -493,6 +603,7 @@ export class RunDraft {
     const value = outputText === undefined ? null : JSON.parse(outputText);
     this.itemOutputs.push({ branchId: b.branchId, index: item.index, value });
     this.events.push(timeline.nodeFinished(siteOf(b, item.index), f.attempt, f.durationMs, { cached: f.cached }));
+    this.logIfUndoable({ nodeId: b.nodeId, branchId: b.branchId, itemIndex: item.index }, f.child);
     // The last item's output goes straight into the node's output (its item rows are cleared then).
     if (map.done < map.total) {
       this.values.push({ nodeId: mapKey(b.branchId, b.nodeId), kind: 'item', itemIndex: item.index, value: outputText ?? ('null' as JsonText) });
@@ -512,9 +623,10 @@ export class RunDraft {
     try {
       text = this.json(output, 'output', node.id);
     } catch (err) {
-      return this.failRun(b, err instanceof SerializationError ? nonRetryable(err.code, err.message) : toErrorRecord(err));
+      return this.failNode(b, b.attempt, err instanceof SerializationError ? nonRetryable(err.code, err.message) : toErrorRecord(err));
     }
-    this.clearMaps.push(mapKey(b.branchId, b.nodeId));
+    // Items of a node with `compensate` stay: undoing an item shows it its item.
+    if (!node.compensate) this.clearMaps.push(mapKey(b.branchId, b.nodeId));
     this.nodeFinished(b, node, text, { attempt: b.attempt, durationMs: null, cached: false, items: total });
   }
 
@@ -528,9 +640,11 @@ export class RunDraft {
     b: RunningBranch,
     node: NodeDefinition,
     outputText: JsonText | undefined,
-    at: { attempt: number; durationMs: number | null; cached: boolean; items?: number },
+    at: { attempt: number; durationMs: number | null; cached: boolean; items?: number; child?: FinishedAttempt['child'] },
   ): void {
     if (outputText !== undefined) this.writeOutput(node.id, outputText);
+    // A map's items were logged one by one as they finished.
+    if (!node.forEach) this.logIfUndoable({ nodeId: node.id, branchId: b.branchId }, at.child);
     const finished = (next: string | string[] | null): NewEvent =>
       timeline.nodeFinished(siteOf(b), at.attempt, at.durationMs, { next, cached: at.cached, items: at.items });
     let targets: string[];
@@ -715,7 +829,7 @@ export class RunDraft {
       const listed: unknown = node.forEach!(ctx);
       if (!Array.isArray(listed)) {
         const got = listed === null ? 'null' : listed instanceof Promise ? 'a Promise (forEach must be synchronous)' : typeof listed;
-        return this.failRun(b, nonRetryable('INVALID_FOREACH', `Node "${node.id}": forEach must return an array, got ${got}`));
+        return this.failNode(b, 1, nonRetryable('INVALID_FOREACH', `Node "${node.id}": forEach must return an array, got ${got}`));
       }
       text = this.json(listed, 'forEach items', node.id);
       items = JSON.parse(text) as unknown[];
@@ -724,7 +838,7 @@ export class RunDraft {
         err instanceof SerializationError
           ? nonRetryable(err.code, err.message)
           : nonRetryable('FOREACH_ERROR', `Node "${node.id}": forEach threw: ${toErrorRecord(err).message}`);
-      return this.failRun(b, error);
+      return this.failNode(b, 1, error);
     }
     const key = mapKey(b.branchId, node.id);
     this.clearMaps.push(key);
@@ -737,12 +851,170 @@ export class RunDraft {
     if (items.length === 0) this.finishMap(b as BranchRecord as RunningBranch, null, null);
   }
 
+  // ---- compensation ----------------------------------------------------------------------
+
+  /** A node (or item) finished: logged when there is something to undo it by (see compensation.ts). */
+  private logIfUndoable(at: { nodeId: string; branchId: string; itemIndex?: number }, child: FinishedAttempt['child']): void {
+    const ownHandler = typeof this.def.nodes[at.nodeId]?.compensate === 'function';
+    const undoableChild = child?.undoable ? child.runId : undefined;
+    if (!ownHandler && undoableChild === undefined) return;
+    const done: FinishedNode = { ...at, ownHandler, ...(undoableChild === undefined ? {} : { childRunId: undoableChild }) };
+    this.compensation = logFinished(this.compensation, done);
+    this.compensationChanged = true;
+  }
+
+  /** The run starts undoing what it finished, newest first; with nothing to undo it ends now. */
+  private beginUndo(why: Omit<CompensationPhase, 'steps' | 'failures'>): void {
+    const log = this.compensation ?? { finished: [], phase: null };
+    const phase: CompensationPhase = { ...why, steps: stepsToUndo(log.finished), failures: 0 };
+    this.compensation = { finished: log.finished, phase };
+    this.compensationChanged = true;
+    this.events.push(timeline.runCompensating(why.cause, phase.steps.length, why.error));
+    this.endUndoIfDone();
+  }
+
+  /**
+   * `cancelRun(runId, { compensate: true })`, applied by the run's holder: every live branch is
+   * aborted (the children they wait for are cancelled with the commit) and the run undoes what it
+   * finished, then ends CANCELLED.
+   */
+  private cancelAndUndo(reason: string | null): void {
+    const error = nonRetryable('CANCELLED', reason ?? 'Cancelled');
+    for (const b of this.branches) {
+      if (!isLive(b)) continue;
+      this.stopped.push(b.branchId);
+      this.events.push(timeline.branchAborted(siteOf(b), { reason: 'run cancelled', by: 'cancelRun' }));
+    }
+    this.branches = [];
+    this.failure = { nodeId: null, error };
+    this.beginUndo({ cause: 'cancelled', error, failedNodeId: null, failedAttempt: 0 });
+  }
+
+  /**
+   * Begins the next compensation when it is due. A step standing for a child run's compensations
+   * is replaced by them first: `children` holds the child runs the driver read; one it has not
+   * read yet is asked for (`needsChild`) and nothing begins.
+   */
+  beginCompensation(children: ReadonlyMap<string, FlowRunRecord | null>): number {
+    const phase = this.phase;
+    if (!phase) return 0;
+    for (let step = phase.steps[0]; step?.childRunId !== undefined; step = phase.steps[0]) {
+      if (!children.has(step.childRunId)) {
+        this.needsChild = step.childRunId;
+        return 0;
+      }
+      const child = children.get(step.childRunId) ?? null;
+      phase.steps.shift();
+      this.compensationChanged = true;
+      if (!child) {
+        const gone = nonRetryable('CHILD_NOT_FOUND', `Child run ${step.childRunId} is gone (pruned?): its compensations cannot run`);
+        this.events.push(timeline.compensationFailed(stepSite(step), 0, null, gone, { runId: step.childRunId }));
+        phase.failures += 1;
+      } else {
+        phase.steps.unshift(...stepsToUndo(child.compensation?.finished ?? [], child.runId));
+      }
+    }
+    this.endUndoIfDone();
+    const step = phase.steps[0];
+    if (!step || step.status === 'RUNNING' || (step.status === 'RETRY' && !isDue(step.dueAt, this.nowMs))) return 0;
+    const attemptKey = (step.status === 'READY' ? step.attemptKey : undefined) ?? this.nextSeq();
+    const attempt = step.attempt + 1;
+    moveStep(step, { ...stepBase(step), status: 'RUNNING', attempt, recoveries: step.recoveries, attemptKey });
+    this.compensationChanged = true;
+    this.events.push(timeline.compensationStarted(stepSite(step), attempt, step.runId));
+    this.begun.push({
+      branchId: step.branchId,
+      nodeId: step.nodeId,
+      attempt,
+      itemIndex: step.itemIndex,
+      attemptKey,
+      compensation: step.runId === undefined ? {} : { runId: step.runId },
+    });
+    return 1;
+  }
+
+  /** A compensation attempt's outcome: the step is done, retried under the node's policy, or failed for good. */
+  private applyCompensation(f: FinishedAttempt): boolean {
+    const step = this.phase?.steps[0];
+    if (
+      !step ||
+      step.status !== 'RUNNING' ||
+      step.nodeId !== f.nodeId ||
+      step.branchId !== f.branchId ||
+      step.itemIndex !== f.itemIndex ||
+      step.runId !== f.compensation!.runId ||
+      step.attempt !== f.attempt
+    ) {
+      return false;
+    }
+    const o = f.outcome;
+    let failure: ErrorRecord | null = null;
+    if (o.kind === 'ok') {
+      try {
+        // A child run's node undoes with the child's context: its patch is not this run's state.
+        if (o.patch !== undefined && step.runId === undefined) {
+          this.json(o.patch, 'patch', step.nodeId);
+          const state = deepMerge(this.state, o.patch);
+          checkJsonSize(JSON.stringify(state), { what: 'state', nodeId: step.nodeId, maxBytes: this.env.maxJsonBytes });
+          this.setState(state);
+        }
+      } catch (err) {
+        failure = err instanceof SerializationError ? nonRetryable(err.code, err.message) : { ...toErrorRecord(err), retryable: false };
+      }
+    } else if (o.kind === 'error') {
+      failure = o.error;
+    } else {
+      failure = nonRetryable('INVALID_COMPENSATION_RESULT', `The compensation of node "${step.nodeId}" returned ${o.kind}: a compensation returns ok or error`);
+    }
+    this.compensationChanged = true;
+    if (failure === null) {
+      this.events.push(timeline.nodeCompensated(stepSite(step), f.attempt, f.durationMs, step.runId));
+      this.phase!.steps.shift();
+      this.endUndoIfDone();
+      return true;
+    }
+    const error = storableError(failure);
+    const policy = f.compensation!.retry;
+    if (error.retryable !== false && policy && step.attempt - step.recoveries < policy.maxAttempts) {
+      const delayMs = retryDelayMs(policy, step.attempt + 1);
+      this.events.push(timeline.compensationFailed(stepSite(step), f.attempt, f.durationMs, error, { retryInMs: delayMs, runId: step.runId }));
+      const dueAt = new Date(this.nowMs + delayMs).toISOString();
+      moveStep(step, { ...stepBase(step), status: 'RETRY', attempt: step.attempt, recoveries: step.recoveries, dueAt, error });
+      return true;
+    }
+    this.stepFailedForGood(step, f, error);
+    return true;
+  }
+
+  /** A compensation that will not be tried again: counted (the run ends `compensated: false`), and the next one goes on. */
+  private stepFailedForGood(step: CompensationStep, f: FinishedAttempt | null, error: ErrorRecord): void {
+    const phase = this.phase!;
+    this.events.push(timeline.compensationFailed(stepSite(step), step.attempt, f?.durationMs ?? null, error, { runId: step.runId }));
+    phase.steps = phase.steps.filter((s) => s !== step);
+    phase.failures += 1;
+    this.compensationChanged = true;
+    this.endUndoIfDone();
+  }
+
+  /** Nothing is left to undo: the run ends FAILED or CANCELLED, `compensated` telling whether every compensation succeeded. */
+  private endUndoIfDone(): void {
+    const phase = this.phase;
+    if (!phase || phase.steps.length > 0 || this.compensated !== undefined) return;
+    this.compensated = phase.failures === 0;
+    if (phase.cause === 'cancelled') {
+      this.events.push(timeline.runCancelled(JSON.stringify({ reason: phase.error.message, compensated: this.compensated }) as JsonText));
+    } else {
+      const b = this.branches[0];
+      this.events.push(timeline.runAborted({ nodeId: phase.failedNodeId ?? b?.nodeId ?? '', branchId: b?.branchId ?? 'b1' }, phase.error));
+    }
+  }
+
   // ---- the commit ------------------------------------------------------------------------
 
   /** The transition that writes this draft; `release` lets go of the lock with the commit. */
   toTransition(release: boolean): Transition {
     if (!this.failed) this.settleJoins();
-    const summary = summarize(this.branches, this.failure);
+    const summary = this.summary();
     if (summary.status === 'COMPLETED' && this.run.status !== 'COMPLETED') this.events.push(timeline.runCompleted());
     const done = summary.status !== 'RUNNING';
     const abandoned = this.abandoned();
@@ -760,6 +1032,8 @@ export class RunDraft {
         nextAttemptAt: summary.nextAttemptAt ? { at: summary.nextAttemptAt } : null,
         waitReason: summary.waitReason,
         error: this.failure?.error ?? null,
+        compensation: this.compensationChanged ? (JSON.stringify(this.compensation) as JsonText) : undefined,
+        compensated: this.compensated,
       },
       events: this.events,
       values: this.values.length > 0 ? this.values : undefined,
@@ -775,6 +1049,24 @@ export class RunDraft {
       // A run let go while it still has work: tell the workers.
       wake: (release || done) && summary.status === 'RUNNING',
     };
+  }
+
+  /** The run row's columns: from the branches, or from the compensation while the run undoes what it did. */
+  private summary(): RunSummary {
+    const phase = this.phase;
+    if (phase && phase.steps.length > 0) return compensatingSummary(phase);
+    if (phase?.cause === 'cancelled') {
+      return {
+        status: 'CANCELLED',
+        currentNodeId: this.run.currentNodeId,
+        attempt: 0,
+        recoveries: 0,
+        attemptInFlight: false,
+        nextAttemptAt: null,
+        waitReason: null,
+      };
+    }
+    return summarize(this.branches, this.failure);
   }
 
   /** The timeline sequence number the next event of this draft will get. */

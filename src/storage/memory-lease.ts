@@ -7,8 +7,13 @@ import { readBranches } from '../core/states.js';
 import type { FlowEventRecord, FlowRunRecord, FlowRunSummary, JsonText, RunLease, Transition } from './types.js';
 
 /** A stored row: like FlowRunRecord but with JSON kept as text. */
-export interface RunRow extends Omit<FlowRunRecord, 'inputJson' | 'stateJson' | 'outputsJson' | 'attemptsJson' | 'branches' | 'dueInMs' | 'readAt'> {
+export interface RunRow extends Omit<
+  FlowRunRecord,
+  'inputJson' | 'stateJson' | 'outputsJson' | 'attemptsJson' | 'branches' | 'dueInMs' | 'readAt' | 'compensation'
+> {
   input: JsonText;
+  /** `CompensationLog`, or null. */
+  compensation: JsonText | null;
   state: JsonText;
   attempts: JsonText;
   branches: JsonText;
@@ -53,6 +58,7 @@ export function recordOf(row: RunRow, now: number, shared = false): FlowRunRecor
     stateJson: json.state as Record<string, unknown>,
     outputsJson: json.outputs as Record<string, unknown>,
     attemptsJson: json.attempts as Record<string, number>,
+    compensation: row.compensation === null ? null : (JSON.parse(row.compensation) as FlowRunRecord['compensation']),
   };
 }
 
@@ -88,6 +94,7 @@ function summaryWith(row: RunRow, now: number, branches: FlowRunRecord['branches
     dueInMs: dueAt === undefined ? 0 : Math.max(0, dueAt - now),
     waitReason: row.waitReason,
     error: row.error ? { ...row.error } : null,
+    compensated: row.compensated,
     scheduleId: row.scheduleId,
     scheduledAt: row.scheduledAt,
   };

@@ -146,6 +146,8 @@ export class MemoryStorage implements FlowStorage {
       nextAttemptAt: null,
       waitReason: null,
       error: null,
+      compensation: null,
+      compensated: null,
       scheduleId: run.scheduleId ?? null,
       scheduledAt: run.scheduledAt ? run.scheduledAt.toISOString() : null,
       parsed: {},
@@ -468,6 +470,8 @@ export class MemoryStorage implements FlowStorage {
       row.branches = u.branches;
       row.parsed.branches = undefined;
     }
+    if (u.compensation !== undefined) row.compensation = u.compensation;
+    if (u.compensated !== undefined) row.compensated = u.compensated;
     for (const nodeId of t.clearMaps ?? []) {
       row.mapItems.delete(nodeId);
       row.itemOutputs.delete(nodeId);

@@ -17,7 +17,7 @@
 import type { ErrorRecord } from '../errors.js';
 import type { FlowRunStatus } from '../definitions/types.js';
 import type { JsonText } from '../core/json.js';
-import type { BranchRecord } from '../core/states.js';
+import type { BranchRecord, CompensationLog } from '../core/states.js';
 import type { ScheduleClaim, ScheduleRecord, ScheduleStep, ScheduleStepResult, ScheduleWrite } from './schedule-types.js';
 
 export type { JsonText };
@@ -52,11 +52,21 @@ export type FlowEventType =
   /** A node (or item) started a child run and waits for it; payload `{ childRunId, flowId, version }`. */
   | 'CHILD_STARTED'
   /** The child run the node (or item) waited for ended; payload `{ childRunId, status }`. */
-  | 'CHILD_FINISHED';
+  | 'CHILD_FINISHED'
+  /** The node failed for good and its `catch` took the failure: the branch goes on at `to`; payload `{ to }`, `error` the failure. */
+  | 'NODE_CAUGHT'
+  /** The run begins undoing what it did; payload `{ cause: 'failed' | 'cancelled', steps }` (compensations to run). */
+  | 'RUN_COMPENSATING'
+  /** An attempt of a node's compensation began (`runId` in the payload when the node is a child run's). */
+  | 'COMPENSATION_STARTED'
+  /** A node's (or item's) compensation succeeded. */
+  | 'NODE_COMPENSATED'
+  /** An attempt of a compensation failed; payload `{ final, retryInMs? }` (final: it will not be tried again). */
+  | 'COMPENSATION_FAILED';
 
 export type { ClaimedSchedule, ScheduleClaim, ScheduleRecord, ScheduleSkip, ScheduleSkipReason } from './schedule-types.js';
 export type { ScheduleStep, ScheduleStepResult, ScheduleWrite } from './schedule-types.js';
-export type { BranchRecord, BranchStatus, BranchWait, MapItemRecord, MapProgress, WaitingBranch } from '../core/states.js';
+export type { BranchRecord, BranchStatus, BranchWait, CompensationLog, MapItemRecord, MapProgress, WaitingBranch } from '../core/states.js';
 
 /** The run row. Field names up to `updatedAt` are the seed's. */
 export interface FlowRunRecord {
@@ -107,6 +117,16 @@ export interface FlowRunRecord {
   waitReason: string | null;
   /** Why the run FAILED or was CANCELLED. */
   error: ErrorRecord | null;
+  /**
+   * What the run finished that could be undone, and its compensation once it undoes it (see
+   * `CompensationLog`); null when it never finished a node with a `compensate` handler.
+   */
+  compensation: CompensationLog | null;
+  /**
+   * Set when the run ended by undoing what it did (failed, or cancelled with `{ compensate: true }`):
+   * true when every compensation succeeded, false when one failed for good. Null otherwise.
+   */
+  compensated: boolean | null;
   /** The schedule that started this run (null for any other run). */
   scheduleId: string | null;
   /** The schedule's tick that started it (ISO); null for any other run. */
@@ -179,6 +199,10 @@ export interface RunUpdate {
   nextAttemptAt: DueAt;
   waitReason: string | null;
   error: ErrorRecord | null;
+  /** `CompensationLog` (omitted = unchanged). */
+  compensation?: JsonText;
+  /** Omitted = unchanged. */
+  compensated?: boolean | null;
 }
 
 export interface IdempotencyRecordInput {
@@ -226,20 +250,24 @@ export interface InboxEntry {
   /** Arrival order. */
   id: number;
   runId: string;
-  kind: 'resume' | 'event' | 'child';
+  kind: InboxKind;
   waitId: number | null;
   branchId: string | null;
   /**
    * resume: the payload; event: `{ eventId, name, key, payload }` (read from the stored event the
-   * entry names: a payload is stored once, however many runs it reached); child: `{ childRunId, status }`.
+   * entry names: a payload is stored once, however many runs it reached); child: `{ childRunId, status }`;
+   * cancel: `{ reason }` (a cancel that undoes what the run did, applied by its holder).
    */
   payload: unknown;
   createdAt: Date;
 }
 
+/** What an inbox entry is: an answer to a wait (`resume`, `event`), a child's end, or a cancel with compensation. */
+export type InboxKind = 'resume' | 'event' | 'child' | 'cancel';
+
 export interface NewInboxEntry {
   runId: string;
-  kind: 'resume' | 'event' | 'child';
+  kind: InboxKind;
   waitId: number | null;
   branchId: string | null;
   payload: JsonText;
@@ -363,7 +391,7 @@ export interface DefinitionRecord {
  * per node), which a store then neither reads nor ships. The live branches stay: they say where
  * the run is.
  */
-export type FlowRunSummary = Omit<FlowRunRecord, 'inputJson' | 'stateJson' | 'outputsJson' | 'attemptsJson'>;
+export type FlowRunSummary = Omit<FlowRunRecord, 'inputJson' | 'stateJson' | 'outputsJson' | 'attemptsJson' | 'compensation'>;
 
 export interface RunFilter {
   status?: FlowRunStatus | FlowRunStatus[];

@@ -61,8 +61,8 @@ export function pruneContract(handle: () => StoreHandle): void {
     expect(summary.runs.map((r) => r.runId)).toEqual(full.runs.map((r) => r.runId));
     expect(summary.nextCursor).toEqual(full.nextCursor);
     for (const [i, r] of summary.runs.entries()) {
-      for (const key of ['inputJson', 'stateJson', 'outputsJson', 'attemptsJson']) expect(r).not.toHaveProperty(key);
-      const { inputJson: _i, stateJson: _s, outputsJson: _o, attemptsJson: _a, readAt: _r, ...rest } = full.runs[i]!;
+      for (const key of ['inputJson', 'stateJson', 'outputsJson', 'attemptsJson', 'compensation']) expect(r).not.toHaveProperty(key);
+      const { inputJson: _i, stateJson: _s, outputsJson: _o, attemptsJson: _a, compensation: _c, readAt: _r, ...rest } = full.runs[i]!;
       expect({ ...r, readAt: undefined }).toEqual({ ...rest, readAt: undefined });
       expect(r.createdAt).toBeInstanceOf(Date);
       expect(r.branches).toEqual([branch('a')]);

@@ -172,6 +172,16 @@ describe.each(forms)('decorators compiled by $name', (form) => {
     expectParallelFlow(buildFlowDefinition(mod.ParallelFlow), mod);
   });
 
+  it('carries a catch in @Node options and a @Compensate method, bound to the instance', async () => {
+    const { mod } = await get();
+    const instance = new mod.SagaFlow();
+    const def = buildFlowDefinition(mod.SagaFlow, instance);
+    const charge = describeGraph(def).nodes.find((n) => n.id === 'charge')!;
+    expect(charge).toMatchObject({ catch: { to: 'declined', codes: ['CARD_DECLINED'] }, compensate: true });
+    expect(await def.nodes.charge!.compensate!(makeCtx({}, { outputs: { charge: 'ch-1' } }))).toEqual({ status: 'ok' });
+    expect(instance.refunds).toEqual(['ch-1']);
+  });
+
   it('reports every decorator mistake at once', async () => {
     const { mod } = await get();
     let err: unknown;

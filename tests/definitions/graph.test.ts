@@ -65,6 +65,16 @@ describe('fingerprintDefinition', () => {
     expect(fingerprintDefinition(reordered)).toBe(fingerprintDefinition(sample()));
   });
 
+  it('describes a catch (codes sorted) and a compensate handler only on the nodes that have them', () => {
+    const g = describeGraph(sample({ startOpts: { catch: { to: 'small', codes: ['B', 'A'] }, compensate: ok } }));
+    const start = g.nodes.find((n) => n.id === 'start')!;
+    expect(start.catch).toEqual({ to: 'small', codes: ['A', 'B'] });
+    expect(start.compensate).toBe(true);
+    expect(g.nodes.find((n) => n.id === 'small')).not.toHaveProperty('catch');
+    expect(g.nodes.find((n) => n.id === 'small')).not.toHaveProperty('compensate');
+    expect(describeGraph(sample({ startOpts: { catch: 'small' } })).nodes.find((n) => n.id === 'start')!.catch).toEqual({ to: 'small', codes: null });
+  });
+
   it('ignores the source text of conditions, which differs between compilers of the same code', () => {
     expect(fingerprintDefinition(sample({ when: (ctx) => (ctx.input as number) > 11 }))).toBe(fingerprintDefinition(sample()));
   });
@@ -78,6 +88,9 @@ describe('fingerprintDefinition', () => {
     ['edge target', () => ({ ...sample(), edges: sample().edges.map((e) => (e.from === 'big' ? { ...e, to: 'start' } : e)) })],
     ['edge removed', () => ({ ...sample(), edges: sample().edges.slice(1) })],
     ['entry', () => ({ ...sample(), entry: 'small' })],
+    ['catch added', () => sample({ startOpts: { retry, timeoutMs: 100, catch: 'small' } })],
+    ['catch codes', () => sample({ startOpts: { retry, timeoutMs: 100, catch: { to: 'small', codes: ['X'] } } })],
+    ['compensate added', () => sample({ startOpts: { retry, timeoutMs: 100, compensate: ok } })],
     ['version', () => ({ ...sample(), version: '2' })],
     ['condition made unconditional', () => ({ ...sample(), edges: sample().edges.map(({ when: _w, ...e }) => e) })],
   ])('changes with the %s', (_label, changed) => {

@@ -46,7 +46,18 @@ const diamond = (opts: { s?: NodeOptions; a?: NodeOptions; j?: NodeOptions } = {
 describe('the options are part of the contract', () => {
   it('exports the forEach concurrency default (10) and lists every option', () => {
     expect(DEFAULT_FOREACH_CONCURRENCY).toBe(10);
-    expect([...NODE_OPTION_KEYS].sort()).toEqual(['concurrency', 'forEach', 'idempotencyKey', 'join', 'name', 'retry', 'split', 'timeoutMs']);
+    expect([...NODE_OPTION_KEYS].sort()).toEqual([
+      'catch',
+      'compensate',
+      'concurrency',
+      'forEach',
+      'idempotencyKey',
+      'join',
+      'name',
+      'retry',
+      'split',
+      'timeoutMs',
+    ]);
   });
 
   it('a handler and its idempotencyKey can read ctx.item and ctx.itemIndex', () => {
@@ -285,7 +296,7 @@ describe('unknown option keys are problems', () => {
     };
     expect(definitionProblems(def)).toEqual([
       'node "a": unknown option "concurency" (did you mean "concurrency"?)',
-      'node "a": unknown option "description" (the options are name, retry, timeoutMs, idempotencyKey, split, join, forEach, concurrency)',
+      'node "a": unknown option "description" (the options are name, retry, timeoutMs, idempotencyKey, split, join, forEach, concurrency, catch, compensate)',
       'node "a": unknown option Symbol(tag)',
     ]);
   });

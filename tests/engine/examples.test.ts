@@ -9,6 +9,7 @@ import { runParallelExample } from '../../examples/parallel.js';
 import { runMapExample } from '../../examples/map.js';
 import { runChildFlowsExample } from '../../examples/child-flows.js';
 import { runEventsExample } from '../../examples/events.js';
+import { ledger, runOrderSagaExample } from '../../examples/order-saga.js';
 import { runSchedulesExample } from '../../examples/schedules.js';
 import { storeCases } from '../helpers/stores.js';
 
@@ -124,5 +125,18 @@ describe.each(storeCases)('examples on $name', (store) => {
     expect(r.paidLater.outputsJson['await-payment']).toEqual({ paid: true, amount: 10 });
     expect(r.paidEarly.outputsJson['await-payment']).toEqual({ paid: true, amount: 20 });
     expect(r.neverPaid.outputsJson['await-payment']).toEqual({ paid: false, reason: 'no payment in time' });
+  });
+
+  it('order-saga: a declined card is caught (outcome declined); a shipment that fails for good refunds the charge and releases the stock', async () => {
+    const e = await engine();
+    ledger.length = 0;
+    const shipped = await runOrderSagaExample(e, { orderId: 'o-1', card: 'visa', address: 'Main St 1' });
+    expect(shipped.status).toBe('COMPLETED');
+    const declined = await runOrderSagaExample(e, { orderId: 'o-2', card: 'declined', address: 'Main St 2' });
+    expect(declined.status).toBe('COMPLETED');
+    expect(declined.outputsJson.declined).toEqual({ told: 'card declined: The bank declined the card' });
+    const failed = await runOrderSagaExample(e, { orderId: 'o-3', card: 'visa', address: 'nowhere' });
+    expect(failed).toMatchObject({ status: 'FAILED', compensated: true, error: { code: 'CHILD_FAILED' } });
+    expect(ledger).toEqual(['charge o-1', 'reserve o-1', 'charge o-3', 'reserve o-3', 'release o-3', 'refund o-3 (CHILD_FAILED)']);
   });
 });

@@ -6,7 +6,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { flow, type NodeResult } from '@hazeljs/flow';
-import { BRANCH_MOVES, moveBranch, readBranches, type BranchRecord } from '../../src/core/states.js';
+import { BRANCH_MOVES, STEP_MOVES, moveBranch, moveStep, readBranches, type BranchRecord, type CompensationStep } from '../../src/core/states.js';
 import { storeCases } from '../helpers/stores.js';
 import { engineOnStore } from '../helpers/engine-on-store.js';
 
@@ -132,6 +132,26 @@ describe('the table of moves', () => {
   it('every state is in the table, and FAILED is final', () => {
     expect(Object.keys(BRANCH_MOVES).sort()).toEqual(['FAILED', 'JOINING', 'READY', 'RETRY', 'RUNNING', 'WAITING']);
     expect(BRANCH_MOVES.FAILED).toEqual([]);
+  });
+
+  it('a compensation step moves READY → RUNNING → RETRY → RUNNING, and only so; a move keeps only the new state’s fields', () => {
+    expect(STEP_MOVES).toEqual({ READY: ['RUNNING'], RUNNING: ['READY', 'RETRY'], RETRY: ['RUNNING'] });
+    const step: CompensationStep = { nodeId: 'charge', branchId: 'b1', status: 'READY', attempt: 0, recoveries: 0 };
+    expect(() => moveStep(step, { ...step, status: 'RETRY', dueAt: '2026-01-01T00:00:00.000Z', error: { code: 'X', message: 'x' } })).toThrow(
+      expect.objectContaining({ code: 'ILLEGAL_STATE_MOVE' }),
+    );
+    moveStep(step, { nodeId: 'charge', branchId: 'b1', status: 'RUNNING', attempt: 1, recoveries: 0, attemptKey: 7 });
+    moveStep(step, {
+      nodeId: 'charge',
+      branchId: 'b1',
+      status: 'RETRY',
+      attempt: 1,
+      recoveries: 0,
+      dueAt: '2026-01-01T00:00:00.000Z',
+      error: { code: 'X', message: 'x' },
+    });
+    expect(step).not.toHaveProperty('attemptKey');
+    expect(step).toMatchObject({ status: 'RETRY', dueAt: '2026-01-01T00:00:00.000Z' });
   });
 
   it('reads a WAITING branch stored before `waitFor` existed', () => {

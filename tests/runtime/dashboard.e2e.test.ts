@@ -22,6 +22,7 @@ import { flow } from '../../src/definitions/builder.js';
 import type { NodeResult } from '../../src/definitions/types.js';
 import { demoFlows } from '../../src/runtime/demo-flows.js';
 import { startRuntime, waitForStatus } from './helpers.js';
+import { orderSaga, shipParcel } from '../../examples/order-saga.js';
 
 const CHROMIUM = '/usr/bin/chromium';
 const HAVE_BROWSER = existsSync(CHROMIUM);
@@ -50,7 +51,7 @@ describe.skipIf(!HAVE_BROWSER)('dashboard in headless Chromium', { timeout: 120_
   let waitingRunId: string;
 
   beforeAll(async () => {
-    rt = await startRuntime({ worker: true, flows: [...demoFlows, soloParent] });
+    rt = await startRuntime({ worker: true, flows: [...demoFlows, soloParent, shipParcel, orderSaga] });
     // Some history for the list: a completed run, a failed one, and the run a person must approve.
     await rt.engine.startRun({ flowId: 'demo-greeting', version: '1.0.0', input: { name: 'Ada' } });
     const failed = await rt.engine.startRun({ flowId: 'demo-retry', version: '1.0.0', input: { fail: true } });
@@ -238,6 +239,30 @@ describe.skipIf(!HAVE_BROWSER)('dashboard in headless Chromium', { timeout: 120_
     mkdirSync(OUTPUT_DIR, { recursive: true });
     await page.screenshot({ path: `${OUTPUT_DIR}dashboard-parallel.png`, fullPage: true });
     await page.selectOption('#timeline-branch', '');
+  });
+
+  it('shows a caught failure as the catch edge taken, and a compensated run with its undone nodes', async () => {
+    const declined = await rt.engine.startRun({ flowId: 'order-saga', version: '1.0.0', input: { orderId: 'e2e-1', card: 'declined', address: 'x' } });
+    const failed = await rt.engine.startRun({ flowId: 'order-saga', version: '1.0.0', input: { orderId: 'e2e-2', card: 'visa', address: 'nowhere' } });
+    await waitForStatus(rt, declined.runId, 'COMPLETED');
+    await waitForStatus(rt, failed.runId, 'FAILED');
+
+    await page.goto(`${rt.url}/#/runs/${encodeURIComponent(declined.runId)}`);
+    await page.locator('.run-header [data-status="COMPLETED"]').waitFor();
+    const catchEdge = page.locator('g.edge.catch[data-edge="charge\u21afdeclined"]');
+    expect(await catchEdge.getAttribute('class')).toContain('taken');
+    expect(await page.locator('g.node[data-node="charge"]').getAttribute('class')).toContain('caught');
+    expect(await page.locator('[data-testid="timeline"]').innerText()).toContain('NODE_CAUGHT');
+
+    await page.goto(`${rt.url}/#/runs/${encodeURIComponent(failed.runId)}`);
+    await page.locator('.run-header [data-compensated="true"]').waitFor();
+    for (const node of ['charge', 'reserve']) expect(await page.locator(`g.node[data-node="${node}"]`).getAttribute('class')).toContain('compensated');
+    const timeline = await page.locator('[data-testid="timeline"]').innerText();
+    for (const type of ['RUN_COMPENSATING', 'COMPENSATION_STARTED', 'NODE_COMPENSATED']) expect(timeline).toContain(type);
+    await page.screenshot({ path: `${OUTPUT_DIR}dashboard-compensated.png`, fullPage: true });
+
+    await page.goto(`${rt.url}/#/runs?status=FAILED`);
+    await page.locator(`tr[data-run-id="${failed.runId}"] .badge.compensated`).waitFor();
   });
 
   it("shows a map's progress on its node, with the item that failed", async () => {

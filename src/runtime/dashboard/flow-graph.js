@@ -6,7 +6,7 @@ import { graphlib, layout } from '@dagrejs/dagre';
 import { useMemo } from 'preact/hooks';
 import { html } from './html.js';
 import { flowKey } from './flow-key.js';
-import { edgeKey, nodeActivity } from './run-path.js';
+import { catchKey, edgeKey, nodeActivity } from './run-path.js';
 
 const NODE_HEIGHT = 42;
 const CHAR_WIDTH = 7.4;
@@ -26,6 +26,12 @@ export function layoutGraph(graph) {
     const label = edgeLabel(edge);
     g.setEdge(edge.from, edge.to, { edge, label, width: label ? label.length * 6.2 + 10 : 0, height: label ? 16 : 0, labelpos: 'c' }, `e${i}`);
   });
+  // A node's catch is drawn as an edge of its own: where its failure for good goes.
+  for (const edge of catchEdges(graph)) {
+    const label = edge.codes ? `on ${edge.codes.join(', ')}` : 'on failure';
+    const shown = label.length > 26 ? `${label.slice(0, 25)}…` : label;
+    g.setEdge(edge.from, edge.to, { edge, label: shown, width: shown.length * 6.2 + 10, height: 16, labelpos: 'c' }, `c-${edge.from}`);
+  }
   layout(g);
   const box = g.graph();
   return {
@@ -34,6 +40,11 @@ export function layoutGraph(graph) {
     nodes: g.nodes().map((id) => ({ id, ...g.node(id) })),
     edges: g.edges().map((e) => g.edge(e)),
   };
+}
+
+/** Each node's `catch` as an edge `{ from, to, codes, catch: true }`. */
+export function catchEdges(graph) {
+  return graph.nodes.filter((n) => n.catch).map((n) => ({ from: n.id, to: n.catch.to, codes: n.catch.codes ?? null, catch: true }));
 }
 
 /** "approved === true" from "(ctx) => ctx.state.approved === true", shortened; priority shown when set. */
@@ -66,6 +77,9 @@ function nodeClass(id, graph, path, act) {
   if (path?.finished.has(id)) classes.push('finished');
   if (path?.failedNode === id) classes.push('failed');
   if (path?.retrying.has(id)) classes.push('retrying');
+  if (path?.caught.has(id)) classes.push('caught');
+  if (path?.compensated.has(id)) classes.push('compensated');
+  if (path?.compensationFailed.has(id)) classes.push('compensation-failed');
   for (const c of act?.classes ?? []) if (!classes.includes(c)) classes.push(c);
   return classes.join(' ');
 }
@@ -76,6 +90,7 @@ function nodeFlags(node) {
   if (node.forEach) flags.push(`map ×${node.concurrency ?? ''}`);
   if (node.join) flags.push(`join ${node.join}`);
   if (node.split === 'all') flags.push('split');
+  if (node.compensate) flags.push('undo');
   if (node.retry) flags.push(`↻${node.retry.maxAttempts}`);
   if (node.timeoutMs) flags.push(node.timeoutMs >= 1000 ? `${node.timeoutMs / 1000}s` : `${node.timeoutMs}ms`);
   return flags.join(' ');
@@ -90,6 +105,8 @@ function nodeTitle(node, act) {
   if (node.retry) lines.push(`retry: ${node.retry.maxAttempts} attempts, ${node.retry.backoff} from ${node.retry.baseDelayMs} ms`);
   if (node.timeoutMs) lines.push(`timeout: ${node.timeoutMs} ms`);
   if (node.hasIdempotencyKey) lines.push('idempotent');
+  if (node.catch) lines.push(`catch: ${node.catch.codes ? node.catch.codes.join(', ') : 'any failure'} → ${node.catch.to}`);
+  if (node.compensate) lines.push('compensate: undone if the run fails');
   if (act?.badge) lines.push('', act.badge, ...act.lines);
   return lines.join('\n');
 }
@@ -129,10 +146,12 @@ export function FlowGraph({ graph, run, path, events, compact = false }) {
         </marker>
       </defs>
       ${laid.edges.map(({ edge, points, x, y, label }) => {
-        const taken = path?.takenEdges.has(edgeKey(edge.from, edge.to));
-        const cls = `edge${taken ? ' taken' : ''}${edge.conditional ? ' conditional' : ''}`;
-        return html`<g class=${cls} data-edge=${edgeKey(edge.from, edge.to)}>
-          <path d=${edgePath(points)} marker-end=${`url(#${markerId}${taken ? '-taken' : ''})`}><title>${edge.when ?? 'always'}</title></path>
+        const key = edge.catch ? catchKey(edge.from, edge.to) : edgeKey(edge.from, edge.to);
+        const taken = path?.takenEdges.has(key);
+        const cls = `edge${taken ? ' taken' : ''}${edge.conditional ? ' conditional' : ''}${edge.catch ? ' catch' : ''}`;
+        const title = edge.catch ? `catch: a failure for good of ${edge.from}${edge.codes ? ` (${edge.codes.join(', ')})` : ''}` : (edge.when ?? 'always');
+        return html`<g class=${cls} data-edge=${key}>
+          <path d=${edgePath(points)} marker-end=${`url(#${markerId}${taken ? '-taken' : ''})`}><title>${title}</title></path>
           ${label && !compact && html`<text x=${x} y=${y + 4} class="edge-label">${label}</text>`}
         </g>`;
       })}
@@ -163,5 +182,7 @@ export function GraphLegend() {
     <span><i class="swatch failed"></i>failed</span>
     <span><i class="line taken"></i>path taken</span>
     <span><i class="line conditional"></i>conditional edge</span>
+    <span><i class="line catch"></i>catch (on failure)</span>
+    <span><i class="swatch compensated"></i>compensated</span>
   </div>`;
 }

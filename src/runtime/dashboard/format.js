@@ -38,6 +38,23 @@ export function StatusBadge({ status }) {
   return html`<span class=${`badge status-${status.toLowerCase()}`} data-status=${status}>${status}</span>`;
 }
 
+/**
+ * How a run's compensation went: "compensated" / "compensation failed" once it ended by undoing
+ * what it did, "compensating" while it does (a RUNNING run with an error is undoing its work).
+ */
+export function CompensationBadge({ run }) {
+  // Only a run undoing its work is RUNNING with an error (the failure or cancel it will end with).
+  const undoing = run.status === 'RUNNING' && run.error;
+  if (run.compensated === true) return html`<span class="badge compensated" data-compensated="true" title="every compensation succeeded">compensated</span>`;
+  if (run.compensated === false)
+    return html`<span class="badge compensation-failed" data-compensated="false" title="a compensation failed for good">compensation failed</span>`;
+  if (undoing) {
+    const left = run.compensation?.phase?.steps?.length;
+    return html`<span class="badge compensating" data-compensated="running">compensating${left ? ` (${left} left)` : ''}</span>`;
+  }
+  return null;
+}
+
 export function JsonView({ value }) {
   return html`<pre class="json">${JSON.stringify(value, null, 2)}</pre>`;
 }

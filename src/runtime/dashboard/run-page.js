@@ -13,7 +13,7 @@ import { BranchesTable, ChildLink, WaitTarget, runHref } from './branches.js';
 import { EventResult, SendEventForm, eventWaits } from './send-event.js';
 import { Timeline } from './timeline.js';
 import { JsonEditor, parseJson } from './json-editor.js';
-import { ErrorNote, JsonView, StatusBadge, TERMINAL, formatTime, relativeTime, shortId } from './format.js';
+import { CompensationBadge, ErrorNote, JsonView, StatusBadge, TERMINAL, formatTime, relativeTime, shortId } from './format.js';
 
 async function loadRunView(runId) {
   const [{ run }, { events }] = await Promise.all([getRun(runId), getTimeline(runId)]);
@@ -53,7 +53,7 @@ export function RunPage({ runId }) {
   return html`
     <section class="card run-header">
       <div class="run-title">
-        <h2><span class="flow-key">${flowKey(run.flowId, run.flowVersion)}</span> <${StatusBadge} status=${run.status} /></h2>
+        <h2><span class="flow-key">${flowKey(run.flowId, run.flowVersion)}</span> <${StatusBadge} status=${run.status} /> <${CompensationBadge} run=${run} /></h2>
         <code class="run-id" title="Run id">${run.runId}</code>
       </div>
       <dl class="facts">

@@ -7,7 +7,10 @@ import { flowKey } from './flow-key.js';
 /** Events of runs from before branches existed have no branchId: they all belong to one. */
 const branchKey = (e) => e.branchId ?? 'b1';
 
-/** @returns {{ visits: string[], takenEdges: Set<string>, finished: Set<string>, failedNode: string | null, retrying: Set<string> }} */
+/**
+ * @returns {{ visits: string[], takenEdges: Set<string>, finished: Set<string>, failedNode: string | null, retrying: Set<string>,
+ *   caught: Set<string>, compensated: Set<string>, compensationFailed: Set<string> }}
+ */
 export function pathFromTimeline(events, run) {
   const visits = [];
   const finished = new Set();
@@ -21,9 +24,32 @@ export function pathFromTimeline(events, run) {
     lastNodeOf.set(branch, nodeId);
   };
   let failedNode = null;
+  const caught = new Set();
+  const compensated = new Set();
+  const compensationFailed = new Set();
   for (const e of events) {
     if (!e.nodeId) continue;
+    // A child run's nodes undone from here are not this graph's.
+    if (e.payloadJson?.runId && (e.type === 'NODE_COMPENSATED' || e.type === 'COMPENSATION_FAILED')) continue;
     switch (e.type) {
+      case 'NODE_CAUGHT': {
+        caught.add(e.nodeId);
+        const to = e.payloadJson?.to;
+        if (typeof to === 'string') {
+          takenEdges.add(catchKey(e.nodeId, to));
+          lastNodeOf.set(branchKey(e), to);
+        }
+        break;
+      }
+      case 'NODE_COMPENSATED':
+        if (e.itemIndex === null || e.itemIndex === undefined || !compensationFailed.has(e.nodeId)) compensated.add(e.nodeId);
+        break;
+      case 'COMPENSATION_FAILED':
+        if (e.payloadJson?.final) {
+          compensationFailed.add(e.nodeId);
+          compensated.delete(e.nodeId);
+        }
+        break;
       case 'RUN_STARTED':
         lastNodeOf.set(branchKey(e), e.nodeId);
         break;
@@ -66,10 +92,12 @@ export function pathFromTimeline(events, run) {
   // A node whose latest attempt failed while the run goes on is retrying.
   const retrying = new Set(branches.filter((b) => b.status === 'RETRY').map((b) => b.nodeId));
   if (!run?.branches && run?.status === 'RUNNING' && run.currentNodeId && lastOutcome.get(run.currentNodeId) === 'NODE_FAILED') retrying.add(run.currentNodeId);
-  return { visits, takenEdges, finished, failedNode, retrying };
+  return { visits, takenEdges, finished, failedNode, retrying, caught, compensated, compensationFailed };
 }
 
 export const edgeKey = (from, to) => `${from}\u2192${to}`;
+/** A catch is keyed apart from an edge between the same nodes. */
+export const catchKey = (from, to) => `${from}\u21af${to}`;
 
 /**
  * The run's live branches. A run record without `branches` (a server from before them) has its

@@ -6,7 +6,7 @@ import { html } from './html.js';
 import { flowKey, parseFlowKey } from './flow-key.js';
 import { listFlows, listRuns } from './api.js';
 import { usePolling } from './hooks.js';
-import { ErrorNote, STATUSES, StatusBadge, formatTime, relativeTime, shortId } from './format.js';
+import { CompensationBadge, ErrorNote, STATUSES, StatusBadge, formatTime, relativeTime, shortId } from './format.js';
 import { SendEventForm } from './send-event.js';
 
 const PAGE_SIZE = 50;
@@ -117,7 +117,7 @@ function RunsTable({ runs, loading }) {
                 html`<div class="muted small">↳ child of <a class="parent-link" href=${`#/runs/${encodeURIComponent(r.parentRunId)}`} title=${r.parentRunId}><code>${shortId(r.parentRunId)}</code></a></div>`
               }
             </td>
-            <td><${StatusBadge} status=${r.status} /></td>
+            <td><${StatusBadge} status=${r.status} /> <${CompensationBadge} run=${r} /></td>
             <td>${currentNodes(r)}</td>
             <td class="nowrap" title=${r.createdAt}>${formatTime(r.createdAt)}</td>
             <td class="nowrap" title=${r.updatedAt}>${relativeTime(r.updatedAt)}</td>

@@ -26,6 +26,11 @@ const KIND = {
   EVENT_RECEIVED: 'event',
   CHILD_STARTED: 'child',
   CHILD_FINISHED: 'child',
+  NODE_CAUGHT: 'caught',
+  RUN_COMPENSATING: 'undo',
+  COMPENSATION_STARTED: 'undo',
+  NODE_COMPENSATED: 'ok',
+  COMPENSATION_FAILED: 'bad',
 };
 
 /** A CHILD_STARTED / CHILD_FINISHED event links to its child run. */

@@ -105,6 +105,7 @@ export function runSummaryDto(run: FlowRunSummary) {
     parentRunId: run.parentRunId ?? null,
     parentNodeId: run.parentNodeId ?? null,
     hasInbox: run.hasInbox === true,
+    compensated: run.compensated ?? null,
     scheduleId: run.scheduleId ?? null,
     scheduledAt: run.scheduledAt ?? null,
     branches: (run.branches ?? []).map(branchSummaryDto),
@@ -133,6 +134,7 @@ export function runDto(run: FlowRunRecord, children?: RunChildren) {
     stateJson: run.stateJson,
     outputsJson: run.outputsJson,
     attemptsJson: run.attemptsJson,
+    compensation: run.compensation ?? null,
     version: run.version,
     branches: (run.branches ?? []).map((b) => branchDto(b, byId)),
   };

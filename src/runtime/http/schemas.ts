@@ -234,6 +234,11 @@ const runSummaryProperties = {
     description:
       'Answers (a resume, an event, a child’s end) wait in the run’s inbox for its holder (a worker, a tick) to apply; until then the branches they answer still show WAITING.',
   },
+  compensated: nullable({
+    type: 'boolean',
+    description:
+      'Set when the run ended by undoing what it did (it failed, or was cancelled with compensate): true when every compensation succeeded, false when one failed for good.',
+  }),
   scheduleId: nullable({ type: 'string', description: 'The schedule that started this run (null for any other run).' }),
   scheduledAt: nullable({ ...isoDate, description: 'The schedule’s tick that started it (null for any other run).' }),
   branches: { type: 'array', items: branchSummarySchema, description: 'The run’s live branches, compact (see Run.branches).' },
@@ -261,6 +266,10 @@ export const runSchema = {
     stateJson: { type: 'object' },
     outputsJson: { type: 'object' },
     attemptsJson: { type: 'object', additionalProperties: { type: 'integer' } },
+    compensation: {
+      description:
+        'Null, or { finished, phase }: the finished nodes the run could undo (in finishing order) and, while or after it undoes them, its compensation (cause, error, steps left, failures).',
+    },
     version: { type: 'integer' },
     branches: {
       type: 'array',

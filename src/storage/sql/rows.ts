@@ -3,7 +3,7 @@
  * timestamptz as Date (every executor guarantees it); the events and the node values of a write
  * leave as one JSON array text each, so a whole batch binds as a single parameter on any driver.
  */
-import { readBranches } from '../../core/states.js';
+import { readBranches, type CompensationLog } from '../../core/states.js';
 import type { ErrorRecord } from '../../errors.js';
 import type { FlowRunStatus } from '../../definitions/types.js';
 import type {
@@ -49,12 +49,14 @@ const RUN_COLUMNS = [
   'error_json',
   'parent_run_id',
   'parent_node_id',
+  'compensation_json',
+  'compensated',
   'schedule_id',
   'scheduled_at',
 ] as const;
 
 /** The JSON columns a summary leaves out (see `FlowRunSummary`); `outputs_json` is not a column. */
-const SUMMARY_SKIPPED = new Set<string>(['input_json', 'state_json', 'attempts_json']);
+const SUMMARY_SKIPPED = new Set<string>(['input_json', 'state_json', 'attempts_json', 'compensation_json']);
 
 /** `a.run_id, a.flow_id, …` — every run column of `alias` (bare names without one); `nulled` ones as NULL jsonb. */
 export function runColumnsSql(alias?: string, nulled: readonly string[] = []): string {
@@ -133,6 +135,8 @@ export type RunReadRow = {
   error_json: ErrorRecord | null;
   parent_run_id: string | null;
   parent_node_id: string | null;
+  compensation_json: CompensationLog | null;
+  compensated: boolean | null;
   schedule_id: string | null;
   scheduled_at: Date | string | null;
   outputs_json: Record<string, unknown>;
@@ -142,7 +146,7 @@ export type RunReadRow = {
 };
 
 /** A run as a summary read returns it (`runSummaryReadSql`): without the JSON values, the branches excepted. */
-export type RunSummaryRow = Omit<RunReadRow, 'input_json' | 'state_json' | 'attempts_json' | 'outputs_json'>;
+export type RunSummaryRow = Omit<RunReadRow, 'input_json' | 'state_json' | 'attempts_json' | 'outputs_json' | 'compensation_json'>;
 
 /** What the commit statement returns of each run whose fence held (statements/commit.ts); the rest is the holder's. */
 export type CommittedRow = Pick<
@@ -207,6 +211,7 @@ export function toRunRecord(row: RunReadRow): FlowRunRecord {
     stateJson: row.state_json,
     outputsJson: row.outputs_json,
     attemptsJson: row.attempts_json,
+    compensation: row.compensation_json ?? null,
   };
 }
 
@@ -236,6 +241,7 @@ export function toRunSummary(row: RunSummaryRow): FlowRunSummary {
     dueInMs: row.due_in_ms === null || row.due_in_ms === undefined ? 0 : Number(row.due_in_ms),
     waitReason: row.wait_reason ?? null,
     error: row.error_json ?? null,
+    compensated: row.compensated ?? null,
     scheduleId: row.schedule_id ?? null,
     scheduledAt: row.scheduled_at === null || row.scheduled_at === undefined ? null : toDate(row.scheduled_at).toISOString(),
   };
@@ -292,6 +298,8 @@ export function toCommittedRecord(row: CommittedRow, before: FlowRunRecord, t: T
     dueInMs: row.due_in_ms === null || row.due_in_ms === undefined ? 0 : Number(row.due_in_ms),
     waitReason: row.wait_reason ?? null,
     error: errorText === null ? null : (JSON.parse(errorText) as ErrorRecord),
+    compensation: parse(update.compensation, before.compensation),
+    compensated: update.compensated ?? before.compensated,
     scheduleId: before.scheduleId,
     scheduledAt: before.scheduledAt,
   };

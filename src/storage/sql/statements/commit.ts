@@ -58,7 +58,7 @@ export function commitSql(n: SqlNames, mode: { notify: boolean }): string {
              x -> 'add_waits' AS add_waits, x -> 'end_waits' AS end_waits, x -> 'receipts' AS receipts,
              EXISTS (SELECT 1 FROM jsonb_array_elements(x -> 'timed_out') w JOIN ${n.inbox} i
                      ON i.run_id = x ->> 'run_id' AND i.branch_id = w ->> 'branch_id' AND i.wait_id = (w ->> 'wait_id')::int) AS answered,
-             x -> 'cancel_children' AS cancel_children
+             x -> 'cancel_children' AS cancel_children, x -> 'compensation' AS compensation, (x ->> 'compensated')::boolean AS compensated
       FROM jsonb_array_elements($1::jsonb) WITH ORDINALITY AS a(x, ord)
     ), upd AS (
       UPDATE ${n.runs} r SET
@@ -77,6 +77,8 @@ export function commitSql(n: SqlNames, mode: { notify: boolean }): string {
                                ELSE t.due_at END,
         wait_reason = t.wait_reason,
         error_json = t.error,
+        compensation_json = COALESCE(t.compensation, r.compensation_json),
+        compensated = COALESCE(t.compensated, r.compensated),
         version = r.version + 1,
         last_seq = r.last_seq + jsonb_array_length(t.events),
         updated_at = statement_timestamp()
@@ -224,6 +226,8 @@ export function transitionJson(runId: string, t: Transition): string {
   if (u.state !== undefined) fields.push(`"state":${u.state}`);
   if (u.branches !== undefined) fields.push(`"branches":${u.branches}`);
   if (u.attempts !== undefined) fields.push(`"attempts":${u.attempts}`);
+  if (u.compensation !== undefined) fields.push(`"compensation":${u.compensation}`);
+  if (u.compensated !== undefined && u.compensated !== null) fields.push(`"compensated":${u.compensated}`);
   if (u.error) fields.push(`"error":${JSON.stringify(errorJson(u.error))}`);
   if (due && 'delayMs' in due) fields.push(`"delay_ms":${Math.max(0, Number(due.delayMs))}`);
   if (due && 'at' in due) fields.push(`"due_at":${JSON.stringify(due.at.toISOString())}`);
