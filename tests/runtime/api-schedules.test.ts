@@ -64,7 +64,9 @@ describe('schedules over HTTP', () => {
     const triggered = await call('POST', '/v1/schedules/hourly/trigger', { json: {} });
     expect(triggered.status).toBe(201);
     const runs = await call('GET', '/v1/runs?scheduleId=hourly');
-    expect(runs.body.runs).toEqual([expect.objectContaining({ runId: triggered.body.runId, scheduleId: 'hourly', scheduledAt: expect.stringMatching(ISO_DATE) })]);
+    expect(runs.body.runs).toEqual([
+      expect.objectContaining({ runId: triggered.body.runId, scheduleId: 'hourly', scheduledAt: expect.stringMatching(ISO_DATE) }),
+    ]);
     expect((await call('GET', `/v1/runs/${triggered.body.runId}`)).body.run).toMatchObject({ scheduleId: 'hourly', inputJson: { name: 'tick' } });
 
     expect((await call('DELETE', '/v1/schedules/hourly')).body).toEqual({ deleted: 'hourly' });
