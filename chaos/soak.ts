@@ -1,6 +1,7 @@
 /**
  * `npm run chaos` — the fault-injection soak (issue 6). Worker processes advance many runs of the
- * soak flow (and the child run each starts) on the local Postgres while workers are SIGKILLed and
+ * soak flow (and the child run each starts), and a quarter as many of the saga flow (failures
+ * caught or compensated, chaos/saga-flow.ts), on the local Postgres while workers are SIGKILLed and
  * restarted, one is frozen inside a handler and taken over, every session is terminated several
  * times and Postgres restarts once. The soak is the outside world too: it approves the runs that
  * wait for approval and sends each run's signal event, at a random moment (often before the run
@@ -10,12 +11,13 @@
  */
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
-import { FlowEngine, createPostgresStorage } from '@hazeljs/flow';
+import { FlowEngine, createPostgresStorage, type StartRunArgs } from '@hazeljs/flow';
 import { withApplicationName } from './child-process.js';
 import { DatabaseAdmin } from './database-admin.js';
 import { injectFaults, planFaults, type FaultRecord } from './faults.js';
 import { parseSoakOptions, type SoakOptions } from './options.js';
 import { printReport } from './report.js';
+import { SAGA_EVERY, SAGA_FLOW_ID, SAGA_FLOW_VERSION, type SagaInput } from './saga-flow.js';
 import { sideTables, soakEffects } from './side-tables.js';
 import { APPROVAL_REASON, approvalPayload, SIGNAL_EVENT, SIGNAL_NODE, signalPayload, SOAK_FLOW_ID, soakFlows, soakInput, type SoakInput } from './soak-flow.js';
 import { verifySoak, type SentSignal } from './verify.js';
@@ -176,23 +178,29 @@ async function soak(options: SoakOptions, { admin, engine, fleet, schema, tag, s
 }
 
 /**
- * Starts run i = 0…runs-1 at an even pace over the load window; a start that fails under a fault
- * is retried with the same idempotency key, so it can never create a second run. `started` is told
- * each run's id.
+ * Starts run i = 0…runs-1 at an even pace over the load window, and a saga run with each
+ * SAGA_EVERY-th; a start that fails under a fault is retried with the same idempotency key, so it
+ * can never create a second run. `started` is told each soak run's id.
  */
 async function startRuns(engine: FlowEngine, options: SoakOptions, stopped: () => boolean, started: (i: number, runId: string) => void): Promise<void> {
   const began = Date.now();
-  for (let i = 0; i < options.runs && !stopped(); i++) {
-    const due = began + (i / options.runs) * options.loadSeconds * 1000;
-    if (due > Date.now()) await sleep(due - Date.now());
+  const start = async (args: StartRunArgs): Promise<string> => {
     for (let delay = 100; ; delay = Math.min(delay * 2, 2000)) {
       try {
-        const { runId } = await engine.startRun({ flowId: SOAK_FLOW_ID, version: '1', input: soakInput(i), idempotencyKey: `soak-${i}` });
-        started(i, runId);
-        break;
+        return (await engine.startRun(args)).runId;
       } catch {
         await sleep(delay);
       }
+    }
+  };
+  for (let i = 0; i < options.runs && !stopped(); i++) {
+    const due = began + (i / options.runs) * options.loadSeconds * 1000;
+    if (due > Date.now()) await sleep(due - Date.now());
+    started(i, await start({ flowId: SOAK_FLOW_ID, version: '1', input: soakInput(i), idempotencyKey: `soak-${i}` }));
+    // Every few runs, a saga run (failures caught or compensated, chaos/saga-flow.ts).
+    if (i % SAGA_EVERY === 0) {
+      const input: SagaInput = { i: i / SAGA_EVERY };
+      await start({ flowId: SAGA_FLOW_ID, version: SAGA_FLOW_VERSION, input, idempotencyKey: `saga-${input.i}` });
     }
   }
 }

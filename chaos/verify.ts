@@ -14,14 +14,18 @@
  *  - each idempotent side effect (charge, the two branches', every map item's, the child's ledger
  *    entry) exists once per key;
  *  - every handler execution logged is in the timeline (its attempt was begun), none twice;
+ *  - the saga runs (chaos/verify-saga.ts) ended as their input says: completed, completed through a
+ *    catch, or failed with every finished step undone once, newest first (`compensated: true`);
  *  - the timeline agrees with the row; no advisory lock, inbox entry or event wait is left; no run
  *    (nor child) is stuck;
  *  - every tick of the soak's one-second schedule has exactly one run (soak-schedule.ts).
  */
 import { isDeepStrictEqual } from 'node:util';
 import type { DatabaseAdmin } from './database-admin.js';
+import { SAGA_FLOW_ID, sagaRunsFor } from './saga-flow.js';
 import { sideTables } from './side-tables.js';
 import { SCHEDULE_FLOW_ID, verifySoakSchedule } from './soak-schedule.js';
+import { verifySagas } from './verify-saga.js';
 import {
   branchOf,
   CHILD_FLOW_ID,
@@ -101,6 +105,8 @@ export const CHECKS = {
     "each idempotent side effect (charge, audit, notify, every map item, the child's ledger entry) exists exactly once per key, written by its node (the ledger's by the run's child) with the expected amount; no other rows",
   executions: 'every handler execution logged is in the timeline (its attempt was begun) and no attempt was executed twice',
   takeover: "the frozen worker's run was taken over and its late commit refused",
+  sagas:
+    'each saga input started one run, which ended as its input says: COMPLETED through its catch (one NODE_CAUGHT, the catch target saw ctx.error), COMPLETED, or FAILED compensated:true with one NODE_COMPENSATED per finished step (each map item, pay, hold) newest first, none failed for good, RUN_ABORTED last; undo rows exactly those of the undone steps',
   crashes: "no worker process died on its own (every exit was a SIGKILL of the soak or a graceful stop); no unhandled error in the soak's own process",
   leftovers: 'no run (nor child run) left RUNNING or WAITING; no run advisory lock left in pg_locks; no session of the soak left open',
   schedule: 'every tick of the one-second schedule, from its first until the soak stopped it, has exactly one run, COMPLETED',
@@ -153,10 +159,12 @@ export async function verifySoak(
   );
   const effects = await admin.query<{ key: string; run_id: string; node_id: string; item_index: number | null; amount: number }>(tables.sideEffects);
   const conflicts = await admin.query<{ key: string; run_id: string; node_id: string; item_index: number | null; attempt: number }>(tables.conflicts);
-  // Map values left behind: a finished map's item rows are cleared when its output is written.
-  const [{ n: leftoverValues }] = (await admin.query<{ n: number }>(`SELECT count(*)::int AS n FROM ${s}.flow_node_values WHERE kind <> 'output'`)) as [
-    { n: number },
-  ];
+  // Map values left behind: a finished map's item rows are cleared when its output is written —
+  // unless its node has a `compensate` (the saga's map), whose undo of an item is shown the item.
+  const [{ n: leftoverValues }] = (await admin.query<{ n: number }>(
+    `SELECT count(*)::int AS n FROM ${s}.flow_node_values WHERE kind <> 'output' AND run_id NOT IN (SELECT run_id FROM ${s}.flow_runs WHERE flow_id = $1)`,
+    [SAGA_FLOW_ID],
+  )) as [{ n: number }];
   const sentEvents = await admin.query<SentEventRow>(`SELECT event_id, name, key, payload_json FROM ${s}.flow_sent_events`);
   const receipts = await admin.query<{ run_id: string; event_id: string }>(`SELECT run_id, event_id FROM ${s}.flow_event_receipts`);
   const [{ n: inboxLeft }] = (await admin.query<{ n: number }>(`SELECT count(*)::int AS n FROM ${s}.flow_inbox`)) as [{ n: number }];
@@ -168,7 +176,7 @@ export async function verifySoak(
   const children = allRuns.filter((r) => r.flow_id === CHILD_FLOW_ID);
   await verifySoakSchedule(admin, schema, scheduleWindow, (message) => fail('schedule', message), bump);
   for (const r of allRuns)
-    if (r.flow_id !== SOAK_FLOW_ID && r.flow_id !== CHILD_FLOW_ID && r.flow_id !== SCHEDULE_FLOW_ID)
+    if (r.flow_id !== SOAK_FLOW_ID && r.flow_id !== CHILD_FLOW_ID && r.flow_id !== SAGA_FLOW_ID && r.flow_id !== SCHEDULE_FLOW_ID)
       fail('starts', `run ${r.run_id} of an unknown flow ${r.flow_id}`);
   const runById = new Map(runs.map((r) => [r.run_id, r]));
   const childById = new Map(children.map((r) => [r.run_id, r]));
@@ -268,8 +276,12 @@ export async function verifySoak(
 
   // The idempotent side effects: exactly the expected rows, one per key, by the expected node (the
   // ledger entry by the run's child: the one its node took its output from).
-  const byKey = new Map(effects.map((e) => [e.key, e]));
-  bump('side-effect rows', effects.length);
+  // The saga runs' rows (their undos) are verifySagas' to check.
+  await verifySagas(admin, schema, sagaRunsFor(expectedRuns), effects, conflicts, fail, bump);
+  const sagaRuns = new Set(allRuns.filter((r) => r.flow_id === SAGA_FLOW_ID).map((r) => r.run_id));
+  const soakRows = effects.filter((e) => !sagaRuns.has(e.run_id));
+  const byKey = new Map(soakRows.map((e) => [e.key, e]));
+  bump('side-effect rows', soakRows.length);
   bump('side-effect conflicts (re-executions of uncommitted attempts)', conflicts.length);
   bump('item side-effect conflicts', conflicts.filter((c) => c.node_id === MAP_NODE).length);
   bump('ledger side-effect conflicts', conflicts.filter((c) => c.node_id === 'post').length);
@@ -287,7 +299,7 @@ export async function verifySoak(
       }
     }
   }
-  if (effects.length !== expectedRows) fail('effects', `${effects.length} side-effect rows, expected ${expectedRows}`);
+  if (soakRows.length !== expectedRows) fail('effects', `${soakRows.length} side-effect rows, expected ${expectedRows}`);
 
   // Events: each run received one (its EVENT_RECEIVED's), and no stored event the soak did not send.
   const receiptsOf = new Map<string, string[]>();

@@ -28,6 +28,7 @@ export const shipParcel = flow('ship-parcel', '1.0.0')
   })
   .build();
 
+// ---- README: Catch and compensation ----
 export const orderSaga = flow('order-saga', '1.0.0')
   .entry('charge')
   .node(
@@ -66,6 +67,7 @@ export const orderSaga = flow('order-saga', '1.0.0')
   .edge('reserve', 'ship')
   .edge('ship', 'confirm')
   .build();
+// ---- end ----
 
 export async function runOrderSagaExample(engine: FlowEngine, input: Order) {
   for (const def of [shipParcel, orderSaga]) await engine.registerDefinition(def);

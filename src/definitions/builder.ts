@@ -164,7 +164,8 @@ type AnyOutputs = Record<string, unknown>;
 
 /**
  * Starts a flow definition: `flow(id, version).entry(...).node(...).edge(...).build()`. `options`:
- * the flow's own options, `{ retention: { finishedRunsMs } }` (how long its finished runs are kept).
+ * the flow's own options: `retention: { finishedRunsMs }` (how long its finished runs are kept),
+ * `onFailure: { flowId, version }` (the flow a run that ends FAILED starts, once: docs/failures.md).
  *
  * With type arguments the flow is typed: `flow<TInput, TState, TServices, TOutputs>(…)` gives
  * every handler `ctx.input: TInput`, `ctx.state: TState`, `ctx.services: TServices`, and
@@ -190,16 +191,17 @@ export function flow(flowId: string, version: string, options?: FlowOptions): Fl
 
 /** The flow options of `options` that are set, copied (so later edits to the caller's objects change nothing). */
 export function copyFlowOptions(options: FlowOptions): FlowOptions {
-  const retention = options.retention;
-  const copy: FlowOptions = {};
-  if (retention !== undefined) copy.retention = typeof retention === 'object' && retention !== null && !Array.isArray(retention) ? { ...retention } : retention;
+  const copy = (v: unknown) => (typeof v === 'object' && v !== null && !Array.isArray(v) ? { ...v } : v);
+  const out: FlowOptions = {};
+  if (options.retention !== undefined) out.retention = copy(options.retention) as FlowOptions['retention'];
+  if (options.onFailure !== undefined) out.onFailure = copy(options.onFailure) as FlowOptions['onFailure'];
   if (options.schedules !== undefined)
-    copy.schedules = Array.isArray(options.schedules) ? options.schedules.map((s) => (typeof s === 'object' && s !== null ? { ...s } : s)) : options.schedules;
-  return copy;
+    out.schedules = (Array.isArray(options.schedules) ? options.schedules.map(copy) : options.schedules) as FlowOptions['schedules'];
+  return out;
 }
 
 /**
- * Freezes the definition's own structure (definition, retention, node map, nodes, retry policies,
+ * Freezes the definition's own structure (definition, retention, onFailure, node map, nodes, retry policies,
  * edge list, edges) so that a registered graph cannot drift from its fingerprint. Handlers and
  * the user's own objects are left alone.
  */
@@ -209,6 +211,7 @@ export function freezeDefinition(def: FlowDefinition): FlowDefinition {
     def.schedules.forEach((s) => Object.freeze(s));
     Object.freeze(def.schedules);
   }
+  if (def.onFailure) Object.freeze(def.onFailure);
   for (const node of Object.values(def.nodes)) {
     if (node.retry) Object.freeze(node.retry);
     Object.freeze(node);

@@ -175,7 +175,7 @@ function methodDecorator(name: string, apply: (rec: MethodRecord) => void): Flow
 }
 
 /**
- * Marks a class as flow `flowId` at `version`; `options`: the flow's own options (`{ retention }`).
+ * Marks a class as flow `flowId` at `version`; `options`: the flow's own options (`{ retention, onFailure }`).
  * `@Flow<TInput, TState, TServices>(…)` is the typed form: see `FlowClassDecorator`.
  */
 export function Flow<TInput = unknown, TState = unknown, TServices = unknown>(

@@ -132,7 +132,7 @@ const FLOW_OPTION_KEYS: Record<keyof FlowOptions, true> = { retention: true, onF
  */
 export function flowOptionsArgumentProblems(where: string, opts: unknown): string[] {
   if (opts === undefined) return [];
-  if (!isObject(opts)) return [`${where}: options must be an object like { retention } (got ${show(opts)})`];
+  if (!isObject(opts)) return [`${where}: options must be an object like { retention, onFailure } (got ${show(opts)})`];
   return ownKeys(opts)
     .filter((key) => typeof key === 'symbol' || !Object.prototype.hasOwnProperty.call(FLOW_OPTION_KEYS, key))
     .map(
@@ -141,10 +141,13 @@ export function flowOptionsArgumentProblems(where: string, opts: unknown): strin
     );
 }
 
-/** Problems with a definition's flow options (`retention`). */
+/** Problems with a definition's flow options (`retention`, `onFailure`). */
 function flowOptionProblems(def: Loose): string[] {
-  if (def.retention === undefined) return [];
-  const retention = def.retention;
+  return [...retentionProblems(def.retention), ...onFailureProblems(def)];
+}
+
+function retentionProblems(retention: unknown): string[] {
+  if (retention === undefined) return [];
   if (!isObject(retention)) return [`retention must be an object like { finishedRunsMs } (got ${show(retention)})`];
   const problems = ownKeys(retention)
     .filter((key) => key !== 'finishedRunsMs')
@@ -168,6 +171,27 @@ function declaredScheduleProblems(schedules: unknown): string[] {
     seen.add(id);
     return problems;
   });
+}
+
+/**
+ * `onFailure: { flowId, version }`. A flow may not be its own failure handler: its handler run
+ * would handle a failure of the flow it is part of (a handler's own failure starts no handler
+ * anyway: see engine/failure-handler.ts), which is always a mistake in the definition.
+ */
+function onFailureProblems(def: Loose): string[] {
+  const handler = def.onFailure;
+  if (handler === undefined) return [];
+  if (!isObject(handler)) return [`onFailure must be an object like { flowId, version } (got ${show(handler)})`];
+  const problems = ownKeys(handler)
+    .filter((key) => key !== 'flowId' && key !== 'version')
+    .map((key) => `onFailure: unknown option ${typeof key === 'symbol' ? String(key) : JSON.stringify(key)} (the options are flowId, version)`);
+  if (!isNonEmptyString(handler.flowId)) problems.push(`onFailure.flowId must be a non-empty string (got ${show(handler.flowId)})`);
+  else if (handler.flowId.includes('@')) problems.push(`onFailure.flowId must not contain "@" (got ${show(handler.flowId)})`);
+  if (!isNonEmptyString(handler.version)) problems.push(`onFailure.version must be a non-empty string (got ${show(handler.version)})`);
+  if (problems.length === 0 && handler.flowId === def.flowId && handler.version === def.version) {
+    problems.push(`onFailure names the flow itself (${flowKey(String(handler.flowId), String(handler.version))}): a flow cannot be its own failure handler`);
+  }
+  return problems;
 }
 
 /** Problems with one node's options (shared by nodes of hand-written, built and decorated definitions). */

@@ -14,6 +14,7 @@ import type { FlowRunRecord, InboxEntry, MapValues, NewEvent, RunLease } from '.
 import type { Clock } from '../core/clock.js';
 import type { AttemptsInFlight } from './in-flight.js';
 import { startChildRun, type ChildRunEnv } from './start.js';
+import { endsFailed, withFailureHandler } from './failure-handler.js';
 import type { RunWakes } from './run-wakes.js';
 import { AbandonedAttempt, CancelledAttempt, invokeHandler, type AttemptOutcome } from './attempt.js';
 import { buildContext } from './context.js';
@@ -169,7 +170,9 @@ class RunDriver {
       for (const branchId of draft.stopped) this.stopBranch(branchId);
       if (draft.empty) return this.running.size === 0 && this.completed.length === 0 ? 'done' : 'go on';
       const last = draft.begun.length === 0 && this.running.size === 0 && this.completed.length === 0;
-      const transition = draft.toTransition(last);
+      let transition = draft.toTransition(last);
+      // The commit that ends the run FAILED starts the flow's failure handler, in the same write.
+      if (endsFailed(this.run, transition)) transition = await withFailureHandler(transition, this.run, this.def, this.env);
       try {
         this.setRun(await this.lease.commit(transition));
       } catch (err) {
@@ -191,9 +194,18 @@ class RunDriver {
       }
       this.steps += draft.begun.length;
       this.env.hooks.committed(this.run, transition.events);
+      if (transition.failureHandler && this.run.failureHandlerRunId === transition.failureHandler.runId) this.handlerStarted(transition.failureHandler.runId);
       this.afterCommit(draft);
       return transition.release ? 'done' : 'go on';
     }
+  }
+
+  /** The failure handler this holder's commit created: its `run:started` hook (a notification: a failed read skips it). */
+  private handlerStarted(runId: string): void {
+    void this.env.storage.getRun(runId).then(
+      (run) => run && this.env.hooks.runStarted(run),
+      () => undefined,
+    );
   }
 
   /** The run's inbox, with the child runs whose ends it holds. */
@@ -438,7 +450,9 @@ class RunDriver {
       const record = idemKey === undefined ? null : await this.env.storage.getIdempotencyRecord(idemKey);
       if (record) {
         cached = true;
-        outcome = { kind: 'ok', output: record.result.output, patch: record.result.patch };
+        // The outcome too, when the record carries one (records written before outcomes existed do not).
+        const { output, patch, outcome: business } = record.result;
+        outcome = business === undefined ? { kind: 'ok', output, patch } : { kind: 'ok', output, patch, outcome: business };
       } else {
         outcome = await invokeHandler(node, ctx, controller);
       }

@@ -7,12 +7,14 @@
 import { toErrorRecord, type ErrorRecord } from '../errors.js';
 import type { FlowContext, NodeDefinition, NodeResult } from '../definitions/types.js';
 import { unstorableTextReason } from '../core/json.js';
+import { outcomeProblem } from '../core/outcome.js';
 import { isPlainObject } from './merge.js';
 import { MAX_RETRY_DELAY_MS } from '../definitions/types.js';
 import { RESERVED_STATE_KEYS } from './reserved-keys.js';
 
 export type AttemptOutcome =
-  | { kind: 'ok'; output: unknown; patch: Record<string, unknown> | undefined }
+  /** `outcome`: the business outcome the result carried (checked: see core/outcome.ts). */
+  | { kind: 'ok'; output: unknown; patch: Record<string, unknown> | undefined; outcome?: string }
   | {
       kind: 'wait';
       output: unknown;
@@ -123,9 +125,17 @@ export function checkNodeResult(nodeId: string, result: unknown): AttemptOutcome
   if (r.patch !== undefined && !isPlainObject(r.patch)) return bad(`patch must be a plain object, got ${describe(r.patch)}`);
   const reserved = r.patch === undefined ? undefined : RESERVED_STATE_KEYS.find((key) => Object.hasOwn(r.patch!, key));
   if (reserved !== undefined) return bad(`patch sets ${JSON.stringify(reserved)}, a state key the engine reserves`);
+  // A business outcome is an ok result's only (the planned end of a path); on a wait or a child
+  // result it would be silently dropped, so it is refused there. An error result's is ignored.
+  if (r.outcome !== undefined && (r.status === 'wait' || r.status === 'child'))
+    return bad(`outcome is taken on an ok result only, not on a ${r.status} result`);
+  const outcomeBad = r.outcome !== undefined && r.status === 'ok' ? outcomeProblem(r.outcome) : null;
+  if (outcomeBad) return bad(`outcome ${outcomeBad}`);
   switch (r.status) {
-    case 'ok':
-      return { kind: 'ok', output: r.output, patch: r.patch as Record<string, unknown> | undefined };
+    case 'ok': {
+      const ok: AttemptOutcome = { kind: 'ok', output: r.output, patch: r.patch as Record<string, unknown> | undefined };
+      return r.outcome === undefined ? ok : { ...ok, outcome: r.outcome };
+    }
     case 'wait': {
       if (r.reason !== undefined && typeof r.reason !== 'string') return bad('wait reason must be a string');
       if (r.until !== undefined && typeof r.until !== 'string') return bad('wait until must be a string (ISO-8601 time or a label such as "manual")');

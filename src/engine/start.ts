@@ -12,10 +12,20 @@ import { firstBranch } from './branches.js';
 import type { DefinitionRegistry } from './registry.js';
 import { timeline } from './timeline.js';
 
-/** The new run of `def`: its first branch at the entry node and its RUN_STARTED event. */
+/**
+ * The new run of `def`: its first branch at the entry node and its RUN_STARTED event. `parent`: a
+ * child run's; `failureOf`: the failed run an `onFailure` run handles (see failure-handler.ts).
+ */
 export function newRunOf(
   def: Pick<FlowDefinition, 'flowId' | 'version' | 'entry'>,
-  run: { input: JsonText; state: JsonText; tenantId: string | null; idempotencyKey: string | null; parent?: { runId: string; nodeId: string } },
+  run: {
+    input: JsonText;
+    state: JsonText;
+    tenantId: string | null;
+    idempotencyKey: string | null;
+    parent?: { runId: string; nodeId: string };
+    failureOf?: string;
+  },
 ): NewRun {
   return {
     runId: randomUUID(),
@@ -29,7 +39,17 @@ export function newRunOf(
     branches: JSON.stringify([firstBranch(def.entry)]) as JsonText,
     parentRunId: run.parent?.runId ?? null,
     parentNodeId: run.parent?.nodeId ?? null,
-    events: [timeline.runStarted(def.entry, run.parent && { parentRunId: run.parent.runId, parentNodeId: run.parent.nodeId })],
+    ...(run.failureOf === undefined ? {} : { failureOf: run.failureOf }),
+    events: [
+      timeline.runStarted(
+        def.entry,
+        run.parent
+          ? { parentRunId: run.parent.runId, parentNodeId: run.parent.nodeId }
+          : run.failureOf === undefined
+            ? undefined
+            : { failureOf: run.failureOf },
+      ),
+    ],
   };
 }
 

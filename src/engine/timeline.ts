@@ -27,8 +27,9 @@ function at(site: EventSite): Pick<NewEvent, 'nodeId' | 'branchId' | 'itemIndex'
 }
 
 export const timeline = {
-  runStarted(nodeId: string, parent?: { parentRunId: string; parentNodeId: string }): NewEvent {
-    return { type: 'RUN_STARTED', nodeId, branchId: 'b1', payload: parent ? text(parent) : null };
+  /** `from`: the parent of a child run, or the failed run an `onFailure` run handles. */
+  runStarted(nodeId: string, from?: { parentRunId: string; parentNodeId: string } | { failureOf: string }): NewEvent {
+    return { type: 'RUN_STARTED', nodeId, branchId: 'b1', payload: from ? text(from) : null };
   },
   /** `reason`: `{ reason }`, serialized and checked by the caller. */
   runCancelled(reason: JsonText): NewEvent {
@@ -40,21 +41,33 @@ export const timeline = {
   runAborted(site: EventSite, error: ErrorRecord): NewEvent {
     return { type: 'RUN_ABORTED', nodeId: site.nodeId, branchId: site.branchId, error, payload: text({ error }) };
   },
+  /** The run ended FAILED and, in the same write, started its flow's `onFailure` run. */
+  failureHandlerStarted(handler: { handlerRunId: string; flowId: string; version: string }): NewEvent {
+    return { type: 'FAILURE_HANDLER_STARTED', nodeId: null, payload: text(handler) };
+  },
+  /** The run ended FAILED and its flow's `onFailure` run was not started, for `reason`. */
+  failureHandlerSkipped(skip: { flowId: string; version: string; reason: string }): NewEvent {
+    return { type: 'FAILURE_HANDLER_SKIPPED', nodeId: null, payload: text(skip) };
+  },
 
   nodeStarted(site: EventSite, attempt: number): NewEvent {
     return { type: 'NODE_STARTED', ...at(site), attempt };
   },
-  /** A node's attempt (or a map's last item) succeeded; `next`: the node(s) the branch goes on to. */
+  /**
+   * A node's attempt (or a map's last item) succeeded; `next`: the node(s) the branch goes on to;
+   * `outcome`: the business outcome its result set as the run's (checked by core/outcome.ts).
+   */
   nodeFinished(
     site: EventSite,
     attempt: number,
     durationMs: number | null,
-    done: { next?: string | string[] | null; cached?: boolean; items?: number },
+    done: { next?: string | string[] | null; cached?: boolean; items?: number; outcome?: string },
   ): NewEvent {
     const payload: Record<string, unknown> = {};
     if (done.next !== undefined) payload.next = done.next;
     if (done.cached) payload.cached = true;
     if (done.items !== undefined) payload.items = done.items;
+    if (done.outcome !== undefined) payload.outcome = done.outcome;
     return { type: 'NODE_FINISHED', ...at(site), attempt, durationMs, payload: Object.keys(payload).length > 0 ? text(payload) : null };
   },
   nodeFailed(site: EventSite, attempt: number, durationMs: number | null, error: ErrorRecord): NewEvent {

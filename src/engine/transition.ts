@@ -13,7 +13,9 @@
  *   live branch that could still reach it;
  * - maps: items begin in index order, at most `concurrency` unfinished at once; the node's output
  *   is the item outputs in item order; an item that fails after its retries fails the node;
- * - a branch that fails after its retries fails the run and aborts the others.
+ * - a branch that fails after its retries fails the run and aborts the others;
+ * - outcomes: an ok result's `outcome` (a map item's too, a cached result's when its record has
+ *   one) becomes the run's, replacing the one before; it is kept whatever the run ends with.
  */
 import { FlowError, SerializationError, toErrorRecord, type ErrorRecord } from '../errors.js';
 import { DEFAULT_FOREACH_CONCURRENCY, type FlowContext, type FlowDefinition, type NodeDefinition, type RetryPolicy } from '../definitions/types.js';
@@ -176,6 +178,8 @@ export class RunDraft {
   private compensated: boolean | undefined;
   /** The child run whose compensations come up next, when the driver has not given it yet (`beginCompensation`). */
   needsChild: string | null = null;
+  /** The business outcome this transition sets as the run's (the last one applied), if any. */
+  private runOutcome: string | undefined;
   /** Node outputs as they will be after this transition (for edge conditions). */
   private outputs: Record<string, unknown>;
 
@@ -459,7 +463,7 @@ export class RunDraft {
       }
       if (o.output !== undefined) outputText = this.json(o.output, 'output', node.id);
       if (o.kind === 'ok' && f.idemKey !== undefined && !f.cached) {
-        idemText = this.json(definedOnly({ output: o.output, patch: o.patch }), 'idempotent result', node.id);
+        idemText = this.json(definedOnly({ output: o.output, patch: o.patch, outcome: o.outcome }), 'idempotent result', node.id);
       }
       if (o.kind === 'wait') {
         const timer = parseTimer(o.until)?.toISOString() ?? null;
@@ -470,10 +474,12 @@ export class RunDraft {
       return this.attemptFailed(slot, node, f, error);
     }
     if (state !== this.state) this.setState(state);
+    const runOutcome = o.kind === 'ok' ? o.outcome : undefined;
+    if (runOutcome !== undefined) this.runOutcome = runOutcome;
     if (idemText !== undefined) this.idempotency = { key: f.idemKey!, runId: this.run.runId, nodeId: node.id, result: idemText };
 
     if (item) {
-      this.itemFinished(b, item, f, outputText);
+      this.itemFinished(b, item, f, outputText, runOutcome);
     } else if (o.kind === 'wait') {
       if (outputText !== undefined) this.writeOutput(node.id, outputText);
       const waitId = this.nextSeq();
@@ -496,7 +502,7 @@ export class RunDraft {
       }
       this.events.push(timeline.runWaiting(siteOf(b), f.attempt, f.durationMs, waitText!));
     } else {
-      this.nodeFinished(b, node, outputText, { attempt: f.attempt, durationMs: f.durationMs, cached: f.cached, child: f.child });
+      this.nodeFinished(b, node, outputText, { attempt: f.attempt, durationMs: f.durationMs, cached: f.cached, child: f.child, outcome: runOutcome });
     }
   }
 
@@ -596,13 +602,13 @@ export class RunDraft {
     }
   }
 
-  private itemFinished(b: RunningBranch, item: MapItemRecord, f: FinishedAttempt, outputText: JsonText | undefined): void {
+  private itemFinished(b: RunningBranch, item: MapItemRecord, f: FinishedAttempt, outputText: JsonText | undefined, outcome: string | undefined): void {
     const map = b.map!;
     map.items = map.items.filter((i) => i !== item);
     map.done += 1;
     const value = outputText === undefined ? null : JSON.parse(outputText);
     this.itemOutputs.push({ branchId: b.branchId, index: item.index, value });
-    this.events.push(timeline.nodeFinished(siteOf(b, item.index), f.attempt, f.durationMs, { cached: f.cached }));
+    this.events.push(timeline.nodeFinished(siteOf(b, item.index), f.attempt, f.durationMs, { cached: f.cached, outcome }));
     this.logIfUndoable({ nodeId: b.nodeId, branchId: b.branchId, itemIndex: item.index }, f.child);
     // The last item's output goes straight into the node's output (its item rows are cleared then).
     if (map.done < map.total) {
@@ -640,13 +646,13 @@ export class RunDraft {
     b: RunningBranch,
     node: NodeDefinition,
     outputText: JsonText | undefined,
-    at: { attempt: number; durationMs: number | null; cached: boolean; items?: number; child?: FinishedAttempt['child'] },
+    at: { attempt: number; durationMs: number | null; cached: boolean; items?: number; child?: FinishedAttempt['child']; outcome?: string },
   ): void {
     if (outputText !== undefined) this.writeOutput(node.id, outputText);
     // A map's items were logged one by one as they finished.
     if (!node.forEach) this.logIfUndoable({ nodeId: node.id, branchId: b.branchId }, at.child);
     const finished = (next: string | string[] | null): NewEvent =>
-      timeline.nodeFinished(siteOf(b), at.attempt, at.durationMs, { next, cached: at.cached, items: at.items });
+      timeline.nodeFinished(siteOf(b), at.attempt, at.durationMs, { next, cached: at.cached, items: at.items, outcome: at.outcome });
     let targets: string[];
     try {
       // Conditions see the state and outputs after this result; they are predicates and get no copies.
@@ -1034,6 +1040,7 @@ export class RunDraft {
         error: this.failure?.error ?? null,
         compensation: this.compensationChanged ? (JSON.stringify(this.compensation) as JsonText) : undefined,
         compensated: this.compensated,
+        ...(this.runOutcome === undefined ? {} : { outcome: this.runOutcome }),
       },
       events: this.events,
       values: this.values.length > 0 ? this.values : undefined,

@@ -37,8 +37,9 @@ export const approvalFlow: FlowDefinition = flow('demo-approval', '1.0.0')
       return { status: 'wait', reason: 'Waiting for a manager: resume with {"approved": true} or {"approved": false}' };
     return { status: 'ok', patch: { approved: payload.approved === true }, output: { decidedAt: new Date().toISOString() } };
   })
-  .node('fulfil', (ctx) => ({ status: 'ok', output: `Paid ${ctx.state.amount}` }))
-  .node('reject', () => ({ status: 'ok', output: 'Rejected' }))
+  // Both paths are planned ends: the run is COMPLETED either way, its outcome says which.
+  .node('fulfil', (ctx) => ({ status: 'ok', output: `Paid ${ctx.state.amount}`, outcome: 'paid' }))
+  .node('reject', () => ({ status: 'ok', output: 'Rejected', outcome: 'rejected' }))
   .edge('request', 'approval')
   .edge('approval', 'fulfil', (ctx) => ctx.state.approved === true)
   .edge('approval', 'reject', (ctx) => ctx.state.approved !== true)

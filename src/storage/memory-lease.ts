@@ -83,6 +83,8 @@ function summaryWith(row: RunRow, now: number, branches: FlowRunRecord['branches
     readAt: new Date(now),
     parentRunId: row.parentRunId,
     parentNodeId: row.parentNodeId,
+    failureOf: row.failureOf,
+    failureHandlerRunId: row.failureHandlerRunId,
     hasInbox: row.hasInbox,
     idempotencyKey: row.idempotencyKey,
     version: row.version,
@@ -97,6 +99,7 @@ function summaryWith(row: RunRow, now: number, branches: FlowRunRecord['branches
     compensated: row.compensated,
     scheduleId: row.scheduleId,
     scheduledAt: row.scheduledAt,
+    outcome: row.outcome,
   };
 }
 

@@ -71,7 +71,10 @@ export class MemoryStorage implements FlowStorage {
       const def = defs[0];
       return def ? { version: def.version, entry: (JSON.parse(def.graphText) as { entry: string }).entry } : null;
     },
-    insertRun: (run) => this.insertRun(run),
+    insertRun: (run) => {
+      const { row, created } = this.insertRun(run);
+      return { run: this.record(row), created };
+    },
   });
 
   constructor(options: MemoryStorageOptions = {}) {
@@ -106,17 +109,19 @@ export class MemoryStorage implements FlowStorage {
   }
 
   async createRun(run: NewRun): Promise<{ run: FlowRunRecord; created: boolean }> {
-    return this.insertRun(run);
+    const { row, created } = this.insertRun(run);
+    return { run: this.record(row), created };
   }
 
-  private insertRun(run: NewRun): { run: FlowRunRecord; created: boolean } {
+  /** Inserts `run`, or finds the run that holds its idempotency key (`created` false). */
+  private insertRun(run: NewRun): { row: RunRow; created: boolean } {
     if (run.idempotencyKey !== null) {
       const existing = this.runIdsByKey.get(run.idempotencyKey);
-      if (existing) return { run: this.record(this.runs.get(existing)!), created: false };
+      if (existing) return { row: this.runs.get(existing)!, created: false };
     }
     const tick = run.scheduleId && run.scheduledAt ? `${run.scheduleId}\u0000${run.scheduledAt.getTime()}` : null;
     const ticked = tick === null ? undefined : this.runIdsByTick.get(tick);
-    if (ticked !== undefined) return { run: this.record(this.runs.get(ticked)!), created: false };
+    if (ticked !== undefined) return { row: this.runs.get(ticked)!, created: false };
     const now = this.nowDate();
     const row: RunRow = {
       runId: run.runId,
@@ -130,6 +135,8 @@ export class MemoryStorage implements FlowStorage {
       branches: run.branches,
       parentRunId: run.parentRunId ?? null,
       parentNodeId: run.parentNodeId ?? null,
+      failureOf: run.failureOf ?? null,
+      failureHandlerRunId: null,
       hasInbox: false,
       outputs: new Map(),
       mapItems: new Map(),
@@ -150,6 +157,7 @@ export class MemoryStorage implements FlowStorage {
       compensated: null,
       scheduleId: run.scheduleId ?? null,
       scheduledAt: run.scheduledAt ? run.scheduledAt.toISOString() : null,
+      outcome: null,
       parsed: {},
     };
     this.runs.set(run.runId, row);
@@ -157,7 +165,7 @@ export class MemoryStorage implements FlowStorage {
     if (tick !== null) this.runIdsByTick.set(tick, run.runId);
     this.appendEvents(row, run.events, now);
     this.wake(run.runId);
-    return { run: this.record(row), created: true };
+    return { row, created: true };
   }
 
   async getRun(runId: string): Promise<FlowRunRecord | null> {
@@ -180,7 +188,8 @@ export class MemoryStorage implements FlowStorage {
           (f.flowVersion === undefined || r.flowVersion === f.flowVersion) &&
           (f.tenantId === undefined || r.tenantId === f.tenantId) &&
           (f.parentRunId === undefined || r.parentRunId === f.parentRunId) &&
-          (f.scheduleId === undefined || r.scheduleId === f.scheduleId),
+          (f.scheduleId === undefined || r.scheduleId === f.scheduleId) &&
+          (!f.outcomes || (r.outcome !== null && f.outcomes.includes(r.outcome))),
       )
       .sort((a, b) => b.createdAt.getTime() - a.createdAt.getTime() || (a.runId < b.runId ? 1 : a.runId > b.runId ? -1 : 0))
       .filter(
@@ -499,9 +508,12 @@ export class MemoryStorage implements FlowStorage {
     row.nextAttemptAt = this.resolveDue(u.nextAttemptAt);
     row.waitReason = u.waitReason;
     row.error = u.error ? { ...u.error } : null;
+    if (u.outcome !== undefined) row.outcome = u.outcome;
     row.version += 1;
     row.updatedAt = now;
     this.appendEvents(row, t.events, now);
+    // The failure handler is created with the commit that ends the run FAILED, and only then.
+    if (t.failureHandler && row.status === 'FAILED' && wasLive) row.failureHandlerRunId = this.insertRun(t.failureHandler).row.runId;
     this.applyInboxAndWaits(row, t, wasLive);
     if (t.idempotency && !this.idempotency.has(t.idempotency.key)) {
       const { key, runId: rid, nodeId, result } = t.idempotency;

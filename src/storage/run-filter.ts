@@ -8,6 +8,7 @@ import { InvalidArgumentError } from '../errors.js';
 import type { FlowRunStatus } from '../definitions/types.js';
 import type { RunFilter } from './types.js';
 import { unstorableTextReason } from '../core/json.js';
+import { outcomeProblem } from '../core/outcome.js';
 
 export { RUN_STATUSES };
 export const DEFAULT_PAGE_SIZE = 50;
@@ -20,6 +21,8 @@ export interface NormalizedRunFilter {
   tenantId?: string;
   parentRunId?: string;
   scheduleId?: string;
+  /** Runs whose business outcome is one of these (null: any outcome, or none). */
+  outcomes: string[] | null;
   limit: number;
   cursor?: string;
 }
@@ -43,6 +46,15 @@ export function normalizeRunFilter(filter: RunFilter = {}): NormalizedRunFilter 
     const problem = v === undefined ? null : unstorableTextReason(v);
     if (problem) throw new InvalidArgumentError(`listRuns: ${key} ${problem}`);
   }
+  let outcomes: string[] | null = null;
+  if (filter.outcome !== undefined) {
+    outcomes = Array.isArray(filter.outcome) ? [...filter.outcome] : [filter.outcome];
+    if (outcomes.length === 0) throw new InvalidArgumentError('listRuns: outcome must be a string or a non-empty array of strings');
+    for (const o of outcomes) {
+      const problem = outcomeProblem(o);
+      if (problem) throw new InvalidArgumentError(`listRuns: outcome ${problem}`);
+    }
+  }
   const limit = filter.limit ?? DEFAULT_PAGE_SIZE;
   if (!Number.isInteger(limit) || limit < 1 || limit > MAX_PAGE_SIZE) {
     throw new InvalidArgumentError(`listRuns: limit must be an integer from 1 to ${MAX_PAGE_SIZE}`);
@@ -55,6 +67,7 @@ export function normalizeRunFilter(filter: RunFilter = {}): NormalizedRunFilter 
     tenantId: filter.tenantId,
     parentRunId: filter.parentRunId,
     scheduleId: filter.scheduleId,
+    outcomes,
     limit,
     cursor: filter.cursor,
   };

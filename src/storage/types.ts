@@ -62,7 +62,11 @@ export type FlowEventType =
   /** A node's (or item's) compensation succeeded. */
   | 'NODE_COMPENSATED'
   /** An attempt of a compensation failed; payload `{ final, retryInMs? }` (final: it will not be tried again). */
-  | 'COMPENSATION_FAILED';
+  | 'COMPENSATION_FAILED'
+  /** The run ended FAILED and started its flow's `onFailure` flow, in the same write; payload `{ handlerRunId, flowId, version }`. */
+  | 'FAILURE_HANDLER_STARTED'
+  /** The run ended FAILED and its flow's `onFailure` flow was not started; payload `{ flowId, version, reason }`. */
+  | 'FAILURE_HANDLER_SKIPPED';
 
 export type { ClaimedSchedule, ScheduleClaim, ScheduleRecord, ScheduleSkip, ScheduleSkipReason } from './schedule-types.js';
 export type { ScheduleStep, ScheduleStepResult, ScheduleWrite } from './schedule-types.js';
@@ -91,6 +95,13 @@ export interface FlowRunRecord {
   /** The run that started this one as a child (null for a top-level run), and the node that did. */
   parentRunId: string | null;
   parentNodeId: string | null;
+  /**
+   * A run of an `onFailure` flow: the failed run it handles (null for any other run). Not a
+   * parent: the two runs end, are cancelled and are pruned independently of each other.
+   */
+  failureOf: string | null;
+  /** A run that ended FAILED: the `onFailure` run it started, in the same write (null when none). */
+  failureHandlerRunId: string | null;
   /** Entries wait in the run's inbox (resumes, events, child ends) for its holder to apply. */
   hasInbox: boolean;
 
@@ -131,6 +142,11 @@ export interface FlowRunRecord {
   scheduleId: string | null;
   /** The schedule's tick that started it (ISO); null for any other run. */
   scheduledAt: string | null;
+  /**
+   * The run's business outcome (`'refunded'`, `'declined'`…): the `outcome` of the last ok node
+   * result that carried one (null until one does). Kept whatever status the run ends with.
+   */
+  outcome: string | null;
 }
 
 export interface FlowEventRecord {
@@ -178,6 +194,8 @@ export interface NewRun {
   /** A run started by a schedule: the schedule, and its tick (at most one run per pair). */
   scheduleId?: string | null;
   scheduledAt?: Date | null;
+  /** A run of an `onFailure` flow: the failed run it handles (`Transition.failureHandler`). */
+  failureOf?: string | null;
   /** RUN_STARTED and whatever else the engine records at creation; seq 1.. */
   events: NewEvent[];
 }
@@ -201,15 +219,20 @@ export interface RunUpdate {
   error: ErrorRecord | null;
   /** `CompensationLog` (omitted = unchanged). */
   compensation?: JsonText;
-  /** Omitted = unchanged. */
-  compensated?: boolean | null;
+  /**
+   * Omitted = unchanged. Written once, when the run's compensation ends: never back to null (the
+   * SQL stores could not tell a null from an omission, the memory store could).
+   */
+  compensated?: boolean;
+  /** The run's new business outcome; omitted = unchanged (an outcome is replaced, never cleared). */
+  outcome?: string;
 }
 
 export interface IdempotencyRecordInput {
   key: string;
   runId: string;
   nodeId: string;
-  /** `{output?, patch?}` of the committed ok result. */
+  /** `{output?, patch?, outcome?}` of the committed ok result. */
   result: JsonText;
 }
 
@@ -217,7 +240,8 @@ export interface IdempotencyRecord {
   key: string;
   runId: string;
   nodeId: string;
-  result: { output?: unknown; patch?: Record<string, unknown> };
+  /** `outcome`: only in records written since outcomes exist. */
+  result: { output?: unknown; patch?: Record<string, unknown>; outcome?: string };
   createdAt: Date;
 }
 
@@ -331,6 +355,15 @@ export interface Transition {
    * in the same write.
    */
   cancelChildren?: string[];
+  /**
+   * Only on a commit that ends the run FAILED (ignored on any other): the run of the flow's
+   * `onFailure` handler, created in the same transaction — never by a write of its own, so a
+   * crash can leave neither a failed run without its handler nor a handler without its failure.
+   * The failed run's `failureHandlerRunId` names it; its `failureOf` names the failed run. Its
+   * idempotency key (the engine's `onFailure:<runId>`) keeps it to one: if a run already holds the
+   * key, nothing is created and `failureHandlerRunId` names that run.
+   */
+  failureHandler?: NewRun;
   /** Appended with seq lastSeq+1, lastSeq+2 … in this order, in the same transaction. */
   events: NewEvent[];
   /** Recorded in the same transaction; an existing record under the key is kept (first commit wins). */
@@ -402,6 +435,8 @@ export interface RunFilter {
   parentRunId?: string;
   /** Only the runs this schedule started. */
   scheduleId?: string;
+  /** Only runs whose business outcome is this one (or one of these); runs without an outcome never match. */
+  outcome?: string | string[];
   /** Page size (default 50, at most 1000). */
   limit?: number;
   /** Opaque cursor from a previous page's `nextCursor`. */

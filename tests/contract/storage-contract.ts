@@ -9,8 +9,11 @@ import { StaleRunError, InvalidArgumentError } from '../../src/errors.js';
 import type { FlowStorage } from '../../src/storage/types.js';
 import { branchesContract } from './branches-contract.js';
 import { cascadeContract } from './cascade-contract.js';
+import { failureHandlerContract } from './failure-handler-contract.js';
+import { compensationContract } from './compensation-contract.js';
 import { inboxContract } from './inbox-contract.js';
 import { lockOptionsContract } from './lock-options-contract.js';
+import { outcomeContract } from './outcome-contract.js';
 import { pruneContract } from './prune-contract.js';
 import { schedulesContract } from './schedules-contract.js';
 import { asRead, branch, expectReadNow, j, newRun, step, waitFor } from './contract-helpers.js';
@@ -40,6 +43,9 @@ export function describeStorageContract(name: string, makeStore: () => Promise<S
     pruneContract(() => handle);
     cascadeContract(() => handle);
     schedulesContract(() => handle);
+    failureHandlerContract(() => handle);
+    compensationContract(() => handle);
+    outcomeContract(() => handle);
 
     it('creates a run and reads it back with JSON values parsed', async () => {
       const input = { a: [1, 'two', { three: true }], u: 'ünïcødé ✓', n: null, big: 1e21, neg: -0.5 };

@@ -1,7 +1,7 @@
 /**
- * Flow options (`flow(id, version, options)`, `@Flow(id, version, options)`): `retention` is
- * validated like every other option, copied and frozen with the definition, and kept out of the
- * graph description and the fingerprint (changing it needs no new version).
+ * Flow options (`flow(id, version, options)`, `@Flow(id, version, options)`): `retention` and
+ * `onFailure` are validated like every other option, copied and frozen with the definition, and
+ * kept out of the graph description and the fingerprint (changing them needs no new version).
  */
 import { describe, expect, it } from 'vitest';
 import { FlowDefinitionError } from '../../src/errors.js';
@@ -44,7 +44,7 @@ describe('flow options: retention', () => {
     expect(problemsOf(() => built({ retension: { finishedRunsMs: 5 } }))).toEqual([
       'flow(): unknown flow option "retension" (the flow options are retention, onFailure, schedules)',
     ]);
-    expect(problemsOf(() => built('weekly'))).toEqual(['flow(): options must be an object like { retention } (got "weekly")']);
+    expect(problemsOf(() => built('weekly'))).toEqual(['flow(): options must be an object like { retention, onFailure } (got "weekly")']);
     const bad = { flowId: 'x', version: '1', entry: 'a', nodes: { a: { id: 'a', handler: ok } }, edges: [], retention: { finishedRunsMs: -5 } };
     expect(() => validateDefinition(bad)).toThrow(FlowDefinitionError);
   });
@@ -71,5 +71,50 @@ describe('flow options: retention', () => {
     Entry()(Typo.prototype, 'a', desc(Typo.prototype.a));
     Flow('typo-class', '1', { keep: 5 } as never)(Typo);
     expect(problemsOf(() => buildFlowDefinition(Typo))).toEqual(['@Flow: unknown flow option "keep" (the flow options are retention, onFailure, schedules)']);
+  });
+});
+
+describe('flow options: onFailure', () => {
+  it('is carried by the builder and @Flow, copied and frozen, and left out of the graph and its fingerprint', () => {
+    const onFailure = { flowId: 'refund', version: '3' };
+    const def = built({ onFailure });
+    expect(def.onFailure).toEqual({ flowId: 'refund', version: '3' });
+    onFailure.flowId = 'changed';
+    expect(def.onFailure?.flowId).toBe('refund');
+    expect(Object.isFrozen(def.onFailure)).toBe(true);
+    expect(describeGraph(def)).toEqual(describeGraph(built()));
+    expect(fingerprintDefinition(def)).toBe(fingerprintDefinition(built()));
+    expect('onFailure' in built({ retention: { finishedRunsMs: 5 } })).toBe(false);
+
+    class Handled {
+      a() {
+        return ok();
+      }
+    }
+    Node('a')(Handled.prototype, 'a', desc(Handled.prototype.a));
+    Entry()(Handled.prototype, 'a', desc(Handled.prototype.a));
+    Flow('handled-class', '1', { onFailure: { flowId: 'alert', version: '1' } })(Handled);
+    const decorated = buildFlowDefinition(Handled);
+    expect(decorated.onFailure).toEqual({ flowId: 'alert', version: '1' });
+    expect(Object.isFrozen(decorated.onFailure)).toBe(true);
+  });
+
+  it('reports a bad onFailure with the other problems, and a flow naming itself', () => {
+    expect(problemsOf(() => built({ onFailure: 'refund' }))).toEqual(['onFailure must be an object like { flowId, version } (got "refund")']);
+    expect(problemsOf(() => built({ onFailure: { flowId: '', version: 2 } }))).toEqual([
+      'onFailure.flowId must be a non-empty string (got "")',
+      'onFailure.version must be a non-empty string (got 2)',
+    ]);
+    expect(problemsOf(() => built({ onFailure: { flowId: 'a@1', version: '1' } }))).toEqual(['onFailure.flowId must not contain "@" (got "a@1")']);
+    expect(problemsOf(() => built({ onFailure: { flowId: 'refund', version: '1', retries: 3 } }))).toEqual([
+      'onFailure: unknown option "retries" (the options are flowId, version)',
+    ]);
+    expect(problemsOf(() => built({ onFailure: { flowId: 'kept', version: '1' } }))).toEqual([
+      'onFailure names the flow itself (kept@1): a flow cannot be its own failure handler',
+    ]);
+    // Another version of the same flow is another flow.
+    expect(built({ onFailure: { flowId: 'kept', version: '2' } }).onFailure).toEqual({ flowId: 'kept', version: '2' });
+    const bad = { flowId: 'x', version: '1', entry: 'a', nodes: { a: { id: 'a', handler: ok } }, edges: [], onFailure: { flowId: 'x', version: '1' } };
+    expect(() => validateDefinition(bad)).toThrow(FlowDefinitionError);
   });
 });

@@ -1,4 +1,5 @@
 /** Every example in examples/ runs here, on every store, with its results checked. */
+import { readFileSync } from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
 import { FlowEngine } from '@hazeljs/flow';
 import { runLinearExample } from '../../examples/linear.js';
@@ -11,6 +12,7 @@ import { runChildFlowsExample } from '../../examples/child-flows.js';
 import { runEventsExample } from '../../examples/events.js';
 import { ledger, runOrderSagaExample } from '../../examples/order-saga.js';
 import { runSchedulesExample } from '../../examples/schedules.js';
+import { runOutcomesExample } from '../../examples/outcomes.js';
 import { storeCases } from '../helpers/stores.js';
 
 describe.each(storeCases)('examples on $name', (store) => {
@@ -133,10 +135,37 @@ describe.each(storeCases)('examples on $name', (store) => {
     const shipped = await runOrderSagaExample(e, { orderId: 'o-1', card: 'visa', address: 'Main St 1' });
     expect(shipped.status).toBe('COMPLETED');
     const declined = await runOrderSagaExample(e, { orderId: 'o-2', card: 'declined', address: 'Main St 2' });
-    expect(declined.status).toBe('COMPLETED');
+    expect(shipped.outcome).toBe('shipped');
+    expect(declined).toMatchObject({ status: 'COMPLETED', outcome: 'declined' });
     expect(declined.outputsJson.declined).toEqual({ told: 'card declined: The bank declined the card' });
     const failed = await runOrderSagaExample(e, { orderId: 'o-3', card: 'visa', address: 'nowhere' });
     expect(failed).toMatchObject({ status: 'FAILED', compensated: true, error: { code: 'CHILD_FAILED' } });
     expect(ledger).toEqual(['charge o-1', 'reserve o-1', 'charge o-3', 'reserve o-3', 'release o-3', 'refund o-3 (CHILD_FAILED)']);
+  });
+
+  it('outcomes: a refund refunded or declined, both COMPLETED, listed by outcome', async () => {
+    const { refunded, declined, declinedRuns } = await runOutcomesExample(await engine());
+    expect(refunded).toMatchObject({ status: 'COMPLETED', outcome: 'refunded', error: null, outputsJson: { refund: { refunded: 40 } } });
+    expect(declined).toMatchObject({ status: 'COMPLETED', outcome: 'declined', error: null });
+    expect(declinedRuns.map((r) => r.runId)).toEqual([declined.runId]);
+  });
+});
+
+/** The part of `text` after the first `start`, up to the next `end`. */
+const between = (text: string, start: string, end: string) => text.split(start)[1]!.split(end)[0]!;
+
+describe('README examples are the examples run above', () => {
+  const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
+  const example = (name: string) => readFileSync(new URL(`../../examples/${name}`, import.meta.url), 'utf8');
+
+  it('Outcomes: the README block is examples/outcomes.ts, verbatim', () => {
+    const block = between(between(readme, '\n### Outcomes\n', '\n## '), '```typescript\n', '```');
+    const code = between(example('outcomes.ts'), '// ---- README: Outcomes ----\n', '// ---- end ----');
+    expect(block).toBe(`import { FlowEngine, flow } from '@hazeljs/flow';\n\n${code}`);
+  });
+
+  it('Catch and compensation: the README block is the order saga of examples/order-saga.ts, verbatim', () => {
+    const block = between(between(readme, '\n### Catch and compensation\n', '\n### '), '```typescript\n', '```');
+    expect(block).toBe(between(example('order-saga.ts'), '// ---- README: Catch and compensation ----\n', '// ---- end ----'));
   });
 });

@@ -65,7 +65,7 @@ describe('hazel-flow (API commands)', { timeout: 120_000 }, () => {
 
     const list = await cli('runs', 'list', '--status', 'waiting', '--tenant', 'cli-test');
     expect(list.code).toBe(0);
-    expect(list.stdout).toMatch(/^RUN\s+FLOW\s+STATUS\s+NODE\s+CREATED\s+NOTE$/m);
+    expect(list.stdout).toMatch(/^RUN\s+FLOW\s+STATUS\s+OUTCOME\s+NODE\s+CREATED\s+NOTE$/m);
     expect(list.stdout).toContain(runId);
     expect(list.stdout).toMatch(/WAITING\s+approval/);
     const listJson = JSON.parse((await cli('runs', 'list', '--json', '--flow', 'demo-approval@1.0.0', '--tenant', 'cli-test')).stdout);

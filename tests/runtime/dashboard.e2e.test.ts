@@ -8,7 +8,8 @@
  * links a parent to its running children and back, and saves screenshots to test-output/
  * (dashboard.png, dashboard-parallel.png, dashboard-map.png, dashboard-event.png,
  * dashboard-event-done.png, dashboard-runs-event.png, dashboard-parent.png, dashboard-child.png,
- * dashboard-child-wait.png).
+ * dashboard-child-wait.png, dashboard-on-failure.png), and links a failed run to its failure
+ * handler run and back.
  *
  * Without /usr/bin/chromium the test is skipped with a message, unless FLOW_REQUIRE_BROWSER=1
  * (CI), where a missing browser is a failure. Install: apt-get install -y chromium
@@ -43,6 +44,16 @@ const soloParent = flow('solo-parent', '1.0.0')
   .edge('spawn', 'done')
   .build();
 
+/** A flow whose runs fail, and the flow its onFailure starts. */
+const refund = flow('refund', '1.0.0')
+  .entry('refund')
+  .node('refund', (ctx) => ({ status: 'ok', output: ctx.input }))
+  .build();
+const doomedOrder = flow('doomed-order', '1.0.0', { onFailure: { flowId: 'refund', version: '1.0.0' } })
+  .entry('ship')
+  .node('ship', (): NodeResult => ({ status: 'error', error: { code: 'NO_CARRIER', message: 'no carrier', retryable: false } }))
+  .build();
+
 describe.skipIf(!HAVE_BROWSER)('dashboard in headless Chromium', { timeout: 120_000 }, () => {
   let rt: FlowRuntime;
   let browser: Browser;
@@ -51,7 +62,7 @@ describe.skipIf(!HAVE_BROWSER)('dashboard in headless Chromium', { timeout: 120_
   let waitingRunId: string;
 
   beforeAll(async () => {
-    rt = await startRuntime({ worker: true, flows: [...demoFlows, soloParent, shipParcel, orderSaga] });
+    rt = await startRuntime({ worker: true, flows: [...demoFlows, soloParent, shipParcel, orderSaga, refund, doomedOrder] });
     // Some history for the list: a completed run, a failed one, and the run a person must approve.
     await rt.engine.startRun({ flowId: 'demo-greeting', version: '1.0.0', input: { name: 'Ada' } });
     const failed = await rt.engine.startRun({ flowId: 'demo-retry', version: '1.0.0', input: { fail: true } });
@@ -404,6 +415,27 @@ describe.skipIf(!HAVE_BROWSER)('dashboard in headless Chromium', { timeout: 120_
     mkdirSync(OUTPUT_DIR, { recursive: true });
     await page.screenshot({ path: `${OUTPUT_DIR}dashboard-child-wait.png`, fullPage: true });
     await page.locator('.run-header [data-status="COMPLETED"]').waitFor({ timeout: 30_000 });
+  });
+
+  it('links a failed run to its failure handler run and back', async () => {
+    const { runId } = await rt.engine.startRun({ flowId: 'doomed-order', version: '1.0.0', input: null });
+    const failed = await waitForStatus(rt, runId, 'FAILED');
+    await waitForStatus(rt, failed.failureHandlerRunId!, 'COMPLETED');
+    await page.goto(`${rt.url}/#/runs/${encodeURIComponent(runId)}`);
+    const link = page.locator('[data-testid="failure-handler"] a.failure-link');
+    await link.waitFor();
+    expect(await link.getAttribute('title')).toBe(failed.failureHandlerRunId);
+    expect(await page.locator('[data-testid="timeline"]').innerText()).toContain('FAILURE_HANDLER_STARTED');
+    expect(await page.locator('[data-testid="timeline"] a.child-link').innerText()).toContain('failure handler run');
+    mkdirSync(OUTPUT_DIR, { recursive: true });
+    await page.screenshot({ path: `${OUTPUT_DIR}dashboard-on-failure.png`, fullPage: true });
+    await link.click();
+    await page.locator('[data-testid="failure-of"] a.failure-link').waitFor();
+    expect(await page.locator('.run-header .run-id').innerText()).toBe(failed.failureHandlerRunId);
+    expect(await page.locator('.run-header .flow-key').innerText()).toBe('refund@1.0.0');
+    await page.locator('[data-testid="failure-of"] a.failure-link').click();
+    await page.locator('[data-testid="failure-handler"]').waitFor();
+    expect(await page.locator('.run-header .run-id').innerText()).toBe(runId);
   });
 
   it('raised no script errors', () => {

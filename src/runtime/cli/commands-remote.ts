@@ -8,6 +8,7 @@ import type { eventDto, flowDto, runDto, runSummaryDto } from '../http/dto.js';
 import { type ApiClient, runPath } from './client.js';
 import { formatMs, keyValues, table, truncate } from './table.js';
 import { UsageError, parseIntOption, parseJsonOption } from './usage.js';
+import { MAX_OUTCOME_LENGTH } from '../../core/outcome.js';
 
 const MAX_PAGE_SIZE = 1000;
 
@@ -30,7 +31,7 @@ function note(run: { error: { code: string; message: string } | null; waitReason
 
 export async function listRunsCommand(
   ctx: RemoteContext,
-  filter: { status?: string; flow?: string; tenant?: string; parent?: string; limit?: string; cursor?: string },
+  filter: { status?: string; flow?: string; tenant?: string; parent?: string; outcome?: string[]; limit?: string; cursor?: string },
 ) {
   // Option values are checked here, so that a bad one is a usage error (exit 2) like a bad option.
   const params = new URLSearchParams();
@@ -55,6 +56,11 @@ export async function listRunsCommand(
     if (!filter.parent) throw new UsageError('--parent must not be empty');
     params.set('parentRunId', filter.parent);
   }
+  // Repeated for several (`--outcome refunded --outcome declined`): each value is taken whole.
+  for (const outcome of filter.outcome ?? []) {
+    if (!outcome || outcome.length > MAX_OUTCOME_LENGTH) throw new UsageError(`--outcome must be 1 to ${MAX_OUTCOME_LENGTH} characters`);
+    params.append('outcome', outcome);
+  }
   const limit = parseIntOption('--limit', filter.limit, 1, MAX_PAGE_SIZE);
   if (limit !== undefined) params.set('limit', String(limit));
   if (filter.cursor === '') throw new UsageError('--cursor must not be empty');
@@ -65,8 +71,16 @@ export async function listRunsCommand(
   if (page.runs.length === 0) return ctx.print('No runs.');
   ctx.print(
     table(
-      ['RUN', 'FLOW', 'STATUS', 'NODE', 'CREATED', 'NOTE'],
-      page.runs.map((r) => [r.runId, flowKey(r.flowId, r.flowVersion), r.status, r.currentNodeId, r.createdAt, truncate(note(r), 60)]),
+      ['RUN', 'FLOW', 'STATUS', 'OUTCOME', 'NODE', 'CREATED', 'NOTE'],
+      page.runs.map((r) => [
+        r.runId,
+        flowKey(r.flowId, r.flowVersion),
+        r.status,
+        truncate(r.outcome ?? '', 40),
+        r.currentNodeId,
+        r.createdAt,
+        truncate(note(r), 60),
+      ]),
     ),
   );
   if (page.nextCursor) ctx.print(`\nMore: --cursor ${page.nextCursor}`);
@@ -80,9 +94,12 @@ function printRun(ctx: RemoteContext, run: RunJson, heading?: string) {
       ['run', run.runId],
       ['flow', flowKey(run.flowId, run.flowVersion)],
       ['status', run.status],
+      ['outcome', run.outcome ?? undefined],
       ['node', run.currentNodeId],
       ['tenant', run.tenantId ?? undefined],
       ['parent', run.parentRunId ? `${run.parentRunId} (node ${run.parentNodeId ?? '?'})` : undefined],
+      ['handles failure of', run.failureOf ?? undefined],
+      ['failure handler', run.failureHandlerRunId ?? undefined],
       ['created', run.createdAt],
       ['updated', run.updatedAt],
       ['attempt', run.attempt],

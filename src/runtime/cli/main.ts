@@ -41,6 +41,7 @@ const OPTIONS = {
   flow: { type: 'string' },
   tenant: { type: 'string' },
   parent: { type: 'string' },
+  outcome: { type: 'string', multiple: true },
   key: { type: 'string' },
   limit: { type: 'string' },
   cursor: { type: 'string' },
@@ -148,7 +149,15 @@ export async function main(argv: string[]): Promise<void> {
       return flowsCommand(remote());
     case 'runs':
       if (sub === 'list')
-        return listRunsCommand(remote(), { status: v.status, flow: v.flow, tenant: v.tenant, parent: v.parent, limit: v.limit, cursor: v.cursor });
+        return listRunsCommand(remote(), {
+          status: v.status,
+          flow: v.flow,
+          tenant: v.tenant,
+          parent: v.parent,
+          outcome: v.outcome,
+          limit: v.limit,
+          cursor: v.cursor,
+        });
       if (sub === 'show') return showRunCommand(remote(), need(positionals, 2, '<runId>'));
       if (sub === 'timeline') return timelineCommand(remote(), need(positionals, 2, '<runId>'));
       throw new UsageError(sub ? `Unknown subcommand "runs ${sub}" (expected list, show or timeline)` : 'Missing subcommand: runs list|show|timeline');

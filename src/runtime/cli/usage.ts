@@ -35,7 +35,8 @@ Usage:
   hazel-flow worker  [--flows <module>] [--concurrency <n>]
   hazel-flow migrate
   hazel-flow flows
-  hazel-flow runs list [--status <S>[,<S>…]] [--flow <flowId>[@<version>]] [--tenant <id>] [--parent <runId>] [--limit <n>] [--cursor <c>]
+  hazel-flow runs list [--status <S>[,<S>…]] [--flow <flowId>[@<version>]] [--tenant <id>] [--parent <runId>]
+                       [--outcome <outcome>]… [--limit <n>] [--cursor <c>]
   hazel-flow runs show <runId>
   hazel-flow runs timeline <runId>
   hazel-flow start <flowId>@<version> [--input <json>] [--tenant <id>] [--idempotency-key <key>]
@@ -64,6 +65,7 @@ flows, runs, start, resume, cancel, send-event and schedules talk to a running s
   --timeout <s>     seconds to wait for each answer (default 30)
   --node <nodeId>   resume: only the branch waiting at this node (default: the run's waiting node)
   --parent <runId>  runs list: only the child runs of this run
+  --outcome <o>     runs list: only runs with this business outcome (repeat it for any of several)
   --key <key>       send-event: the event's key (e.g. an order id); waits that gave a key get only
                     events with that key, waits that gave none get every event of the name
 

@@ -57,6 +57,7 @@ export function RunPage({ runId }) {
         <code class="run-id" title="Run id">${run.runId}</code>
       </div>
       <dl class="facts">
+        ${run.outcome && html`<div data-testid="outcome"><dt>outcome</dt><dd><a class="outcome-link" href=${`#/runs?outcome=${encodeURIComponent(run.outcome)}`} title="Show the runs with this outcome">${run.outcome}</a></dd></div>`}
         <div><dt>${branches.length > 1 ? 'current nodes' : 'current node'}</dt><dd>${branches.length > 1 ? [...new Set(branches.map((b) => b.nodeId))].join(', ') : (run.currentNodeId ?? '—')}</dd></div>
         ${branches.length > 1 && html`<div><dt>branches</dt><dd>${branches.length}</dd></div>`}
         <div><dt>created</dt><dd title=${run.createdAt}>${formatTime(run.createdAt)}</dd></div>
@@ -68,6 +69,20 @@ export function RunPage({ runId }) {
           html`<div data-testid="parent">
           <dt>parent run</dt>
           <dd><a class="parent-link" href=${runHref(run.parentRunId)} title=${run.parentRunId}><code>${shortId(run.parentRunId)}</code></a>${run.parentNodeId ? html` <span class="muted">at ${run.parentNodeId}</span>` : ''}</dd>
+        </div>`
+        }
+        ${
+          run.failureOf &&
+          html`<div data-testid="failure-of">
+          <dt>handles failure of</dt>
+          <dd><a class="failure-link" href=${runHref(run.failureOf)} title=${run.failureOf}><code>${shortId(run.failureOf)}</code></a></dd>
+        </div>`
+        }
+        ${
+          run.failureHandlerRunId &&
+          html`<div data-testid="failure-handler">
+          <dt>failure handler</dt>
+          <dd><a class="failure-link" href=${runHref(run.failureHandlerRunId)} title=${run.failureHandlerRunId}><code>${shortId(run.failureHandlerRunId)}</code></a></dd>
         </div>`
         }
         ${children.length > 0 && html`<div><dt>children</dt><dd>${children.length}${run.childrenNextCursor ? '+' : ''}</dd></div>`}

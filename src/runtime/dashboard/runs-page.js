@@ -1,5 +1,5 @@
-// The runs list: newest first, filtered by status, flow and parent run, refreshed every two
-// seconds. Filters live in the URL hash so a filtered view can be bookmarked or shared. Below it,
+// The runs list: newest first, filtered by status, flow, business outcome and parent run,
+// refreshed every two seconds. Filters live in the URL hash so a filtered view can be bookmarked or shared. Below it,
 // a form to send an event to whichever runs wait for it.
 import { useState } from 'preact/hooks';
 import { html } from './html.js';
@@ -16,14 +16,15 @@ export function RunsPage({ query, navigate }) {
   const flow = query.get('flow') ?? '';
   const parent = query.get('parent') ?? '';
   const scheduleId = query.get('scheduleId') ?? '';
+  const outcome = query.get('outcome') ?? '';
   const [cursors, setCursors] = useState([]);
   const cursor = cursors[cursors.length - 1];
   const { flowId, version } = parseFlowKey(flow);
   const runs = usePolling(
-    () => listRuns({ status, flowId, flowVersion: version, parentRunId: parent, scheduleId, limit: PAGE_SIZE, cursor }),
+    () => listRuns({ status, flowId, flowVersion: version, parentRunId: parent, scheduleId, outcome, limit: PAGE_SIZE, cursor }),
     // Older pages do not change much; only the first page follows new runs live.
     cursor ? null : 2000,
-    [status, flow, parent, scheduleId, cursor],
+    [status, flow, parent, scheduleId, outcome, cursor],
   );
   const flows = usePolling(listFlows, 10_000, []);
 
@@ -50,6 +51,10 @@ export function RunsPage({ query, navigate }) {
             <option value="">all</option>
             ${(flows.data?.flows ?? []).map((f) => html`<option value=${flowKey(f.flowId, f.version)}>${flowKey(f.flowId, f.version)}</option>`)}
           </select>
+        </label>
+        <label title="Runs whose nodes set this business outcome (a result's outcome), e.g. refunded">Outcome
+          <input id="filter-outcome" type="search" placeholder="any" maxlength="200" value=${outcome}
+            onChange=${(e) => setFilter('outcome', e.currentTarget.value.trim())} />
         </label>
         ${
           parent &&
@@ -104,7 +109,7 @@ function RunsTable({ runs, loading }) {
   return html`
     <table class="runs" data-testid="runs-table">
       <thead>
-        <tr><th>run</th><th>flow</th><th>status</th><th>current node</th><th>created</th><th>updated</th><th>note</th></tr>
+        <tr><th>run</th><th>flow</th><th>status</th><th>outcome</th><th>current node</th><th>created</th><th>updated</th><th>note</th></tr>
       </thead>
       <tbody>
         ${runs.map(
@@ -118,6 +123,11 @@ function RunsTable({ runs, loading }) {
               }
             </td>
             <td><${StatusBadge} status=${r.status} /> <${CompensationBadge} run=${r} /></td>
+            <td class="outcome">${
+              r.outcome
+                ? html`<a class="outcome-link" href=${`#/runs?outcome=${encodeURIComponent(r.outcome)}`} title="Show the runs with this outcome">${r.outcome}</a>`
+                : html`<span class="muted">—</span>`
+            }</td>
             <td>${currentNodes(r)}</td>
             <td class="nowrap" title=${r.createdAt}>${formatTime(r.createdAt)}</td>
             <td class="nowrap" title=${r.updatedAt}>${relativeTime(r.updatedAt)}</td>

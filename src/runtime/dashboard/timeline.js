@@ -31,10 +31,16 @@ const KIND = {
   COMPENSATION_STARTED: 'undo',
   NODE_COMPENSATED: 'ok',
   COMPENSATION_FAILED: 'bad',
+  FAILURE_HANDLER_STARTED: 'child',
+  FAILURE_HANDLER_SKIPPED: 'bad',
 };
 
-/** A CHILD_STARTED / CHILD_FINISHED event links to its child run. */
+/** A CHILD_STARTED / CHILD_FINISHED event links to its child run, a FAILURE_HANDLER_STARTED to the handler run. */
 function ChildRunLink({ event }) {
+  if (event.type === 'FAILURE_HANDLER_STARTED' && typeof event.payloadJson?.handlerRunId === 'string') {
+    const id = event.payloadJson.handlerRunId;
+    return html`<a class="child-link" href=${`#/runs/${encodeURIComponent(id)}`} title=${id}>failure handler run →</a> `;
+  }
   const id = event.payloadJson?.childRunId;
   if ((event.type !== 'CHILD_STARTED' && event.type !== 'CHILD_FINISHED') || typeof id !== 'string') return null;
   return html`<a class="child-link" href=${`#/runs/${encodeURIComponent(id)}`} title=${id}>child run →</a> `;

@@ -163,7 +163,7 @@ export function buildOpenApiDocument(version: string) {
       },
       '/v1/runs': {
         get: {
-          summary: 'List runs, newest first (parentRunId: the children of one run)',
+          summary: 'List runs, newest first (parentRunId: the children of one run; outcome: by business outcome)',
           parameters: queryParameters(listRunsQuery),
           responses: {
             '200': {

@@ -31,6 +31,8 @@ interface ListQuery {
   tenantId?: string;
   parentRunId?: string;
   scheduleId?: string;
+  /** One, or several when the parameter is repeated. */
+  outcome?: string | string[];
   limit?: string;
   cursor?: string;
 }
@@ -149,6 +151,7 @@ export function registerRunRoutes(app: FastifyInstance, engine: FlowEngine, heav
       tenantId: q.tenantId,
       parentRunId: q.parentRunId,
       scheduleId: q.scheduleId,
+      outcome: q.outcome,
       limit: q.limit === undefined ? undefined : Number(q.limit),
       cursor: q.cursor,
       // The page shows summaries: the store need not read (nor ship) inputs, states and outputs.

@@ -4,8 +4,13 @@
  * built by `dto.ts` and serialized with plain JSON.stringify, so arbitrary state/outputs pass through.
  */
 import { RUN_STATUSES, MAX_PAGE_SIZE } from '../../storage/run-filter.js';
+import { MAX_OUTCOME_LENGTH } from '../../core/outcome.js';
 
 const statusAlternatives = RUN_STATUSES.join('|');
+
+/** Outcomes one list request may ask for (`?outcome=` repeated). */
+export const MAX_OUTCOME_FILTERS = 50;
+const outcomeText = { type: 'string', minLength: 1, maxLength: MAX_OUTCOME_LENGTH } as const;
 
 /** Child runs a run resource lists (the first page of `listRuns({ parentRunId })`). */
 export const RUN_CHILDREN_PAGE = 100;
@@ -74,6 +79,18 @@ export const listRunsQuery = {
       description: "Only the child runs of this run (started by its nodes with `{ status: 'child' }`).",
     },
     scheduleId: { type: 'string', minLength: 1, maxLength: 200, description: 'Only the runs this schedule started.' },
+    outcome: {
+      // One type with both forms' keywords (each applies to its own form) rather than anyOf, whose
+      // first error would name the wrong form ("must be string" for a list of outcomes).
+      type: ['string', 'array'],
+      minLength: 1,
+      maxLength: MAX_OUTCOME_LENGTH,
+      maxItems: MAX_OUTCOME_FILTERS,
+      items: outcomeText,
+      description:
+        `Only runs with this business outcome (the \`outcome\` a node's result set). Repeat it for any of several (\`?outcome=refunded&outcome=declined\`, at most ${MAX_OUTCOME_FILTERS}); ` +
+        'a value is taken whole (a comma is part of it). Runs without an outcome never match.',
+    },
     // A string with a pattern rather than a coerced integer: "abc" must be a 400, not silently NaN.
     limit: { type: 'string', pattern: '^[0-9]{1,4}$', description: `Page size, 1 to ${MAX_PAGE_SIZE} (default 50).` },
     cursor: { type: 'string', minLength: 1, maxLength: 500, description: 'nextCursor of the previous page.' },
@@ -227,8 +244,17 @@ const runSummaryProperties = {
   nextAttemptAt: nullable(isoDate),
   waitReason: nullable({ type: 'string' }),
   error: nullable(errorRecordSchema),
+  outcome: nullable({
+    type: 'string',
+    description: 'The business outcome (`refunded`, `declined`…): the last one a node’s ok result set (null until one does), kept whatever the run ends with.',
+  }),
   parentRunId: nullable({ type: 'string', description: 'The run whose node started this one as a child run (null for a top-level run).' }),
   parentNodeId: nullable({ type: 'string', description: 'The parent’s node that started it.' }),
+  failureOf: nullable({
+    type: 'string',
+    description: 'A run of an onFailure flow: the failed run it handles (its input is { runId, flowId, version, error } of that run). Not a parent.',
+  }),
+  failureHandlerRunId: nullable({ type: 'string', description: 'A run that ended FAILED: the run of its flow’s onFailure flow, started in the same write.' }),
   hasInbox: {
     type: 'boolean',
     description:
@@ -305,7 +331,11 @@ export const eventSchema = {
         'MAP_STARTED (a forEach node began its map; payload { items, concurrency }); ' +
         'EVENT_RECEIVED (an event answered the branch’s event wait; payload { eventId, name, key }), ' +
         'CHILD_STARTED (the node or item started a child run; payload { childRunId, flowId, version }), ' +
-        'CHILD_FINISHED (that child run ended; payload { childRunId, status }).',
+        'CHILD_FINISHED (that child run ended; payload { childRunId, status }); ' +
+        'FAILURE_HANDLER_STARTED (the run ended FAILED and started its flow’s onFailure run; payload { handlerRunId, flowId, version }), ' +
+        'FAILURE_HANDLER_SKIPPED (the run ended FAILED and its onFailure run was not started; payload { flowId, version, reason }). ' +
+        'NODE_FINISHED’s payload (null when empty): { next?: the node(s) the branch goes on to, cached?: true (an idempotency record’s result), items?: a map’s item count, ' +
+        'outcome?: the business outcome the result set as the run’s }.',
     },
     nodeId: nullable({ type: 'string' }),
     branchId: nullable({ type: 'string', description: 'The branch the event belongs to (see Run.branches); null for run-wide events.' }),

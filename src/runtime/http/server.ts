@@ -106,7 +106,8 @@ export async function buildApiServer(options: ApiServerOptions): Promise<Fastify
     routerOptions: { maxParamLength: MAX_PARAM_LENGTH },
     // Wrong types are errors, not silently coerced ("5" is not a number), and unknown body
     // fields are rejected instead of dropped (a typo like "inptu" must not start a run without input).
-    ajv: { customOptions: { coerceTypes: false, removeAdditional: false, allErrors: false } },
+    // Union types: a repeatable query parameter is one string or an array of them (`outcome`).
+    ajv: { customOptions: { coerceTypes: false, removeAdditional: false, allErrors: false, allowUnionTypes: true } },
     schemaErrorFormatter: formatSchemaErrors,
     // Errors the router raises before any route or hook (an undecodable or overlong path).
     frameworkErrors: (err, req, reply) => {

@@ -84,14 +84,19 @@ export class SqlLease implements RunLease {
     let row: SqlRow | undefined;
     try {
       // What a commit that went through announces: this run when it asked to (or when a wait it
-      // registered found its event already stored), and the parent of a child run it ended.
+      // registered found its event already stored), the parent of a child run it ended, and the
+      // failure handler run it started.
       row = await this.host.announcing(
         wakeNow ? this.runId : null,
         () => this.send(wakeOnRelease ? { ...t, wake: false } : t),
         (r) =>
           !commitApplied(r) || r.answered === true
             ? []
-            : [...(wakeNow || Number(r.delivered_early) > 0 ? [this.runId] : []), ...(typeof r.ended_parent === 'string' ? [r.ended_parent] : [])],
+            : [
+                ...(wakeNow || Number(r.delivered_early) > 0 ? [this.runId] : []),
+                ...(typeof r.ended_parent === 'string' ? [r.ended_parent] : []),
+                ...(typeof r.started_handler === 'string' ? [r.started_handler] : []),
+              ],
       );
     } catch (err) {
       throw this.host.fail(err, 'commit');

@@ -25,7 +25,7 @@ import type { SqlNames } from './names.js';
  * The columns of a run row, named one by one: a prepared statement's result type must not change
  * when a later migration adds a column (Postgres refuses to run it then), which `*` would do.
  */
-const RUN_COLUMNS = [
+export const RUN_COLUMNS = [
   'run_id',
   'flow_id',
   'flow_version',
@@ -53,6 +53,9 @@ const RUN_COLUMNS = [
   'compensated',
   'schedule_id',
   'scheduled_at',
+  'failure_of',
+  'failure_handler_run_id',
+  'outcome',
 ] as const;
 
 /** The JSON columns a summary leaves out (see `FlowRunSummary`); `outputs_json` is not a column. */
@@ -139,6 +142,9 @@ export type RunReadRow = {
   compensated: boolean | null;
   schedule_id: string | null;
   scheduled_at: Date | string | null;
+  failure_of: string | null;
+  failure_handler_run_id: string | null;
+  outcome: string | null;
   outputs_json: Record<string, unknown>;
   has_inbox: boolean;
   due_in_ms: number | null;
@@ -162,6 +168,8 @@ export type CommittedRow = Pick<
   | 'recoveries'
   | 'next_attempt_at'
   | 'wait_reason'
+  | 'failure_handler_run_id'
+  | 'outcome'
 > & {
   due_in_ms: number | null;
   read_at: Date;
@@ -230,6 +238,8 @@ export function toRunSummary(row: RunSummaryRow): FlowRunSummary {
     readAt: toDate(row.read_at),
     parentRunId: row.parent_run_id ?? null,
     parentNodeId: row.parent_node_id ?? null,
+    failureOf: row.failure_of ?? null,
+    failureHandlerRunId: row.failure_handler_run_id ?? null,
     hasInbox: row.has_inbox === true,
     idempotencyKey: row.idempotency_key ?? null,
     version: Number(row.version),
@@ -244,6 +254,7 @@ export function toRunSummary(row: RunSummaryRow): FlowRunSummary {
     compensated: row.compensated ?? null,
     scheduleId: row.schedule_id ?? null,
     scheduledAt: row.scheduled_at === null || row.scheduled_at === undefined ? null : toDate(row.scheduled_at).toISOString(),
+    outcome: row.outcome ?? null,
   };
 }
 
@@ -286,6 +297,8 @@ export function toCommittedRecord(row: CommittedRow, before: FlowRunRecord, t: T
     readAt: toDate(row.read_at),
     parentRunId: before.parentRunId,
     parentNodeId: before.parentNodeId,
+    failureOf: before.failureOf,
+    failureHandlerRunId: row.failure_handler_run_id ?? null,
     hasInbox: row.has_inbox === true,
     idempotencyKey: before.idempotencyKey,
     version: Number(row.version),
@@ -302,6 +315,7 @@ export function toCommittedRecord(row: CommittedRow, before: FlowRunRecord, t: T
     compensated: update.compensated ?? before.compensated,
     scheduleId: before.scheduleId,
     scheduledAt: before.scheduledAt,
+    outcome: row.outcome ?? null,
   };
 }
 

@@ -137,6 +137,15 @@ export class SqlFlowStorage implements FlowStorage, LockHost {
           'Apply the migrations with `prisma migrate deploy` (prisma/migrations of @hazeljs/flow), or create the storage with autoMigrate: true.',
       );
     }
+    // Every read of a run names these columns: a schema a migration behind would fail them all.
+    const columns = present?.missing_run_columns;
+    if (Array.isArray(columns) && columns.length > 0) {
+      throw new StorageError(
+        'SCHEMA_MISSING',
+        `The table flow_runs in schema "${this.names.schema}" of ${this.executor.target} lacks the column(s) ${columns.join(', ')} of this version. ` +
+          'Apply the migrations with `prisma migrate deploy` (prisma/migrations of @hazeljs/flow), or create the storage with autoMigrate: true.',
+      );
+    }
     // Tables created by someone else's migrations lack our read-after-lock functions: plain reads (see statements/lock-runs.ts).
     this.freshReads = present?.fresh_fn === true;
   }

@@ -19,6 +19,13 @@
  * or after the run's creation and not yet received by the run. The terminal-run rule: a commit
  * that ends a child run puts `{childRunId, status}` in its parent's inbox and wakes the parent.
  *
+ * The failure handler: a commit that moves a live run to FAILED with a `failure_handler`
+ * (`Transition.failureHandler`) creates that run (`handler`, `handler_ev`) in this very statement
+ * and names it in the failed run's `failure_handler_run_id` — so no crash can leave a failed run
+ * whose handler was never started, and the fence (one commit ends the run) makes it one. The
+ * idempotency key holds it to one structurally: a run already holding the key is named instead
+ * and nothing is inserted. The handler run has no parent: the cascade of the failure leaves it be.
+ *
  * The cascade: a commit that ends its run FAILED or CANCELLED cancels every unfinished run below
  * it, and one that abandons children (`cancel_children`: the branch or item that waited for them
  * is gone) cancels those and theirs, through `flow_cancel_runs` (the cancel_cascade migration),
@@ -32,7 +39,8 @@
  * commit); `delivered_early` (entries put in the run's inbox for the waits it registered);
  * `ended_parent` (the parent woken by the end of this child run, else NULL); `answered` (refused:
  * a wait it ends by its timer has an answer in the inbox); `woke`; `cancelled` (a JSON array of
- * the runs its cascade cancelled, else NULL). The caller rebuilds the JSON columns from the
+ * the runs its cascade cancelled, else NULL); `started_handler` (the failure handler run it
+ * created, else NULL). The caller rebuilds the JSON columns from the
  * transition (`toCommittedRecord`).
  */
 import { FINISHED_STATUSES, LIVE_STATUSES, sqlStatusList } from '../../../core/states.js';
@@ -41,6 +49,7 @@ import { addWaitsJson, endWaitsJson, inboxIdsJson, receiptsJson } from '../inbox
 import type { SqlNames } from '../names.js';
 import { quoteLiteral } from '../names.js';
 import { errorJson, eventsJson, valuesJson } from '../rows.js';
+import { newRunJson } from './create-runs.js';
 
 export function commitSql(n: SqlNames, mode: { notify: boolean }): string {
   const live = sqlStatusList(LIVE_STATUSES);
@@ -52,13 +61,15 @@ export function commitSql(n: SqlNames, mode: { notify: boolean }): string {
              x -> 'attempts' AS attempts, (x ->> 'attempt_in_flight')::boolean AS attempt_in_flight,
              (x ->> 'recoveries')::int AS recoveries, (x ->> 'delay_ms')::float8 AS delay_ms,
              (x ->> 'due_at')::timestamptz AS due_at, x ->> 'wait_reason' AS wait_reason, x -> 'error' AS error,
+             x ->> 'outcome' AS outcome,
              x -> 'events' AS events, x ->> 'idem_key' AS idem_key, x ->> 'idem_run_id' AS idem_run_id,
              x ->> 'idem_node_id' AS idem_node_id, x -> 'idem_result' AS idem_result, (x ->> 'wake')::boolean AS wake,
              x -> 'vals' AS vals, x -> 'clear_maps' AS clear_maps, x -> 'consumed' AS consumed,
              x -> 'add_waits' AS add_waits, x -> 'end_waits' AS end_waits, x -> 'receipts' AS receipts,
              EXISTS (SELECT 1 FROM jsonb_array_elements(x -> 'timed_out') w JOIN ${n.inbox} i
                      ON i.run_id = x ->> 'run_id' AND i.branch_id = w ->> 'branch_id' AND i.wait_id = (w ->> 'wait_id')::int) AS answered,
-             x -> 'cancel_children' AS cancel_children, x -> 'compensation' AS compensation, (x ->> 'compensated')::boolean AS compensated
+             x -> 'cancel_children' AS cancel_children, x -> 'compensation' AS compensation, (x ->> 'compensated')::boolean AS compensated,
+             x -> 'failure_handler' AS failure_handler
       FROM jsonb_array_elements($1::jsonb) WITH ORDINALITY AS a(x, ord)
     ), upd AS (
       UPDATE ${n.runs} r SET
@@ -79,13 +90,21 @@ export function commitSql(n: SqlNames, mode: { notify: boolean }): string {
         error_json = t.error,
         compensation_json = COALESCE(t.compensation, r.compensation_json),
         compensated = COALESCE(t.compensated, r.compensated),
+        -- The handler run holding the key if there is one (never, under the fence), else the new one.
+        failure_handler_run_id = CASE WHEN t.failure_handler IS NOT NULL AND t.status = 'FAILED' AND r.status::text IN (${live})
+          THEN COALESCE((SELECT k.run_id FROM ${n.runs} k WHERE k.idempotency_key = t.failure_handler ->> 'idempotency_key'),
+                        t.failure_handler ->> 'run_id')
+          ELSE r.failure_handler_run_id END,
+        -- A business outcome is replaced by the next one, never cleared: absent keeps it.
+        outcome = COALESCE(t.outcome, r.outcome),
         version = r.version + 1,
         last_seq = r.last_seq + jsonb_array_length(t.events),
         updated_at = statement_timestamp()
       FROM t
       WHERE r.run_id = t.run_id AND r.version = t.expected_version AND NOT t.answered
       RETURNING r.run_id, r.status, r.current_node_id, r.updated_at, r.version, r.last_seq, r.attempt, r.attempt_in_flight,
-        r.recoveries, r.next_attempt_at, r.wait_reason, r.created_at AS run_created_at, r.parent_run_id AS run_parent_id,
+        r.recoveries, r.next_attempt_at, r.wait_reason, r.outcome, r.created_at AS run_created_at, r.parent_run_id AS run_parent_id,
+        r.failure_handler_run_id, t.failure_handler,
         (SELECT p.status FROM ${n.runs} p WHERE p.run_id = r.run_id) AS prev_status,
         t.events, t.idem_key, t.idem_run_id, t.idem_node_id, t.idem_result, t.wake, t.vals, t.clear_maps, t.consumed,
         t.add_waits, t.end_waits, t.receipts, t.cancel_children
@@ -171,17 +190,39 @@ export function commitSql(n: SqlNames, mode: { notify: boolean }): string {
         'parent run ' || upd.run_id || CASE upd.status::text WHEN 'FAILED' THEN ' failed' WHEN 'CANCELLED' THEN ' was cancelled' ELSE ' no longer waits for it' END
       ) AS c(run_id)
       WHERE jsonb_array_length(upd.cancel_children) > 0 OR upd.status::text IN ('FAILED', 'CANCELLED')
+    ), handler AS (
+      -- The failed run's onFailure run, when this commit chose a new one (see the UPDATE).
+      INSERT INTO ${n.runs} (run_id, flow_id, flow_version, tenant_id, status, current_node_id, input_json, state_json,
+                             branches_json, idempotency_key, version, last_seq, created_at, updated_at, failure_of)
+      SELECT h ->> 'run_id', h ->> 'flow_id', h ->> 'flow_version', h ->> 'tenant_id', 'RUNNING', h ->> 'current_node_id', h -> 'input',
+             h -> 'state', h -> 'branches', h ->> 'idempotency_key', 1, jsonb_array_length(h -> 'events'),
+             statement_timestamp(), statement_timestamp(), upd.run_id
+      FROM upd CROSS JOIN LATERAL (SELECT upd.failure_handler AS h) x
+      WHERE upd.failure_handler IS NOT NULL AND upd.failure_handler_run_id = h ->> 'run_id'
+      ON CONFLICT (idempotency_key) DO NOTHING
+      RETURNING run_id, failure_of
+    ), handler_ev AS (
+      -- Its first events, numbered 1, 2, … (as createRuns numbers a new run's).
+      INSERT INTO ${n.events} (run_id, seq, at, type, node_id, branch_id, item_index, attempt, duration_ms, error_json, payload_json)
+      SELECT handler.run_id, e.ord::int, statement_timestamp(), e.type, e.node_id, e.branch_id, e.item_index, e.attempt, e.duration_ms,
+             e.error, e.payload
+      FROM handler JOIN upd ON upd.run_id = handler.failure_of,
+        ROWS FROM (jsonb_to_recordset(upd.failure_handler -> 'events')
+          AS (type text, node_id text, branch_id text, item_index int, attempt int, duration_ms int, error jsonb, payload jsonb))
+          WITH ORDINALITY AS e(type, node_id, branch_id, item_index, attempt, duration_ms, error, payload, ord)
     ), wake AS (
       SELECT upd.run_id FROM upd WHERE upd.wake OR upd.run_id IN (SELECT run_id FROM early)
       UNION ALL
       SELECT child_ended.parent_id FROM child_ended
+      UNION ALL
+      SELECT handler.run_id FROM handler
     ), woke AS (
       SELECT pg_notify(${quoteLiteral(n.wakeChannel)}, wake.run_id) FROM wake WHERE ${mode.notify}
     )
     -- One row per transition, in their order; a run whose fence failed has NULLs. The inbox as
     -- of this commit: the statement's snapshot, less what it consumed, plus what it delivered.
     SELECT t.run_id AS asked, upd.run_id, upd.status, upd.current_node_id, upd.updated_at, upd.version, upd.last_seq, upd.attempt,
-      upd.attempt_in_flight, upd.recoveries, upd.next_attempt_at, upd.wait_reason,
+      upd.attempt_in_flight, upd.recoveries, upd.next_attempt_at, upd.wait_reason, upd.failure_handler_run_id, upd.outcome,
       GREATEST(0, CEIL(EXTRACT(EPOCH FROM (upd.next_attempt_at - clock_timestamp())) * 1000))::float8 AS due_in_ms, clock_timestamp() AS read_at,
       upd.run_id IS NOT NULL AND (EXISTS (SELECT 1 FROM ${n.inbox} i WHERE i.run_id = upd.run_id AND i.id NOT IN (SELECT id FROM consumed))
         OR upd.run_id IN (SELECT run_id FROM early)) AS has_inbox,
@@ -189,7 +230,8 @@ export function commitSql(n: SqlNames, mode: { notify: boolean }): string {
       (SELECT min(parent_id) FROM child_ended WHERE child_ended.child_id = upd.run_id) AS ended_parent,
       upd.run_id IS NULL AND t.answered AS answered,
       (SELECT count(*) FROM woke)::int AS woke,
-      (SELECT jsonb_agg(cancelled.run_id) FROM cancelled WHERE cancelled.parent_id = upd.run_id) AS cancelled
+      (SELECT jsonb_agg(cancelled.run_id) FROM cancelled WHERE cancelled.parent_id = upd.run_id) AS cancelled,
+      (SELECT min(handler.run_id) FROM handler WHERE handler.failure_of = upd.run_id) AS started_handler
     FROM t LEFT JOIN upd ON upd.run_id = t.run_id
     ORDER BY t.ord`;
 }
@@ -222,6 +264,7 @@ export function transitionJson(runId: string, t: Transition): string {
     `"receipts":${receiptsJson(t.receipts)}`,
     `"cancel_children":${JSON.stringify(t.cancelChildren ?? [])}`,
   ];
+  if (t.failureHandler) fields.push(`"failure_handler":${newRunJson(t.failureHandler)}`);
   if (t.timedOutWaits?.length) fields.push(`"timed_out":${endWaitsJson(t.timedOutWaits)}`);
   if (u.state !== undefined) fields.push(`"state":${u.state}`);
   if (u.branches !== undefined) fields.push(`"branches":${u.branches}`);
@@ -229,6 +272,7 @@ export function transitionJson(runId: string, t: Transition): string {
   if (u.compensation !== undefined) fields.push(`"compensation":${u.compensation}`);
   if (u.compensated !== undefined && u.compensated !== null) fields.push(`"compensated":${u.compensated}`);
   if (u.error) fields.push(`"error":${JSON.stringify(errorJson(u.error))}`);
+  if (u.outcome !== undefined) fields.push(`"outcome":${JSON.stringify(u.outcome)}`);
   if (due && 'delayMs' in due) fields.push(`"delay_ms":${Math.max(0, Number(due.delayMs))}`);
   if (due && 'at' in due) fields.push(`"due_at":${JSON.stringify(due.at.toISOString())}`);
   if (idem) {

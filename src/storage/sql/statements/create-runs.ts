@@ -20,15 +20,15 @@ export function createRunsSql(n: SqlNames, mode: { notify: boolean }): string {
              x ->> 'tenant_id' AS tenant_id, x ->> 'current_node_id' AS current_node_id, x -> 'input' AS input,
              x -> 'state' AS state, x -> 'branches' AS branches, x ->> 'idempotency_key' AS idempotency_key,
              x -> 'events' AS events, x ->> 'parent_run_id' AS parent_run_id, x ->> 'parent_node_id' AS parent_node_id,
-             x ->> 'schedule_id' AS schedule_id, (x ->> 'scheduled_at')::timestamptz AS scheduled_at, a.ord
+             x ->> 'schedule_id' AS schedule_id, (x ->> 'scheduled_at')::timestamptz AS scheduled_at, x ->> 'failure_of' AS failure_of, a.ord
       FROM jsonb_array_elements($1::jsonb) WITH ORDINALITY AS a(x, ord)
     ), ins AS (
       INSERT INTO ${n.runs} (run_id, flow_id, flow_version, tenant_id, status, current_node_id, input_json, state_json,
                              branches_json, idempotency_key, version, last_seq, created_at, updated_at, parent_run_id, parent_node_id,
-                             schedule_id, scheduled_at)
+                             schedule_id, scheduled_at, failure_of)
       SELECT run_id, flow_id, flow_version, tenant_id, 'RUNNING', current_node_id, input, state, branches, idempotency_key, 1,
              jsonb_array_length(events), statement_timestamp(), statement_timestamp(), parent_run_id, parent_node_id,
-             schedule_id, scheduled_at
+             schedule_id, scheduled_at, failure_of
       FROM n ORDER BY ord
       ON CONFLICT (idempotency_key) DO NOTHING
       RETURNING *
@@ -51,14 +51,17 @@ export function createRunsSql(n: SqlNames, mode: { notify: boolean }): string {
     WHERE n.idempotency_key IS NOT NULL AND NOT EXISTS (SELECT 1 FROM ins WHERE ins.run_id = n.run_id)`;
 }
 
-/** One new run of `createRuns`' $1, as JSON text: input, state, branches and events embedded as they are. */
+/**
+ * One new run of `createRuns`' $1 (and a commit's `failure_handler`, statements/commit.ts), as JSON
+ * text: input, state, branches and events embedded as they are.
+ */
 export function newRunJson(run: NewRun): string {
   const text = (v: string | null | undefined) => (v === null || v === undefined ? 'null' : JSON.stringify(v));
   return (
     `{"run_id":${text(run.runId)},"flow_id":${text(run.flowId)},"flow_version":${text(run.flowVersion)},"tenant_id":${text(run.tenantId)},` +
     `"current_node_id":${text(run.currentNodeId)},"input":${run.input},"state":${run.state},"branches":${run.branches},` +
     `"idempotency_key":${text(run.idempotencyKey)},"events":${eventsJson(run.events)},` +
-    `"parent_run_id":${text(run.parentRunId)},"parent_node_id":${text(run.parentNodeId)},` +
+    `"parent_run_id":${text(run.parentRunId)},"parent_node_id":${text(run.parentNodeId)},"failure_of":${text(run.failureOf)},` +
     `"schedule_id":${text(run.scheduleId)},"scheduled_at":${text(run.scheduledAt?.toISOString())}}`
   );
 }
