@@ -26,6 +26,7 @@ const LAYERS = [
   ['definitions'],
   ['storage', 'prisma.ts'],
   ['engine'],
+  ['schedules'],
   ['worker'],
   ['flow-engine.ts'],
   ['runtime', 'index.ts'],

@@ -28,6 +28,7 @@
  * outputs, side effects), however often their handlers ran.
  */
 import { flow, FlowError, type FlowContext, type FlowDefinition, type NodeResult } from '@hazeljs/flow';
+import { scheduleFlow } from './soak-schedule.js';
 import { sagaFlow } from './saga-flow.js';
 
 export const SOAK_FLOW_ID = 'soak';
@@ -380,9 +381,9 @@ export function soakChildFlow(effects: SoakEffects): FlowDefinition {
     .build();
 }
 
-/** The flows, as every process registers them (the soak's own engine too): the soak's, its child's, the saga (chaos/saga-flow.ts). */
+/** The flows, as every process registers them (the soak's own engine too): the soak's, its child's, the saga (chaos/saga-flow.ts), the schedule's (soak-schedule.ts). */
 export function soakFlows(effects: SoakEffects): FlowDefinition[] {
-  return [soakChildFlow(effects), soakFlow(effects), sagaFlow(effects)];
+  return [soakChildFlow(effects), soakFlow(effects), sagaFlow(effects), scheduleFlow()];
 }
 
 function abortableSleep(ms: number, signal: AbortSignal): Promise<void> {

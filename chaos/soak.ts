@@ -21,6 +21,7 @@ import { SAGA_EVERY, SAGA_FLOW_ID, SAGA_FLOW_VERSION, type SagaInput } from './s
 import { sideTables, soakEffects } from './side-tables.js';
 import { APPROVAL_REASON, approvalPayload, SIGNAL_EVENT, SIGNAL_NODE, signalPayload, SOAK_FLOW_ID, soakFlows, soakInput, type SoakInput } from './soak-flow.js';
 import { verifySoak, type SentSignal } from './verify.js';
+import { startSoakSchedule, stopSoakSchedule } from './soak-schedule.js';
 import { WorkerFleet } from './worker-fleet.js';
 
 const MAX_RECOVERIES = 50;
@@ -87,6 +88,7 @@ interface SoakParts {
 async function soak(options: SoakOptions, { admin, engine, fleet, schema, tag, side }: SoakParts): Promise<number> {
   await fleet.start(options.workers);
   log(`${options.workers} workers ready`);
+  await startSoakSchedule(engine);
 
   const startedAt = Date.now();
   let stop = false;
@@ -132,13 +134,17 @@ async function soak(options: SoakOptions, { admin, engine, fleet, schema, tag, s
   stop = true;
   await Promise.all([resumer, progress]);
   if (open > 0) log(`stopped waiting with ${open} runs not finished`);
+  const scheduleWindow = await stopSoakSchedule(engine, admin, schema);
+  log(
+    `schedule stopped: ticks from ${scheduleWindow.from === null ? '—' : new Date(scheduleWindow.from).toISOString()} to ${new Date(scheduleWindow.to).toISOString()}`,
+  );
 
   await fleet.stopAll();
   await engine.close();
   await side.end().catch(() => undefined);
   const leftSessions = await admin.sessionCount(`${tag}-`);
 
-  const verdict = await verifySoak(admin, schema, options.runs, signals);
+  const verdict = await verifySoak(admin, schema, options.runs, signals, scheduleWindow);
   if (leftSessions > 0)
     verdict.violations.push({ check: 'leftovers', message: `${leftSessions} database sessions of the soak still open after every process stopped` });
   for (const f of faultRecords) if (f.violation) verdict.violations.push({ check: f.kind === 'pause' ? 'takeover' : 'leftovers', message: f.violation });

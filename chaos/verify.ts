@@ -17,12 +17,14 @@
  *  - the saga runs (chaos/verify-saga.ts) ended as their input says: completed, completed through a
  *    catch, or failed with every finished step undone once, newest first (`compensated: true`);
  *  - the timeline agrees with the row; no advisory lock, inbox entry or event wait is left; no run
- *    (nor child) is stuck.
+ *    (nor child) is stuck;
+ *  - every tick of the soak's one-second schedule has exactly one run (soak-schedule.ts).
  */
 import { isDeepStrictEqual } from 'node:util';
 import type { DatabaseAdmin } from './database-admin.js';
 import { SAGA_FLOW_ID, sagaRunsFor } from './saga-flow.js';
 import { sideTables } from './side-tables.js';
+import { SCHEDULE_FLOW_ID, verifySoakSchedule } from './soak-schedule.js';
 import { verifySagas } from './verify-saga.js';
 import {
   branchOf,
@@ -107,6 +109,7 @@ export const CHECKS = {
     'each saga input started one run, which ended as its input says: COMPLETED through its catch (one NODE_CAUGHT, the catch target saw ctx.error), COMPLETED, or FAILED compensated:true with one NODE_COMPENSATED per finished step (each map item, pay, hold) newest first, none failed for good, RUN_ABORTED last; undo rows exactly those of the undone steps',
   crashes: "no worker process died on its own (every exit was a SIGKILL of the soak or a graceful stop); no unhandled error in the soak's own process",
   leftovers: 'no run (nor child run) left RUNNING or WAITING; no run advisory lock left in pg_locks; no session of the soak left open',
+  schedule: 'every tick of the one-second schedule, from its first until the soak stopped it, has exactly one run, COMPLETED',
 } as const;
 export type CheckId = keyof typeof CHECKS;
 
@@ -127,7 +130,13 @@ const MAP_NODE = 'items';
 type Fail = (check: CheckId, message: string) => void;
 type Bump = (key: string, by?: number) => void;
 
-export async function verifySoak(admin: DatabaseAdmin, schema: string, expectedRuns: number, signals: ReadonlyMap<number, SentSignal>): Promise<Verdict> {
+export async function verifySoak(
+  admin: DatabaseAdmin,
+  schema: string,
+  expectedRuns: number,
+  signals: ReadonlyMap<number, SentSignal>,
+  scheduleWindow: { from: number | null; to: number },
+): Promise<Verdict> {
   const violations: Violation[] = [];
   const fail: Fail = (check, message) => void violations.push({ check, message });
   const stats: Record<string, number> = {};
@@ -165,8 +174,9 @@ export async function verifySoak(admin: DatabaseAdmin, schema: string, expectedR
   for (const e of events) (timelines.get(e.run_id) ?? timelines.set(e.run_id, []).get(e.run_id)!).push(e);
   const runs = allRuns.filter((r) => r.flow_id === SOAK_FLOW_ID);
   const children = allRuns.filter((r) => r.flow_id === CHILD_FLOW_ID);
+  await verifySoakSchedule(admin, schema, scheduleWindow, (message) => fail('schedule', message), bump);
   for (const r of allRuns)
-    if (r.flow_id !== SOAK_FLOW_ID && r.flow_id !== CHILD_FLOW_ID && r.flow_id !== SAGA_FLOW_ID)
+    if (r.flow_id !== SOAK_FLOW_ID && r.flow_id !== CHILD_FLOW_ID && r.flow_id !== SAGA_FLOW_ID && r.flow_id !== SCHEDULE_FLOW_ID)
       fail('starts', `run ${r.run_id} of an unknown flow ${r.flow_id}`);
   const runById = new Map(runs.map((r) => [r.run_id, r]));
   const childById = new Map(children.map((r) => [r.run_id, r]));

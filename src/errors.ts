@@ -113,6 +113,13 @@ export class RunNotFoundError extends FlowError {
   }
 }
 
+/** No schedule has this id (`engine.schedules.pause`, `resume`, `delete`, `trigger`). */
+export class ScheduleNotFoundError extends FlowError {
+  constructor(readonly scheduleId: string) {
+    super('SCHEDULE_NOT_FOUND', `Schedule not found: ${scheduleId}`, { retryable: false });
+  }
+}
+
 /** The run is not in a state that allows the operation (e.g. resume of a run that is not waiting). */
 export class InvalidRunStateError extends FlowError {
   constructor(

@@ -27,6 +27,8 @@ import { assertNoReservedStateKeys } from './engine/reserved-keys.js';
 import type { WorkerHost } from './worker/host.js';
 import type { WorkerOptions } from './worker/types.js';
 import { FlowWorker } from './worker/worker.js';
+import { FlowSchedules } from './schedules/api.js';
+import { ScheduleFirer } from './schedules/fire.js';
 
 const DEFAULT_EVENT_RETENTION_MS = 7 * 24 * 60 * 60 * 1000;
 /** Events deleted per statement (and transaction) when events past their retention are pruned. */
@@ -173,6 +175,10 @@ export class FlowEngine extends FlowEvents implements WorkerHost {
   private initPromise?: Promise<void>;
   private closed = false;
   private readonly stopHearingCancels: () => void;
+  /** Schedules: runs of a flow started by cron or interval, exactly once per tick (src/schedules/). */
+  readonly schedules: FlowSchedules;
+  /** @internal WorkerHost: fires due ticks (a worker's schedule loop). */
+  readonly scheduleFirer: ScheduleFirer;
 
   constructor(options: FlowEngineOptions = {}) {
     super();
@@ -201,6 +207,13 @@ export class FlowEngine extends FlowEvents implements WorkerHost {
       wakes: new RunWakes(this.storage),
     };
     this.stopHearingCancels = this.storage.onRunsCancelled?.((runIds) => this.descendantsCancelled(runIds)) ?? (() => undefined);
+    const runStarted = (run: FlowRunRecord) => this.runStarted(run);
+    this.scheduleFirer = new ScheduleFirer({
+      ...this.stepEnv,
+      runStarted,
+      cancelRun: (runId, reason) => this.cancelRun(runId, reason),
+    });
+    this.schedules = new FlowSchedules({ ...this.stepEnv, runStarted, ready: () => this.ready(), changed: () => this.scheduleFirer.changed() });
   }
 
   /** Connects and applies pending migrations (also done on first use). */
@@ -214,9 +227,11 @@ export class FlowEngine extends FlowEvents implements WorkerHost {
     return this.initPromise;
   }
 
+  /** Registers the flow (see DefinitionRegistry) and applies the schedules it declares (flow option `schedules`). */
   async registerDefinition(def: FlowDefinition): Promise<void> {
     await this.ready();
     await this.registry.register(def, this.storage);
+    for (const schedule of def.schedules ?? []) await this.schedules.set({ ...schedule, flowId: def.flowId });
   }
 
   /**

@@ -58,6 +58,11 @@ export type {
 } from './flow-engine.js';
 export type { FlowHookMap, FlowHookName, FlowHookPayload } from './engine/events.js';
 export { ManualClock, systemClock } from './core/clock.js';
+// schedules
+export { FlowSchedules } from './schedules/api.js';
+export type { FlowSchedule, SchedulePreviewOptions } from './schedules/types.js';
+export type { FlowScheduleOption, ScheduleCatchup, ScheduleOptions, ScheduleOverlap } from './definitions/schedule-spec.js';
+export type { ScheduleSkip, ScheduleSkipReason } from './storage/types.js';
 export type { Clock } from './core/clock.js';
 export { DEFAULT_MAX_JSON_BYTES } from './core/json.js';
 export { RESERVED_STATE_KEYS } from './engine/reserved-keys.js';
@@ -83,6 +88,7 @@ export {
   WaitAnsweredError,
   AmbiguousResumeError,
   StorageError,
+  ScheduleNotFoundError,
 } from './errors.js';
 export type { ErrorRecord, FlowErrorOptions } from './errors.js';
 

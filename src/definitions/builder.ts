@@ -195,6 +195,8 @@ export function copyFlowOptions(options: FlowOptions): FlowOptions {
   const out: FlowOptions = {};
   if (options.retention !== undefined) out.retention = copy(options.retention) as FlowOptions['retention'];
   if (options.onFailure !== undefined) out.onFailure = copy(options.onFailure) as FlowOptions['onFailure'];
+  if (options.schedules !== undefined)
+    out.schedules = (Array.isArray(options.schedules) ? options.schedules.map(copy) : options.schedules) as FlowOptions['schedules'];
   return out;
 }
 
@@ -205,6 +207,10 @@ export function copyFlowOptions(options: FlowOptions): FlowOptions {
  */
 export function freezeDefinition(def: FlowDefinition): FlowDefinition {
   if (def.retention) Object.freeze(def.retention);
+  if (Array.isArray(def.schedules)) {
+    def.schedules.forEach((s) => Object.freeze(s));
+    Object.freeze(def.schedules);
+  }
   if (def.onFailure) Object.freeze(def.onFailure);
   for (const node of Object.values(def.nodes)) {
     if (node.retry) Object.freeze(node.retry);

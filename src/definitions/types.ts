@@ -7,6 +7,7 @@ import type { ErrorRecord } from '../errors.js';
 export type NodeId = string;
 
 import type { CaughtError, FlowRunStatus } from '../core/states.js';
+import type { FlowScheduleOption } from './schedule-spec.js';
 
 export type { CaughtError, FlowRunStatus };
 
@@ -277,6 +278,11 @@ export interface FlowOptions {
    * `{ runId, flowId, version, error }` as input.
    */
   onFailure?: FailureHandler;
+  /**
+   * Schedules that start runs of this flow (`engine.schedules.set` without `flowId`), applied when
+   * the definition is registered: created, or replaced when changed. Not part of the graph.
+   */
+  schedules?: FlowScheduleOption[];
 }
 
 /** The flow a failed run starts (`FlowOptions.onFailure`). */

@@ -7,6 +7,7 @@
 import { FlowDefinitionError } from '../errors.js';
 import { MAX_RETENTION_MS, MAX_RETRY_DELAY_MS, type FlowDefinition, type FlowOptions, type NodeOptions } from './types.js';
 import { flowKey } from './flow-key.js';
+import { scheduleProblems } from './schedule-spec.js';
 
 type Loose = Record<string, unknown>;
 
@@ -122,7 +123,7 @@ export function optionsArgumentProblems(where: string, opts: unknown): string[] 
 }
 
 /** Typed as a record of every flow option, as `OPTION_KEYS` is for nodes. */
-const FLOW_OPTION_KEYS: Record<keyof FlowOptions, true> = { retention: true, onFailure: true };
+const FLOW_OPTION_KEYS: Record<keyof FlowOptions, true> = { retention: true, onFailure: true, schedules: true };
 
 /**
  * Problems with the options argument of `flow(id, version, options)` / `@Flow(id, version,
@@ -156,6 +157,20 @@ function retentionProblems(retention: unknown): string[] {
     problems.push(`retention.finishedRunsMs must be a number of milliseconds > 0 and at most ${MAX_RETENTION_MS} (100 years) (got ${show(ms)})`);
   }
   return problems;
+}
+
+/** Problems with a flow's declared schedules (`schedules`): each checked as `engine.schedules.set` would, ids unique. */
+function declaredScheduleProblems(schedules: unknown): string[] {
+  if (schedules === undefined) return [];
+  if (!Array.isArray(schedules)) return [`schedules must be an array of { scheduleId, cron | every, … } (got ${show(schedules)})`];
+  const seen = new Set<unknown>();
+  return schedules.flatMap((s: unknown, i) => {
+    const id = isObject(s) ? s.scheduleId : undefined;
+    const problems = scheduleProblems(s, false).map((p) => `schedules[${i}]: ${p}`);
+    if (id !== undefined && seen.has(id)) problems.push(`schedules[${i}]: scheduleId ${JSON.stringify(id)} is declared twice`);
+    seen.add(id);
+    return problems;
+  });
 }
 
 /**
@@ -266,6 +281,7 @@ export function definitionProblems(def: unknown): string[] {
     problems.push(`flowId must not contain "@", which separates it from the version in flowId@version (got ${show(def.flowId)})`);
   if (!isNonEmptyString(def.version)) problems.push(`version must be a non-empty string (got ${show(def.version)})`);
   problems.push(...flowOptionProblems(def));
+  problems.push(...declaredScheduleProblems(def.schedules));
 
   const nodes = isObject(def.nodes) ? def.nodes : undefined;
   if (!nodes) problems.push(`nodes must be an object keyed by node id (got ${show(def.nodes)})`);

@@ -17,7 +17,7 @@ import { timeline } from './timeline.js';
  * child run's; `failureOf`: the failed run an `onFailure` run handles (see failure-handler.ts).
  */
 export function newRunOf(
-  def: FlowDefinition,
+  def: Pick<FlowDefinition, 'flowId' | 'version' | 'entry'>,
   run: {
     input: JsonText;
     state: JsonText;

@@ -47,7 +47,18 @@ export async function loadFlowsFromModule(path: string): Promise<FlowDefinition[
 }
 
 /** The repository's example flows, in the order the README presents them. */
-export const EXAMPLE_MODULES = ['linear', 'branching', 'wait-resume', 'retries-timeouts', 'parallel', 'map', 'child-flows', 'events', 'order-saga'];
+export const EXAMPLE_MODULES = [
+  'linear',
+  'branching',
+  'wait-resume',
+  'retries-timeouts',
+  'parallel',
+  'map',
+  'child-flows',
+  'events',
+  'order-saga',
+  'schedules',
+];
 
 /**
  * The flows `npm start` runs: the examples/ of this repository when they exist, else the demo

@@ -97,6 +97,8 @@ function summaryWith(row: RunRow, now: number, branches: FlowRunRecord['branches
     waitReason: row.waitReason,
     error: row.error ? { ...row.error } : null,
     compensated: row.compensated,
+    scheduleId: row.scheduleId,
+    scheduledAt: row.scheduledAt,
     outcome: row.outcome,
   };
 }

@@ -24,6 +24,8 @@ import { isFinished } from '../core/states.js';
 import { compareClaimOrder, isDueAt, isDueNow } from './due.js';
 import { MemoryLease, recordOf, summaryOf, type EventRow, type RunRow } from './memory-lease.js';
 import { normalizePruneQuery } from './prune.js';
+import { MemorySchedules } from './memory-schedules.js';
+import type { ScheduleClaim, ScheduleRecord, ScheduleStep, ScheduleStepResult, ScheduleWrite } from './schedule-types.js';
 
 export interface MemoryStorageOptions {
   /** Source of "now" for due times (default: the system clock). The engine passes its own clock. */
@@ -57,6 +59,23 @@ export class MemoryStorage implements FlowStorage {
   private readonly sentEvents = new Map<string, NewFlowEvent & { sentAt: Date }>();
   private readonly eventWaits = new Map<string, { runId: string; branchId: string; waitId: number; name: string; key: string | null }>();
   private readonly receipts = new Set<string>();
+  /** Runs started by schedules, by (schedule, tick): the SQL store's unique index. */
+  private readonly runIdsByTick = new Map<string, string>();
+  private readonly schedules = new MemorySchedules({
+    now: () => this.clock.now(),
+    liveRunIds: (scheduleId) => [...this.runs.values()].filter((r) => r.scheduleId === scheduleId && !isFinished(r.status)).map((r) => r.runId),
+    definitionFor: (flowId, version) => {
+      const defs = [...this.definitions.values()].filter((d) => d.flowId === flowId && (version === null || d.version === version));
+      // Newest first, ties by version (descending): the SQL store's order.
+      defs.sort((a, b) => b.createdAt.getTime() - a.createdAt.getTime() || (a.version < b.version ? 1 : a.version > b.version ? -1 : 0));
+      const def = defs[0];
+      return def ? { version: def.version, entry: (JSON.parse(def.graphText) as { entry: string }).entry } : null;
+    },
+    insertRun: (run) => {
+      const { row, created } = this.insertRun(run);
+      return { run: this.record(row), created };
+    },
+  });
 
   constructor(options: MemoryStorageOptions = {}) {
     this.clock = options.clock ?? systemClock;
@@ -100,6 +119,9 @@ export class MemoryStorage implements FlowStorage {
       const existing = this.runIdsByKey.get(run.idempotencyKey);
       if (existing) return { row: this.runs.get(existing)!, created: false };
     }
+    const tick = run.scheduleId && run.scheduledAt ? `${run.scheduleId}\u0000${run.scheduledAt.getTime()}` : null;
+    const ticked = tick === null ? undefined : this.runIdsByTick.get(tick);
+    if (ticked !== undefined) return { row: this.runs.get(ticked)!, created: false };
     const now = this.nowDate();
     const row: RunRow = {
       runId: run.runId,
@@ -133,11 +155,14 @@ export class MemoryStorage implements FlowStorage {
       error: null,
       compensation: null,
       compensated: null,
+      scheduleId: run.scheduleId ?? null,
+      scheduledAt: run.scheduledAt ? run.scheduledAt.toISOString() : null,
       outcome: null,
       parsed: {},
     };
     this.runs.set(run.runId, row);
     if (run.idempotencyKey !== null) this.runIdsByKey.set(run.idempotencyKey, run.runId);
+    if (tick !== null) this.runIdsByTick.set(tick, run.runId);
     this.appendEvents(row, run.events, now);
     this.wake(run.runId);
     return { row, created: true };
@@ -163,6 +188,7 @@ export class MemoryStorage implements FlowStorage {
           (f.flowVersion === undefined || r.flowVersion === f.flowVersion) &&
           (f.tenantId === undefined || r.tenantId === f.tenantId) &&
           (f.parentRunId === undefined || r.parentRunId === f.parentRunId) &&
+          (f.scheduleId === undefined || r.scheduleId === f.scheduleId) &&
           (!f.outcomes || (r.outcome !== null && f.outcomes.includes(r.outcome))),
       )
       .sort((a, b) => b.createdAt.getTime() - a.createdAt.getTime() || (a.runId < b.runId ? 1 : a.runId > b.runId ? -1 : 0))
@@ -301,6 +327,7 @@ export class MemoryStorage implements FlowStorage {
     for (const runId of doomed) {
       const row = this.runs.get(runId)!;
       if (row.idempotencyKey !== null && this.runIdsByKey.get(row.idempotencyKey) === runId) this.runIdsByKey.delete(row.idempotencyKey);
+      if (row.scheduleId !== null && row.scheduledAt !== null) this.runIdsByTick.delete(`${row.scheduleId}\u0000${Date.parse(row.scheduledAt)}`);
       this.runs.delete(runId);
       this.events.delete(runId);
       this.inbox.delete(runId);
@@ -396,6 +423,36 @@ export class MemoryStorage implements FlowStorage {
     row.version += 1;
     row.updatedAt = now;
     this.appendEvents(row, events, now);
+  }
+
+  // ---- Schedules (memory-schedules.ts) ----
+
+  async saveSchedule(schedule: ScheduleWrite, expectedRevision: number | null): Promise<ScheduleRecord | null> {
+    return this.schedules.save(schedule, expectedRevision);
+  }
+
+  async getSchedule(scheduleId: string): Promise<ScheduleRecord | null> {
+    return this.schedules.get(scheduleId);
+  }
+
+  async listSchedules(filter: { flowId?: string }): Promise<ScheduleRecord[]> {
+    return this.schedules.list(filter);
+  }
+
+  async deleteSchedule(scheduleId: string): Promise<boolean> {
+    return this.schedules.delete(scheduleId);
+  }
+
+  async claimDueSchedules(query: { limit: number; leaseMs: number }): Promise<ScheduleClaim> {
+    return this.schedules.claim(query);
+  }
+
+  async fireSchedule(step: ScheduleStep): Promise<ScheduleStepResult | null> {
+    return this.schedules.fire(step);
+  }
+
+  async msUntilNextSchedule(): Promise<number | null> {
+    return this.schedules.msUntilNext();
   }
 
   // ---- used by MemoryLease ----

@@ -20,6 +20,7 @@ export interface NormalizedRunFilter {
   flowVersion?: string;
   tenantId?: string;
   parentRunId?: string;
+  scheduleId?: string;
   /** Runs whose business outcome is one of these (null: any outcome, or none). */
   outcomes: string[] | null;
   limit: number;
@@ -37,7 +38,7 @@ export function normalizeRunFilter(filter: RunFilter = {}): NormalizedRunFilter 
       }
     }
   }
-  for (const key of ['flowId', 'flowVersion', 'tenantId', 'parentRunId', 'cursor'] as const) {
+  for (const key of ['flowId', 'flowVersion', 'tenantId', 'parentRunId', 'scheduleId', 'cursor'] as const) {
     const v = filter[key];
     if (v !== undefined && (typeof v !== 'string' || v.length === 0)) {
       throw new InvalidArgumentError(`listRuns: ${key} must be a non-empty string`);
@@ -65,6 +66,7 @@ export function normalizeRunFilter(filter: RunFilter = {}): NormalizedRunFilter 
     flowVersion: filter.flowVersion,
     tenantId: filter.tenantId,
     parentRunId: filter.parentRunId,
+    scheduleId: filter.scheduleId,
     outcomes,
     limit,
     cursor: filter.cursor,

@@ -18,6 +18,7 @@ import type { ErrorRecord } from '../errors.js';
 import type { FlowRunStatus } from '../definitions/types.js';
 import type { JsonText } from '../core/json.js';
 import type { BranchRecord, CompensationLog } from '../core/states.js';
+import type { ScheduleClaim, ScheduleRecord, ScheduleStep, ScheduleStepResult, ScheduleWrite } from './schedule-types.js';
 
 export type { JsonText };
 
@@ -67,6 +68,8 @@ export type FlowEventType =
   /** The run ended FAILED and its flow's `onFailure` flow was not started; payload `{ flowId, version, reason }`. */
   | 'FAILURE_HANDLER_SKIPPED';
 
+export type { ClaimedSchedule, ScheduleClaim, ScheduleRecord, ScheduleSkip, ScheduleSkipReason } from './schedule-types.js';
+export type { ScheduleStep, ScheduleStepResult, ScheduleWrite } from './schedule-types.js';
 export type { BranchRecord, BranchStatus, BranchWait, CompensationLog, MapItemRecord, MapProgress, WaitingBranch } from '../core/states.js';
 
 /** The run row. Field names up to `updatedAt` are the seed's. */
@@ -135,6 +138,10 @@ export interface FlowRunRecord {
    * true when every compensation succeeded, false when one failed for good. Null otherwise.
    */
   compensated: boolean | null;
+  /** The schedule that started this run (null for any other run). */
+  scheduleId: string | null;
+  /** The schedule's tick that started it (ISO); null for any other run. */
+  scheduledAt: string | null;
   /**
    * The run's business outcome (`'refunded'`, `'declined'`…): the `outcome` of the last ok node
    * result that carried one (null until one does). Kept whatever status the run ends with.
@@ -184,6 +191,9 @@ export interface NewRun {
   /** A child run: its parent and the parent's node (both null for a top-level run). */
   parentRunId?: string | null;
   parentNodeId?: string | null;
+  /** A run started by a schedule: the schedule, and its tick (at most one run per pair). */
+  scheduleId?: string | null;
+  scheduledAt?: Date | null;
   /** A run of an `onFailure` flow: the failed run it handles (`Transition.failureHandler`). */
   failureOf?: string | null;
   /** RUN_STARTED and whatever else the engine records at creation; seq 1.. */
@@ -423,6 +433,8 @@ export interface RunFilter {
   tenantId?: string;
   /** Only the children of this run. */
   parentRunId?: string;
+  /** Only the runs this schedule started. */
+  scheduleId?: string;
   /** Only runs whose business outcome is this one (or one of these); runs without an outcome never match. */
   outcome?: string | string[];
   /** Page size (default 50, at most 1000). */
@@ -579,4 +591,27 @@ export interface FlowStorage {
    * that no announcement made after that is missed.
    */
   wakeReady?(): Promise<void>;
+
+  // ---- Schedules (schedule-types.ts) ----
+
+  /**
+   * Insert (`expectedRevision` null) or replace (the row must still be at `expectedRevision`) a
+   * schedule. Returns null, writing nothing, when it exists already / has moved.
+   */
+  saveSchedule(schedule: ScheduleWrite, expectedRevision: number | null): Promise<ScheduleRecord | null>;
+  getSchedule(scheduleId: string): Promise<ScheduleRecord | null>;
+  /** By schedule id. */
+  listSchedules(filter: { flowId?: string }): Promise<ScheduleRecord[]>;
+  /** Deletes the schedule (its runs stay, with their `scheduleId`); false when there was none. */
+  deleteSchedule(scheduleId: string): Promise<boolean>;
+  /**
+   * Claims up to `limit` schedules that are due by the store's clock (not paused, `dueAt` past)
+   * and not claimed by someone else, earliest first, for `leaseMs`; across processes, each is
+   * claimed by one (SQL: `FOR UPDATE SKIP LOCKED`). A claim whose holder died ends with its lease.
+   */
+  claimDueSchedules(query: { limit: number; leaseMs: number }): Promise<ScheduleClaim>;
+  /** One step of a claimed schedule (see `ScheduleStep`), in one transaction; null when its revision moved. */
+  fireSchedule(step: ScheduleStep): Promise<ScheduleStepResult | null>;
+  /** Milliseconds until the earliest `dueAt` still in the future among active schedules; null if none. */
+  msUntilNextSchedule(): Promise<number | null>;
 }

@@ -9,6 +9,7 @@ import type { FlowDefinition } from '../definitions/types.js';
 import type { AdvanceOptions, AdvanceResult } from '../engine/advance.js';
 import type { FlowEvents } from '../engine/events.js';
 import type { FlowRunRecord, FlowStorage, RunLease } from '../storage/types.js';
+import type { ScheduleFirer } from '../schedules/fire.js';
 
 export interface WorkerHost {
   /** The store runs are claimed from and committed to. */
@@ -32,6 +33,8 @@ export interface WorkerHost {
     def: FlowDefinition,
     options: AdvanceOptions & { trackAttempt(controller: AbortController): () => void },
   ): Promise<AdvanceResult>;
+  /** Fires due schedule ticks (the worker's schedule loop, worker/schedule-loop.ts). */
+  readonly scheduleFirer: ScheduleFirer;
   /** The engine's lifecycle hooks (telemetry turns them into spans). */
   on: FlowEvents['on'];
 }

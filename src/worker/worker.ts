@@ -19,6 +19,7 @@ import { acquireTelemetry, releaseTelemetry, type FlowTelemetry } from './teleme
 import type { WorkerCounters, WorkerOptions, WorkerState, WorkerStatus } from './types.js';
 import { UnregisteredFlowReporter } from './unregistered-flows.js';
 import { WakeGate } from './wake-gate.js';
+import { ScheduleLoop } from './schedule-loop.js';
 
 /** Longest backoff after storage errors (connect or poll). */
 const MAX_ERROR_BACKOFF_MS = 30_000;
@@ -44,6 +45,9 @@ export class FlowWorker {
   private state: WorkerState = 'STARTING';
   private stopRequested = false;
   private loop?: Promise<void>;
+  /** Fires due schedule ticks beside the claim loop (schedule-loop.ts). */
+  private readonly scheduleLoop: ScheduleLoop;
+  private scheduling?: Promise<void>;
   private stopping?: Promise<void>;
   private telemetry: FlowTelemetry | null = null;
   private unsubscribeWake?: () => void;
@@ -61,6 +65,7 @@ export class FlowWorker {
     this.opts = resolveWorkerOptions(options);
     this.unregistered = new UnregisteredFlowReporter(host.storage, this.opts.logger);
     this.claimer = new DueRunClaimer(host.storage, this.opts.batchSize, this.counters);
+    this.scheduleLoop = new ScheduleLoop(host.scheduleFirer, host.clock, this.opts.pollIntervalMs, (message, err) => this.recordError(message, err));
     this.stopped = new Promise<void>((resolve) => (this.resolveStopped = resolve));
     this.started = new Promise<void>((resolve, reject) => {
       this.settleStarted = (error) => (error === undefined ? resolve() : reject(error));
@@ -119,6 +124,7 @@ export class FlowWorker {
     const flowKeys = this.host.flowKeys();
     this.opts.logger.info('started', { store: this.host.storage.kind, concurrency: this.opts.concurrency, flowKeys });
     if (flowKeys.length === 0) this.opts.logger.warn('no flow is registered in this process yet: nothing will be claimed until one is');
+    this.scheduling = this.scheduleLoop.run().catch((err) => this.recordError('schedule loop crashed', err));
     await this.claimLoop();
   }
 
@@ -219,10 +225,12 @@ export class FlowWorker {
     this.state = 'STOPPING';
     this.drain.abort();
     this.gate.close();
+    this.scheduleLoop.stop();
     this.unsubscribeWake?.();
     const deadline = Date.now() + this.opts.stopTimeoutMs;
     // The loop lets go of whatever it was claiming; a poll stuck on a dead database is not waited for past the deadline.
     if (this.loop) await settleBy(this.loop, deadline);
+    if (this.scheduling) await settleBy(this.scheduling, deadline);
     this.state = 'DRAINING';
     if (!(await settleBy(Promise.allSettled(this.active.values()), deadline))) {
       this.opts.logger.warn(

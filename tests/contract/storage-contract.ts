@@ -15,6 +15,7 @@ import { inboxContract } from './inbox-contract.js';
 import { lockOptionsContract } from './lock-options-contract.js';
 import { outcomeContract } from './outcome-contract.js';
 import { pruneContract } from './prune-contract.js';
+import { schedulesContract } from './schedules-contract.js';
 import { asRead, branch, expectReadNow, j, newRun, step, waitFor } from './contract-helpers.js';
 
 export interface StoreHandle {
@@ -41,6 +42,7 @@ export function describeStorageContract(name: string, makeStore: () => Promise<S
     inboxContract(() => handle);
     pruneContract(() => handle);
     cascadeContract(() => handle);
+    schedulesContract(() => handle);
     failureHandlerContract(() => handle);
     compensationContract(() => handle);
     outcomeContract(() => handle);

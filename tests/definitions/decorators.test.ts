@@ -160,6 +160,13 @@ describe.each(forms)('decorators compiled by $name', (form) => {
     expect(await parent.nodes.done.handler(makeCtx())).toEqual({ status: 'ok', output: 'parent-finish' });
   });
 
+  it('carries the flow option schedules', async () => {
+    const { mod } = await get();
+    const def = buildFlowDefinition(mod.NightlyReportFlow);
+    expect(def.schedules).toEqual([{ scheduleId: 'nightly-report', cron: '0 2 * * *', timezone: 'Europe/Berlin', input: { kind: 'daily' } }]);
+    expect(Object.isFrozen(def.schedules)).toBe(true);
+  });
+
   it('carries the parallel options and takes @Node(options) without an id', async () => {
     const { mod } = await get();
     expectParallelFlow(buildFlowDefinition(mod.ParallelFlow), mod);

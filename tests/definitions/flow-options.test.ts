@@ -42,7 +42,7 @@ describe('flow options: retention', () => {
       'retention: unknown option "days" (the only one is finishedRunsMs)',
     ]);
     expect(problemsOf(() => built({ retension: { finishedRunsMs: 5 } }))).toEqual([
-      'flow(): unknown flow option "retension" (the flow options are retention, onFailure)',
+      'flow(): unknown flow option "retension" (the flow options are retention, onFailure, schedules)',
     ]);
     expect(problemsOf(() => built('weekly'))).toEqual(['flow(): options must be an object like { retention, onFailure } (got "weekly")']);
     const bad = { flowId: 'x', version: '1', entry: 'a', nodes: { a: { id: 'a', handler: ok } }, edges: [], retention: { finishedRunsMs: -5 } };
@@ -70,7 +70,7 @@ describe('flow options: retention', () => {
     Node('a')(Typo.prototype, 'a', desc(Typo.prototype.a));
     Entry()(Typo.prototype, 'a', desc(Typo.prototype.a));
     Flow('typo-class', '1', { keep: 5 } as never)(Typo);
-    expect(problemsOf(() => buildFlowDefinition(Typo))).toEqual(['@Flow: unknown flow option "keep" (the flow options are retention, onFailure)']);
+    expect(problemsOf(() => buildFlowDefinition(Typo))).toEqual(['@Flow: unknown flow option "keep" (the flow options are retention, onFailure, schedules)']);
   });
 });
 

@@ -11,6 +11,7 @@ import { runMapExample } from '../../examples/map.js';
 import { runChildFlowsExample } from '../../examples/child-flows.js';
 import { runEventsExample } from '../../examples/events.js';
 import { ledger, runOrderSagaExample } from '../../examples/order-saga.js';
+import { runSchedulesExample } from '../../examples/schedules.js';
 import { runOutcomesExample } from '../../examples/outcomes.js';
 import { storeCases } from '../helpers/stores.js';
 
@@ -29,6 +30,17 @@ describe.each(storeCases)('examples on $name', (store) => {
     });
     return e;
   }
+
+  it('schedules: a declared schedule and a cron one in Berlin, previewed across the spring change, triggered once', async () => {
+    const { schedules, upcoming, run } = await runSchedulesExample(await engine());
+    expect(schedules.map((s) => [s.scheduleId, s.cron, s.every])).toEqual([
+      ['report-every-minute', null, 60_000],
+      ['report-nightly', '0 2 * * *', null],
+    ]);
+    // 02:00 CET; on the 29th 02:00 does not exist (clocks jump to 03:00): the first valid time after it; then 02:00 CEST.
+    expect(upcoming).toEqual(['2026-03-28T01:00:00.000Z', '2026-03-29T01:00:00.000Z', '2026-03-30T00:00:00.000Z']);
+    expect(run).toMatchObject({ status: 'COMPLETED', scheduleId: 'report-nightly', outputsJson: { publish: 'published nightly report' } });
+  });
 
   it('linear: validates, prices and confirms an order', async () => {
     const run = await runLinearExample(await engine());

@@ -30,12 +30,19 @@ describe('bearer token', () => {
     ['POST', '/v1/runs/some-id/resume'],
     ['POST', '/v1/runs/some-id/cancel'],
     ['POST', '/v1/events'],
+    ['GET', '/v1/schedules'],
+    ['GET', '/v1/schedules/some-id'],
+    ['PUT', '/v1/schedules/some-id'],
+    ['DELETE', '/v1/schedules/some-id'],
+    ['POST', '/v1/schedules/some-id/pause'],
+    ['POST', '/v1/schedules/some-id/resume'],
+    ['POST', '/v1/schedules/some-id/trigger'],
     ['GET', '/openapi.json'],
   ];
 
   it('answers 401 on every API route without a token, before reading the body', async () => {
     for (const [method, path] of protectedRoutes) {
-      const res = await http(rt.url, method, path, method === 'POST' ? { json: { flowId: 'demo-greeting', version: '1.0.0' } } : {});
+      const res = await http(rt.url, method, path, method === 'POST' || method === 'PUT' ? { json: { flowId: 'demo-greeting', version: '1.0.0' } } : {});
       expect(res.status, `${method} ${path}`).toBe(401);
       expect(res.body).toEqual({ error: { code: 'UNAUTHORIZED', message: expect.stringMatching(/Missing Authorization/) } });
       expect(res.headers.get('www-authenticate')).toBe('Bearer');

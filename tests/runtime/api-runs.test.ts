@@ -207,6 +207,11 @@ describe('flows, health, OpenAPI, dashboard', () => {
         '/v1/runs/{runId}/resume',
         '/v1/runs/{runId}/tick',
         '/v1/runs/{runId}/timeline',
+        '/v1/schedules',
+        '/v1/schedules/{scheduleId}',
+        '/v1/schedules/{scheduleId}/pause',
+        '/v1/schedules/{scheduleId}/resume',
+        '/v1/schedules/{scheduleId}/trigger',
       ].sort(),
     );
     expect(res.body.paths['/v1/runs/start'].post.requestBody.content['application/json'].schema.required).toEqual(['flowId', 'version']);

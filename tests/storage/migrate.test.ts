@@ -66,6 +66,7 @@ describe.skipIf(!HAVE_PG)('migrate (postgres)', () => {
         'flow_inbox',
         'flow_node_values',
         'flow_runs',
+        'flow_schedules',
         'flow_sent_events',
       ]);
       const history = await t.query(`SELECT * FROM "${t.schema}"._prisma_migrations ORDER BY started_at`);

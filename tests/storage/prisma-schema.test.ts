@@ -95,6 +95,7 @@ describe.skipIf(!HAVE_PG)('Prisma schema and migrations agree', () => {
         'flow_sent_events',
         'flow_event_waits',
         'flow_event_receipts',
+        'flow_schedules',
       ]),
     );
     const cols = await t.query<{
@@ -210,8 +211,31 @@ describe.skipIf(!HAVE_PG)('Prisma schema and migrations agree', () => {
       errorJson: null,
       parentRunId: null,
       parentNodeId: null,
+      scheduleId: null,
+      scheduledAt: null,
     });
     expect(await prisma.flowRun.update({ where: { runId: 'r-2' }, data: { status: 'CANCELLED' } })).toMatchObject({ status: 'CANCELLED' });
+
+    // A schedule with the migration's defaults; one run per (schedule, tick); its checks hold.
+    const schedule = await prisma.flowSchedule.create({ data: { scheduleId: 's1', flowId: 'f', cron: '* * * * *' } });
+    expect(schedule).toMatchObject({
+      timezone: 'UTC',
+      overlap: 'skip',
+      catchup: 'latest',
+      catchupWindowMs: 86_400_000n,
+      jitterMs: 0n,
+      paused: false,
+      bufferedJson: [],
+      revision: 1,
+      inputJson: null,
+    });
+    const tick = new Date('2030-01-01T00:00:00Z');
+    await prisma.flowRun.create({ data: { runId: 'r-s1', flowId: 'f', flowVersion: '1', inputJson: {}, stateJson: {}, scheduleId: 's1', scheduledAt: tick } });
+    await expect(
+      prisma.flowRun.create({ data: { runId: 'r-s2', flowId: 'f', flowVersion: '1', inputJson: {}, stateJson: {}, scheduleId: 's1', scheduledAt: tick } }),
+    ).rejects.toThrow();
+    await expect(prisma.flowSchedule.create({ data: { scheduleId: 's2', flowId: 'f', cron: '* * * * *', everyMs: 1000n } })).rejects.toThrow();
+    await expect(prisma.flowSchedule.create({ data: { scheduleId: 's3', flowId: 'f', everyMs: 1000n, overlap: 'queue' } })).rejects.toThrow();
 
     const def = await prisma.flowDefinition.create({ data: { flowId: 'f', version: '1', fingerprint: 'fp', graphJson: { nodes: [] } } });
     expect(def.createdAt).toBeInstanceOf(Date);

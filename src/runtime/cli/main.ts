@@ -19,6 +19,7 @@ import {
   type RemoteContext,
 } from './commands-remote.js';
 import { USAGE, UsageError } from './usage.js';
+import { deleteScheduleCommand, listSchedulesCommand, scheduleActionCommand, setScheduleCommand, triggerScheduleCommand } from './commands-schedules.js';
 
 const OPTIONS = {
   help: { type: 'boolean', short: 'h' },
@@ -49,6 +50,14 @@ const OPTIONS = {
   payload: { type: 'string' },
   node: { type: 'string' },
   reason: { type: 'string' },
+  cron: { type: 'string' },
+  every: { type: 'string' },
+  timezone: { type: 'string' },
+  overlap: { type: 'string' },
+  catchup: { type: 'string' },
+  'catchup-window': { type: 'string' },
+  jitter: { type: 'string' },
+  paused: { type: 'boolean' },
 } as const;
 
 function parse(argv: string[]) {
@@ -152,6 +161,29 @@ export async function main(argv: string[]): Promise<void> {
       if (sub === 'show') return showRunCommand(remote(), need(positionals, 2, '<runId>'));
       if (sub === 'timeline') return timelineCommand(remote(), need(positionals, 2, '<runId>'));
       throw new UsageError(sub ? `Unknown subcommand "runs ${sub}" (expected list, show or timeline)` : 'Missing subcommand: runs list|show|timeline');
+    case 'schedules': {
+      if (sub === 'list') {
+        if (positionals.length > 2) throw new UsageError(`Unexpected argument ${JSON.stringify(positionals[2])}`);
+        return listSchedulesCommand(remote(), v.flow);
+      }
+      if (sub === 'set') {
+        const s = { flow: v.flow, cron: v.cron, every: v.every, timezone: v.timezone, input: v.input, overlap: v.overlap, catchup: v.catchup };
+        return setScheduleCommand(remote(), need(positionals, 2, '<scheduleId>'), {
+          ...s,
+          catchupWindow: v['catchup-window'],
+          jitter: v.jitter,
+          paused: v.paused,
+        });
+      }
+      if (sub === 'pause' || sub === 'resume') return scheduleActionCommand(remote(), sub, need(positionals, 2, '<scheduleId>'));
+      if (sub === 'delete') return deleteScheduleCommand(remote(), need(positionals, 2, '<scheduleId>'));
+      if (sub === 'trigger') return triggerScheduleCommand(remote(), need(positionals, 2, '<scheduleId>'));
+      throw new UsageError(
+        sub
+          ? `Unknown subcommand "schedules ${sub}" (expected list, set, pause, resume, delete or trigger)`
+          : 'Missing subcommand: schedules list|set|pause|resume|delete|trigger',
+      );
+    }
     case 'start':
       return startCommand(remote(), need(positionals, 1, '<flowId>@<version>'), { input: v.input, tenant: v.tenant, idempotencyKey: v['idempotency-key'] });
     case 'resume':

@@ -43,6 +43,11 @@ Usage:
   hazel-flow resume <runId> [--payload <json>] [--node <nodeId>]
   hazel-flow cancel <runId> [--reason <text>]
   hazel-flow send-event <name> [--key <key>] [--payload <json>]
+  hazel-flow schedules list [--flow <flowId>]
+  hazel-flow schedules set <scheduleId> --flow <flowId>[@<version>] (--cron <expr> | --every <duration>)
+                     [--timezone <tz>] [--input <json>] [--overlap <o>] [--catchup <c>]
+                     [--catchup-window <duration>] [--jitter <duration>] [--paused]
+  hazel-flow schedules pause|resume|delete|trigger <scheduleId>
 
 serve, worker and migrate open the store themselves:
   Postgres at --database-url / DATABASE_URL, else embedded PGlite in --data-dir / FLOW_DATA_DIR (./.flow-data).
@@ -53,7 +58,7 @@ serve, worker and migrate open the store themselves:
                           FLOW_PRUNE_OLDER_THAN; none: their runs are kept)
                           durations: 30s, 15m, 12h, 7d (a bare number is milliseconds)
 
-flows, runs, start, resume, cancel and send-event talk to a running server (serve or npm start):
+flows, runs, start, resume, cancel, send-event and schedules talk to a running server (serve or npm start):
   --url <url>       server address (default: FLOW_URL, else http://127.0.0.1:3000);
                     user:password@ in it is sent as HTTP Basic auth and never printed
   --token <token>   API token (default: FLOW_API_TOKEN)
@@ -63,6 +68,13 @@ flows, runs, start, resume, cancel and send-event talk to a running server (serv
   --outcome <o>     runs list: only runs with this business outcome (repeat it for any of several)
   --key <key>       send-event: the event's key (e.g. an order id); waits that gave a key get only
                     events with that key, waits that gave none get every event of the name
+
+schedules set creates or replaces a schedule: a cron expression (5 fields, or 6 with seconds first)
+read in --timezone (an IANA name, default UTC), or an interval (--every 15m, at least 1s), that
+starts runs of the flow (its newest version unless --flow names one), exactly once per tick.
+  --overlap <o>     while the previous run is unfinished: skip (default), bufferOne, bufferAll, allow, cancelPrevious
+  --catchup <c>     ticks missed while no worker ran: latest (default), all, none
+schedules trigger starts one run now, outside the timetable.
 
 Common options:
   --json            print JSON instead of tables (for scripts)

@@ -59,6 +59,9 @@ export const listRuns = (filter) => {
 export const getRun = (runId) => api('GET', `/v1/runs/${encodeURIComponent(runId)}`);
 export const getTimeline = (runId) => api('GET', `/v1/runs/${encodeURIComponent(runId)}/timeline`);
 export const listFlows = () => api('GET', '/v1/flows');
+export const listSchedules = () => api('GET', '/v1/schedules');
+// pause | resume → { schedule }; trigger → { runId }.
+export const scheduleAction = (scheduleId, action) => api('POST', `/v1/schedules/${encodeURIComponent(scheduleId)}/${action}`, {});
 export const getHealth = () => api('GET', '/health');
 export const startRun = (body) => api('POST', '/v1/runs/start', body);
 // Every POST carries a JSON body (the server refuses bodyless ones): no payload is null.

@@ -1,4 +1,4 @@
-// The dashboard shell: a hash router (#/runs, #/runs/<id>, #/flows), the header with the
+// The dashboard shell: a hash router (#/runs, #/runs/<id>, #/flows, #/schedules), the header with the
 // server's health, and the token prompt shown when the API answers 401.
 import { render } from 'preact';
 import { useEffect, useState } from 'preact/hooks';
@@ -8,6 +8,7 @@ import { usePolling } from './hooks.js';
 import { RunsPage } from './runs-page.js';
 import { RunPage } from './run-page.js';
 import { FlowsPage } from './flows-page.js';
+import { SchedulesPage } from './schedules-page.js';
 
 function parseRoute(hash) {
   const [path, search = ''] = hash.replace(/^#/, '').split('?');
@@ -15,6 +16,7 @@ function parseRoute(hash) {
   const parts = path.split('/').filter(Boolean);
   if (parts[0] === 'runs' && parts[1]) return { page: 'run', runId: decodeURIComponent(parts[1]), query };
   if (parts[0] === 'flows') return { page: 'flows', query };
+  if (parts[0] === 'schedules') return { page: 'schedules', query };
   return { page: 'runs', query };
 }
 
@@ -73,6 +75,7 @@ function App() {
 
   let page;
   if (route.page === 'run') page = html`<${RunPage} key=${`${route.runId}:${epoch}`} runId=${route.runId} />`;
+  else if (route.page === 'schedules') page = html`<${SchedulesPage} key=${epoch} />`;
   else if (route.page === 'flows') page = html`<${FlowsPage} key=${epoch} navigate=${navigate} />`;
   else page = html`<${RunsPage} key=${epoch} query=${route.query} navigate=${navigate} />`;
 
@@ -80,8 +83,9 @@ function App() {
     <header class="topbar">
       <a class="brand" href="#/runs"><span class="logo">◆</span> hazel-flow</a>
       <nav>
-        <a class=${route.page !== 'flows' ? 'active' : ''} href="#/runs">Runs</a>
+        <a class=${route.page === 'runs' || route.page === 'run' ? 'active' : ''} href="#/runs">Runs</a>
         <a class=${route.page === 'flows' ? 'active' : ''} href="#/flows">Flows</a>
+        <a class=${route.page === 'schedules' ? 'active' : ''} href="#/schedules">Schedules</a>
       </nav>
       <span class="spacer"></span>
       <${HealthBadge} />

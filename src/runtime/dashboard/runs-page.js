@@ -15,15 +15,16 @@ export function RunsPage({ query, navigate }) {
   const status = query.get('status') ?? '';
   const flow = query.get('flow') ?? '';
   const parent = query.get('parent') ?? '';
+  const scheduleId = query.get('scheduleId') ?? '';
   const outcome = query.get('outcome') ?? '';
   const [cursors, setCursors] = useState([]);
   const cursor = cursors[cursors.length - 1];
   const { flowId, version } = parseFlowKey(flow);
   const runs = usePolling(
-    () => listRuns({ status, flowId, flowVersion: version, parentRunId: parent, outcome, limit: PAGE_SIZE, cursor }),
+    () => listRuns({ status, flowId, flowVersion: version, parentRunId: parent, scheduleId, outcome, limit: PAGE_SIZE, cursor }),
     // Older pages do not change much; only the first page follows new runs live.
     cursor ? null : 2000,
-    [status, flow, parent, outcome, cursor],
+    [status, flow, parent, scheduleId, outcome, cursor],
   );
   const flows = usePolling(listFlows, 10_000, []);
 
@@ -62,6 +63,16 @@ export function RunsPage({ query, navigate }) {
           <a href="#" title="Show all runs" onClick=${(e) => {
             e.preventDefault();
             setFilter('parent', '');
+          }}>✕</a>
+        </span>`
+        }
+        ${
+          scheduleId &&
+          html`<span class="filter-chip" data-testid="schedule-filter">
+          started by schedule <a href="#/schedules"><code>${scheduleId}</code></a>
+          <a href="#" title="Show all runs" onClick=${(e) => {
+            e.preventDefault();
+            setFilter('scheduleId', '');
           }}>✕</a>
         </span>`
         }

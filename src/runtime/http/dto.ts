@@ -109,6 +109,8 @@ export function runSummaryDto(run: FlowRunSummary) {
     failureHandlerRunId: run.failureHandlerRunId ?? null,
     hasInbox: run.hasInbox === true,
     compensated: run.compensated ?? null,
+    scheduleId: run.scheduleId ?? null,
+    scheduledAt: run.scheduledAt ?? null,
     branches: (run.branches ?? []).map(branchSummaryDto),
   };
 }

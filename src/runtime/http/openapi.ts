@@ -21,6 +21,7 @@ import {
   sendEventResponseSchema,
   startRunBody,
 } from './schemas.js';
+import { scheduleSchema, schedulePaths } from './routes-schedules.js';
 
 const json = (schema: unknown) => ({ content: { 'application/json': { schema } } });
 const ref = (name: string) => ({ $ref: `#/components/schemas/${name}` });
@@ -67,7 +68,7 @@ export function buildOpenApiDocument(version: string) {
       title: '@hazeljs/flow runtime API',
       version,
       description:
-        'Start, drive, resume, cancel and inspect durable flow runs, and send the events they wait for. Every error is `{ error: { code, message } }`. ' +
+        'Start, drive, resume, cancel and inspect durable flow runs, send the events they wait for, and schedule runs by cron or interval. Every error is `{ error: { code, message } }`. ' +
         'Every POST carries a JSON body (`Content-Type: application/json`); requests from other web pages (an `Origin` that is not this server) are refused.',
     },
     components: {
@@ -83,6 +84,7 @@ export function buildOpenApiDocument(version: string) {
         Flow: flowSchema,
         Health: healthSchema,
         Error: errorSchema,
+        Schedule: scheduleSchema,
       },
     },
     security: [{ bearer: [] }],
@@ -192,6 +194,7 @@ export function buildOpenApiDocument(version: string) {
           },
         },
       },
+      ...schedulePaths(common, postErrors),
       '/v1/flows': {
         get: {
           summary: 'Flows known to the store, with their graphs',

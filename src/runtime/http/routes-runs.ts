@@ -30,6 +30,7 @@ interface ListQuery {
   flowVersion?: string;
   tenantId?: string;
   parentRunId?: string;
+  scheduleId?: string;
   /** One, or several when the parameter is repeated. */
   outcome?: string | string[];
   limit?: string;
@@ -149,6 +150,7 @@ export function registerRunRoutes(app: FastifyInstance, engine: FlowEngine, heav
       flowVersion: q.flowVersion,
       tenantId: q.tenantId,
       parentRunId: q.parentRunId,
+      scheduleId: q.scheduleId,
       outcome: q.outcome,
       limit: q.limit === undefined ? undefined : Number(q.limit),
       cursor: q.cursor,

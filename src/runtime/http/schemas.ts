@@ -78,6 +78,7 @@ export const listRunsQuery = {
       maxLength: 200,
       description: "Only the child runs of this run (started by its nodes with `{ status: 'child' }`).",
     },
+    scheduleId: { type: 'string', minLength: 1, maxLength: 200, description: 'Only the runs this schedule started.' },
     outcome: {
       // One type with both forms' keywords (each applies to its own form) rather than anyOf, whose
       // first error would name the wrong form ("must be string" for a list of outcomes).
@@ -264,6 +265,8 @@ const runSummaryProperties = {
     description:
       'Set when the run ended by undoing what it did (it failed, or was cancelled with compensate): true when every compensation succeeded, false when one failed for good.',
   }),
+  scheduleId: nullable({ type: 'string', description: 'The schedule that started this run (null for any other run).' }),
+  scheduledAt: nullable({ ...isoDate, description: 'The schedule’s tick that started it (null for any other run).' }),
   branches: { type: 'array', items: branchSummarySchema, description: 'The run’s live branches, compact (see Run.branches).' },
 } as const;
 

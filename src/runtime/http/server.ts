@@ -25,6 +25,7 @@ import { RequestGate, heavyRequestLimits, type HeavyRequestLimits } from './gate
 import { StoreProbe } from './health.js';
 import { buildOpenApiDocument } from './openapi.js';
 import { registerRunRoutes } from './routes-runs.js';
+import { registerScheduleRoutes } from './routes-schedules.js';
 
 /** Default request body limit: the engine's default largest JSON value (1 MiB) plus room for the envelope. */
 export const DEFAULT_BODY_LIMIT = 1024 * 1024 + 16 * 1024;
@@ -166,14 +167,14 @@ export async function buildApiServer(options: ApiServerOptions): Promise<Fastify
       return reply.code(403).send(errorBody('FORBIDDEN_ORIGIN', 'Requests from other web pages are refused (the Origin header is not this server)'));
     }
     if (!(req.url === '/health' || req.url.startsWith('/health?') || isPublicAssetPath(req.url)) && refuseUnauthorized(req, reply)) return reply;
-    if (req.method === 'POST' && req.routeOptions.url !== undefined && !isJsonContentType(req.headers['content-type'])) {
+    if ((req.method === 'POST' || req.method === 'PUT') && req.routeOptions.url !== undefined && !isJsonContentType(req.headers['content-type'])) {
       const given = req.headers['content-type'] ? `got ${req.headers['content-type'].split(';')[0]}` : 'no body was sent';
       return reply
         .code(415)
         .send(
           errorBody(
             'UNSUPPORTED_MEDIA_TYPE',
-            `A POST needs a JSON body with Content-Type: application/json (${given}); send {} when there is nothing else to say`,
+            `A ${req.method} needs a JSON body with Content-Type: application/json (${given}); send {} when there is nothing else to say`,
           ),
         );
     }
@@ -189,6 +190,7 @@ export async function buildApiServer(options: ApiServerOptions): Promise<Fastify
   app.setNotFoundHandler(async (req, reply) => reply.code(404).send(errorBody('NOT_FOUND', `No route ${req.method} ${req.url.split('?')[0]}`)));
 
   registerRunRoutes(app, engine, heavy);
+  registerScheduleRoutes(app, engine);
 
   app.get('/v1/flows', async () => ({ flows: (await engine.listFlows()).map(flowDto) }));
 

@@ -25,6 +25,7 @@ export function buildListRunsQuery(names: SqlNames, f: NormalizedRunFilter, summ
   if (f.flowVersion !== undefined) where.push(`r.flow_version = ${param(f.flowVersion)}`);
   if (f.tenantId !== undefined) where.push(`r.tenant_id = ${param(f.tenantId)}`);
   if (f.parentRunId !== undefined) where.push(`r.parent_run_id = ${param(f.parentRunId)}`);
+  if (f.scheduleId !== undefined) where.push(`r.schedule_id = ${param(f.scheduleId)}`);
   // Outcomes: an equality, so that the partial index on (outcome, created_at, run_id) (the
   // outcomes migration) is read in the list's order; for several, once per outcome (below).
   const outcomes = f.outcomes && f.outcomes.length > 1 ? param(JSON.stringify(f.outcomes)) : null;

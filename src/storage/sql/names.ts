@@ -45,6 +45,8 @@ export interface SqlNames {
   eventWaits: string;
   /** The events each run received. */
   eventReceipts: string;
+  /** Schedules (see the schedules migration). */
+  schedules: string;
   migrations: string;
   /** The run status enum type, qualified. */
   statusType: string;
@@ -91,6 +93,7 @@ export function sqlNames(schema: string = DEFAULT_SCHEMA): SqlNames {
     sentEvents: `${s}.flow_sent_events`,
     eventWaits: `${s}.flow_event_waits`,
     eventReceipts: `${s}.flow_event_receipts`,
+    schedules: `${s}.flow_schedules`,
     migrations: `${s}._prisma_migrations`,
     statusType: `${s}.flow_run_status`,
     freshRunFn: `${s}.flow_run_fresh`,

@@ -51,6 +51,8 @@ export const RUN_COLUMNS = [
   'parent_node_id',
   'compensation_json',
   'compensated',
+  'schedule_id',
+  'scheduled_at',
   'failure_of',
   'failure_handler_run_id',
   'outcome',
@@ -138,6 +140,8 @@ export type RunReadRow = {
   parent_node_id: string | null;
   compensation_json: CompensationLog | null;
   compensated: boolean | null;
+  schedule_id: string | null;
+  scheduled_at: Date | string | null;
   failure_of: string | null;
   failure_handler_run_id: string | null;
   outcome: string | null;
@@ -248,6 +252,8 @@ export function toRunSummary(row: RunSummaryRow): FlowRunSummary {
     waitReason: row.wait_reason ?? null,
     error: row.error_json ?? null,
     compensated: row.compensated ?? null,
+    scheduleId: row.schedule_id ?? null,
+    scheduledAt: row.scheduled_at === null || row.scheduled_at === undefined ? null : toDate(row.scheduled_at).toISOString(),
     outcome: row.outcome ?? null,
   };
 }
@@ -307,6 +313,8 @@ export function toCommittedRecord(row: CommittedRow, before: FlowRunRecord, t: T
     error: errorText === null ? null : (JSON.parse(errorText) as ErrorRecord),
     compensation: parse(update.compensation, before.compensation),
     compensated: update.compensated ?? before.compensated,
+    scheduleId: before.scheduleId,
+    scheduledAt: before.scheduledAt,
     outcome: row.outcome ?? null,
   };
 }

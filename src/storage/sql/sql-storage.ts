@@ -15,6 +15,8 @@ import { toStorageError } from './errors.js';
 import type { SqlExecutor, SqlParam, SqlRow } from './executor.js';
 import { StatementGroup, type GroupCommitOptions } from './statement-group.js';
 import { SqlInbox } from './inbox.js';
+import { SqlSchedules } from './schedules.js';
+import type { ScheduleClaim, ScheduleRecord, ScheduleStep, ScheduleStepResult, ScheduleWrite } from '../schedule-types.js';
 import { buildStatements, preparableStatements, type Statements } from './statements/index.js';
 import { cancelledIds } from './statements/commit.js';
 import { newRunJson } from './statements/create-runs.js';
@@ -60,6 +62,7 @@ export class SqlFlowStorage implements FlowStorage, LockHost {
   private freshReads = true;
   private readonly wake: WakeHub;
   private readonly inbox: SqlInbox;
+  private readonly schedules: SqlSchedules;
   /** Commits of leases, and new runs: each grouped with others of the moment into one statement. */
   readonly commits: StatementGroup;
   private readonly creates: StatementGroup;
@@ -85,6 +88,7 @@ export class SqlFlowStorage implements FlowStorage, LockHost {
     executor.registerPrepared?.(preparableStatements(this.sql));
     this.wake = new WakeHub(executor, this.names.wakeChannel, options.onBackgroundError ?? (() => undefined));
     this.inbox = new SqlInbox(executor, this.sql, this.wake, this.locks);
+    this.schedules = new SqlSchedules(executor, this.sql, this.wake);
     // PGlite runs each statement on this process's event loop: smaller groups keep it responsive.
     const grouping = { ...options.groupCommit, defaultInFlight: this.embedded ? 1 : 2, defaultBatch: this.embedded ? 16 : 64 };
     this.commits = new StatementGroup(executor, this.sql.commit, grouping);
@@ -122,6 +126,14 @@ export class SqlFlowStorage implements FlowStorage, LockHost {
       throw new StorageError(
         'SCHEMA_MISSING',
         `The function flow_cancel_runs does not exist in schema "${this.names.schema}" of ${this.executor.target}. ` +
+          'Apply the migrations with `prisma migrate deploy` (prisma/migrations of @hazeljs/flow), or create the storage with autoMigrate: true.',
+      );
+    }
+    // Checked after the tables and function above, which earlier versions' schemas lack too.
+    if (present?.schedules !== true) {
+      throw new StorageError(
+        'SCHEMA_MISSING',
+        `The table flow_schedules does not exist in schema "${this.names.schema}" of ${this.executor.target}. ` +
           'Apply the migrations with `prisma migrate deploy` (prisma/migrations of @hazeljs/flow), or create the storage with autoMigrate: true.',
       );
     }
@@ -352,5 +364,35 @@ export class SqlFlowStorage implements FlowStorage, LockHost {
 
   wakeReady(): Promise<void> {
     return this.wake.listening();
+  }
+
+  // ---- Schedules (schedules.ts) ----
+
+  saveSchedule(schedule: ScheduleWrite, expectedRevision: number | null): Promise<ScheduleRecord | null> {
+    return this.run('saveSchedule', () => this.schedules.save(schedule, expectedRevision));
+  }
+
+  getSchedule(scheduleId: string): Promise<ScheduleRecord | null> {
+    return this.run('getSchedule', () => this.schedules.get(scheduleId));
+  }
+
+  listSchedules(filter: { flowId?: string }): Promise<ScheduleRecord[]> {
+    return this.run('listSchedules', () => this.schedules.list(filter));
+  }
+
+  deleteSchedule(scheduleId: string): Promise<boolean> {
+    return this.run('deleteSchedule', () => this.schedules.delete(scheduleId));
+  }
+
+  claimDueSchedules(query: { limit: number; leaseMs: number }): Promise<ScheduleClaim> {
+    return this.run('claimDueSchedules', () => this.schedules.claim(query));
+  }
+
+  fireSchedule(step: ScheduleStep): Promise<ScheduleStepResult | null> {
+    return this.run('fireSchedule', () => this.schedules.fire(step));
+  }
+
+  msUntilNextSchedule(): Promise<number | null> {
+    return this.run('msUntilNextSchedule', () => this.schedules.msUntilNext());
   }
 }

@@ -32,6 +32,13 @@ import { tablesPresentSql } from './tables-present.js';
 import { tryTransactionLockSql } from './try-transaction-lock.js';
 import { unlockRunsSql } from './unlock-runs.js';
 import { wakeRunSql } from './wake-run.js';
+import { claimDueSchedulesSql } from './claim-due-schedules.js';
+import { deleteScheduleSql } from './delete-schedule.js';
+import { fireScheduleSql } from './fire-schedule.js';
+import { getScheduleSql } from './get-schedule.js';
+import { listSchedulesSql } from './list-schedules.js';
+import { msUntilNextScheduleSql } from './ms-until-next-schedule.js';
+import { saveScheduleSql } from './save-schedule.js';
 
 export function buildStatements(n: SqlNames, mode: { notify: boolean; skipLocked: boolean }) {
   return {
@@ -68,6 +75,14 @@ export function buildStatements(n: SqlNames, mode: { notify: boolean; skipLocked
     pruneShared: pruneSharedSql(n),
     selectPrunable: selectPrunableSql(n),
     deleteClaimed: deleteClaimedSql(n),
+    // Schedules.
+    saveSchedule: saveScheduleSql(n),
+    getSchedule: getScheduleSql(n),
+    listSchedules: listSchedulesSql(n),
+    deleteSchedule: deleteScheduleSql(n),
+    claimDueSchedules: claimDueSchedulesSql(n),
+    fireSchedule: fireScheduleSql(n, mode),
+    msUntilNextSchedule: msUntilNextScheduleSql(n),
   };
 }
 
