@@ -60,12 +60,17 @@ export interface ScheduleOptions {
 /** A schedule declared with its flow (flow option `schedules`): its flow is that flow; `version` absent = the newest. */
 export type FlowScheduleOption = Omit<ScheduleOptions, 'flowId'>;
 
-/** A checked schedule, defaults filled in, `every` in milliseconds. */
-export interface ScheduleSpec {
+/**
+ * A schedule's timetable and rules, defaults filled in, `every` in milliseconds: what a checked
+ * schedule, a stored one and the one `engine.schedules` returns all have.
+ */
+export interface ScheduleFields {
   scheduleId: string;
   flowId: string;
+  /** null: each tick starts the newest version the store knows then. */
   version: string | null;
   cron: string | null;
+  /** The interval in milliseconds (a duration text given to `set` is stored as milliseconds); null with `cron`. */
   every: number | null;
   timezone: string;
   input: unknown;
@@ -73,6 +78,10 @@ export interface ScheduleSpec {
   catchup: ScheduleCatchup;
   catchupWindowMs: number;
   jitterMs: number;
+}
+
+/** A checked schedule (`ScheduleFields`) and whether `set` said to pause it. */
+export interface ScheduleSpec extends ScheduleFields {
   /** undefined: not said (see `ScheduleOptions.paused`). */
   paused: boolean | undefined;
 }

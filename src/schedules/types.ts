@@ -2,23 +2,10 @@
  * Public types of schedules: a schedule as `engine.schedules` returns it, and what `preview`
  * takes. What `set` takes (`ScheduleOptions`) lives with its check, in definitions/schedule-spec.ts.
  */
-import type { ScheduleCatchup, ScheduleOverlap } from '../definitions/schedule-spec.js';
+import type { ScheduleFields } from '../definitions/schedule-spec.js';
 import type { ScheduleSkip } from '../storage/types.js';
 
-export interface FlowSchedule {
-  scheduleId: string;
-  flowId: string;
-  /** null: each tick starts the newest version the store knows then. */
-  version: string | null;
-  cron: string | null;
-  /** The interval in milliseconds (a duration text given to `set` is stored as milliseconds); null with `cron`. */
-  every: number | null;
-  timezone: string;
-  input: unknown;
-  overlap: ScheduleOverlap;
-  catchup: ScheduleCatchup;
-  catchupWindowMs: number;
-  jitterMs: number;
+export interface FlowSchedule extends ScheduleFields {
   paused: boolean;
   /** The next tick (ISO); null while paused. */
   nextFireAt: string | null;

@@ -6,7 +6,7 @@
  * (a unique index on SQL stores): a tick can start two runs neither by a race nor by a replay.
  */
 import type { JsonText } from '../core/json.js';
-import type { ScheduleCatchup, ScheduleOverlap } from '../definitions/schedule-spec.js';
+import type { ScheduleFields } from '../definitions/schedule-spec.js';
 import type { FlowRunRecord, NewRun } from './types.js';
 
 /** Why a tick started no run. */
@@ -29,20 +29,7 @@ export interface ScheduleSkip {
 }
 
 /** A schedule as stored. */
-export interface ScheduleRecord {
-  scheduleId: string;
-  flowId: string;
-  /** null: the newest version known when a tick fires. */
-  version: string | null;
-  cron: string | null;
-  /** Interval in ms (null with `cron`). */
-  every: number | null;
-  timezone: string;
-  input: unknown;
-  overlap: ScheduleOverlap;
-  catchup: ScheduleCatchup;
-  catchupWindowMs: number;
-  jitterMs: number;
+export interface ScheduleRecord extends ScheduleFields {
   paused: boolean;
   /** The next tick of the timetable; null while paused (or when the expression never fires again). */
   nextFireAt: Date | null;
@@ -60,18 +47,8 @@ export interface ScheduleRecord {
 }
 
 /** A schedule written by `saveSchedule`; `lastFireAt`, `lastSkip`, `buffered` and `createdAt` of a replaced one are kept. */
-export interface ScheduleWrite {
-  scheduleId: string;
-  flowId: string;
-  version: string | null;
-  cron: string | null;
-  every: number | null;
-  timezone: string;
+export interface ScheduleWrite extends Omit<ScheduleFields, 'input'> {
   input: JsonText;
-  overlap: ScheduleOverlap;
-  catchup: ScheduleCatchup;
-  catchupWindowMs: number;
-  jitterMs: number;
   paused: boolean;
   nextFireAt: Date | null;
   dueAt: Date | null;
