@@ -129,20 +129,18 @@ export class SqlFlowStorage implements FlowStorage, LockHost {
           'Apply the migrations with `prisma migrate deploy` (prisma/migrations of @hazeljs/flow), or create the storage with autoMigrate: true.',
       );
     }
-    // Checked after the tables and function above, which earlier versions' schemas lack too.
-    if (present?.schedules !== true) {
+    // A schema one migration (or more) behind the code: every read of a run names the run columns,
+    // and the schedules need their table. Checked after the tables and function above, which
+    // earlier versions' schemas lack too; said in one message, whatever is missing.
+    const columns: unknown = present?.missing_run_columns;
+    const behind = [
+      ...(present?.schedules !== true ? ['the table flow_schedules'] : []),
+      ...(Array.isArray(columns) && columns.length > 0 ? [`the column(s) ${columns.join(', ')} of flow_runs`] : []),
+    ];
+    if (behind.length > 0) {
       throw new StorageError(
         'SCHEMA_MISSING',
-        `The table flow_schedules does not exist in schema "${this.names.schema}" of ${this.executor.target}. ` +
-          'Apply the migrations with `prisma migrate deploy` (prisma/migrations of @hazeljs/flow), or create the storage with autoMigrate: true.',
-      );
-    }
-    // Every read of a run names these columns: a schema a migration behind would fail them all.
-    const columns = present?.missing_run_columns;
-    if (Array.isArray(columns) && columns.length > 0) {
-      throw new StorageError(
-        'SCHEMA_MISSING',
-        `The table flow_runs in schema "${this.names.schema}" of ${this.executor.target} lacks the column(s) ${columns.join(', ')} of this version. ` +
+        `The schema "${this.names.schema}" of ${this.executor.target} lacks ${behind.join(' and ')} of this version. ` +
           'Apply the migrations with `prisma migrate deploy` (prisma/migrations of @hazeljs/flow), or create the storage with autoMigrate: true.',
       );
     }
