@@ -371,7 +371,8 @@ class RunDriver {
     const untrack = this.env.inFlight.track(this.run.runId, controller);
     const untrackHere = this.options.trackAttempt?.(controller);
     try {
-      const run = runId === undefined ? this.run : this.childrenToUndo.get(runId);
+      // A child run's steps were expanded by whichever holder reached them (maybe another process): read it if this one has not.
+      const run = runId === undefined ? this.run : await this.childToUndo(runId);
       const def = runId === undefined ? this.def : run && this.env.registry.get(run.flowId, run.flowVersion);
       const node = def?.nodes[begun.nodeId];
       if (!run || !node?.compensate) {
@@ -409,7 +410,13 @@ class RunDriver {
     };
   }
 
-  /** The handler asked for a child run: start it (once per attempt name) before the outcome is committed. */
+  /** A child run whose compensations this run runs, read once per holder (null: gone). */
+  private async childToUndo(runId: string): Promise<FlowRunRecord | null> {
+    if (!this.childrenToUndo.has(runId)) this.childrenToUndo.set(runId, await this.env.storage.getRun(runId));
+    return this.childrenToUndo.get(runId) ?? null;
+  }
+
+    /** The handler asked for a child run: start it (once per attempt name) before the outcome is committed. */
   private async startChild(begun: BegunAttempt, o: Extract<AttemptOutcome, { kind: 'child' }>): Promise<AttemptOutcome> {
     this.startingChildren += 1;
     try {

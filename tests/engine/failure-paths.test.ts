@@ -261,6 +261,33 @@ describe.each(storeCases)('failure paths on $name', (store) => {
       expect(undone).toEqual(['box', 'pick(child)', 'refund']);
     });
 
+    it("a child run's compensations run under another holder than the one that reached them (tick by tick)", async () => {
+      const undone: string[] = [];
+      const child = flow(uniq('pack-tick'), '1')
+        .entry('pick')
+        .node('pick', () => ok(), { compensate: () => (undone.push('unpick'), ok()) })
+        .node('box', () => ok(), {
+          retry: { maxAttempts: 2, backoff: 'fixed', baseDelayMs: 50 },
+          // Fails once: the retry is begun by the next tick, a holder that did not expand the child's steps.
+          compensate: () => (undone.push('unbox') === 1 ? fail('BUSY', true) : ok()),
+        })
+        .edge('pick', 'box')
+        .build();
+      await t.engine.registerDefinition(child);
+      const def = flow(uniq('saga-child-tick'), '1')
+        .entry('pack')
+        .node('pack', (): NodeResult => ({ status: 'child', flowId: child.flowId, version: '1' }))
+        .node('ship', () => fail('NO_COURIER'))
+        .edge('pack', 'ship')
+        .build();
+      const runId = await start(def);
+      // runToCompletion drives the child, then each tick is a new holder of the parent.
+      let r = await t.engine.runToCompletion(runId, { maxWaitMs: 0 });
+      for (let i = 0; i < 20 && (r.status === 'RUNNING' || r.status === 'WAITING'); i++) r = await t.engine.tick(runId);
+      expect(r).toMatchObject({ status: 'FAILED', compensated: true });
+      expect(undone).toEqual(['unbox', 'unbox', 'unpick']);
+    });
+
     it('cancelRun with compensate undoes what finished and ends CANCELLED', async () => {
       const undone: string[] = [];
       const def = flow(uniq('saga-cancel'), '1')
