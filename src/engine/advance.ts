@@ -416,7 +416,7 @@ class RunDriver {
     return this.childrenToUndo.get(runId) ?? null;
   }
 
-    /** The handler asked for a child run: start it (once per attempt name) before the outcome is committed. */
+  /** The handler asked for a child run: start it (once per attempt name) before the outcome is committed. */
   private async startChild(begun: BegunAttempt, o: Extract<AttemptOutcome, { kind: 'child' }>): Promise<AttemptOutcome> {
     this.startingChildren += 1;
     try {
