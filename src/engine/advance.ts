@@ -339,19 +339,19 @@ class RunDriver {
       waitTimedOut: begun.itemIndex === undefined && branch.status === 'RUNNING' && branch.waitTimedOut === true,
       error: branch.status === 'RUNNING' ? branch.caught : undefined,
     });
-    this.running.set(keyOf(begun), { attempt: begun, controller });
-    void this.attempt(node, ctx, controller, begun).then((completion) => {
-      // An attempt stopped by this holder (aborted branch, failed run) is not waited for.
-      if (!this.running.has(keyOf(begun)) && !completion.abandoned) return;
-      this.completed.push(completion);
-      this.wakeUp?.();
-    });
+    this.track(begun, controller, () => this.attempt(node, ctx, controller, begun));
   }
 
   private launchCompensation(begun: BegunAttempt): void {
     const controller = new AbortController();
+    this.track(begun, controller, () => this.compensate(begun, controller));
+  }
+
+  /** An attempt in flight: its completion is collected for the next round, unless this holder stopped it. */
+  private track(begun: BegunAttempt, controller: AbortController, run: () => Promise<Completion>): void {
     this.running.set(keyOf(begun), { attempt: begun, controller });
-    void this.compensate(begun, controller).then((completion) => {
+    void run().then((completion) => {
+      // An attempt stopped by this holder (aborted branch, failed run) is not waited for.
       if (!this.running.has(keyOf(begun)) && !completion.abandoned) return;
       this.completed.push(completion);
       this.wakeUp?.();
