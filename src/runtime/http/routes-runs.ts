@@ -13,7 +13,7 @@ import { InvalidArgumentError, InvalidRunStateError, RunNotFoundError } from '..
 import { decodeCursor } from '../../storage/run-filter.js';
 import { childRunDto, runDto, runSummaryDto, eventDto } from './dto.js';
 import type { RequestGate } from './gate.js';
-import { RUN_CHILDREN_PAGE, cancelRunBody, emptyBody, listRunsQuery, resumeRunQuery, runIdParams, sendEventBody, startRunBody } from './schemas.js';
+import { RUN_CHILDREN_PAGE, cancelRunBody, emptyBody, listRunsQuery, resumeRunQuery, runIdParams, sendEventBody, startRunBody, timelineQuery } from './schemas.js';
 
 interface StartBody {
   flowId: string;
@@ -134,12 +134,21 @@ export function registerRunRoutes(app: FastifyInstance, engine: FlowEngine, heav
     return runResource(engine, run);
   });
 
-  app.get<{ Params: RunParams }>('/v1/runs/:runId/timeline', { schema: { params: runIdParams } }, async (req) => {
-    return bounded(async () => {
-      const events = await engine.getTimeline(req.params.runId);
-      return { runId: req.params.runId, events: events.map(eventDto) };
-    });
-  });
+  // Always one page (the first 1000 events without parameters): a 40,000-item map's timeline is
+  // 80,000 events, 14 MB in one answer. The page's shape is the whole timeline's of before, with
+  // `nextCursor` (null: that was all) to pass as `after` for the next page.
+  app.get<{ Params: RunParams; Querystring: { after?: string; limit?: string } }>(
+    '/v1/runs/:runId/timeline',
+    { schema: { params: runIdParams, querystring: timelineQuery } },
+    async (req) => {
+      const { after, limit } = req.query;
+      const options = { after: after === undefined ? undefined : Number(after), limit: limit === undefined ? undefined : Number(limit) };
+      return bounded(async () => {
+        const page = await engine.getTimeline(req.params.runId, options);
+        return { runId: req.params.runId, events: page.events.map(eventDto), nextCursor: page.nextCursor };
+      });
+    },
+  );
 
   app.get<{ Querystring: ListQuery }>('/v1/runs', { schema: { querystring: listRunsQuery } }, async (req) => {
     const q = req.query;
