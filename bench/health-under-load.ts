@@ -62,15 +62,18 @@ function listFlow() {
 }
 
 function mapFlow() {
-  return flow('health-bench-map', '1')
-    .entry('items')
-    .node('items', async (ctx) => ({ status: 'ok', output: { item: ctx.item, double: Number(ctx.item) * 2 } }), {
-      forEach: (ctx) => Array.from({ length: (ctx.input as { items: number }).items }, (_, i) => i),
-      concurrency: 50,
-    })
-    .node('done', async () => ({ status: 'ok', output: { ok: true } }))
-    .edge('items', 'done')
-    .build();
+  return (
+    flow('health-bench-map', '1')
+      .entry('items')
+      // A small output an item: the node's output (every item's, in one array) stays under the 1 MiB value limit.
+      .node('items', async (ctx) => ({ status: 'ok', output: Number(ctx.item) * 2 }), {
+        forEach: (ctx) => Array.from({ length: (ctx.input as { items: number }).items }, (_, i) => i),
+        concurrency: 50,
+      })
+      .node('done', async () => ({ status: 'ok', output: { ok: true } }))
+      .edge('items', 'done')
+      .build()
+  );
 }
 
 /** The client: plain JavaScript, evaluated in a worker thread. */
@@ -207,7 +210,7 @@ export async function benchHealthUnderTimelines(items = 40_000, readers = 6): Pr
     const { engine } = runtime;
     const { runId } = await engine.startRun({ flowId: def.flowId, version: def.version, input: { items } });
     const run = await engine.runToCompletion(runId);
-    if (run.status !== 'COMPLETED') throw new Error(`the map's run ended ${run.status}`);
+    if (run.status !== 'COMPLETED') throw new Error(`the map's run ended ${run.status}: ${JSON.stringify(run.error)}`);
     const runBytes = (await (await fetch(`${runtime.url}/v1/runs/${runId}`)).arrayBuffer()).byteLength;
     const r = await measure(runtime, 'timelines', readers, 1, runId);
     return { ...r, load: `${readers} clients reading the whole timeline of a ${items}-item map (${run.lastSeq} events) at once`, runBytes };

@@ -14,7 +14,10 @@ const call = (path: string) => http(rt.url, 'GET', path);
 /** A map of `input.items` items: about two events an item. */
 const bigMap = flow('big-map', '1')
   .entry('each')
-  .node('each', (ctx) => ({ status: 'ok', output: ctx.itemIndex }), { forEach: (ctx) => Array.from({ length: (ctx.input as { items: number }).items }, (_, i) => i), concurrency: 100 })
+  .node('each', (ctx) => ({ status: 'ok', output: ctx.itemIndex }), {
+    forEach: (ctx) => Array.from({ length: (ctx.input as { items: number }).items }, (_, i) => i),
+    concurrency: 100,
+  })
   .build();
 
 /** Waits for a resume, twice. */
