@@ -13,7 +13,17 @@ import { InvalidArgumentError, InvalidRunStateError, RunNotFoundError } from '..
 import { decodeCursor } from '../../storage/run-filter.js';
 import { childRunDto, runDto, runSummaryDto, eventDto } from './dto.js';
 import type { RequestGate } from './gate.js';
-import { RUN_CHILDREN_PAGE, cancelRunBody, emptyBody, listRunsQuery, resumeRunQuery, runIdParams, sendEventBody, startRunBody, timelineQuery } from './schemas.js';
+import {
+  RUN_CHILDREN_PAGE,
+  cancelRunBody,
+  emptyBody,
+  listRunsQuery,
+  resumeRunQuery,
+  runIdParams,
+  sendEventBody,
+  startRunBody,
+  timelineQuery,
+} from './schemas.js';
 
 interface StartBody {
   flowId: string;

@@ -108,7 +108,11 @@ export const timelineQuery = {
       pattern: '^[0-9]{1,15}$',
       description: 'The `seq` of the last event already read (`nextCursor` of the previous page); the page starts after it. Default 0: from the first event.',
     },
-    limit: { type: 'string', pattern: '^[0-9]{1,4}$', description: `Events on the page, 1 to ${MAX_TIMELINE_PAGE_SIZE} (default ${DEFAULT_TIMELINE_PAGE_SIZE}).` },
+    limit: {
+      type: 'string',
+      pattern: '^[0-9]{1,4}$',
+      description: `Events on the page, 1 to ${MAX_TIMELINE_PAGE_SIZE} (default ${DEFAULT_TIMELINE_PAGE_SIZE}).`,
+    },
   },
 } as const;
 
@@ -312,6 +316,11 @@ export const runSchema = {
         'Null, or { finished, phase }: the finished nodes the run could undo (in finishing order) and, while or after it undoes them, its compensation (cause, error, steps left, failures).',
     },
     version: { type: 'integer' },
+    lastSeq: {
+      type: 'integer',
+      description:
+        'The `seq` of the run’s last timeline event: how long its timeline is (GET /v1/runs/{runId}/timeline pages it; `after=lastSeq - n` reads the last n events).',
+    },
     branches: {
       type: 'array',
       items: branchSchema,
