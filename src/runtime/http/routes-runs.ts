@@ -7,10 +7,10 @@ import { awaitedChildren } from '../../core/states.js';
 import type { FastifyInstance } from 'fastify';
 import type { FlowEngine } from '../../flow-engine.js';
 import type { FlowRunStatus } from '../../definitions/types.js';
-import type { FlowRunRecord } from '../../storage/types.js';
+import type { FlowRunRecord, FlowRunSummary, RunFilter, RunPage } from '../../storage/types.js';
 import { unstorableTextReason } from '../../core/json.js';
 import { InvalidArgumentError, InvalidRunStateError, RunNotFoundError } from '../../errors.js';
-import { decodeCursor } from '../../storage/run-filter.js';
+import { decodeCursor, normalizeRunFilter } from '../../storage/run-filter.js';
 import { childRunDto, runDto, runSummaryDto, eventDto } from './dto.js';
 import type { RequestGate } from './gate.js';
 import {
@@ -87,6 +87,28 @@ function checkCursor(cursor: string): void {
   const time = createdAt.getTime();
   if (!Number.isFinite(time) || time < CURSOR_MIN_MS || time > CURSOR_MAX_MS || unstorableTextReason(runId) !== null) {
     throw new InvalidArgumentError('listRuns: cursor is not one this engine produced');
+  }
+}
+
+/** Runs an embedded store reads for a list at once (about 4 ms of PGlite's time on the event loop for 200 summaries). */
+const EMBEDDED_LIST_CHUNK = 200;
+
+/**
+ * A page of runs from an embedded store, read `EMBEDDED_LIST_CHUNK` rows at a time with a turn of
+ * the event loop between reads: PGlite runs each query on this process's event loop, and a page
+ * of 1000 in one query holds everything else (/health, small requests, the worker) for its whole
+ * length. The chunks page on with the list's own cursor, so the page is the one a single read gives.
+ */
+async function listInChunks(engine: FlowEngine, filter: RunFilter & { summary: true }): Promise<RunPage<FlowRunSummary>> {
+  const { limit } = normalizeRunFilter(filter); // the whole page's filter checked (a limit of 5000 is refused, not read in chunks)
+  const runs: FlowRunSummary[] = [];
+  let cursor = filter.cursor;
+  for (;;) {
+    const chunk = await engine.listRuns({ ...filter, limit: Math.min(EMBEDDED_LIST_CHUNK, limit - runs.length), cursor });
+    runs.push(...chunk.runs);
+    if (chunk.nextCursor === null || runs.length >= limit) return { runs, nextCursor: chunk.nextCursor };
+    cursor = chunk.nextCursor;
+    await new Promise<void>((resolve) => setImmediate(resolve));
   }
 }
 
@@ -177,7 +199,7 @@ export function registerRunRoutes(app: FastifyInstance, engine: FlowEngine, heav
       summary: true as const,
     };
     return bounded(async () => {
-      const page = await engine.listRuns(filter);
+      const page = engine.storage.embedded === true ? await listInChunks(engine, filter) : await engine.listRuns(filter);
       return { runs: page.runs.map(runSummaryDto), nextCursor: page.nextCursor };
     });
   });
