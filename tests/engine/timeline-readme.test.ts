@@ -17,7 +17,7 @@ describe('README: Timeline', () => {
         .node('each', (ctx) => ({ status: 'ok', output: ctx.itemIndex }), { forEach: () => Array.from({ length: 600 }, (_, i) => i) })
         .build(),
     );
-    const { runId } = await engine.startRun({ flowId: 'resize', version: '1' });
+    const { runId } = await engine.startRun({ flowId: 'resize', version: '1', input: null });
     const { lastSeq } = await engine.runToCompletion(runId);
     const seen: FlowEventRecord[] = [];
     const show = (event: FlowEventRecord) => seen.push(event);

@@ -65,7 +65,7 @@ describe('timeline pages over HTTP', () => {
   });
 
   it('gives the events appended between two pages on the next page, each once', async () => {
-    const { runId } = await rt.engine.startRun({ flowId: 'two-waits', version: '1' });
+    const { runId } = await rt.engine.startRun({ flowId: 'two-waits', version: '1', input: null });
     await rt.engine.runToCompletion(runId);
     const first = (await call(`/v1/runs/${runId}/timeline?limit=2`)).body as Page;
     const rest = [];
@@ -89,7 +89,7 @@ describe('timeline pages over HTTP', () => {
   });
 
   it('refuses a cursor or a limit it could not have given: 400, and 404 for an unknown run', async () => {
-    const { runId } = await rt.engine.startRun({ flowId: 'two-waits', version: '1' });
+    const { runId } = await rt.engine.startRun({ flowId: 'two-waits', version: '1', input: null });
     await rt.engine.runToCompletion(runId);
     const { lastSeq } = (await rt.engine.getRun(runId))!;
     const expectError = async (query: string, code: string) => {

@@ -23,7 +23,7 @@ const rows = (stdout: string) => stdout.split('\n').filter((line) => /^\d+\s/.te
 
 beforeAll(async () => {
   rt = await startRuntime({ flows: [thirty] });
-  ({ runId } = await rt.engine.startRun({ flowId: 'thirty', version: '1' }));
+  ({ runId } = await rt.engine.startRun({ flowId: 'thirty', version: '1', input: null }));
   ({ lastSeq } = await rt.engine.runToCompletion(runId));
 });
 afterAll(async () => {

@@ -30,7 +30,7 @@ describe.skipIf(!HAVE_BROWSER)('dashboard: a run with 12,000 timeline events', {
 
   beforeAll(async () => {
     rt = await startRuntime({ flows: [longMap] });
-    ({ runId } = await rt.engine.startRun({ flowId: 'long-map', version: '1' }));
+    ({ runId } = await rt.engine.startRun({ flowId: 'long-map', version: '1', input: null }));
     ({ lastSeq } = await rt.engine.runToCompletion(runId));
     ({ browser, page, pageErrors } = await openPage({ width: 1280, height: 900 }));
   });
