@@ -1,13 +1,14 @@
 /**
  * What keeps the server answering on an embedded store (PGlite, whose queries run on the server's
- * event loop): a page of runs is read from the store 200 rows at a time, yet is the same page a
- * single read gives; /health answers from a probe answered less than a second ago instead of
+ * event loop): a page of runs is read from the store and serialized 200 rows at a time, yet is the
+ * same answer a single read gives; /health answers from a probe answered less than a second ago instead of
  * queueing behind the store's work (other stores probe every time). Timings are measured by
  * bench/health-under-load.ts, not here.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FlowEngine, createMemoryStorage } from '@hazeljs/flow';
 import { buildApiServer } from '../../src/runtime/http/server.js';
+import { runSummaryDto } from '../../src/runtime/http/dto.js';
 import { createTemplatedPGliteStorage } from '../helpers/pglite-template.js';
 import type { FlowStorage, RunFilter } from '../../src/storage/types.js';
 import { flow } from '../../src/definitions/builder.js';
@@ -66,6 +67,9 @@ describe('a server that stays responsive on an embedded store', () => {
     expect(new Set(body.runs.map((r) => r.runId))).toEqual(new Set(ids));
     expect(body.nextCursor).toBeNull();
     expect(seen.listLimits).toEqual([200, 200]);
+    // Serialized chunk by chunk, the answer is the JSON of the whole page.
+    expect(res.headers['content-type']).toBe('application/json; charset=utf-8');
+    expect(body).toEqual(JSON.parse(JSON.stringify({ runs: whole.runs.map(runSummaryDto), nextCursor: null })));
   });
 
   it('pages on from a chunked page exactly like from a single read', async () => {

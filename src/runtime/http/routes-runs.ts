@@ -7,7 +7,7 @@ import { awaitedChildren } from '../../core/states.js';
 import type { FastifyInstance } from 'fastify';
 import type { FlowEngine } from '../../flow-engine.js';
 import type { FlowRunStatus } from '../../definitions/types.js';
-import type { FlowRunRecord, FlowRunSummary, RunFilter, RunPage } from '../../storage/types.js';
+import type { FlowRunRecord, RunFilter } from '../../storage/types.js';
 import { unstorableTextReason } from '../../core/json.js';
 import { InvalidArgumentError, InvalidRunStateError, RunNotFoundError } from '../../errors.js';
 import { decodeCursor, normalizeRunFilter } from '../../storage/run-filter.js';
@@ -94,19 +94,23 @@ function checkCursor(cursor: string): void {
 const EMBEDDED_LIST_CHUNK = 200;
 
 /**
- * A page of runs from an embedded store, read `EMBEDDED_LIST_CHUNK` rows at a time with a turn of
- * the event loop between reads: PGlite runs each query on this process's event loop, and a page
- * of 1000 in one query holds everything else (/health, small requests, the worker) for its whole
- * length. The chunks page on with the list's own cursor, so the page is the one a single read gives.
+ * A page of runs from an embedded store, as the JSON text of `{ runs, nextCursor }`: read
+ * `EMBEDDED_LIST_CHUNK` rows at a time, each chunk turned into its JSON at once, with a turn of the
+ * event loop between chunks. PGlite runs each query on this process's event loop, and a page of
+ * 1000 read and serialized in one go holds everything else (/health, small requests, the worker)
+ * for all of it. The chunks page on with the list's own cursor, so the page is the one a single
+ * read gives.
  */
-async function listInChunks(engine: FlowEngine, filter: RunFilter & { summary: true }): Promise<RunPage<FlowRunSummary>> {
+async function listInChunks(engine: FlowEngine, filter: RunFilter & { summary: true }): Promise<string> {
   const { limit } = normalizeRunFilter(filter); // the whole page's filter checked (a limit of 5000 is refused, not read in chunks)
-  const runs: FlowRunSummary[] = [];
+  const texts: string[] = [];
+  let read = 0;
   let cursor = filter.cursor;
   for (;;) {
-    const chunk = await engine.listRuns({ ...filter, limit: Math.min(EMBEDDED_LIST_CHUNK, limit - runs.length), cursor });
-    runs.push(...chunk.runs);
-    if (chunk.nextCursor === null || runs.length >= limit) return { runs, nextCursor: chunk.nextCursor };
+    const chunk = await engine.listRuns({ ...filter, limit: Math.min(EMBEDDED_LIST_CHUNK, limit - read), cursor });
+    read += chunk.runs.length;
+    if (chunk.runs.length > 0) texts.push(JSON.stringify(chunk.runs.map(runSummaryDto)).slice(1, -1));
+    if (chunk.nextCursor === null || read >= limit) return `{"runs":[${texts.join(',')}],"nextCursor":${JSON.stringify(chunk.nextCursor)}}`;
     cursor = chunk.nextCursor;
     await new Promise<void>((resolve) => setImmediate(resolve));
   }
@@ -182,7 +186,7 @@ export function registerRunRoutes(app: FastifyInstance, engine: FlowEngine, heav
     },
   );
 
-  app.get<{ Querystring: ListQuery }>('/v1/runs', { schema: { querystring: listRunsQuery } }, async (req) => {
+  app.get<{ Querystring: ListQuery }>('/v1/runs', { schema: { querystring: listRunsQuery } }, async (req, reply) => {
     const q = req.query;
     if (q.cursor !== undefined) checkCursor(q.cursor);
     const filter = {
@@ -199,7 +203,8 @@ export function registerRunRoutes(app: FastifyInstance, engine: FlowEngine, heav
       summary: true as const,
     };
     return bounded(async () => {
-      const page = engine.storage.embedded === true ? await listInChunks(engine, filter) : await engine.listRuns(filter);
+      if (engine.storage.embedded === true) return reply.type('application/json; charset=utf-8').send(await listInChunks(engine, filter));
+      const page = await engine.listRuns(filter);
       return { runs: page.runs.map(runSummaryDto), nextCursor: page.nextCursor };
     });
   });
