@@ -3,7 +3,8 @@
  * PGlite and Postgres next to raw-driver baselines run in this same script; then the run model
  * (bench/run-model.ts): ms per step with 1 KB vs 256 KB of accumulated outputs, ms per item of a
  * small vs a large `forEach` map on Postgres, and a 10-wide split/join next to a 10-node chain;
- * then `/health` latency on PGlite while 200 heavy list requests arrive at once
+ * then `/health` latency on PGlite while 200 heavy list requests arrive at once, and while six
+ * clients read a 40,000-item map's timeline page by page (2,000 items with --quick)
  * (bench/health-under-load.ts; target < 100 ms, reported, not asserted).
  *
  * Targets (reported, not asserted): 256 KB / 1 KB ms per step ≤ 1.3; large / small map ms per item ≤ 1.5.
@@ -27,7 +28,7 @@ import pg from 'pg';
 import { benchMemory } from './memory.js';
 import { benchAccumulatedOutputs, benchMap, benchSplitJoin, type StoreKind } from './run-model.js';
 import { benchPGlite, benchPostgres } from './stores.js';
-import { benchHealthUnderLoad, formatHealthUnderLoad } from './health-under-load.js';
+import { benchHealthUnderLoad, benchHealthUnderTimelines, formatHealthUnderLoad } from './health-under-load.js';
 
 const quick = process.argv.includes('--quick') || /^(1|true|yes)$/i.test(process.env.BENCH_QUICK ?? '');
 const num = (name: string, full: number, quickValue: number) => Number(process.env[name] ?? (quick ? quickValue : full));
@@ -143,6 +144,9 @@ if (only.has('health')) {
   const h = await benchHealthUnderLoad(quick ? 300 : 1000, 200);
   console.log(`  ${formatHealthUnderLoad(h)}`);
   ratios.push(`  /health max during 200 concurrent heavy lists, pglite < 100 ms  → ${fmt(h.loaded.max)} ms  ${verdict(h.loaded.max < 100)}`);
+  const t = await benchHealthUnderTimelines(quick ? 2000 : 40_000, 6);
+  console.log(`  ${formatHealthUnderLoad(t)}`);
+  ratios.push(`  /health max during six readers of a long timeline, pglite < 100 ms  → ${fmt(t.loaded.max)} ms  ${verdict(t.loaded.max < 100)}`);
 }
 
 if (ratios.length > 0) {

@@ -13,6 +13,8 @@ import type { FlowDefinition, FlowRef, FlowRunStatus, InputOf, StateOf, StatePat
 import type { EventDefinition } from './definitions/typed.js';
 import { flowKey } from './definitions/flow-key.js';
 import type { FlowEventRecord, FlowRunRecord, FlowRunSummary, FlowStorage, JsonText, PruneRunsQuery, RunFilter, RunLease, RunPage } from './storage/types.js';
+import type { TimelinePage, TimelinePageOptions } from './storage/types.js';
+import { readTimelinePage } from './storage/timeline-page.js';
 import { chooseStorage } from './storage/choose.js';
 import { advanceRun, type AdvanceOptions, type AdvanceResult, type StepEnv } from './engine/advance.js';
 import { CancelledAttempt, eventKeyProblem, eventNameProblem } from './engine/attempt.js';
@@ -403,9 +405,18 @@ export class FlowEngine extends FlowEvents implements WorkerHost {
     return this.storage.getRun(runId);
   }
 
-  async getTimeline(runId: string): Promise<FlowEventRecord[]> {
+  /**
+   * The run's timeline. Without options, every event (as the seed's `getTimeline(runId)`); with
+   * `{ after, limit }`, one page of at most `limit` events (default and most 1000) after the
+   * event whose `seq` is `after`, and the `nextCursor` to pass as `after` for the next one: a
+   * long run's timeline (a map of 40,000 items has 80,000 events) read a page at a time.
+   */
+  getTimeline(runId: string): Promise<FlowEventRecord[]>;
+  getTimeline(runId: string, page: TimelinePageOptions): Promise<TimelinePage>;
+  async getTimeline(runId: string, page?: TimelinePageOptions): Promise<FlowEventRecord[] | TimelinePage> {
     requireString('getTimeline', 'runId', runId);
     await this.ready();
+    if (page !== undefined) return readTimelinePage(this.storage, runId, page);
     const events = await this.storage.getEvents(runId);
     if (events.length === 0) await mustGetRun(this, runId);
     return events;

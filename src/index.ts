@@ -127,4 +127,8 @@ export type {
   RunFilter,
   RunLease,
   RunPage,
+  TimelinePage,
+  TimelinePageOptions,
+  EventRange,
 } from './storage/types.js';
+export { DEFAULT_TIMELINE_PAGE_SIZE, MAX_TIMELINE_PAGE_SIZE } from './storage/timeline-page.js';

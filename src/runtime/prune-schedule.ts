@@ -12,6 +12,8 @@ import { FlowError } from '../errors.js';
 /** How often the runtime prunes when flows have a retention but no `prune.everyMs` was given: hourly. */
 export const DEFAULT_PRUNE_EVERY_MS = 60 * 60 * 1000;
 const FIRST_PRUNE_AFTER_MS = 60_000;
+/** The longest `everyMs`: what a timer can wait (2^31 − 1 ms, about 24.8 days). */
+export const MAX_PRUNE_EVERY_MS = 2 ** 31 - 1;
 
 export interface PruneScheduleOptions {
   /** Milliseconds between two prunes (default hourly). */
@@ -34,8 +36,8 @@ export function checkPruneOptions(options: PruneScheduleOptions): PruneScheduleO
   if (options === null || typeof options !== 'object')
     throw new FlowError('INVALID_ARGUMENT', 'prune must be an object like { everyMs, olderThanMs }, or false');
   const { everyMs = DEFAULT_PRUNE_EVERY_MS, olderThanMs, batchSize } = options;
-  if (!Number.isInteger(everyMs) || everyMs < 1 || everyMs > 2 ** 31 - 1) {
-    throw new FlowError('INVALID_ARGUMENT', `prune.everyMs must be an integer from 1 to ${2 ** 31 - 1} (milliseconds), got ${String(everyMs)}`);
+  if (!Number.isInteger(everyMs) || everyMs < 1 || everyMs > MAX_PRUNE_EVERY_MS) {
+    throw new FlowError('INVALID_ARGUMENT', `prune.everyMs must be an integer from 1 to ${MAX_PRUNE_EVERY_MS} (milliseconds), got ${String(everyMs)}`);
   }
   if (olderThanMs !== undefined && !(typeof olderThanMs === 'number' && Number.isFinite(olderThanMs) && olderThanMs >= 0)) {
     throw new FlowError('INVALID_ARGUMENT', `prune.olderThanMs must be a number of milliseconds >= 0, got ${String(olderThanMs)}`);

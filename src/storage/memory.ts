@@ -18,7 +18,7 @@ import type {
   MapValues,
 } from './types.js';
 import type { JsonText, LockRunOptions, NewEvent, NewRun, PruneRunsQuery, RunFilter, RunLease, RunPage, Transition } from './types.js';
-import type { BranchRecord, InboxEntry, NewFlowEvent, NewInboxEntry, SentEvent } from './types.js';
+import type { BranchRecord, EventRange, InboxEntry, NewFlowEvent, NewInboxEntry, SentEvent } from './types.js';
 import { decodeCursor, encodeCursor, normalizeRunFilter } from './run-filter.js';
 import { isFinished } from '../core/states.js';
 import { compareClaimOrder, isDueAt, isDueNow } from './due.js';
@@ -204,8 +204,11 @@ export class MemoryStorage implements FlowStorage {
     };
   }
 
-  async getEvents(runId: string): Promise<FlowEventRecord[]> {
-    return (this.events.get(runId) ?? []).map(({ payload, ...e }) => ({
+  async getEvents(runId: string, range: EventRange = {}): Promise<FlowEventRecord[]> {
+    // A run's seqs are 1, 2, 3 … without gaps, in this list's order: the event after seq n is at index n.
+    const afterSeq = range.afterSeq ?? 0;
+    const list = this.events.get(runId) ?? [];
+    return list.slice(afterSeq, range.limit === undefined ? undefined : afterSeq + range.limit).map(({ payload, ...e }) => ({
       ...e,
       error: e.error ? { ...e.error } : null,
       payloadJson: payload === null ? null : JSON.parse(payload),

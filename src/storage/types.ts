@@ -166,6 +166,12 @@ export interface FlowEventRecord {
   payloadJson: unknown;
 }
 
+/** A stretch of a run's timeline: the events after `afterSeq`, at most `limit` (a keyset page on `seq`). */
+export interface EventRange {
+  afterSeq?: number;
+  limit?: number;
+}
+
 export interface NewEvent {
   type: FlowEventType;
   nodeId?: string | null;
@@ -454,6 +460,25 @@ export interface RunPage<R extends FlowRunSummary = FlowRunRecord> {
   nextCursor: string | null;
 }
 
+/** Which page of a run's timeline `getTimeline(runId, { after, limit })` reads. */
+export interface TimelinePageOptions {
+  /** The `seq` of the last event already read: the page starts after it (default 0: from the first event). */
+  after?: number;
+  /** Events on the page, 1 to 1000 (default 1000). */
+  limit?: number;
+}
+
+/** A page of a run's timeline, in `seq` order. */
+export interface TimelinePage {
+  events: FlowEventRecord[];
+  /**
+   * Pass as `after` to read the next page (the `seq` of this page's last event); null when this
+   * page reached the end of the timeline as it was when read. A live run's later events come
+   * after its last event's `seq`: ask again with that.
+   */
+  nextCursor: number | null;
+}
+
 /**
  * Which finished runs `pruneRuns` deletes: one batch of at most `limit`. Only finished runs
  * (COMPLETED, FAILED, CANCELLED) are ever deleted, and never one that is locked (held by a lease),
@@ -512,7 +537,11 @@ export interface FlowStorage {
   listRuns(filter: RunFilter & { summary: true }): Promise<RunPage<FlowRunSummary>>;
   listRuns(filter: RunFilter & { summary?: false }): Promise<RunPage>;
   listRuns(filter: RunFilter): Promise<RunPage<FlowRunSummary>>;
-  getEvents(runId: string): Promise<FlowEventRecord[]>;
+  /**
+   * The run's timeline in `seq` order; with `range`, only events after `afterSeq` (default 0),
+   * at most `limit` of them (default: all). [] for a run that does not exist.
+   */
+  getEvents(runId: string, range?: EventRange): Promise<FlowEventRecord[]>;
   /** The stored item list and finished item outputs of the map at `nodeId` (for the run's holder). */
   getMapValues(runId: string, nodeId: string): Promise<MapValues>;
 

@@ -9,6 +9,7 @@ import { type ApiClient, runPath } from './client.js';
 import { formatMs, keyValues, table, truncate } from './table.js';
 import { UsageError, parseIntOption, parseJsonOption } from './usage.js';
 import { MAX_OUTCOME_LENGTH } from '../../core/outcome.js';
+import { MAX_TIMELINE_PAGE_SIZE } from '../../storage/timeline-page.js';
 
 const MAX_PAGE_SIZE = 1000;
 
@@ -136,13 +137,31 @@ export async function showRunCommand(ctx: RemoteContext, runId: string) {
   printRun(ctx, run);
 }
 
-export async function timelineCommand(ctx: RemoteContext, runId: string) {
-  const data = await ctx.client.request<{ runId: string; events: EventJson[] }>('GET', runPath(runId, '/timeline'));
-  if (ctx.json) return printJson(ctx, data);
+type TimelinePageJson = { runId: string; events: EventJson[]; nextCursor: number | null };
+
+/**
+ * One page of the timeline (the server's default of 1000 events, or --limit) after --after, with
+ * a line saying how to read on; --all reads every page (following nextCursor) and prints them as one.
+ */
+export async function timelineCommand(ctx: RemoteContext, runId: string, opts: { limit?: string; after?: string; all?: boolean } = {}) {
+  const limit = parseIntOption('--limit', opts.limit, 1, MAX_TIMELINE_PAGE_SIZE);
+  let after = parseIntOption('--after', opts.after, 0, Number.MAX_SAFE_INTEGER);
+  const events: EventJson[] = [];
+  let page: TimelinePageJson;
+  do {
+    const params = new URLSearchParams();
+    if (after !== undefined) params.set('after', String(after));
+    if (limit !== undefined) params.set('limit', String(limit));
+    const query = params.size > 0 ? `?${params}` : '';
+    page = await ctx.client.request<TimelinePageJson>('GET', runPath(runId, `/timeline${query}`));
+    events.push(...page.events);
+    after = page.nextCursor ?? undefined;
+  } while (opts.all && page.nextCursor !== null);
+  if (ctx.json) return printJson(ctx, { runId: page.runId, events, nextCursor: page.nextCursor });
   ctx.print(
     table(
       ['SEQ', 'AT', 'EVENT', 'NODE', 'ATTEMPT', 'DURATION', 'DETAILS'],
-      data.events.map((e) => [
+      events.map((e) => [
         e.seq,
         e.at,
         e.type,
@@ -153,6 +172,7 @@ export async function timelineCommand(ctx: RemoteContext, runId: string) {
       ]),
     ),
   );
+  if (page.nextCursor !== null) ctx.print(`\nMore events: hazel-flow runs timeline ${runId} --after ${page.nextCursor} (or --all for every page)`);
 }
 
 export async function flowsCommand(ctx: RemoteContext) {

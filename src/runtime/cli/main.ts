@@ -7,6 +7,7 @@ import { parseArgs } from 'node:util';
 import { environment, parseDurationMs } from '../../config.js';
 import { FlowError } from '../../errors.js';
 import { ApiClient, redactUrl } from './client.js';
+import { MAX_PRUNE_EVERY_MS, checkPruneOptions } from '../prune-schedule.js';
 import {
   cancelCommand,
   flowsCommand,
@@ -45,6 +46,8 @@ const OPTIONS = {
   key: { type: 'string' },
   limit: { type: 'string' },
   cursor: { type: 'string' },
+  after: { type: 'string' },
+  all: { type: 'boolean' },
   input: { type: 'string' },
   'idempotency-key': { type: 'string' },
   payload: { type: 'string' },
@@ -131,6 +134,15 @@ export async function main(argv: string[]): Promise<void> {
       const pruneEveryMs = durationOption('--prune-every', v['prune-every']);
       const pruneOlderThanMs = durationOption('--prune-older-than', v['prune-older-than']);
       const prune = pruneEveryMs === undefined && pruneOlderThanMs === undefined ? undefined : { everyMs: pruneEveryMs, olderThanMs: pruneOlderThanMs };
+      // Checked before anything starts: `--prune-every 0` is a bad value (exit 2), not a failed start.
+      if (prune) {
+        try {
+          checkPruneOptions(prune);
+        } catch (err) {
+          if (!(err instanceof FlowError)) throw err;
+          throw new UsageError(`--prune-every must be a duration from 1ms to about 24d (${MAX_PRUNE_EVERY_MS} ms), got ${JSON.stringify(v['prune-every'])}`);
+        }
+      }
       return (await local()).serveCommand({
         ...store,
         flows: v.flows,
@@ -159,7 +171,7 @@ export async function main(argv: string[]): Promise<void> {
           cursor: v.cursor,
         });
       if (sub === 'show') return showRunCommand(remote(), need(positionals, 2, '<runId>'));
-      if (sub === 'timeline') return timelineCommand(remote(), need(positionals, 2, '<runId>'));
+      if (sub === 'timeline') return timelineCommand(remote(), need(positionals, 2, '<runId>'), { limit: v.limit, after: v.after, all: v.all });
       throw new UsageError(sub ? `Unknown subcommand "runs ${sub}" (expected list, show or timeline)` : 'Missing subcommand: runs list|show|timeline');
     case 'schedules': {
       if (sub === 'list') {

@@ -38,7 +38,7 @@ Usage:
   hazel-flow runs list [--status <S>[,<S>…]] [--flow <flowId>[@<version>]] [--tenant <id>] [--parent <runId>]
                        [--outcome <outcome>]… [--limit <n>] [--cursor <c>]
   hazel-flow runs show <runId>
-  hazel-flow runs timeline <runId>
+  hazel-flow runs timeline <runId> [--limit <n>] [--after <seq>] [--all]
   hazel-flow start <flowId>@<version> [--input <json>] [--tenant <id>] [--idempotency-key <key>]
   hazel-flow resume <runId> [--payload <json>] [--node <nodeId>]
   hazel-flow cancel <runId> [--reason <text>]
@@ -66,6 +66,8 @@ flows, runs, start, resume, cancel, send-event and schedules talk to a running s
   --node <nodeId>   resume: only the branch waiting at this node (default: the run's waiting node)
   --parent <runId>  runs list: only the child runs of this run
   --outcome <o>     runs list: only runs with this business outcome (repeat it for any of several)
+  --after <seq>     runs timeline: the events after this seq (a page's nextCursor; default: from the start)
+  --limit <n>       runs timeline: events a page, 1 to 1000 (default 1000); --all reads every page
   --key <key>       send-event: the event's key (e.g. an order id); waits that gave a key get only
                     events with that key, waits that gave none get every event of the name
 

@@ -57,7 +57,9 @@ export const listRuns = (filter) => {
   return api('GET', `/v1/runs${query ? `?${query}` : ''}`);
 };
 export const getRun = (runId) => api('GET', `/v1/runs/${encodeURIComponent(runId)}`);
-export const getTimeline = (runId) => api('GET', `/v1/runs/${encodeURIComponent(runId)}/timeline`);
+// One page of the timeline: the events after `after` (a seq), at most `limit` → { events, nextCursor }.
+export const getTimeline = (runId, { after = 0, limit = 1000 } = {}) =>
+  api('GET', `/v1/runs/${encodeURIComponent(runId)}/timeline?after=${after}&limit=${limit}`);
 export const listFlows = () => api('GET', '/v1/flows');
 export const listSchedules = () => api('GET', '/v1/schedules');
 // pause | resume → { schedule }; trigger → { runId }.

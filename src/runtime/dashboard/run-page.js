@@ -5,28 +5,26 @@
 import { useEffect, useState } from 'preact/hooks';
 import { html } from './html.js';
 import { flowKey } from './flow-key.js';
-import { getRun, getTimeline, listFlows, resumeRun, cancelRun, tickRun } from './api.js';
+import { getRun, listFlows, resumeRun, cancelRun, tickRun } from './api.js';
 import { usePolling } from './hooks.js';
 import { FlowGraph, GraphLegend } from './flow-graph.js';
 import { liveBranches, pathFromTimeline, waitTarget } from './run-path.js';
 import { BranchesTable, ChildLink, WaitTarget, runHref } from './branches.js';
 import { EventResult, SendEventForm, eventWaits } from './send-event.js';
 import { Timeline } from './timeline.js';
+import { useTimelineData } from './timeline-data.js';
 import { JsonEditor, parseJson } from './json-editor.js';
 import { CompensationBadge, ErrorNote, JsonView, StatusBadge, TERMINAL, formatTime, relativeTime, shortId } from './format.js';
-
-async function loadRunView(runId) {
-  const [{ run }, { events }] = await Promise.all([getRun(runId), getTimeline(runId)]);
-  return { run, events };
-}
 
 export function RunPage({ runId }) {
   const [active, setActive] = useState(true);
   // The last event sent from this page: its answer stays in the header after the run moved on.
   const [eventSent, setEventSent] = useState(null);
-  const view = usePolling(() => loadRunView(runId), active ? 1000 : null, [runId]);
+  // The run every second; its timeline a page at a time, only what is new since the last read.
+  const view = usePolling(() => getRun(runId), active ? 1000 : null, [runId]);
   const flows = usePolling(listFlows, null, []);
   const run = view.data?.run;
+  const timeline = useTimelineData(runId, run?.runId === runId ? run.lastSeq : undefined);
   const actions = useActions(() => {
     setActive(true);
     view.refresh();
@@ -38,7 +36,9 @@ export function RunPage({ runId }) {
   if (!run) {
     return html`<section class="card">${view.error ? html`<${ErrorNote} error=${view.error} />` : html`<p class="muted">Loading run…</p>`}</section>`;
   }
-  const events = view.data.events;
+  // The graph's path and the children's order come from the events read: all of them for a run
+  // of up to 10,000 events, else the first 10,000 and the last 1,000 (how it began and how it ends).
+  const events = timeline.tail.length ? timeline.head.concat(timeline.tail) : timeline.head;
   const flow = flows.data?.flows.find((f) => f.flowId === run.flowId && f.version === run.flowVersion);
   const path = pathFromTimeline(events, run);
   const branches = liveBranches(run);
@@ -139,8 +139,9 @@ export function RunPage({ runId }) {
       }
     </section>
     <section class="card">
-      <h3>Timeline <span class="muted small">${events.length} events</span></h3>
-      <${Timeline} events=${events} />
+      <h3>Timeline <span class="muted small">${run.lastSeq ?? events.length} events</span></h3>
+      ${timeline.error && html`<${ErrorNote} error=${timeline.error} />`}
+      <${Timeline} events=${events} gap=${timeline.gap} total=${run.lastSeq ?? events.length} loading=${timeline.loading} onLoadMore=${timeline.loadMore} />
     </section>
     <div class="grid-3">
       <section class="card" data-testid="state"><h3>State</h3><${JsonView} value=${run.stateJson} /></section>

@@ -144,7 +144,14 @@ export function mapsFromTimeline(events) {
       continue;
     }
     const map = maps.get(e.nodeId);
-    if (!map || e.itemIndex === null || e.itemIndex === undefined) continue;
+    if (!map) continue;
+    // The node itself finished: every item did, whether or not the page read their events (a
+    // long map's middle is not read, timeline-data.js).
+    if (e.type === 'NODE_FINISHED' && (e.itemIndex === null || e.itemIndex === undefined)) {
+      map.complete = true;
+      continue;
+    }
+    if (e.itemIndex === null || e.itemIndex === undefined) continue;
     if (e.type === 'NODE_FINISHED') {
       map.finishedItems.add(e.itemIndex);
       map.failing.delete(e.itemIndex);
@@ -152,7 +159,7 @@ export function mapsFromTimeline(events) {
       map.failing.add(e.itemIndex);
     }
   }
-  for (const map of maps.values()) map.done = map.finishedItems.size;
+  for (const map of maps.values()) map.done = map.complete ? map.total : map.finishedItems.size;
   return maps;
 }
 

@@ -139,6 +139,8 @@ export function runDto(run: FlowRunRecord, children?: RunChildren) {
     attemptsJson: run.attemptsJson,
     compensation: run.compensation ?? null,
     version: run.version,
+    // How long the timeline is: a client pages it, or reads its last events, without reading it all.
+    lastSeq: run.lastSeq,
     branches: (run.branches ?? []).map((b) => branchDto(b, byId)),
   };
   return children ? { ...dto, children: children.runs, childrenNextCursor: children.nextCursor } : dto;

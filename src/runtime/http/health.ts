@@ -6,7 +6,11 @@
  *   /health that arrives while it is out, so that health checks never queue up on the store;
  * - a /health waits for it at most `busyAfterMs`; then it answers at once that the store is
  *   `busy` (alive, but behind on its work);
- * - a probe still unanswered `timeoutMs` after it was sent, or one that failed, means `down`.
+ * - a probe still unanswered `timeoutMs` after it was sent, or one that failed, means `down`;
+ * - on an embedded store (PGlite: in this process, one statement at a time), a probe that answered
+ *   less than `freshMs` ago still stands: a /health meanwhile answers `up` without queueing behind
+ *   the store's work at all. Such a store has no connection or server to lose — it fails with the
+ *   process — so a second-old answer says as much as a new one.
  */
 import { FlowError } from '../../errors.js';
 import type { FlowStorage } from '../../storage/types.js';
@@ -22,14 +26,19 @@ export class StoreProbe {
   private pending: { sentAt: number; outcome: Promise<Outcome> } | null = null;
   /** How the last probe that ended (or timed out) ended: null when the store answered. */
   private lastFailure: Outcome = null;
+  /** When the last probe was answered (ms since the epoch; 0: never). */
+  private answeredAt = 0;
 
   constructor(
     private readonly storage: FlowStorage,
     private readonly timeoutMs: number,
     private readonly busyAfterMs: number,
+    /** How long an answer stands (0: every check sends or shares a probe). */
+    private readonly freshMs = 0,
   ) {}
 
   async check(): Promise<StoreHealth> {
+    if (this.lastFailure === null && this.answeredAt > 0 && Date.now() - this.answeredAt < this.freshMs) return { status: 'up' };
     if (this.pending && Date.now() >= this.pending.sentAt + this.timeoutMs) this.timedOut(this.pending);
     const probe = (this.pending ??= this.send());
     const deadline = probe.sentAt + this.timeoutMs;
@@ -56,6 +65,7 @@ export class StoreProbe {
     void outcome.then((result) => {
       if (this.pending === probe) this.pending = null;
       this.lastFailure = result;
+      if (result === null) this.answeredAt = Date.now();
     });
     return probe;
   }

@@ -20,6 +20,7 @@ import {
   sendEventBody,
   sendEventResponseSchema,
   startRunBody,
+  timelineQuery,
 } from './schemas.js';
 import { scheduleSchema, schedulePaths } from './routes-schedules.js';
 
@@ -51,7 +52,7 @@ const busy = {
   ),
 };
 
-function queryParameters(schema: typeof listRunsQuery | typeof resumeRunQuery) {
+function queryParameters(schema: typeof listRunsQuery | typeof resumeRunQuery | typeof timelineQuery) {
   return Object.entries(schema.properties).map(([name, s]) => ({
     name,
     in: 'query',
@@ -149,12 +150,23 @@ export function buildOpenApiDocument(version: string) {
       },
       '/v1/runs/{runId}/timeline': {
         get: {
-          summary: 'The run’s audit timeline, in order',
-          parameters: [runIdParam],
+          summary: 'The run’s audit timeline, in order, a page at a time',
+          description:
+            'One page: the events after `after` (a `seq`), at most `limit` (default and most 1000; without parameters, the first 1000). ' +
+            'Read the next page with `after=<nextCursor>`; `nextCursor` is null when the page reached the end. Events appended meanwhile come on later pages, ' +
+            'never twice: to follow a live run, ask again with the last `seq` you have. An `after` past the run’s last event is 400 INVALID_ARGUMENT.',
+          parameters: [runIdParam, ...queryParameters(timelineQuery)],
           responses: {
             '200': {
-              description: 'Events',
-              ...json({ type: 'object', properties: { runId: { type: 'string' }, events: { type: 'array', items: ref('Event') } } }),
+              description: 'A page of events',
+              ...json({
+                type: 'object',
+                properties: {
+                  runId: { type: 'string' },
+                  events: { type: 'array', items: ref('Event') },
+                  nextCursor: { type: ['integer', 'null'], description: 'Pass as `after` for the next page; null: no more events (yet)' },
+                },
+              }),
             },
             ...runErrors,
             ...busy,

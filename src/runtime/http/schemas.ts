@@ -5,6 +5,7 @@
  */
 import { RUN_STATUSES, MAX_PAGE_SIZE } from '../../storage/run-filter.js';
 import { MAX_OUTCOME_LENGTH } from '../../core/outcome.js';
+import { DEFAULT_TIMELINE_PAGE_SIZE, MAX_TIMELINE_PAGE_SIZE } from '../../storage/timeline-page.js';
 
 const statusAlternatives = RUN_STATUSES.join('|');
 
@@ -94,6 +95,24 @@ export const listRunsQuery = {
     // A string with a pattern rather than a coerced integer: "abc" must be a 400, not silently NaN.
     limit: { type: 'string', pattern: '^[0-9]{1,4}$', description: `Page size, 1 to ${MAX_PAGE_SIZE} (default 50).` },
     cursor: { type: 'string', minLength: 1, maxLength: 500, description: 'nextCursor of the previous page.' },
+  },
+} as const;
+
+/** GET /v1/runs/:runId/timeline: one page of the timeline (strings with patterns, as for `limit` above). */
+export const timelineQuery = {
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    after: {
+      type: 'string',
+      pattern: '^[0-9]{1,15}$',
+      description: 'The `seq` of the last event already read (`nextCursor` of the previous page); the page starts after it. Default 0: from the first event.',
+    },
+    limit: {
+      type: 'string',
+      pattern: '^[0-9]{1,4}$',
+      description: `Events on the page, 1 to ${MAX_TIMELINE_PAGE_SIZE} (default ${DEFAULT_TIMELINE_PAGE_SIZE}).`,
+    },
   },
 } as const;
 
@@ -297,6 +316,11 @@ export const runSchema = {
         'Null, or { finished, phase }: the finished nodes the run could undo (in finishing order) and, while or after it undoes them, its compensation (cause, error, steps left, failures).',
     },
     version: { type: 'integer' },
+    lastSeq: {
+      type: 'integer',
+      description:
+        'The `seq` of the run’s last timeline event: how long its timeline is (GET /v1/runs/{runId}/timeline pages it; `after=lastSeq - n` reads the last n events).',
+    },
     branches: {
       type: 'array',
       items: branchSchema,

@@ -39,6 +39,9 @@ export const DEFAULT_HEALTH_TIMEOUT_MS = 2_000;
 /** Default time /health waits for the store before it answers that the store is busy (see health.ts). */
 export const DEFAULT_HEALTH_BUSY_AFTER_MS = 50;
 
+/** How long a probe's answer stands on an embedded store, whose probes queue behind its work (see health.ts). */
+const EMBEDDED_HEALTH_FRESH_MS = 1000;
+
 /** Longest path parameter the router passes on; longer ones are a 414 (the schemas allow 200 for a run id). */
 const MAX_PARAM_LENGTH = 500;
 
@@ -196,7 +199,7 @@ export async function buildApiServer(options: ApiServerOptions): Promise<Fastify
 
   // Public (no token): says whether the store answers, never how it failed; answers promptly
   // even when the store is busy (see health.ts).
-  const probe = new StoreProbe(engine.storage, healthTimeout, healthBusyAfter);
+  const probe = new StoreProbe(engine.storage, healthTimeout, healthBusyAfter, engine.storage.embedded === true ? EMBEDDED_HEALTH_FRESH_MS : 0);
   let storeWasDown = false;
   app.get('/health', async (_req, reply) => {
     const health = await probe.check();

@@ -9,7 +9,7 @@ import { StorageError, type ErrorRecord } from '../../errors.js';
 import { normalizeRunFilter, encodeCursor } from '../run-filter.js';
 import type { DefinitionRecord, DueRunQuery, FlowEventRecord, FlowRunRecord, FlowRunSummary, FlowStorage, IdempotencyRecord, InboxEntry } from '../types.js';
 import type { JsonText, LockRunOptions, MapValues, NewEvent, NewFlowEvent, NewInboxEntry, NewRun } from '../types.js';
-import type { PruneRunsQuery, RunFilter, RunLease, RunPage, SentEvent } from '../types.js';
+import type { EventRange, PruneRunsQuery, RunFilter, RunLease, RunPage, SentEvent } from '../types.js';
 import { normalizePruneQuery } from '../prune.js';
 import { toStorageError } from './errors.js';
 import type { SqlExecutor, SqlParam, SqlRow } from './executor.js';
@@ -250,8 +250,9 @@ export class SqlFlowStorage implements FlowStorage, LockHost {
     });
   }
 
-  getEvents(runId: string): Promise<FlowEventRecord[]> {
-    return this.run('getEvents', async () => (await this.executor.query<EventRow>(this.sql.getEvents, [runId])).map(toEventRecord));
+  getEvents(runId: string, range: EventRange = {}): Promise<FlowEventRecord[]> {
+    const params = [runId, range.afterSeq ?? 0, range.limit ?? null];
+    return this.run('getEvents', async () => (await this.executor.query<EventRow>(this.sql.getEvents, params)).map(toEventRecord));
   }
 
   getMapValues(runId: string, nodeId: string): Promise<MapValues> {
