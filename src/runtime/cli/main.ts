@@ -19,6 +19,7 @@ import {
   type RemoteContext,
 } from './commands-remote.js';
 import { USAGE, UsageError } from './usage.js';
+import { forkCommand, migrateRunsCommand, retryCommand } from './commands-versions.js';
 import { deleteScheduleCommand, listSchedulesCommand, scheduleActionCommand, setScheduleCommand, triggerScheduleCommand } from './commands-schedules.js';
 
 const OPTIONS = {
@@ -58,6 +59,14 @@ const OPTIONS = {
   'catchup-window': { type: 'string' },
   jitter: { type: 'string' },
   paused: { type: 'boolean' },
+  'from-node': { type: 'string' },
+  'state-patch': { type: 'string' },
+  version: { type: 'string' },
+  from: { type: 'string' },
+  to: { type: 'string' },
+  'node-map': { type: 'string' },
+  run: { type: 'string', multiple: true },
+  'dry-run': { type: 'boolean' },
 } as const;
 
 function parse(argv: string[]) {
@@ -144,7 +153,19 @@ export async function main(argv: string[]): Promise<void> {
     case 'worker':
       return (await local()).workerCommand({ ...store, flows: v.flows, concurrency: v.concurrency });
     case 'migrate':
-      return (await local()).migrateCommand({ ...store, json: v.json ?? false });
+      // `migrate` alone applies the database migrations; `migrate <flowId> …` moves runs between versions.
+      if (sub === undefined) return (await local()).migrateCommand({ ...store, json: v.json ?? false });
+      return migrateRunsCommand(remote(), need(positionals, 1, '<flowId>'), {
+        from: v.from,
+        to: v.to,
+        nodeMap: v['node-map'],
+        runIds: v.run,
+        dryRun: v['dry-run'],
+      });
+    case 'retry':
+      return retryCommand(remote(), need(positionals, 1, '<runId>'), { fromNode: v['from-node'], statePatch: v['state-patch'] });
+    case 'fork':
+      return forkCommand(remote(), need(positionals, 1, '<runId>'), { fromNode: v['from-node'], statePatch: v['state-patch'], version: v.version });
     case 'flows':
       return flowsCommand(remote());
     case 'runs':
