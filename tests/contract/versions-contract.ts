@@ -204,7 +204,7 @@ export function versionsContract(handle: () => StoreHandle): void {
       (ctx) => {
         calls.push(id);
         if (id === 'b' && broken) return { status: 'error', error: { code: 'BROKEN', message: 'b is broken', retryable: false } };
-        return { status: 'ok', output: `${id}${ctx.state.note ? `:${String(ctx.state.note)}` : ''}` };
+        return { status: 'ok', output: `${id}${(ctx.state as { note?: string }).note ? `:${String((ctx.state as { note?: string }).note)}` : ''}` };
       };
     const def = flow(flowId, '1')
       .entry('a')
@@ -261,7 +261,7 @@ export function versionsContract(handle: () => StoreHandle): void {
       (id: string): Handler =>
       (ctx) => {
         calls.push(id);
-        return { status: 'ok', output: `${id}${ctx.state.note ? `:${String(ctx.state.note)}` : ''}` };
+        return { status: 'ok', output: `${id}${(ctx.state as { note?: string }).note ? `:${String((ctx.state as { note?: string }).note)}` : ''}` };
       };
     const def = flow(flowId, '1').entry('a').node('a', seen('a')).node('b', seen('b')).node('c', seen('c')).edge('a', 'b').edge('b', 'c').build();
     const engine = await engineWith(store(), def);
