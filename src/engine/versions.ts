@@ -108,10 +108,33 @@ export async function migrateRuns(env: VersionsEnv, options: MigrateRunsOptions)
     runIds = await liveRunIds(env.storage, flowId, fromVersion);
   }
 
-  const result: MigrateRunsResult = { migrated: [], blocked: [] };
   const plan = { flowId, fromVersion, toVersion, target, nodeMap };
-  for (const runId of runIds) {
-    const reason = options.dryRun ? blockReason(await env.storage.getRun(runId), plan) : await migrateOne(env, runId, plan);
+  const outcome = new Map<string, string | null>();
+  if (options.dryRun) {
+    for (const runId of runIds) outcome.set(runId, blockReason(await env.storage.getRun(runId), plan));
+  } else {
+    // Every run once; then the runs a holder had, again, until they are let go or the wait is over
+    // (one wait for all of them, however many there are).
+    let held: string[] = [];
+    for (const runId of runIds) {
+      const reason = await migrateOne(env, runId, plan);
+      if (reason === HELD_BY_A_WORKER) held.push(runId);
+      outcome.set(runId, reason);
+    }
+    const deadline = Date.now() + HOLDER_WAIT_MS;
+    while (held.length > 0 && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, HOLDER_POLL_MS));
+      const still: string[] = [];
+      for (const runId of held) {
+        const reason = await migrateOne(env, runId, plan);
+        if (reason === HELD_BY_A_WORKER) still.push(runId);
+        outcome.set(runId, reason);
+      }
+      held = still;
+    }
+  }
+  const result: MigrateRunsResult = { migrated: [], blocked: [] };
+  for (const [runId, reason] of outcome) {
     if (reason === null) result.migrated.push(runId);
     else result.blocked.push({ runId, reason });
   }
@@ -126,9 +149,9 @@ interface MigrationPlan {
   nodeMap: Record<string, string>;
 }
 
-/** Moves one run under its lock; returns why it was not moved, or null. */
+/** Moves one run under its lock, if no one holds it; returns why it was not moved, or null. */
 async function migrateOne(env: VersionsEnv, runId: string, plan: MigrationPlan): Promise<string | null> {
-  const lease = await lockWithin(env.storage, runId, HOLDER_WAIT_MS);
+  const lease = await env.storage.lockRun(runId);
   if (!lease) return HELD_BY_A_WORKER;
   try {
     const run = lease.run;

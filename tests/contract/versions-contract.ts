@@ -101,6 +101,25 @@ export function versionsContract(handle: () => StoreHandle): void {
     expect(await next.runToCompletion(runId)).toMatchObject({ status: 'COMPLETED', outputsJson: { approve: 'yes', b: 'b' } });
   });
 
+  it('versions: a run held by a worker is never migrated under it: blocked ("try again"), untouched, and moved once let go', async () => {
+    const flowId = `mig-held-${randomUUID()}`;
+    const old = await engineWith(store(), waitingFlow(flowId, '1'));
+    const { runId } = await old.startRun({ flowId, version: '1', input: {} });
+    await old.runToCompletion(runId);
+    const next = await engineWith(store(), waitingFlow(flowId, '2'));
+    const holder = (await store().lockRun(runId))!;
+    try {
+      expect(await next.migrateRuns({ flowId, fromVersion: '1', toVersion: '2' })).toEqual({
+        migrated: [],
+        blocked: [{ runId, reason: 'held by a worker, try again' }],
+      });
+      expect(await next.getRun(runId)).toMatchObject({ flowVersion: '1', version: holder.run!.version });
+    } finally {
+      await holder.release();
+    }
+    expect(await next.migrateRuns({ flowId, fromVersion: '1', toVersion: '2' })).toEqual({ migrated: [runId], blocked: [] });
+  });
+
   it('versions: bad input is a typed error and changes nothing', async () => {
     const flowId = `mig-${randomUUID()}`;
     const old = await engineWith(store(), waitingFlow(flowId, '1'));
