@@ -287,7 +287,6 @@ export async function retryRun(env: VersionsEnv, runId: string, options: RetryRu
   if (!RETRYABLE.includes(before.status)) throw new InvalidRunStateError(runId, before.status, 'retry', 'FAILED or CANCELLED');
   const def = env.registry.require(before.flowId, before.flowVersion);
   if (options.fromNodeId !== undefined) checkedNode('retryRun', 'fromNodeId', options.fromNodeId, def);
-  const events = await env.storage.getEvents(runId);
 
   const lease = await lockWithin(env.storage, runId, HOLDER_WAIT_MS);
   if (!lease) {
@@ -301,6 +300,8 @@ export async function retryRun(env: VersionsEnv, runId: string, options: RetryRu
     if (!run) throw new RunNotFoundError(runId);
     // Of concurrent retries of one run, the first to hold it wins; the others find it RUNNING here.
     if (!RETRYABLE.includes(run.status)) throw new InvalidRunStateError(runId, run.status, 'retry', 'FAILED or CANCELLED');
+    // Read under the lock: the timeline as the run ended, with no retry of someone else's since.
+    const events = await env.storage.getEvents(runId);
     const branches = retriedBranches(run, def, events, options.fromNodeId as string | undefined);
     const state = patch ? deepMerge(run.stateJson, patch) : run.stateJson;
     const undone = run.compensated !== null;

@@ -302,6 +302,8 @@ export function versionsContract(handle: () => StoreHandle): void {
       outputsJson: { a: 'a' },
     });
     expect((await engine.getTimeline(fork))[0]).toMatchObject({ type: 'RUN_FORKED', payloadJson: expect.objectContaining({ runId: source, nodeId: 'b' }) });
+    const listed = (await engine.listRuns({ flowId, summary: true })).runs.find((r) => r.runId === fork);
+    expect(listed).toMatchObject({ forkedFrom: { runId: source, nodeId: 'b' } });
     const done = await engine.runToCompletion(fork);
     expect(done).toMatchObject({ status: 'COMPLETED', outputsJson: { a: 'a', b: 'b:again', c: 'c:again' } });
     expect(calls).toEqual(['b', 'c']);
@@ -310,6 +312,44 @@ export function versionsContract(handle: () => StoreHandle): void {
     expect(await engine.getTimeline(source)).toEqual(timelineBefore);
     // The source keeps its idempotency key.
     expect((await engine.startRun({ flowId, version: '1', input: {}, idempotencyKey: key })).runId).toBe(source);
+  });
+
+  it('versions: the store’s rewrite of a held run is fenced by its version: a stale one writes nothing', async () => {
+    const s = store();
+    const flowId = `rewrite-${randomUUID()}`;
+    const old = await engineWith(s, waitingFlow(flowId, '1'));
+    const { runId } = await old.startRun({ flowId, version: '1', input: {} });
+    await old.runToCompletion(runId);
+    const before = (await s.getRun(runId))!;
+    const lease = (await s.lockRun(runId))!;
+    try {
+      const rewrite = {
+        expectedVersion: before.version - 1,
+        flowVersion: '9',
+        status: 'RUNNING' as const,
+        currentNodeId: 'b',
+        branches: JSON.stringify([{ branchId: 'b9', nodeId: 'b', status: 'READY', attempt: 0, recoveries: 0 }]) as never,
+        state: '{}' as never,
+        attempts: '{}' as never,
+        attempt: 0,
+        attemptInFlight: false,
+        recoveries: 0,
+        nextAttemptAt: null,
+        waitReason: null,
+        error: null,
+        compensation: null,
+        compensated: null,
+        events: [{ type: 'RUN_MIGRATED' as const }],
+      };
+      expect(await s.rewriteRun(runId, rewrite)).toBeNull();
+      expect(await s.getRun(runId)).toMatchObject({ flowVersion: '1', version: before.version, lastSeq: before.lastSeq });
+      const moved = await s.rewriteRun(runId, { ...rewrite, expectedVersion: before.version });
+      expect(moved).toMatchObject({ flowVersion: '9', status: 'RUNNING', currentNodeId: 'b', version: before.version + 1, lastSeq: before.lastSeq + 1 });
+      expect(await s.getRun(runId)).toMatchObject({ flowVersion: '9', version: before.version + 1, branches: [expect.objectContaining({ branchId: 'b9' })] });
+      expect((await s.getEvents(runId)).at(-1)).toMatchObject({ seq: before.lastSeq + 1, type: 'RUN_MIGRATED' });
+    } finally {
+      await lease.release();
+    }
   });
 
   it('versions: listFlows counts each version’s unfinished runs, and the due ones of a version served nowhere as stranded', async () => {
