@@ -96,6 +96,10 @@ describe('versions over HTTP and the CLI', { timeout: 120_000 }, () => {
 
   it('migrates: a dry run through the CLI, then for real over HTTP; the moved runs go on under version 2', async () => {
     const dry = await cli('migrate', FLOW, '--from', '1', '--to', '2', '--dry-run');
+    // The versions by position say the same.
+    const positional = await cli('migrate', `${FLOW}@1`, '2', '--dry-run', '--json');
+    expect(positional.code, positional.stderr).toBe(0);
+    expect(JSON.parse(positional.stdout).migrated).toHaveLength(3);
     expect(dry.code, dry.stderr).toBe(0);
     expect(dry.stdout).toMatch(/^Would migrate 3 runs of deploy-demo from 1 to 2; 0 blocked$/m);
     expect((await rt.engine.getRun(due))!.flowVersion).toBe('1');

@@ -62,7 +62,10 @@ export async function migrateRunsCommand(
   if (!key?.flowId) throw new UsageError(`Expected <flowId> or <flowId>@<fromVersion>, got ${JSON.stringify(flowRef)}`);
   if (key.version && opts.from !== undefined && opts.from !== key.version) throw new UsageError(`--from ${opts.from} contradicts ${flowRef}`);
   const fromVersion = nonEmpty('--from', opts.from) ?? key.version;
-  const toVersion = nonEmpty('--to', opts.to);
+  // `--to 2` or `order@2`: a version of the same flow.
+  const toKey = opts.to?.includes('@') ? parseFlowKey(opts.to) : null;
+  if (toKey && toKey.flowId !== key.flowId) throw new UsageError(`--to ${opts.to} names another flow than ${key.flowId}`);
+  const toVersion = nonEmpty('--to', toKey ? toKey.version : opts.to);
   if (!fromVersion) throw new UsageError('Missing --from <version>: the version the runs are on');
   if (!toVersion) throw new UsageError('Missing --to <version>: the version they move to');
   const body: Record<string, unknown> = { fromVersion, toVersion };

@@ -155,17 +155,20 @@ export async function main(argv: string[]): Promise<void> {
     case 'migrate':
       // `migrate` alone applies the database migrations; `migrate <flowId> …` moves runs between versions.
       if (sub === undefined) return (await local()).migrateCommand({ ...store, json: v.json ?? false });
-      return migrateRunsCommand(remote(), need(positionals, 1, '<flowId>'), {
-        from: v.from,
-        to: v.to,
+      // Versions by option (--from, --to) or by position: `migrate order 1 2`, `migrate order@1 2`.
+      if (positionals.length > 4) throw new UsageError(`Unexpected argument ${JSON.stringify(positionals[4])}`);
+      return migrateRunsCommand(remote(), positionals[1]!, {
+        from: v.from ?? (positionals.length === 4 ? positionals[2] : undefined),
+        to: v.to ?? positionals.at(positionals.length === 4 ? 3 : 2),
         nodeMap: v['node-map'],
         runIds: v.run,
         dryRun: v['dry-run'],
       });
     case 'retry':
-      return retryCommand(remote(), need(positionals, 1, '<runId>'), { fromNode: v['from-node'], statePatch: v['state-patch'] });
+      // The node by --from-node, or --node as `resume` names one.
+      return retryCommand(remote(), need(positionals, 1, '<runId>'), { fromNode: v['from-node'] ?? v.node, statePatch: v['state-patch'] });
     case 'fork':
-      return forkCommand(remote(), need(positionals, 1, '<runId>'), { fromNode: v['from-node'], statePatch: v['state-patch'], version: v.version });
+      return forkCommand(remote(), need(positionals, 1, '<runId>'), { fromNode: v['from-node'] ?? v.node, statePatch: v['state-patch'], version: v.version });
     case 'flows':
       return flowsCommand(remote());
     case 'runs':

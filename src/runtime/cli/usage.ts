@@ -45,6 +45,7 @@ Usage:
   hazel-flow retry <runId> [--from-node <nodeId>] [--state-patch <json>]
   hazel-flow fork <runId> --from-node <nodeId> [--state-patch <json>] [--version <v>]
   hazel-flow migrate <flowId> --from <version> --to <version> [--node-map <json>] [--run <runId>]… [--dry-run]
+                     (or: migrate <flowId> <from> <to>, migrate <flowId>@<from> <to>)
   hazel-flow send-event <name> [--key <key>] [--payload <json>]
   hazel-flow schedules list [--flow <flowId>]
   hazel-flow schedules set <scheduleId> --flow <flowId>[@<version>] (--cron <expr> | --every <duration>)
