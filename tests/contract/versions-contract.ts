@@ -282,9 +282,17 @@ export function versionsContract(handle: () => StoreHandle): void {
         calls.push(id);
         return { status: 'ok', output: `${id}${(ctx.state as { note?: string }).note ? `:${String((ctx.state as { note?: string }).note)}` : ''}` };
       };
-    const def = flow(flowId, '1').entry('a').node('a', seen('a')).node('b', seen('b')).node('c', seen('c')).edge('a', 'b').edge('b', 'c').build();
-    const engine = await engineWith(store(), def);
     const key = `order-${randomUUID()}`;
+    // b's key is the same in every run of the order: the fork runs b again all the same.
+    const def = flow(flowId, '1')
+      .entry('a')
+      .node('a', seen('a'))
+      .node('b', seen('b'), { idempotencyKey: () => `${key}:b` })
+      .node('c', seen('c'))
+      .edge('a', 'b')
+      .edge('b', 'c')
+      .build();
+    const engine = await engineWith(store(), def);
     const { runId: source } = await engine.startRun({ flowId, version: '1', input: { n: 1 }, idempotencyKey: key });
     await engine.runToCompletion(source);
     const sourceBefore = (await engine.getRun(source))!;
