@@ -62,6 +62,8 @@ describe.skipIf(!HAVE_BROWSER)('dashboard: versions in headless Chromium', { tim
     expect(page.url()).toContain(`#/flows/${FLOW}/migrate?from=1&to=2`);
     expect(await page.locator('[data-testid="migration-summary"]').innerText()).toMatch(/Would migrate 2 runs of dash-deploy@1 to 2; 0 blocked/);
     expect(await page.locator('[data-testid="migration-runs"] tr[data-result="moved"]').count()).toBe(2);
+    // The two versions' graphs, side by side.
+    expect(await page.locator('[data-testid="graphs-compared"] svg.flow-graph').count()).toBe(2);
     mkdirSync(OUTPUT_DIR, { recursive: true });
     await page.screenshot({ path: `${OUTPUT_DIR}dashboard-migration-plan.png`, fullPage: true });
     // The plan wrote nothing.

@@ -8,6 +8,7 @@ import { listFlows, migrateRuns } from './api.js';
 import { usePolling } from './hooks.js';
 import { ErrorNote } from './format.js';
 import { ChildLink } from './branches.js';
+import { FlowGraph } from './flow-graph.js';
 
 export function MigrationPlanPage({ flowId, query, navigate }) {
   const flows = usePolling(listFlows, null, []);
@@ -57,6 +58,8 @@ export function MigrationPlanPage({ flowId, query, navigate }) {
   </div>`;
 
   const shown = done ?? plan;
+  const fromFlow = versions.find((f) => f.version === from);
+  const toFlow = versions.find((f) => f.version === to);
   return html`<section class="card migration-plan" data-testid="migration-plan">
     <h2>Migrate runs of <span class="flow-key">${flowId}</span></h2>
     <p class="muted small">Runs move when every place they are at exists in the new version and means the same there; the others stay, untouched, with why.</p>
@@ -76,6 +79,7 @@ export function MigrationPlanPage({ flowId, query, navigate }) {
         (f) => f.registered,
       )}
     </div>
+    ${fromFlow && toFlow && html`<${GraphsCompared} from=${fromFlow} to=${toFlow} />`}
     ${error && html`<${ErrorNote} error=${error} />`}
     ${
       shown &&
@@ -98,4 +102,24 @@ export function MigrationPlanPage({ flowId, query, navigate }) {
       </button>`
     }
   </section>`;
+}
+
+/** The two versions' graphs side by side, with the nodes only one of them has: where runs can be blocked (or need a nodeMap). */
+function GraphsCompared({ from, to }) {
+  const ids = (f) => new Set(f.definitionJson.nodes.map((n) => n.id));
+  const [a, b] = [ids(from), ids(to)];
+  const onlyFrom = [...a].filter((id) => !b.has(id));
+  const onlyTo = [...b].filter((id) => !a.has(id));
+  return html`<div class="grid-2 graphs-compared" data-testid="graphs-compared">
+    <div>
+      <h3>${flowKey(from.flowId, from.version)}</h3>
+      <div class="graph-scroll"><${FlowGraph} graph=${from.definitionJson} /></div>
+      ${onlyFrom.length > 0 && html`<p class="small" data-testid="only-from">Not in ${to.version}: ${onlyFrom.join(', ')} (runs there are blocked unless mapped)</p>`}
+    </div>
+    <div>
+      <h3>${flowKey(to.flowId, to.version)}</h3>
+      <div class="graph-scroll"><${FlowGraph} graph=${to.definitionJson} /></div>
+      ${onlyTo.length > 0 && html`<p class="small" data-testid="only-to">New in ${to.version}: ${onlyTo.join(', ')}</p>`}
+    </div>
+  </div>`;
 }
