@@ -33,6 +33,8 @@ import { sagaFlow } from './saga-flow.js';
 
 export const SOAK_FLOW_ID = 'soak';
 export const SOAK_FLOW_VERSION = '1';
+/** The same graph under another version: the soak migrates runs in flight to it while workers are killed (chaos/soak.ts). */
+export const SOAK_MIGRATED_VERSION = '2';
 export const APPROVAL_REASON = 'approval';
 const CHECK_TIMEOUT_MS = 150;
 /** Per item: long enough for the handler's two statements on a busy database, short enough to overrun on purpose. */
@@ -185,12 +187,12 @@ export function expectedResult(input: SoakInput): { state: Record<string, unknow
   };
 }
 
-export function soakFlow(effects: SoakEffects): FlowDefinition {
+export function soakFlow(effects: SoakEffects, version = SOAK_FLOW_VERSION): FlowDefinition {
   const node = (body: (ctx: FlowContext, input: SoakInput) => Promise<NodeResult> | NodeResult) => async (ctx: FlowContext) => {
     await effects.executionStarted(ctx);
     return body(ctx, ctx.input as SoakInput);
   };
-  return flow(SOAK_FLOW_ID, SOAK_FLOW_VERSION)
+  return flow(SOAK_FLOW_ID, version)
     .entry('prepare')
     .node(
       'prepare',
@@ -383,7 +385,7 @@ export function soakChildFlow(effects: SoakEffects): FlowDefinition {
 
 /** The flows, as every process registers them (the soak's own engine too): the soak's, its child's, the saga (chaos/saga-flow.ts), the schedule's (soak-schedule.ts). */
 export function soakFlows(effects: SoakEffects): FlowDefinition[] {
-  return [soakChildFlow(effects), soakFlow(effects), sagaFlow(effects), scheduleFlow()];
+  return [soakChildFlow(effects), soakFlow(effects), soakFlow(effects, SOAK_MIGRATED_VERSION), sagaFlow(effects), scheduleFlow()];
 }
 
 function abortableSleep(ms: number, signal: AbortSignal): Promise<void> {

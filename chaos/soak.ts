@@ -20,6 +20,7 @@ import { printReport } from './report.js';
 import { SAGA_EVERY, SAGA_FLOW_ID, SAGA_FLOW_VERSION, type SagaInput } from './saga-flow.js';
 import { sideTables, soakEffects } from './side-tables.js';
 import { APPROVAL_REASON, approvalPayload, SIGNAL_EVENT, SIGNAL_NODE, signalPayload, SOAK_FLOW_ID, soakFlows, soakInput, type SoakInput } from './soak-flow.js';
+import { SOAK_FLOW_VERSION, SOAK_MIGRATED_VERSION } from './soak-flow.js';
 import { verifySoak, type SentSignal } from './verify.js';
 import { startSoakSchedule, stopSoakSchedule } from './soak-schedule.js';
 import { WorkerFleet } from './worker-fleet.js';
@@ -103,6 +104,8 @@ async function soak(options: SoakOptions, { admin, engine, fleet, schema, tag, s
     (i, runId) => sends.push(sendSignals(engine, i, runId, signals)),
   );
   const resumer = resumeApprovals(engine, () => stop);
+  const migrations: MigrationRecord = { migrated: new Set(), blocked: 0, failedCalls: 0 };
+  const migrator = migrateSome(engine, () => stop, migrations);
   const faults = injectFaults(planFaults(options), { fleet, admin, schema, startedAt, log, finished: () => allRested });
   const progress = reportProgress(admin, schema, options.runs, () => stop);
 
@@ -132,7 +135,10 @@ async function soak(options: SoakOptions, { admin, engine, fleet, schema, tag, s
   // Second copies may still be on their way (to runs that finished with the first): let them land.
   await Promise.all(sends);
   stop = true;
-  await Promise.all([resumer, progress]);
+  await Promise.all([resumer, progress, migrator]);
+  log(
+    `migrated ${migrations.migrated.size} runs in flight to version ${SOAK_MIGRATED_VERSION} (${migrations.blocked} blocked, ${migrations.failedCalls} calls cut off by faults)`,
+  );
   if (open > 0) log(`stopped waiting with ${open} runs not finished`);
   const scheduleWindow = await stopSoakSchedule(engine, admin, schema);
   log(
@@ -144,7 +150,7 @@ async function soak(options: SoakOptions, { admin, engine, fleet, schema, tag, s
   await side.end().catch(() => undefined);
   const leftSessions = await admin.sessionCount(`${tag}-`);
 
-  const verdict = await verifySoak(admin, schema, options.runs, signals, scheduleWindow);
+  const verdict = await verifySoak(admin, schema, options.runs, signals, scheduleWindow, migrations.migrated);
   if (leftSessions > 0)
     verdict.violations.push({ check: 'leftovers', message: `${leftSessions} database sessions of the soak still open after every process stopped` });
   for (const f of faultRecords) if (f.violation) verdict.violations.push({ check: f.kind === 'pause' ? 'takeover' : 'leftovers', message: f.violation });
@@ -282,6 +288,43 @@ async function resumeApprovals(engine: FlowEngine, stopped: () => boolean): Prom
       // The database is down or our sessions were terminated: try again shortly.
     }
     await sleep(200);
+  }
+}
+
+interface MigrationRecord {
+  /** Runs a `migrateRuns` call reported migrated. */
+  migrated: Set<string>;
+  blocked: number;
+  /** Calls that threw under a fault (some of their runs may have moved nonetheless: the verifier allows for it). */
+  failedCalls: number;
+}
+
+/** Runs of the soak's version 1 moved per round, at most. */
+const MIGRATE_PER_ROUND = 10;
+
+/**
+ * The deploy in the middle of the soak: every second, some unfinished runs of version 1 (running,
+ * waiting, held by a worker that may be killed the next moment) are migrated to version 2, the
+ * same graph, served by the same workers. Each must move once, never under a holder, and end as
+ * any run does (chaos/verify.ts, check `migration`).
+ */
+async function migrateSome(engine: FlowEngine, stopped: () => boolean, record: MigrationRecord): Promise<void> {
+  while (!stopped()) {
+    try {
+      const page = await engine.listRuns({ status: ['RUNNING', 'WAITING'], flowId: SOAK_FLOW_ID, flowVersion: SOAK_FLOW_VERSION, limit: 100, summary: true });
+      const runIds = page.runs
+        .map((r) => r.runId)
+        .filter(() => Math.random() < 0.3)
+        .slice(0, MIGRATE_PER_ROUND);
+      if (runIds.length > 0) {
+        const result = await engine.migrateRuns({ flowId: SOAK_FLOW_ID, fromVersion: SOAK_FLOW_VERSION, toVersion: SOAK_MIGRATED_VERSION, runIds });
+        for (const runId of result.migrated) record.migrated.add(runId);
+        record.blocked += result.blocked.length;
+      }
+    } catch {
+      record.failedCalls += 1;
+    }
+    await sleep(1000);
   }
 }
 

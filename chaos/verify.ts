@@ -41,6 +41,8 @@ import {
   SIGNAL_NODE,
   signalPayload,
   SOAK_FLOW_ID,
+  SOAK_FLOW_VERSION,
+  SOAK_MIGRATED_VERSION,
   SPLIT_BRANCHES,
   type ChildInput,
   type SoakInput,
@@ -60,6 +62,7 @@ export interface SentSignal {
 interface RunRow {
   run_id: string;
   flow_id: string;
+  flow_version: string;
   status: string;
   input_json: SoakInput;
   state_json: unknown;
@@ -84,7 +87,7 @@ interface EventRow {
   payload: Record<string, unknown> | null;
 }
 /** The event types whose payload the verifier reads. */
-const PAYLOAD_TYPES = ['RUN_STARTED', 'CHILD_STARTED', 'CHILD_FINISHED', 'EVENT_RECEIVED', 'RUN_RESUMED'];
+const PAYLOAD_TYPES = ['RUN_STARTED', 'CHILD_STARTED', 'CHILD_FINISHED', 'EVENT_RECEIVED', 'RUN_RESUMED', 'RUN_MIGRATED'];
 
 /** The checks, by id, as the report lists them. */
 export const CHECKS = {
@@ -110,6 +113,8 @@ export const CHECKS = {
   crashes: "no worker process died on its own (every exit was a SIGKILL of the soak or a graceful stop); no unhandled error in the soak's own process",
   leftovers: 'no run (nor child run) left RUNNING or WAITING; no run advisory lock left in pg_locks; no session of the soak left open',
   schedule: 'every tick of the one-second schedule, from its first until the soak stopped it, has exactly one run, COMPLETED',
+  migration:
+    'every run migrated in flight (version 1 → 2, while workers were killed) is on version 2 with exactly one RUN_MIGRATED { fromVersion: 1, toVersion: 2, nodeMap: {} }, and every run on version 2 has one; every other run is on version 1 with none (the other checks hold for both)',
 } as const;
 export type CheckId = keyof typeof CHECKS;
 
@@ -136,6 +141,8 @@ export async function verifySoak(
   expectedRuns: number,
   signals: ReadonlyMap<number, SentSignal>,
   scheduleWindow: { from: number | null; to: number },
+  /** Runs a `migrateRuns` call reported migrated (a call cut off by a fault may have moved others). */
+  migrated: ReadonlySet<string> = new Set(),
 ): Promise<Verdict> {
   const violations: Violation[] = [];
   const fail: Fail = (check, message) => void violations.push({ check, message });
@@ -144,7 +151,7 @@ export async function verifySoak(
   const s = `"${schema}"`;
   // Outputs live in rows of their own (flow_node_values); the schema's flow_run_outputs() assembles them.
   const allRuns = await admin.query<RunRow>(
-    `SELECT run_id, flow_id, status::text AS status, input_json, state_json, ${s}.flow_run_outputs(run_id) AS outputs_json, branches_json,
+    `SELECT run_id, flow_id, flow_version, status::text AS status, input_json, state_json, ${s}.flow_run_outputs(run_id) AS outputs_json, branches_json,
             last_seq, attempt_in_flight, current_node_id, error_json, parent_run_id, parent_node_id FROM ${s}.flow_runs`,
   );
   const events = await admin.query<EventRow>(
@@ -203,6 +210,7 @@ export async function verifySoak(
     const child = checkChildren(where, run, timeline, childrenOf.get(run.run_id) ?? [], childById, bump, fail);
     if (child) childOfRun.set(run.run_id, child.run_id);
     checkSignal(where, run, timeline, signals.get(run.input_json.i), sentById, bump, fail);
+    checkMigration(where, run, timeline, migrated.has(run.run_id), bump, fail);
     if (run.status !== 'COMPLETED') {
       fail(
         'leftovers',
@@ -539,6 +547,19 @@ function checkChildTimeline(where: string, run: RunRow, timeline: EventRow[], bu
   }
   checkAttempts(where, timeline, fail);
   for (const e of timeline) bump(`child events ${e.type}`);
+}
+
+/** A run moved to version 2 once (RUN_MIGRATED) exactly when it is on version 2; one reported migrated is. */
+function checkMigration(where: string, run: RunRow, timeline: EventRow[], reported: boolean, bump: Bump, fail: Fail): void {
+  const moves = timeline.filter((e) => e.type === 'RUN_MIGRATED');
+  if (moves.length > 0) bump('migrated in flight');
+  if (reported && run.flow_version !== SOAK_MIGRATED_VERSION) fail('migration', `${where}: reported migrated, but on version ${run.flow_version}`);
+  const want = run.flow_version === SOAK_MIGRATED_VERSION ? 1 : 0;
+  if (moves.length !== want) fail('migration', `${where}: on version ${run.flow_version} with ${moves.length} RUN_MIGRATED events, expected ${want}`);
+  for (const e of moves) {
+    if (!isDeepStrictEqual(e.payload, { fromVersion: SOAK_FLOW_VERSION, toVersion: SOAK_MIGRATED_VERSION, nodeMap: {} }))
+      fail('migration', `${where}: RUN_MIGRATED at seq ${e.seq} says ${JSON.stringify(e.payload)}`);
+  }
 }
 
 function checkTimeline(where: string, run: RunRow, timeline: EventRow[], bump: Bump, fail: Fail): void {

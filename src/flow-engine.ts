@@ -30,6 +30,8 @@ import type { WorkerHost } from './worker/host.js';
 import type { WorkerOptions } from './worker/types.js';
 import { FlowWorker } from './worker/worker.js';
 import { FlowSchedules } from './schedules/api.js';
+import * as versions from './engine/versions.js';
+import type { ForkRunOptions, MigrateRunsOptions, MigrateRunsResult, RetryRunOptions, RetryRunsFilter } from './engine/versions.js';
 import { ScheduleFirer } from './schedules/fire.js';
 
 const DEFAULT_EVENT_RETENTION_MS = 7 * 24 * 60 * 60 * 1000;
@@ -135,6 +137,13 @@ export interface FlowSummary {
   /** Whether this process can execute it (its handlers are registered here). */
   registered: boolean;
   createdAt: Date;
+  /** Its RUNNING and WAITING runs. */
+  unfinishedRuns: number;
+  /**
+   * Its runs due now that no process serves (this version is registered nowhere): left behind by
+   * a deploy. Migrate them (`migrateRuns`) or serve the version again.
+   */
+  strandedRuns: number;
 }
 
 export interface PruneRunsOptions {
@@ -500,7 +509,9 @@ export class FlowEngine extends FlowEvents implements WorkerHost {
 
   async listFlows(): Promise<FlowSummary[]> {
     await this.ready();
-    const defs = await this.storage.listDefinitions();
+    const [defs, counts, elsewhere] = await Promise.all([this.storage.listDefinitions(), this.storage.countLiveRuns(), this.flowKeysServedElsewhere()]);
+    const unfinished = new Map(counts.map((c) => [flowKey(c.flowId, c.version), c.unfinished]));
+    const stranded = versions.strandedRuns(counts, new Set([...this.registry.keys(), ...elsewhere]));
     return defs.map((d) => ({
       flowId: d.flowId,
       version: d.version,
@@ -508,7 +519,62 @@ export class FlowEngine extends FlowEvents implements WorkerHost {
       definitionJson: d.graph,
       registered: this.registry.has(flowKey(d.flowId, d.version)),
       createdAt: d.createdAt,
+      unfinishedRuns: unfinished.get(flowKey(d.flowId, d.version)) ?? 0,
+      strandedRuns: stranded.get(flowKey(d.flowId, d.version)) ?? 0,
     }));
+  }
+
+  /**
+   * The flow keys that live processes other than this one serve, which are not stranded. None
+   * known yet: every version not registered here counts as unserved. (The workers registry plugs
+   * in here.)
+   */
+  private async flowKeysServedElsewhere(): Promise<ReadonlySet<string>> {
+    return new Set();
+  }
+
+  /**
+   * Moves the unfinished runs of `flowId@fromVersion` (or `runIds`) to `toVersion`, registered in
+   * this process: a run whose every live branch's node — after `nodeMap`, old id → new id — exists
+   * in the new graph, and means the same there (a map in progress, a branch at a join), goes on
+   * under the new graph with its outputs and state; the others are `blocked`, untouched, with a
+   * reason. Each move is written under the run's lock, fenced, with a RUN_MIGRATED event; a run
+   * held by a worker is never moved under it (it is reported blocked, "held by a worker, try
+   * again", after a short wait). `dryRun` writes nothing and gives the same answer.
+   */
+  async migrateRuns(options: MigrateRunsOptions): Promise<MigrateRunsResult> {
+    await this.ready();
+    return versions.migrateRuns(this.stepEnv, options);
+  }
+
+  /**
+   * Puts a FAILED or CANCELLED run back to RUNNING, same run id: from the node(s) it stopped at
+   * (or `fromNodeId`; from the entry node when its compensation undid what it did), with
+   * `statePatch` deep-merged into its state. Finished nodes are not run again; attempts start from
+   * 1 under each node's retry policy; its error goes; RUN_RETRIED is recorded. Returns the run
+   * (RUNNING: a worker, `tick` or `runToCompletion` drives it). Any other status:
+   * INVALID_RUN_STATE (of concurrent retries of one run, one wins).
+   */
+  async retryRun(runId: string, options?: RetryRunOptions): Promise<FlowRunRecord> {
+    await this.ready();
+    return versions.retryRun(this.stepEnv, runId, options);
+  }
+
+  /** Retries every run that matches (default: FAILED), a page of runs at a time; returns how many were retried. */
+  async retryRuns(filter?: RetryRunsFilter): Promise<{ retried: number }> {
+    await this.ready();
+    return versions.retryRuns(this.stepEnv, filter);
+  }
+
+  /**
+   * A new run that starts where `runId` first started `fromNodeId` — its input, the outputs of the
+   * nodes it had finished by then, its state with `statePatch` — and runs on from there (on
+   * `version` if given). It has `forkedFrom: { runId, nodeId }` and a RUN_FORKED event; the source
+   * is untouched, whatever its status.
+   */
+  async forkRun(runId: string, options: ForkRunOptions): Promise<{ runId: string }> {
+    await this.ready();
+    return versions.forkRun(this.stepEnv, runId, options);
   }
 
   /** `flowId@version` of the flows registered in this process (the runs its workers claim). */

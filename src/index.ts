@@ -57,6 +57,7 @@ export type {
   StartRunResult,
 } from './flow-engine.js';
 export type { FlowHookMap, FlowHookName, FlowHookPayload } from './engine/events.js';
+export type { ForkRunOptions, MigrateRunsOptions, MigrateRunsResult, RetryRunOptions, RetryRunsFilter } from './engine/versions.js';
 export { ManualClock, systemClock } from './core/clock.js';
 // schedules
 export { FlowSchedules } from './schedules/api.js';

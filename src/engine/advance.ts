@@ -453,7 +453,7 @@ class RunDriver {
     const untrack = this.env.inFlight.track(this.run.runId, controller);
     const untrackHere = this.options.trackAttempt?.(controller);
     try {
-      idemKey = node.idempotencyKey ? checkIdempotencyKey(node.id, node.idempotencyKey(ctx)) : undefined;
+      idemKey = node.idempotencyKey ? forkScoped(this.run, checkIdempotencyKey(node.id, node.idempotencyKey(ctx))) : undefined;
       const record = idemKey === undefined ? null : await this.env.storage.getIdempotencyRecord(idemKey);
       if (record) {
         cached = true;
@@ -487,6 +487,12 @@ const keyOf = (a: { branchId: string; nodeId: string; itemIndex?: number; compen
 };
 
 const toCache = (v: MapValues): MapCache => ({ items: v.items ?? [], outputs: v.outputs });
+
+/**
+ * A node's key as stored: in a fork (`forkRun`), scoped to the fork, so that a node it runs again
+ * runs its handler rather than finding the result its source committed under the same key.
+ */
+const forkScoped = (run: FlowRunRecord, key: string) => (run.forkedFrom ? `fork:${run.runId}:${key}` : key);
 
 function checkIdempotencyKey(nodeId: string, key: unknown): string {
   if (typeof key !== 'string' || key.length === 0 || key.length > 512) {

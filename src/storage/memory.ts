@@ -19,6 +19,7 @@ import type {
 } from './types.js';
 import type { JsonText, LockRunOptions, NewEvent, NewRun, PruneRunsQuery, RunFilter, RunLease, RunPage, Transition } from './types.js';
 import type { BranchRecord, EventRange, InboxEntry, NewFlowEvent, NewInboxEntry, SentEvent } from './types.js';
+import type { LiveRunCount, NewFork, RunRewrite } from './types.js';
 import { decodeCursor, encodeCursor, normalizeRunFilter } from './run-filter.js';
 import { isFinished } from '../core/states.js';
 import { compareClaimOrder, isDueAt, isDueNow } from './due.js';
@@ -158,6 +159,7 @@ export class MemoryStorage implements FlowStorage {
       scheduleId: run.scheduleId ?? null,
       scheduledAt: run.scheduledAt ? run.scheduledAt.toISOString() : null,
       outcome: null,
+      forkedFrom: null,
       parsed: {},
     };
     this.runs.set(run.runId, row);
@@ -459,6 +461,62 @@ export class MemoryStorage implements FlowStorage {
   }
 
   // ---- used by MemoryLease ----
+
+  // ---- Versions, migration and re-runs (the SQL store: statements/rewrite-run.ts, fork-run.ts, count-live-runs.ts) ----
+
+  async rewriteRun(runId: string, r: RunRewrite): Promise<FlowRunRecord | null> {
+    const row = this.runs.get(runId);
+    if (!row || row.version !== r.expectedVersion) return null;
+    row.flowVersion = r.flowVersion;
+    row.status = r.status;
+    row.currentNodeId = r.currentNodeId;
+    row.branches = r.branches;
+    row.state = r.state;
+    row.attempts = r.attempts;
+    row.parsed = {};
+    row.attempt = r.attempt;
+    row.attemptInFlight = r.attemptInFlight;
+    row.recoveries = r.recoveries;
+    row.nextAttemptAt = r.nextAttemptAt ? new Date(r.nextAttemptAt) : null;
+    row.waitReason = r.waitReason;
+    row.error = r.error ? { ...r.error } : null;
+    row.compensation = r.compensation;
+    row.compensated = r.compensated;
+    row.version += 1;
+    row.updatedAt = this.nowDate();
+    this.appendEvents(row, r.events, row.updatedAt);
+    queueMicrotask(() => this.wake(runId));
+    return this.record(row);
+  }
+
+  async forkRun(fork: NewFork): Promise<FlowRunRecord> {
+    const source = this.runs.get(fork.forkedFrom.runId);
+    // Inserted and given its outputs in one synchronous stretch: no one sees the fork without them.
+    const { row } = this.insertRun({ ...fork, idempotencyKey: null });
+    row.forkedFrom = { ...fork.forkedFrom };
+    row.outcome = fork.outcome;
+    for (const nodeId of fork.copyOutputs) {
+      const text = source?.outputs.get(nodeId);
+      if (text !== undefined) row.outputs.set(nodeId, text);
+    }
+    return this.record(row);
+  }
+
+  async countLiveRuns(): Promise<LiveRunCount[]> {
+    const now = this.clock.now();
+    const counts = new Map<string, LiveRunCount>();
+    for (const row of this.runs.values()) {
+      if (isFinished(row.status)) continue;
+      const key = flowKey(row.flowId, row.flowVersion);
+      let c = counts.get(key);
+      if (!c) counts.set(key, (c = { flowId: row.flowId, version: row.flowVersion, unfinished: 0, due: 0 }));
+      c.unfinished += 1;
+      if (isDueAt(row, now)) c.due += 1;
+    }
+    return [...counts.values()].sort((a, b) =>
+      a.flowId < b.flowId ? -1 : a.flowId > b.flowId ? 1 : a.version < b.version ? -1 : a.version > b.version ? 1 : 0,
+    );
+  }
 
   /** @internal */
   answeredWaits(runId: string): ReadonlyArray<{ branchId: string | null; waitId: number | null }> {

@@ -66,7 +66,13 @@ export type FlowEventType =
   /** The run ended FAILED and started its flow's `onFailure` flow, in the same write; payload `{ handlerRunId, flowId, version }`. */
   | 'FAILURE_HANDLER_STARTED'
   /** The run ended FAILED and its flow's `onFailure` flow was not started; payload `{ flowId, version, reason }`. */
-  | 'FAILURE_HANDLER_SKIPPED';
+  | 'FAILURE_HANDLER_SKIPPED'
+  /** The run moved to another version of its flow (`migrateRuns`); payload `{ fromVersion, toVersion, nodeMap }`. */
+  | 'RUN_MIGRATED'
+  /** A FAILED or CANCELLED run went back to RUNNING (`retryRun`); payload `{ fromNodeIds, status, statePatch }` (the status it left). */
+  | 'RUN_RETRIED'
+  /** The run's first event when it is a fork (`forkRun`); payload `{ runId, nodeId, version, outputs }` (the source, and the outputs it kept). */
+  | 'RUN_FORKED';
 
 export type { ClaimedSchedule, ScheduleClaim, ScheduleRecord, ScheduleSkip, ScheduleSkipReason } from './schedule-types.js';
 export type { ScheduleStep, ScheduleStepResult, ScheduleWrite } from './schedule-types.js';
@@ -147,6 +153,8 @@ export interface FlowRunRecord {
    * result that carried one (null until one does). Kept whatever status the run ends with.
    */
   outcome: string | null;
+  /** A run made by `forkRun`: the run it was forked from and the node it runs on from (null for any other run). */
+  forkedFrom: { runId: string; nodeId: string } | null;
 }
 
 export interface FlowEventRecord {
@@ -510,6 +518,55 @@ export interface DueRunQuery {
   flowKeys?: string[];
 }
 
+/**
+ * The run's position and version written anew by its holder (`rewriteRun`): a migration to
+ * another version of its flow, or a FAILED/CANCELLED run going back to RUNNING (retry). Every
+ * column named here is written as given; the rest of the row (input, outputs, idempotency key,
+ * parent, outcome, failure handler) is kept.
+ */
+export interface RunRewrite {
+  /** The `version` the holder read: nothing is written if the row moved since (returns null). */
+  expectedVersion: number;
+  flowVersion: string;
+  status: 'RUNNING' | 'WAITING';
+  currentNodeId: string | null;
+  /** `BranchRecord[]`. */
+  branches: JsonText;
+  state: JsonText;
+  /** `attemptsJson`. */
+  attempts: JsonText;
+  attempt: number;
+  attemptInFlight: boolean;
+  recoveries: number;
+  nextAttemptAt: Date | null;
+  waitReason: string | null;
+  error: ErrorRecord | null;
+  /** `CompensationLog` or null. */
+  compensation: JsonText | null;
+  compensated: boolean | null;
+  /** Appended after the run's last event, in the same transaction. */
+  events: NewEvent[];
+}
+
+/** A run made by `forkRun`: a new run, with the source's outputs of `copyOutputs` copied in the same transaction. */
+export interface NewFork extends NewRun {
+  forkedFrom: { runId: string; nodeId: string };
+  /** Nodes whose stored output (in the source run) the fork starts with. */
+  copyOutputs: string[];
+  /** The source's business outcome as of the fork point (null for none). */
+  outcome: string | null;
+}
+
+/** Unfinished runs of one `flowId@version` (`countLiveRuns`). */
+export interface LiveRunCount {
+  flowId: string;
+  version: string;
+  /** RUNNING and WAITING runs. */
+  unfinished: number;
+  /** Of those, the runs due now by the store's clock (a worker of the version would take them). */
+  due: number;
+}
+
 export interface FlowStorage {
   /** 'memory' | 'postgres' | 'pglite' | 'prisma' — for logs and the health endpoint. */
   readonly kind: string;
@@ -643,4 +700,17 @@ export interface FlowStorage {
   fireSchedule(step: ScheduleStep): Promise<ScheduleStepResult | null>;
   /** Milliseconds until the earliest `dueAt` still in the future among active schedules; null if none. */
   msUntilNextSchedule(): Promise<number | null>;
+
+  // ---- Versions, migration and re-runs (engine/versions.ts) ----
+
+  /**
+   * Under the run's lock: write its position and version anew (see `RunRewrite`), fenced by
+   * `expectedVersion`, with its events, and wake its workers. Null, writing nothing, when the
+   * row moved (or the run is gone).
+   */
+  rewriteRun(runId: string, rewrite: RunRewrite): Promise<FlowRunRecord | null>;
+  /** Insert a forked run with its first events and the source's outputs it keeps, in one transaction. */
+  forkRun(fork: NewFork): Promise<FlowRunRecord>;
+  /** Unfinished runs per `flowId@version` (only versions that have some). */
+  countLiveRuns(): Promise<LiveRunCount[]>;
 }

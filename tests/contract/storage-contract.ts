@@ -17,6 +17,7 @@ import { outcomeContract } from './outcome-contract.js';
 import { pruneContract } from './prune-contract.js';
 import { schedulesContract } from './schedules-contract.js';
 import { timelinePagingContract } from './timeline-paging-contract.js';
+import { versionsContract } from './versions-contract.js';
 import { asRead, branch, expectReadNow, j, newRun, step, waitFor } from './contract-helpers.js';
 
 export interface StoreHandle {
@@ -48,6 +49,7 @@ export function describeStorageContract(name: string, makeStore: () => Promise<S
     compensationContract(() => handle);
     outcomeContract(() => handle);
     timelinePagingContract(() => handle);
+    versionsContract(() => handle);
 
     it('creates a run and reads it back with JSON values parsed', async () => {
       const input = { a: [1, 'two', { three: true }], u: 'ünïcødé ✓', n: null, big: 1e21, neg: -0.5 };

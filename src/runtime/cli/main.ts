@@ -20,6 +20,7 @@ import {
   type RemoteContext,
 } from './commands-remote.js';
 import { USAGE, UsageError } from './usage.js';
+import { forkCommand, migrateRunsCommand, retryCommand } from './commands-versions.js';
 import { deleteScheduleCommand, listSchedulesCommand, scheduleActionCommand, setScheduleCommand, triggerScheduleCommand } from './commands-schedules.js';
 
 const OPTIONS = {
@@ -61,6 +62,14 @@ const OPTIONS = {
   'catchup-window': { type: 'string' },
   jitter: { type: 'string' },
   paused: { type: 'boolean' },
+  'from-node': { type: 'string' },
+  'state-patch': { type: 'string' },
+  version: { type: 'string' },
+  from: { type: 'string' },
+  to: { type: 'string' },
+  'node-map': { type: 'string' },
+  run: { type: 'string', multiple: true },
+  'dry-run': { type: 'boolean' },
 } as const;
 
 function parse(argv: string[]) {
@@ -156,7 +165,22 @@ export async function main(argv: string[]): Promise<void> {
     case 'worker':
       return (await local()).workerCommand({ ...store, flows: v.flows, concurrency: v.concurrency });
     case 'migrate':
-      return (await local()).migrateCommand({ ...store, json: v.json ?? false });
+      // `migrate` alone applies the database migrations; `migrate <flowId> …` moves runs between versions.
+      if (sub === undefined) return (await local()).migrateCommand({ ...store, json: v.json ?? false });
+      // Versions by option (--from, --to) or by position: `migrate order 1 2`, `migrate order@1 2`.
+      if (positionals.length > 4) throw new UsageError(`Unexpected argument ${JSON.stringify(positionals[4])}`);
+      return migrateRunsCommand(remote(), positionals[1]!, {
+        from: v.from ?? (positionals.length === 4 ? positionals[2] : undefined),
+        to: v.to ?? positionals.at(positionals.length === 4 ? 3 : 2),
+        nodeMap: v['node-map'],
+        runIds: v.run,
+        dryRun: v['dry-run'],
+      });
+    case 'retry':
+      // The node by --from-node, or --node as `resume` names one.
+      return retryCommand(remote(), need(positionals, 1, '<runId>'), { fromNode: v['from-node'] ?? v.node, statePatch: v['state-patch'] });
+    case 'fork':
+      return forkCommand(remote(), need(positionals, 1, '<runId>'), { fromNode: v['from-node'] ?? v.node, statePatch: v['state-patch'], version: v.version });
     case 'flows':
       return flowsCommand(remote());
     case 'runs':

@@ -42,6 +42,10 @@ Usage:
   hazel-flow start <flowId>@<version> [--input <json>] [--tenant <id>] [--idempotency-key <key>]
   hazel-flow resume <runId> [--payload <json>] [--node <nodeId>]
   hazel-flow cancel <runId> [--reason <text>]
+  hazel-flow retry <runId> [--from-node <nodeId>] [--state-patch <json>]
+  hazel-flow fork <runId> --from-node <nodeId> [--state-patch <json>] [--version <v>]
+  hazel-flow migrate <flowId> --from <version> --to <version> [--node-map <json>] [--run <runId>]… [--dry-run]
+                     (or: migrate <flowId> <from> <to>, migrate <flowId>@<from> <to>)
   hazel-flow send-event <name> [--key <key>] [--payload <json>]
   hazel-flow schedules list [--flow <flowId>]
   hazel-flow schedules set <scheduleId> --flow <flowId>[@<version>] (--cron <expr> | --every <duration>)
@@ -49,7 +53,7 @@ Usage:
                      [--catchup-window <duration>] [--jitter <duration>] [--paused]
   hazel-flow schedules pause|resume|delete|trigger <scheduleId>
 
-serve, worker and migrate open the store themselves:
+serve, worker and migrate (without a flow) open the store themselves:
   Postgres at --database-url / DATABASE_URL, else embedded PGlite in --data-dir / FLOW_DATA_DIR (./.flow-data).
   --flows <module>  a module exporting flow definitions (default: the example flows)
   --prune-every <d>       serve: delete finished runs past their retention this often (default
@@ -58,7 +62,8 @@ serve, worker and migrate open the store themselves:
                           FLOW_PRUNE_OLDER_THAN; none: their runs are kept)
                           durations: 30s, 15m, 12h, 7d (a bare number is milliseconds)
 
-flows, runs, start, resume, cancel, send-event and schedules talk to a running server (serve or npm start):
+flows, runs, start, resume, cancel, send-event, schedules, retry, fork and migrate <flowId> talk to a
+running server (serve or npm start):
   --url <url>       server address (default: FLOW_URL, else http://127.0.0.1:3000);
                     user:password@ in it is sent as HTTP Basic auth and never printed
   --token <token>   API token (default: FLOW_API_TOKEN)
@@ -70,6 +75,12 @@ flows, runs, start, resume, cancel, send-event and schedules talk to a running s
   --limit <n>       runs timeline: events a page, 1 to 1000 (default 1000); --all reads every page
   --key <key>       send-event: the event's key (e.g. an order id); waits that gave a key get only
                     events with that key, waits that gave none get every event of the name
+
+retry puts a FAILED or CANCELLED run back to RUNNING from the node(s) it stopped at (or --from-node);
+fork starts a new run where the run first started --from-node, with the outputs it had then;
+migrate <flowId> moves the unfinished runs of --from to --to (a version the server registers) where
+their position exists there (--node-map '{"old":"new"}' for renamed nodes), and lists the runs it
+could not move, with why; --dry-run moves nothing and gives the same answer.
 
 schedules set creates or replaces a schedule: a cron expression (5 fields, or 6 with seconds first)
 read in --timezone (an IANA name, default UTC), or an interval (--every 15m, at least 1s), that

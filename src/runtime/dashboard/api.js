@@ -79,3 +79,7 @@ export const sendEvent = (name, key, payload) => {
   return api('POST', '/v1/events', body);
 };
 export const tickRun = (runId) => api('POST', `/v1/runs/${encodeURIComponent(runId)}/tick`, {});
+// Versions in operation: retry → { run }; fork → { runId }; migrate → { migrated, blocked } (dryRun: nothing written).
+export const retryRun = (runId, body = {}) => api('POST', `/v1/runs/${encodeURIComponent(runId)}/retry`, body);
+export const forkRun = (runId, body) => api('POST', `/v1/runs/${encodeURIComponent(runId)}/fork`, body);
+export const migrateRuns = (flowId, body) => api('POST', `/v1/flows/${encodeURIComponent(flowId)}/migrate`, body);

@@ -9,12 +9,14 @@ import { RunsPage } from './runs-page.js';
 import { RunPage } from './run-page.js';
 import { FlowsPage } from './flows-page.js';
 import { SchedulesPage } from './schedules-page.js';
+import { MigrationPlanPage } from './migration-page.js';
 
 function parseRoute(hash) {
   const [path, search = ''] = hash.replace(/^#/, '').split('?');
   const query = new URLSearchParams(search);
   const parts = path.split('/').filter(Boolean);
   if (parts[0] === 'runs' && parts[1]) return { page: 'run', runId: decodeURIComponent(parts[1]), query };
+  if (parts[0] === 'flows' && parts[1] && parts[2] === 'migrate') return { page: 'migrate', flowId: decodeURIComponent(parts[1]), query };
   if (parts[0] === 'flows') return { page: 'flows', query };
   if (parts[0] === 'schedules') return { page: 'schedules', query };
   return { page: 'runs', query };
@@ -76,6 +78,8 @@ function App() {
   let page;
   if (route.page === 'run') page = html`<${RunPage} key=${`${route.runId}:${epoch}`} runId=${route.runId} />`;
   else if (route.page === 'schedules') page = html`<${SchedulesPage} key=${epoch} />`;
+  else if (route.page === 'migrate')
+    page = html`<${MigrationPlanPage} key=${`${route.flowId}:${epoch}`} flowId=${route.flowId} query=${route.query} navigate=${navigate} />`;
   else if (route.page === 'flows') page = html`<${FlowsPage} key=${epoch} navigate=${navigate} />`;
   else page = html`<${RunsPage} key=${epoch} query=${route.query} navigate=${navigate} />`;
 

@@ -123,8 +123,11 @@ function NodeBadge({ act, width, height }) {
   </g>`;
 }
 
-/** `graph` = a flow's definitionJson; `run`, `path` (from pathFromTimeline) and `events` (the timeline) are optional. */
-export function FlowGraph({ graph, run, path, events, compact = false }) {
+/**
+ * `graph` = a flow's definitionJson; `run`, `path` (from pathFromTimeline) and `events` (the
+ * timeline) are optional. `onSelect(nodeId)` makes the nodes clickable (`selected` is outlined).
+ */
+export function FlowGraph({ graph, run, path, events, compact = false, onSelect = null, selected = null }) {
   const laid = useMemo(() => layoutGraph(graph), [graph]);
   const activity = run ? nodeActivity(graph, run, events ?? []) : new Map();
   const markerId = compact ? 'arrow-compact' : 'arrow';
@@ -159,7 +162,12 @@ export function FlowGraph({ graph, run, path, events, compact = false }) {
         const act = activity.get(id);
         const flags = nodeFlags(node);
         return html`
-        <g class=${nodeClass(id, graph, path, act)} data-node=${id} transform=${`translate(${x - width / 2},${y - height / 2})`}>
+        <g
+          class=${`${nodeClass(id, graph, path, act)}${onSelect ? ' selectable' : ''}${selected === id ? ' selected' : ''}`}
+          data-node=${id}
+          transform=${`translate(${x - width / 2},${y - height / 2})`}
+          onClick=${onSelect ? () => onSelect(id) : undefined}
+        >
           <title>${nodeTitle(node, act)}</title>
           <rect width=${width} height=${height} rx="8" ry="8" />
           <text x=${width / 2} y=${height / 2 + 4} text-anchor="middle">${node.name ?? id}</text>

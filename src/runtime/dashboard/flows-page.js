@@ -14,11 +14,43 @@ export function FlowsPage({ navigate }) {
   if (!flows.data) return html`<section class="card"><p class="muted">Loading flows…</p></section>`;
   if (flows.data.flows.length === 0) return html`<section class="card"><p class="muted">No flows are registered.</p></section>`;
   return html`<div class="flows">
-    ${flows.data.flows.map((f) => html`<${FlowCard} key=${flowKey(f.flowId, f.version)} flow=${f} navigate=${navigate} />`)}
+    <${StrandedBanner} flows=${flows.data.flows} />
+    ${flows.data.flows.map((f) => html`<${FlowCard} key=${flowKey(f.flowId, f.version)} flow=${f} flows=${flows.data.flows} navigate=${navigate} />`)}
   </div>`;
 }
 
-function FlowCard({ flow, navigate }) {
+/**
+ * Runs due for a version no process serves (left behind by a deploy): a banner naming each such
+ * version, with a link to plan their migration to a version this server registers.
+ */
+function StrandedBanner({ flows }) {
+  const stranded = flows.filter((f) => f.strandedRuns > 0);
+  if (stranded.length === 0) return null;
+  return html`<section class="card stranded-banner" data-testid="stranded-banner" role="alert">
+    <h3>Stranded runs</h3>
+    ${stranded.map((f) => {
+      const target = newestRegistered(flows, f.flowId);
+      return html`<p data-flow=${flowKey(f.flowId, f.version)}>
+        ${`${f.strandedRuns} due run${f.strandedRuns === 1 ? '' : 's'} of ${flowKey(f.flowId, f.version)}, a version no process serves.`}
+        ${
+          target
+            ? html`<a href=${migrateHref(f.flowId, f.version, target.version)}>Plan a migration to ${target.version} →</a>`
+            : html`<span class="muted">Serve the version again, or register a newer one to migrate them to.</span>`
+        }
+      </p>`;
+    })}
+  </section>`;
+}
+
+/** The version of `flowId` registered here that sorts last (numeric-aware): where a migration most likely goes. */
+function newestRegistered(flows, flowId) {
+  const mine = flows.filter((f) => f.flowId === flowId && f.registered);
+  return mine.sort((a, b) => a.version.localeCompare(b.version, undefined, { numeric: true })).at(-1) ?? null;
+}
+
+const migrateHref = (flowId, from, to) => `#/flows/${encodeURIComponent(flowId)}/migrate?${new URLSearchParams({ from, to })}`;
+
+function FlowCard({ flow, navigate, flows }) {
   const key = flowKey(flow.flowId, flow.version);
   const [input, setInput] = useState('{}');
   const [tenantId, setTenantId] = useState('');
@@ -49,6 +81,13 @@ function FlowCard({ flow, navigate }) {
         <h2 class="flow-key">${key}</h2>
         <span class="muted small">${flow.definitionJson.nodes.length} nodes · registered ${relativeTime(flow.createdAt)}</span>
         ${!flow.registered && html`<span class="badge status-failed" title="No process serving this API can execute it">not executable here</span>`}
+        <span class="small" data-testid="unfinished-runs">${flow.unfinishedRuns} unfinished${flow.strandedRuns > 0 ? html` · <strong>${flow.strandedRuns} stranded</strong>` : ''}</span>
+        ${
+          flow.unfinishedRuns > 0 &&
+          newestRegistered(flows, flow.flowId) &&
+          newestRegistered(flows, flow.flowId).version !== flow.version &&
+          html`<a class="small" data-testid="plan-migration" href=${migrateHref(flow.flowId, flow.version, newestRegistered(flows, flow.flowId).version)}>plan a migration →</a>`
+        }
         <a class="small" href=${`#/runs?flow=${encodeURIComponent(key)}`}>runs →</a>
       </div>
       <div class="flow-card-body">

@@ -15,9 +15,12 @@ import { Timeline } from './timeline.js';
 import { useTimelineData } from './timeline-data.js';
 import { JsonEditor, parseJson } from './json-editor.js';
 import { CompensationBadge, ErrorNote, JsonView, StatusBadge, TERMINAL, formatTime, relativeTime, shortId } from './format.js';
+import { NodeActions, RetryButton } from './rerun.js';
 
-export function RunPage({ runId }) {
+export function RunPage({ runId, navigate = (hash) => (location.hash = hash) }) {
   const [active, setActive] = useState(true);
+  // The node picked on the graph (Fork from here, Retry from here).
+  const [picked, setPicked] = useState(null);
   // The last event sent from this page: its answer stays in the header after the run moved on.
   const [eventSent, setEventSent] = useState(null);
   // The run every second; its timeline a page at a time, only what is new since the last read.
@@ -85,6 +88,13 @@ export function RunPage({ runId }) {
           <dd><a class="failure-link" href=${runHref(run.failureHandlerRunId)} title=${run.failureHandlerRunId}><code>${shortId(run.failureHandlerRunId)}</code></a></dd>
         </div>`
         }
+        ${
+          run.forkedFrom &&
+          html`<div data-testid="forked-from">
+          <dt>forked from</dt>
+          <dd><a class="fork-link" href=${runHref(run.forkedFrom.runId)} title=${run.forkedFrom.runId}><code>${shortId(run.forkedFrom.runId)}</code></a> <span class="muted">at ${run.forkedFrom.nodeId}</span></dd>
+        </div>`
+        }
         ${children.length > 0 && html`<div><dt>children</dt><dd>${children.length}${run.childrenNextCursor ? '+' : ''}</dd></div>`}
         ${run.nextAttemptAt && html`<div><dt>${dueLabel(run, branches)}</dt><dd title=${run.nextAttemptAt}>${formatTime(run.nextAttemptAt)}</dd></div>`}
       </dl>
@@ -98,6 +108,7 @@ export function RunPage({ runId }) {
       ${eventSent && html`<${EventResult} result=${eventSent} />`}
       ${run.hasInbox && !TERMINAL.has(run.status) && html`<${InboxNote} runId=${run.runId} onDone=${refresh} />`}
       <${ErrorNote} error=${run.error} />
+      <${RetryButton} run=${run} onDone=${refresh} />
       ${view.error && html`<${ErrorNote} error=${view.error} />`}
     </section>
     ${
@@ -134,7 +145,11 @@ export function RunPage({ runId }) {
       <h3>Graph</h3>
       ${
         flow
-          ? html`<div class="graph-scroll"><${FlowGraph} graph=${flow.definitionJson} run=${run} path=${path} events=${events} /></div><${GraphLegend} />`
+          ? html`<div class="graph-scroll">
+                <${FlowGraph} graph=${flow.definitionJson} run=${run} path=${path} events=${events} onSelect=${setPicked} selected=${picked} />
+              </div>
+              <${NodeActions} run=${run} nodeId=${picked} onRetried=${refresh} navigate=${navigate} />
+              <${GraphLegend} />`
           : html`<p class="muted">${flows.loading ? 'Loading graph…' : 'This flow’s graph is not known to the server.'}</p>`
       }
     </section>

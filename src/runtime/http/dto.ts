@@ -111,6 +111,7 @@ export function runSummaryDto(run: FlowRunSummary) {
     compensated: run.compensated ?? null,
     scheduleId: run.scheduleId ?? null,
     scheduledAt: run.scheduledAt ?? null,
+    forkedFrom: run.forkedFrom ?? null,
     branches: (run.branches ?? []).map(branchSummaryDto),
   };
 }
@@ -168,6 +169,8 @@ export function flowDto(flow: FlowSummary) {
     fingerprint: flow.fingerprint,
     registered: flow.registered,
     createdAt: iso(flow.createdAt),
+    unfinishedRuns: flow.unfinishedRuns,
+    strandedRuns: flow.strandedRuns,
     definitionJson: flow.definitionJson,
   };
 }

@@ -23,6 +23,7 @@ import {
   timelineQuery,
 } from './schemas.js';
 import { scheduleSchema, schedulePaths } from './routes-schedules.js';
+import { versionPaths } from './routes-versions.js';
 
 const json = (schema: unknown) => ({ content: { 'application/json': { schema } } });
 const ref = (name: string) => ({ $ref: `#/components/schemas/${name}` });
@@ -207,9 +208,10 @@ export function buildOpenApiDocument(version: string) {
         },
       },
       ...schedulePaths(common, postErrors),
+      ...versionPaths(postErrors, errorResponse),
       '/v1/flows': {
         get: {
-          summary: 'Flows known to the store, with their graphs',
+          summary: 'Flows known to the store, with their graphs, each version’s unfinished runs and its stranded runs (due, and served by no process)',
           responses: { '200': { description: 'Flows', ...json({ type: 'object', properties: { flows: { type: 'array', items: ref('Flow') } } }) }, ...common },
         },
       },

@@ -286,6 +286,11 @@ const runSummaryProperties = {
   }),
   scheduleId: nullable({ type: 'string', description: 'The schedule that started this run (null for any other run).' }),
   scheduledAt: nullable({ ...isoDate, description: 'The schedule’s tick that started it (null for any other run).' }),
+  forkedFrom: nullable({
+    type: 'object',
+    description: 'A run made by POST /v1/runs/{runId}/fork: the run it was forked from and the node it runs on from (null for any other run).',
+    properties: { runId: { type: 'string' }, nodeId: { type: 'string' } },
+  }),
   branches: { type: 'array', items: branchSummarySchema, description: 'The run’s live branches, compact (see Run.branches).' },
 } as const;
 
@@ -357,7 +362,9 @@ export const eventSchema = {
         'CHILD_STARTED (the node or item started a child run; payload { childRunId, flowId, version }), ' +
         'CHILD_FINISHED (that child run ended; payload { childRunId, status }); ' +
         'FAILURE_HANDLER_STARTED (the run ended FAILED and started its flow’s onFailure run; payload { handlerRunId, flowId, version }), ' +
-        'FAILURE_HANDLER_SKIPPED (the run ended FAILED and its onFailure run was not started; payload { flowId, version, reason }). ' +
+        'FAILURE_HANDLER_SKIPPED (the run ended FAILED and its onFailure run was not started; payload { flowId, version, reason }); ' +
+        'RUN_MIGRATED (the run moved to another version; payload { fromVersion, toVersion, nodeMap }), RUN_RETRIED (a FAILED or CANCELLED run went back to RUNNING; payload { status, fromNodeIds }), ' +
+        'RUN_FORKED (the first event of a fork; payload { runId, nodeId, version, outputs }: the source, the node, and the outputs it kept). ' +
         'NODE_FINISHED’s payload (null when empty): { next?: the node(s) the branch goes on to, cached?: true (an idempotency record’s result), items?: a map’s item count, ' +
         'outcome?: the business outcome the result set as the run’s }.',
     },
@@ -379,6 +386,12 @@ export const flowSchema = {
     fingerprint: { type: 'string' },
     registered: { type: 'boolean', description: 'Whether this server can execute it.' },
     createdAt: isoDate,
+    unfinishedRuns: { type: 'integer', description: 'Its RUNNING and WAITING runs.' },
+    strandedRuns: {
+      type: 'integer',
+      description:
+        'Its runs due now that no process serves (the version is registered nowhere): left behind by a deploy. Migrate them, or serve the version again.',
+    },
     definitionJson: { type: 'object', description: 'The graph: entry, nodes (with options), edges (priority, conditional, when).' },
   },
 } as const;

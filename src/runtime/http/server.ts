@@ -26,6 +26,7 @@ import { StoreProbe } from './health.js';
 import { buildOpenApiDocument } from './openapi.js';
 import { registerRunRoutes } from './routes-runs.js';
 import { registerScheduleRoutes } from './routes-schedules.js';
+import { registerVersionRoutes } from './routes-versions.js';
 
 /** Default request body limit: the engine's default largest JSON value (1 MiB) plus room for the envelope. */
 export const DEFAULT_BODY_LIMIT = 1024 * 1024 + 16 * 1024;
@@ -194,6 +195,7 @@ export async function buildApiServer(options: ApiServerOptions): Promise<Fastify
 
   registerRunRoutes(app, engine, heavy);
   registerScheduleRoutes(app, engine);
+  registerVersionRoutes(app, engine);
 
   app.get('/v1/flows', async () => ({ flows: (await engine.listFlows()).map(flowDto) }));
 

@@ -56,6 +56,8 @@ export const RUN_COLUMNS = [
   'failure_of',
   'failure_handler_run_id',
   'outcome',
+  'forked_from_run_id',
+  'forked_from_node_id',
 ] as const;
 
 /** The JSON columns a summary leaves out (see `FlowRunSummary`); `outputs_json` is not a column. */
@@ -145,6 +147,8 @@ export type RunReadRow = {
   failure_of: string | null;
   failure_handler_run_id: string | null;
   outcome: string | null;
+  forked_from_run_id: string | null;
+  forked_from_node_id: string | null;
   outputs_json: Record<string, unknown>;
   has_inbox: boolean;
   due_in_ms: number | null;
@@ -255,6 +259,7 @@ export function toRunSummary(row: RunSummaryRow): FlowRunSummary {
     scheduleId: row.schedule_id ?? null,
     scheduledAt: row.scheduled_at === null || row.scheduled_at === undefined ? null : toDate(row.scheduled_at).toISOString(),
     outcome: row.outcome ?? null,
+    forkedFrom: row.forked_from_run_id ? { runId: row.forked_from_run_id, nodeId: row.forked_from_node_id ?? '' } : null,
   };
 }
 
@@ -316,6 +321,7 @@ export function toCommittedRecord(row: CommittedRow, before: FlowRunRecord, t: T
     scheduleId: before.scheduleId,
     scheduledAt: before.scheduledAt,
     outcome: row.outcome ?? null,
+    forkedFrom: before.forkedFrom,
   };
 }
 

@@ -10,6 +10,7 @@ import { normalizeRunFilter, encodeCursor } from '../run-filter.js';
 import type { DefinitionRecord, DueRunQuery, FlowEventRecord, FlowRunRecord, FlowRunSummary, FlowStorage, IdempotencyRecord, InboxEntry } from '../types.js';
 import type { JsonText, LockRunOptions, MapValues, NewEvent, NewFlowEvent, NewInboxEntry, NewRun } from '../types.js';
 import type { EventRange, PruneRunsQuery, RunFilter, RunLease, RunPage, SentEvent } from '../types.js';
+import type { LiveRunCount, NewFork, RunRewrite } from '../types.js';
 import { normalizePruneQuery } from '../prune.js';
 import { toStorageError } from './errors.js';
 import type { SqlExecutor, SqlParam, SqlRow } from './executor.js';
@@ -393,5 +394,56 @@ export class SqlFlowStorage implements FlowStorage, LockHost {
 
   msUntilNextSchedule(): Promise<number | null> {
     return this.run('msUntilNextSchedule', () => this.schedules.msUntilNext());
+  }
+
+  // ---- Versions, migration and re-runs ----
+
+  rewriteRun(runId: string, r: RunRewrite): Promise<FlowRunRecord | null> {
+    return this.run('rewriteRun', async () => {
+      const params: SqlParam[] = [
+        runId,
+        r.expectedVersion,
+        r.flowVersion,
+        r.status,
+        r.currentNodeId,
+        r.branches,
+        r.state,
+        r.attempts,
+        r.attempt,
+        r.attemptInFlight,
+        r.recoveries,
+        r.nextAttemptAt ? r.nextAttemptAt.toISOString() : null,
+        r.waitReason,
+        r.error ? JSON.stringify(errorJson(r.error)) : null,
+        r.compensation,
+        r.compensated,
+        eventsJson(r.events),
+      ];
+      const [row] = await this.wake.announcing(
+        runId,
+        () => this.executor.query<RunReadRow>(this.sql.rewriteRun, params),
+        (rows) => rows.map((x) => x.run_id),
+      );
+      return row ? toRunRecord(row) : null;
+    });
+  }
+
+  forkRun(fork: NewFork): Promise<FlowRunRecord> {
+    return this.run('forkRun', async () => {
+      const params: SqlParam[] = [newRunJson(fork), fork.forkedFrom.runId, fork.forkedFrom.nodeId, JSON.stringify(fork.copyOutputs), fork.outcome];
+      const [row] = await this.wake.announcing(
+        fork.runId,
+        () => this.executor.query<RunReadRow>(this.sql.forkRun, params),
+        (rows) => rows.map((x) => x.run_id),
+      );
+      return toRunRecord(row!);
+    });
+  }
+
+  countLiveRuns(): Promise<LiveRunCount[]> {
+    return this.run('countLiveRuns', async () => {
+      const rows = await this.executor.query<{ flow_id: string; flow_version: string; unfinished: number; due: number }>(this.sql.countLiveRuns);
+      return rows.map((r) => ({ flowId: r.flow_id, version: r.flow_version, unfinished: Number(r.unfinished), due: Number(r.due) }));
+    });
   }
 }

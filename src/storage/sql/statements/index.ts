@@ -39,6 +39,9 @@ import { getScheduleSql } from './get-schedule.js';
 import { listSchedulesSql } from './list-schedules.js';
 import { msUntilNextScheduleSql } from './ms-until-next-schedule.js';
 import { saveScheduleSql } from './save-schedule.js';
+import { countLiveRunsSql } from './count-live-runs.js';
+import { forkRunSql } from './fork-run.js';
+import { rewriteRunSql } from './rewrite-run.js';
 
 export function buildStatements(n: SqlNames, mode: { notify: boolean; skipLocked: boolean }) {
   return {
@@ -83,6 +86,10 @@ export function buildStatements(n: SqlNames, mode: { notify: boolean; skipLocked
     claimDueSchedules: claimDueSchedulesSql(n),
     fireSchedule: fireScheduleSql(n, mode),
     msUntilNextSchedule: msUntilNextScheduleSql(n),
+    // Versions, migration and re-runs.
+    rewriteRun: rewriteRunSql(n, mode),
+    forkRun: forkRunSql(n, mode),
+    countLiveRuns: countLiveRunsSql(n),
   };
 }
 
