@@ -71,4 +71,11 @@ describe('hazel-flow runs timeline (paged)', { timeout: 120_000 }, () => {
     expect(res.stderr).toMatch(/--prune-every must be a duration from 1ms/);
     expect(res.stdout).not.toContain('starting');
   });
+
+  it('serve with FLOW_PRUNE_EVERY=0 in the environment is bad usage too, refused before the runtime starts', async () => {
+    const res = await runCli(['serve', '--port', '0'], { FLOW_PRUNE_EVERY: '0' });
+    expect(res.code).toBe(2);
+    expect(res.stderr).toMatch(/FLOW_PRUNE_EVERY must be a duration from 1ms/);
+    expect(res.stdout).not.toContain('starting');
+  });
 });

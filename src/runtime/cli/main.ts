@@ -152,6 +152,8 @@ export async function main(argv: string[]): Promise<void> {
           throw new UsageError(`--prune-every must be a duration from 1ms to about 24d (${MAX_PRUNE_EVERY_MS} ms), got ${JSON.stringify(v['prune-every'])}`);
         }
       }
+      // So are FLOW_PRUNE_EVERY / FLOW_PRUNE_OLDER_THAN, which the runtime reads when no option is given.
+      checkPruneEnvironment();
       return (await local()).serveCommand({
         ...store,
         flows: v.flows,
@@ -242,3 +244,19 @@ main(process.argv.slice(2)).catch((err: unknown) => {
   console.error(`hazel-flow: error: ${code}${err instanceof Error ? err.message : String(err)}`);
   process.exit(1);
 });
+
+/** The environment's prune settings, checked like the options (a bad value is bad usage, exit 2). */
+function checkPruneEnvironment(): void {
+  let everyMs: number | undefined;
+  try {
+    everyMs = environment.pruneEveryMs;
+    void environment.pruneOlderThanMs;
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
+  if (everyMs !== undefined && !(everyMs >= 1 && everyMs <= MAX_PRUNE_EVERY_MS)) {
+    throw new UsageError(
+      `FLOW_PRUNE_EVERY must be a duration from 1ms to about 24d (${MAX_PRUNE_EVERY_MS} ms), got ${JSON.stringify(process.env.FLOW_PRUNE_EVERY)}`,
+    );
+  }
+}
