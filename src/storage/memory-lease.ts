@@ -100,6 +100,7 @@ function summaryWith(row: RunRow, now: number, branches: FlowRunRecord['branches
     scheduleId: row.scheduleId,
     scheduledAt: row.scheduledAt,
     outcome: row.outcome,
+    traceparent: row.traceparent,
   };
 }
 

@@ -10,6 +10,7 @@ export const WORKER_DEFAULTS = {
   pollIntervalMs: 1000,
   stopTimeoutMs: 10_000,
   maxStepsPerClaim: 100,
+  heartbeatIntervalMs: 10_000,
 } as const;
 
 export interface ResolvedWorkerOptions {
@@ -20,9 +21,10 @@ export interface ResolvedWorkerOptions {
   maxStepsPerClaim: number;
   logger: WorkerLogger;
   openTelemetry: boolean;
+  heartbeatIntervalMs: number;
 }
 
-const KNOWN = new Set(['concurrency', 'pollIntervalMs', 'batchSize', 'stopTimeoutMs', 'maxStepsPerClaim', 'logger', 'openTelemetry']);
+const KNOWN = new Set(['concurrency', 'pollIntervalMs', 'batchSize', 'stopTimeoutMs', 'maxStepsPerClaim', 'logger', 'openTelemetry', 'heartbeatIntervalMs']);
 
 export const consoleLogger: WorkerLogger = {
   debug: () => {},
@@ -52,6 +54,7 @@ export function resolveWorkerOptions(options: WorkerOptions): ResolvedWorkerOpti
     maxStepsPerClaim: integer('maxStepsPerClaim', options.maxStepsPerClaim, WORKER_DEFAULTS.maxStepsPerClaim, 1),
     logger,
     openTelemetry: options.openTelemetry ?? true,
+    heartbeatIntervalMs: integer('heartbeatIntervalMs', options.heartbeatIntervalMs, WORKER_DEFAULTS.heartbeatIntervalMs, 10),
   };
 }
 

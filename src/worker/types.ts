@@ -46,6 +46,12 @@ export interface WorkerOptions {
    * imported (an optional peer dependency; without it this does nothing). Default true.
    */
   openTelemetry?: boolean;
+  /**
+   * How often the worker refreshes its row in the workers' registry (`engine.listWorkers()`), in
+   * ms. Missing 3 refreshes shows it `silent`; silent for 30, its row is deleted. Default 10000
+   * (silent after 30 s, gone after 5 minutes).
+   */
+  heartbeatIntervalMs?: number;
 }
 
 /**
@@ -88,6 +94,8 @@ export interface WorkerCounters {
 }
 
 export interface WorkerStatus {
+  /** This worker's id in the workers' registry (`engine.listWorkers()`). */
+  workerId: string;
   state: WorkerState;
   /** Runs being advanced right now. */
   inFlight: number;

@@ -13,6 +13,7 @@ import { InvalidArgumentError, InvalidRunStateError, RunNotFoundError } from '..
 import { decodeCursor } from '../../storage/run-filter.js';
 import { childRunDto, runDto, runSummaryDto, eventDto } from './dto.js';
 import type { RequestGate } from './gate.js';
+import { parseTraceparent } from '../../core/trace-context.js';
 import { RUN_CHILDREN_PAGE, cancelRunBody, emptyBody, listRunsQuery, resumeRunQuery, runIdParams, sendEventBody, startRunBody } from './schemas.js';
 
 interface StartBody {
@@ -22,6 +23,7 @@ interface StartBody {
   tenantId?: string;
   idempotencyKey?: string;
   initialState?: Record<string, unknown>;
+  traceparent?: string;
 }
 
 interface ListQuery {
@@ -88,7 +90,10 @@ export function registerRunRoutes(app: FastifyInstance, engine: FlowEngine, heav
 
   app.post<{ Body: StartBody }>('/v1/runs/start', { schema: { body: startRunBody } }, async (req, reply) => {
     const { flowId, version, input, tenantId, idempotencyKey, initialState } = req.body;
-    const result = await engine.startRun({ flowId, version, input: input ?? null, tenantId, idempotencyKey, initialState });
+    // A caller's trace: given in the body, or propagated in the request's header (ignored when malformed).
+    const header = req.headers.traceparent;
+    const traceparent = req.body.traceparent ?? (typeof header === 'string' && parseTraceparent(header.trim()) ? header.trim() : undefined);
+    const result = await engine.startRun({ flowId, version, input: input ?? null, tenantId, idempotencyKey, initialState, traceparent });
     // 201 for a new run; 200 when the idempotency key returned an existing one.
     return reply.code(result.created ? 201 : 200).send(result);
   });

@@ -56,6 +56,7 @@ export const RUN_COLUMNS = [
   'failure_of',
   'failure_handler_run_id',
   'outcome',
+  'traceparent',
 ] as const;
 
 /** The JSON columns a summary leaves out (see `FlowRunSummary`); `outputs_json` is not a column. */
@@ -145,6 +146,7 @@ export type RunReadRow = {
   failure_of: string | null;
   failure_handler_run_id: string | null;
   outcome: string | null;
+  traceparent: string | null;
   outputs_json: Record<string, unknown>;
   has_inbox: boolean;
   due_in_ms: number | null;
@@ -170,6 +172,7 @@ export type CommittedRow = Pick<
   | 'wait_reason'
   | 'failure_handler_run_id'
   | 'outcome'
+  | 'traceparent'
 > & {
   due_in_ms: number | null;
   read_at: Date;
@@ -255,6 +258,7 @@ export function toRunSummary(row: RunSummaryRow): FlowRunSummary {
     scheduleId: row.schedule_id ?? null,
     scheduledAt: row.scheduled_at === null || row.scheduled_at === undefined ? null : toDate(row.scheduled_at).toISOString(),
     outcome: row.outcome ?? null,
+    traceparent: row.traceparent ?? null,
   };
 }
 
@@ -316,6 +320,7 @@ export function toCommittedRecord(row: CommittedRow, before: FlowRunRecord, t: T
     scheduleId: before.scheduleId,
     scheduledAt: before.scheduledAt,
     outcome: row.outcome ?? null,
+    traceparent: before.traceparent,
   };
 }
 

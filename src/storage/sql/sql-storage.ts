@@ -16,6 +16,8 @@ import type { SqlExecutor, SqlParam, SqlRow } from './executor.js';
 import { StatementGroup, type GroupCommitOptions } from './statement-group.js';
 import { SqlInbox } from './inbox.js';
 import { SqlSchedules } from './schedules.js';
+import { SqlOperations } from './operations.js';
+import type { DueRunCount, RunCount, WorkerBeat, WorkerRecord } from '../types.js';
 import type { ScheduleClaim, ScheduleRecord, ScheduleStep, ScheduleStepResult, ScheduleWrite } from '../schedule-types.js';
 import { buildStatements, preparableStatements, type Statements } from './statements/index.js';
 import { cancelledIds } from './statements/commit.js';
@@ -63,6 +65,7 @@ export class SqlFlowStorage implements FlowStorage, LockHost {
   private readonly wake: WakeHub;
   private readonly inbox: SqlInbox;
   private readonly schedules: SqlSchedules;
+  private readonly operations: SqlOperations;
   /** Commits of leases, and new runs: each grouped with others of the moment into one statement. */
   readonly commits: StatementGroup;
   private readonly creates: StatementGroup;
@@ -89,9 +92,11 @@ export class SqlFlowStorage implements FlowStorage, LockHost {
     this.wake = new WakeHub(executor, this.names.wakeChannel, options.onBackgroundError ?? (() => undefined));
     this.inbox = new SqlInbox(executor, this.sql, this.wake, this.locks);
     this.schedules = new SqlSchedules(executor, this.sql, this.wake);
+    this.operations = new SqlOperations(executor, this.sql);
     // PGlite runs each statement on this process's event loop: smaller groups keep it responsive.
     const grouping = { ...options.groupCommit, defaultInFlight: this.embedded ? 1 : 2, defaultBatch: this.embedded ? 16 : 64 };
     this.commits = new StatementGroup(executor, this.sql.commit, grouping);
+    this.commits.onBatch = (size) => this.commitBatchListeners.forEach((listener) => listener(size));
     this.creates = new StatementGroup(executor, this.sql.createRuns, grouping);
   }
 
@@ -135,6 +140,7 @@ export class SqlFlowStorage implements FlowStorage, LockHost {
     const columns: unknown = present?.missing_run_columns;
     const behind = [
       ...(present?.schedules !== true ? ['the table flow_schedules'] : []),
+      ...(present?.workers !== true ? ['the table flow_workers'] : []),
       ...(Array.isArray(columns) && columns.length > 0 ? [`the column(s) ${columns.join(', ')} of flow_runs`] : []),
     ];
     if (behind.length > 0) {
@@ -360,6 +366,13 @@ export class SqlFlowStorage implements FlowStorage, LockHost {
     if (ids.length > 0) for (const listener of this.cancelListeners) listener(ids);
   }
 
+  private readonly commitBatchListeners = new Set<(commits: number) => void>();
+
+  onCommitBatch(listener: (commits: number) => void): () => void {
+    this.commitBatchListeners.add(listener);
+    return () => this.commitBatchListeners.delete(listener);
+  }
+
   wakeReady(): Promise<void> {
     return this.wake.listening();
   }
@@ -392,5 +405,27 @@ export class SqlFlowStorage implements FlowStorage, LockHost {
 
   msUntilNextSchedule(): Promise<number | null> {
     return this.run('msUntilNextSchedule', () => this.schedules.msUntilNext());
+  }
+
+  // ---- Operations (operations.ts) ----
+
+  countRuns(): Promise<RunCount[]> {
+    return this.run('countRuns', () => this.operations.countRuns());
+  }
+
+  countDueRuns(): Promise<DueRunCount[]> {
+    return this.run('countDueRuns', () => this.operations.countDueRuns());
+  }
+
+  recordWorker(worker: WorkerBeat): Promise<void> {
+    return this.run('recordWorker', () => this.operations.recordWorker(worker));
+  }
+
+  removeWorker(workerId: string): Promise<void> {
+    return this.run('removeWorker', () => this.operations.removeWorker(workerId));
+  }
+
+  listWorkers(): Promise<WorkerRecord[]> {
+    return this.run('listWorkers', () => this.operations.listWorkers());
   }
 }

@@ -39,6 +39,11 @@ import { getScheduleSql } from './get-schedule.js';
 import { listSchedulesSql } from './list-schedules.js';
 import { msUntilNextScheduleSql } from './ms-until-next-schedule.js';
 import { saveScheduleSql } from './save-schedule.js';
+import { countRunsSql } from './count-runs.js';
+import { countDueRunsSql } from './count-due-runs.js';
+import { recordWorkerSql } from './record-worker.js';
+import { removeWorkerSql } from './remove-worker.js';
+import { listWorkersSql } from './list-workers.js';
 
 export function buildStatements(n: SqlNames, mode: { notify: boolean; skipLocked: boolean }) {
   return {
@@ -83,6 +88,12 @@ export function buildStatements(n: SqlNames, mode: { notify: boolean; skipLocked
     claimDueSchedules: claimDueSchedulesSql(n),
     fireSchedule: fireScheduleSql(n, mode),
     msUntilNextSchedule: msUntilNextScheduleSql(n),
+    // Operations: metrics gauges and the workers' registry.
+    countRuns: countRunsSql(n),
+    countDueRuns: countDueRunsSql(n),
+    recordWorker: recordWorkerSql(n),
+    removeWorker: removeWorkerSql(n),
+    listWorkers: listWorkersSql(n),
   };
 }
 
