@@ -4,6 +4,7 @@
  */
 import { InvalidArgumentError } from '../errors.js';
 import type { WorkerLogger, WorkerOptions } from './types.js';
+import { createFlowLogger, withFields } from './logger.js';
 
 export const WORKER_DEFAULTS = {
   concurrency: 8,
@@ -26,20 +27,14 @@ export interface ResolvedWorkerOptions {
 
 const KNOWN = new Set(['concurrency', 'pollIntervalMs', 'batchSize', 'stopTimeoutMs', 'maxStepsPerClaim', 'logger', 'openTelemetry', 'heartbeatIntervalMs']);
 
-export const consoleLogger: WorkerLogger = {
-  debug: () => {},
-  info: (message, meta) => console.info(`[hazel-flow worker] ${message}`, ...(meta ? [meta] : [])),
-  warn: (message, meta) => console.warn(`[hazel-flow worker] ${message}`, ...(meta ? [meta] : [])),
-  error: (message, meta) => console.error(`[hazel-flow worker] ${message}`, ...(meta ? [meta] : [])),
-};
-
 export function resolveWorkerOptions(options: WorkerOptions): ResolvedWorkerOptions {
   if (options === null || typeof options !== 'object') throw new InvalidArgumentError('startWorker: options must be an object');
   for (const key of Object.keys(options)) {
     if (!KNOWN.has(key)) throw new InvalidArgumentError(`startWorker: unknown option "${key}" (known: ${[...KNOWN].join(', ')})`);
   }
   const concurrency = integer('concurrency', options.concurrency, WORKER_DEFAULTS.concurrency, 1);
-  const logger = options.logger ?? consoleLogger;
+  // The default: the structured logger (logger.ts), JSON lines unless on a terminal, each line with `component: 'worker'`.
+  const logger = options.logger ?? withFields(createFlowLogger(), { component: 'worker' });
   for (const level of ['debug', 'info', 'warn', 'error'] as const) {
     if (typeof logger[level] !== 'function') throw new InvalidArgumentError(`startWorker: logger.${level} must be a function`);
   }

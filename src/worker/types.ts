@@ -39,7 +39,11 @@ export interface WorkerOptions {
    * again, here or elsewhere). Bounds how long one busy run keeps a slot from the others. Default 100.
    */
   maxStepsPerClaim?: number;
-  /** Where to log. Default: `console` for info, warnings and errors (debug is dropped). */
+  /**
+   * Where to log. Default: the structured logger (`createFlowLogger`): JSON lines when the output
+   * is not a terminal, readable lines on one; FLOW_LOG_LEVEL (default info) and FLOW_LOG_FORMAT.
+   * Lines about a run carry `runId`, `flow`, `version` and `node`.
+   */
   logger?: WorkerLogger;
   /**
    * Span per claim and per node attempt through `@opentelemetry/api` when that package can be

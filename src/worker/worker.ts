@@ -21,6 +21,8 @@ import { UnregisteredFlowReporter } from './unregistered-flows.js';
 import { WakeGate } from './wake-gate.js';
 import { ScheduleLoop } from './schedule-loop.js';
 import { WorkerHeartbeat } from './heartbeat.js';
+import { runFields } from './logger.js';
+import { acquireRunLog, releaseRunLog } from './run-log.js';
 import { randomUUID } from 'node:crypto';
 
 /** Longest backoff after storage errors (connect or poll). */
@@ -55,6 +57,7 @@ export class FlowWorker {
   private stopping?: Promise<void>;
   private telemetry: FlowTelemetry | null = null;
   private readonly heartbeat: WorkerHeartbeat;
+  private logsRuns = false;
   private unsubscribeWake?: () => void;
   private startedAt: Date | null = null;
   private lastPollAt: Date | null = null;
@@ -119,6 +122,8 @@ export class FlowWorker {
   private async main(): Promise<void> {
     if (!(await this.connect())) return;
     if (this.opts.openTelemetry) this.telemetry = await acquireTelemetry(this.host);
+    acquireRunLog(this.host, this.opts.logger);
+    this.logsRuns = true;
     if (this.stopRequested) return;
     this.unsubscribeWake = this.host.storage.onWake((runId) => {
       this.counters.wakes += 1;
@@ -221,7 +226,7 @@ export class FlowWorker {
     const def = run ? this.host.definitionOf(run) : undefined;
     if (!run || !def) {
       // Deleted since the look, or a store that ignored the flow filter: leave it untouched.
-      await lease.release().catch((err) => this.recordError(`releasing run ${lease.runId} failed`, err));
+      await lease.release().catch((err) => this.recordError(`releasing run ${lease.runId} failed`, err, { runId: lease.runId }));
       return;
     }
     try {
@@ -229,7 +234,7 @@ export class FlowWorker {
       countClaimResult(this.counters, this.telemetry ? await this.telemetry.claim(run, go) : await go());
     } catch (err) {
       if (err instanceof AbandonedAttempt) this.counters.abandoned += 1;
-      else this.recordError(`advancing run ${run.runId} failed; it stays claimable`, err, { runId: run.runId });
+      else this.recordError(`advancing run ${run.runId} failed; it stays claimable`, err, runFields(run, run.currentNodeId));
     }
   }
 
@@ -261,6 +266,7 @@ export class FlowWorker {
       }
     }
     if (this.telemetry) releaseTelemetry(this.host);
+    if (this.logsRuns) releaseRunLog(this.host);
     await settleBy(this.heartbeat.stop(), Date.now() + ABANDON_GRACE_MS);
     this.state = 'STOPPED';
     this.settleStarted(new FlowError('WORKER_STOPPED', 'The worker stopped before it started'));

@@ -22,6 +22,7 @@ import {
   startRunBody,
 } from './schemas.js';
 import { scheduleSchema, schedulePaths } from './routes-schedules.js';
+import { operationsPaths } from './routes-operations.js';
 
 const json = (schema: unknown) => ({ content: { 'application/json': { schema } } });
 const ref = (name: string) => ({ $ref: `#/components/schemas/${name}` });
@@ -195,6 +196,7 @@ export function buildOpenApiDocument(version: string) {
         },
       },
       ...schedulePaths(common, postErrors),
+      ...operationsPaths(common),
       '/v1/flows': {
         get: {
           summary: 'Flows known to the store, with their graphs',

@@ -304,6 +304,10 @@ export const runSchema = {
         'Null, or { finished, phase }: the finished nodes the run could undo (in finishing order) and, while or after it undoes them, its compensation (cause, error, steps left, failures).',
     },
     version: { type: 'integer' },
+    traceUrl: nullable({
+      type: 'string',
+      description: 'A link to the run’s trace, when the server has a trace URL template (the runtime’s traceUrl, FLOW_TRACE_URL); null otherwise.',
+    }),
     branches: {
       type: 'array',
       items: branchSchema,
