@@ -45,7 +45,10 @@ export class MemoryWorkers {
   record(w: WorkerBeat): void {
     const now = this.clock.now();
     for (const [id, row] of this.rows) if (id !== w.workerId && now - row.lastSeenAt > row.heartbeatMs * WORKER_DROP_AFTER_BEATS) this.rows.delete(id);
-    this.rows.set(w.workerId, { ...w, flowKeys: [...w.flowKeys], startedAt: new Date(w.startedAt), lastSeenAt: now });
+    // As the SQL upsert: a refresh keeps who the worker is (host, pid, start) and updates the rest.
+    const kept = this.rows.get(w.workerId);
+    const who = kept ? { host: kept.host, pid: kept.pid, startedAt: kept.startedAt } : { host: w.host, pid: w.pid, startedAt: new Date(w.startedAt) };
+    this.rows.set(w.workerId, { ...w, ...who, flowKeys: [...w.flowKeys], lastSeenAt: now });
   }
 
   remove(workerId: string): void {
