@@ -9,6 +9,7 @@ import { RunsPage } from './runs-page.js';
 import { RunPage } from './run-page.js';
 import { FlowsPage } from './flows-page.js';
 import { SchedulesPage } from './schedules-page.js';
+import { WorkersPage } from './workers-page.js';
 
 function parseRoute(hash) {
   const [path, search = ''] = hash.replace(/^#/, '').split('?');
@@ -17,6 +18,7 @@ function parseRoute(hash) {
   if (parts[0] === 'runs' && parts[1]) return { page: 'run', runId: decodeURIComponent(parts[1]), query };
   if (parts[0] === 'flows') return { page: 'flows', query };
   if (parts[0] === 'schedules') return { page: 'schedules', query };
+  if (parts[0] === 'workers') return { page: 'workers', query };
   return { page: 'runs', query };
 }
 
@@ -76,6 +78,7 @@ function App() {
   let page;
   if (route.page === 'run') page = html`<${RunPage} key=${`${route.runId}:${epoch}`} runId=${route.runId} />`;
   else if (route.page === 'schedules') page = html`<${SchedulesPage} key=${epoch} />`;
+  else if (route.page === 'workers') page = html`<${WorkersPage} key=${epoch} />`;
   else if (route.page === 'flows') page = html`<${FlowsPage} key=${epoch} navigate=${navigate} />`;
   else page = html`<${RunsPage} key=${epoch} query=${route.query} navigate=${navigate} />`;
 
@@ -86,6 +89,7 @@ function App() {
         <a class=${route.page === 'runs' || route.page === 'run' ? 'active' : ''} href="#/runs">Runs</a>
         <a class=${route.page === 'flows' ? 'active' : ''} href="#/flows">Flows</a>
         <a class=${route.page === 'schedules' ? 'active' : ''} href="#/schedules">Schedules</a>
+        <a class=${route.page === 'workers' ? 'active' : ''} href="#/workers">Workers</a>
       </nav>
       <span class="spacer"></span>
       <${HealthBadge} />
