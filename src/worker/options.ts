@@ -27,14 +27,15 @@ export interface ResolvedWorkerOptions {
 
 const KNOWN = new Set(['concurrency', 'pollIntervalMs', 'batchSize', 'stopTimeoutMs', 'maxStepsPerClaim', 'logger', 'openTelemetry', 'heartbeatIntervalMs']);
 
-export function resolveWorkerOptions(options: WorkerOptions): ResolvedWorkerOptions {
+/** `fields`: what the default logger adds to each line (the worker's id). */
+export function resolveWorkerOptions(options: WorkerOptions, fields: Record<string, unknown> = {}): ResolvedWorkerOptions {
   if (options === null || typeof options !== 'object') throw new InvalidArgumentError('startWorker: options must be an object');
   for (const key of Object.keys(options)) {
     if (!KNOWN.has(key)) throw new InvalidArgumentError(`startWorker: unknown option "${key}" (known: ${[...KNOWN].join(', ')})`);
   }
   const concurrency = integer('concurrency', options.concurrency, WORKER_DEFAULTS.concurrency, 1);
   // The default: the structured logger (logger.ts), JSON lines unless on a terminal, each line with `component: 'worker'`.
-  const logger = options.logger ?? withFields(createFlowLogger(), { component: 'worker' });
+  const logger = options.logger ?? withFields(createFlowLogger(), { component: 'worker', ...fields });
   for (const level of ['debug', 'info', 'warn', 'error'] as const) {
     if (typeof logger[level] !== 'function') throw new InvalidArgumentError(`startWorker: logger.${level} must be a function`);
   }

@@ -70,7 +70,7 @@ export class FlowWorker {
     private readonly host: WorkerHost,
     options: WorkerOptions = {},
   ) {
-    this.opts = resolveWorkerOptions(options);
+    this.opts = resolveWorkerOptions(options, { workerId: this.id });
     this.unregistered = new UnregisteredFlowReporter(host.storage, this.opts.logger);
     this.claimer = new DueRunClaimer(host.storage, this.opts.batchSize, this.counters);
     this.heartbeat = new WorkerHeartbeat(host.storage, this.opts.heartbeatIntervalMs, this.opts.logger, () => ({

@@ -67,6 +67,9 @@ describe('operations over HTTP and the CLI', () => {
     const run = (await http(rt.url, 'GET', `/v1/runs/${given.body.runId}`, { token: TOKEN })).body.run;
     expect(run.traceparent).toBe(GIVEN);
     expect(run.traceUrl).toBe('https://traces.example.com/trace/4bf92f3577b34da6a3ce929d0e0e4736?span=00f067aa0ba902b7');
+    const shown = await runCli(['runs', 'show', given.body.runId], { FLOW_URL: rt.url, FLOW_API_TOKEN: TOKEN });
+    expect(shown.stdout).toMatch(new RegExp(`trace\\s+${GIVEN}`));
+    expect(shown.stdout).toMatch(/trace link\s+https:\/\/traces\.example\.com\/trace\/4bf92f3577b34da6a3ce929d0e0e4736/);
     const header = '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01';
     const fromHeader = await http(rt.url, 'POST', '/v1/runs/start', {
       token: TOKEN,
