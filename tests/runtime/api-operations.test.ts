@@ -110,6 +110,15 @@ describe('operations over HTTP and the CLI', () => {
         message: 'run failed',
         meta: expect.objectContaining({ runId, flow: 'ops-failing', version: '1', node: 'boom', code: 'NOPE' }),
       });
+      // A request about a run that fails unexpectedly is logged with the run's id.
+      const storage = logged.engine.storage as { getRun(id: string): Promise<unknown> };
+      storage.getRun = () => Promise.reject(new Error('disk on fire'));
+      expect((await http(logged.url, 'GET', `/v1/runs/${runId}`)).status).toBe(500);
+      expect(lines).toContainEqual({
+        level: 'error',
+        message: 'request failed',
+        meta: expect.objectContaining({ method: 'GET', runId, error: expect.objectContaining({ message: 'disk on fire' }) }),
+      });
     } finally {
       await logged.close();
     }

@@ -197,7 +197,10 @@ export async function buildApiServer(options: ApiServerOptions): Promise<Fastify
     if (headers) void reply.headers(headers);
     if (internal) req.log.error({ err }, 'request failed');
     if (internal && !options.logger) {
-      if (options.log) options.log.error('request failed', { method: req.method, url: req.url.split('?')[0], error: err });
+      // A request about a run names it, as every log line about a run does.
+      const runId = (req.params as { runId?: unknown } | undefined)?.runId;
+      if (options.log)
+        options.log.error('request failed', { method: req.method, url: req.url.split('?')[0], ...(typeof runId === 'string' ? { runId } : {}), error: err });
       else console.error(`[hazel-flow] ${req.method} ${req.url} failed:`, err);
     }
     return reply.code(status).send(body);
