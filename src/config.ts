@@ -62,6 +62,22 @@ export const environment = {
   get pruneOlderThanMs(): number | undefined {
     return parseDurationMs('FLOW_PRUNE_OLDER_THAN', process.env.FLOW_PRUNE_OLDER_THAN);
   },
+  /** FLOW_TRACE_URL: the runtime's trace link template, `{traceId}` filled from a run's traceparent (unset or empty: no link). */
+  get traceUrl(): string | undefined {
+    return process.env.FLOW_TRACE_URL || undefined;
+  },
+  /** FLOW_LOG_LEVEL: the least severe level the default logger writes: debug, info (default), warn or error; anything else is refused. */
+  get logLevel(): 'debug' | 'info' | 'warn' | 'error' {
+    const value = process.env.FLOW_LOG_LEVEL || 'info';
+    if (value === 'debug' || value === 'info' || value === 'warn' || value === 'error') return value;
+    throw new FlowError('INVALID_ARGUMENT', `FLOW_LOG_LEVEL must be debug, info, warn or error, got ${JSON.stringify(value)}`);
+  },
+  /** FLOW_LOG_FORMAT: json or pretty for the default logger (unset or empty: JSON lines unless the output is a terminal). */
+  get logFormat(): 'json' | 'pretty' | undefined {
+    const value = process.env.FLOW_LOG_FORMAT || undefined;
+    if (value === undefined || value === 'json' || value === 'pretty') return value;
+    throw new FlowError('INVALID_ARGUMENT', `FLOW_LOG_FORMAT must be json or pretty, got ${JSON.stringify(value)}`);
+  },
   /** PGHOST, PGPORT, PGDATABASE: pg's own fallbacks for a pool given no connection string (used in messages only). */
   get pg(): { host?: string; port?: string; database?: string } {
     return { host: process.env.PGHOST, port: process.env.PGPORT, database: process.env.PGDATABASE };

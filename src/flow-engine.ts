@@ -29,6 +29,11 @@ import { assertNoReservedStateKeys } from './engine/reserved-keys.js';
 import type { WorkerHost } from './worker/host.js';
 import type { WorkerOptions } from './worker/types.js';
 import { FlowWorker } from './worker/worker.js';
+import { activeTraceparent } from './worker/telemetry.js';
+import { DEFAULT_METRICS_CACHE_MS, FlowMetrics } from './worker/metrics.js';
+import type { Registry } from 'prom-client';
+import type { DueRunCount, WorkerRecord } from './storage/types.js';
+import { parseTraceparent } from './core/trace-context.js';
 import { FlowSchedules } from './schedules/api.js';
 import * as versions from './engine/versions.js';
 import type { ForkRunOptions, MigrateRunsOptions, MigrateRunsResult, RetryRunOptions, RetryRunsFilter } from './engine/versions.js';
@@ -92,6 +97,11 @@ export interface FlowEngineOptions {
   eventRetentionMs?: number;
   /** Deepest nesting of child runs (a child of a child … of a top-level run); deeper is refused (default 16). */
   maxChildDepth?: number;
+  /**
+   * How long `metrics()` reuses the gauges it read from the store (runs per status, runs due), in
+   * ms, unless this process changed a run since (default 5000; 0: read at every scrape).
+   */
+  metricsCacheMs?: number;
 }
 
 /**
@@ -113,6 +123,11 @@ export type StartRunArgs<F extends FlowRef<unknown, unknown> = FlowRef> = (
   initialState?: StatePatch<StateOf<F>>;
   /** Starting twice with the same key returns the first run instead of creating another. */
   idempotencyKey?: string | null;
+  /**
+   * The W3C trace context the run's steps continue (`00-<trace id>-<span id>-<flags>`). Default:
+   * the active OpenTelemetry span's, else a new trace. A malformed one is an INVALID_ARGUMENT.
+   */
+  traceparent?: string;
 };
 
 /** What `sendEvent` takes: the event named by `name` (any payload) or given as a `defineEvent` declaration (its payload type checked). */
@@ -190,6 +205,8 @@ export class FlowEngine extends FlowEvents implements WorkerHost {
   readonly schedules: FlowSchedules;
   /** @internal WorkerHost: fires due ticks (a worker's schedule loop). */
   readonly scheduleFirer: ScheduleFirer;
+  /** @internal WorkerHost: the metrics a worker reports its claims to (see `metrics()`). */
+  readonly flowMetrics: FlowMetrics;
 
   constructor(options: FlowEngineOptions = {}) {
     super();
@@ -223,6 +240,14 @@ export class FlowEngine extends FlowEvents implements WorkerHost {
       ...this.stepEnv,
       runStarted,
       cancelRun: (runId, reason) => this.cancelRun(runId, reason),
+    });
+    const metricsCacheMs = options.metricsCacheMs ?? DEFAULT_METRICS_CACHE_MS;
+    if (!(Number.isFinite(metricsCacheMs) && metricsCacheMs >= 0)) throw new InvalidArgumentError('FlowEngine: metricsCacheMs must be a number >= 0');
+    this.flowMetrics = new FlowMetrics({
+      storage: this.storage,
+      hooks: this,
+      inFlight: () => [...this.workers].reduce((sum, w) => sum + w.status().inFlight, 0),
+      cacheMs: metricsCacheMs,
     });
     this.schedules = new FlowSchedules({ ...this.stepEnv, runStarted, ready: () => this.ready(), changed: () => this.scheduleFirer.changed() });
   }
@@ -259,13 +284,19 @@ export class FlowEngine extends FlowEvents implements WorkerHost {
     if (args.initialState !== undefined && !isPlainObject(args.initialState)) {
       throw new InvalidArgumentError('startRun: initialState must be a plain object');
     }
+    if (args.traceparent !== undefined && !parseTraceparent(args.traceparent)) {
+      throw new InvalidArgumentError(
+        `startRun: traceparent must be a W3C trace context like 00-<32 hex trace id>-<16 hex span id>-<2 hex flags>, got ${JSON.stringify(args.traceparent)}`,
+      );
+    }
+    const traceparent = args.traceparent ?? (await activeTraceparent());
     await this.ready();
     const def = this.registry.require(flowId, version);
     const limits = { maxBytes: this.stepEnv.maxJsonBytes };
     const input = serializeJson(args.input === undefined ? null : args.input, { what: 'input', ...limits });
     const state = serializeJson(args.initialState ?? {}, { what: 'initialState', ...limits });
     const { run, created } = await this.storage.createRun(
-      newRunOf(def, { input, state, tenantId: args.tenantId ?? null, idempotencyKey: args.idempotencyKey ?? null }),
+      newRunOf(def, { input, state, tenantId: args.tenantId ?? null, idempotencyKey: args.idempotencyKey ?? null, traceparent }),
     );
     if (!created && (run.flowId !== def.flowId || run.flowVersion !== def.version)) {
       throw new FlowError(
@@ -525,12 +556,11 @@ export class FlowEngine extends FlowEvents implements WorkerHost {
   }
 
   /**
-   * The flow keys that live processes other than this one serve, which are not stranded. None
-   * known yet: every version not registered here counts as unserved. (The workers registry plugs
-   * in here.)
+   * The flow keys that live workers serve, in any process (the workers' registry): their due runs
+   * are not stranded, only waiting for a slot.
    */
   private async flowKeysServedElsewhere(): Promise<ReadonlySet<string>> {
-    return new Set();
+    return new Set(await this.servedFlowKeys());
   }
 
   /**
@@ -605,11 +635,55 @@ export class FlowEngine extends FlowEvents implements WorkerHost {
     return driveToRest(this, runId, options);
   }
 
+  /**
+   * The engine's metrics in the Prometheus text format (serve it from your own server with the
+   * content type `metricsRegistry.contentType`; the runtime serves it at GET /metrics). Async: the
+   * gauges of runs and due runs are read from the store (cached briefly, see `metricsCacheMs`).
+   * The names and labels: docs/operations.md.
+   */
+  async metrics(): Promise<string> {
+    await this.ready();
+    return this.flowMetrics.text();
+  }
+
+  /** The prom-client registry behind `metrics()`, this engine's own: register your metrics on it, or merge it into yours. */
+  get metricsRegistry(): Registry {
+    return this.flowMetrics.registry;
+  }
+
+  /**
+   * The workers recorded in the store — in every process, on every machine — oldest first:
+   * id, host, pid, start, last refresh, the flows each serves, its concurrency and runs in flight,
+   * and `status`: `live`, or `silent` once it missed 3 refreshes (crashed, frozen, cut off). One
+   * silent for 30 refreshes is dropped (see `WorkerOptions.heartbeatIntervalMs`).
+   */
+  async listWorkers(): Promise<WorkerRecord[]> {
+    await this.ready();
+    return this.storage.listWorkers();
+  }
+
+  /** `flowId@version` of the flows some live worker serves (in any process), sorted. */
+  async servedFlowKeys(): Promise<string[]> {
+    const workers = await this.listWorkers();
+    return [...new Set(workers.filter((w) => w.status === 'live').flatMap((w) => w.flowKeys))].sort();
+  }
+
+  /**
+   * The runs due now of flows no live worker serves, per flow version: what nobody is working on
+   * (a flow whose workers all died, or were deployed without it).
+   */
+  async unservedDueRuns(): Promise<DueRunCount[]> {
+    const [served, due] = await Promise.all([this.servedFlowKeys(), this.storage.countDueRuns()]);
+    const live = new Set(served);
+    return due.filter((d) => !live.has(flowKey(d.flowId, d.flowVersion))).sort((a, b) => b.oldestDueSeconds - a.oldestDueSeconds);
+  }
+
   /** Stops workers started by this engine and releases every connection. */
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
     await this.beforeClose();
+    this.flowMetrics.close();
     await this.eventPrune;
     this.stopHearingCancels();
     await this.storage.close();

@@ -71,6 +71,8 @@ export { RESERVED_STATE_KEYS } from './engine/reserved-keys.js';
 // worker
 export { FlowWorker } from './worker/worker.js';
 export type { WorkerCounters, WorkerLogger, WorkerOptions, WorkerState, WorkerStatus } from './worker/types.js';
+export { createFlowLogger, type FlowLogger, type FlowLoggerOptions } from './worker/logger.js';
+export type { DueRunCount, RunCount, WorkerRecord } from './storage/types.js';
 export type { WorkerHost } from './worker/host.js';
 
 // errors

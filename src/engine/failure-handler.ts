@@ -72,6 +72,7 @@ export async function withFailureHandler(t: Transition, run: FlowRunRecord, def:
     tenantId: run.tenantId,
     idempotencyKey: failureHandlerKey(run.runId),
     failureOf: run.runId,
+    traceparent: run.traceparent,
   });
   return {
     ...t,

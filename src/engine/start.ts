@@ -7,6 +7,7 @@ import { FlowError } from '../errors.js';
 import type { FlowDefinition } from '../definitions/types.js';
 import { flowKey } from '../definitions/flow-key.js';
 import { serializeJson } from '../core/json.js';
+import { newTraceparent } from '../core/trace-context.js';
 import type { FlowRunRecord, FlowStorage, JsonText, NewRun } from '../storage/types.js';
 import { firstBranch } from './branches.js';
 import type { DefinitionRegistry } from './registry.js';
@@ -25,6 +26,8 @@ export function newRunOf(
     idempotencyKey: string | null;
     parent?: { runId: string; nodeId: string };
     failureOf?: string;
+    /** The trace its steps continue (a child's: its parent's); default: a new trace. */
+    traceparent?: string | null;
   },
 ): NewRun {
   return {
@@ -40,6 +43,7 @@ export function newRunOf(
     parentRunId: run.parent?.runId ?? null,
     parentNodeId: run.parent?.nodeId ?? null,
     ...(run.failureOf === undefined ? {} : { failureOf: run.failureOf }),
+    traceparent: run.traceparent ?? newTraceparent(),
     events: [
       timeline.runStarted(
         def.entry,
@@ -102,6 +106,7 @@ export async function startChildRun(
       tenantId: child.tenantId ?? parent.tenantId,
       idempotencyKey: at.key,
       parent: { runId: parent.runId, nodeId: at.nodeId },
+      traceparent: parent.traceparent,
     }),
   );
   if (created) env.hooks.runStarted(run);

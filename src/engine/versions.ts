@@ -454,6 +454,8 @@ export async function forkRun(env: VersionsEnv, runId: string, options: ForkRunO
     flowVersion: version,
     tenantId: source.tenantId,
     idempotencyKey: null,
+    // A re-run of the source's work: its steps' spans belong to the source's trace.
+    traceparent: source.traceparent,
     currentNodeId: fromNodeId,
     input: serializeJson(source.inputJson, { what: 'input', ...limits }),
     state: serializeJson(patch ? deepMerge(source.stateJson, patch) : source.stateJson, { what: 'state', ...limits }),

@@ -29,7 +29,7 @@ export interface PruneSchedule {
   stop(): Promise<void>;
 }
 
-type Log = (message: string) => void;
+type Log = (message: string, meta?: Record<string, unknown>) => void;
 
 /** Checks `options` and fills in `everyMs`; the runtime calls it before it opens anything. */
 export function checkPruneOptions(options: PruneScheduleOptions): PruneScheduleOptions & { everyMs: number } {
@@ -58,13 +58,12 @@ export function startPruneSchedule(engine: FlowEngine, options: PruneScheduleOpt
   const prune = async () => {
     try {
       const { deleted, events } = await engine.applyRetention({ defaultOlderThanMs: olderThanMs, batchSize });
-      if (deleted > 0) log.info(`[hazel-flow] pruned ${deleted} finished run(s)`);
-      if (events > 0) log.info(`[hazel-flow] pruned ${events} sent event(s) past their retention`);
+      if (deleted > 0) log.info(`pruned ${deleted} finished run(s)`, { deleted });
+      if (events > 0) log.info(`pruned ${events} sent event(s) past their retention`, { events });
       failing = false;
     } catch (err) {
       // Said once per streak of failures (a store down for an hour is not sixty lines).
-      if (!failing)
-        log.error(`[hazel-flow] pruning finished runs failed: ${err instanceof FlowError ? err.code : 'INTERNAL_ERROR'}; retrying every ${everyMs} ms`);
+      if (!failing) log.error(`pruning finished runs failed; retrying every ${everyMs} ms`, { code: err instanceof FlowError ? err.code : 'INTERNAL_ERROR' });
       failing = true;
     }
   };

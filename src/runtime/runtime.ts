@@ -13,6 +13,8 @@ import type { FlowWorker } from '../worker/worker.js';
 import { assertSafeBind, assertValidApiToken } from './http/auth.js';
 import type { HeavyRequestLimits } from './http/gate.js';
 import { buildApiServer } from './http/server.js';
+import { assertValidTraceUrl } from './http/trace-link.js';
+import { createFlowLogger, withFields, type FlowLogger } from '../worker/logger.js';
 import { checkPruneOptions, startPruneSchedule, type PruneSchedule, type PruneScheduleOptions } from './prune-schedule.js';
 import { chooseStorage } from '../storage/choose.js';
 
@@ -58,6 +60,18 @@ export interface FlowRuntimeOptions {
   prune?: PruneScheduleOptions | false;
   /** Bound on heavy requests (a page of runs, a timeline): see `ApiServerOptions.heavyRequests`. */
   heavyRequests?: Partial<HeavyRequestLimits> | false;
+  /**
+   * Link runs to their traces in the dashboard and the API (`run.traceUrl`): a URL template whose
+   * `{traceId}` a run's traceparent fills, e.g. `https://jaeger.example.com/trace/{traceId}`
+   * (default: FLOW_TRACE_URL; none without it).
+   */
+  traceUrl?: string;
+  /**
+   * Where the runtime and its worker log (a pino or winston logger fits; the worker's own `logger`
+   * option wins for the worker). Default: the structured logger — JSON lines when the output is
+   * not a terminal, readable lines on one (FLOW_LOG_FORMAT, FLOW_LOG_LEVEL).
+   */
+  logger?: FlowLogger;
   /** Further engine options (clock, maxJsonBytes, maxRecoveries). */
   engine?: Omit<FlowEngineOptions, 'storage' | 'databaseUrl' | 'services'>;
 }
@@ -81,6 +95,10 @@ export async function runFlowRuntime(options: FlowRuntimeOptions): Promise<FlowR
   // Checked before anything is opened: a refused start must leave nothing behind.
   assertValidApiToken(apiToken);
   assertSafeBind(host, apiToken, options.allowInsecureBind ?? false);
+  const traceUrl = options.traceUrl ?? environment.traceUrl;
+  const logger = options.logger ?? createFlowLogger();
+  const logOf = (component: string) => (options.logger ? logger : withFields(logger, { component }));
+  assertValidTraceUrl(traceUrl);
   const prune = pruneSchedule(options);
 
   const storage = chooseStorage({ storage: options.storage, databaseUrl: options.databaseUrl, dataDir: options.dataDir, defaultDataDir: DEFAULT_DATA_DIR });
@@ -89,7 +107,10 @@ export async function runFlowRuntime(options: FlowRuntimeOptions): Promise<FlowR
   let server: FastifyInstance | undefined;
   try {
     for (const def of options.flows) await engine.registerDefinition(def);
-    if (options.worker !== false) worker = engine.startWorker(options.worker === true || options.worker === undefined ? {} : options.worker);
+    if (options.worker !== false) {
+      const workerOptions = options.worker === true || options.worker === undefined ? {} : options.worker;
+      worker = engine.startWorker({ logger: logOf('worker'), ...workerOptions });
+    }
     server = await buildApiServer({
       engine,
       apiToken,
@@ -99,6 +120,8 @@ export async function runFlowRuntime(options: FlowRuntimeOptions): Promise<FlowR
       dashboard: options.dashboard,
       heavyRequests: options.heavyRequests,
       workerStatus: () => worker?.status() ?? null,
+      traceUrl,
+      log: logOf('http'),
     });
     await server.listen({ host, port });
   } catch (err) {
@@ -110,7 +133,7 @@ export async function runFlowRuntime(options: FlowRuntimeOptions): Promise<FlowR
   const address = server.server.address();
   const boundPort = typeof address === 'object' && address ? address.port : port;
   const url = `http://${urlHost(host)}:${boundPort}`;
-  const pruning: PruneSchedule | null = prune ? startPruneSchedule(engine, prune, { info: console.log, error: console.error }) : null;
+  const pruning: PruneSchedule | null = prune ? startPruneSchedule(engine, prune, logOf('prune')) : null;
   let closing: Promise<void> | undefined;
   const app = server;
   return {

@@ -101,6 +101,7 @@ function summaryWith(row: RunRow, now: number, branches: FlowRunRecord['branches
     scheduledAt: row.scheduledAt,
     outcome: row.outcome,
     forkedFrom: row.forkedFrom ? { ...row.forkedFrom } : null,
+    traceparent: row.traceparent,
   };
 }
 

@@ -26,6 +26,8 @@ import { compareClaimOrder, isDueAt, isDueNow } from './due.js';
 import { MemoryLease, recordOf, summaryOf, type EventRow, type RunRow } from './memory-lease.js';
 import { normalizePruneQuery } from './prune.js';
 import { MemorySchedules } from './memory-schedules.js';
+import { countDueRunsOf, countRunsOf, MemoryWorkers } from './memory-operations.js';
+import type { DueRunCount, RunCount, WorkerBeat, WorkerRecord } from './types.js';
 import type { ScheduleClaim, ScheduleRecord, ScheduleStep, ScheduleStepResult, ScheduleWrite } from './schedule-types.js';
 
 export interface MemoryStorageOptions {
@@ -160,6 +162,7 @@ export class MemoryStorage implements FlowStorage {
       scheduledAt: run.scheduledAt ? run.scheduledAt.toISOString() : null,
       outcome: null,
       forkedFrom: null,
+      traceparent: run.traceparent ?? null,
       parsed: {},
     };
     this.runs.set(run.runId, row);
@@ -649,6 +652,33 @@ export class MemoryStorage implements FlowStorage {
 
   private nowDate(): Date {
     return new Date(this.clock.now());
+  }
+
+  // ---- Operations (memory-operations.ts) ----
+
+  private workerRows?: MemoryWorkers;
+  private get workers(): MemoryWorkers {
+    return (this.workerRows ??= new MemoryWorkers(this.clock));
+  }
+
+  async countRuns(): Promise<RunCount[]> {
+    return countRunsOf(this.runs.values());
+  }
+
+  async countDueRuns(): Promise<DueRunCount[]> {
+    return countDueRunsOf(this.runs.values(), this.clock.now(), (runId) => this.inbox.get(runId)?.[0]?.createdAt.getTime() ?? null);
+  }
+
+  async recordWorker(worker: WorkerBeat): Promise<void> {
+    this.workers.record(worker);
+  }
+
+  async removeWorker(workerId: string): Promise<void> {
+    this.workers.remove(workerId);
+  }
+
+  async listWorkers(): Promise<WorkerRecord[]> {
+    return this.workers.list();
   }
 
   private record(row: RunRow, shared = false): FlowRunRecord {

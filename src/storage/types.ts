@@ -155,6 +155,12 @@ export interface FlowRunRecord {
   outcome: string | null;
   /** A run made by `forkRun`: the run it was forked from and the node it runs on from (null for any other run). */
   forkedFrom: { runId: string; nodeId: string } | null;
+  /**
+   * The run's W3C trace context (`00-<trace id>-<span id>-<flags>`), taken at `startRun` (given, or
+   * the active OpenTelemetry span's); every step's span is a child of it, in any process. A child
+   * run carries its parent's. Null for runs made before it was recorded.
+   */
+  traceparent: string | null;
 }
 
 export interface FlowEventRecord {
@@ -210,6 +216,8 @@ export interface NewRun {
   scheduledAt?: Date | null;
   /** A run of an `onFailure` flow: the failed run it handles (`Transition.failureHandler`). */
   failureOf?: string | null;
+  /** The W3C trace context the run's steps continue (see `FlowRunRecord.traceparent`). */
+  traceparent?: string | null;
   /** RUN_STARTED and whatever else the engine records at creation; seq 1.. */
   events: NewEvent[];
 }
@@ -677,6 +685,11 @@ export interface FlowStorage {
    * that no announcement made after that is missed.
    */
   wakeReady?(): Promise<void>;
+  /**
+   * Optional: told the number of commits each grouped write carried (group commit, SQL stores),
+   * for the `hazel_flow_commit_batch_size` histogram. Returns an unsubscribe function.
+   */
+  onCommitBatch?(listener: (commits: number) => void): () => void;
 
   // ---- Schedules (schedule-types.ts) ----
 
@@ -713,4 +726,70 @@ export interface FlowStorage {
   forkRun(fork: NewFork): Promise<FlowRunRecord>;
   /** Unfinished runs per `flowId@version` (only versions that have some). */
   countLiveRuns(): Promise<LiveRunCount[]>;
+  // ---- Operations: the gauges of `engine.metrics()` and the workers' registry ----
+
+  /** How many runs there are, per flow, version and status (for the `hazel_flow_runs` gauge). */
+  countRuns(): Promise<RunCount[]>;
+  /** The runs due now (the rule of due.ts, by the store's clock), per flow and version, with how long the oldest has been due. */
+  countDueRuns(): Promise<DueRunCount[]>;
+  /**
+   * Insert or refresh a worker's row (`lastSeenAt` = the store's now) and, in the same statement,
+   * delete the rows of workers silent for longer than `WORKER_DROP_AFTER_BEATS` of their own heartbeats.
+   */
+  recordWorker(worker: WorkerBeat): Promise<void>;
+  /** Delete a worker's row (it stopped). */
+  removeWorker(workerId: string): Promise<void>;
+  /** The workers recorded, oldest first, each `live` or `silent` by the store's clock; those due for deletion are left out. */
+  listWorkers(): Promise<WorkerRecord[]>;
 }
+
+/** One row of `countRuns`. */
+export interface RunCount {
+  flowId: string;
+  flowVersion: string;
+  status: FlowRunStatus;
+  count: number;
+}
+
+/** One row of `countDueRuns`: a flow version with runs due now. */
+export interface DueRunCount {
+  flowId: string;
+  flowVersion: string;
+  /** Runs due now. */
+  due: number;
+  /**
+   * Seconds since the oldest of them became due, by the store's clock: since its due time
+   * (`nextAttemptAt`), its oldest inbox entry (an answer to a wait), or its last write (a run due
+   * at once, `nextAttemptAt` unset).
+   */
+  oldestDueSeconds: number;
+}
+
+/** What a worker writes of itself at each refresh (`recordWorker`). */
+export interface WorkerBeat {
+  workerId: string;
+  /** The machine's host name. */
+  host: string;
+  pid: number;
+  startedAt: Date;
+  /** How often it refreshes its row: it is silent after `WORKER_SILENT_AFTER_BEATS` of them missed. */
+  heartbeatMs: number;
+  /** `flowId@version` of the flows it serves. */
+  flowKeys: string[];
+  concurrency: number;
+  /** Runs it advances right now. */
+  inFlight: number;
+}
+
+/** A worker as `listWorkers` shows it. */
+export interface WorkerRecord extends WorkerBeat {
+  /** Its last refresh, by the store's clock. */
+  lastSeenAt: Date;
+  /** `live`, or `silent` once `WORKER_SILENT_AFTER_BEATS` refreshes were missed (crashed, frozen or cut off). */
+  status: 'live' | 'silent';
+}
+
+/** A worker that missed this many refreshes in a row is shown `silent`. */
+export const WORKER_SILENT_AFTER_BEATS = 3;
+/** A worker silent for this many of its refreshes is deleted (with the default 10 s heartbeat: 5 minutes). */
+export const WORKER_DROP_AFTER_BEATS = 30;

@@ -10,6 +10,7 @@ import type { AdvanceOptions, AdvanceResult } from '../engine/advance.js';
 import type { FlowEvents } from '../engine/events.js';
 import type { FlowRunRecord, FlowStorage, RunLease } from '../storage/types.js';
 import type { ScheduleFirer } from '../schedules/fire.js';
+import type { FlowMetrics } from './metrics.js';
 
 export interface WorkerHost {
   /** The store runs are claimed from and committed to. */
@@ -37,4 +38,6 @@ export interface WorkerHost {
   readonly scheduleFirer: ScheduleFirer;
   /** The engine's lifecycle hooks (telemetry turns them into spans). */
   on: FlowEvents['on'];
+  /** The engine's metrics, told of each claim (`hazel_flow_claim_lag_seconds`). */
+  readonly flowMetrics?: Pick<FlowMetrics, 'claimed'>;
 }

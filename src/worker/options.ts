@@ -4,12 +4,14 @@
  */
 import { InvalidArgumentError } from '../errors.js';
 import type { WorkerLogger, WorkerOptions } from './types.js';
+import { createFlowLogger, withFields } from './logger.js';
 
 export const WORKER_DEFAULTS = {
   concurrency: 8,
   pollIntervalMs: 1000,
   stopTimeoutMs: 10_000,
   maxStepsPerClaim: 100,
+  heartbeatIntervalMs: 10_000,
 } as const;
 
 export interface ResolvedWorkerOptions {
@@ -20,24 +22,20 @@ export interface ResolvedWorkerOptions {
   maxStepsPerClaim: number;
   logger: WorkerLogger;
   openTelemetry: boolean;
+  heartbeatIntervalMs: number;
 }
 
-const KNOWN = new Set(['concurrency', 'pollIntervalMs', 'batchSize', 'stopTimeoutMs', 'maxStepsPerClaim', 'logger', 'openTelemetry']);
+const KNOWN = new Set(['concurrency', 'pollIntervalMs', 'batchSize', 'stopTimeoutMs', 'maxStepsPerClaim', 'logger', 'openTelemetry', 'heartbeatIntervalMs']);
 
-export const consoleLogger: WorkerLogger = {
-  debug: () => {},
-  info: (message, meta) => console.info(`[hazel-flow worker] ${message}`, ...(meta ? [meta] : [])),
-  warn: (message, meta) => console.warn(`[hazel-flow worker] ${message}`, ...(meta ? [meta] : [])),
-  error: (message, meta) => console.error(`[hazel-flow worker] ${message}`, ...(meta ? [meta] : [])),
-};
-
-export function resolveWorkerOptions(options: WorkerOptions): ResolvedWorkerOptions {
+/** `fields`: what the default logger adds to each line (the worker's id). */
+export function resolveWorkerOptions(options: WorkerOptions, fields: Record<string, unknown> = {}): ResolvedWorkerOptions {
   if (options === null || typeof options !== 'object') throw new InvalidArgumentError('startWorker: options must be an object');
   for (const key of Object.keys(options)) {
     if (!KNOWN.has(key)) throw new InvalidArgumentError(`startWorker: unknown option "${key}" (known: ${[...KNOWN].join(', ')})`);
   }
   const concurrency = integer('concurrency', options.concurrency, WORKER_DEFAULTS.concurrency, 1);
-  const logger = options.logger ?? consoleLogger;
+  // The default: the structured logger (logger.ts), JSON lines unless on a terminal, each line with `component: 'worker'`.
+  const logger = options.logger ?? withFields(createFlowLogger(), { component: 'worker', ...fields });
   for (const level of ['debug', 'info', 'warn', 'error'] as const) {
     if (typeof logger[level] !== 'function') throw new InvalidArgumentError(`startWorker: logger.${level} must be a function`);
   }
@@ -52,6 +50,7 @@ export function resolveWorkerOptions(options: WorkerOptions): ResolvedWorkerOpti
     maxStepsPerClaim: integer('maxStepsPerClaim', options.maxStepsPerClaim, WORKER_DEFAULTS.maxStepsPerClaim, 1),
     logger,
     openTelemetry: options.openTelemetry ?? true,
+    heartbeatIntervalMs: integer('heartbeatIntervalMs', options.heartbeatIntervalMs, WORKER_DEFAULTS.heartbeatIntervalMs, 10),
   };
 }
 

@@ -4,7 +4,12 @@
  * is an optional peer dependency: it is imported by name at run time, and without it (or with no
  * tracer provider registered, when the API hands out no-op spans) this costs next to nothing.
  * The API's types are described structurally here so that the package has no type dependency on it.
+ *
+ * Every span of a run belongs to the run's trace (`run.traceparent`, kept on the run since
+ * `startRun`): a claim's span is a child of that context, whichever process claims it and after
+ * whatever wait, retry or recovery, so one trace shows the run from start to end.
  */
+import { formatTraceparent, parseTraceparent } from '../core/trace-context.js';
 import type { FlowHookPayload } from '../engine/events.js';
 import type { FlowRunRecord } from '../storage/types.js';
 import type { WorkerHost } from './host.js';
@@ -19,9 +24,22 @@ interface OtelSpan {
 interface OtelTracer {
   startSpan(name: string, options?: { attributes?: Attributes }, context?: unknown): OtelSpan;
 }
+interface OtelSpanContext {
+  traceId: string;
+  spanId: string;
+  traceFlags: number;
+  isRemote?: boolean;
+}
 interface OtelApi {
-  trace: { getTracer(name: string, version?: string): OtelTracer; setSpan(context: unknown, span: OtelSpan): unknown };
+  trace: {
+    getTracer(name: string, version?: string): OtelTracer;
+    setSpan(context: unknown, span: OtelSpan): unknown;
+    setSpanContext(context: unknown, spanContext: OtelSpanContext): unknown;
+    getSpanContext(context: unknown): OtelSpanContext | undefined;
+    isSpanContextValid(spanContext: OtelSpanContext): boolean;
+  };
   context: { active(): unknown; with<T>(context: unknown, fn: () => T): T };
+  ROOT_CONTEXT: unknown;
   SpanStatusCode: { OK: number; ERROR: number };
 }
 
@@ -39,6 +57,17 @@ export function loadOpenTelemetry(): Promise<OtelApi | null> {
     () => null,
   );
   return loading;
+}
+
+/**
+ * The traceparent of the span active where `startRun` is called (an HTTP request's, a job's), or
+ * null when there is none or OpenTelemetry is not installed.
+ */
+export async function activeTraceparent(): Promise<string | null> {
+  const api = await loadOpenTelemetry();
+  const active = api?.trace.getSpanContext(api.context.active());
+  if (!api || !active || !api.trace.isSpanContextValid(active)) return null;
+  return formatTraceparent(active);
 }
 
 const perEngine = new WeakMap<WorkerHost, { telemetry: FlowTelemetry; users: number }>();
@@ -90,7 +119,7 @@ export class FlowTelemetry {
 
   /** Runs one claim inside a `flow.claim` span, made the active context so handlers' own spans nest under it. */
   async claim<T extends { run: FlowRunRecord; steps: number }>(run: FlowRunRecord, fn: () => Promise<T>): Promise<T> {
-    const span = this.tracer.startSpan('flow.claim', { attributes: runAttributes(run) });
+    const span = this.tracer.startSpan('flow.claim', { attributes: runAttributes(run) }, this.runContext(run));
     this.claims.set(run.runId, span);
     try {
       const result = await this.api.context.with(this.api.trace.setSpan(this.api.context.active(), span), fn);
@@ -111,7 +140,7 @@ export class FlowTelemetry {
   private startAttempt({ run, event }: FlowHookPayload): void {
     this.endAttempt(run.runId, 'abandoned');
     const claim = this.claims.get(run.runId);
-    const parent = claim ? this.api.trace.setSpan(this.api.context.active(), claim) : this.api.context.active();
+    const parent = claim ? this.api.trace.setSpan(this.api.context.active(), claim) : this.runContext(run);
     const attributes = { ...runAttributes(run), 'flow.node_id': event?.nodeId ?? run.currentNodeId ?? '', 'flow.attempt': event?.attempt ?? run.attempt };
     this.attempts.set(run.runId, this.tracer.startSpan('flow.node', { attributes }, parent));
   }
@@ -126,7 +155,16 @@ export class FlowTelemetry {
   private recordInterrupted(payload: FlowHookPayload): void {
     const { run, event } = payload;
     const attributes = { ...runAttributes(run), 'flow.node_id': event?.nodeId ?? '', 'flow.attempt': event?.attempt ?? 0 };
-    this.finish(this.tracer.startSpan('flow.node', { attributes }, this.api.context.active()), 'interrupted', payload);
+    const claim = this.claims.get(run.runId);
+    const parent = claim ? this.api.trace.setSpan(this.api.context.active(), claim) : this.runContext(run);
+    this.finish(this.tracer.startSpan('flow.node', { attributes }, parent), 'interrupted', payload);
+  }
+
+  /** The run's trace as a parent context (a remote span context); the active context for a run without one. */
+  private runContext(run: FlowRunRecord): unknown {
+    const parent = parseTraceparent(run.traceparent);
+    if (!parent) return this.api.context.active();
+    return this.api.trace.setSpanContext(this.api.ROOT_CONTEXT, { ...parent, isRemote: true });
   }
 
   private finish(span: OtelSpan, outcome: AttemptSpanOutcome, payload?: FlowHookPayload): void {

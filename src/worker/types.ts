@@ -39,13 +39,23 @@ export interface WorkerOptions {
    * again, here or elsewhere). Bounds how long one busy run keeps a slot from the others. Default 100.
    */
   maxStepsPerClaim?: number;
-  /** Where to log. Default: `console` for info, warnings and errors (debug is dropped). */
+  /**
+   * Where to log. Default: the structured logger (`createFlowLogger`): JSON lines when the output
+   * is not a terminal, readable lines on one; FLOW_LOG_LEVEL (default info) and FLOW_LOG_FORMAT.
+   * Lines about a run carry `runId`, `flow`, `version` and `node`.
+   */
   logger?: WorkerLogger;
   /**
    * Span per claim and per node attempt through `@opentelemetry/api` when that package can be
    * imported (an optional peer dependency; without it this does nothing). Default true.
    */
   openTelemetry?: boolean;
+  /**
+   * How often the worker refreshes its row in the workers' registry (`engine.listWorkers()`), in
+   * ms. Missing 3 refreshes shows it `silent`; silent for 30, its row is deleted. Default 10000
+   * (silent after 30 s, gone after 5 minutes).
+   */
+  heartbeatIntervalMs?: number;
 }
 
 /**
@@ -88,6 +98,8 @@ export interface WorkerCounters {
 }
 
 export interface WorkerStatus {
+  /** This worker's id in the workers' registry (`engine.listWorkers()`). */
+  workerId: string;
   state: WorkerState;
   /** Runs being advanced right now. */
   inFlight: number;

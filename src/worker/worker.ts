@@ -20,6 +20,10 @@ import type { WorkerCounters, WorkerOptions, WorkerState, WorkerStatus } from '.
 import { UnregisteredFlowReporter } from './unregistered-flows.js';
 import { WakeGate } from './wake-gate.js';
 import { ScheduleLoop } from './schedule-loop.js';
+import { WorkerHeartbeat } from './heartbeat.js';
+import { runFields } from './logger.js';
+import { acquireRunLog, releaseRunLog } from './run-log.js';
+import { randomUUID } from 'node:crypto';
 
 /** Longest backoff after storage errors (connect or poll). */
 const MAX_ERROR_BACKOFF_MS = 30_000;
@@ -31,6 +35,8 @@ export class FlowWorker {
   readonly stopped: Promise<void>;
   /** Resolves when the worker is RUNNING; rejects if it stops first (e.g. the schema is newer than the code). */
   readonly started: Promise<void>;
+  /** Its id in the workers' registry (`engine.listWorkers()`). */
+  readonly id: string = randomUUID();
 
   private readonly opts: ResolvedWorkerOptions;
   private readonly gate = new WakeGate();
@@ -50,6 +56,8 @@ export class FlowWorker {
   private scheduling?: Promise<void>;
   private stopping?: Promise<void>;
   private telemetry: FlowTelemetry | null = null;
+  private readonly heartbeat: WorkerHeartbeat;
+  private logsRuns = false;
   private unsubscribeWake?: () => void;
   private startedAt: Date | null = null;
   private lastPollAt: Date | null = null;
@@ -62,9 +70,15 @@ export class FlowWorker {
     private readonly host: WorkerHost,
     options: WorkerOptions = {},
   ) {
-    this.opts = resolveWorkerOptions(options);
+    this.opts = resolveWorkerOptions(options, { workerId: this.id });
     this.unregistered = new UnregisteredFlowReporter(host.storage, this.opts.logger);
     this.claimer = new DueRunClaimer(host.storage, this.opts.batchSize, this.counters);
+    this.heartbeat = new WorkerHeartbeat(host.storage, this.opts.heartbeatIntervalMs, this.opts.logger, () => ({
+      workerId: this.id,
+      flowKeys: this.host.flowKeys(),
+      concurrency: this.opts.concurrency,
+      inFlight: this.active.size,
+    }));
     this.scheduleLoop = new ScheduleLoop(host.scheduleFirer, host.clock, this.opts.pollIntervalMs, (message, err) => this.recordError(message, err));
     this.stopped = new Promise<void>((resolve) => (this.resolveStopped = resolve));
     this.started = new Promise<void>((resolve, reject) => {
@@ -92,6 +106,7 @@ export class FlowWorker {
 
   status(): WorkerStatus {
     return {
+      workerId: this.id,
       state: this.state,
       inFlight: this.active.size,
       inFlightRunIds: [...this.active.keys()],
@@ -107,6 +122,8 @@ export class FlowWorker {
   private async main(): Promise<void> {
     if (!(await this.connect())) return;
     if (this.opts.openTelemetry) this.telemetry = await acquireTelemetry(this.host);
+    acquireRunLog(this.host, this.opts.logger);
+    this.logsRuns = true;
     if (this.stopRequested) return;
     this.unsubscribeWake = this.host.storage.onWake((runId) => {
       this.counters.wakes += 1;
@@ -120,6 +137,7 @@ export class FlowWorker {
     await settleBy(this.host.storage.wakeReady?.() ?? Promise.resolve(), Date.now() + WAKE_READY_TIMEOUT_MS);
     if (this.stopRequested) return;
     this.state = 'RUNNING';
+    await this.heartbeat.start();
     this.settleStarted();
     const flowKeys = this.host.flowKeys();
     this.opts.logger.info('started', { store: this.host.storage.kind, concurrency: this.opts.concurrency, flowKeys });
@@ -204,10 +222,11 @@ export class FlowWorker {
   private async advance(lease: RunLease): Promise<void> {
     this.counters.claimed += 1;
     const run = lease.run;
+    if (run) this.host.flowMetrics?.claimed(run);
     const def = run ? this.host.definitionOf(run) : undefined;
     if (!run || !def) {
       // Deleted since the look, or a store that ignored the flow filter: leave it untouched.
-      await lease.release().catch((err) => this.recordError(`releasing run ${lease.runId} failed`, err));
+      await lease.release().catch((err) => this.recordError(`releasing run ${lease.runId} failed`, err, { runId: lease.runId }));
       return;
     }
     try {
@@ -215,7 +234,7 @@ export class FlowWorker {
       countClaimResult(this.counters, this.telemetry ? await this.telemetry.claim(run, go) : await go());
     } catch (err) {
       if (err instanceof AbandonedAttempt) this.counters.abandoned += 1;
-      else this.recordError(`advancing run ${run.runId} failed; it stays claimable`, err, { runId: run.runId });
+      else this.recordError(`advancing run ${run.runId} failed; it stays claimable`, err, runFields(run, run.currentNodeId));
     }
   }
 
@@ -247,6 +266,8 @@ export class FlowWorker {
       }
     }
     if (this.telemetry) releaseTelemetry(this.host);
+    if (this.logsRuns) releaseRunLog(this.host);
+    await settleBy(this.heartbeat.stop(), Date.now() + ABANDON_GRACE_MS);
     this.state = 'STOPPED';
     this.settleStarted(new FlowError('WORKER_STOPPED', 'The worker stopped before it started'));
     this.resolveStopped();

@@ -372,5 +372,14 @@ export function versionsContract(handle: () => StoreHandle): void {
     expect(of(seenByNew, '1')).toMatchObject({ registered: false, unfinishedRuns: 2, strandedRuns: 1 });
     expect(of(seenByNew, '2')).toMatchObject({ registered: true, unfinishedRuns: 0, strandedRuns: 0 });
     expect(of(await old.listFlows(), '1')).toMatchObject({ registered: true, unfinishedRuns: 2, strandedRuns: 0 });
+    // A live worker of version 1 in another process (the workers' registry): its runs are not stranded.
+    const beat = { host: 'elsewhere', pid: 1, startedAt: new Date(), heartbeatMs: 60_000, concurrency: 4, inFlight: 0 };
+    const workerId = `w-${randomUUID()}`;
+    await store().recordWorker({ ...beat, workerId, flowKeys: [`${flowId}@1`] });
+    try {
+      expect(of(await next.listFlows(), '1')).toMatchObject({ registered: false, unfinishedRuns: 2, strandedRuns: 0 });
+    } finally {
+      await store().removeWorker(workerId);
+    }
   });
 }

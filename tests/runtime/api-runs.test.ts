@@ -198,6 +198,7 @@ describe('flows, health, OpenAPI, dashboard', () => {
     expect(Object.keys(res.body.paths).sort()).toEqual(
       [
         '/health',
+        '/metrics',
         '/v1/events',
         '/v1/flows',
         '/v1/flows/{flowId}/migrate',
@@ -215,6 +216,7 @@ describe('flows, health, OpenAPI, dashboard', () => {
         '/v1/schedules/{scheduleId}/pause',
         '/v1/schedules/{scheduleId}/resume',
         '/v1/schedules/{scheduleId}/trigger',
+        '/v1/workers',
       ].sort(),
     );
     expect(res.body.paths['/v1/runs/start'].post.requestBody.content['application/json'].schema.required).toEqual(['flowId', 'version']);

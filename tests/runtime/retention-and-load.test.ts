@@ -61,9 +61,9 @@ describe('scheduled prune', () => {
     const plain = quick('plain');
     const kept = quick('kept', { finishedRunsMs: 60 * 60_000 });
     const logs: string[] = [];
-    const log = vi.spyOn(console, 'log').mockImplementation((line: string) => void logs.push(String(line)));
-    closers.push(async () => log.mockRestore());
-    const rt = await startRuntime({ flows: [short, plain, kept], worker: true, prune: { everyMs: 30, olderThanMs: 1 } });
+    const keep = (line: string) => void logs.push(line);
+    const logger = { debug: keep, info: keep, warn: keep, error: keep };
+    const rt = await startRuntime({ flows: [short, plain, kept], worker: true, prune: { everyMs: 30, olderThanMs: 1 }, logger });
     closers.push(() => rt.close());
     const ids = await Promise.all([short, plain, kept].map((def) => rt.engine.startRun({ flowId: def.flowId, version: '1', input: {} }).then((r) => r.runId)));
     await waitFor(async () => (await rt.engine.getRun(ids[0]!)) === null && (await rt.engine.getRun(ids[1]!)) === null, 'the finished runs to be pruned');

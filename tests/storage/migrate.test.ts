@@ -68,6 +68,7 @@ describe.skipIf(!HAVE_PG)('migrate (postgres)', () => {
         'flow_runs',
         'flow_schedules',
         'flow_sent_events',
+        'flow_workers',
       ]);
       const history = await t.query(`SELECT * FROM "${t.schema}"._prisma_migrations ORDER BY started_at`);
       const files = loadMigrationFiles();

@@ -96,6 +96,7 @@ describe.skipIf(!HAVE_PG)('Prisma schema and migrations agree', () => {
         'flow_event_waits',
         'flow_event_receipts',
         'flow_schedules',
+        'flow_workers',
       ]),
     );
     const cols = await t.query<{

@@ -108,6 +108,8 @@ function printRun(ctx: RemoteContext, run: RunJson, heading?: string) {
       ['waiting', run.waitReason ?? undefined],
       ...run.branches.filter((b) => b.status === 'WAITING' && (b.event || b.child)).map((b): [string, string] => [`waits (${b.nodeId})`, waitText(b)]),
       ['error', run.error ? `${run.error.code}: ${run.error.message}` : undefined],
+      ['trace', run.traceparent ?? undefined],
+      ['trace link', (run as { traceUrl?: string | null }).traceUrl ?? undefined],
       ['input', JSON.stringify(run.inputJson)],
       ['state', JSON.stringify(run.stateJson)],
       ['outputs', JSON.stringify(run.outputsJson)],

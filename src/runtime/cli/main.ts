@@ -3,6 +3,7 @@
  * local commands (serve, worker, migrate) or the API commands (runs, flows, start, resume,
  * cancel, send-event), and turns every failure into one line on stderr and a nonzero exit code.
  */
+import { workersCommand } from './commands-operations.js';
 import { parseArgs } from 'node:util';
 import { environment, parseDurationMs } from '../../config.js';
 import { FlowError } from '../../errors.js';
@@ -185,6 +186,9 @@ export async function main(argv: string[]): Promise<void> {
       return forkCommand(remote(), need(positionals, 1, '<runId>'), { fromNode: v['from-node'] ?? v.node, statePatch: v['state-patch'], version: v.version });
     case 'flows':
       return flowsCommand(remote());
+    case 'workers':
+      if (positionals.length > 1) throw new UsageError(`Unexpected argument ${JSON.stringify(positionals[1])}`);
+      return workersCommand(remote());
     case 'runs':
       if (sub === 'list')
         return listRunsCommand(remote(), {

@@ -35,6 +35,7 @@ Usage:
   hazel-flow worker  [--flows <module>] [--concurrency <n>]
   hazel-flow migrate
   hazel-flow flows
+  hazel-flow workers
   hazel-flow runs list [--status <S>[,<S>…]] [--flow <flowId>[@<version>]] [--tenant <id>] [--parent <runId>]
                        [--outcome <outcome>]… [--limit <n>] [--cursor <c>]
   hazel-flow runs show <runId>
@@ -62,8 +63,8 @@ serve, worker and migrate (without a flow) open the store themselves:
                           FLOW_PRUNE_OLDER_THAN; none: their runs are kept)
                           durations: 30s, 15m, 12h, 7d (a bare number is milliseconds)
 
-flows, runs, start, resume, cancel, send-event, schedules, retry, fork and migrate <flowId> talk to a
-running server (serve or npm start):
+flows, workers, runs, start, resume, cancel, send-event, schedules, retry, fork and migrate <flowId>
+talk to a running server (serve or npm start):
   --url <url>       server address (default: FLOW_URL, else http://127.0.0.1:3000);
                     user:password@ in it is sent as HTTP Basic auth and never printed
   --token <token>   API token (default: FLOW_API_TOKEN)
@@ -88,6 +89,9 @@ starts runs of the flow (its newest version unless --flow names one), exactly on
   --overlap <o>     while the previous run is unfinished: skip (default), bufferOne, bufferAll, allow, cancelPrevious
   --catchup <c>     ticks missed while no worker ran: latest (default), all, none
 schedules trigger starts one run now, outside the timetable.
+
+workers lists the workers of every process on the server's store (live, or silent after 3 missed
+refreshes; dropped after 30) and the runs due for flows no live worker serves.
 
 Common options:
   --json            print JSON instead of tables (for scripts)

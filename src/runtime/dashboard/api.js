@@ -65,6 +65,8 @@ export const listSchedules = () => api('GET', '/v1/schedules');
 // pause | resume → { schedule }; trigger → { runId }.
 export const scheduleAction = (scheduleId, action) => api('POST', `/v1/schedules/${encodeURIComponent(scheduleId)}/${action}`, {});
 export const getHealth = () => api('GET', '/health');
+// `{ workers, unserved }`: every worker recorded in the store, and the runs due for flows no live worker serves.
+export const listWorkers = () => api('GET', '/v1/workers');
 export const startRun = (body) => api('POST', '/v1/runs/start', body);
 // Every POST carries a JSON body (the server refuses bodyless ones): no payload is null.
 // `nodeId` resumes only the branch waiting there (a run that waits at several nodes).

@@ -10,6 +10,7 @@ import { RunPage } from './run-page.js';
 import { FlowsPage } from './flows-page.js';
 import { SchedulesPage } from './schedules-page.js';
 import { MigrationPlanPage } from './migration-page.js';
+import { WorkersPage } from './workers-page.js';
 
 function parseRoute(hash) {
   const [path, search = ''] = hash.replace(/^#/, '').split('?');
@@ -19,6 +20,7 @@ function parseRoute(hash) {
   if (parts[0] === 'flows' && parts[1] && parts[2] === 'migrate') return { page: 'migrate', flowId: decodeURIComponent(parts[1]), query };
   if (parts[0] === 'flows') return { page: 'flows', query };
   if (parts[0] === 'schedules') return { page: 'schedules', query };
+  if (parts[0] === 'workers') return { page: 'workers', query };
   return { page: 'runs', query };
 }
 
@@ -80,6 +82,7 @@ function App() {
   else if (route.page === 'schedules') page = html`<${SchedulesPage} key=${epoch} />`;
   else if (route.page === 'migrate')
     page = html`<${MigrationPlanPage} key=${`${route.flowId}:${epoch}`} flowId=${route.flowId} query=${route.query} navigate=${navigate} />`;
+  else if (route.page === 'workers') page = html`<${WorkersPage} key=${epoch} />`;
   else if (route.page === 'flows') page = html`<${FlowsPage} key=${epoch} navigate=${navigate} />`;
   else page = html`<${RunsPage} key=${epoch} query=${route.query} navigate=${navigate} />`;
 
@@ -90,6 +93,7 @@ function App() {
         <a class=${route.page === 'runs' || route.page === 'run' ? 'active' : ''} href="#/runs">Runs</a>
         <a class=${route.page === 'flows' ? 'active' : ''} href="#/flows">Flows</a>
         <a class=${route.page === 'schedules' ? 'active' : ''} href="#/schedules">Schedules</a>
+        <a class=${route.page === 'workers' ? 'active' : ''} href="#/workers">Workers</a>
       </nav>
       <span class="spacer"></span>
       <${HealthBadge} />

@@ -67,6 +67,7 @@ export function RunPage({ runId, navigate = (hash) => (location.hash = hash) }) 
         <div><dt>updated</dt><dd title=${run.updatedAt}>${relativeTime(run.updatedAt)}</dd></div>
         <div><dt>attempt</dt><dd>${run.attempt}</dd></div>
         ${run.tenantId && html`<div><dt>tenant</dt><dd>${run.tenantId}</dd></div>`}
+        ${run.traceUrl && html`<div data-testid="trace"><dt>trace</dt><dd><a class="trace-link" href=${run.traceUrl} target="_blank" rel="noopener noreferrer">${run.traceparent.slice(3, 11)}… ↗</a></dd></div>`}
         ${
           run.parentRunId &&
           html`<div data-testid="parent">

@@ -103,6 +103,7 @@ export function runSummaryDto(run: FlowRunSummary) {
     waitReason: run.waitReason,
     error: run.error,
     outcome: run.outcome ?? null,
+    traceparent: run.traceparent ?? null,
     parentRunId: run.parentRunId ?? null,
     parentNodeId: run.parentNodeId ?? null,
     failureOf: run.failureOf ?? null,

@@ -24,6 +24,7 @@ import {
 } from './schemas.js';
 import { scheduleSchema, schedulePaths } from './routes-schedules.js';
 import { versionPaths } from './routes-versions.js';
+import { operationsPaths } from './routes-operations.js';
 
 const json = (schema: unknown) => ({ content: { 'application/json': { schema } } });
 const ref = (name: string) => ({ $ref: `#/components/schemas/${name}` });
@@ -209,6 +210,7 @@ export function buildOpenApiDocument(version: string) {
       },
       ...schedulePaths(common, postErrors),
       ...versionPaths(postErrors, errorResponse),
+      ...operationsPaths(common),
       '/v1/flows': {
         get: {
           summary: 'Flows known to the store, with their graphs, each version’s unfinished runs and its stranded runs (due, and served by no process)',

@@ -13,6 +13,8 @@ import { InvalidArgumentError, InvalidRunStateError, RunNotFoundError } from '..
 import { decodeCursor, normalizeRunFilter } from '../../storage/run-filter.js';
 import { childRunDto, runDto, runSummaryDto, eventDto } from './dto.js';
 import type { RequestGate } from './gate.js';
+import { parseTraceparent } from '../../core/trace-context.js';
+import { traceLink } from './trace-link.js';
 import {
   RUN_CHILDREN_PAGE,
   cancelRunBody,
@@ -32,6 +34,7 @@ interface StartBody {
   tenantId?: string;
   idempotencyKey?: string;
   initialState?: Record<string, unknown>;
+  traceparent?: string;
 }
 
 interface ListQuery {
@@ -60,7 +63,7 @@ const MAX_CHILD_LOOKUPS = 50;
  * The run resource: the run with its child runs (first page, newest first) and, for the branches
  * and map items that wait for a child, that child's status.
  */
-export async function runResource(engine: FlowEngine, run: FlowRunRecord) {
+export async function runResource(engine: FlowEngine, run: FlowRunRecord, traceUrl?: string) {
   const page = await engine.listRuns({ parentRunId: run.runId, limit: RUN_CHILDREN_PAGE, summary: true });
   const runs = page.runs.map(childRunDto);
   const listed = new Set(runs.map((c) => c.runId));
@@ -69,7 +72,7 @@ export async function runResource(engine: FlowEngine, run: FlowRunRecord) {
   const others = (await Promise.all([...waitedFor].slice(0, MAX_CHILD_LOOKUPS).map((id) => engine.getRun(id))))
     .filter((c): c is FlowRunRecord => c !== null)
     .map(childRunDto);
-  return { run: runDto(run, { runs, nextCursor: page.nextCursor, others }) };
+  return { run: { ...runDto(run, { runs, nextCursor: page.nextCursor, others }), traceUrl: traceLink(traceUrl, run.traceparent) } };
 }
 type RunParams = { runId: string };
 
@@ -119,12 +122,15 @@ async function listInChunks(engine: FlowEngine, filter: RunFilter & { summary: t
 /**
  * `heavy`: the bound on heavy requests (a page of runs, a timeline), when there is one: see gate.ts.
  */
-export function registerRunRoutes(app: FastifyInstance, engine: FlowEngine, heavy: RequestGate | null = null): void {
+export function registerRunRoutes(app: FastifyInstance, engine: FlowEngine, heavy: RequestGate | null = null, traceUrl?: string): void {
   const bounded = <T>(fn: () => Promise<T>): Promise<T> => (heavy ? heavy.run(fn) : fn());
 
   app.post<{ Body: StartBody }>('/v1/runs/start', { schema: { body: startRunBody } }, async (req, reply) => {
     const { flowId, version, input, tenantId, idempotencyKey, initialState } = req.body;
-    const result = await engine.startRun({ flowId, version, input: input ?? null, tenantId, idempotencyKey, initialState });
+    // A caller's trace: given in the body, or propagated in the request's header (ignored when malformed).
+    const header = req.headers.traceparent;
+    const traceparent = req.body.traceparent ?? (typeof header === 'string' && parseTraceparent(header.trim()) ? header.trim() : undefined);
+    const result = await engine.startRun({ flowId, version, input: input ?? null, tenantId, idempotencyKey, initialState, traceparent });
     // 201 for a new run; 200 when the idempotency key returned an existing one.
     return reply.code(result.created ? 201 : 200).send(result);
   });
@@ -135,8 +141,8 @@ export function registerRunRoutes(app: FastifyInstance, engine: FlowEngine, heav
     // nextAttemptAt says when to tick again.
     const run = await engine.getRun(req.params.runId);
     if (!run) throw new RunNotFoundError(req.params.runId);
-    if (run.status === 'RUNNING' && run.dueInMs > 0) return runResource(engine, run);
-    return runResource(engine, await engine.tick(req.params.runId));
+    if (run.status === 'RUNNING' && run.dueInMs > 0) return runResource(engine, run, traceUrl);
+    return runResource(engine, await engine.tick(req.params.runId), traceUrl);
   });
 
   // The whole body is the payload (any JSON value; `null` for none). `?nodeId=` resumes one
@@ -147,7 +153,7 @@ export function registerRunRoutes(app: FastifyInstance, engine: FlowEngine, heav
     async (req) => {
       const { nodeId } = req.query;
       const run = nodeId === undefined ? await engine.resumeRun(req.params.runId, req.body) : await engine.resumeRun(req.params.runId, req.body, { nodeId });
-      return runResource(engine, run);
+      return runResource(engine, run, traceUrl);
     },
   );
 
@@ -160,14 +166,14 @@ export function registerRunRoutes(app: FastifyInstance, engine: FlowEngine, heav
       const before = await engine.getRun(req.params.runId);
       if (!before) throw new RunNotFoundError(req.params.runId);
       if (before.status === 'CANCELLED') throw new InvalidRunStateError(req.params.runId, before.status, 'cancel', 'RUNNING or WAITING');
-      return runResource(engine, await engine.cancelRun(req.params.runId, req.body.reason));
+      return runResource(engine, await engine.cancelRun(req.params.runId, req.body.reason), traceUrl);
     },
   );
 
   app.get<{ Params: RunParams }>('/v1/runs/:runId', { schema: { params: runIdParams } }, async (req) => {
     const run = await engine.getRun(req.params.runId);
     if (!run) throw new RunNotFoundError(req.params.runId);
-    return runResource(engine, run);
+    return runResource(engine, run, traceUrl);
   });
 
   // Always one page (the first 1000 events without parameters): a 40,000-item map's timeline is

@@ -32,6 +32,12 @@ export const startRunBody = {
     input: { description: 'Any JSON value; the run sees it as ctx.input (default null).' },
     tenantId: { type: 'string', minLength: 1, maxLength: 200 },
     idempotencyKey: { type: 'string', minLength: 1, maxLength: 500, description: 'Starting twice with the same key returns the first run.' },
+    traceparent: {
+      type: 'string',
+      maxLength: 100,
+      description:
+        'The W3C trace context the run’s steps continue (00-<trace id>-<span id>-<flags>); default: the request’s `traceparent` header when valid, else a new trace.',
+    },
     initialState: {
       type: 'object',
       description: 'Initial ctx.state (default {}). Keys the engine reserves (`_resumePayload`) are refused with INVALID_ARGUMENT.',
@@ -263,6 +269,7 @@ const runSummaryProperties = {
   nextAttemptAt: nullable(isoDate),
   waitReason: nullable({ type: 'string' }),
   error: nullable(errorRecordSchema),
+  traceparent: nullable({ type: 'string', description: 'The W3C trace context every step’s span belongs to (see `startRun({ traceparent })`).' }),
   outcome: nullable({
     type: 'string',
     description: 'The business outcome (`refunded`, `declined`…): the last one a node’s ok result set (null until one does), kept whatever the run ends with.',
@@ -326,6 +333,10 @@ export const runSchema = {
       description:
         'The `seq` of the run’s last timeline event: how long its timeline is (GET /v1/runs/{runId}/timeline pages it; `after=lastSeq - n` reads the last n events).',
     },
+    traceUrl: nullable({
+      type: 'string',
+      description: 'A link to the run’s trace, when the server has a trace URL template (the runtime’s traceUrl, FLOW_TRACE_URL); null otherwise.',
+    }),
     branches: {
       type: 'array',
       items: branchSchema,

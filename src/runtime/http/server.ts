@@ -27,6 +27,9 @@ import { buildOpenApiDocument } from './openapi.js';
 import { registerRunRoutes } from './routes-runs.js';
 import { registerScheduleRoutes } from './routes-schedules.js';
 import { registerVersionRoutes } from './routes-versions.js';
+import { registerOperationsRoutes } from './routes-operations.js';
+import { assertValidTraceUrl } from './trace-link.js';
+import type { FlowLogger } from '../../worker/logger.js';
 
 /** Default request body limit: the engine's default largest JSON value (1 MiB) plus room for the envelope. */
 export const DEFAULT_BODY_LIMIT = 1024 * 1024 + 16 * 1024;
@@ -81,6 +84,14 @@ export interface ApiServerOptions {
   logger?: FastifyServerOptions['logger'];
   /** Serve the dashboard at / (default true). */
   dashboard?: boolean;
+  /**
+   * Link each run to its trace: a URL template whose `{traceId}` (and `{spanId}`) the run's
+   * traceparent fills, e.g. `https://jaeger.example.com/trace/{traceId}`. The run resource's
+   * `traceUrl` and the dashboard's run page show it. Default: none.
+   */
+  traceUrl?: string;
+  /** Where the server logs a request that failed unexpectedly and a store that stops answering /health (default: stderr). */
+  log?: Pick<FlowLogger, 'error'>;
 }
 
 export const API_VERSION = '1.0.0';
@@ -88,6 +99,7 @@ export const API_VERSION = '1.0.0';
 export async function buildApiServer(options: ApiServerOptions): Promise<FastifyInstance> {
   const { engine } = options;
   assertValidApiToken(options.apiToken);
+  assertValidTraceUrl(options.traceUrl);
   const token = options.apiToken || undefined;
   const checkToken = token ? bearerTokenChecker(token) : null;
   const loopbackOnly = (options.allowedHosts ?? (token ? 'any' : 'loopback')) === 'loopback';
@@ -188,14 +200,21 @@ export async function buildApiServer(options: ApiServerOptions): Promise<Fastify
     const { status, body, internal, headers } = toHttpError(err);
     if (headers) void reply.headers(headers);
     if (internal) req.log.error({ err }, 'request failed');
-    if (internal && !options.logger) console.error(`[hazel-flow] ${req.method} ${req.url} failed:`, err);
+    if (internal && !options.logger) {
+      // A request about a run names it, as every log line about a run does.
+      const runId = (req.params as { runId?: unknown } | undefined)?.runId;
+      if (options.log)
+        options.log.error('request failed', { method: req.method, url: req.url.split('?')[0], ...(typeof runId === 'string' ? { runId } : {}), error: err });
+      else console.error(`[hazel-flow] ${req.method} ${req.url} failed:`, err);
+    }
     return reply.code(status).send(body);
   });
   app.setNotFoundHandler(async (req, reply) => reply.code(404).send(errorBody('NOT_FOUND', `No route ${req.method} ${req.url.split('?')[0]}`)));
 
-  registerRunRoutes(app, engine, heavy);
+  registerRunRoutes(app, engine, heavy, options.traceUrl);
   registerScheduleRoutes(app, engine);
   registerVersionRoutes(app, engine);
+  registerOperationsRoutes(app, engine);
 
   app.get('/v1/flows', async () => ({ flows: (await engine.listFlows()).map(flowDto) }));
 
@@ -206,7 +225,10 @@ export async function buildApiServer(options: ApiServerOptions): Promise<Fastify
   app.get('/health', async (_req, reply) => {
     const health = await probe.check();
     const failure = health.status === 'down' ? health : null;
-    if (failure && !storeWasDown && !options.logger) console.error('[hazel-flow] /health: the store does not answer:', failure.cause);
+    if (failure && !storeWasDown && !options.logger) {
+      if (options.log) options.log.error('/health: the store does not answer', { code: failure.code, error: failure.cause });
+      else console.error('[hazel-flow] /health: the store does not answer:', failure.cause);
+    }
     storeWasDown = failure !== null;
     const storage = { kind: engine.storage.kind, durable: engine.storage.durable, status: health.status };
     return reply.code(failure ? 503 : 200).send({

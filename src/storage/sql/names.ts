@@ -47,6 +47,8 @@ export interface SqlNames {
   eventReceipts: string;
   /** Schedules (see the schedules migration). */
   schedules: string;
+  /** The workers' registry (see the operations migration). */
+  workers: string;
   migrations: string;
   /** The run status enum type, qualified. */
   statusType: string;
@@ -94,6 +96,7 @@ export function sqlNames(schema: string = DEFAULT_SCHEMA): SqlNames {
     eventWaits: `${s}.flow_event_waits`,
     eventReceipts: `${s}.flow_event_receipts`,
     schedules: `${s}.flow_schedules`,
+    workers: `${s}.flow_workers`,
     migrations: `${s}._prisma_migrations`,
     statusType: `${s}.flow_run_status`,
     freshRunFn: `${s}.flow_run_fresh`,

@@ -58,6 +58,7 @@ export const RUN_COLUMNS = [
   'outcome',
   'forked_from_run_id',
   'forked_from_node_id',
+  'traceparent',
 ] as const;
 
 /** The JSON columns a summary leaves out (see `FlowRunSummary`); `outputs_json` is not a column. */
@@ -149,6 +150,7 @@ export type RunReadRow = {
   outcome: string | null;
   forked_from_run_id: string | null;
   forked_from_node_id: string | null;
+  traceparent: string | null;
   outputs_json: Record<string, unknown>;
   has_inbox: boolean;
   due_in_ms: number | null;
@@ -174,6 +176,7 @@ export type CommittedRow = Pick<
   | 'wait_reason'
   | 'failure_handler_run_id'
   | 'outcome'
+  | 'traceparent'
 > & {
   due_in_ms: number | null;
   read_at: Date;
@@ -260,6 +263,7 @@ export function toRunSummary(row: RunSummaryRow): FlowRunSummary {
     scheduledAt: row.scheduled_at === null || row.scheduled_at === undefined ? null : toDate(row.scheduled_at).toISOString(),
     outcome: row.outcome ?? null,
     forkedFrom: row.forked_from_run_id ? { runId: row.forked_from_run_id, nodeId: row.forked_from_node_id ?? '' } : null,
+    traceparent: row.traceparent ?? null,
   };
 }
 
@@ -322,6 +326,7 @@ export function toCommittedRecord(row: CommittedRow, before: FlowRunRecord, t: T
     scheduledAt: before.scheduledAt,
     outcome: row.outcome ?? null,
     forkedFrom: before.forkedFrom,
+    traceparent: before.traceparent,
   };
 }
 

@@ -17,6 +17,8 @@ import type { SqlExecutor, SqlParam, SqlRow } from './executor.js';
 import { StatementGroup, type GroupCommitOptions } from './statement-group.js';
 import { SqlInbox } from './inbox.js';
 import { SqlSchedules } from './schedules.js';
+import { SqlOperations } from './operations.js';
+import type { DueRunCount, RunCount, WorkerBeat, WorkerRecord } from '../types.js';
 import type { ScheduleClaim, ScheduleRecord, ScheduleStep, ScheduleStepResult, ScheduleWrite } from '../schedule-types.js';
 import { buildStatements, preparableStatements, type Statements } from './statements/index.js';
 import { cancelledIds } from './statements/commit.js';
@@ -64,6 +66,7 @@ export class SqlFlowStorage implements FlowStorage, LockHost {
   private readonly wake: WakeHub;
   private readonly inbox: SqlInbox;
   private readonly schedules: SqlSchedules;
+  private readonly operations: SqlOperations;
   /** Commits of leases, and new runs: each grouped with others of the moment into one statement. */
   readonly commits: StatementGroup;
   private readonly creates: StatementGroup;
@@ -90,9 +93,11 @@ export class SqlFlowStorage implements FlowStorage, LockHost {
     this.wake = new WakeHub(executor, this.names.wakeChannel, options.onBackgroundError ?? (() => undefined));
     this.inbox = new SqlInbox(executor, this.sql, this.wake, this.locks);
     this.schedules = new SqlSchedules(executor, this.sql, this.wake);
+    this.operations = new SqlOperations(executor, this.sql);
     // PGlite runs each statement on this process's event loop: smaller groups keep it responsive.
     const grouping = { ...options.groupCommit, defaultInFlight: this.embedded ? 1 : 2, defaultBatch: this.embedded ? 16 : 64 };
     this.commits = new StatementGroup(executor, this.sql.commit, grouping);
+    this.commits.onBatch = (size) => this.commitBatchListeners.forEach((listener) => listener(size));
     this.creates = new StatementGroup(executor, this.sql.createRuns, grouping);
   }
 
@@ -136,6 +141,7 @@ export class SqlFlowStorage implements FlowStorage, LockHost {
     const columns: unknown = present?.missing_run_columns;
     const behind = [
       ...(present?.schedules !== true ? ['the table flow_schedules'] : []),
+      ...(present?.workers !== true ? ['the table flow_workers'] : []),
       ...(Array.isArray(columns) && columns.length > 0 ? [`the column(s) ${columns.join(', ')} of flow_runs`] : []),
     ];
     if (behind.length > 0) {
@@ -362,6 +368,13 @@ export class SqlFlowStorage implements FlowStorage, LockHost {
     if (ids.length > 0) for (const listener of this.cancelListeners) listener(ids);
   }
 
+  private readonly commitBatchListeners = new Set<(commits: number) => void>();
+
+  onCommitBatch(listener: (commits: number) => void): () => void {
+    this.commitBatchListeners.add(listener);
+    return () => this.commitBatchListeners.delete(listener);
+  }
+
   wakeReady(): Promise<void> {
     return this.wake.listening();
   }
@@ -445,5 +458,27 @@ export class SqlFlowStorage implements FlowStorage, LockHost {
       const rows = await this.executor.query<{ flow_id: string; flow_version: string; unfinished: number; due: number }>(this.sql.countLiveRuns);
       return rows.map((r) => ({ flowId: r.flow_id, version: r.flow_version, unfinished: Number(r.unfinished), due: Number(r.due) }));
     });
+  }
+
+  // ---- Operations (operations.ts) ----
+
+  countRuns(): Promise<RunCount[]> {
+    return this.run('countRuns', () => this.operations.countRuns());
+  }
+
+  countDueRuns(): Promise<DueRunCount[]> {
+    return this.run('countDueRuns', () => this.operations.countDueRuns());
+  }
+
+  recordWorker(worker: WorkerBeat): Promise<void> {
+    return this.run('recordWorker', () => this.operations.recordWorker(worker));
+  }
+
+  removeWorker(workerId: string): Promise<void> {
+    return this.run('removeWorker', () => this.operations.removeWorker(workerId));
+  }
+
+  listWorkers(): Promise<WorkerRecord[]> {
+    return this.run('listWorkers', () => this.operations.listWorkers());
   }
 }

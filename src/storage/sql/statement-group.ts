@@ -110,7 +110,11 @@ export class StatementGroup {
     return group;
   }
 
+  /** Told the size of each statement sent (`hazel_flow_commit_batch_size`). */
+  onBatch?: (size: number) => void;
+
   private async run(group: Pending[]): Promise<void> {
+    this.onBatch?.(group.length);
     let rows: SqlRow[];
     try {
       rows = await this.runner.query(this.statement, [`[${group.map((p) => p.json).join(',')}]`]);

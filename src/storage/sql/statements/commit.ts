@@ -193,10 +193,10 @@ export function commitSql(n: SqlNames, mode: { notify: boolean }): string {
     ), handler AS (
       -- The failed run's onFailure run, when this commit chose a new one (see the UPDATE).
       INSERT INTO ${n.runs} (run_id, flow_id, flow_version, tenant_id, status, current_node_id, input_json, state_json,
-                             branches_json, idempotency_key, version, last_seq, created_at, updated_at, failure_of)
+                             branches_json, idempotency_key, version, last_seq, created_at, updated_at, failure_of, traceparent)
       SELECT h ->> 'run_id', h ->> 'flow_id', h ->> 'flow_version', h ->> 'tenant_id', 'RUNNING', h ->> 'current_node_id', h -> 'input',
              h -> 'state', h -> 'branches', h ->> 'idempotency_key', 1, jsonb_array_length(h -> 'events'),
-             statement_timestamp(), statement_timestamp(), upd.run_id
+             statement_timestamp(), statement_timestamp(), upd.run_id, h ->> 'traceparent'
       FROM upd CROSS JOIN LATERAL (SELECT upd.failure_handler AS h) x
       WHERE upd.failure_handler IS NOT NULL AND upd.failure_handler_run_id = h ->> 'run_id'
       ON CONFLICT (idempotency_key) DO NOTHING

@@ -20,15 +20,16 @@ export function createRunsSql(n: SqlNames, mode: { notify: boolean }): string {
              x ->> 'tenant_id' AS tenant_id, x ->> 'current_node_id' AS current_node_id, x -> 'input' AS input,
              x -> 'state' AS state, x -> 'branches' AS branches, x ->> 'idempotency_key' AS idempotency_key,
              x -> 'events' AS events, x ->> 'parent_run_id' AS parent_run_id, x ->> 'parent_node_id' AS parent_node_id,
-             x ->> 'schedule_id' AS schedule_id, (x ->> 'scheduled_at')::timestamptz AS scheduled_at, x ->> 'failure_of' AS failure_of, a.ord
+             x ->> 'schedule_id' AS schedule_id, (x ->> 'scheduled_at')::timestamptz AS scheduled_at, x ->> 'failure_of' AS failure_of,
+             x ->> 'traceparent' AS traceparent, a.ord
       FROM jsonb_array_elements($1::jsonb) WITH ORDINALITY AS a(x, ord)
     ), ins AS (
       INSERT INTO ${n.runs} (run_id, flow_id, flow_version, tenant_id, status, current_node_id, input_json, state_json,
                              branches_json, idempotency_key, version, last_seq, created_at, updated_at, parent_run_id, parent_node_id,
-                             schedule_id, scheduled_at, failure_of)
+                             schedule_id, scheduled_at, failure_of, traceparent)
       SELECT run_id, flow_id, flow_version, tenant_id, 'RUNNING', current_node_id, input, state, branches, idempotency_key, 1,
              jsonb_array_length(events), statement_timestamp(), statement_timestamp(), parent_run_id, parent_node_id,
-             schedule_id, scheduled_at, failure_of
+             schedule_id, scheduled_at, failure_of, traceparent
       FROM n ORDER BY ord
       ON CONFLICT (idempotency_key) DO NOTHING
       RETURNING *
@@ -62,6 +63,7 @@ export function newRunJson(run: NewRun): string {
     `"current_node_id":${text(run.currentNodeId)},"input":${run.input},"state":${run.state},"branches":${run.branches},` +
     `"idempotency_key":${text(run.idempotencyKey)},"events":${eventsJson(run.events)},` +
     `"parent_run_id":${text(run.parentRunId)},"parent_node_id":${text(run.parentNodeId)},"failure_of":${text(run.failureOf)},` +
+    `"traceparent":${text(run.traceparent)},` +
     `"schedule_id":${text(run.scheduleId)},"scheduled_at":${text(run.scheduledAt?.toISOString())}}`
   );
 }

@@ -42,6 +42,11 @@ import { saveScheduleSql } from './save-schedule.js';
 import { countLiveRunsSql } from './count-live-runs.js';
 import { forkRunSql } from './fork-run.js';
 import { rewriteRunSql } from './rewrite-run.js';
+import { countRunsSql } from './count-runs.js';
+import { countDueRunsSql } from './count-due-runs.js';
+import { recordWorkerSql } from './record-worker.js';
+import { removeWorkerSql } from './remove-worker.js';
+import { listWorkersSql } from './list-workers.js';
 
 export function buildStatements(n: SqlNames, mode: { notify: boolean; skipLocked: boolean }) {
   return {
@@ -90,6 +95,12 @@ export function buildStatements(n: SqlNames, mode: { notify: boolean; skipLocked
     rewriteRun: rewriteRunSql(n, mode),
     forkRun: forkRunSql(n, mode),
     countLiveRuns: countLiveRunsSql(n),
+    // Operations: metrics gauges and the workers' registry.
+    countRuns: countRunsSql(n),
+    countDueRuns: countDueRunsSql(n),
+    recordWorker: recordWorkerSql(n),
+    removeWorker: removeWorkerSql(n),
+    listWorkers: listWorkersSql(n),
   };
 }
 
