@@ -110,6 +110,8 @@ export const CHECKS = {
   crashes: "no worker process died on its own (every exit was a SIGKILL of the soak or a graceful stop); no unhandled error in the soak's own process",
   leftovers: 'no run (nor child run) left RUNNING or WAITING; no run advisory lock left in pg_locks; no session of the soak left open',
   schedule: 'every tick of the one-second schedule, from its first until the soak stopped it, has exactly one run, COMPLETED',
+  flowControl:
+    'no customer of the flow-control runs (2 per customer) ever had more than 2 steps running at once, and every one of them completed (no run stuck behind a slot held by a killed process)',
 } as const;
 export type CheckId = keyof typeof CHECKS;
 

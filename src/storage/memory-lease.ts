@@ -100,6 +100,8 @@ function summaryWith(row: RunRow, now: number, branches: FlowRunRecord['branches
     scheduleId: row.scheduleId,
     scheduledAt: row.scheduledAt,
     outcome: row.outcome,
+    priority: row.priority,
+    flowControl: row.flowControl === null ? null : (JSON.parse(JSON.stringify(row.flowControl)) as FlowRunRecord['flowControl']),
   };
 }
 

@@ -7,6 +7,7 @@ import { usePolling } from './hooks.js';
 import { FlowGraph } from './flow-graph.js';
 import { JsonEditor, parseJson } from './json-editor.js';
 import { ErrorNote, relativeTime } from './format.js';
+import { limitsLine } from './flow-control.js';
 
 export function FlowsPage({ navigate }) {
   const flows = usePolling(listFlows, null, []);
@@ -49,6 +50,7 @@ function FlowCard({ flow, navigate }) {
         <h2 class="flow-key">${key}</h2>
         <span class="muted small">${flow.definitionJson.nodes.length} nodes · registered ${relativeTime(flow.createdAt)}</span>
         ${!flow.registered && html`<span class="badge status-failed" title="No process serving this API can execute it">not executable here</span>`}
+        ${flow.flowControl && html`<span class="muted small" data-testid="flow-limits">${limitsLine(flow.flowControl)}</span>`}
         <a class="small" href=${`#/runs?flow=${encodeURIComponent(key)}`}>runs →</a>
       </div>
       <div class="flow-card-body">

@@ -12,6 +12,7 @@ import { liveBranches, pathFromTimeline, waitTarget } from './run-path.js';
 import { BranchesTable, ChildLink, WaitTarget, runHref } from './branches.js';
 import { EventResult, SendEventForm, eventWaits } from './send-event.js';
 import { Timeline } from './timeline.js';
+import { heldReason } from './flow-control.js';
 import { JsonEditor, parseJson } from './json-editor.js';
 import { CompensationBadge, ErrorNote, JsonView, StatusBadge, TERMINAL, formatTime, relativeTime, shortId } from './format.js';
 
@@ -89,6 +90,7 @@ export function RunPage({ runId }) {
         ${run.nextAttemptAt && html`<div><dt>${dueLabel(run, branches)}</dt><dd title=${run.nextAttemptAt}>${formatTime(run.nextAttemptAt)}</dd></div>`}
       </dl>
       ${run.waitReason && branches.filter((b) => b.status === 'WAITING').length <= 1 && html`<p class="wait-reason"><strong>Waiting:</strong> ${run.waitReason}</p>`}
+      ${heldReason(run) && html`<p class="wait-reason" data-testid="held-reason"><strong>Held back:</strong> ${heldReason(run)}</p>`}
       ${
         targeted.length > 0 &&
         html`<div class="header-waits">

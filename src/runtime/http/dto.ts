@@ -107,6 +107,8 @@ export function runSummaryDto(run: FlowRunSummary) {
     parentNodeId: run.parentNodeId ?? null,
     failureOf: run.failureOf ?? null,
     failureHandlerRunId: run.failureHandlerRunId ?? null,
+    priority: run.priority ?? 0,
+    flowControl: run.flowControl ?? null,
     hasInbox: run.hasInbox === true,
     compensated: run.compensated ?? null,
     scheduleId: run.scheduleId ?? null,
@@ -167,5 +169,6 @@ export function flowDto(flow: FlowSummary) {
     registered: flow.registered,
     createdAt: iso(flow.createdAt),
     definitionJson: flow.definitionJson,
+    flowControl: flow.flowControl ?? null,
   };
 }

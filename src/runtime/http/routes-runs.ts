@@ -22,6 +22,9 @@ interface StartBody {
   tenantId?: string;
   idempotencyKey?: string;
   initialState?: Record<string, unknown>;
+  priority?: number;
+  delayMs?: number;
+  startAt?: string;
 }
 
 interface ListQuery {
@@ -87,9 +90,9 @@ export function registerRunRoutes(app: FastifyInstance, engine: FlowEngine, heav
   const bounded = <T>(fn: () => Promise<T>): Promise<T> => (heavy ? heavy.run(fn) : fn());
 
   app.post<{ Body: StartBody }>('/v1/runs/start', { schema: { body: startRunBody } }, async (req, reply) => {
-    const { flowId, version, input, tenantId, idempotencyKey, initialState } = req.body;
-    const result = await engine.startRun({ flowId, version, input: input ?? null, tenantId, idempotencyKey, initialState });
-    // 201 for a new run; 200 when the idempotency key returned an existing one.
+    const { flowId, version, input, tenantId, idempotencyKey, initialState, priority, delayMs, startAt } = req.body;
+    const result = await engine.startRun({ flowId, version, input: input ?? null, tenantId, idempotencyKey, initialState, priority, delayMs, startAt });
+    // 201 for a new run; 200 when the idempotency key (or a debounce) returned an existing one.
     return reply.code(result.created ? 201 : 200).send(result);
   });
 

@@ -31,6 +31,9 @@ export const startRunBody = {
     input: { description: 'Any JSON value; the run sees it as ctx.input (default null).' },
     tenantId: { type: 'string', minLength: 1, maxLength: 200 },
     idempotencyKey: { type: 'string', minLength: 1, maxLength: 500, description: 'Starting twice with the same key returns the first run.' },
+    priority: { type: 'integer', minimum: -2147483647, maximum: 2147483647, description: 'Claim order: higher first (default 0). See docs/flow-control.md.' },
+    delayMs: { type: 'number', minimum: 0, description: 'Start the run this many ms from now (not with startAt).' },
+    startAt: { type: 'string', format: 'date-time', description: 'Start the run at this time, ISO 8601 (not with delayMs).' },
     initialState: {
       type: 'object',
       description: 'Initial ctx.state (default {}). Keys the engine reserves (`_resumePayload`) are refused with INVALID_ARGUMENT.',
@@ -255,6 +258,12 @@ const runSummaryProperties = {
     description: 'A run of an onFailure flow: the failed run it handles (its input is { runId, flowId, version, error } of that run). Not a parent.',
   }),
   failureHandlerRunId: nullable({ type: 'string', description: 'A run that ended FAILED: the run of its flow’s onFailure flow, started in the same write.' }),
+  priority: { type: 'integer', description: 'Claim order: higher first (docs/flow-control.md).' },
+  flowControl: nullable({
+    type: 'object',
+    additionalProperties: true,
+    description: 'The run’s flow control limits with the keys its key functions gave at start (`concurrency`, `rateLimit`, `debounce`); null: none.',
+  }),
   hasInbox: {
     type: 'boolean',
     description:
@@ -356,6 +365,12 @@ export const flowSchema = {
     registered: { type: 'boolean', description: 'Whether this server can execute it.' },
     createdAt: isoDate,
     definitionJson: { type: 'object', description: 'The graph: entry, nodes (with options), edges (priority, conditional, when).' },
+    flowControl: nullable({
+      type: 'object',
+      additionalProperties: true,
+      description:
+        'Its flow control limits as registered in the serving process (`concurrency`, `rateLimit`, `debounce`; `keyed`: the limit has a key function); null: none.',
+    }),
   },
 } as const;
 

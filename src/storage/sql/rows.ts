@@ -5,7 +5,7 @@
  */
 import { readBranches, type CompensationLog } from '../../core/states.js';
 import type { ErrorRecord } from '../../errors.js';
-import type { FlowRunStatus } from '../../definitions/types.js';
+import type { FlowControlRecord, FlowRunStatus } from '../../definitions/types.js';
 import type {
   DefinitionRecord,
   FlowEventRecord,
@@ -56,6 +56,8 @@ export const RUN_COLUMNS = [
   'failure_of',
   'failure_handler_run_id',
   'outcome',
+  'priority',
+  'flow_control_json',
 ] as const;
 
 /** The JSON columns a summary leaves out (see `FlowRunSummary`); `outputs_json` is not a column. */
@@ -145,6 +147,8 @@ export type RunReadRow = {
   failure_of: string | null;
   failure_handler_run_id: string | null;
   outcome: string | null;
+  priority?: number | string | null;
+  flow_control_json?: unknown;
   outputs_json: Record<string, unknown>;
   has_inbox: boolean;
   due_in_ms: number | null;
@@ -255,6 +259,8 @@ export function toRunSummary(row: RunSummaryRow): FlowRunSummary {
     scheduleId: row.schedule_id ?? null,
     scheduledAt: row.scheduled_at === null || row.scheduled_at === undefined ? null : toDate(row.scheduled_at).toISOString(),
     outcome: row.outcome ?? null,
+    priority: Number(row.priority ?? 0),
+    flowControl: (row.flow_control_json as FlowControlRecord | null | undefined) ?? null,
   };
 }
 
@@ -316,6 +322,8 @@ export function toCommittedRecord(row: CommittedRow, before: FlowRunRecord, t: T
     scheduleId: before.scheduleId,
     scheduledAt: before.scheduledAt,
     outcome: row.outcome ?? null,
+    priority: before.priority,
+    flowControl: before.flowControl,
   };
 }
 
