@@ -12,6 +12,7 @@ import type { DatabaseAdmin } from './database-admin.js';
 export const LIMITED_FLOW_ID = 'chaos-limited';
 export const LIMITED_PER_CUSTOMER = 2;
 const CUSTOMERS = 3;
+const RETRY = { maxAttempts: 15, backoff: 'exponential' as const, baseDelayMs: 40, maxDelayMs: 1000 };
 
 export function limitedTables(schema: string) {
   const s = `"${schema.replace(/"/g, '""')}"`;
@@ -34,12 +35,15 @@ export function limitedSoakFlow(pool: pg.Pool, schema: string): FlowDefinition {
     await new Promise((r) => setTimeout(r, 40 + Math.floor(Math.random() * 60)));
     await pool.query(tables.ended, [rows[0]!.id]);
   };
-  return flow<{ customer: string }>(LIMITED_FLOW_ID, '1', { concurrency: { limit: LIMITED_PER_CUSTOMER, key: (input) => input.customer } })
-    .entry('first')
-    .node('first', async (ctx) => (await step(ctx.runId, ctx.input.customer), { status: 'ok' }))
-    .node('second', async (ctx) => (await step(ctx.runId, ctx.input.customer), { status: 'ok' }))
-    .edge('first', 'second')
-    .build();
+  return (
+    flow<{ customer: string }>(LIMITED_FLOW_ID, '1', { concurrency: { limit: LIMITED_PER_CUSTOMER, key: (input) => input.customer } })
+      .entry('first')
+      // Retried: a step's own writes fail when the soak cuts its sessions.
+      .node('first', async (ctx) => (await step(ctx.runId, ctx.input.customer), { status: 'ok' }), { retry: RETRY })
+      .node('second', async (ctx) => (await step(ctx.runId, ctx.input.customer), { status: 'ok' }), { retry: RETRY })
+      .edge('first', 'second')
+      .build()
+  );
 }
 
 /** Starts `count` runs over the customers, each start retried with its idempotency key under faults. */

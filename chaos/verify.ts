@@ -26,6 +26,7 @@ import { SAGA_FLOW_ID, sagaRunsFor } from './saga-flow.js';
 import { sideTables } from './side-tables.js';
 import { SCHEDULE_FLOW_ID, verifySoakSchedule } from './soak-schedule.js';
 import { verifySagas } from './verify-saga.js';
+import { LIMITED_FLOW_ID } from './soak-limited.js';
 import {
   branchOf,
   CHILD_FLOW_ID,
@@ -178,7 +179,7 @@ export async function verifySoak(
   const children = allRuns.filter((r) => r.flow_id === CHILD_FLOW_ID);
   await verifySoakSchedule(admin, schema, scheduleWindow, (message) => fail('schedule', message), bump);
   for (const r of allRuns)
-    if (r.flow_id !== SOAK_FLOW_ID && r.flow_id !== CHILD_FLOW_ID && r.flow_id !== SAGA_FLOW_ID && r.flow_id !== SCHEDULE_FLOW_ID)
+    if (![SOAK_FLOW_ID, CHILD_FLOW_ID, SAGA_FLOW_ID, SCHEDULE_FLOW_ID, LIMITED_FLOW_ID].includes(r.flow_id))
       fail('starts', `run ${r.run_id} of an unknown flow ${r.flow_id}`);
   const runById = new Map(runs.map((r) => [r.run_id, r]));
   const childById = new Map(children.map((r) => [r.run_id, r]));
