@@ -389,7 +389,12 @@ export class MemoryStorage implements FlowStorage {
       if (query.flowKeys && !query.flowKeys.includes(flowKey(row.flowId, row.flowVersion))) continue;
       if (!this.locked.has(row.runId) && isDueAt(row, now) && !this.flowControl.blocked(row)) due.push(row);
     }
-    const claimFacts = (r: RunRow) => ({ ...r, dueSince: dueSinceOf(r, this.inbox.get(r.runId)?.[0]?.createdAt ?? null) });
+    const claimFacts = (r: RunRow) => ({
+      runId: r.runId,
+      priority: r.priority,
+      createdAt: r.createdAt,
+      dueSince: dueSinceOf(r, this.inbox.get(r.runId)?.[0]?.createdAt ?? null),
+    });
     return due
       .map(claimFacts)
       .sort(compareClaimOrder)

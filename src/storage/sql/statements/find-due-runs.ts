@@ -39,9 +39,16 @@ export function findDueRunsSql(n: SqlNames, mode: { skipLocked: boolean }): stri
          WHERE l.locktype = 'advisory' AND l.objsubid = 1 AND l.granted AND ${ourDatabase})`
     : '';
   const slotName = `d.flow_id || ':' || (c.ord - 1) || ':' || (c.v ->> 'key')`;
+  // The two-int advisory locks held now, counted per first int, read once per call (only when a
+  // due run has flow control): executing slots, and event-name locks, which never match a slot's key.
+  const slotLocks = mode.skipLocked
+    ? `WITH slot_locks AS MATERIALIZED (
+        SELECT l.classid::int8 AS k, count(*) AS n FROM pg_locks l
+        WHERE l.locktype = 'advisory' AND l.objsubid = 2 AND l.granted AND ${ourDatabase} GROUP BY 1)
+    `
+    : '';
   const executingFull = mode.skipLocked
-    ? `(SELECT count(*) FROM pg_locks l WHERE l.locktype = 'advisory' AND l.objsubid = 2 AND l.granted AND ${ourDatabase}
-          AND l.classid::int8 = (hashtext(${n.slotNamespace} || ${slotName})::int8 & 4294967295)) >= (c.v ->> 'limit')::int`
+    ? `COALESCE((SELECT s.n FROM slot_locks s WHERE s.k = (hashtext(${n.slotNamespace} || ${slotName})::int8 & 4294967295)), 0) >= (c.v ->> 'limit')::int`
     : `(${slotName}) IN (SELECT jsonb_array_elements_text($3::jsonb))`;
   const activeSlot = `s.flow_id = d.flow_id AND s.slot_key = (c.ord - 1) || ':' || (c.v ->> 'key')`;
   const admissible = `AND (d.flow_control_json IS NULL OR NOT EXISTS (
@@ -51,7 +58,7 @@ export function findDueRunsSql(n: SqlNames, mode: { skipLocked: boolean }): stri
             AND (SELECT count(*) FROM ${n.concurrencySlots} s JOIN ${n.runs} o ON o.run_id = s.run_id AND o.status IN (${live})
                  WHERE ${activeSlot}) >= (c.v ->> 'limit')::int
           ELSE ${executingFull} END))`;
-  return `SELECT d.run_id FROM (
+  return `${slotLocks}SELECT d.run_id FROM (
       SELECT r.run_id, r.flow_id, r.flow_control_json, r.priority, r.created_at,
              (SELECT min(i.created_at) FROM ${n.inbox} i WHERE i.run_id = r.run_id) AS due_since FROM ${n.runs} r
       WHERE r.run_id IN (SELECT i.run_id FROM ${n.inbox} i)
