@@ -7,6 +7,7 @@ import { FlowError } from '../errors.js';
 import type { FlowDefinition } from '../definitions/types.js';
 import { flowKey } from '../definitions/flow-key.js';
 import { serializeJson } from '../core/json.js';
+import { flowControlOf } from '../definitions/flow-control.js';
 import type { FlowRunRecord, FlowStorage, JsonText, NewRun } from '../storage/types.js';
 import { firstBranch } from './branches.js';
 import type { DefinitionRegistry } from './registry.js';
@@ -95,15 +96,18 @@ export async function startChildRun(
     );
   }
   const input = serializeJson(child.input, { what: 'child input', nodeId: at.nodeId, maxBytes: env.maxJsonBytes });
-  const { run, created } = await env.storage.createRun(
-    newRunOf(def, {
+  const { run, created } = await env.storage.createRun({
+    ...newRunOf(def, {
       input,
       state: '{}' as JsonText,
       tenantId: child.tenantId ?? parent.tenantId,
       idempotencyKey: at.key,
       parent: { runId: parent.runId, nodeId: at.nodeId },
     }),
-  );
+    // A child run is under its flow's limits too (its keys from its input), in its parent's priority.
+    flowControl: flowControlOf(def, child.input === undefined ? null : child.input),
+    priority: parent.priority,
+  });
   if (created) env.hooks.runStarted(run);
   return run;
 }
