@@ -180,14 +180,16 @@ class SessionLocks extends SharedDatabaseLocks {
 class TransactionLocks extends SharedDatabaseLocks {
   async acquire(runId: string, options: LockRunOptions | undefined): Promise<SqlLease | null> {
     const { executor, sql } = this.host;
-    if (!(await dueOrNotAsked(this.host, runId, options))) return null;
+    // Read first (a run that is not due is never held, and whether it has flow control is seen).
+    const [before] = await executor.query<RunReadRow>(sql.getRun, [runId]);
+    const known = runOf(before);
+    if (options?.onlyIfDue && !isDueNow(known)) return null;
     // Flow control's rows (active slots, rate tokens) first, through the pool, committed at once so
     // that other processes count them — not in the held transaction, where they would stay unseen
-    // (and their row locks held) until the lease ends, and not while a connection is held, which a
-    // full pool of held leases would never give back. Taken before the run's lock, they may be
+    // (and their row locks held) until the lease ends. Taken before the run's lock, they may be
     // taken for a run another holder has: they are the run's either way (admit-run.ts).
-    const [rows] = await executor.query(sql.admitRun, [runId, 'none', true]);
-    if (refused(rows?.admit)) return null;
+    const controlled = known?.flowControl != null;
+    if (controlled && refused((await executor.query(sql.admitRun, [runId, 'none', true]))[0]?.admit)) return null;
     const holder = await executor.hold!();
     try {
       const [lock] = await holder.query(sql.tryTransactionLock, [runId]);
@@ -196,8 +198,7 @@ class TransactionLocks extends SharedDatabaseLocks {
         return null;
       }
       // Flow control: executing slots as transaction locks held with the run's (admit-run.ts).
-      const [slots] = await holder.query(sql.admitRun, [runId, 'xact', false]);
-      if (refused(slots?.admit)) {
+      if (controlled && refused((await holder.query(sql.admitRun, [runId, 'xact', false]))[0]?.admit)) {
         await holder.release();
         return null;
       }
@@ -245,8 +246,8 @@ class ProcessLocks implements LockMode {
     this.locks.add(key);
     let unclaim = () => void this.locks.delete(key);
     try {
-      let [row] = await this.host.executor.query<RunReadRow>(this.host.sql.getRun, [runId]);
-      const run = runOf(row);
+      const [row] = await this.host.executor.query<RunReadRow>(this.host.sql.getRun, [runId]);
+      let run = runOf(row);
       if (run?.flowControl && (run.status === 'RUNNING' || run.status === 'WAITING')) {
         // Flow control: executing slots counted here (one process), the rows by the function.
         const giveBack = this.takeExecutingSlots(run.flowId, run.flowControl.concurrency);
@@ -258,10 +259,11 @@ class ProcessLocks implements LockMode {
         if (refused(admitted?.admit)) return (giveBack(), unclaim(), null);
         const unlockRun = unclaim;
         unclaim = () => (giveBack(), unlockRun());
-        [row] = await this.host.executor.query<RunReadRow>(this.host.sql.getRun, [runId]);
+        // Read again: the admission may have written the run (`rateLimit.admittedAt`).
+        run = runOf((await this.host.executor.query<RunReadRow>(this.host.sql.getRun, [runId]))[0]);
       }
       // One process: the wake-up is this process's own, sent by the lease once the lock is free.
-      return new SqlLease(this.host, runId, runOf(row), { lost: () => false, unlock: async () => void unclaim() });
+      return new SqlLease(this.host, runId, run, { lost: () => false, unlock: async () => void unclaim() });
     } catch (err) {
       unclaim();
       throw err;
