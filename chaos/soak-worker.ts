@@ -12,6 +12,7 @@ import pg from 'pg';
 import { FlowEngine, createPostgresStorage } from '@hazeljs/flow';
 import { soakFlows } from './soak-flow.js';
 import { soakEffects } from './side-tables.js';
+import { limitedSoakFlow } from './soak-limited.js';
 
 const env = process.env;
 const say = (line: string) => process.stdout.write(`${line}\n`);
@@ -52,6 +53,7 @@ const definitions = soakFlows(
 for (let delay = 100; ; delay = Math.min(delay * 2, 2000)) {
   try {
     for (const definition of definitions) await engine.registerDefinition(definition);
+    await engine.registerDefinition(limitedSoakFlow(side, env.CHAOS_SCHEMA!));
     break;
   } catch {
     await new Promise((r) => setTimeout(r, delay));

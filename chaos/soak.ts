@@ -23,6 +23,7 @@ import { APPROVAL_REASON, approvalPayload, SIGNAL_EVENT, SIGNAL_NODE, signalPayl
 import { SOAK_FLOW_VERSION, SOAK_MIGRATED_VERSION } from './soak-flow.js';
 import { verifySoak, type SentSignal } from './verify.js';
 import { startSoakSchedule, stopSoakSchedule } from './soak-schedule.js';
+import { limitedSoakFlow, limitedTables, startLimitedRuns, verifyLimited } from './soak-limited.js';
 import { WorkerFleet } from './worker-fleet.js';
 
 const MAX_RECOVERIES = 50;
@@ -65,7 +66,9 @@ async function main(options: SoakOptions): Promise<number> {
   });
   // Its resumes run the resumed node's attempt here, so it has the handlers' effects (and the child flow) too.
   for (const definition of soakFlows(soakEffects(side, schema))) await engine.registerDefinition(definition);
+  await engine.registerDefinition(limitedSoakFlow(side, schema));
   await admin.query(tables.create);
+  await admin.query(limitedTables(schema).create);
 
   const fleet = new WorkerFleet({ databaseUrl: options.databaseUrl, schema, tag, concurrency: options.concurrency, maxRecoveries: MAX_RECOVERIES });
   process.once('SIGINT', () => (fleet.killAll(), process.exit(130)));
@@ -90,6 +93,9 @@ async function soak(options: SoakOptions, { admin, engine, fleet, schema, tag, s
   await fleet.start(options.workers);
   log(`${options.workers} workers ready`);
   await startSoakSchedule(engine);
+  // Flow control under the faults: runs with a per-customer limit, started with the load.
+  const limitedRuns = Math.max(12, Math.round(options.runs / 10));
+  const limitedStarts = startLimitedRuns(engine, tag, limitedRuns);
 
   const startedAt = Date.now();
   let stop = false;
@@ -111,6 +117,7 @@ async function soak(options: SoakOptions, { admin, engine, fleet, schema, tag, s
 
   // Wait for every run to rest, or for the deadline, or until nothing has moved for STALL_MS.
   await loader;
+  await limitedStarts;
   const deadline = Date.now() + options.timeoutSeconds * 1000;
   let open = Number.POSITIVE_INFINITY;
   let moved = { at: Date.now(), events: -1 };
@@ -151,6 +158,10 @@ async function soak(options: SoakOptions, { admin, engine, fleet, schema, tag, s
   const leftSessions = await admin.sessionCount(`${tag}-`);
 
   const verdict = await verifySoak(admin, schema, options.runs, signals, scheduleWindow, migrations.migrated);
+  const limited = await verifyLimited(admin, schema, limitedRuns);
+  for (const message of limited.violations) verdict.violations.push({ check: 'flowControl', message });
+  verdict.stats['flow-control runs completed'] = limited.completed;
+  verdict.stats['flow-control peak steps per customer (limit 2)'] = limited.peak;
   if (leftSessions > 0)
     verdict.violations.push({ check: 'leftovers', message: `${leftSessions} database sessions of the soak still open after every process stopped` });
   for (const f of faultRecords) if (f.violation) verdict.violations.push({ check: f.kind === 'pause' ? 'takeover' : 'leftovers', message: f.violation });

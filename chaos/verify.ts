@@ -26,6 +26,7 @@ import { SAGA_FLOW_ID, sagaRunsFor } from './saga-flow.js';
 import { sideTables } from './side-tables.js';
 import { SCHEDULE_FLOW_ID, verifySoakSchedule } from './soak-schedule.js';
 import { verifySagas } from './verify-saga.js';
+import { LIMITED_FLOW_ID } from './soak-limited.js';
 import {
   branchOf,
   CHILD_FLOW_ID,
@@ -115,6 +116,8 @@ export const CHECKS = {
   schedule: 'every tick of the one-second schedule, from its first until the soak stopped it, has exactly one run, COMPLETED',
   migration:
     'every run migrated in flight (version 1 → 2, while workers were killed) is on version 2 with exactly one RUN_MIGRATED { fromVersion: 1, toVersion: 2, nodeMap: {} }, and every run on version 2 has one; every other run is on version 1 with none (the other checks hold for both)',
+  flowControl:
+    'no customer of the flow-control runs (2 per customer) ever had more than 2 steps running at once, and every one of them completed (no run stuck behind a slot held by a killed process)',
 } as const;
 export type CheckId = keyof typeof CHECKS;
 
@@ -183,7 +186,7 @@ export async function verifySoak(
   const children = allRuns.filter((r) => r.flow_id === CHILD_FLOW_ID);
   await verifySoakSchedule(admin, schema, scheduleWindow, (message) => fail('schedule', message), bump);
   for (const r of allRuns)
-    if (r.flow_id !== SOAK_FLOW_ID && r.flow_id !== CHILD_FLOW_ID && r.flow_id !== SAGA_FLOW_ID && r.flow_id !== SCHEDULE_FLOW_ID)
+    if (![SOAK_FLOW_ID, CHILD_FLOW_ID, SAGA_FLOW_ID, SCHEDULE_FLOW_ID, LIMITED_FLOW_ID].includes(r.flow_id))
       fail('starts', `run ${r.run_id} of an unknown flow ${r.flow_id}`);
   const runById = new Map(runs.map((r) => [r.run_id, r]));
   const childById = new Map(children.map((r) => [r.run_id, r]));

@@ -120,6 +120,23 @@ export class ScheduleNotFoundError extends FlowError {
   }
 }
 
+/**
+ * A flow control key function (`concurrency.key`, `rateLimit.key`, `debounce.key`) threw or returned
+ * something other than a string at `startRun`: nothing was created. The key function's error is in `cause`.
+ */
+export class FlowControlKeyError extends FlowError {
+  constructor(
+    readonly flowId: string,
+    readonly version: string,
+    /** The option whose key function failed (`concurrency.key`, `concurrency[1].key`, `rateLimit.key`, `debounce.key`). */
+    readonly option: string,
+    detail: string,
+    cause?: unknown,
+  ) {
+    super('FLOW_CONTROL_KEY', `startRun of ${flowId}@${version}: ${option} ${detail}; no run was created`, { retryable: false, cause });
+  }
+}
+
 /** The run is not in a state that allows the operation (e.g. resume of a run that is not waiting). */
 export class InvalidRunStateError extends FlowError {
   constructor(

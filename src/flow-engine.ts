@@ -12,7 +12,19 @@ import { DEFAULT_MAX_JSON_BYTES, serializeJson, unstorableTextReason } from './c
 import type { FlowDefinition, FlowRef, FlowRunStatus, InputOf, StateOf, StatePatch } from './definitions/types.js';
 import type { EventDefinition } from './definitions/typed.js';
 import { flowKey } from './definitions/flow-key.js';
-import type { FlowEventRecord, FlowRunRecord, FlowRunSummary, FlowStorage, JsonText, PruneRunsQuery, RunFilter, RunLease, RunPage } from './storage/types.js';
+import { flowControlOf } from './definitions/flow-control.js';
+import type {
+  DueAt,
+  FlowEventRecord,
+  FlowRunRecord,
+  FlowRunSummary,
+  FlowStorage,
+  JsonText,
+  PruneRunsQuery,
+  RunFilter,
+  RunLease,
+  RunPage,
+} from './storage/types.js';
 import type { TimelinePage, TimelinePageOptions } from './storage/types.js';
 import { readTimelinePage } from './storage/timeline-page.js';
 import { chooseStorage } from './storage/choose.js';
@@ -128,6 +140,12 @@ export type StartRunArgs<F extends FlowRef<unknown, unknown> = FlowRef> = (
    * the active OpenTelemetry span's, else a new trace. A malformed one is an INVALID_ARGUMENT.
    */
   traceparent?: string;
+  /** Claim order: an integer, higher first (default 0); see docs/flow-control.md. */
+  priority?: number;
+  /** Start the run this many ms from now (by the store's clock) rather than at once. */
+  delayMs?: number;
+  /** Start the run at this time rather than at once (not with `delayMs`). */
+  startAt?: Date | string;
 };
 
 /** What `sendEvent` takes: the event named by `name` (any payload) or given as a `defineEvent` declaration (its payload type checked). */
@@ -139,7 +157,7 @@ export type SendEventArgs<TPayload = unknown> = (
 export interface StartRunResult {
   runId: string;
   status: FlowRunStatus;
-  /** False when `idempotencyKey` matched an existing run. */
+  /** False when `idempotencyKey` matched an existing run, or a debounced start joined a run not begun yet. */
   created: boolean;
 }
 
@@ -159,6 +177,8 @@ export interface FlowSummary {
    * a deploy. Migrate them (`migrateRuns`) or serve the version again.
    */
   strandedRuns: number;
+  /** Its flow control limits, as registered in this process (null: none, or not registered here); keys as `keyed`. */
+  flowControl: FlowControlSummary | null;
 }
 
 export interface PruneRunsOptions {
@@ -290,14 +310,32 @@ export class FlowEngine extends FlowEvents implements WorkerHost {
       );
     }
     const traceparent = args.traceparent ?? (await activeTraceparent());
+    const start = startTiming(args);
     await this.ready();
     const def = this.registry.require(flowId, version);
     const limits = { maxBytes: this.stepEnv.maxJsonBytes };
     const input = serializeJson(args.input === undefined ? null : args.input, { what: 'input', ...limits });
     const state = serializeJson(args.initialState ?? {}, { what: 'initialState', ...limits });
-    const { run, created } = await this.storage.createRun(
-      newRunOf(def, { input, state, tenantId: args.tenantId ?? null, idempotencyKey: args.idempotencyKey ?? null, traceparent }),
-    );
+    // Key functions run once, here: a bad one throws before anything is written.
+    const flowControl = flowControlOf(def, args.input === undefined ? null : args.input);
+    const debounce = flowControl?.debounce;
+    if (debounce) {
+      const joined = await this.storage.joinDebouncedRun({
+        flowId: def.flowId,
+        flowVersion: def.version,
+        key: debounce.key,
+        input,
+        delayMs: debounce.delayMs,
+        maxWaitMs: debounce.maxWaitMs,
+      });
+      if (joined) return { runId: joined.runId, status: joined.status, created: false };
+    }
+    const { run, created } = await this.storage.createRun({
+      ...newRunOf(def, { input, state, tenantId: args.tenantId ?? null, idempotencyKey: args.idempotencyKey ?? null, traceparent }),
+      priority: start.priority,
+      startAt: start.startAt ?? (debounce ? { delayMs: debounce.delayMs } : null),
+      flowControl,
+    });
     if (!created && (run.flowId !== def.flowId || run.flowVersion !== def.version)) {
       throw new FlowError(
         'IDEMPOTENCY_KEY_CONFLICT',
@@ -552,6 +590,7 @@ export class FlowEngine extends FlowEvents implements WorkerHost {
       createdAt: d.createdAt,
       unfinishedRuns: unfinished.get(flowKey(d.flowId, d.version)) ?? 0,
       strandedRuns: stranded.get(flowKey(d.flowId, d.version)) ?? 0,
+      flowControl: describeFlowControl(this.registry.get(d.flowId, d.version)),
     }));
   }
 
@@ -727,6 +766,49 @@ function requireString(method: string, name: string, value: unknown): asserts va
   // Ids, keys and reasons end up in text columns: refuse what Postgres cannot store, on every store alike.
   const problem = unstorableTextReason(value);
   if (problem) throw new InvalidArgumentError(`${method}: ${name} ${problem}`);
+}
+
+/** A flow's limits as `listFlows` shows them: key functions are code, so only whether a limit has one. */
+export interface FlowControlSummary {
+  concurrency: Array<{ limit: number; scope: 'executing' | 'active'; keyed: boolean }>;
+  rateLimit: { limit: number; periodMs: number; keyed: boolean } | null;
+  debounce: { delayMs: number; maxWaitMs: number | null } | null;
+}
+
+function describeFlowControl(def: FlowDefinition | undefined): FlowControlSummary | null {
+  if (!def || (def.concurrency === undefined && def.rateLimit === undefined && def.debounce === undefined)) return null;
+  const limits = def.concurrency === undefined ? [] : Array.isArray(def.concurrency) ? def.concurrency : [def.concurrency];
+  return {
+    concurrency: limits.map((c) => ({ limit: c.limit, scope: c.scope ?? 'executing', keyed: c.key !== undefined })),
+    rateLimit: def.rateLimit ? { limit: def.rateLimit.limit, periodMs: def.rateLimit.periodMs, keyed: def.rateLimit.key !== undefined } : null,
+    debounce: def.debounce ? { delayMs: def.debounce.delayMs, maxWaitMs: def.debounce.maxWaitMs ?? null } : null,
+  };
+}
+
+/** Largest |priority| (Postgres integer). */
+const MAX_PRIORITY = 2 ** 31 - 1;
+
+/** `startRun`'s `priority`, `delayMs` and `startAt`, checked. */
+function startTiming(args: { priority?: unknown; delayMs?: unknown; startAt?: unknown }): { priority: number; startAt: DueAt } {
+  const { priority = 0, delayMs, startAt } = args;
+  if (!(typeof priority === 'number' && Number.isInteger(priority) && Math.abs(priority) <= MAX_PRIORITY)) {
+    throw new InvalidArgumentError(`startRun: priority must be an integer (got ${String(priority)})`);
+  }
+  if (delayMs !== undefined && startAt !== undefined) throw new InvalidArgumentError('startRun: give delayMs or startAt, not both');
+  if (delayMs !== undefined) {
+    if (!(typeof delayMs === 'number' && Number.isFinite(delayMs) && delayMs >= 0)) {
+      throw new InvalidArgumentError(`startRun: delayMs must be a number of milliseconds ≥ 0 (got ${String(delayMs)})`);
+    }
+    return { priority, startAt: delayMs === 0 ? null : { delayMs } };
+  }
+  if (startAt !== undefined) {
+    const at = startAt instanceof Date ? startAt : typeof startAt === 'string' ? new Date(startAt) : null;
+    if (at === null || Number.isNaN(at.getTime())) {
+      throw new InvalidArgumentError(`startRun: startAt must be a Date or an ISO date string (got ${String(startAt)})`);
+    }
+    return { priority, startAt: { at } };
+  }
+  return { priority, startAt: null };
 }
 
 /** The flow `startRun` names: `flowId` and `version`, or those of the typed handle `flow` (not both). */

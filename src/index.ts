@@ -32,6 +32,10 @@ export type {
   FlowDefinition,
   FlowOptions,
   FlowRetention,
+  ConcurrencyLimit,
+  RateLimit,
+  DebounceOption,
+  FlowControlRecord,
   FlowRunStatus,
   NodeCatch,
   NodeDefinition,
@@ -50,6 +54,7 @@ export type {
   FlowRun,
   FlowEvent,
   FlowSummary,
+  FlowControlSummary,
   PruneRunsOptions,
   RetentionOptions,
   SendEventArgs,
@@ -92,6 +97,7 @@ export {
   AmbiguousResumeError,
   StorageError,
   ScheduleNotFoundError,
+  FlowControlKeyError,
 } from './errors.js';
 export type { ErrorRecord, FlowErrorOptions } from './errors.js';
 

@@ -197,6 +197,10 @@ export function copyFlowOptions(options: FlowOptions): FlowOptions {
   if (options.onFailure !== undefined) out.onFailure = copy(options.onFailure) as FlowOptions['onFailure'];
   if (options.schedules !== undefined)
     out.schedules = (Array.isArray(options.schedules) ? options.schedules.map(copy) : options.schedules) as FlowOptions['schedules'];
+  if (options.concurrency !== undefined)
+    out.concurrency = (Array.isArray(options.concurrency) ? options.concurrency.map(copy) : copy(options.concurrency)) as FlowOptions['concurrency'];
+  if (options.rateLimit !== undefined) out.rateLimit = copy(options.rateLimit) as FlowOptions['rateLimit'];
+  if (options.debounce !== undefined) out.debounce = copy(options.debounce) as FlowOptions['debounce'];
   return out;
 }
 
@@ -212,6 +216,8 @@ export function freezeDefinition(def: FlowDefinition): FlowDefinition {
     Object.freeze(def.schedules);
   }
   if (def.onFailure) Object.freeze(def.onFailure);
+  if (Array.isArray(def.concurrency)) def.concurrency.forEach((c) => Object.freeze(c));
+  for (const option of [def.concurrency, def.rateLimit, def.debounce]) if (typeof option === 'object' && option !== null) Object.freeze(option);
   for (const node of Object.values(def.nodes)) {
     if (node.retry) Object.freeze(node.retry);
     Object.freeze(node);

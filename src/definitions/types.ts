@@ -270,6 +270,61 @@ export interface FlowRetention {
   finishedRunsMs: number;
 }
 
+/**
+ * A concurrency limit of a flow (`FlowOptions.concurrency`): at most `limit` runs per key count at
+ * once; the others stay due and go as slots free (docs/flow-control.md).
+ */
+export interface ConcurrencyLimit<TInput = unknown> {
+  /** Runs per key at once: an integer ≥ 1. */
+  limit: number;
+  /** The key of a run, from its input, called once at `startRun` (absent: one key for the whole flow). */
+  key?: (input: TInput) => string;
+  /**
+   * What counts (default `'executing'`): a run while a holder advances it — between steps too —
+   * and not while it waits for a timer, event, child, resume or retry; `'active'`: a run from its
+   * first step until it finishes, waits included.
+   */
+  scope?: 'executing' | 'active';
+}
+
+/** At most `limit` runs per key begin their first step per `periodMs` (`FlowOptions.rateLimit`); the others wait, none is dropped. */
+export interface RateLimit<TInput = unknown> {
+  /** Runs per period: an integer ≥ 1. */
+  limit: number;
+  /** The period, in ms (> 0). */
+  periodMs: number;
+  /** The key of a run, from its input (absent: one key for the whole flow). */
+  key?: (input: TInput) => string;
+}
+
+/**
+ * A `startRun` whose key matches a run of this flow that has not begun yet joins it
+ * (`FlowOptions.debounce`): the run takes the newer input and starts `delayMs` after the last
+ * call, never later than `maxWaitMs` after the first; `startRun` returns its id with `created: false`.
+ */
+export interface DebounceOption<TInput = unknown> {
+  /** How long after the last call the run starts, in ms (≥ 0). */
+  delayMs: number;
+  /** The key of a run, from its input. */
+  key: (input: TInput) => string;
+  /** Latest start, in ms after the first call (≥ `delayMs`; absent: no bound). */
+  maxWaitMs?: number;
+}
+
+/**
+ * What flow control stored on a run at `startRun`: each limit with the key its key function gave
+ * (`getRun` shows it). Null on runs of flows without flow control.
+ */
+export interface FlowControlRecord {
+  concurrency: Array<{ limit: number; key: string; scope: 'executing' | 'active' }>;
+  /**
+   * `admittedAt`: when the rate limit let the run through (set by the store at its first claim);
+   * `heldUntil`: the end of the window it was last refused for.
+   */
+  rateLimit: { limit: number; periodMs: number; key: string; admittedAt?: string; heldUntil?: string } | null;
+  debounce: { key: string; delayMs: number; maxWaitMs: number | null } | null;
+}
+
 /** Options of a whole flow: `flow(id, version, options)`, `@Flow(id, version, options)`. */
 export interface FlowOptions {
   retention?: FlowRetention;
@@ -283,6 +338,15 @@ export interface FlowOptions {
    * the definition is registered: created, or replaced when changed. Not part of the graph.
    */
   schedules?: FlowScheduleOption[];
+  /** Concurrency limits (one, or several that all hold): see `ConcurrencyLimit` and docs/flow-control.md. */
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- the key takes the flow's input, typed where the flow is
+  concurrency?: ConcurrencyLimit<any> | ConcurrencyLimit<any>[];
+  /** A rate limit on first steps: see `RateLimit`. */
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- as above
+  rateLimit?: RateLimit<any>;
+  /** Debounced starts: see `DebounceOption`. */
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- as above
+  debounce?: DebounceOption<any>;
 }
 
 /** The flow a failed run starts (`FlowOptions.onFailure`). */

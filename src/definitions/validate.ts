@@ -8,6 +8,7 @@ import { FlowDefinitionError } from '../errors.js';
 import { MAX_RETENTION_MS, MAX_RETRY_DELAY_MS, type FlowDefinition, type FlowOptions, type NodeOptions } from './types.js';
 import { flowKey } from './flow-key.js';
 import { scheduleProblems } from './schedule-spec.js';
+import { flowControlProblems } from './flow-control.js';
 
 type Loose = Record<string, unknown>;
 
@@ -123,7 +124,14 @@ export function optionsArgumentProblems(where: string, opts: unknown): string[] 
 }
 
 /** Typed as a record of every flow option, as `OPTION_KEYS` is for nodes. */
-const FLOW_OPTION_KEYS: Record<keyof FlowOptions, true> = { retention: true, onFailure: true, schedules: true };
+const FLOW_OPTION_KEYS: Record<keyof FlowOptions, true> = {
+  retention: true,
+  onFailure: true,
+  schedules: true,
+  concurrency: true,
+  rateLimit: true,
+  debounce: true,
+};
 
 /**
  * Problems with the options argument of `flow(id, version, options)` / `@Flow(id, version,
@@ -143,7 +151,7 @@ export function flowOptionsArgumentProblems(where: string, opts: unknown): strin
 
 /** Problems with a definition's flow options (`retention`, `onFailure`). */
 function flowOptionProblems(def: Loose): string[] {
-  return [...retentionProblems(def.retention), ...onFailureProblems(def)];
+  return [...retentionProblems(def.retention), ...onFailureProblems(def), ...flowControlProblems(def)];
 }
 
 function retentionProblems(retention: unknown): string[] {

@@ -8,6 +8,7 @@ import type { FlowDefinition } from '../definitions/types.js';
 import { flowKey } from '../definitions/flow-key.js';
 import { serializeJson } from '../core/json.js';
 import { newTraceparent } from '../core/trace-context.js';
+import { flowControlOf } from '../definitions/flow-control.js';
 import type { FlowRunRecord, FlowStorage, JsonText, NewRun } from '../storage/types.js';
 import { firstBranch } from './branches.js';
 import type { DefinitionRegistry } from './registry.js';
@@ -99,8 +100,8 @@ export async function startChildRun(
     );
   }
   const input = serializeJson(child.input, { what: 'child input', nodeId: at.nodeId, maxBytes: env.maxJsonBytes });
-  const { run, created } = await env.storage.createRun(
-    newRunOf(def, {
+  const { run, created } = await env.storage.createRun({
+    ...newRunOf(def, {
       input,
       state: '{}' as JsonText,
       tenantId: child.tenantId ?? parent.tenantId,
@@ -108,7 +109,10 @@ export async function startChildRun(
       parent: { runId: parent.runId, nodeId: at.nodeId },
       traceparent: parent.traceparent,
     }),
-  );
+    // A child run is under its flow's limits too (its keys from its input), in its parent's priority.
+    flowControl: flowControlOf(def, child.input === undefined ? null : child.input),
+    priority: parent.priority,
+  });
   if (created) env.hooks.runStarted(run);
   return run;
 }

@@ -9,13 +9,41 @@
  */
 import type { ErrorRecord } from '../errors.js';
 import type { FlowRunStatus } from '../core/states.js';
-import type { JsonText, NewEvent } from '../storage/types.js';
+import type { FlowRunRecord, JsonText, NewEvent } from '../storage/types.js';
 
 /** Where an event happened: the node, its branch, the map item and the attempt. */
 export interface EventSite {
   nodeId: string;
   branchId: string;
   itemIndex?: number;
+}
+
+/** How long a run waited from its creation to its first begin, and what may have held it: its limits and its later start. */
+export interface HeldBack {
+  ms: number;
+  because: string[];
+}
+
+/** Below this wait, a first begin carries no note: a run that went at once was not held back. */
+const HELD_BACK_NOTE_MS = 1000;
+
+/**
+ * The note of a run's first begin at `nowMs` (undefined when it was not held back): the limits of
+ * its flow control with their keys, and its start time when it had one. The store leaves a run
+ * that a limit holds out of the look instead of recording each refusal, so the note names every
+ * limit the run was under, and the wait.
+ */
+export function heldBackNote(run: FlowRunRecord, nowMs: number): HeldBack | undefined {
+  if (run.lastSeq !== 1 || (run.flowControl === null && run.nextAttemptAt === null)) return undefined;
+  const ms = Math.max(0, nowMs - run.createdAt.getTime());
+  if (ms < HELD_BACK_NOTE_MS) return undefined;
+  const because: string[] = [];
+  for (const c of run.flowControl?.concurrency ?? []) because.push(`concurrency limit ${c.limit} (${c.scope}) for key ${JSON.stringify(c.key)}`);
+  const rate = run.flowControl?.rateLimit;
+  if (rate) because.push(`rate limit ${rate.limit} per ${rate.periodMs} ms for key ${JSON.stringify(rate.key)}`);
+  if (run.flowControl?.debounce) because.push(`debounced for key ${JSON.stringify(run.flowControl.debounce.key)}`);
+  if (run.nextAttemptAt !== null) because.push(`not due before ${run.nextAttemptAt.toISOString()}`);
+  return { ms, because };
 }
 
 const text = (payload: object): JsonText => JSON.stringify(payload) as JsonText;
@@ -50,8 +78,9 @@ export const timeline = {
     return { type: 'FAILURE_HANDLER_SKIPPED', nodeId: null, payload: text(skip) };
   },
 
-  nodeStarted(site: EventSite, attempt: number): NewEvent {
-    return { type: 'NODE_STARTED', ...at(site), attempt };
+  /** `heldBack`: the first begin of a run that flow control or a later start held back (see `heldBackNote`). */
+  nodeStarted(site: EventSite, attempt: number, heldBack?: HeldBack): NewEvent {
+    return heldBack ? { type: 'NODE_STARTED', ...at(site), attempt, payload: text({ heldBack }) } : { type: 'NODE_STARTED', ...at(site), attempt };
   },
   /**
    * A node's attempt (or a map's last item) succeeded; `next`: the node(s) the branch goes on to;

@@ -40,7 +40,7 @@ import { compensatingSummary, copyLog, hasCompensation, logFinished, stepsToUndo
 import type { AttemptOutcome } from './attempt.js';
 import { retryDelayMs } from './backoff.js';
 import { canReach, enterNode, isDue, isLive, mapRoom, newItem, summarize, type RunSummary } from './branches.js';
-import { timeline, type EventSite } from './timeline.js';
+import { heldBackNote, timeline, type EventSite } from './timeline.js';
 import { buildContext, type ContextEnv } from './context.js';
 import { selectNextNode } from './edges.js';
 import { checkJsonSize, serializeJson, toStorableText } from '../core/json.js';
@@ -182,6 +182,9 @@ export class RunDraft {
   private runOutcome: string | undefined;
   /** Node outputs as they will be after this transition (for edge conditions). */
   private outputs: Record<string, unknown>;
+
+  /** The held-back note was considered (only the draft's first begin may carry it). */
+  private heldBackNoted = false;
 
   constructor(
     private readonly run: FlowRunRecord,
@@ -816,7 +819,10 @@ export class RunDraft {
   private attemptBegun(b: BranchRecord, attempt: number, attemptKey: number, itemIndex: number | undefined): void {
     this.attempts = withKey(this.attempts, b.nodeId, (Object.hasOwn(this.attempts, b.nodeId) ? this.attempts[b.nodeId]! : 0) + 1);
     this.attemptsChanged = true;
-    this.events.push(timeline.nodeStarted(siteOf(b, itemIndex), attempt));
+    // The run's first begin says how long it was held back, and by what (flow control, a later start).
+    const heldBack = this.heldBackNoted ? undefined : heldBackNote(this.run, this.nowMs);
+    this.heldBackNoted = true;
+    this.events.push(timeline.nodeStarted(siteOf(b, itemIndex), attempt, heldBack));
     this.begun.push({ branchId: b.branchId, nodeId: b.nodeId, attempt, itemIndex, attemptKey });
   }
 

@@ -14,6 +14,7 @@ import { randomUUID } from 'node:crypto';
 import { FlowNotFoundError, InvalidArgumentError, InvalidRunStateError, LockBusyError, RunNotFoundError } from '../errors.js';
 import { serializeJson, type JsonText } from '../core/json.js';
 import { isFinished, isLiveBranch, mapOf, type BranchRecord, type CompensationLog, type FlowRunStatus } from '../core/states.js';
+import { flowControlOf } from '../definitions/flow-control.js';
 import { flowKey } from '../definitions/flow-key.js';
 import type { FlowDefinition } from '../definitions/types.js';
 import type { FlowEventRecord, FlowRunRecord, FlowStorage, LiveRunCount, NewEvent, RunLease } from '../storage/types.js';
@@ -456,6 +457,9 @@ export async function forkRun(env: VersionsEnv, runId: string, options: ForkRunO
     idempotencyKey: null,
     // A re-run of the source's work: its steps' spans belong to the source's trace.
     traceparent: source.traceparent,
+    // Its flow's limits hold for it like for any run (keys from its input); its priority is the source's.
+    priority: source.priority,
+    flowControl: flowControlOf(def, source.inputJson),
     currentNodeId: fromNodeId,
     input: serializeJson(source.inputJson, { what: 'input', ...limits }),
     state: serializeJson(patch ? deepMerge(source.stateJson, patch) : source.stateJson, { what: 'state', ...limits }),

@@ -10,11 +10,16 @@ import { serializeJson, unstorableTextReason, type JsonText } from '../core/json
 import { compileSchedule, timetableProblems, type ScheduleOptions, type ScheduleSpec } from '../definitions/schedule-spec.js';
 import { parseDuration } from '../core/timetable.js';
 import { newRunOf } from '../engine/start.js';
+import { flowControlOf } from '../definitions/flow-control.js';
+import type { FlowDefinition } from '../definitions/types.js';
 import type { DefinitionRegistry } from '../engine/registry.js';
 import type { FlowRunRecord, FlowStorage, NewRun, ScheduleRecord, ScheduleWrite } from '../storage/types.js';
 import { dueAtOf } from './plan.js';
 import { TimetableCache } from './timetables.js';
 import type { FlowSchedule, SchedulePreviewOptions } from './types.js';
+
+/** A flow not registered here: its flow control is unknown in this process (its runs get none). */
+const NO_FLOW_CONTROL = {} as FlowDefinition;
 
 /** Compare-and-set rounds before a change gives up (each lost round means someone else wrote the row). */
 const MAX_CAS_ROUNDS = 20;
@@ -105,6 +110,7 @@ export class FlowSchedules {
       ...newRunOf(def, { input, state: '{}' as JsonText, tenantId: null, idempotencyKey: null }),
       scheduleId,
       scheduledAt: this.now(),
+      flowControl: flowControlOf(this.env.registry.get(def.flowId, def.version) ?? NO_FLOW_CONTROL, s.input ?? null),
     };
     const created = await this.env.storage.createRun(run);
     if (created.created) this.env.runStarted(created.run);

@@ -10,6 +10,7 @@
 import type { Clock } from '../core/clock.js';
 import { serializeJson } from '../core/json.js';
 import { newRunOf } from '../engine/start.js';
+import { flowControlOf } from '../definitions/flow-control.js';
 import type { DefinitionRegistry } from '../engine/registry.js';
 import type { ClaimedSchedule, FlowRunRecord, FlowStorage, NewRun } from '../storage/types.js';
 import { planStep } from './plan.js';
@@ -123,6 +124,8 @@ export class ScheduleFirer {
     const def = this.env.registry.get(s.flowId, version) ?? { flowId: s.flowId, version, entry: s.entryNodeId! };
     const input = serializeJson(s.input, { what: `input of schedule ${s.scheduleId}`, maxBytes: this.env.maxJsonBytes });
     const run = newRunOf(def, { input, state: '{}' as NewRun['state'], tenantId: null, idempotencyKey: null });
-    return { ...run, scheduleId: s.scheduleId, scheduledAt };
+    // Its flow control keys, from this process's definition (a flow registered elsewhere has none here).
+    const flowControl = 'nodes' in def ? flowControlOf(def, s.input ?? null) : null;
+    return { ...run, scheduleId: s.scheduleId, scheduledAt, flowControl };
   }
 }

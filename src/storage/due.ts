@@ -5,8 +5,10 @@
  *   - answers wait in its inbox (resumes, events, child ends), or
  *   - it is RUNNING and its next due time is unset (something can begin now) or past, or
  *   - it is WAITING and its earliest timer is past.
- * Claim order: runs with answers first (someone waits for them), then by due time, unset first,
- * then the oldest run, then the run id.
+ * Claim order: priority, higher first; then how long the run has been due — its due since
+ * (`dueSinceOf`): its oldest inbox entry, else its due time, else its last write (its creation,
+ * or the last commit of a holder that let go of it or died: a run recovered from a killed process
+ * is not queued behind work that became due after it); then the oldest run, then the run id.
  *
  * The memory store and the engine use the functions below; the SQL statements spell the same
  * rule with the same status sets (`dueSql`, and findDueRuns' index-shaped form of it), and the
@@ -44,17 +46,25 @@ export function isDueNow(run: FlowRunRecord | null): boolean {
 /** What the claim order reads of a run. */
 export interface ClaimFacts {
   runId: string;
-  hasInbox: boolean;
-  nextAttemptAt: Date | null;
+  priority: number;
+  /** Since when the run has been due (`dueSinceOf`). */
+  dueSince: Date;
   createdAt: Date;
 }
 
-/** The claim order, as a comparator (the SQL: `ORDER BY has_inbox DESC, next_attempt_at ASC NULLS FIRST, created_at, run_id`). */
+/**
+ * Since when a due run has been due: the arrival of its oldest inbox entry (null: none), else its
+ * due time, else its last write. What find-due-runs.ts calls `due_since`; a run's claim lag is
+ * the time from it to the run's next begin.
+ */
+export function dueSinceOf(run: { nextAttemptAt: Date | null; updatedAt: Date }, oldestInboxAt: Date | null): Date {
+  return oldestInboxAt ?? run.nextAttemptAt ?? run.updatedAt;
+}
+
+/** The claim order, as a comparator (the SQL: `ORDER BY priority DESC, due_since, created_at, run_id`). */
 export function compareClaimOrder(a: ClaimFacts, b: ClaimFacts): number {
-  if (a.hasInbox !== b.hasInbox) return a.hasInbox ? -1 : 1;
-  const da = a.nextAttemptAt?.getTime() ?? Number.NEGATIVE_INFINITY;
-  const db = b.nextAttemptAt?.getTime() ?? Number.NEGATIVE_INFINITY;
-  if (da !== db) return da < db ? -1 : 1;
+  if (a.priority !== b.priority) return b.priority - a.priority;
+  if (a.dueSince.getTime() !== b.dueSince.getTime()) return a.dueSince.getTime() - b.dueSince.getTime();
   if (a.createdAt.getTime() !== b.createdAt.getTime()) return a.createdAt.getTime() - b.createdAt.getTime();
   return a.runId < b.runId ? -1 : a.runId > b.runId ? 1 : 0;
 }

@@ -102,6 +102,8 @@ function summaryWith(row: RunRow, now: number, branches: FlowRunRecord['branches
     outcome: row.outcome,
     forkedFrom: row.forkedFrom ? { ...row.forkedFrom } : null,
     traceparent: row.traceparent,
+    priority: row.priority,
+    flowControl: row.flowControl === null ? null : (JSON.parse(JSON.stringify(row.flowControl)) as FlowRunRecord['flowControl']),
   };
 }
 

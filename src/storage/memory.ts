@@ -9,6 +9,7 @@ import { flowKey } from '../definitions/flow-key.js';
 import type {
   DefinitionRecord,
   DueAt,
+  DebounceJoin,
   DueRunQuery,
   FlowEventRecord,
   FlowRunRecord,
@@ -22,7 +23,8 @@ import type { BranchRecord, EventRange, InboxEntry, NewFlowEvent, NewInboxEntry,
 import type { LiveRunCount, NewFork, RunRewrite } from './types.js';
 import { decodeCursor, encodeCursor, normalizeRunFilter } from './run-filter.js';
 import { isFinished } from '../core/states.js';
-import { compareClaimOrder, isDueAt, isDueNow } from './due.js';
+import { compareClaimOrder, dueSinceOf, isDueAt, isDueNow } from './due.js';
+import { MemoryFlowControl } from './memory-flow-control.js';
 import { MemoryLease, recordOf, summaryOf, type EventRow, type RunRow } from './memory-lease.js';
 import { normalizePruneQuery } from './prune.js';
 import { MemorySchedules } from './memory-schedules.js';
@@ -50,6 +52,7 @@ export class MemoryStorage implements FlowStorage {
   private readonly definitions = new Map<string, DefinitionRecord & { graphText: JsonText }>();
   private readonly idempotency = new Map<string, { runId: string; nodeId: string; result: JsonText; createdAt: Date }>();
   private readonly locked = new Set<string>();
+  private readonly flowControl = new MemoryFlowControl((runId) => this.runs.get(runId)?.status);
   private readonly wakeListeners = new Set<(runId: string) => void>();
   private readonly cancelListeners = new Set<(runIds: readonly string[]) => void>();
   /**
@@ -163,8 +166,11 @@ export class MemoryStorage implements FlowStorage {
       outcome: null,
       forkedFrom: null,
       traceparent: run.traceparent ?? null,
+      priority: run.priority ?? 0,
+      flowControl: run.flowControl ? (JSON.parse(JSON.stringify(run.flowControl)) as RunRow['flowControl']) : null,
       parsed: {},
     };
+    if (run.startAt) row.nextAttemptAt = this.resolveDue(run.startAt);
     this.runs.set(run.runId, row);
     if (run.idempotencyKey !== null) this.runIdsByKey.set(run.idempotencyKey, run.runId);
     if (tick !== null) this.runIdsByTick.set(tick, run.runId);
@@ -229,8 +235,36 @@ export class MemoryStorage implements FlowStorage {
     if (this.locked.has(runId)) return null;
     const run = this.readRun(runId);
     if (options?.onlyIfDue && !isDueNow(run)) return null;
+    // Flow control: admitted under the run's limits, or refused and left due (flow-control.ts).
+    const row = this.runs.get(runId);
+    const admitted = row ? this.flowControl.admit(row, this.clock.now()) : { release: () => undefined };
+    if (!('release' in admitted)) {
+      if (admitted.reason === 'rateLimit' && row) {
+        row.nextAttemptAt = admitted.until;
+        row.flowControl!.rateLimit!.heldUntil = admitted.until.toISOString();
+      }
+      return null;
+    }
     this.locked.add(runId);
-    return new MemoryLease(this, runId, run, () => this.locked.delete(runId));
+    return new MemoryLease(this, runId, row?.flowControl ? this.readRun(runId) : run, () => {
+      admitted.release();
+      this.locked.delete(runId);
+    });
+  }
+
+  async joinDebouncedRun(q: DebounceJoin): Promise<FlowRunRecord | null> {
+    for (const row of this.runs.values()) {
+      if (row.flowId !== q.flowId || row.flowVersion !== q.flowVersion || row.flowControl?.debounce?.key !== q.key) continue;
+      if (row.status !== 'RUNNING' || row.lastSeq !== 1 || this.locked.has(row.runId)) continue;
+      const latest = q.maxWaitMs === null ? Infinity : row.createdAt.getTime() + q.maxWaitMs;
+      row.input = q.input;
+      row.parsed = {};
+      row.nextAttemptAt = new Date(Math.min(this.clock.now() + q.delayMs, latest));
+      row.version += 1;
+      row.updatedAt = this.nowDate();
+      return this.record(row);
+    }
+    return null;
   }
 
   async getMapValues(runId: string, nodeId: string): Promise<MapValues> {
@@ -361,9 +395,16 @@ export class MemoryStorage implements FlowStorage {
     const due: RunRow[] = [];
     for (const row of this.runs.values()) {
       if (query.flowKeys && !query.flowKeys.includes(flowKey(row.flowId, row.flowVersion))) continue;
-      if (!this.locked.has(row.runId) && isDueAt(row, now)) due.push(row);
+      if (!this.locked.has(row.runId) && isDueAt(row, now) && !this.flowControl.blocked(row)) due.push(row);
     }
+    const claimFacts = (r: RunRow) => ({
+      runId: r.runId,
+      priority: r.priority,
+      createdAt: r.createdAt,
+      dueSince: dueSinceOf(r, this.inbox.get(r.runId)?.[0]?.createdAt ?? null),
+    });
     return due
+      .map(claimFacts)
       .sort(compareClaimOrder)
       .slice(0, Math.max(0, Math.floor(query.limit)))
       .map((r) => r.runId);

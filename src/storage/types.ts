@@ -15,7 +15,7 @@
  * and come back parsed, so every store shows callers exactly what a JSON round trip gives.
  */
 import type { ErrorRecord } from '../errors.js';
-import type { FlowRunStatus } from '../definitions/types.js';
+import type { FlowControlRecord, FlowRunStatus } from '../definitions/types.js';
 import type { JsonText } from '../core/json.js';
 import type { BranchRecord, CompensationLog } from '../core/states.js';
 import type { ScheduleClaim, ScheduleRecord, ScheduleStep, ScheduleStepResult, ScheduleWrite } from './schedule-types.js';
@@ -161,6 +161,10 @@ export interface FlowRunRecord {
    * run carries its parent's. Null for runs made before it was recorded.
    */
   traceparent: string | null;
+  /** Claim order: higher first (`startRun({ priority })`, default 0). */
+  priority: number;
+  /** The run's flow control limits with its keys, as computed at `startRun` (null: none); see docs/flow-control.md. */
+  flowControl: FlowControlRecord | null;
 }
 
 export interface FlowEventRecord {
@@ -218,8 +222,24 @@ export interface NewRun {
   failureOf?: string | null;
   /** The W3C trace context the run's steps continue (see `FlowRunRecord.traceparent`). */
   traceparent?: string | null;
+  /** Claim order, higher first (default 0). */
+  priority?: number;
+  /** A delayed start (`startRun({ delayMs | startAt })`, a debounce): the run is due from then, not before. */
+  startAt?: DueAt;
+  /** Flow control limits and keys (`flowControlOf`). */
+  flowControl?: FlowControlRecord | null;
   /** RUN_STARTED and whatever else the engine records at creation; seq 1.. */
   events: NewEvent[];
+}
+
+/** What `joinDebouncedRun` asks for. */
+export interface DebounceJoin {
+  flowId: string;
+  flowVersion: string;
+  key: string;
+  input: JsonText;
+  delayMs: number;
+  maxWaitMs: number | null;
 }
 
 /** When the current attempt / timer is due. Relative delays are added to the store's clock. */
@@ -598,6 +618,14 @@ export interface FlowStorage {
   /** Insert a run with its first events. With an idempotency key already used, returns that run and `created: false`. */
   createRun(run: NewRun): Promise<{ run: FlowRunRecord; created: boolean }>;
   getRun(runId: string): Promise<FlowRunRecord | null>;
+  /**
+   * Debounce: the run of `flowId@flowVersion` with debounce key `key` that has not begun yet
+   * (RUNNING, no step begun, nobody holds it) takes `input` and is due `delayMs` from now by the
+   * store's clock — never later than `maxWaitMs` after it was created; its version moves, so a
+   * holder that read it before cannot commit. Null (nothing written) when there is no such run:
+   * the caller creates one.
+   */
+  joinDebouncedRun(query: DebounceJoin): Promise<FlowRunRecord | null>;
   /** Newest first (ties by run id, descending); with `summary: true`, runs without their JSON values. */
   listRuns(filter: RunFilter & { summary: true }): Promise<RunPage<FlowRunSummary>>;
   listRuns(filter: RunFilter & { summary?: false }): Promise<RunPage>;

@@ -98,6 +98,8 @@ export function lockOptionsContract(handle: () => StoreHandle): void {
     };
     const past = (ms: number) => ({ at: new Date(Date.now() - ms) });
     const now = await make(); // RUNNING, nothing to wait for
+    // Due-since times are kept to the millisecond: the runs below must not all share one.
+    await new Promise((r) => setTimeout(r, 5));
     const retry = await make({ attempt: 1, nextAttemptAt: past(20_000) });
     const timer = await make({ status: 'WAITING', waitReason: 'timer', nextAttemptAt: past(10_000) });
     const parked = { status: 'WAITING', waitReason: 'approval', branches: j([branch('a', { status: 'WAITING', waitId: 1 })]) } as const;
@@ -107,9 +109,10 @@ export function lockOptionsContract(handle: () => StoreHandle): void {
     const manual = await make(parked);
     const done = await make({ status: 'COMPLETED', currentNodeId: null, branches: j([]) });
 
-    // Answers first, then by due time (none first), then the oldest run.
-    expect(await s.findDueRuns({ limit: 100, flowKeys: key })).toEqual([answered.runId, now.runId, retry.runId, timer.runId]);
-    expect(await s.findDueRuns({ limit: 2, flowKeys: key })).toEqual([answered.runId, now.runId]);
+    // Same priority: by how long each has been due — its due time, else its last write, and an
+    // answer since it arrived — then the oldest run.
+    expect(await s.findDueRuns({ limit: 100, flowKeys: key })).toEqual([retry.runId, timer.runId, now.runId, answered.runId]);
+    expect(await s.findDueRuns({ limit: 2, flowKeys: key })).toEqual([retry.runId, timer.runId]);
     // And `onlyIfDue` agrees, run by run.
     for (const run of [now, retry, timer, answered]) {
       const lease = await s.lockRun(run.runId, { onlyIfDue: true });

@@ -13,6 +13,7 @@ import { failureHandlerContract } from './failure-handler-contract.js';
 import { compensationContract } from './compensation-contract.js';
 import { inboxContract } from './inbox-contract.js';
 import { lockOptionsContract } from './lock-options-contract.js';
+import { flowControlContract } from './flow-control-contract.js';
 import { outcomeContract } from './outcome-contract.js';
 import { operationsContract } from './operations-contract.js';
 import { pruneContract } from './prune-contract.js';
@@ -52,6 +53,7 @@ export function describeStorageContract(name: string, makeStore: () => Promise<S
     timelinePagingContract(() => handle);
     versionsContract(() => handle);
     operationsContract(() => handle);
+    flowControlContract(() => handle);
 
     it('creates a run and reads it back with JSON values parsed', async () => {
       const input = { a: [1, 'two', { three: true }], u: 'ünïcødé ✓', n: null, big: 1e21, neg: -0.5 };

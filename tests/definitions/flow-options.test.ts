@@ -42,7 +42,7 @@ describe('flow options: retention', () => {
       'retention: unknown option "days" (the only one is finishedRunsMs)',
     ]);
     expect(problemsOf(() => built({ retension: { finishedRunsMs: 5 } }))).toEqual([
-      'flow(): unknown flow option "retension" (the flow options are retention, onFailure, schedules)',
+      'flow(): unknown flow option "retension" (the flow options are retention, onFailure, schedules, concurrency, rateLimit, debounce)',
     ]);
     expect(problemsOf(() => built('weekly'))).toEqual(['flow(): options must be an object like { retention, onFailure } (got "weekly")']);
     const bad = { flowId: 'x', version: '1', entry: 'a', nodes: { a: { id: 'a', handler: ok } }, edges: [], retention: { finishedRunsMs: -5 } };
@@ -70,7 +70,9 @@ describe('flow options: retention', () => {
     Node('a')(Typo.prototype, 'a', desc(Typo.prototype.a));
     Entry()(Typo.prototype, 'a', desc(Typo.prototype.a));
     Flow('typo-class', '1', { keep: 5 } as never)(Typo);
-    expect(problemsOf(() => buildFlowDefinition(Typo))).toEqual(['@Flow: unknown flow option "keep" (the flow options are retention, onFailure, schedules)']);
+    expect(problemsOf(() => buildFlowDefinition(Typo))).toEqual([
+      '@Flow: unknown flow option "keep" (the flow options are retention, onFailure, schedules, concurrency, rateLimit, debounce)',
+    ]);
   });
 });
 
@@ -116,5 +118,89 @@ describe('flow options: onFailure', () => {
     expect(built({ onFailure: { flowId: 'kept', version: '2' } }).onFailure).toEqual({ flowId: 'kept', version: '2' });
     const bad = { flowId: 'x', version: '1', entry: 'a', nodes: { a: { id: 'a', handler: ok } }, edges: [], onFailure: { flowId: 'x', version: '1' } };
     expect(() => validateDefinition(bad)).toThrow(FlowDefinitionError);
+  });
+});
+
+describe('flow options: flow control', () => {
+  const concurrency = [
+    { limit: 2, key: (input: { customer: string }) => input.customer },
+    { limit: 50, scope: 'active' as const },
+  ];
+  const rateLimit = { limit: 10, periodMs: 1000 };
+  const debounce = { delayMs: 500, key: (input: { order: string }) => input.order, maxWaitMs: 5000 };
+
+  it('is carried by the builder, copied and frozen, and left out of the graph and its fingerprint', () => {
+    const def = built({ concurrency, rateLimit, debounce });
+    expect(def.concurrency).toEqual(concurrency);
+    expect(def.rateLimit).toEqual(rateLimit);
+    expect(def.debounce).toEqual(debounce);
+    rateLimit.limit = 99;
+    expect(def.rateLimit?.limit).toBe(10);
+    rateLimit.limit = 10;
+    expect(Object.isFrozen(def.concurrency)).toBe(true);
+    expect(Object.isFrozen((def.concurrency as unknown[])[0])).toBe(true);
+    expect(Object.isFrozen(def.debounce)).toBe(true);
+    expect(describeGraph(def)).toEqual(describeGraph(built()));
+    expect(fingerprintDefinition(def)).toBe(fingerprintDefinition(built()));
+  });
+
+  it('reports every option out of range with the other problems', () => {
+    expect(
+      problemsOf(() =>
+        built({
+          concurrency: [{ limit: 0 }, { limit: 1.5, key: 'customer', scope: 'running' }, { limit: 1, extra: true }],
+          rateLimit: { limit: 1, periodMs: 0 },
+          debounce: { delayMs: -1, maxWaitMs: 5 },
+        }),
+      ),
+    ).toEqual([
+      'concurrency[0].limit must be an integer ≥ 1 (got 0)',
+      'concurrency[1].limit must be an integer ≥ 1 (got 1.5)',
+      'concurrency[1].key must be a function (input) => string (got "customer")',
+      "concurrency[1].scope must be 'executing' or 'active' (got \"running\")",
+      'concurrency[2]: unknown option "extra" (the options are limit, key, scope)',
+      'rateLimit.periodMs must be a number of milliseconds > 0 (got 0)',
+      'debounce.delayMs must be a number of milliseconds ≥ 0 (got -1)',
+      'debounce.key must be a function (input) => string (got undefined)',
+    ]);
+    expect(problemsOf(() => built({ concurrency: [] }))).toEqual(['concurrency: an empty array (give at least one { limit })']);
+    expect(problemsOf(() => built({ debounce: { delayMs: 500, key: () => 'k', maxWaitMs: 100 } }))).toEqual([
+      'debounce.maxWaitMs (100) must be at least delayMs (500)',
+    ]);
+  });
+
+  it('is carried by @Flow, in the legacy form (called by hand) and the standard one', () => {
+    class Legacy {
+      a() {
+        return ok();
+      }
+    }
+    Node('a')(Legacy.prototype, 'a', desc(Legacy.prototype.a));
+    Entry()(Legacy.prototype, 'a', desc(Legacy.prototype.a));
+    Flow('limited-legacy', '1', { concurrency: { limit: 3 }, rateLimit })(Legacy);
+    const legacy: FlowDefinition = buildFlowDefinition(Legacy);
+    expect(legacy.concurrency).toEqual({ limit: 3 });
+    expect(legacy.rateLimit).toEqual(rateLimit);
+
+    class Standard {
+      a() {
+        return ok();
+      }
+    }
+    const method = { kind: 'method', name: 'a', static: false, private: false, addInitializer: () => undefined } as unknown as ClassMethodDecoratorContext;
+    (Node('a') as unknown as (v: unknown, c: unknown) => void)(Standard.prototype.a, method);
+    (Entry() as unknown as (v: unknown, c: unknown) => void)(Standard.prototype.a, method);
+    (Flow('limited-standard', '1', { debounce }) as unknown as (v: unknown, c: unknown) => void)(Standard, { kind: 'class', name: 'Standard' });
+    expect(buildFlowDefinition(Standard).debounce).toEqual(debounce);
+
+    class Bad {
+      a() {
+        return ok();
+      }
+    }
+    Node('a')(Bad.prototype, 'a', desc(Bad.prototype.a));
+    Entry()(Bad.prototype, 'a', desc(Bad.prototype.a));
+    Flow('limited-bad', '1', { rateLimit: { limit: 0, periodMs: 1000 } })(Bad);
+    expect(problemsOf(() => buildFlowDefinition(Bad))).toEqual(['rateLimit.limit must be an integer ≥ 1 (got 0)']);
   });
 });

@@ -58,6 +58,7 @@ describe.skipIf(!HAVE_PG)('migrate (postgres)', () => {
       ]);
       expect(tables.map((r) => r.table_name)).toEqual([
         '_prisma_migrations',
+        'flow_concurrency_slots',
         'flow_definitions',
         'flow_event_receipts',
         'flow_event_waits',
@@ -65,6 +66,7 @@ describe.skipIf(!HAVE_PG)('migrate (postgres)', () => {
         'flow_idempotency',
         'flow_inbox',
         'flow_node_values',
+        'flow_rate_limits',
         'flow_runs',
         'flow_schedules',
         'flow_sent_events',

@@ -97,6 +97,8 @@ describe.skipIf(!HAVE_PG)('Prisma schema and migrations agree', () => {
         'flow_event_receipts',
         'flow_schedules',
         'flow_workers',
+        'flow_concurrency_slots',
+        'flow_rate_limits',
       ]),
     );
     const cols = await t.query<{

@@ -10,6 +10,7 @@ import { formatMs, keyValues, table, truncate } from './table.js';
 import { UsageError, parseIntOption, parseJsonOption } from './usage.js';
 import { MAX_OUTCOME_LENGTH } from '../../core/outcome.js';
 import { MAX_TIMELINE_PAGE_SIZE } from '../../storage/timeline-page.js';
+import { parseDurationMs } from '../../config.js';
 
 const MAX_PAGE_SIZE = 1000;
 
@@ -192,7 +193,11 @@ export async function flowsCommand(ctx: RemoteContext) {
   );
 }
 
-export async function startCommand(ctx: RemoteContext, flowRef: string, opts: { input?: string; tenant?: string; idempotencyKey?: string }) {
+export async function startCommand(
+  ctx: RemoteContext,
+  flowRef: string,
+  opts: { input?: string; tenant?: string; idempotencyKey?: string; priority?: string; delay?: string; startAt?: string },
+) {
   const key = parseFlowKey(flowRef);
   if (!key) throw new UsageError(`Expected <flowId>@<version>, got ${JSON.stringify(flowRef)}`);
   const body: Record<string, unknown> = {
@@ -202,9 +207,28 @@ export async function startCommand(ctx: RemoteContext, flowRef: string, opts: { 
   };
   if (opts.tenant) body.tenantId = opts.tenant;
   if (opts.idempotencyKey) body.idempotencyKey = opts.idempotencyKey;
+  if (opts.priority !== undefined) {
+    if (!/^-?\d+$/.test(opts.priority.trim())) throw new UsageError(`--priority must be an integer, got ${JSON.stringify(opts.priority)}`);
+    body.priority = Number(opts.priority);
+  }
+  if (opts.delay !== undefined && opts.startAt !== undefined) throw new UsageError('Give --delay or --start-at, not both');
+  if (opts.delay !== undefined) body.delayMs = durationOption('--delay', opts.delay);
+  if (opts.startAt !== undefined) {
+    if (Number.isNaN(Date.parse(opts.startAt))) throw new UsageError(`--start-at must be an ISO time, got ${JSON.stringify(opts.startAt)}`);
+    body.startAt = new Date(opts.startAt).toISOString();
+  }
   const result = await ctx.client.request<{ runId: string; status: string; created: boolean }>('POST', '/v1/runs/start', body);
   if (ctx.json) return printJson(ctx, result);
-  ctx.print(`${result.created ? 'Started' : 'Already started (idempotency key)'} run ${result.runId} (${result.status})`);
+  ctx.print(`${result.created ? 'Started' : 'Already started (idempotency key or debounce)'} run ${result.runId} (${result.status})`);
+}
+
+/** A duration option (`30s`, `15m`, a bare number of ms) as milliseconds; a usage error otherwise. */
+function durationOption(name: string, text: string): number | undefined {
+  try {
+    return parseDurationMs(name, text);
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
 }
 
 /** The whole payload is the body (`null` without --payload); --node resumes one waiting branch. */

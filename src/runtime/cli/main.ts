@@ -52,6 +52,9 @@ const OPTIONS = {
   all: { type: 'boolean' },
   input: { type: 'string' },
   'idempotency-key': { type: 'string' },
+  priority: { type: 'string' },
+  delay: { type: 'string' },
+  'start-at': { type: 'string' },
   payload: { type: 'string' },
   node: { type: 'string' },
   reason: { type: 'string' },
@@ -227,7 +230,14 @@ export async function main(argv: string[]): Promise<void> {
       );
     }
     case 'start':
-      return startCommand(remote(), need(positionals, 1, '<flowId>@<version>'), { input: v.input, tenant: v.tenant, idempotencyKey: v['idempotency-key'] });
+      return startCommand(remote(), need(positionals, 1, '<flowId>@<version>'), {
+        input: v.input,
+        tenant: v.tenant,
+        idempotencyKey: v['idempotency-key'],
+        priority: v.priority,
+        delay: v.delay,
+        startAt: v['start-at'],
+      });
     case 'resume':
       return resumeCommand(remote(), need(positionals, 1, '<runId>'), v.payload, v.node);
     case 'cancel':

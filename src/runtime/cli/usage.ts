@@ -41,6 +41,7 @@ Usage:
   hazel-flow runs show <runId>
   hazel-flow runs timeline <runId> [--limit <n>] [--after <seq>] [--all]
   hazel-flow start <flowId>@<version> [--input <json>] [--tenant <id>] [--idempotency-key <key>]
+                   [--priority <n>] [--delay <duration> | --start-at <iso time>]
   hazel-flow resume <runId> [--payload <json>] [--node <nodeId>]
   hazel-flow cancel <runId> [--reason <text>]
   hazel-flow retry <runId> [--from-node <nodeId>] [--state-patch <json>]

@@ -7,6 +7,7 @@ import { usePolling } from './hooks.js';
 import { FlowGraph } from './flow-graph.js';
 import { JsonEditor, parseJson } from './json-editor.js';
 import { ErrorNote, relativeTime } from './format.js';
+import { limitsLine } from './flow-control.js';
 
 export function FlowsPage({ navigate }) {
   const flows = usePolling(listFlows, null, []);
@@ -88,6 +89,7 @@ function FlowCard({ flow, navigate, flows }) {
           newestRegistered(flows, flow.flowId).version !== flow.version &&
           html`<a class="small" data-testid="plan-migration" href=${migrateHref(flow.flowId, flow.version, newestRegistered(flows, flow.flowId).version)}>plan a migration →</a>`
         }
+        ${flow.flowControl && html`<span class="muted small" data-testid="flow-limits">${limitsLine(flow.flowControl)}</span>`}
         <a class="small" href=${`#/runs?flow=${encodeURIComponent(key)}`}>runs →</a>
       </div>
       <div class="flow-card-body">

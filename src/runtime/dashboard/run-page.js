@@ -13,6 +13,7 @@ import { BranchesTable, ChildLink, WaitTarget, runHref } from './branches.js';
 import { EventResult, SendEventForm, eventWaits } from './send-event.js';
 import { Timeline } from './timeline.js';
 import { useTimelineData } from './timeline-data.js';
+import { heldReason } from './flow-control.js';
 import { JsonEditor, parseJson } from './json-editor.js';
 import { CompensationBadge, ErrorNote, JsonView, StatusBadge, TERMINAL, formatTime, relativeTime, shortId } from './format.js';
 import { NodeActions, RetryButton } from './rerun.js';
@@ -100,6 +101,7 @@ export function RunPage({ runId, navigate = (hash) => (location.hash = hash) }) 
         ${run.nextAttemptAt && html`<div><dt>${dueLabel(run, branches)}</dt><dd title=${run.nextAttemptAt}>${formatTime(run.nextAttemptAt)}</dd></div>`}
       </dl>
       ${run.waitReason && branches.filter((b) => b.status === 'WAITING').length <= 1 && html`<p class="wait-reason"><strong>Waiting:</strong> ${run.waitReason}</p>`}
+      ${heldReason(run) && html`<p class="wait-reason" data-testid="held-reason"><strong>Held back:</strong> ${heldReason(run)}</p>`}
       ${
         targeted.length > 0 &&
         html`<div class="header-waits">

@@ -8,6 +8,7 @@ import { listFlows, listRuns } from './api.js';
 import { usePolling } from './hooks.js';
 import { CompensationBadge, ErrorNote, STATUSES, StatusBadge, formatTime, relativeTime, shortId } from './format.js';
 import { SendEventForm } from './send-event.js';
+import { heldReason } from './flow-control.js';
 
 const PAGE_SIZE = 50;
 
@@ -131,7 +132,7 @@ function RunsTable({ runs, loading }) {
             <td>${currentNodes(r)}</td>
             <td class="nowrap" title=${r.createdAt}>${formatTime(r.createdAt)}</td>
             <td class="nowrap" title=${r.updatedAt}>${relativeTime(r.updatedAt)}</td>
-            <td class="note">${r.error ? html`<span class="error-text">${r.error.code}: ${r.error.message}</span>` : (r.waitReason ?? '')}</td>
+            <td class="note">${r.error ? html`<span class="error-text">${r.error.code}: ${r.error.message}</span>` : (r.waitReason ?? heldReason(r) ?? '')}</td>
           </tr>`,
         )}
       </tbody>

@@ -108,6 +108,8 @@ export function runSummaryDto(run: FlowRunSummary) {
     parentNodeId: run.parentNodeId ?? null,
     failureOf: run.failureOf ?? null,
     failureHandlerRunId: run.failureHandlerRunId ?? null,
+    priority: run.priority ?? 0,
+    flowControl: run.flowControl ?? null,
     hasInbox: run.hasInbox === true,
     compensated: run.compensated ?? null,
     scheduleId: run.scheduleId ?? null,
@@ -173,5 +175,6 @@ export function flowDto(flow: FlowSummary) {
     unfinishedRuns: flow.unfinishedRuns,
     strandedRuns: flow.strandedRuns,
     definitionJson: flow.definitionJson,
+    flowControl: flow.flowControl ?? null,
   };
 }

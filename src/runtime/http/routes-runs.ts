@@ -35,6 +35,9 @@ interface StartBody {
   idempotencyKey?: string;
   initialState?: Record<string, unknown>;
   traceparent?: string;
+  priority?: number;
+  delayMs?: number;
+  startAt?: string;
 }
 
 interface ListQuery {
@@ -126,12 +129,23 @@ export function registerRunRoutes(app: FastifyInstance, engine: FlowEngine, heav
   const bounded = <T>(fn: () => Promise<T>): Promise<T> => (heavy ? heavy.run(fn) : fn());
 
   app.post<{ Body: StartBody }>('/v1/runs/start', { schema: { body: startRunBody } }, async (req, reply) => {
-    const { flowId, version, input, tenantId, idempotencyKey, initialState } = req.body;
+    const { flowId, version, input, tenantId, idempotencyKey, initialState, priority, delayMs, startAt } = req.body;
     // A caller's trace: given in the body, or propagated in the request's header (ignored when malformed).
     const header = req.headers.traceparent;
     const traceparent = req.body.traceparent ?? (typeof header === 'string' && parseTraceparent(header.trim()) ? header.trim() : undefined);
-    const result = await engine.startRun({ flowId, version, input: input ?? null, tenantId, idempotencyKey, initialState, traceparent });
-    // 201 for a new run; 200 when the idempotency key returned an existing one.
+    const result = await engine.startRun({
+      flowId,
+      version,
+      input: input ?? null,
+      tenantId,
+      idempotencyKey,
+      initialState,
+      traceparent,
+      priority,
+      delayMs,
+      startAt,
+    });
+    // 201 for a new run; 200 when the idempotency key (or a debounce) returned an existing one.
     return reply.code(result.created ? 201 : 200).send(result);
   });
 

@@ -38,6 +38,9 @@ export const startRunBody = {
       description:
         'The W3C trace context the run’s steps continue (00-<trace id>-<span id>-<flags>); default: the request’s `traceparent` header when valid, else a new trace.',
     },
+    priority: { type: 'integer', minimum: -2147483647, maximum: 2147483647, description: 'Claim order: higher first (default 0). See docs/flow-control.md.' },
+    delayMs: { type: 'number', minimum: 0, description: 'Start the run this many ms from now (not with startAt).' },
+    startAt: { type: 'string', format: 'date-time', description: 'Start the run at this time, ISO 8601 (not with delayMs).' },
     initialState: {
       type: 'object',
       description: 'Initial ctx.state (default {}). Keys the engine reserves (`_resumePayload`) are refused with INVALID_ARGUMENT.',
@@ -281,6 +284,12 @@ const runSummaryProperties = {
     description: 'A run of an onFailure flow: the failed run it handles (its input is { runId, flowId, version, error } of that run). Not a parent.',
   }),
   failureHandlerRunId: nullable({ type: 'string', description: 'A run that ended FAILED: the run of its flow’s onFailure flow, started in the same write.' }),
+  priority: { type: 'integer', description: 'Claim order: higher first (docs/flow-control.md).' },
+  flowControl: nullable({
+    type: 'object',
+    additionalProperties: true,
+    description: 'The run’s flow control limits with the keys its key functions gave at start (`concurrency`, `rateLimit`, `debounce`); null: none.',
+  }),
   hasInbox: {
     type: 'boolean',
     description:
@@ -404,6 +413,12 @@ export const flowSchema = {
         'Its runs due now that no process serves (the version is registered nowhere): left behind by a deploy. Migrate them, or serve the version again.',
     },
     definitionJson: { type: 'object', description: 'The graph: entry, nodes (with options), edges (priority, conditional, when).' },
+    flowControl: nullable({
+      type: 'object',
+      additionalProperties: true,
+      description:
+        'Its flow control limits as registered in the serving process (`concurrency`, `rateLimit`, `debounce`; `keyed`: the limit has a key function); null: none.',
+    }),
   },
 } as const;
 

@@ -58,6 +58,13 @@ export interface LockMode {
    * transactions that held those locks last committed.
    */
   underEventLocks(locks: string | null, sql: string, params: readonly SqlParam[], rowLock?: RowLock): Promise<SqlRow[]>;
+  /**
+   * The executing-scope concurrency slots that are full, as `flow_id:index:key` (find-due-runs.ts
+   * $3), when this mode counts them in-process (PGlite); null when the statement reads pg_locks.
+   */
+  fullExecutingSlots(): string[] | null;
+  /** Runs `joinDebouncedRun` (statements/join-debounced-run.ts), keeping clear of runs held here. */
+  joinDebounced(params: readonly SqlParam[]): Promise<RunReadRow | null>;
   /** Lets go of whatever the strategy holds (the lock session). */
   close(): Promise<void>;
 }
@@ -74,7 +81,21 @@ export function lockModeOf(host: LockHost): LockMode {
   }
 }
 
+/** PGlite's executing slots in use, per database (keyed by its lock table, shared by the stores on it). */
+const executingSlots = new WeakMap<Set<string>, Map<string, { used: number; limit: number }>>();
+
 const runOf = (row: RunReadRow | undefined) => (row && row.run_id != null ? toRunRecord(row) : null);
+
+/** The executing slot locks `flow_admit_run` took (its `slots`), null when none. */
+function slotsOf(admit: unknown): unknown[] | null {
+  const slots = (admit as { slots?: unknown[] } | null | undefined)?.slots;
+  return Array.isArray(slots) && slots.length > 0 ? slots : null;
+}
+
+/** The refusal in `flow_admit_run`'s answer, if it refused (statements/admit-run.ts). */
+function refused(admit: unknown): boolean {
+  return (admit as { ok?: unknown } | null | undefined)?.ok === false;
+}
 
 /** Whether to go on locking: with `onlyIfDue`, only a run that is due, read without the lock, so a run that is not is never held. */
 async function dueOrNotAsked(host: LockHost, runId: string, options: LockRunOptions | undefined): Promise<boolean> {
@@ -101,6 +122,16 @@ abstract class SharedDatabaseLocks implements LockMode {
   async prune(params: (limit: number) => readonly SqlParam[], limit: number): Promise<number> {
     const [row] = await this.host.executor.query(this.host.sql.pruneShared, params(limit));
     return Number(row?.deleted ?? 0);
+  }
+
+  fullExecutingSlots(): null {
+    return null;
+  }
+
+  /** The statement tries each candidate's advisory lock itself. */
+  async joinDebounced(params: readonly SqlParam[]): Promise<RunReadRow | null> {
+    const [row] = await this.host.executor.query<RunReadRow>(this.host.sql.joinDebouncedRun, params);
+    return row ?? null;
   }
 
   underEventLocks(locks: string | null, sql: string, params: readonly SqlParam[], rowLock?: RowLock): Promise<SqlRow[]> {
@@ -130,10 +161,12 @@ class SessionLocks extends SharedDatabaseLocks {
     const grant = await locks.lock(runId, options?.onlyIfDue === true);
     if (!grant) return null;
     const { generation } = grant;
+    // Executing-scope concurrency slots taken with the lock (lock-runs.ts) go with it.
+    const slots = slotsOf(grant.row.admit);
     // The unlock statement NOTIFYs the run's wake-up: delivered once the lock is free.
     return new SqlLease(this.host, runId, runOf(grant.row as RunReadRow), {
       lost: () => locks.lost(generation),
-      unlock: (wake) => locks.unlock(runId, generation, wake),
+      unlock: (wake) => locks.unlock(runId, generation, wake, slots),
     });
   }
 
@@ -147,11 +180,25 @@ class SessionLocks extends SharedDatabaseLocks {
 class TransactionLocks extends SharedDatabaseLocks {
   async acquire(runId: string, options: LockRunOptions | undefined): Promise<SqlLease | null> {
     const { executor, sql } = this.host;
-    if (!(await dueOrNotAsked(this.host, runId, options))) return null;
+    // Read first (a run that is not due is never held, and whether it has flow control is seen).
+    const [before] = await executor.query<RunReadRow>(sql.getRun, [runId]);
+    const known = runOf(before);
+    if (options?.onlyIfDue && !isDueNow(known)) return null;
+    // Flow control's rows (active slots, rate tokens) first, through the pool, committed at once so
+    // that other processes count them — not in the held transaction, where they would stay unseen
+    // (and their row locks held) until the lease ends. Taken before the run's lock, they may be
+    // taken for a run another holder has: they are the run's either way (admit-run.ts).
+    const controlled = known?.flowControl != null;
+    if (controlled && refused((await executor.query(sql.admitRun, [runId, 'none', true]))[0]?.admit)) return null;
     const holder = await executor.hold!();
     try {
       const [lock] = await holder.query(sql.tryTransactionLock, [runId]);
       if (lock?.locked !== true) {
+        await holder.release();
+        return null;
+      }
+      // Flow control: executing slots as transaction locks held with the run's (admit-run.ts).
+      if (controlled && refused((await holder.query(sql.admitRun, [runId, 'xact', false]))[0]?.admit)) {
         await holder.release();
         return null;
       }
@@ -197,15 +244,65 @@ class ProcessLocks implements LockMode {
     if (options?.onlyIfDue && (!(await dueOrNotAsked(this.host, runId, options)) || this.locks.has(key))) return null;
     // Claimed before the read, so a concurrent lockRun in this process sees it taken.
     this.locks.add(key);
-    const unclaim = () => this.locks.delete(key);
+    let unclaim = () => void this.locks.delete(key);
     try {
       const [row] = await this.host.executor.query<RunReadRow>(this.host.sql.getRun, [runId]);
+      let run = runOf(row);
+      if (run?.flowControl && (run.status === 'RUNNING' || run.status === 'WAITING')) {
+        // Flow control: executing slots counted here (one process), the rows by the function.
+        const giveBack = this.takeExecutingSlots(run.flowId, run.flowControl.concurrency);
+        if (giveBack === null) return (unclaim(), null);
+        const [admitted] = await this.host.executor.query(this.host.sql.admitRun, [runId, 'none', true]).catch((err: unknown) => {
+          giveBack();
+          throw err;
+        });
+        if (refused(admitted?.admit)) return (giveBack(), unclaim(), null);
+        const unlockRun = unclaim;
+        unclaim = () => (giveBack(), unlockRun());
+        // Read again: the admission may have written the run (`rateLimit.admittedAt`).
+        run = runOf((await this.host.executor.query<RunReadRow>(this.host.sql.getRun, [runId]))[0]);
+      }
       // One process: the wake-up is this process's own, sent by the lease once the lock is free.
-      return new SqlLease(this.host, runId, runOf(row), { lost: () => false, unlock: async () => void unclaim() });
+      return new SqlLease(this.host, runId, run, { lost: () => false, unlock: async () => void unclaim() });
     } catch (err) {
       unclaim();
       throw err;
     }
+  }
+
+  /** This database's executing slots in use and their limit, by `schema\0flow_id:index:key` (shared by the stores on it, as the lock table). */
+  private get slots(): Map<string, { used: number; limit: number }> {
+    let slots = executingSlots.get(this.locks);
+    if (!slots) executingSlots.set(this.locks, (slots = new Map()));
+    return slots;
+  }
+
+  /** One executing slot of each executing-scope limit, or null (nothing taken) when one is full; returns what gives them back. */
+  private takeExecutingSlots(flowId: string, limits: ReadonlyArray<{ limit: number; key: string; scope: string }>): (() => void) | null {
+    const names = limits.flatMap((c, i) => (c.scope === 'active' ? [] : [{ name: `${this.host.names.schema}\0${flowId}:${i}:${c.key}`, limit: c.limit }]));
+    if (names.some(({ name, limit }) => (this.slots.get(name)?.used ?? 0) >= limit)) return null;
+    for (const { name, limit } of names) this.slots.set(name, { used: (this.slots.get(name)?.used ?? 0) + 1, limit });
+    return () => {
+      for (const { name } of names) {
+        const slot = this.slots.get(name);
+        if (slot && --slot.used <= 0) this.slots.delete(name);
+      }
+    };
+  }
+
+  fullExecutingSlots(): string[] {
+    const prefix = `${this.host.names.schema}\0`;
+    const full: string[] = [];
+    for (const [name, { used, limit }] of this.slots) if (name.startsWith(prefix) && used >= limit) full.push(name.slice(prefix.length));
+    return full;
+  }
+
+  /** A run held here is not joined: it may be beginning its first step ($7 of the statement). */
+  async joinDebounced(params: readonly SqlParam[]): Promise<RunReadRow | null> {
+    const prefix = `${this.host.names.schema}\0`;
+    const held = [...this.locks].filter((k) => k.startsWith(prefix)).map((k) => k.slice(prefix.length));
+    const [row] = await this.host.executor.query<RunReadRow>(this.host.sql.joinDebouncedRun, [...params, JSON.stringify(held)]);
+    return row ?? null;
   }
 
   /** Candidates first, then only those this store could claim in its lock table, deleted while claimed. */

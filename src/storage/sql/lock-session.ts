@@ -34,6 +34,8 @@ interface UnlockRequest {
   generation: number;
   /** NOTIFY the run's wake-up once it is unlocked. */
   wake: boolean;
+  /** Executing-scope concurrency slot locks (`[k1, k2]`) taken with the run's lock (lock-runs.ts), let go with it. */
+  slots: unknown[] | null;
   resolve(): void;
 }
 
@@ -75,13 +77,13 @@ export class LockSession {
    * (in the same statement: a worker woken finds the lock free). Never fails: a lock it cannot let
    * go of goes with its connection.
    */
-  unlock(runId: string, generation: number, wake: boolean): Promise<void> {
+  unlock(runId: string, generation: number, wake: boolean, slots: unknown[] | null = null): Promise<void> {
     if (!wake && (generation !== this.generation || this.session === null)) {
       this.claimed.delete(runId); // that session is gone, and its locks with it
       return Promise.resolve();
     }
     return new Promise<void>((resolve) => {
-      this.unlocks.push({ runId, generation, wake, resolve });
+      this.unlocks.push({ runId, generation, wake, slots, resolve });
       this.kick();
     });
   }
@@ -166,7 +168,7 @@ export class LockSession {
 
   private async sendUnlocks(batch: UnlockRequest[]): Promise<void> {
     // A lock of an older session is gone with it; its wake-up is still owed.
-    const asked = batch.map((r) => ({ run_id: r.runId, unlock: r.generation === this.generation && this.session !== null, wake: r.wake }));
+    const asked = batch.map((r) => ({ run_id: r.runId, unlock: r.generation === this.generation && this.session !== null, wake: r.wake, slots: r.slots }));
     if (asked.some((r) => r.unlock || r.wake)) {
       try {
         const session = asked.some((r) => r.unlock) ? this.session! : await this.connected();

@@ -60,6 +60,17 @@ export interface SqlNames {
   freshInboxFn: string;
   /** Cancels runs and all their unfinished descendants (see the cancel_cascade migration), qualified. */
   cancelRunsFn: string;
+  /** Active-scope concurrency slots and rate-limit states (see the flow_control migration). */
+  concurrencySlots: string;
+  rateLimits: string;
+  /** Admits a locked run under its flow control limits (see the flow_control migration), qualified. */
+  admitRunFn: string;
+  /**
+   * SQL literal of the namespace of executing-scope slot locks: `hashtext(ns || flow_id || ':' ||
+   * limit index || ':' || key)` is the first int of a slot's two-int advisory lock, the slot number
+   * the second (pg_locks.objsubid 2).
+   */
+  slotNamespace: string;
   /**
    * SQL expression of a run's 64-bit advisory-lock key given a text expression of its id.
    * Namespaced by package and schema so that it collides neither with other users of
@@ -103,6 +114,10 @@ export function sqlNames(schema: string = DEFAULT_SCHEMA): SqlNames {
     freshOutputsFn: `${s}.flow_run_outputs`,
     freshInboxFn: `${s}.flow_run_has_inbox`,
     cancelRunsFn: `${s}.flow_cancel_runs`,
+    concurrencySlots: `${s}.flow_concurrency_slots`,
+    rateLimits: `${s}.flow_rate_limits`,
+    admitRunFn: `${s}.flow_admit_run`,
+    slotNamespace: quoteLiteral(`hazel-flow-slot:${schema}:`),
     lockKey: (runIdSql) => `hashtextextended(${keyPrefix} || ${runIdSql}, 0)`,
     eventLockNamespace: `hashtext(${quoteLiteral(`hazel-flow-event:${schema}`)})`,
     eventKeyLockNamespace: `hashtext(${quoteLiteral(`hazel-flow-event-key:${schema}`)})`,

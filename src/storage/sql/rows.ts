@@ -5,7 +5,7 @@
  */
 import { readBranches, type CompensationLog } from '../../core/states.js';
 import type { ErrorRecord } from '../../errors.js';
-import type { FlowRunStatus } from '../../definitions/types.js';
+import type { FlowControlRecord, FlowRunStatus } from '../../definitions/types.js';
 import type {
   DefinitionRecord,
   FlowEventRecord,
@@ -59,6 +59,8 @@ export const RUN_COLUMNS = [
   'forked_from_run_id',
   'forked_from_node_id',
   'traceparent',
+  'priority',
+  'flow_control_json',
 ] as const;
 
 /** The JSON columns a summary leaves out (see `FlowRunSummary`); `outputs_json` is not a column. */
@@ -151,6 +153,8 @@ export type RunReadRow = {
   forked_from_run_id: string | null;
   forked_from_node_id: string | null;
   traceparent: string | null;
+  priority?: number | string | null;
+  flow_control_json?: unknown;
   outputs_json: Record<string, unknown>;
   has_inbox: boolean;
   due_in_ms: number | null;
@@ -264,6 +268,8 @@ export function toRunSummary(row: RunSummaryRow): FlowRunSummary {
     outcome: row.outcome ?? null,
     forkedFrom: row.forked_from_run_id ? { runId: row.forked_from_run_id, nodeId: row.forked_from_node_id ?? '' } : null,
     traceparent: row.traceparent ?? null,
+    priority: Number(row.priority ?? 0),
+    flowControl: (row.flow_control_json as FlowControlRecord | null | undefined) ?? null,
   };
 }
 
@@ -327,6 +333,8 @@ export function toCommittedRecord(row: CommittedRow, before: FlowRunRecord, t: T
     outcome: row.outcome ?? null,
     forkedFrom: before.forkedFrom,
     traceparent: before.traceparent,
+    priority: before.priority,
+    flowControl: before.flowControl,
   };
 }
 

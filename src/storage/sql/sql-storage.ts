@@ -7,7 +7,17 @@
  */
 import { StorageError, type ErrorRecord } from '../../errors.js';
 import { normalizeRunFilter, encodeCursor } from '../run-filter.js';
-import type { DefinitionRecord, DueRunQuery, FlowEventRecord, FlowRunRecord, FlowRunSummary, FlowStorage, IdempotencyRecord, InboxEntry } from '../types.js';
+import type {
+  DefinitionRecord,
+  DebounceJoin,
+  DueRunQuery,
+  FlowEventRecord,
+  FlowRunRecord,
+  FlowRunSummary,
+  FlowStorage,
+  IdempotencyRecord,
+  InboxEntry,
+} from '../types.js';
 import type { JsonText, LockRunOptions, MapValues, NewEvent, NewFlowEvent, NewInboxEntry, NewRun } from '../types.js';
 import type { EventRange, PruneRunsQuery, RunFilter, RunLease, RunPage, SentEvent } from '../types.js';
 import type { LiveRunCount, NewFork, RunRewrite } from '../types.js';
@@ -142,6 +152,7 @@ export class SqlFlowStorage implements FlowStorage, LockHost {
     const behind = [
       ...(present?.schedules !== true ? ['the table flow_schedules'] : []),
       ...(present?.workers !== true ? ['the table flow_workers'] : []),
+      ...(present?.flow_control !== true ? ['the tables flow_concurrency_slots, flow_rate_limits and the function flow_admit_run'] : []),
       ...(Array.isArray(columns) && columns.length > 0 ? [`the column(s) ${columns.join(', ')} of flow_runs`] : []),
     ];
     if (behind.length > 0) {
@@ -329,15 +340,24 @@ export class SqlFlowStorage implements FlowStorage, LockHost {
     });
   }
 
+  joinDebouncedRun(q: DebounceJoin): Promise<FlowRunRecord | null> {
+    return this.run('joinDebouncedRun', async () => {
+      const row = await this.locks.joinDebounced([q.flowId, q.flowVersion, q.key, q.input, q.delayMs, q.maxWaitMs]);
+      return row ? toRunRecord(row) : null;
+    });
+  }
+
   findDueRuns(query: DueRunQuery): Promise<string[]> {
     return this.run('findDueRuns', async () => {
       const limit = Math.max(0, Math.floor(query.limit));
       if (limit === 0) return [];
       // Runs locked in this process are skipped (on a shared database, the statement skips those locked anywhere).
       const here = this.locks.heldHere;
+      const full = this.locks.fullExecutingSlots();
       const rows = await this.executor.query<{ run_id: string }>(this.sql.findDueRuns, [
         limit + here.size,
         query.flowKeys ? JSON.stringify(query.flowKeys) : null,
+        ...(full === null ? [] : [JSON.stringify(full)]),
       ]);
       return rows
         .map((r) => r.run_id)

@@ -2,6 +2,9 @@
  * `createRuns`: the runs started at one moment in this process, inserted in one statement with
  * their first events (startRun calls are grouped like commits: see statement-group.ts).
  *
+ * A delayed start (`start_at`, or `start_delay_ms` from the statement's clock) is the run's first
+ * due time: RUNNING, not due before then.
+ *
  * $1 a JSON array of new runs (`newRunJson`). Rows, per run: `asked` (its run id), the run as
  * read (`RunReadRow`, rows.ts) and `created`. A created run's `input_json`, `state_json` and
  * `branches_json` come back NULL: the caller has them. A run whose idempotency key is taken gets
@@ -21,15 +24,17 @@ export function createRunsSql(n: SqlNames, mode: { notify: boolean }): string {
              x -> 'state' AS state, x -> 'branches' AS branches, x ->> 'idempotency_key' AS idempotency_key,
              x -> 'events' AS events, x ->> 'parent_run_id' AS parent_run_id, x ->> 'parent_node_id' AS parent_node_id,
              x ->> 'schedule_id' AS schedule_id, (x ->> 'scheduled_at')::timestamptz AS scheduled_at, x ->> 'failure_of' AS failure_of,
-             x ->> 'traceparent' AS traceparent, a.ord
+             x ->> 'traceparent' AS traceparent, a.ord,
+             COALESCE((x ->> 'priority')::int, 0) AS priority, NULLIF(x -> 'flow_control', 'null'::jsonb) AS flow_control,
+             COALESCE((x ->> 'start_at')::timestamptz, statement_timestamp() + (x ->> 'start_delay_ms')::float8 * interval '1 millisecond') AS start_at
       FROM jsonb_array_elements($1::jsonb) WITH ORDINALITY AS a(x, ord)
     ), ins AS (
       INSERT INTO ${n.runs} (run_id, flow_id, flow_version, tenant_id, status, current_node_id, input_json, state_json,
                              branches_json, idempotency_key, version, last_seq, created_at, updated_at, parent_run_id, parent_node_id,
-                             schedule_id, scheduled_at, failure_of, traceparent)
+                             schedule_id, scheduled_at, failure_of, traceparent, priority, flow_control_json, next_attempt_at)
       SELECT run_id, flow_id, flow_version, tenant_id, 'RUNNING', current_node_id, input, state, branches, idempotency_key, 1,
              jsonb_array_length(events), statement_timestamp(), statement_timestamp(), parent_run_id, parent_node_id,
-             schedule_id, scheduled_at, failure_of, traceparent
+             schedule_id, scheduled_at, failure_of, traceparent, priority, flow_control, start_at
       FROM n ORDER BY ord
       ON CONFLICT (idempotency_key) DO NOTHING
       RETURNING *
@@ -64,6 +69,9 @@ export function newRunJson(run: NewRun): string {
     `"idempotency_key":${text(run.idempotencyKey)},"events":${eventsJson(run.events)},` +
     `"parent_run_id":${text(run.parentRunId)},"parent_node_id":${text(run.parentNodeId)},"failure_of":${text(run.failureOf)},` +
     `"traceparent":${text(run.traceparent)},` +
-    `"schedule_id":${text(run.scheduleId)},"scheduled_at":${text(run.scheduledAt?.toISOString())}}`
+    `"schedule_id":${text(run.scheduleId)},"scheduled_at":${text(run.scheduledAt?.toISOString())}` +
+    `,"priority":${run.priority ?? 0},"flow_control":${JSON.stringify(run.flowControl ?? null)}` +
+    `,"start_at":${text(run.startAt && 'at' in run.startAt ? run.startAt.at.toISOString() : null)}` +
+    `,"start_delay_ms":${run.startAt && 'delayMs' in run.startAt ? run.startAt.delayMs : 'null'}}`
   );
 }

@@ -36,14 +36,17 @@ export function fireScheduleSql(n: SqlNames, mode: { notify: boolean }): string 
       SELECT x ->> 'run_id' AS run_id, x ->> 'flow_id' AS flow_id, x ->> 'flow_version' AS flow_version,
              x ->> 'tenant_id' AS tenant_id, x ->> 'current_node_id' AS current_node_id, x -> 'input' AS input,
              x -> 'state' AS state, x -> 'branches' AS branches, x ->> 'idempotency_key' AS idempotency_key, x -> 'events' AS events,
-             x ->> 'schedule_id' AS schedule_id, (x ->> 'scheduled_at')::timestamptz AS scheduled_at, x ->> 'traceparent' AS traceparent
+             x ->> 'schedule_id' AS schedule_id, (x ->> 'scheduled_at')::timestamptz AS scheduled_at, x ->> 'traceparent' AS traceparent,
+             COALESCE((x ->> 'priority')::int, 0) AS priority, NULLIF(x -> 'flow_control', 'null'::jsonb) AS flow_control
       FROM jsonb_array_elements($9::jsonb) AS x
       WHERE EXISTS (SELECT 1 FROM s)
     ), ins AS (
       INSERT INTO ${n.runs} (run_id, flow_id, flow_version, tenant_id, status, current_node_id, input_json, state_json,
-                             branches_json, idempotency_key, version, last_seq, created_at, updated_at, schedule_id, scheduled_at, traceparent)
+                             branches_json, idempotency_key, version, last_seq, created_at, updated_at, schedule_id, scheduled_at,
+                             traceparent, priority, flow_control_json)
       SELECT run_id, flow_id, flow_version, tenant_id, 'RUNNING', current_node_id, input, state, branches, idempotency_key, 1,
-             jsonb_array_length(events), statement_timestamp(), statement_timestamp(), schedule_id, scheduled_at, traceparent
+             jsonb_array_length(events), statement_timestamp(), statement_timestamp(), schedule_id, scheduled_at,
+             traceparent, priority, flow_control
       FROM n
       ON CONFLICT DO NOTHING
       RETURNING *

@@ -15,10 +15,12 @@ import { runReadSql } from '../rows.js';
 export function forkRunSql(n: SqlNames, mode: { notify: boolean }): string {
   return `WITH x AS (SELECT $1::jsonb AS x), ins AS (
       INSERT INTO ${n.runs} (run_id, flow_id, flow_version, tenant_id, status, current_node_id, input_json, state_json, branches_json,
-                             idempotency_key, version, last_seq, created_at, updated_at, outcome, forked_from_run_id, forked_from_node_id, traceparent)
+                             idempotency_key, version, last_seq, created_at, updated_at, outcome, forked_from_run_id, forked_from_node_id, traceparent,
+                             priority, flow_control_json)
       SELECT x ->> 'run_id', x ->> 'flow_id', x ->> 'flow_version', x ->> 'tenant_id', 'RUNNING', x ->> 'current_node_id', x -> 'input',
              x -> 'state', x -> 'branches', x ->> 'idempotency_key', 1, jsonb_array_length(x -> 'events'), statement_timestamp(),
-             statement_timestamp(), $5, $2, $3, x ->> 'traceparent'
+             statement_timestamp(), $5, $2, $3, x ->> 'traceparent',
+             COALESCE((x ->> 'priority')::int, 0), NULLIF(x -> 'flow_control', 'null'::jsonb)
       FROM x
       RETURNING *
     ), vals AS (

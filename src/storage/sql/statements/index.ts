@@ -23,6 +23,8 @@ import { getRunSql } from './get-run.js';
 import { lockEventsSql } from './lock-events.js';
 import { lockRowSql } from './lock-row.js';
 import { lockRunsSql } from './lock-runs.js';
+import { admitRunSql } from './admit-run.js';
+import { joinDebouncedRunSql } from './join-debounced-run.js';
 import { msUntilNextDueSql } from './ms-until-next-due.js';
 import { deleteEventsSql, lockPrunableEventsSql } from './prune-events.js';
 import { deleteClaimedSql, pruneSharedSql, selectPrunableSql } from './prune-runs.js';
@@ -67,6 +69,8 @@ export function buildStatements(n: SqlNames, mode: { notify: boolean; skipLocked
     /** `lockRuns` on tables made by someone else's migrations, without the read-after-lock functions. */
     lockRunsPlainRead: lockRunsSql(n, { freshReadFn: false }),
     unlockRuns: unlockRunsSql(n, mode),
+    admitRun: admitRunSql(n),
+    joinDebouncedRun: joinDebouncedRunSql(n, mode),
     wakeRun: wakeRunSql(n, mode),
     tryTransactionLock: tryTransactionLockSql(n),
     lockRow: lockRowSql(n),

@@ -3,6 +3,7 @@
  * read-after-lock functions do (without them `lockRuns` reads plainly), and whether the cancel
  * cascade's function does (required). One row of booleans: `runs, events, definitions,
  * idempotency, node_values, inbox, sent_events, event_waits, event_receipts, fresh_fn, cancel_fn, schedules, workers`,
+ * `flow_control` (the flow_control migration's two tables and its function `flow_admit_run`),
  * and `missing_run_columns`: the columns every read of a run names (`RUN_COLUMNS`, rows.ts) that
  * the runs table lacks (a schema a migration behind the code), as a text array.
  */
@@ -26,6 +27,8 @@ export function tablesPresentSql(n: SqlNames): string {
       to_regprocedure(${quoteLiteral(`${n.cancelRunsFn}(text[],text)`)}) IS NOT NULL AS cancel_fn,
       to_regclass(${quoteLiteral(n.schedules)}) IS NOT NULL AS schedules,
       to_regclass(${quoteLiteral(n.workers)}) IS NOT NULL AS workers,
+      to_regclass(${quoteLiteral(n.concurrencySlots)}) IS NOT NULL AND to_regclass(${quoteLiteral(n.rateLimits)}) IS NOT NULL
+        AND to_regprocedure(${quoteLiteral(`${n.admitRunFn}(text,text,text,boolean,bigint)`)}) IS NOT NULL AS flow_control,
       ARRAY(SELECT c FROM unnest(ARRAY[${RUN_COLUMNS.map(quoteLiteral).join(', ')}]::text[]) WITH ORDINALITY AS x(c, ord)
             WHERE to_regclass(${quoteLiteral(n.runs)}) IS NOT NULL
               AND NOT EXISTS (SELECT 1 FROM pg_attribute a WHERE a.attrelid = to_regclass(${quoteLiteral(n.runs)}) AND a.attname = c AND NOT a.attisdropped)
