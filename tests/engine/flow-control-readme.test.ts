@@ -13,9 +13,9 @@ describe('README: Flow control', () => {
     const engine = new FlowEngine();
     // ---- verbatim from README.md, Flow control ----
     const charge = flow<{ customer: string; order: string }>('charge', '1', {
-      // 2 at a time per customer, and 50 in all ('active': from start to end, waits included)
+      // 2 runs per customer from start to end, waits included ('active'); 50 steps at a time in all
       concurrency: [
-        { limit: 2, key: (input) => input.customer },
+        { limit: 2, key: (input) => input.customer, scope: 'active' },
         { limit: 50, scope: 'executing' },
       ],
       rateLimit: { limit: 10, periodMs: 1000 }, // at most 10 first steps a second
@@ -34,7 +34,7 @@ describe('README: Flow control', () => {
     expect((await engine.getRun(urgent.runId))!.priority).toBe(10);
     expect((await engine.getRun(first.runId))!.flowControl).toEqual({
       concurrency: [
-        { limit: 2, key: 'c1', scope: 'executing' },
+        { limit: 2, key: 'c1', scope: 'active' },
         { limit: 50, key: '', scope: 'executing' },
       ],
       rateLimit: { limit: 10, periodMs: 1000, key: '' },
