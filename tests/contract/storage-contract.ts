@@ -14,6 +14,7 @@ import { compensationContract } from './compensation-contract.js';
 import { inboxContract } from './inbox-contract.js';
 import { lockOptionsContract } from './lock-options-contract.js';
 import { outcomeContract } from './outcome-contract.js';
+import { transactionsContract } from './transactions-contract.js';
 import { pruneContract } from './prune-contract.js';
 import { schedulesContract } from './schedules-contract.js';
 import { asRead, branch, expectReadNow, j, newRun, step, waitFor } from './contract-helpers.js';
@@ -46,6 +47,7 @@ export function describeStorageContract(name: string, makeStore: () => Promise<S
     failureHandlerContract(() => handle);
     compensationContract(() => handle);
     outcomeContract(() => handle);
+    transactionsContract(() => handle);
 
     it('creates a run and reads it back with JSON values parsed', async () => {
       const input = { a: [1, 'two', { three: true }], u: 'ünïcødé ✓', n: null, big: 1e21, neg: -0.5 };
