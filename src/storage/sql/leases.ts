@@ -35,7 +35,9 @@ export interface LockHold {
 /** What a lease needs from its store. */
 export interface LeaseHost {
   /** The store's own statements (through its pool), and the attempts' transactions. */
-  readonly executor: SqlRunner & Pick<SqlExecutor, 'openTransaction' | 'lockMode'>;
+  readonly executor: SqlRunner & Pick<SqlExecutor, 'openTransaction'>;
+  /** PGlite: one session in this process (its lock mode's `embedded`): nothing to lock against, one transaction at a time. */
+  readonly embedded: boolean;
   readonly sql: Statements;
   /** Where commits are grouped with other runs' (statement-group.ts). */
   readonly commits: StatementGroup;
@@ -70,7 +72,7 @@ export class SqlLease implements RunLease {
     if (open) {
       this.transactions = {
         // PGlite's one session runs one transaction at a time, and nothing else meanwhile.
-        exclusive: host.executor.lockMode === 'process',
+        exclusive: host.embedded,
         open: async (isolation: TransactionIsolation, nodeId: string) => {
           let tx: OpenTransaction;
           try {
@@ -196,8 +198,8 @@ export class SqlLease implements RunLease {
    * taken in the same transaction, in the same order.
    */
   private async sendIn(runner: SqlRunner, t: Transition): Promise<SqlRow | undefined> {
-    // PGlite (process mode) is one session: nothing to lock against, as in `underEventLocks`.
-    const shared = this.host.executor.lockMode !== 'process';
+    // PGlite is one session: nothing to lock against, as in its lock mode's `underEventLocks`.
+    const shared = !this.host.embedded;
     const locks = waitLocks(t);
     if (shared && locks !== null) await runner.query(this.host.sql.lockEvents, [locks]);
     if (shared && t.timedOutWaits?.length) await runner.query(this.host.sql.lockRow, [this.runId]);
