@@ -119,7 +119,8 @@ export class PGliteExecutor implements SqlExecutor {
     const tx = await ready;
     const guarded = transactionHandle(nodeId, async (text, params) => {
       const r = await tx.query<SqlRow>(text, params ? [...params] : undefined);
-      return { rows: r.rows, rowCount: r.affectedRows || r.rows.length };
+      // PGlite's own result (affectedRows, fields), with pg's rowCount: rows changed, or returned.
+      return { ...r, rowCount: r.affectedRows || r.rows.length };
     });
     let ended = false;
     return {

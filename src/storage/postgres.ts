@@ -168,7 +168,8 @@ export class PgExecutor implements SqlExecutor {
     }
     const tx = transactionHandle(nodeId, async (text, params) => {
       const r = await serial(() => client.query({ text, values: params ? [...params] : undefined, types: TYPE_PARSERS }));
-      return { rows: r.rows, rowCount: r.rowCount ?? 0 };
+      // pg's own result (fields, command…), its rowCount never null.
+      return Object.assign(r, { rowCount: r.rowCount ?? 0 });
     });
     let ended = false;
     return {
