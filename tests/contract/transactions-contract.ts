@@ -211,6 +211,23 @@ export function transactionsContract(handle: () => StoreHandle): void {
     expect([...(await orders.rows(waited.runId)), ...(await orders.rows(child.runId))]).toEqual([]);
   });
 
+  it('transactions: each attempt runs at the isolation level its node asks for (read committed by default)', async () => {
+    if (!sqlStore()) return;
+    const levels: string[] = [];
+    const read = async (ctx: FlowContext) => {
+      const prisma = ctx.tx as unknown as { $queryRawUnsafe?: (q: string) => Promise<Array<{ transaction_isolation: string }>> };
+      const rows = prisma.$queryRawUnsafe
+        ? await prisma.$queryRawUnsafe('SHOW transaction_isolation')
+        : (await (ctx.tx as SqlTransaction).query<{ transaction_isolation: string }>('SHOW transaction_isolation')).rows;
+      levels.push(rows[0]!.transaction_isolation);
+      return { status: 'ok' } as const;
+    };
+    for (const transaction of [true, { isolation: 'repeatable read' as const }, { isolation: 'serializable' as const }]) {
+      expect((await runOne(read, { transaction })).run.status).toBe('COMPLETED');
+    }
+    expect(levels).toEqual(['read committed', 'repeatable read', 'serializable']);
+  });
+
   it('transactions: on the memory store the attempt fails at once with TRANSACTIONS_UNSUPPORTED, naming the store', async () => {
     if (sqlStore()) return;
     let calls = 0;
