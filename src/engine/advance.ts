@@ -140,6 +140,7 @@ class RunDriver {
           finished = next.finished;
           tx = next.tx;
           this.running.delete(keyOf(finished));
+          if (await this.cancelLanded(next)) return this.result(true);
         }
       }
       const step = await this.step(first, finished, tx && next ? { tx, begun: next.begun } : undefined);
@@ -230,6 +231,24 @@ class RunDriver {
       this.afterCommit(draft);
       return transition.release ? 'done' : 'go on';
     }
+  }
+
+  /**
+   * A transactional attempt stopped by a cancel under way in this process (`AttemptsInFlight.
+   * beginCancel`): its failure is not committed; the cancel's write is awaited instead. True when
+   * it landed (the run moved on: this holder is done with it); false when there is no such cancel,
+   * or it did not land (the outcome is then committed as usual).
+   */
+  private async cancelLanded(c: Completion): Promise<boolean> {
+    const o = c.finished.outcome;
+    const cancel = c.tx === undefined && o.kind === 'error' && o.error.code === 'CANCELLED' ? this.env.inFlight.cancelling(this.run.runId) : undefined;
+    if (!cancel) return false;
+    await cancel;
+    const run = await this.lease.reload();
+    if (!run || run.version === this.run.version) return false;
+    this.stopAll(new CancelledAttempt());
+    this.setRun(run);
+    return true;
   }
 
   /** Commits in the attempt's transaction (it ends there, committed or rolled back, unless refused for an answer). */
@@ -552,7 +571,7 @@ class RunDriver {
     let tx: AttemptTransaction | undefined;
     const isolation = transactionIsolation(node);
     const ctx = context();
-    const untrack = this.env.inFlight.track(this.run.runId, controller);
+    const untrack = this.env.inFlight.track(this.run.runId, controller, { transactional: isolation !== null });
     const untrackHere = this.options.trackAttempt?.(controller);
     try {
       idemKey = node.idempotencyKey ? checkIdempotencyKey(node.id, node.idempotencyKey(ctx)) : undefined;

@@ -135,9 +135,9 @@ export function transactionsContract(handle: () => StoreHandle): void {
           await new Promise((r) => ctx.signal.addEventListener('abort', r, { once: true }));
           return { status: 'ok' };
         },
-        // PGlite: the cancel's own statements wait for the transaction (one session), so the
-        // attempt ends by its timeout there, rolled back, and the cancel lands after it.
-        { transaction: true, timeoutMs: 500, ...RETRY },
+        // No timeout: the cancel itself must end the attempt, also on PGlite, whose one session
+        // the attempt's transaction holds (the cancel stops it before its own statements).
+        { transaction: true, ...RETRY },
       )
       .build();
     await engine.registerDefinition(def);
