@@ -2,7 +2,8 @@
  * The soak's own tables, beside the flow tables in its schema: every handler execution (to show
  * each is in the timeline: at-least-once), the idempotent side effects (a row per key, written by
  * the handlers with ON CONFLICT DO NOTHING) and each write that found its key taken (a conflict:
- * the handler ran again after an attempt whose outcome was never committed).
+ * the handler ran again after an attempt whose outcome was never committed), and the rows of the
+ * transactional node (`finish`), written in its step's transaction: one per completed run.
  */
 import type pg from 'pg';
 import type { FlowContext } from '@hazeljs/flow';
@@ -18,6 +19,8 @@ export function sideTables(schema: string) {
       CREATE TABLE IF NOT EXISTS ${s}.chaos_side_effects (
         key text PRIMARY KEY, run_id text NOT NULL, node_id text NOT NULL, item_index int, attempt int NOT NULL,
         amount int NOT NULL, pid int NOT NULL, at timestamptz NOT NULL DEFAULT clock_timestamp());
+      CREATE TABLE IF NOT EXISTS ${s}.chaos_tx_writes (
+        id bigserial PRIMARY KEY, run_id text NOT NULL, attempt int NOT NULL, pid int NOT NULL, at timestamptz NOT NULL DEFAULT clock_timestamp());
       CREATE TABLE IF NOT EXISTS ${s}.chaos_effect_conflicts (
         id bigserial PRIMARY KEY, key text NOT NULL, run_id text NOT NULL, node_id text NOT NULL, item_index int,
         attempt int NOT NULL, pid int NOT NULL, at timestamptz NOT NULL DEFAULT clock_timestamp());`,
@@ -28,6 +31,9 @@ export function sideTables(schema: string) {
         VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (key) DO NOTHING RETURNING key)
       INSERT INTO ${s}.chaos_effect_conflicts (key, run_id, node_id, item_index, attempt, pid)
       SELECT $1, $2, $3, $4, $5, $7 WHERE NOT EXISTS (SELECT 1 FROM ins)`,
+    /** The transactional node's write: no key, so a second commit of it would show as a second row. */
+    txWrite: `INSERT INTO ${s}.chaos_tx_writes (run_id, attempt, pid) VALUES ($1, $2, $3)`,
+    txWrites: `SELECT run_id, count(*)::int AS n FROM ${s}.chaos_tx_writes GROUP BY run_id`,
     executions: `SELECT run_id, node_id, branch_id, item_index, attempt, count(*)::int AS n FROM ${s}.chaos_executions GROUP BY 1, 2, 3, 4, 5`,
     sideEffects: `SELECT key, run_id, node_id, item_index, amount FROM ${s}.chaos_side_effects`,
     conflicts: `SELECT key, run_id, node_id, item_index, attempt FROM ${s}.chaos_effect_conflicts`,
@@ -44,6 +50,9 @@ export function soakEffects(pool: pg.Pool, schema: string, afterLog?: (ctx: Flow
     },
     async effect(key, ctx, amount) {
       await pool.query(tables.insertSideEffect, [key, ctx.runId, ctx.meta.nodeId, ctx.itemIndex ?? null, ctx.meta.attempt, amount, process.pid]);
+    },
+    async transactionalWrite(ctx) {
+      await ctx.tx!.query(tables.txWrite, [ctx.runId, ctx.meta.attempt, process.pid]);
     },
   };
 }

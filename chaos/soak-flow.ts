@@ -17,7 +17,7 @@
  *   └─ signal     an event wait: 'chaos.signal' keyed by the run's id, sent by the soak at a random
  *                 moment (often before the run gets here), for some runs twice
  *   gather    join: 'all' — runs once, after all five branches arrived, with their outputs
- *   finish
+ *   finish    transactional (`ctx.tx`): a plain row written in the step's own transaction
  *
  * The child flow ('soak-child'), run by the same workers:
  *   fetch     random transient failures, retried
@@ -72,6 +72,8 @@ export interface SoakEffects {
    * taken (a re-execution of an attempt whose outcome was never committed) is recorded as a conflict.
    */
   effect(key: string, ctx: FlowContext, amount: number): Promise<void>;
+  /** A plain INSERT (no key, no ON CONFLICT) through `ctx.tx`, in a transactional node's transaction. */
+  transactionalWrite(ctx: FlowContext): Promise<void>;
 }
 
 export function soakInput(i: number): SoakInput {
@@ -327,12 +329,17 @@ export function soakFlow(effects: SoakEffects, version = SOAK_FLOW_VERSION): Flo
     )
     .node(
       'finish',
-      node((ctx, input) => ({
-        status: 'ok',
-        output: { total: input.amount, branch: branchOf(input), items: (ctx.outputs.items as unknown[]).length },
-        patch: { done: true },
-      })),
-      { retry: RETRY },
+      // Transactional: its write (a row per execution, no key) is committed with the step, so
+      // exactly one stays per completed run, whatever was killed or cut meanwhile.
+      node(async (ctx, input) => {
+        await effects.transactionalWrite(ctx);
+        return {
+          status: 'ok',
+          output: { total: input.amount, branch: branchOf(input), items: (ctx.outputs.items as unknown[]).length },
+          patch: { done: true },
+        };
+      }),
+      { retry: RETRY, transaction: true },
     )
     .edge('prepare', 'check')
     .edge('check', 'charge')

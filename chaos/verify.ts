@@ -107,6 +107,8 @@ export const CHECKS = {
     "every event wait received exactly one EVENT_RECEIVED (name chaos.signal, key the run's id), after its RUN_WAITING and before the node ran again, of an event the soak sent for that run (early, late or duplicated), whose payload the node saw; one receipt per run; no event wait or inbox entry left",
   effects:
     "each idempotent side effect (charge, audit, notify, every map item, the child's ledger entry) exists exactly once per key, written by its node (the ledger's by the run's child) with the expected amount; no other rows",
+  transactions:
+    "the transactional node (finish) left exactly one row per COMPLETED run, written in its step's transaction, and none for a run that did not finish it, however often its handler ran",
   executions: 'every handler execution logged is in the timeline (its attempt was begun) and no attempt was executed twice',
   takeover: "the frozen worker's run was taken over and its late commit refused",
   sagas:
@@ -169,6 +171,7 @@ export async function verifySoak(
   );
   const effects = await admin.query<{ key: string; run_id: string; node_id: string; item_index: number | null; amount: number }>(tables.sideEffects);
   const conflicts = await admin.query<{ key: string; run_id: string; node_id: string; item_index: number | null; attempt: number }>(tables.conflicts);
+  const txWrites = new Map((await admin.query<{ run_id: string; n: number }>(tables.txWrites)).map((r) => [r.run_id, r.n]));
   // Map values left behind: a finished map's item rows are cleared when its output is written —
   // unless its node has a `compensate` (the saga's map), whose undo of an item is shown the item.
   const [{ n: leftoverValues }] = (await admin.query<{ n: number }>(
@@ -296,6 +299,20 @@ export async function verifySoak(
   bump('side-effect conflicts (re-executions of uncommitted attempts)', conflicts.length);
   bump('item side-effect conflicts', conflicts.filter((c) => c.node_id === MAP_NODE).length);
   bump('ledger side-effect conflicts', conflicts.filter((c) => c.node_id === 'post').length);
+  // The transactional node's rows: no key to deduplicate them, only the step's transaction.
+  for (const run of runs) {
+    const want = run.status === 'COMPLETED' ? 1 : 0;
+    const got = txWrites.get(run.run_id) ?? 0;
+    if (got !== want) fail('transactions', `run ${run.run_id} (${run.status}): ${got} rows of its transactional node, expected ${want}`);
+  }
+  bump(
+    'transactional node rows',
+    [...txWrites.values()].reduce((a, n) => a + n, 0),
+  );
+  bump(
+    'transactional node executions',
+    [...perNode].filter(([k]) => k.split('|')[1] === 'finish').reduce((a, [, n]) => a + n, 0),
+  );
   let expectedRows = 0;
   for (const run of runs) {
     for (const [key, want] of expectedEffects(run.input_json)) {

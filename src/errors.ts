@@ -219,6 +219,36 @@ export class WaitAnsweredError extends FlowError {
   }
 }
 
+/**
+ * A transactional node (`transaction` option) did what its transaction cannot hold, on a store
+ * that cannot give it one. Never retried: the next attempt would do the same. Codes:
+ * `TRANSACTIONS_UNSUPPORTED` (the store has no database transaction: memory),
+ * `TRANSACTIONAL_NODE_WAIT` (its handler returned a wait), `TRANSACTIONAL_NODE_CHILD` (it asked
+ * for a child run). The transaction was rolled back.
+ */
+export class TransactionalNodeError extends FlowError {
+  constructor(
+    code: 'TRANSACTIONS_UNSUPPORTED' | 'TRANSACTIONAL_NODE_WAIT' | 'TRANSACTIONAL_NODE_CHILD',
+    readonly nodeId: string,
+    message: string,
+  ) {
+    super(code, message, { retryable: false });
+  }
+}
+
+/** `ctx.tx` used after its attempt ended (a timeout, a cancel, the outcome committed or rolled back): nothing was sent. */
+export class TransactionClosedError extends FlowError {
+  constructor(readonly nodeId: string) {
+    super(
+      'TRANSACTION_CLOSED',
+      `ctx.tx of node "${nodeId}" was used after its attempt ended (timed out, cancelled, committed or rolled back): nothing was sent`,
+      {
+        retryable: false,
+      },
+    );
+  }
+}
+
 /** The storage backend failed (connection, schema, configuration). */
 export class StorageError extends FlowError {
   constructor(code: string, message: string, options: FlowErrorOptions = {}) {

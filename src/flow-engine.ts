@@ -446,15 +446,23 @@ export class FlowEngine extends FlowEvents implements WorkerHost {
     await this.ready();
     const message = reason ?? 'Cancelled';
     const payload = serializeJson({ reason: reason ?? null }, { what: 'cancel reason' });
-    const before = await this.storage.getRun(runId);
-    if (!before) throw new RunNotFoundError(runId);
-    // A cancelled run is finished like any other: a second cancel is refused and its reason not lost silently.
-    if (before.status !== 'RUNNING' && before.status !== 'WAITING') throw new InvalidRunStateError(runId, before.status, 'cancel', 'RUNNING or WAITING');
-    if (compensate) {
-      await this.storage.addToInbox({ runId, kind: 'cancel', waitId: null, branchId: null, payload });
-      return driveToRest(this, runId, { maxWaitMs: 0 });
+    // Transactional attempts in flight here stop first (their writes roll back): on PGlite this
+    // cancel's statements would wait for their transactions (see AttemptsInFlight.beginCancel).
+    const landed = compensate ? () => undefined : this.inFlight.beginCancel(runId);
+    let run: FlowRunRecord | null;
+    try {
+      const before = await this.storage.getRun(runId);
+      if (!before) throw new RunNotFoundError(runId);
+      // A cancelled run is finished like any other: a second cancel is refused and its reason not lost silently.
+      if (before.status !== 'RUNNING' && before.status !== 'WAITING') throw new InvalidRunStateError(runId, before.status, 'cancel', 'RUNNING or WAITING');
+      if (compensate) {
+        await this.storage.addToInbox({ runId, kind: 'cancel', waitId: null, branchId: null, payload });
+        return driveToRest(this, runId, { maxWaitMs: 0 });
+      }
+      run = await this.storage.cancelRun(runId, [{ type: 'RUN_CANCELLED', payload }], { code: 'CANCELLED', message, retryable: false });
+    } finally {
+      landed();
     }
-    const run = await this.storage.cancelRun(runId, [{ type: 'RUN_CANCELLED', payload }], { code: 'CANCELLED', message, retryable: false });
     if (!run) throw new RunNotFoundError(runId);
     // Ended meanwhile — or cancelled by a concurrent call with another reason (the first one counts).
     const ours = run.status === 'CANCELLED' && run.error?.message === message;

@@ -12,7 +12,7 @@ export type { ChildRunResult, EventDefinition } from './definitions/typed.js';
 export { validateDefinition } from './definitions/validate.js';
 export { describeGraph, fingerprintDefinition } from './definitions/graph.js';
 export type { GraphDescription, GraphEdge, GraphNode } from './definitions/graph.js';
-export { DEFAULT_FOREACH_CONCURRENCY } from './definitions/types.js';
+export { DEFAULT_FOREACH_CONCURRENCY, TRANSACTION_ISOLATIONS } from './definitions/types.js';
 export type {
   AnyFlowContext,
   CaughtError,
@@ -44,6 +44,9 @@ export type {
   NodeOptions,
   NodeResult,
   RetryPolicy,
+  FlowTransaction,
+  SqlTransaction,
+  TransactionIsolation,
 } from './definitions/types.js';
 
 // engine
@@ -98,6 +101,8 @@ export {
   StorageError,
   ScheduleNotFoundError,
   FlowControlKeyError,
+  TransactionalNodeError,
+  TransactionClosedError,
 } from './errors.js';
 export type { ErrorRecord, FlowErrorOptions } from './errors.js';
 

@@ -69,7 +69,7 @@ export class FlowBuilder<TInput = unknown, TState = Record<string, unknown>, TSe
 
   /**
    * A node; `opts` are the node options (name, retry, timeoutMs, idempotencyKey, split, join,
-   * forEach, concurrency, catch, compensate). Its handler sees the outputs of the nodes added
+   * forEach, concurrency, catch, compensate, transaction). Its handler sees the outputs of the nodes added
    * before it; what it returns as `output` is recorded for the nodes after it.
    */
   node<Id extends NodeId, R extends NodeResult<unknown, TState>, TItems extends unknown[] = never>(

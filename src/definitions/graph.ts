@@ -14,7 +14,7 @@
  * graph without them has the same description, and fingerprint, as before they existed.
  */
 import { createHash } from 'node:crypto';
-import { DEFAULT_FOREACH_CONCURRENCY, type FlowDefinition, type RetryPolicy } from './types.js';
+import { DEFAULT_FOREACH_CONCURRENCY, transactionIsolation, type FlowDefinition, type RetryPolicy, type TransactionIsolation } from './types.js';
 import { catchRoute } from './catch.js';
 
 export interface GraphNode {
@@ -36,6 +36,8 @@ export interface GraphNode {
   catch?: { to: string; codes: string[] | null };
   /** `true` on a node with a `compensate` handler; absent otherwise. */
   compensate?: true;
+  /** The isolation of a transactional node's transaction; absent on a node without `transaction`. */
+  transaction?: TransactionIsolation;
 }
 
 export interface GraphEdge {
@@ -105,6 +107,8 @@ function withParallelOptions(node: FlowDefinition['nodes'][string], graphNode: G
   const route = catchRoute(node);
   if (route) graphNode.catch = { to: route.to, codes: route.codes === null ? null : [...route.codes].sort(cmp) };
   if (typeof node.compensate === 'function') graphNode.compensate = true;
+  const isolation = transactionIsolation(node);
+  if (isolation) graphNode.transaction = isolation;
   return graphNode;
 }
 

@@ -74,6 +74,39 @@ export interface FlowContextFields<TInput = unknown, TState = Record<string, unk
    * set in a `compensate` handler run because the run failed (the failure being compensated).
    */
   error?: CaughtError;
+  /**
+   * Set only in the handler of a node with `transaction` (docs/transactions.md): a transaction of
+   * the engine's own database, opened for this attempt, in which the engine also commits the
+   * attempt's outcome — its writes stay exactly when the step does. On the pg and PGlite stores
+   * a `SqlTransaction`; on the Prisma store the interactive transaction client (cast it:
+   * `ctx.tx as unknown as Prisma.TransactionClient`). Any use after the attempt ended fails.
+   */
+  tx?: FlowTransaction;
+}
+
+/** `ctx.tx` on the pg and PGlite stores. */
+export interface SqlTransaction {
+  /** One statement with `$1…` parameters, in the attempt's transaction. */
+  query<R extends Record<string, unknown> = Record<string, unknown>>(text: string, params?: readonly unknown[]): Promise<{ rows: R[]; rowCount: number }>;
+}
+
+/**
+ * The type of `ctx.tx`: `SqlTransaction` (pg, PGlite). On the Prisma store the value is the
+ * interactive transaction client, which only the application's generated client can type: cast it.
+ */
+export type FlowTransaction = SqlTransaction;
+
+/** How a transactional node's transaction is isolated (Postgres' levels; default `'read committed'`). */
+export type TransactionIsolation = 'read committed' | 'repeatable read' | 'serializable';
+
+/** The isolation levels `transaction: { isolation }` accepts. */
+export const TRANSACTION_ISOLATIONS: readonly TransactionIsolation[] = Object.freeze(['read committed', 'repeatable read', 'serializable']);
+
+/** The isolation of a node's transaction, or null when it has none (`transaction` absent or false). */
+export function transactionIsolation(node: Pick<NodeOptions, 'transaction'>): TransactionIsolation | null {
+  const option = node.transaction;
+  if (option === undefined || option === false) return null;
+  return option === true ? 'read committed' : (option.isolation ?? 'read committed');
 }
 
 /** `ctx.services` of an untyped flow: the engine's `services` option, if it was given. */
@@ -233,6 +266,14 @@ export interface NodeOptions<TContext extends AnyFlowContext = FlowContext, TCom
    * under the node's `retry` policy; on a `forEach` node it runs once per finished item.
    */
   compensate?: NodeHandler<TCompensateContext>;
+  /**
+   * Run each attempt (for a `forEach` node: each item's) in a transaction of the engine's database,
+   * given to the handler as `ctx.tx`, and commit the attempt's outcome in that same transaction:
+   * its writes stay exactly once, with the step, or not at all (docs/transactions.md). `true` is
+   * `{ isolation: 'read committed' }`. Such a handler may not `wait` or start a child run. Not on
+   * the memory store (the attempt fails with `TRANSACTIONS_UNSUPPORTED`). Default: no transaction.
+   */
+  transaction?: boolean | { isolation?: TransactionIsolation };
 }
 
 /** A node's `catch`: the node its branch goes to on a failure for good, optionally only for some error codes. */

@@ -5,7 +5,15 @@
  * program shows the author the whole list instead of one fix-and-retry cycle per mistake.
  */
 import { FlowDefinitionError } from '../errors.js';
-import { MAX_RETENTION_MS, MAX_RETRY_DELAY_MS, type FlowDefinition, type FlowOptions, type NodeOptions } from './types.js';
+import {
+  MAX_RETENTION_MS,
+  MAX_RETRY_DELAY_MS,
+  TRANSACTION_ISOLATIONS,
+  type FlowDefinition,
+  type FlowOptions,
+  type NodeOptions,
+  type TransactionIsolation,
+} from './types.js';
 import { flowKey } from './flow-key.js';
 import { scheduleProblems } from './schedule-spec.js';
 import { flowControlProblems } from './flow-control.js';
@@ -43,6 +51,7 @@ const OPTION_KEYS: Record<keyof NodeOptions, true> = {
   concurrency: true,
   catch: true,
   compensate: true,
+  transaction: true,
 };
 
 /** Every option a node may have. Any other key on a node (besides `id` and `handler`) is reported. */
@@ -59,6 +68,8 @@ const ALIASES: Record<string, keyof NodeOptions> = {
   each: 'forEach',
   items: 'forEach',
   key: 'idempotencyKey',
+  transactional: 'transaction',
+  tx: 'transaction',
 };
 
 /** Edit distance where swapping two neighbouring letters counts as one edit ("spilt" -> "split" is 1). */
@@ -231,6 +242,7 @@ export function nodeOptionProblems(where: string, node: Loose): string[] {
     problems.push(`${where}: compensate must be a function (ctx) => NodeResult (got ${show(node.compensate)})`);
   }
   if (node.catch !== undefined) problems.push(...catchProblems(where, node.catch));
+  if (node.transaction !== undefined) problems.push(...transactionProblems(where, node.transaction));
   if (node.concurrency !== undefined) {
     if (!(Number.isSafeInteger(node.concurrency) && (node.concurrency as number) >= 1)) {
       problems.push(`${where}: concurrency must be an integer >= 1 (got ${show(node.concurrency)})`);
@@ -426,4 +438,19 @@ function edgeProblems(edge: unknown, index: number, nodeIds: Set<string> | undef
 export function validateDefinition(def: unknown): asserts def is FlowDefinition {
   const problems = definitionProblems(def);
   if (problems.length > 0) throw new FlowDefinitionError(flowKeyOf(def), problems);
+}
+
+/** Problems with a node's `transaction` option: `true`, `false` or `{ isolation? }` with a level Postgres has. */
+function transactionProblems(where: string, option: unknown): string[] {
+  if (typeof option === 'boolean') return [];
+  const levels = TRANSACTION_ISOLATIONS.map((l) => `'${l}'`).join(', ');
+  if (!isObject(option)) return [`${where}: transaction must be true or { isolation: ${levels} } (got ${show(option)})`];
+  const problems = ownKeys(option)
+    .filter((key) => key !== 'isolation')
+    .map((key) => `${where}: transaction has no option ${show(String(key))} (it takes isolation)`);
+  const isolation = (option as Record<string, unknown>).isolation;
+  if (isolation !== undefined && !TRANSACTION_ISOLATIONS.includes(isolation as TransactionIsolation)) {
+    problems.push(`${where}: transaction.isolation must be one of ${levels} (got ${show(isolation)})`);
+  }
+  return problems;
 }

@@ -9,8 +9,8 @@
  * worker (many). The lease is always released on the way out, whatever happens.
  */
 import { FlowError, StaleRunError, WaitAnsweredError, toErrorRecord } from '../errors.js';
-import type { FlowDefinition, RetryPolicy } from '../definitions/types.js';
-import type { FlowRunRecord, InboxEntry, MapValues, NewEvent, RunLease } from '../storage/types.js';
+import { transactionIsolation, type FlowDefinition, type RetryPolicy } from '../definitions/types.js';
+import type { AttemptTransaction, FlowRunRecord, InboxEntry, MapValues, NewEvent, RunLease, Transition } from '../storage/types.js';
 import type { Clock } from '../core/clock.js';
 import type { AttemptsInFlight } from './in-flight.js';
 import { startChildRun, type ChildRunEnv } from './start.js';
@@ -22,6 +22,7 @@ import { unstorableTextReason } from '../core/json.js';
 import { dueAtOf, isFinished, mapOf } from '../core/states.js';
 import { failureUndone } from './compensation.js';
 import { mapKey, RunDraft, stateFor, type BegunAttempt, type FinishedAttempt, type MapCache, type TransitionEnv } from './transition.js';
+import { conflictFailure, conflictPause, MAX_TRANSACTION_CONFLICTS, runInTransaction } from './transactional.js';
 
 /**
  * What driving a run needs: the store, the definitions, the clock, the attempts in flight and the
@@ -64,6 +65,8 @@ export async function advanceRun(lease: RunLease, def: FlowDefinition, env: Step
   } finally {
     if (driver.busy) driver.stopAll(new CancelledAttempt());
     driver.stopListening?.();
+    // Transactions of outcomes never committed (the holder stopped, failed or turned stale): their writes go.
+    await driver.rollBackOpen();
     await lease.release();
   }
 }
@@ -80,7 +83,8 @@ interface Running {
   controller: AbortController;
 }
 
-type Completion = { finished: FinishedAttempt; abandoned: boolean };
+/** `tx`: a transactional attempt's open transaction, in which its outcome is committed. */
+type Completion = { finished: FinishedAttempt; abandoned: boolean; begun: BegunAttempt; tx?: AttemptTransaction };
 
 class RunDriver {
   private run: FlowRunRecord;
@@ -100,6 +104,10 @@ class RunDriver {
   /** Unsubscribes from the run's wake-ups (subscribed while attempts run and a branch waits for an answer). */
   stopListening: (() => void) | null = null;
   private steps = 0;
+  /** Transactions of attempts still open (handler running, or its outcome not yet committed). */
+  private readonly openTransactions = new Set<AttemptTransaction>();
+  /** Conflicts (40001, 40P01) each transactional attempt in flight met at its commit, by attempt key. */
+  private readonly commitConflicts = new Map<string, number>();
 
   constructor(
     private readonly lease: RunLease,
@@ -119,8 +127,10 @@ class RunDriver {
     let first = true;
     for (;;) {
       let finished: FinishedAttempt | undefined;
+      let tx: AttemptTransaction | undefined;
+      let next: Completion | null = null;
       if (!first) {
-        const next = await this.nextCompletion();
+        next = await this.nextCompletion();
         if (next?.abandoned) {
           // A stopping worker gave up on its attempts: commit nothing more; the next holder retries them.
           this.stopAll(new AbandonedAttempt());
@@ -128,10 +138,12 @@ class RunDriver {
         }
         if (next) {
           finished = next.finished;
+          tx = next.tx;
           this.running.delete(keyOf(finished));
+          if (await this.cancelLanded(next)) return this.result(true);
         }
       }
-      const step = await this.step(first, finished);
+      const step = await this.step(first, finished, tx && next ? { tx, begun: next.begun } : undefined);
       first = false;
       if (step !== 'go on') return this.result(step === 'stale');
     }
@@ -142,10 +154,15 @@ class RunDriver {
    * timers, what can begin), committed. A commit refused because an answer came in for a wait it
    * times out is drafted again from the inbox as it now is: the answer applies, not the timeout.
    */
-  private async step(first: boolean, finished: FinishedAttempt | undefined): Promise<'go on' | 'done' | 'stale'> {
+  private async step(
+    first: boolean,
+    finished: FinishedAttempt | undefined,
+    inTx?: { tx: AttemptTransaction; begun: BegunAttempt },
+  ): Promise<'go on' | 'done' | 'stale'> {
     for (;;) {
-      const inboxMaybe = this.run.hasInbox || this.answerMaybe;
-      this.answerMaybe = false;
+      // While a transaction of PGlite's one session is open, the store runs nothing else: the inbox waits for the next round.
+      const inboxMaybe = (this.run.hasInbox || this.answerMaybe) && !(inTx && this.lease.transactions?.exclusive);
+      if (inboxMaybe) this.answerMaybe = false;
       const inbox = inboxMaybe ? await this.readInbox() : null;
       const draft = new RunDraft(this.run, this.def, this.env, this.storeNow(), this.maps);
       if (first) draft.recoverInterrupted();
@@ -174,9 +191,24 @@ class RunDriver {
       // The commit that ends the run FAILED starts the flow's failure handler, in the same write.
       if (endsFailed(this.run, transition)) transition = await withFailureHandler(transition, this.run, this.def, this.env);
       try {
-        this.setRun(await this.lease.commit(transition));
+        this.setRun(await (inTx ? this.commitInTransaction(inTx.tx, transition) : this.lease.commit(transition)));
       } catch (err) {
-        if (err instanceof WaitAnsweredError) {
+        if (inTx && inTx.tx.conflicted(err)) {
+          // The transaction lost a race at its commit (rolled back): the attempt runs again in a fresh one.
+          this.rerun(inTx.begun, finished!);
+          return 'go on';
+        }
+        if (err instanceof WaitAnsweredError && inTx) {
+          // The answer applies, not the timeout; the attempt's transaction cannot wait for the re-read (PGlite's would block it): run it again.
+          await inTx.tx.rollback();
+          this.openTransactions.delete(inTx.tx);
+          const run = await this.lease.reload();
+          if (run && run.version === transition.expectedVersion) {
+            this.setRun(run);
+            this.rerun(inTx.begun, finished!);
+            return 'go on';
+          }
+        } else if (err instanceof WaitAnsweredError) {
           // Nothing was written and the lock is still ours, unless the row moved meanwhile (then stale, below).
           const run = await this.lease.reload();
           if (run && run.version === transition.expectedVersion) {
@@ -192,12 +224,70 @@ class RunDriver {
         this.setRun((await this.lease.reload().catch(() => null)) ?? this.run);
         return 'stale';
       }
+      if (inTx) this.commitConflicts.delete(keyOf(inTx.begun));
       this.steps += draft.begun.length;
       this.env.hooks.committed(this.run, transition.events);
       if (transition.failureHandler && this.run.failureHandlerRunId === transition.failureHandler.runId) this.handlerStarted(transition.failureHandler.runId);
       this.afterCommit(draft);
       return transition.release ? 'done' : 'go on';
     }
+  }
+
+  /**
+   * A transactional attempt stopped by a cancel under way in this process (`AttemptsInFlight.
+   * beginCancel`): its failure is not committed; the cancel's write is awaited instead. True when
+   * it landed (the run moved on: this holder is done with it); false when there is no such cancel,
+   * or it did not land (the outcome is then committed as usual).
+   */
+  private async cancelLanded(c: Completion): Promise<boolean> {
+    const o = c.finished.outcome;
+    const cancel = c.tx === undefined && o.kind === 'error' && o.error.code === 'CANCELLED' ? this.env.inFlight.cancelling(this.run.runId) : undefined;
+    if (!cancel) return false;
+    await cancel;
+    const run = await this.lease.reload();
+    if (!run || run.version === this.run.version) return false;
+    this.stopAll(new CancelledAttempt());
+    this.setRun(run);
+    return true;
+  }
+
+  /** Commits in the attempt's transaction (it ends there, committed or rolled back, unless refused for an answer). */
+  private async commitInTransaction(tx: AttemptTransaction, transition: Transition): Promise<FlowRunRecord> {
+    try {
+      return await tx.commit(transition);
+    } finally {
+      this.openTransactions.delete(tx);
+    }
+  }
+
+  /**
+   * A transactional attempt whose commit lost a race (rolled back): it runs again, in a fresh
+   * transaction, as the same attempt — not a failed one — up to `MAX_TRANSACTION_CONFLICTS`.
+   */
+  private rerun(begun: BegunAttempt, finished: FinishedAttempt): void {
+    const key = keyOf(begun);
+    const conflicts = (this.commitConflicts.get(key) ?? 0) + 1;
+    this.commitConflicts.set(key, conflicts);
+    if (conflicts > MAX_TRANSACTION_CONFLICTS) {
+      // Given up: the attempt fails (retryable), committed the ordinary way at the next round.
+      this.commitConflicts.delete(key);
+      this.running.set(key, { attempt: begun, controller: new AbortController() });
+      this.completed.push({ finished: { ...finished, outcome: conflictFailure(begun.nodeId, conflicts) }, abandoned: false, begun });
+      return;
+    }
+    // In flight meanwhile (a holder with nothing running would end), and stoppable like any attempt.
+    this.running.set(key, { attempt: begun, controller: new AbortController() });
+    void conflictPause(conflicts).then(() => {
+      if (this.running.has(key)) this.launch(begun);
+    });
+  }
+
+  /** Rolls back every transaction still open (the holder is leaving without committing their outcomes). */
+  async rollBackOpen(): Promise<void> {
+    const open = [...this.openTransactions];
+    this.openTransactions.clear();
+    for (const c of this.completed) if (c.tx) open.push(c.tx);
+    await Promise.all(open.map((tx) => tx.rollback().catch(() => undefined)));
   }
 
   /** The failure handler this holder's commit created: its `run:started` hook (a notification: a failed read skips it). */
@@ -265,6 +355,17 @@ class RunDriver {
 
   /** The next finished attempt; null when a due time passed first (so that it can begin), or an answer may have come. */
   private async nextCompletion(): Promise<Completion | null> {
+    // An outcome whose transaction is open first: it holds a connection (on PGlite, the database).
+    const inTx = this.completed.findIndex((c) => c.tx !== undefined);
+    if (inTx >= 0) return this.completed.splice(inTx, 1)[0]!;
+    // PGlite runs one transaction at a time and nothing else meanwhile: while an attempt of this
+    // holder may hold one, the holder sends nothing (it would wait for itself), so it waits for
+    // that attempt's outcome, and what else came (other outcomes, answers, timers) waits for it.
+    if (this.lease.transactions?.exclusive && this.transactionalRunning()) {
+      await new Promise<void>((resolve) => (this.wakeUp = resolve));
+      this.wakeUp = null;
+      return this.nextCompletion();
+    }
     // Answers arrived (the last commit saw them, or a wake-up said so): apply them now rather than after the next attempt.
     if (this.completed.length === 0 && ((this.run.hasInbox && !this.inboxDeferred) || this.answerMaybe)) return null;
     if (this.completed.length === 0) {
@@ -289,6 +390,15 @@ class RunDriver {
       this.wakeUp = null;
     }
     return this.completed.shift() ?? null;
+  }
+
+  /** An attempt of a transactional node is in flight (its transaction open, or about to be). */
+  private transactionalRunning(): boolean {
+    const done = new Set(this.completed.map((c) => keyOf(c.begun)));
+    for (const [key, r] of this.running) {
+      if (!done.has(key) && !r.attempt.compensation && transactionIsolation(this.def.nodes[r.attempt.nodeId] ?? {}) !== null) return true;
+    }
+    return false;
   }
 
   private answerArrived(): void {
@@ -325,21 +435,22 @@ class RunDriver {
     const node = this.def.nodes[begun.nodeId]!;
     const controller = new AbortController();
     const outputs = run.outputsJson;
-    const ctx = buildContext(this.env, run, {
-      nodeId: begun.nodeId,
-      branchId: begun.branchId,
-      attempt: begun.attempt,
-      attempts: run.attemptsJson,
-      state: stateFor(run.stateJson, branch),
-      outputs: () => outputs,
-      itemIndex: begun.itemIndex,
-      item: begun.itemIndex === undefined ? undefined : this.maps.get(begun.branchId)?.items[begun.itemIndex],
-      signal: controller.signal,
-      copy: true,
-      waitTimedOut: begun.itemIndex === undefined && branch.status === 'RUNNING' && branch.waitTimedOut === true,
-      error: branch.status === 'RUNNING' ? branch.caught : undefined,
-    });
-    this.track(begun, controller, () => this.attempt(node, ctx, controller, begun));
+    const context = () =>
+      buildContext(this.env, run, {
+        nodeId: begun.nodeId,
+        branchId: begun.branchId,
+        attempt: begun.attempt,
+        attempts: run.attemptsJson,
+        state: stateFor(run.stateJson, branch),
+        outputs: () => outputs,
+        itemIndex: begun.itemIndex,
+        item: begun.itemIndex === undefined ? undefined : this.maps.get(begun.branchId)?.items[begun.itemIndex],
+        signal: controller.signal,
+        copy: true,
+        waitTimedOut: begun.itemIndex === undefined && branch.status === 'RUNNING' && branch.waitTimedOut === true,
+        error: branch.status === 'RUNNING' ? branch.caught : undefined,
+      });
+    this.track(begun, controller, () => this.attempt(node, context, controller, begun));
   }
 
   private launchCompensation(begun: BegunAttempt): void {
@@ -351,8 +462,14 @@ class RunDriver {
   private track(begun: BegunAttempt, controller: AbortController, run: () => Promise<Completion>): void {
     this.running.set(keyOf(begun), { attempt: begun, controller });
     void run().then((completion) => {
-      // An attempt stopped by this holder (aborted branch, failed run) is not waited for.
-      if (!this.running.has(keyOf(begun)) && !completion.abandoned) return;
+      // An attempt stopped by this holder (aborted branch, failed run) is not waited for; its transaction's writes go.
+      if (!this.running.has(keyOf(begun)) && !completion.abandoned) {
+        if (completion.tx) {
+          this.openTransactions.delete(completion.tx);
+          void completion.tx.rollback().catch(() => undefined);
+        }
+        return;
+      }
       this.completed.push(completion);
       this.wakeUp?.();
     });
@@ -407,6 +524,7 @@ class RunDriver {
     return {
       finished: { ...begun, outcome, durationMs: this.env.clock.now() - started, cached: false, compensation: { runId, retry } },
       abandoned: controller.signal.reason instanceof AbandonedAttempt,
+      begun,
     };
   }
 
@@ -442,7 +560,7 @@ class RunDriver {
 
   private async attempt(
     node: FlowDefinition['nodes'][string],
-    ctx: ReturnType<typeof buildContext>,
+    context: () => ReturnType<typeof buildContext>,
     controller: AbortController,
     begun: BegunAttempt,
   ): Promise<Completion> {
@@ -450,7 +568,10 @@ class RunDriver {
     let idemKey: string | undefined;
     let outcome: AttemptOutcome;
     let cached = false;
-    const untrack = this.env.inFlight.track(this.run.runId, controller);
+    let tx: AttemptTransaction | undefined;
+    const isolation = transactionIsolation(node);
+    const ctx = context();
+    const untrack = this.env.inFlight.track(this.run.runId, controller, { transactional: isolation !== null });
     const untrackHere = this.options.trackAttempt?.(controller);
     try {
       idemKey = node.idempotencyKey ? forkScoped(this.run, checkIdempotencyKey(node.id, node.idempotencyKey(ctx))) : undefined;
@@ -460,6 +581,30 @@ class RunDriver {
         // The outcome too, when the record carries one (records written before outcomes existed do not).
         const { output, patch, outcome: business } = record.result;
         outcome = business === undefined ? { kind: 'ok', output, patch } : { kind: 'ok', output, patch, outcome: business };
+      } else if (isolation !== null) {
+        const key = keyOf(begun);
+        let unused: typeof ctx | undefined = ctx; // the first run gets the context the idempotency key saw; a run again, a fresh one
+        const transactional = await runInTransaction({
+          lease: this.lease,
+          storeKind: this.env.storage.kind,
+          node,
+          isolation,
+          context: () => {
+            const c = unused ?? context();
+            unused = undefined;
+            return c;
+          },
+          controller,
+          conflictsBefore: this.commitConflicts.get(key) ?? 0,
+        });
+        outcome = transactional.outcome;
+        tx = transactional.tx;
+        if (tx) {
+          this.openTransactions.add(tx);
+          this.commitConflicts.set(key, transactional.conflicts);
+        } else {
+          this.commitConflicts.delete(key);
+        }
       } else {
         outcome = await invokeHandler(node, ctx, controller);
       }
@@ -473,6 +618,8 @@ class RunDriver {
     return {
       finished: { ...begun, outcome, durationMs: this.env.clock.now() - started, idemKey, cached },
       abandoned: controller.signal.reason instanceof AbandonedAttempt,
+      begun,
+      ...(tx ? { tx } : {}),
     };
   }
 }

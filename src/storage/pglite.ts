@@ -9,7 +9,8 @@ import { mkdirSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { PGlite } from '@electric-sql/pglite';
 import { canPrepare, queryPrepared } from './pglite-prepared.js';
-import type { SqlExecutor, SqlParam, SqlRow, SqlRunner } from './sql/executor.js';
+import { isolationSql, transactionHandle, type OpenTransaction, type SqlExecutor, type SqlParam, type SqlRow, type SqlRunner } from './sql/executor.js';
+import type { TransactionIsolation } from '../definitions/types.js';
 import type { GroupCommitOptions } from './sql/statement-group.js';
 import { SqlFlowStorage } from './sql/sql-storage.js';
 import { StatementNames } from './sql/statement-names.js';
@@ -85,6 +86,57 @@ export class PGliteExecutor implements SqlExecutor {
         exec: async (script: string) => void (await tx.exec(script)),
       }),
     );
+  }
+
+  /**
+   * A transaction of the one session, held until `end`: every other statement of this database
+   * waits for it (PGlite runs one transaction at a time), so the holder sends nothing else meanwhile.
+   */
+  async openTransaction(isolation: TransactionIsolation, nodeId: string): Promise<OpenTransaction> {
+    const db = await this.instance();
+    let finish!: (commit: boolean) => void;
+    const finished = new Promise<boolean>((resolve) => (finish = resolve));
+    let opened!: (tx: Parameters<Parameters<PGliteLike['transaction']>[0]>[0]) => void;
+    let failed!: (err: unknown) => void;
+    const ready = new Promise<Parameters<Parameters<PGliteLike['transaction']>[0]>[0]>((resolve, reject) => {
+      opened = resolve;
+      failed = reject;
+    });
+    const done = db
+      .transaction(async (tx) => {
+        await tx.query(`SET TRANSACTION ISOLATION LEVEL ${isolationSql(isolation)}`);
+        opened(tx);
+        if (!(await finished)) await tx.rollback();
+      })
+      .then(
+        () => undefined,
+        (err: unknown) => {
+          failed(err); // no effect once opened
+          throw err;
+        },
+      );
+    done.catch(() => undefined);
+    const tx = await ready;
+    const guarded = transactionHandle(nodeId, async (text, params) => {
+      const r = await tx.query<SqlRow>(text, params ? [...params] : undefined);
+      // PGlite's own result (affectedRows, fields), with pg's rowCount: rows changed, or returned.
+      return { ...r, rowCount: r.affectedRows || r.rows.length };
+    });
+    let ended = false;
+    return {
+      handle: guarded.handle,
+      runner: {
+        query: async <R extends SqlRow = SqlRow>(sql: string, params?: readonly SqlParam[]) => (await tx.query<R>(sql, params ? [...params] : undefined)).rows,
+      },
+      end: async (commit: boolean) => {
+        if (ended) return;
+        ended = true;
+        guarded.close();
+        finish(commit);
+        if (commit) await done;
+        else await done.catch(() => undefined);
+      },
+    };
   }
 
   async close(): Promise<void> {

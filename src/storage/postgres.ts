@@ -8,7 +8,18 @@ import pg from 'pg';
 import { StorageError } from '../errors.js';
 import { environment } from '../config.js';
 import { describeConnectionString, redactConnectionString } from './sql/errors.js';
-import { serialQueue, type SqlExecutor, type SqlParam, type SqlRow, type SqlRunner, type SqlSession } from './sql/executor.js';
+import {
+  isolationSql,
+  serialQueue,
+  transactionHandle,
+  type OpenTransaction,
+  type SqlExecutor,
+  type SqlParam,
+  type SqlRow,
+  type SqlRunner,
+  type SqlSession,
+} from './sql/executor.js';
+import type { TransactionIsolation } from '../definitions/types.js';
 import { listenWithReconnect } from './sql/pg-listener.js';
 import type { GroupCommitOptions } from './sql/statement-group.js';
 import { SqlFlowStorage } from './sql/sql-storage.js';
@@ -136,6 +147,54 @@ export class PgExecutor implements SqlExecutor {
       client.removeListener('error', onError);
       client.release(broken ? new Error('connection state unknown (a failed rollback, or the session was lost)') : undefined);
     }
+  }
+
+  /** A pool connection for the attempt's transaction, held until `end`: the pool must have one for each transactional attempt in flight. */
+  async openTransaction(isolation: TransactionIsolation, nodeId: string): Promise<OpenTransaction> {
+    const client = await this.pool.connect();
+    const serial = serialQueue();
+    let broken = false;
+    const onError = () => {
+      broken = true; // see `transaction`
+    };
+    client.on('error', onError);
+    const send = (sql: string) => serial(() => client.query(sql));
+    try {
+      await send(`BEGIN ISOLATION LEVEL ${isolationSql(isolation)}`);
+    } catch (err) {
+      client.removeListener('error', onError);
+      client.release(err instanceof Error ? err : new Error(String(err)));
+      throw err;
+    }
+    const tx = transactionHandle(nodeId, async (text, params) => {
+      const r = await serial(() => client.query({ text, values: params ? [...params] : undefined, types: TYPE_PARSERS }));
+      // pg's own result (fields, command…), its rowCount never null.
+      return Object.assign(r, { rowCount: r.rowCount ?? 0 });
+    });
+    let ended = false;
+    return {
+      handle: tx.handle,
+      runner: {
+        query: async <R extends SqlRow = SqlRow>(sql: string, params?: readonly SqlParam[]) =>
+          (await serial(() => runQuery(client, sql, params, undefined))).rows as R[],
+      },
+      end: async (commit: boolean) => {
+        if (ended) return;
+        ended = true;
+        // A statement of the handler still running (it timed out, or was cancelled, mid-query): do
+        // not wait for it — closing the connection ends the session, and the server rolls back.
+        let destroy = tx.close().inFlight && !commit;
+        try {
+          if (!destroy) await send(commit ? 'COMMIT' : 'ROLLBACK');
+        } catch (err) {
+          destroy = true;
+          if (commit) throw err;
+        } finally {
+          client.removeListener('error', onError);
+          client.release(destroy || broken ? new Error('attempt transaction discarded (rolled back by closing its connection)') : undefined);
+        }
+      },
+    };
   }
 
   async hold(): Promise<SqlSession> {

@@ -15,7 +15,7 @@
  * and come back parsed, so every store shows callers exactly what a JSON round trip gives.
  */
 import type { ErrorRecord } from '../errors.js';
-import type { FlowControlRecord, FlowRunStatus } from '../definitions/types.js';
+import type { FlowControlRecord, FlowRunStatus, TransactionIsolation } from '../definitions/types.js';
 import type { JsonText } from '../core/json.js';
 import type { BranchRecord, CompensationLog } from '../core/states.js';
 import type { ScheduleClaim, ScheduleRecord, ScheduleStep, ScheduleStepResult, ScheduleWrite } from './schedule-types.js';
@@ -437,6 +437,44 @@ export interface RunLease {
   reload(): Promise<FlowRunRecord | null>;
   /** Let go of the lock. Safe to call more than once. */
   release(): Promise<void>;
+  /**
+   * Transactions for the attempts of transactional nodes (docs/transactions.md). Absent on a store
+   * without database transactions (memory): such an attempt fails with `TRANSACTIONS_UNSUPPORTED`.
+   */
+  readonly transactions?: AttemptTransactions;
+}
+
+/** How a lease opens a transaction for one attempt of a transactional node. */
+export interface AttemptTransactions {
+  /**
+   * While one is open, the store runs nothing else (PGlite: one session; its other statements
+   * queue behind it). The holder then sends nothing through the store until the transaction ends,
+   * or it would wait for itself.
+   */
+  readonly exclusive: boolean;
+  /** Opens a transaction of the store's database (its own connection); `nodeId` names it in errors. */
+  open(isolation: TransactionIsolation, nodeId: string): Promise<AttemptTransaction>;
+}
+
+/**
+ * One open transaction of an attempt: the handler's writes go into it (`handle`, given as
+ * `ctx.tx`), and the attempt's outcome is committed in it, fenced like every commit — so they
+ * stay together or not at all. Ended exactly once, by `commit` or `rollback`; any use of `handle`
+ * after that fails with `TransactionClosedError`.
+ */
+export interface AttemptTransaction {
+  /** What the handler gets as `ctx.tx`: the driver's handle on this transaction. */
+  readonly handle: unknown;
+  /**
+   * `lease.commit` inside this transaction, then COMMIT. Throws `StaleRunError` (rolled back:
+   * the handler's writes are gone with the transition), `WaitAnsweredError` (nothing written, the
+   * transaction still open: commit again), or a storage error (rolled back).
+   */
+  commit(transition: Transition): Promise<FlowRunRecord>;
+  /** Rolls the transaction back (its connection destroyed when a statement of the handler is still in flight). Safe to call again. */
+  rollback(): Promise<void>;
+  /** `err` says the transaction lost a race with another (serialization failure 40001, deadlock 40P01): worth running the attempt again. */
+  conflicted(err: unknown): boolean;
 }
 
 /** What `lockRun` may do besides locking. */

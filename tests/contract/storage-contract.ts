@@ -16,6 +16,7 @@ import { lockOptionsContract } from './lock-options-contract.js';
 import { flowControlContract } from './flow-control-contract.js';
 import { outcomeContract } from './outcome-contract.js';
 import { operationsContract } from './operations-contract.js';
+import { transactionsContract } from './transactions-contract.js';
 import { pruneContract } from './prune-contract.js';
 import { schedulesContract } from './schedules-contract.js';
 import { timelinePagingContract } from './timeline-paging-contract.js';
@@ -54,6 +55,7 @@ export function describeStorageContract(name: string, makeStore: () => Promise<S
     versionsContract(() => handle);
     operationsContract(() => handle);
     flowControlContract(() => handle);
+    transactionsContract(() => handle);
 
     it('creates a run and reads it back with JSON values parsed', async () => {
       const input = { a: [1, 'two', { three: true }], u: 'ünïcødé ✓', n: null, big: 1e21, neg: -0.5 };

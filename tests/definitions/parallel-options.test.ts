@@ -57,6 +57,7 @@ describe('the options are part of the contract', () => {
       'retry',
       'split',
       'timeoutMs',
+      'transaction',
     ]);
   });
 
@@ -296,7 +297,7 @@ describe('unknown option keys are problems', () => {
     };
     expect(definitionProblems(def)).toEqual([
       'node "a": unknown option "concurency" (did you mean "concurrency"?)',
-      'node "a": unknown option "description" (the options are name, retry, timeoutMs, idempotencyKey, split, join, forEach, concurrency, catch, compensate)',
+      'node "a": unknown option "description" (the options are name, retry, timeoutMs, idempotencyKey, split, join, forEach, concurrency, catch, compensate, transaction)',
       'node "a": unknown option Symbol(tag)',
     ]);
   });
@@ -421,5 +422,59 @@ describe('the graph description and fingerprint include the options', () => {
       .edge('big', 'small')
       .build();
     expect(fingerprintDefinition(def)).toBe('82bb2dc147b0bb02e113f35333ec9d52120807a9b59a6ef3e30b47e7cc10b84d');
+  });
+});
+
+describe('transaction option', () => {
+  it('takes true, false or { isolation } with a Postgres level, and reports anything else', () => {
+    const def = (transaction: unknown) => ({
+      flowId: 'f',
+      version: '1',
+      entry: 'a',
+      nodes: { a: { id: 'a', handler: ok, transaction } },
+      edges: [],
+    });
+    for (const good of [true, false, {}, { isolation: 'read committed' }, { isolation: 'repeatable read' }, { isolation: 'serializable' }]) {
+      expect(definitionProblems(def(good))).toEqual([]);
+    }
+    expect(definitionProblems(def('yes'))).toEqual([
+      `node "a": transaction must be true or { isolation: 'read committed', 'repeatable read', 'serializable' } (got "yes")`,
+    ]);
+    expect(definitionProblems(def({ isolation: 'snapshot', retries: 3 }))).toEqual([
+      'node "a": transaction has no option "retries" (it takes isolation)',
+      `node "a": transaction.isolation must be one of 'read committed', 'repeatable read', 'serializable' (got "snapshot")`,
+    ]);
+    expect(
+      describeGraph(
+        flow('g', '1')
+          .entry('a')
+          .node('a', ok, { transaction: { isolation: 'serializable' } })
+          .build(),
+      ).nodes[0],
+    ).toMatchObject({
+      transaction: 'serializable',
+    });
+    expect(describeGraph(flow('g', '1').entry('a').node('a', ok).build()).nodes[0]).not.toHaveProperty('transaction');
+  });
+});
+
+describe('decorators carry the transaction option (@Node(id, options) and @Node(options))', () => {
+  it('in both decorator conventions', () => {
+    class P {
+      s() {
+        return ok();
+      }
+      m() {
+        return ok();
+      }
+    }
+    Node('s', { transaction: true })(P.prototype, 's', desc(P.prototype.s));
+    Entry()(P.prototype, 's', desc(P.prototype.s));
+    Edge('m')(P.prototype, 's', desc(P.prototype.s));
+    Node({ transaction: { isolation: 'repeatable read' } })(P.prototype.m, methodCtx('m'));
+    Flow('p', '1')(P);
+    const def = buildFlowDefinition(P);
+    expect(def.nodes.s).toMatchObject({ id: 's', transaction: true });
+    expect(def.nodes.m).toMatchObject({ id: 'm', transaction: { isolation: 'repeatable read' } });
   });
 });

@@ -93,3 +93,18 @@ export function toStorageError(err: unknown, target: string, what: string): Flow
   }
   return fail('STORAGE_ERROR', `${what} failed on ${target} (${code}): ${detail}`, false);
 }
+
+/**
+ * The transaction lost a race with another: a serialization failure (40001) or a deadlock
+ * (40P01), Prisma's P2034 included. Running it again may succeed; nothing of it was kept.
+ */
+export function isTransactionConflict(err: unknown): boolean {
+  const code = findErrorCode(err);
+  if (code === '40001' || code === '40P01') return true;
+  const seen = new Set<unknown>();
+  for (let e: unknown = err; e && typeof e === 'object' && !seen.has(e); e = (e as { cause?: unknown }).cause) {
+    seen.add(e);
+    if ((e as { code?: unknown }).code === 'P2034') return true;
+  }
+  return false;
+}

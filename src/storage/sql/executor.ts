@@ -9,6 +9,8 @@
  *   timestamptz as `Date`, int4/float8 as numbers.
  * - Outside `transaction`/`hold`, every statement autocommits.
  */
+import { TransactionClosedError } from '../../errors.js';
+import type { SqlTransaction, TransactionIsolation } from '../../definitions/types.js';
 
 export type SqlParam = string | number | boolean | null;
 
@@ -27,6 +29,20 @@ export function serialQueue(): <T>(task: () => Promise<T>) => Promise<T> {
   };
 }
 export type SqlRow = Record<string, unknown>;
+
+/** A transaction opened for an attempt (`SqlExecutor.openTransaction`), held until `end`. */
+export interface OpenTransaction {
+  /** The engine's statements in the transaction (the commit). */
+  readonly runner: SqlRunner;
+  /** What the handler gets as `ctx.tx` (the driver's own handle, or `SqlTransaction`). */
+  readonly handle: unknown;
+  /**
+   * COMMIT (`commit`) or ROLLBACK; once. A rollback while a statement of the handler is still in
+   * flight (a timeout, a cancel) destroys the connection instead of waiting for it: the server
+   * rolls back. A COMMIT that fails throws (the transaction is gone either way).
+   */
+  end(commit: boolean): Promise<void>;
+}
 
 /** Something that runs one parameterized statement. */
 export interface SqlRunner {
@@ -76,6 +92,13 @@ export interface SqlExecutor extends SqlRunner {
   /** Run `fn` in one transaction on one connection; commit when it resolves, roll back when it throws. */
   transaction<T>(fn: (tx: SqlRunner & { exec(script: string): Promise<void> }) => Promise<T>): Promise<T>;
 
+  /**
+   * Open a transaction for one attempt of a transactional node, on a connection of its own (PGlite:
+   * its one session, which then runs nothing else until it ends). Optional: a store without it
+   * has no transactional nodes.
+   */
+  openTransaction?(isolation: TransactionIsolation, nodeId: string): Promise<OpenTransaction>;
+
   /** Reserve a connection (`session`: the lock session) or open a transaction (`transaction`: one lease's). Not used in `process` mode. */
   hold?(): Promise<SqlSession>;
 
@@ -86,4 +109,47 @@ export interface SqlExecutor extends SqlRunner {
   listen?(channel: string, onNotify: (payload: string) => void): Promise<() => Promise<void>>;
 
   close(): Promise<void>;
+}
+
+/**
+ * `ctx.tx` on the pg and PGlite stores, over `send` (one statement in the attempt's transaction):
+ * refuses any statement once `close` was called (a late call of a handler that timed out must
+ * not run, even on a connection given back to the pool), and tells whether one is in flight.
+ */
+export function transactionHandle(
+  nodeId: string,
+  send: (text: string, params: readonly unknown[] | undefined) => Promise<{ rows: SqlRow[]; rowCount: number }>,
+): { handle: SqlTransaction; close(): { inFlight: boolean } } {
+  let closed = false;
+  let inFlight = 0;
+  const handle: SqlTransaction = {
+    query: async <R extends SqlRow = SqlRow>(text: string, params?: readonly unknown[]) => {
+      if (closed) throw new TransactionClosedError(nodeId);
+      inFlight += 1;
+      try {
+        return (await send(text, params)) as { rows: R[]; rowCount: number };
+      } finally {
+        inFlight -= 1;
+      }
+    },
+  };
+  return {
+    handle,
+    close: () => {
+      closed = true;
+      return { inFlight: inFlight > 0 };
+    },
+  };
+}
+
+/** `BEGIN`'s words for an isolation level (from the closed list `TRANSACTION_ISOLATIONS`, never user text). */
+export function isolationSql(isolation: TransactionIsolation): string {
+  switch (isolation) {
+    case 'read committed':
+      return 'READ COMMITTED';
+    case 'repeatable read':
+      return 'REPEATABLE READ';
+    case 'serializable':
+      return 'SERIALIZABLE';
+  }
 }

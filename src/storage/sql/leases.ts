@@ -5,8 +5,10 @@
  * and Postgres drops the locks with them.
  */
 import { StaleRunError, WaitAnsweredError } from '../../errors.js';
-import type { FlowRunRecord, RunLease, Transition } from '../types.js';
-import type { SqlParam, SqlRow, SqlRunner } from './executor.js';
+import type { TransactionIsolation } from '../../definitions/types.js';
+import type { AttemptTransaction, AttemptTransactions, FlowRunRecord, RunLease, Transition } from '../types.js';
+import type { OpenTransaction, SqlExecutor, SqlParam, SqlRow, SqlRunner } from './executor.js';
+import { isTransactionConflict } from './errors.js';
 import { waitLocks } from './inbox-rows.js';
 import { cascades, commitApplied, transitionJson } from './statements/commit.js';
 import type { Statements } from './statements/index.js';
@@ -32,8 +34,10 @@ export interface LockHold {
 
 /** What a lease needs from its store. */
 export interface LeaseHost {
-  /** The store's own statements (through its pool). */
-  readonly executor: SqlRunner;
+  /** The store's own statements (through its pool), and the attempts' transactions. */
+  readonly executor: SqlRunner & Pick<SqlExecutor, 'openTransaction'>;
+  /** PGlite: one session in this process (its lock mode's `embedded`): nothing to lock against, one transaction at a time. */
+  readonly embedded: boolean;
   readonly sql: Statements;
   /** Where commits are grouped with other runs' (statement-group.ts). */
   readonly commits: StatementGroup;
@@ -55,6 +59,7 @@ export interface LeaseHost {
 export class SqlLease implements RunLease {
   private current: FlowRunRecord | null;
   private released = false;
+  readonly transactions?: AttemptTransactions;
 
   constructor(
     private readonly host: LeaseHost,
@@ -63,13 +68,61 @@ export class SqlLease implements RunLease {
     private readonly hold: LockHold,
   ) {
     this.current = run;
+    const open = host.executor.openTransaction?.bind(host.executor);
+    if (open) {
+      this.transactions = {
+        // PGlite's one session runs one transaction at a time, and nothing else meanwhile.
+        exclusive: host.embedded,
+        open: async (isolation: TransactionIsolation, nodeId: string) => {
+          let tx: OpenTransaction;
+          try {
+            tx = await open(isolation, nodeId);
+          } catch (err) {
+            throw this.host.fail(err, 'open transaction');
+          }
+          return this.attemptTransaction(tx);
+        },
+      };
+    }
+  }
+
+  /**
+   * The attempt's transaction: its commit is this lease's, sent inside it (not in a group: the
+   * handler's writes are in it), then COMMIT — or ROLLBACK when the fence refuses it, so a stale
+   * holder's writes go with its transition.
+   */
+  private attemptTransaction(tx: OpenTransaction): AttemptTransaction {
+    const send = async (t: Transition): Promise<SqlRow | undefined> => {
+      const row = await this.sendIn(tx.runner, t);
+      if (row?.answered === true) return row; // nothing written; drafted again and committed in the same transaction
+      await tx.end(commitApplied(row));
+      return row;
+    };
+    return {
+      handle: tx.handle,
+      commit: async (t: Transition) => {
+        try {
+          return await this.commitWith(t, send);
+        } catch (err) {
+          if (!(err instanceof WaitAnsweredError)) await tx.end(false).catch(() => undefined);
+          throw err;
+        }
+      },
+      rollback: () => tx.end(false),
+      conflicted: isTransactionConflict,
+    };
   }
 
   get run(): FlowRunRecord | null {
     return this.current;
   }
 
-  async commit(t: Transition): Promise<FlowRunRecord> {
+  commit(t: Transition): Promise<FlowRunRecord> {
+    return this.commitWith(t, (sent) => this.send(sent));
+  }
+
+  /** A commit whose statement `send` sends (through the commit group, or in an attempt's transaction). */
+  private async commitWith(t: Transition, send: (t: Transition) => Promise<SqlRow | undefined>): Promise<FlowRunRecord> {
     if (this.released) throw new StaleRunError(this.runId, t.expectedVersion);
     // The lock is gone (its connection died): another holder may own the run now. Nothing was
     // sent, so this is certain: the transition is discarded — a stale holder, not a storage failure.
@@ -88,7 +141,7 @@ export class SqlLease implements RunLease {
       // failure handler run it started.
       row = await this.host.announcing(
         wakeNow ? this.runId : null,
-        () => this.send(wakeOnRelease ? { ...t, wake: false } : t),
+        () => send(wakeOnRelease ? { ...t, wake: false } : t),
         (r) =>
           !commitApplied(r) || r.answered === true
             ? []
@@ -138,6 +191,19 @@ export class SqlLease implements RunLease {
     }
     const [row] = await this.host.queryUnderEventLocks(locks, this.host.sql.commit, [`[${json}]`], rowLock);
     return row;
+  }
+
+  /**
+   * One commit in an attempt's transaction: after the locks a commit sent alone takes (see `send`),
+   * taken in the same transaction, in the same order.
+   */
+  private async sendIn(runner: SqlRunner, t: Transition): Promise<SqlRow | undefined> {
+    // PGlite is one session: nothing to lock against, as in its lock mode's `underEventLocks`.
+    const shared = !this.host.embedded;
+    const locks = waitLocks(t);
+    if (shared && locks !== null) await runner.query(this.host.sql.lockEvents, [locks]);
+    if (shared && t.timedOutWaits?.length) await runner.query(this.host.sql.lockRow, [this.runId]);
+    return (await runner.query(this.host.sql.commit, [`[${transitionJson(this.runId, t)}]`]))[0];
   }
 
   async reload(): Promise<FlowRunRecord | null> {

@@ -10,7 +10,8 @@
  * `leaseTimeoutMs` silently loses its lock — the commit fence (row version) still keeps a second
  * holder from committing over it. Each held lease occupies one pool connection.
  */
-import { serialQueue, type SqlExecutor, type SqlParam, type SqlRow, type SqlRunner, type SqlSession } from './executor.js';
+import { serialQueue, type OpenTransaction, type SqlExecutor, type SqlParam, type SqlRow, type SqlRunner, type SqlSession } from './executor.js';
+import type { TransactionIsolation } from '../../definitions/types.js';
 import { listenWithReconnect } from './pg-listener.js';
 import { splitSqlStatements } from './sql-split.js';
 
@@ -21,7 +22,7 @@ export interface PrismaRawClient {
 }
 
 export interface PrismaClientLike extends PrismaRawClient {
-  $transaction<R>(fn: (tx: any) => PromiseLike<R>, options?: { maxWait?: number; timeout?: number }): PromiseLike<R>;
+  $transaction<R>(fn: (tx: any) => PromiseLike<R>, options?: { maxWait?: number; timeout?: number; isolationLevel?: PrismaIsolationLevel }): PromiseLike<R>;
   $disconnect(): PromiseLike<void>;
 }
 
@@ -40,6 +41,14 @@ export interface PrismaExecutorOptions {
 }
 
 class RolledBack extends Error {}
+
+/** Prisma's names of the isolation levels (`$transaction(fn, { isolationLevel })`). */
+type PrismaIsolationLevel = 'ReadCommitted' | 'RepeatableRead' | 'Serializable';
+const PRISMA_ISOLATION: Record<TransactionIsolation, PrismaIsolationLevel> = {
+  'read committed': 'ReadCommitted',
+  'repeatable read': 'RepeatableRead',
+  serializable: 'Serializable',
+};
 
 /**
  * Statements through `client`. `serial`: one at a time, for an interactive transaction (one
@@ -119,6 +128,49 @@ export class PrismaExecutor implements SqlExecutor {
         released = true;
         finish(broken === true);
         await done;
+      },
+    };
+  }
+
+  /**
+   * An interactive transaction held open for the attempt (one pool connection, beside the lease's
+   * own): its client is the handler's `ctx.tx`, and Prisma refuses it once the transaction ended.
+   * Aborted by Prisma after `leaseTimeoutMs`, like a lease's.
+   */
+  async openTransaction(isolation: TransactionIsolation): Promise<OpenTransaction> {
+    let finish!: (commit: boolean) => void;
+    const finished = new Promise<boolean>((resolve) => (finish = resolve));
+    let opened!: (tx: PrismaRawClient) => void;
+    let failed!: (err: unknown) => void;
+    const ready = new Promise<PrismaRawClient>((resolve, reject) => {
+      opened = resolve;
+      failed = reject;
+    });
+    const done = Promise.resolve(
+      this.client.$transaction(
+        async (tx: PrismaRawClient) => {
+          opened(tx);
+          if (!(await finished)) throw new RolledBack();
+        },
+        { maxWait: this.options.maxWaitMs ?? 10_000, timeout: this.options.leaseTimeoutMs ?? 15 * 60_000, isolationLevel: PRISMA_ISOLATION[isolation] },
+      ),
+    ).catch((err: unknown) => {
+      failed(err); // no effect once opened
+      if (!(err instanceof RolledBack)) throw err;
+    });
+    // Until `end` awaits it, a failure of the transaction (a timeout) is kept here, not unhandled.
+    done.catch(() => undefined);
+    const tx = await ready;
+    let ended = false;
+    return {
+      handle: tx,
+      runner: runnerOf(tx, serialQueue()),
+      end: async (commit: boolean) => {
+        if (ended) return;
+        ended = true;
+        finish(commit);
+        if (commit) await done;
+        else await done.catch(() => undefined);
       },
     };
   }
