@@ -53,6 +53,7 @@ export function newRunOf(
           : run.failureOf === undefined
             ? undefined
             : { failureOf: run.failureOf },
+        run.state === '{}' ? undefined : JSON.parse(run.state),
       ),
     ],
   };

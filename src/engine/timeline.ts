@@ -56,8 +56,14 @@ function at(site: EventSite): Pick<NewEvent, 'nodeId' | 'branchId' | 'itemIndex'
 
 export const timeline = {
   /** `from`: the parent of a child run, or the failed run an `onFailure` run handles. */
-  runStarted(nodeId: string, from?: { parentRunId: string; parentNodeId: string } | { failureOf: string }): NewEvent {
-    return { type: 'RUN_STARTED', nodeId, branchId: 'b1', payload: from ? text(from) : null };
+  /**
+   * `from`: the parent of a child run, or the failed run an `onFailure` run handles. `state`: the
+   * run's initial state when it is not empty — with the patches of NODE_FINISHED and RUN_WAITING,
+   * the timeline tells the state at any point (what `forkRun` starts from).
+   */
+  runStarted(nodeId: string, from?: { parentRunId: string; parentNodeId: string } | { failureOf: string }, state?: unknown): NewEvent {
+    const payload = { ...from, ...(state === undefined ? {} : { state }) };
+    return { type: 'RUN_STARTED', nodeId, branchId: 'b1', payload: Object.keys(payload).length > 0 ? text(payload) : null };
   },
   /** `reason`: `{ reason }`, serialized and checked by the caller. */
   runCancelled(reason: JsonText): NewEvent {
@@ -90,9 +96,10 @@ export const timeline = {
     site: EventSite,
     attempt: number,
     durationMs: number | null,
-    done: { next?: string | string[] | null; cached?: boolean; items?: number; outcome?: string },
+    done: { next?: string | string[] | null; cached?: boolean; items?: number; outcome?: string; patch?: unknown },
   ): NewEvent {
     const payload: Record<string, unknown> = {};
+    if (done.patch !== undefined) payload.patch = done.patch;
     if (done.next !== undefined) payload.next = done.next;
     if (done.cached) payload.cached = true;
     if (done.items !== undefined) payload.items = done.items;
@@ -111,7 +118,7 @@ export const timeline = {
     return { type: 'NODE_RETRY_SCHEDULED', ...at(site), attempt, payload: text({ delayMs }) };
   },
 
-  /** `wait`: `{ reason, until, timer, event }`, serialized and checked by the caller. */
+  /** `wait`: `{ reason, until, timer, event, patch? }`, serialized and checked by the caller. */
   runWaiting(site: EventSite, attempt: number, durationMs: number | null, wait: JsonText): NewEvent {
     return { type: 'RUN_WAITING', ...at(site), attempt, durationMs, payload: wait };
   },

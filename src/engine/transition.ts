@@ -470,7 +470,7 @@ export class RunDraft {
       }
       if (o.kind === 'wait') {
         const timer = parseTimer(o.until)?.toISOString() ?? null;
-        waitText = this.json(definedOnly({ reason: o.reason ?? null, until: o.until ?? null, timer, event: o.event }), 'wait event', node.id);
+        waitText = this.json(definedOnly({ reason: o.reason ?? null, until: o.until ?? null, timer, event: o.event, patch: o.patch }), 'wait event', node.id);
       }
     } catch (err) {
       const error = err instanceof SerializationError ? nonRetryable(err.code, err.message) : { ...toErrorRecord(err), retryable: false };
@@ -482,7 +482,7 @@ export class RunDraft {
     if (idemText !== undefined) this.idempotency = { key: f.idemKey!, runId: this.run.runId, nodeId: node.id, result: idemText };
 
     if (item) {
-      this.itemFinished(b, item, f, outputText, runOutcome);
+      this.itemFinished(b, item, f, outputText, runOutcome, o.patch);
     } else if (o.kind === 'wait') {
       if (outputText !== undefined) this.writeOutput(node.id, outputText);
       const waitId = this.nextSeq();
@@ -505,7 +505,14 @@ export class RunDraft {
       }
       this.events.push(timeline.runWaiting(siteOf(b), f.attempt, f.durationMs, waitText!));
     } else {
-      this.nodeFinished(b, node, outputText, { attempt: f.attempt, durationMs: f.durationMs, cached: f.cached, child: f.child, outcome: runOutcome });
+      this.nodeFinished(b, node, outputText, {
+        attempt: f.attempt,
+        durationMs: f.durationMs,
+        cached: f.cached,
+        child: f.child,
+        outcome: runOutcome,
+        patch: o.patch,
+      });
     }
   }
 
@@ -605,13 +612,20 @@ export class RunDraft {
     }
   }
 
-  private itemFinished(b: RunningBranch, item: MapItemRecord, f: FinishedAttempt, outputText: JsonText | undefined, outcome: string | undefined): void {
+  private itemFinished(
+    b: RunningBranch,
+    item: MapItemRecord,
+    f: FinishedAttempt,
+    outputText: JsonText | undefined,
+    outcome: string | undefined,
+    patch: unknown,
+  ): void {
     const map = b.map!;
     map.items = map.items.filter((i) => i !== item);
     map.done += 1;
     const value = outputText === undefined ? null : JSON.parse(outputText);
     this.itemOutputs.push({ branchId: b.branchId, index: item.index, value });
-    this.events.push(timeline.nodeFinished(siteOf(b, item.index), f.attempt, f.durationMs, { cached: f.cached, outcome }));
+    this.events.push(timeline.nodeFinished(siteOf(b, item.index), f.attempt, f.durationMs, { cached: f.cached, outcome, patch }));
     this.logIfUndoable({ nodeId: b.nodeId, branchId: b.branchId, itemIndex: item.index }, f.child);
     // The last item's output goes straight into the node's output (its item rows are cleared then).
     if (map.done < map.total) {
@@ -649,13 +663,13 @@ export class RunDraft {
     b: RunningBranch,
     node: NodeDefinition,
     outputText: JsonText | undefined,
-    at: { attempt: number; durationMs: number | null; cached: boolean; items?: number; child?: FinishedAttempt['child']; outcome?: string },
+    at: { attempt: number; durationMs: number | null; cached: boolean; items?: number; child?: FinishedAttempt['child']; outcome?: string; patch?: unknown },
   ): void {
     if (outputText !== undefined) this.writeOutput(node.id, outputText);
     // A map's items were logged one by one as they finished.
     if (!node.forEach) this.logIfUndoable({ nodeId: node.id, branchId: b.branchId }, at.child);
     const finished = (next: string | string[] | null): NewEvent =>
-      timeline.nodeFinished(siteOf(b), at.attempt, at.durationMs, { next, cached: at.cached, items: at.items, outcome: at.outcome });
+      timeline.nodeFinished(siteOf(b), at.attempt, at.durationMs, { next, cached: at.cached, items: at.items, outcome: at.outcome, patch: at.patch });
     let targets: string[];
     try {
       // Conditions see the state and outputs after this result; they are predicates and get no copies.

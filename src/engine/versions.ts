@@ -11,6 +11,7 @@
  * `maxStepsPerClaim` steps). A fork is a new run (`RUN_FORKED`); its source is only read.
  */
 import { randomUUID } from 'node:crypto';
+import { isDeepStrictEqual } from 'node:util';
 import { FlowNotFoundError, InvalidArgumentError, InvalidRunStateError, LockBusyError, RunNotFoundError } from '../errors.js';
 import { serializeJson, type JsonText } from '../core/json.js';
 import { isFinished, isLiveBranch, mapOf, type BranchRecord, type CompensationLog, type FlowRunStatus } from '../core/states.js';
@@ -309,7 +310,12 @@ export async function retryRun(env: VersionsEnv, runId: string, options: RetryRu
     const event: NewEvent = {
       type: 'RUN_RETRIED',
       nodeId: branches[0]!.nodeId,
-      payload: json({ status: run.status, fromNodeIds: branches.map((b) => b.nodeId), ...(undone ? { startedOver: true } : {}) }),
+      payload: json({
+        status: run.status,
+        fromNodeIds: branches.map((b) => b.nodeId),
+        ...(undone ? { startedOver: true } : {}),
+        ...(patch ? { statePatch: patch } : {}),
+      }),
     };
     const retried = await env.storage.rewriteRun(runId, {
       expectedVersion: run.version,
@@ -419,12 +425,14 @@ export async function retryRuns(env: VersionsEnv, filter: RetryRunsFilter = {}):
   return { retried };
 }
 
+type State = Record<string, unknown>;
+
 // ---- fork ------------------------------------------------------------------------------
 
 /**
  * A new run that starts where `runId` first started `fromNodeId`: the same input, the outputs of
- * the nodes the source had finished by then, its business outcome as of then, and its state (the
- * source's latest: state patches are not kept per step) with `statePatch` merged in. Its timeline
+ * the nodes the source had finished by then, its business outcome as of then, and its state as of
+ * then (`stateBefore`) with `statePatch` merged in. Its timeline
  * begins with RUN_FORKED; it has no idempotency key (the source keeps its own), no parent, and
  * nothing to undo of the source's (a compensation never undoes what another run did).
  */
@@ -448,6 +456,8 @@ export async function forkRun(env: VersionsEnv, runId: string, options: ForkRunO
   const copyOutputs = [...new Set(before.map((e) => e.nodeId!))].filter((id) => id !== fromNodeId);
   const outcomes = before.map((e) => (e.payloadJson as { outcome?: unknown } | null)?.outcome).filter((o): o is string => typeof o === 'string');
   const limits = { maxBytes: env.maxJsonBytes };
+  const then = stateBefore(events, start.seq, source.stateJson) ?? source.stateJson;
+  const state = patch ? deepMerge(then, patch) : then;
   const forkId = randomUUID();
   const run = await env.storage.forkRun({
     runId: forkId,
@@ -462,15 +472,41 @@ export async function forkRun(env: VersionsEnv, runId: string, options: ForkRunO
     flowControl: flowControlOf(def, source.inputJson),
     currentNodeId: fromNodeId,
     input: serializeJson(source.inputJson, { what: 'input', ...limits }),
-    state: serializeJson(patch ? deepMerge(source.stateJson, patch) : source.stateJson, { what: 'state', ...limits }),
+    state: serializeJson(state, { what: 'state', ...limits }),
     branches: json([{ branchId: 'b1', nodeId: fromNodeId, status: 'READY', attempt: 0, recoveries: 0 }]),
-    events: [{ type: 'RUN_FORKED', nodeId: fromNodeId, branchId: 'b1', payload: json({ runId, nodeId: fromNodeId, version, outputs: copyOutputs }) }],
+    events: [{ type: 'RUN_FORKED', nodeId: fromNodeId, branchId: 'b1', payload: json({ runId, nodeId: fromNodeId, version, outputs: copyOutputs, state }) }],
     forkedFrom: { runId, nodeId: fromNodeId },
     copyOutputs,
     outcome: outcomes.at(-1) ?? null,
   });
   env.hooks.runStarted(run);
   return { runId: forkId };
+}
+
+/**
+ * The run's state just before the event `seq`, rebuilt from its timeline: the initial state
+ * (RUN_STARTED's, or a fork's RUN_FORKED), then every patch in the order it was applied (a node's
+ * or a map item's NODE_FINISHED, a RUN_WAITING, a retry's statePatch). The rebuild is trusted only
+ * if, carried to the end, it gives the run's `latest` state: a run recorded before patches were in
+ * the timeline, or whose state changed otherwise (a compensation's patch), gives undefined, and the
+ * caller falls back to the latest state.
+ */
+export function stateBefore(events: readonly FlowEventRecord[], seq: number, latest: State): State | undefined {
+  let state: State = {};
+  let before: State | undefined;
+  for (const e of events) {
+    if (e.seq >= seq) before ??= state;
+    const payload = (e.payloadJson ?? {}) as { state?: State; patch?: State; statePatch?: State };
+    if (e.type === 'RUN_STARTED' || e.type === 'RUN_FORKED') {
+      if (e.type === 'RUN_FORKED' && payload.state === undefined) return undefined;
+      state = payload.state ?? {};
+    } else if ((e.type === 'NODE_FINISHED' || e.type === 'RUN_WAITING') && payload.patch !== undefined) {
+      state = deepMerge(state, payload.patch);
+    } else if (e.type === 'RUN_RETRIED' && payload.statePatch !== undefined) {
+      state = deepMerge(state, payload.statePatch);
+    }
+  }
+  return isDeepStrictEqual(state, latest) ? (before ?? state) : undefined;
 }
 
 // ---- versions in operation ---------------------------------------------------------------

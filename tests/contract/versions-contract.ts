@@ -322,6 +322,35 @@ export function versionsContract(handle: () => StoreHandle): void {
     expect((await engine.startRun({ flowId, version: '1', input: {}, idempotencyKey: key })).runId).toBe(source);
   });
 
+  it('versions: a fork starts with the state as it was when the source first started the node (plus statePatch)', async () => {
+    const flowId = `fork-state-${randomUUID()}`;
+    const seenState: Record<string, unknown>[] = [];
+    const visit =
+      (id: string): Handler =>
+      (ctx) => {
+        const state = ctx.state as { visits?: string[] };
+        seenState.push({ id, ...state });
+        return { status: 'ok', patch: { visits: [...(state.visits ?? []), id] } };
+      };
+    const def = flow(flowId, '1').entry('a').node('a', visit('a')).node('b', visit('b')).node('c', visit('c')).edge('a', 'b').edge('b', 'c').build();
+    const engine = await engineWith(store(), def);
+    const { runId: source } = await engine.startRun({ flowId, version: '1', input: {}, initialState: { tenant: 't1' } });
+    expect(await engine.runToCompletion(source)).toMatchObject({ stateJson: { tenant: 't1', visits: ['a', 'b', 'c'] } });
+    seenState.length = 0;
+
+    const { runId: fork } = await engine.forkRun(source, { fromNodeId: 'b', statePatch: { note: 'again' } });
+    expect(await engine.getRun(fork)).toMatchObject({ stateJson: { tenant: 't1', visits: ['a'], note: 'again' } });
+    const done = await engine.runToCompletion(fork);
+    expect(seenState).toEqual([
+      { id: 'b', tenant: 't1', visits: ['a'], note: 'again' },
+      { id: 'c', tenant: 't1', visits: ['a', 'b'], note: 'again' },
+    ]);
+    expect(done).toMatchObject({ status: 'COMPLETED', stateJson: { tenant: 't1', visits: ['a', 'b', 'c'], note: 'again' } });
+    // A fork of the fork starts from the fork's own history.
+    const { runId: again } = await engine.forkRun(fork, { fromNodeId: 'c' });
+    expect(await engine.getRun(again)).toMatchObject({ stateJson: { tenant: 't1', visits: ['a', 'b'], note: 'again' } });
+  });
+
   it('versions: the store’s rewrite of a held run is fenced by its version: a stale one writes nothing', async () => {
     const s = store();
     const flowId = `rewrite-${randomUUID()}`;
