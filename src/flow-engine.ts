@@ -48,6 +48,7 @@ import type { DueRunCount, WorkerRecord } from './storage/types.js';
 import { parseTraceparent } from './core/trace-context.js';
 import { FlowSchedules } from './schedules/api.js';
 import * as versions from './engine/versions.js';
+import { shownEvent } from './engine/timeline.js';
 import type { ForkRunOptions, MigrateRunsOptions, MigrateRunsResult, RetryRunOptions, RetryRunsFilter } from './engine/versions.js';
 import { ScheduleFirer } from './schedules/fire.js';
 
@@ -502,10 +503,13 @@ export class FlowEngine extends FlowEvents implements WorkerHost {
   async getTimeline(runId: string, page?: TimelinePageOptions): Promise<FlowEventRecord[] | TimelinePage> {
     requireString('getTimeline', 'runId', runId);
     await this.ready();
-    if (page !== undefined) return readTimelinePage(this.storage, runId, page);
+    if (page !== undefined) {
+      const read = await readTimelinePage(this.storage, runId, page);
+      return { ...read, events: read.events.map(shownEvent) };
+    }
     const events = await this.storage.getEvents(runId);
     if (events.length === 0) await mustGetRun(this, runId);
-    return events;
+    return events.map(shownEvent);
   }
 
   /** Newest first. With `summary: true`, runs without their input, state, outputs and attempts: a far cheaper page. */

@@ -9,7 +9,7 @@
  */
 import type { ErrorRecord } from '../errors.js';
 import type { FlowRunStatus } from '../core/states.js';
-import type { FlowRunRecord, JsonText, NewEvent } from '../storage/types.js';
+import type { FlowEventRecord, FlowRunRecord, JsonText, NewEvent } from '../storage/types.js';
 
 /** Where an event happened: the node, its branch, the map item and the attempt. */
 export interface EventSite {
@@ -177,3 +177,17 @@ export const timeline = {
     return { type: 'MAP_STARTED', ...at(site), payload: text({ items, concurrency }) };
   },
 };
+
+/**
+ * The event as `getTimeline` shows it: without the state record the engine keeps in the payload
+ * for itself — RUN_STARTED's initial `state`, NODE_FINISHED's and RUN_WAITING's `patch` — which
+ * `forkRun` replays to start a fork with the state as it was at its node (versions.ts
+ * `stateBefore`). They repeat what the run's state shows, and the payloads stay what they were.
+ */
+export function shownEvent(e: FlowEventRecord): FlowEventRecord {
+  const key = e.type === 'RUN_STARTED' ? 'state' : e.type === 'NODE_FINISHED' || e.type === 'RUN_WAITING' ? 'patch' : null;
+  const payload = e.payloadJson as Record<string, unknown> | null;
+  if (key === null || payload === null || typeof payload !== 'object' || !(key in payload)) return e;
+  const { [key]: _recorded, ...rest } = payload;
+  return { ...e, payloadJson: Object.keys(rest).length > 0 ? rest : null };
+}
