@@ -590,9 +590,14 @@ export class FlowEngine extends FlowEvents implements WorkerHost {
 
   async listFlows(): Promise<FlowSummary[]> {
     await this.ready();
-    const [defs, counts, elsewhere] = await Promise.all([this.storage.listDefinitions(), this.storage.countLiveRuns(), this.flowKeysServedElsewhere()]);
+    const [defs, counts, due, elsewhere] = await Promise.all([
+      this.storage.listDefinitions(),
+      this.storage.countLiveRuns(),
+      this.storage.countDueRuns(),
+      this.flowKeysServedElsewhere(),
+    ]);
     const unfinished = new Map(counts.map((c) => [flowKey(c.flowId, c.version), c.unfinished]));
-    const stranded = versions.strandedRuns(counts, new Set([...this.registry.keys(), ...elsewhere]));
+    const stranded = versions.strandedRuns(due, new Set([...this.registry.keys(), ...elsewhere]));
     return defs.map((d) => ({
       flowId: d.flowId,
       version: d.version,

@@ -18,7 +18,7 @@ import { isFinished, isLiveBranch, mapOf, type BranchRecord, type CompensationLo
 import { flowControlOf } from '../definitions/flow-control.js';
 import { flowKey } from '../definitions/flow-key.js';
 import type { FlowDefinition } from '../definitions/types.js';
-import type { FlowEventRecord, FlowRunRecord, FlowStorage, LiveRunCount, NewEvent, RunLease } from '../storage/types.js';
+import type { DueRunCount, FlowEventRecord, FlowRunRecord, FlowStorage, NewEvent, RunLease } from '../storage/types.js';
 import { deepMerge, isPlainObject } from './merge.js';
 import type { DefinitionRegistry } from './registry.js';
 import { assertNoReservedStateKeys } from './reserved-keys.js';
@@ -516,11 +516,11 @@ export function stateBefore(events: readonly FlowEventRecord[], seq: number, lat
  * serves (`served`: the flow keys registered in this process and those served elsewhere). A
  * deploy that stops serving a version leaves these behind: migrate them or serve it again.
  */
-export function strandedRuns(counts: readonly LiveRunCount[], served: ReadonlySet<string>): Map<string, number> {
+export function strandedRuns(due: readonly DueRunCount[], served: ReadonlySet<string>): Map<string, number> {
   const stranded = new Map<string, number>();
-  for (const c of counts) {
-    const key = flowKey(c.flowId, c.version);
-    if (c.due > 0 && !served.has(key)) stranded.set(key, c.due);
+  for (const d of due) {
+    const key = flowKey(d.flowId, d.flowVersion);
+    if (d.due > 0 && !served.has(key)) stranded.set(key, d.due);
   }
   return stranded;
 }

@@ -547,15 +547,13 @@ export class MemoryStorage implements FlowStorage {
   }
 
   async countLiveRuns(): Promise<LiveRunCount[]> {
-    const now = this.clock.now();
     const counts = new Map<string, LiveRunCount>();
     for (const row of this.runs.values()) {
       if (isFinished(row.status)) continue;
       const key = flowKey(row.flowId, row.flowVersion);
       let c = counts.get(key);
-      if (!c) counts.set(key, (c = { flowId: row.flowId, version: row.flowVersion, unfinished: 0, due: 0 }));
+      if (!c) counts.set(key, (c = { flowId: row.flowId, version: row.flowVersion, unfinished: 0 }));
       c.unfinished += 1;
-      if (isDueAt(row, now)) c.due += 1;
     }
     return [...counts.values()].sort((a, b) =>
       a.flowId < b.flowId ? -1 : a.flowId > b.flowId ? 1 : a.version < b.version ? -1 : a.version > b.version ? 1 : 0,

@@ -629,8 +629,6 @@ export interface LiveRunCount {
   version: string;
   /** RUNNING and WAITING runs. */
   unfinished: number;
-  /** Of those, the runs due now by the store's clock (a worker of the version would take them). */
-  due: number;
 }
 
 export interface FlowStorage {

@@ -475,8 +475,8 @@ export class SqlFlowStorage implements FlowStorage, LockHost {
 
   countLiveRuns(): Promise<LiveRunCount[]> {
     return this.run('countLiveRuns', async () => {
-      const rows = await this.executor.query<{ flow_id: string; flow_version: string; unfinished: number; due: number }>(this.sql.countLiveRuns);
-      return rows.map((r) => ({ flowId: r.flow_id, version: r.flow_version, unfinished: Number(r.unfinished), due: Number(r.due) }));
+      const rows = await this.executor.query<{ flow_id: string; flow_version: string; unfinished: number }>(this.sql.countLiveRuns);
+      return rows.map((r) => ({ flowId: r.flow_id, version: r.flow_version, unfinished: Number(r.unfinished) }));
     });
   }
 
