@@ -93,32 +93,9 @@ export class PrismaExecutor implements SqlExecutor {
   }
 
   async hold(): Promise<SqlSession> {
-    let finish!: (rollback: boolean) => void;
-    const finished = new Promise<boolean>((resolve) => (finish = resolve));
-    let opened!: (tx: PrismaRawClient) => void;
-    let failed!: (err: unknown) => void;
-    const ready = new Promise<PrismaRawClient>((resolve, reject) => {
-      opened = resolve;
-      failed = reject;
-    });
-    const done = Promise.resolve(
-      this.client.$transaction(
-        async (tx: PrismaRawClient) => {
-          opened(tx);
-          // Throwing rolls back; either way the transaction (and its lock) ends here.
-          if (await finished) throw new RolledBack();
-        },
-        { maxWait: this.options.maxWaitMs ?? 10_000, timeout: this.options.leaseTimeoutMs ?? 15 * 60_000 },
-      ),
-    ).then(
-      () => undefined,
-      (err) => {
-        failed(err); // no effect once opened
-        // A timeout or a dropped connection already ended the transaction: nothing left to release.
-        if (!(err instanceof RolledBack)) this.options.onBackgroundError?.(err);
-      },
-    );
-    const tx = await ready;
+    // Rolled back when released broken, committed otherwise; either way the transaction (and its
+    // lock) ends at release. A timeout or a dropped connection already ended it: nothing to release.
+    const { tx, finish, done } = await this.openHeld({ timeout: this.options.leaseTimeoutMs ?? 15 * 60_000 }, (err) => this.options.onBackgroundError?.(err));
     const runner = runnerOf(tx, serialQueue());
     let released = false;
     return {
@@ -126,8 +103,8 @@ export class PrismaExecutor implements SqlExecutor {
       release: async (broken?: boolean) => {
         if (released) return;
         released = true;
-        finish(broken === true);
-        await done;
+        finish(broken !== true);
+        await done.catch(() => undefined);
       },
     };
   }
@@ -138,6 +115,35 @@ export class PrismaExecutor implements SqlExecutor {
    * Aborted by Prisma after `leaseTimeoutMs`, like a lease's.
    */
   async openTransaction(isolation: TransactionIsolation): Promise<OpenTransaction> {
+    const { tx, finish, done } = await this.openHeld({
+      timeout: this.options.leaseTimeoutMs ?? 15 * 60_000,
+      isolationLevel: PRISMA_ISOLATION[isolation],
+    });
+    let ended = false;
+    return {
+      handle: tx,
+      runner: runnerOf(tx, serialQueue()),
+      end: async (commit: boolean) => {
+        if (ended) return;
+        ended = true;
+        finish(commit);
+        if (commit) await done;
+        else await done.catch(() => undefined);
+      },
+    };
+  }
+
+  /**
+   * An interactive transaction held open until `finish(commit)`. Prisma hands its client to a
+   * callback and ends the transaction when the callback returns, so the callback waits for the
+   * decision (throwing rolls back). `done` settles once it ended: rejected with the failure of a
+   * transaction that ended otherwise (a timeout, a lost connection, a failed commit), which also
+   * goes to `onFailure` at once. Until awaited, that failure is kept here, never unhandled.
+   */
+  private async openHeld(
+    options: { timeout: number; isolationLevel?: PrismaIsolationLevel },
+    onFailure?: (err: unknown) => void,
+  ): Promise<{ tx: PrismaRawClient; finish(commit: boolean): void; done: Promise<void> }> {
     let finish!: (commit: boolean) => void;
     const finished = new Promise<boolean>((resolve) => (finish = resolve));
     let opened!: (tx: PrismaRawClient) => void;
@@ -152,27 +158,19 @@ export class PrismaExecutor implements SqlExecutor {
           opened(tx);
           if (!(await finished)) throw new RolledBack();
         },
-        { maxWait: this.options.maxWaitMs ?? 10_000, timeout: this.options.leaseTimeoutMs ?? 15 * 60_000, isolationLevel: PRISMA_ISOLATION[isolation] },
+        { maxWait: this.options.maxWaitMs ?? 10_000, ...options },
       ),
-    ).catch((err: unknown) => {
-      failed(err); // no effect once opened
-      if (!(err instanceof RolledBack)) throw err;
-    });
-    // Until `end` awaits it, a failure of the transaction (a timeout) is kept here, not unhandled.
-    done.catch(() => undefined);
-    const tx = await ready;
-    let ended = false;
-    return {
-      handle: tx,
-      runner: runnerOf(tx, serialQueue()),
-      end: async (commit: boolean) => {
-        if (ended) return;
-        ended = true;
-        finish(commit);
-        if (commit) await done;
-        else await done.catch(() => undefined);
+    ).then(
+      () => undefined,
+      (err: unknown) => {
+        failed(err); // no effect once opened
+        if (err instanceof RolledBack) return;
+        onFailure?.(err);
+        throw err;
       },
-    };
+    );
+    done.catch(() => undefined);
+    return { tx: await ready, finish, done };
   }
 
   async listen(channel: string, onNotify: (payload: string) => void): Promise<() => Promise<void>> {
