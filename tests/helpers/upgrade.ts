@@ -29,6 +29,13 @@ export async function withMigrationsBefore<T>(migration: string, use: (dir: stri
   }
 }
 
+/** The migrations from `migration` on, by name: what upgrading a database it lacks applies. */
+export function migrationsFrom(migration: string): string[] {
+  return loadMigrationFiles()
+    .filter((f) => f.name >= migration)
+    .map((f) => f.name);
+}
+
 /** Two tests of one upgrade `check`: `title` on Postgres, and "pglite: the same". */
 export function itUpgradesOnBoth(title: string, schemaName: string, check: (executor: SqlExecutor, schema: string) => Promise<void>): void {
   const schemas: TestSchema[] = [];

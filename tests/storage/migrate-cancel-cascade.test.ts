@@ -9,7 +9,7 @@ import type { SqlExecutor } from '../../src/storage/sql/executor.js';
 import { loadMigrationFiles } from '../../src/storage/sql/migration-files.js';
 import { migrate } from '../../src/storage/sql/migrate.js';
 import { SqlFlowStorage } from '../../src/storage/sql/sql-storage.js';
-import { itUpgradesOnBoth, withMigrationsBefore } from '../helpers/upgrade.js';
+import { itUpgradesOnBoth, withMigrationsBefore, migrationsFrom } from '../helpers/upgrade.js';
 
 const CASCADE = loadMigrationFiles().find((f) => f.name.endsWith('_cancel_cascade'))!.name;
 
@@ -34,11 +34,7 @@ async function checkUpgrade(executor: SqlExecutor, schema: string): Promise<void
   await insert('alive', 'WAITING', null);
   await insert('kept', 'WAITING', 'alive');
 
-  expect((await migrate(executor, { schema })).applied).toEqual(
-    loadMigrationFiles()
-      .filter((f) => f.name >= CASCADE)
-      .map((f) => f.name),
-  );
+  expect((await migrate(executor, { schema })).applied).toEqual(migrationsFrom(CASCADE));
   const storage = new SqlFlowStorage(executor, { schema, ownsExecutor: false, autoMigrate: false });
   try {
     expect((await storage.getRun('cancelled'))!.branches).toEqual([]);

@@ -10,10 +10,9 @@
 import { describe, expect } from 'vitest';
 import { FlowEngine, flow, type FlowContext, type NodeResult } from '@hazeljs/flow';
 import type { SqlExecutor } from '../../src/storage/sql/executor.js';
-import { loadMigrationFiles } from '../../src/storage/sql/migration-files.js';
 import { migrate } from '../../src/storage/sql/migrate.js';
 import { SqlFlowStorage } from '../../src/storage/sql/sql-storage.js';
-import { itUpgradesOnBoth, withMigrationsBefore } from '../helpers/upgrade.js';
+import { itUpgradesOnBoth, withMigrationsBefore, migrationsFrom } from '../helpers/upgrade.js';
 
 const MIGRATION = '20261208000020_compensation';
 
@@ -100,11 +99,7 @@ async function checkUpgrade(executor: SqlExecutor, schema: string): Promise<void
   });
   await insertHistory('failed', 'RUN_ABORTED');
 
-  expect((await migrate(executor, { schema })).applied).toEqual(
-    loadMigrationFiles()
-      .filter((f) => f.name >= MIGRATION)
-      .map((f) => f.name),
-  );
+  expect((await migrate(executor, { schema })).applied).toEqual(migrationsFrom(MIGRATION));
   const storage = new SqlFlowStorage(executor, { schema, ownsExecutor: false, autoMigrate: false });
   const engine = new FlowEngine({ storage });
   const undone: string[] = [];

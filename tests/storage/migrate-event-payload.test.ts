@@ -5,11 +5,10 @@
  */
 import { describe, expect } from 'vitest';
 import type { SqlExecutor } from '../../src/storage/sql/executor.js';
-import { loadMigrationFiles } from '../../src/storage/sql/migration-files.js';
 import { migrate } from '../../src/storage/sql/migrate.js';
 import { SqlFlowStorage } from '../../src/storage/sql/sql-storage.js';
 import { j, step } from '../contract/contract-helpers.js';
-import { itUpgradesOnBoth, withMigrationsBefore } from '../helpers/upgrade.js';
+import { itUpgradesOnBoth, withMigrationsBefore, migrationsFrom } from '../helpers/upgrade.js';
 
 const MIGRATION = '20261207000000_event_payload_once';
 
@@ -29,11 +28,7 @@ async function checkUpgrade(executor: SqlExecutor, schema: string): Promise<void
   ]);
 
   // This migration and those after it.
-  expect((await migrate(executor, { schema })).applied).toEqual(
-    loadMigrationFiles()
-      .filter((f) => f.name >= MIGRATION)
-      .map((f) => f.name),
-  );
+  expect((await migrate(executor, { schema })).applied).toEqual(migrationsFrom(MIGRATION));
   const storage = new SqlFlowStorage(executor, { schema, ownsExecutor: false });
   try {
     const [entry] = await storage.getInbox('old');

@@ -10,7 +10,7 @@ import type { SqlExecutor } from '../../src/storage/sql/executor.js';
 import { loadMigrationFiles } from '../../src/storage/sql/migration-files.js';
 import { migrate } from '../../src/storage/sql/migrate.js';
 import { SqlFlowStorage } from '../../src/storage/sql/sql-storage.js';
-import { itUpgradesOnBoth, withMigrationsBefore } from '../helpers/upgrade.js';
+import { itUpgradesOnBoth, withMigrationsBefore, migrationsFrom } from '../helpers/upgrade.js';
 
 const FAILURE_HANDLER = loadMigrationFiles().find((f) => f.name.endsWith('_failure_handler'))!.name;
 
@@ -27,11 +27,7 @@ async function checkUpgrade(executor: SqlExecutor, schema: string): Promise<void
      VALUES ('old-run', 'upgraded', '1', 'RUNNING', 'a', '{}', '{}', ${branches}, 0)`,
   );
 
-  expect((await migrate(executor, { schema })).applied).toEqual(
-    loadMigrationFiles()
-      .filter((f) => f.name >= FAILURE_HANDLER)
-      .map((f) => f.name),
-  );
+  expect((await migrate(executor, { schema })).applied).toEqual(migrationsFrom(FAILURE_HANDLER));
   const storage = new SqlFlowStorage(executor, { schema, ownsExecutor: false, autoMigrate: false });
   const engine = new FlowEngine({ storage });
   try {

@@ -8,7 +8,7 @@ import type { SqlExecutor } from '../../src/storage/sql/executor.js';
 import { loadMigrationFiles } from '../../src/storage/sql/migration-files.js';
 import { migrate } from '../../src/storage/sql/migrate.js';
 import { SqlFlowStorage } from '../../src/storage/sql/sql-storage.js';
-import { itUpgradesOnBoth, withMigrationsBefore } from '../helpers/upgrade.js';
+import { itUpgradesOnBoth, withMigrationsBefore, migrationsFrom } from '../helpers/upgrade.js';
 import { newRun } from '../contract/contract-helpers.js';
 
 const FLOW_CONTROL = loadMigrationFiles().find((f) => f.name.endsWith('_flow_control'))!.name;
@@ -21,11 +21,7 @@ async function checkUpgrade(executor: SqlExecutor, schema: string): Promise<void
   await executor.query(
     `INSERT INTO "${schema}".flow_runs (run_id, flow_id, flow_version, status, current_node_id, input_json, state_json) VALUES ('old', 'f', '1', 'RUNNING', 'a', 'null', '{}')`,
   );
-  expect((await migrate(executor, { schema })).applied).toEqual(
-    loadMigrationFiles()
-      .filter((f) => f.name >= FLOW_CONTROL)
-      .map((f) => f.name),
-  );
+  expect((await migrate(executor, { schema })).applied).toEqual(migrationsFrom(FLOW_CONTROL));
   const storage = new SqlFlowStorage(executor, { schema, ownsExecutor: false, autoMigrate: false });
   try {
     expect(await storage.getRun('old')).toMatchObject({ runId: 'old', priority: 0, flowControl: null });

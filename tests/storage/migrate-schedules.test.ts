@@ -9,7 +9,7 @@ import { loadMigrationFiles } from '../../src/storage/sql/migration-files.js';
 import { migrate } from '../../src/storage/sql/migrate.js';
 import { SqlFlowStorage } from '../../src/storage/sql/sql-storage.js';
 import type { JsonText } from '../../src/storage/types.js';
-import { itUpgradesOnBoth, withMigrationsBefore } from '../helpers/upgrade.js';
+import { itUpgradesOnBoth, withMigrationsBefore, migrationsFrom } from '../helpers/upgrade.js';
 
 const SCHEDULES = loadMigrationFiles().find((f) => f.name.endsWith('_schedules'))!.name;
 
@@ -22,11 +22,7 @@ async function checkUpgrade(executor: SqlExecutor, schema: string): Promise<void
     `INSERT INTO "${schema}".flow_runs (run_id, flow_id, flow_version, status, current_node_id, input_json, state_json) VALUES ('old', 'f', '1', 'RUNNING', 'a', 'null', '{}')`,
   );
 
-  expect((await migrate(executor, { schema })).applied).toEqual(
-    loadMigrationFiles()
-      .filter((f) => f.name >= SCHEDULES)
-      .map((f) => f.name),
-  );
+  expect((await migrate(executor, { schema })).applied).toEqual(migrationsFrom(SCHEDULES));
   const storage = new SqlFlowStorage(executor, { schema, ownsExecutor: false, autoMigrate: false });
   try {
     expect(await storage.getRun('old')).toMatchObject({ runId: 'old', scheduleId: null, scheduledAt: null });

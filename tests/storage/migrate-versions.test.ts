@@ -7,10 +7,9 @@
 import { describe, expect } from 'vitest';
 import { FlowEngine, flow } from '@hazeljs/flow';
 import type { SqlExecutor } from '../../src/storage/sql/executor.js';
-import { loadMigrationFiles } from '../../src/storage/sql/migration-files.js';
 import { migrate } from '../../src/storage/sql/migrate.js';
 import { SqlFlowStorage } from '../../src/storage/sql/sql-storage.js';
-import { itUpgradesOnBoth, withMigrationsBefore } from '../helpers/upgrade.js';
+import { itUpgradesOnBoth, withMigrationsBefore, migrationsFrom } from '../helpers/upgrade.js';
 
 const MIGRATION = '20261209000010_versions';
 
@@ -26,11 +25,7 @@ async function checkUpgrade(executor: SqlExecutor, schema: string): Promise<void
     `INSERT INTO "${schema}".flow_runs (run_id, flow_id, flow_version, status, current_node_id, input_json, state_json, branches_json, last_seq)
      VALUES ('old-run', 'upgraded', '1', 'RUNNING', 'a', '{}', '{}', ${branches}, 0)`,
   );
-  expect((await migrate(executor, { schema })).applied).toEqual(
-    loadMigrationFiles()
-      .filter((f) => f.name >= MIGRATION)
-      .map((f) => f.name),
-  );
+  expect((await migrate(executor, { schema })).applied).toEqual(migrationsFrom(MIGRATION));
 
   const storage = new SqlFlowStorage(executor, { schema, ownsExecutor: false, autoMigrate: false });
   const engine = new FlowEngine({ storage });
