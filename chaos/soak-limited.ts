@@ -60,8 +60,8 @@ export async function startLimitedRuns(engine: FlowEngine, tag: string, count: n
   }
 }
 
-/** The most steps of one customer running at once, by their recorded times (ends before starts at equal times). */
-function peakOverlap(rows: ReadonlyArray<{ started_at: Date; ended_at: Date }>): number {
+/** The most intervals open at once among `rows` — steps of one customer by their recorded times (ends before starts at equal times). */
+export function peakOverlap(rows: ReadonlyArray<{ started_at: Date; ended_at: Date }>): number {
   const points = rows.flatMap((r) => [
     { at: r.started_at.getTime(), d: 1 },
     { at: r.ended_at.getTime(), d: -1 },

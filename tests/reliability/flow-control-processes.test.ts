@@ -9,23 +9,11 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FlowEngine, createPostgresStorage } from '@hazeljs/flow';
 import { spawnScript, type ScriptProcess } from '../../chaos/child-process.js';
+import { peakOverlap } from '../../chaos/soak-limited.js';
 import { createTestSchema, HAVE_PG, TEST_DATABASE_URL, type TestSchema } from '../helpers/pg.js';
 import { LIMIT_IN_ALL, LIMIT_PER_CUSTOMER, limitedFlow } from './fixtures/limited-flow.js';
 
 const WORKER_SCRIPT = fileURLToPath(new URL('./fixtures/limited-worker-process.ts', import.meta.url));
-
-/** The most intervals open at once among `rows` (ends before starts at equal times). */
-function peakOverlap(rows: Array<{ started_at: Date; ended_at: Date }>): number {
-  const points = rows.flatMap((r) => [
-    { at: r.started_at.getTime(), d: 1 },
-    { at: r.ended_at.getTime(), d: -1 },
-  ]);
-  points.sort((a, b) => a.at - b.at || a.d - b.d);
-  let open = 0;
-  let peak = 0;
-  for (const p of points) peak = Math.max(peak, (open += p.d));
-  return peak;
-}
 
 describe.skipIf(!HAVE_PG)('flow control on Postgres (real processes)', () => {
   let t: TestSchema;
