@@ -126,7 +126,7 @@ describe.skipIf(!HAVE_BROWSER)('dashboard in headless Chromium', { timeout: 120_
     await page.goto(`${rt.url}/#/runs?status=FAILED`);
     await page.locator('tr[data-status="FAILED"] a.run-link').first().click();
     await page.locator('.run-header [data-status="FAILED"]').waitFor();
-    expect(await page.locator('g.node[data-node="validate"]').getAttribute('class')).toContain('failed');
+    await expect.poll(() => page.locator('g.node[data-node="validate"]').getAttribute('class')).toContain('failed');
     expect(await page.locator('.run-header .error-note').innerText()).toContain('INVALID_ORDER');
     // The retried first node shows both attempts in the timeline.
     expect(await page.locator('[data-testid="timeline"]').innerText()).toContain('NODE_RETRY_SCHEDULED');
@@ -235,6 +235,8 @@ describe.skipIf(!HAVE_BROWSER)('dashboard in headless Chromium', { timeout: 120_
 
     await page.goto(`${rt.url}/#/runs/${encodeURIComponent(declined.runId)}`);
     await page.locator('.run-header [data-status="COMPLETED"]').waitFor();
+    // The graph's path is drawn from the timeline, read after the run itself: wait until it is in.
+    await page.locator('[data-testid="timeline"]', { hasText: 'NODE_CAUGHT' }).waitFor();
     const catchEdge = page.locator('g.edge.catch[data-edge="charge\u21afdeclined"]');
     expect(await catchEdge.getAttribute('class')).toContain('taken');
     expect(await page.locator('g.node[data-node="charge"]').getAttribute('class')).toContain('caught');
@@ -242,6 +244,7 @@ describe.skipIf(!HAVE_BROWSER)('dashboard in headless Chromium', { timeout: 120_
 
     await page.goto(`${rt.url}/#/runs/${encodeURIComponent(failed.runId)}`);
     await page.locator('.run-header [data-compensated="true"]').waitFor();
+    await page.locator('[data-testid="timeline"]', { hasText: 'NODE_COMPENSATED' }).waitFor();
     for (const node of ['charge', 'reserve']) expect(await page.locator(`g.node[data-node="${node}"]`).getAttribute('class')).toContain('compensated');
     const timeline = await page.locator('[data-testid="timeline"]').innerText();
     for (const type of ['RUN_COMPENSATING', 'COMPENSATION_STARTED', 'NODE_COMPENSATED']) expect(timeline).toContain(type);
